@@ -1,0 +1,19 @@
+// Command steward-agent is the Steward RMM agent: it enrolls a machine with
+// a Steward server and keeps it connected. See internal/agent/cli.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/steward-rmm/steward/internal/agent/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

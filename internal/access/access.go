@@ -1,0 +1,93 @@
+// Package access decides who is calling (dashboard session or API token)
+// and what they may do. The dashboard, the JSON API and (later) the relay
+// all ask the same Can function, so a permission means the same everywhere.
+package access
+
+import (
+	"context"
+
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	User store.User
+	// Via is "session", "api_token", "console" (the steward CLI on the
+	// server) or "setup" (the one-time setup link).
+	Via string
+	// TokenID is set when Via is "api_token".
+	TokenID string
+	// SessionHash is set when Via is "session".
+	SessionHash string
+	// IP is the caller's address.
+	IP string
+}
+
+// Action is something a principal may be allowed to do.
+type Action string
+
+// Actions. Reading covers every GET; the rest change state.
+const (
+	ReadFleet      Action = "fleet.read"      // view clients, sites, agents, audit
+	ManageTenancy  Action = "tenancy.manage"  // create clients and sites
+	ManageEnroll   Action = "enroll.manage"   // create and revoke enrollment tokens
+	ManageUsers    Action = "users.manage"    // create users (owner, admin)
+	ManageSettings Action = "settings.manage" // server settings (owner)
+)
+
+var allowed = map[store.Role]map[Action]bool{
+	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true},
+	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true},
+	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true},
+	store.RoleReadonly:   {ReadFleet: true},
+}
+
+// Can reports whether p may perform a.
+func Can(p Principal, a Action) bool {
+	return allowed[p.User.Role][a]
+}
+
+type ctxKey struct{}
+
+// WithPrincipal returns a context carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// FromContext returns the principal of the request, if any.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(ctxKey{}).(Principal)
+	return p, ok
+}
+
+// ActorName is how the principal appears in the audit log.
+func (p Principal) ActorName() string {
+	switch p.Via {
+	case "api_token":
+		return p.User.Email + " (api token)"
+	case "console":
+		return "console"
+	case "setup":
+		return "setup link"
+	}
+	return p.User.Email
+}
+
+// Console is the principal of commands run on the server's console, which
+// has full access to the database anyway.
+func Console() Principal {
+	return Principal{User: store.User{Role: store.RoleOwner}, Via: "console", IP: "local"}
+}
+
+// Audit returns an audit entry pre-filled with the principal's identity.
+func (p Principal) Audit(action, targetType, targetID string, detail map[string]string) store.AuditEntry {
+	actorType := "user"
+	switch p.Via {
+	case "api_token", "console", "setup":
+		actorType = p.Via
+	}
+	return store.AuditEntry{
+		ActorType: actorType, ActorID: p.User.ID, ActorName: p.ActorName(), Action: action,
+		TargetType: targetType, TargetID: targetID, Detail: detail, IP: p.IP,
+	}
+}

@@ -1,0 +1,155 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// Cookie names. With TLS the session cookie takes the __Host- prefix, which
+// browsers only accept from a secure origin for the whole host.
+const (
+	sessionCookie       = "steward_session"
+	secureSessionCookie = "__Host-steward_session"
+)
+
+// SessionLifetime is how long a dashboard login lasts.
+const SessionLifetime = 12 * time.Hour
+
+// Authenticator turns request credentials into a Principal.
+type Authenticator struct {
+	db  *store.DB
+	log *slog.Logger
+	// TrustProxy makes ClientIP honour X-Forwarded-For.
+	trustProxy bool
+}
+
+// NewAuthenticator returns an Authenticator over db.
+func NewAuthenticator(db *store.DB, log *slog.Logger, trustProxy bool) *Authenticator {
+	return &Authenticator{db: db, log: log, trustProxy: trustProxy}
+}
+
+// ErrUnauthenticated means no valid credentials were presented.
+var ErrUnauthenticated = errors.New("authentication required")
+
+// Authenticate reads a Bearer API token or a session cookie.
+func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	ip := a.ClientIP(r)
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			return Principal{}, fmt.Errorf("%w: malformed Authorization header", ErrUnauthenticated)
+		}
+		u, t, err := a.db.APITokenUser(r.Context(), auth.HashSecret(strings.TrimSpace(tok)))
+		if errors.Is(err, store.ErrNotFound) {
+			return Principal{}, fmt.Errorf("%w: invalid API token", ErrUnauthenticated)
+		}
+		if err != nil {
+			return Principal{}, err
+		}
+		return Principal{User: u, Via: "api_token", TokenID: t.ID, IP: ip}, nil
+	}
+	c, err := sessionCookieOf(r)
+	if err != nil {
+		return Principal{}, ErrUnauthenticated
+	}
+	hash := auth.HashSecret(c)
+	u, _, err := a.db.SessionUser(r.Context(), hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return Principal{}, fmt.Errorf("%w: session expired", ErrUnauthenticated)
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{User: u, Via: "session", SessionHash: hash, IP: ip}, nil
+}
+
+func sessionCookieOf(r *http.Request) (string, error) {
+	for _, name := range []string{secureSessionCookie, sessionCookie} {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			return c.Value, nil
+		}
+	}
+	return "", http.ErrNoCookie
+}
+
+// StartSession creates a session for u and sets its cookie.
+func (a *Authenticator) StartSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User) error {
+	id := auth.NewSecret("")
+	now := time.Now()
+	ua := r.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	err := a.db.CreateSession(ctx, store.Session{
+		IDHash: auth.HashSecret(id), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionLifetime),
+		IP: a.ClientIP(r), UserAgent: ua,
+	})
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, a.cookie(r, id, int(SessionLifetime/time.Second)))
+	return nil
+}
+
+// EndSession deletes the caller's session and clears the cookie.
+func (a *Authenticator) EndSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	if c, err := sessionCookieOf(r); err == nil {
+		if err := a.db.DeleteSession(ctx, auth.HashSecret(c)); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, a.cookie(r, "", -1))
+	return nil
+}
+
+func (a *Authenticator) cookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	secure := IsTLS(r, a.trustProxy)
+	name := sessionCookie
+	if secure {
+		name = secureSessionCookie
+	}
+	return &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// IsTLS reports whether the browser reached us over HTTPS.
+func IsTLS(r *http.Request, trustProxy bool) bool {
+	if r.TLS != nil {
+		return true
+	}
+	return trustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// ClientIP returns the caller's IP address.
+func (a *Authenticator) ClientIP(r *http.Request) string {
+	return ClientIP(r, a.trustProxy)
+}
+
+// ClientIP returns the caller's address: the connection's peer, or the
+// first X-Forwarded-For hop when the server sits behind a trusted proxy.
+func ClientIP(r *http.Request, trustProxy bool) string {
+	if trustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/protocol"
+)
+
+// runCLI runs one command and returns its exit code and output.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = Run(t.Context(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// enrollServer answers enrollment with status and body, recording requests.
+func enrollServer(t *testing.T, status int, body any) (*httptest.Server, *[]protocol.EnrollRequest) {
+	t.Helper()
+	var mu sync.Mutex
+	var reqs []protocol.EnrollRequest
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		req, err := protocol.DecodeEnrollRequest(b)
+		if err != nil {
+			t.Errorf("server: bad enroll request: %v", err)
+		}
+		mu.Lock()
+		reqs = append(reqs, req)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &reqs
+}
+
+func TestInstall(t *testing.T) {
+	srv, reqs := enrollServer(t, http.StatusCreated, protocol.EnrollResponse{AgentID: "agent-7", AgentSecret: "sekret"})
+	path := filepath.Join(t.TempDir(), "Application Support", "agent.json")
+
+	code, stdout, stderr := runCLI(t, "install", "--server", srv.URL+"/", "--token", "tok-1", "--config", path)
+	if code != 0 {
+		t.Fatalf("install exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+	if len(*reqs) != 1 || (*reqs)[0].Token != "tok-1" || (*reqs)[0].Facts.Hostname == "" {
+		t.Errorf("server saw %+v, want one request with token and facts", *reqs)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{ServerURL: srv.URL, AgentID: "agent-7", AgentSecret: "sekret"}
+	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(config.Config{}, "EnrolledAt")); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if cfg.EnrolledAt.IsZero() {
+		t.Errorf("config has no enrolled_at")
+	}
+	for _, want := range []string{
+		"as agent agent-7",
+		"service is not available in this version",
+		`steward-agent run --config "` + path + `"`,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "plain http") {
+		t.Errorf("stderr lacks the plain-http warning:\n%s", stderr)
+	}
+
+	// A second install refuses to replace the enrollment...
+	code, _, stderr = runCLI(t, "install", "--server", srv.URL, "--token", "tok-2", "--config", path, "--no-service")
+	if code != exitFail || !strings.Contains(stderr, "already enrolled as agent agent-7") || !strings.Contains(stderr, "--force") {
+		t.Errorf("second install: exit %d, stderr %q; want 1 and an already-enrolled error", code, stderr)
+	}
+	if len(*reqs) != 1 {
+		t.Errorf("second install contacted the server")
+	}
+	// ...unless forced.
+	code, stdout, stderr = runCLI(t, "install", "--server", srv.URL, "--token", "tok-2", "--config", path, "--no-service", "--force")
+	if code != 0 {
+		t.Fatalf("forced install exit %d; stderr:\n%s", code, stderr)
+	}
+	if strings.Contains(stdout, "service") {
+		t.Errorf("--no-service output mentions services:\n%s", stdout)
+	}
+}
+
+func TestInstallErrors(t *testing.T) {
+	rejected, _ := enrollServer(t, http.StatusUnauthorized, protocol.ErrorResponse{Error: "enrollment token expired"})
+	limited, _ := enrollServer(t, http.StatusTooManyRequests, protocol.ErrorResponse{Error: "too many enrollments"})
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.json")
+	if err := os.WriteFile(garbage, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"no args", []string{"install"}, exitUsage, "--server and --token are required"},
+		{"no token", []string{"install", "--server", "https://x"}, exitUsage, "--server and --token are required"},
+		{"bad url", []string{"install", "--server", "rmm.example.com", "--token", "t"}, exitUsage, `invalid server URL "rmm.example.com": must start with https:// or http://`},
+		{"extra arg", []string{"install", "--server", "https://x", "--token", "t", "oops"}, exitUsage, `unexpected argument "oops"`},
+		{"expired token", []string{"install", "--server", rejected.URL, "--token", "t", "--config", filepath.Join(dir, "a.json")}, exitFail,
+			"the server refused the enrollment (HTTP 401): enrollment token expired"},
+		{"rate limited", []string{"install", "--server", limited.URL, "--token", "t", "--config", filepath.Join(dir, "b.json")}, exitFail,
+			"(HTTP 429): too many enrollments"},
+		{"existing file", []string{"install", "--server", rejected.URL, "--token", "t", "--config", garbage}, exitFail,
+			"already exists; use --force"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, tt.args...)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit %d and %q", code, stderr, tt.wantCode, tt.wantErr)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a.json")); !os.IsNotExist(err) {
+		t.Errorf("failed enrollment left a config behind: %v", err)
+	}
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	if code, stdout, _ := runCLI(t, "version"); code != 0 || !strings.HasPrefix(stdout, "steward-agent dev ") {
+		t.Errorf("version: exit %d, stdout %q; want 0 and steward-agent dev", code, stdout)
+	}
+	if code, _, _ := runCLI(t); code != exitUsage {
+		t.Errorf("no command: exit %d, want %d", code, exitUsage)
+	}
+	if code, _, stderr := runCLI(t, "frobnicate"); code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "status", "-h"); code != 0 || !strings.Contains(stderr, "Exit codes:") {
+		t.Errorf("status -h: exit %d, stderr %q; want 0 and the exit codes", code, stderr)
+	}
+}
+
+// deadPID returns the pid of a process that has exited.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+func TestStatus(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.json")
+	since := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+
+	tests := []struct {
+		name     string
+		config   bool
+		state    *config.State
+		wantCode int
+		wantOut  []string
+	}{
+		{"not enrolled", false, nil, statusNotEnrolled, []string{"Enrolled:  no"}},
+		{"not running", true, nil, statusNotRunning, []string{"Enrolled:  yes, agent agent-7 with https://rmm.example.com", "Agent:     not running"}},
+		{"stale", true, &config.State{PID: deadPID(t), Connected: true, Since: since}, statusNotRunning, []string{"not running (stale state from pid"}},
+		{"connected", true, &config.State{PID: os.Getpid(), Connected: true, Since: since}, statusConnected,
+			[]string{"running (pid", "Connected: yes, since"}},
+		{"disconnected", true, &config.State{PID: os.Getpid(), Since: since, LastError: "dial: connection refused"}, statusDisconnected,
+			[]string{"Connected: no", "Last error: dial: connection refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			os.Remove(path)
+			config.RemoveState(config.StatePath(path))
+			if tt.config {
+				if err := config.Save(path, config.Config{ServerURL: "https://rmm.example.com", AgentID: "agent-7", AgentSecret: "s"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.state != nil {
+				if err := config.SaveState(config.StatePath(path), *tt.state); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, stdout, _ := runCLI(t, "status", "--config", path)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d; stdout:\n%s", code, tt.wantCode, stdout)
+			}
+			for _, want := range tt.wantOut {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
+				}
+			}
+		})
+	}
+}
+
+func TestRunConnectsAndCleansUp(t *testing.T) {
+	helloSeen := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != protocol.FormatCredential("agent-7", "s") {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		conn, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		ctx := r.Context()
+		if _, _, err := conn.Read(ctx); err != nil {
+			return
+		}
+		close(helloSeen)
+		b, _ := protocol.Encode(protocol.TypeWelcome, "", protocol.Welcome{AgentID: "agent-7", ProtocolVersion: protocol.Version, HeartbeatInterval: protocol.Duration(time.Minute)})
+		conn.Write(ctx, websocket.MessageText, b)
+		for {
+			if _, _, err := conn.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+
+	path := filepath.Join(t.TempDir(), "agent.json")
+	if err := config.Save(path, config.Config{ServerURL: srv.URL, AgentID: "agent-7", AgentSecret: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, []string{"run", "--config", path}, io.Discard, &stderr) }()
+
+	select {
+	case <-helloSeen:
+	case <-time.After(5 * time.Second):
+		t.Fatal("agent did not connect")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := config.LoadState(config.StatePath(path))
+		if err == nil && st.Connected {
+			if st.PID != os.Getpid() || st.ServerURL != srv.URL {
+				t.Errorf("state got %+v, want our pid and server", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state never showed connected (last: %+v, %v)", st, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code, stdout, _ := runCLI(t, "status", "--config", path); code != statusConnected {
+		t.Errorf("status while running: exit %d, want 0:\n%s", code, stdout)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run exit %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	if _, err := os.Stat(config.StatePath(path)); !os.IsNotExist(err) {
+		t.Errorf("state file still present after clean exit: %v", err)
+	}
+}
+
+func TestRunNotEnrolled(t *testing.T) {
+	code, _, stderr := runCLI(t, "run", "--config", filepath.Join(t.TempDir(), "agent.json"))
+	if code != exitFail || !strings.Contains(stderr, "not enrolled") {
+		t.Errorf("exit %d, stderr %q; want 1 and not enrolled", code, stderr)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/etc/steward-agent/agent.json", "/etc/steward-agent/agent.json"},
+		{"/Library/Application Support/Steward/agent.json", `"/Library/Application Support/Steward/agent.json"`},
+		{`C:\ProgramData\Steward\agent.json`, `C:\ProgramData\Steward\agent.json`},
+	}
+	for _, tt := range tests {
+		if got := shellQuote(tt.in); got != tt.want {
+			t.Errorf("shellQuote(%q) got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/agent"
+	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/agent/control"
+	"github.com/steward-rmm/steward/internal/agent/facts"
+	"github.com/steward-rmm/steward/internal/protocol"
+)
+
+const runHelp = `Usage: steward-agent run [--config PATH] [--log-level LEVEL]
+
+Runs the agent in the foreground until interrupted (SIGINT/SIGTERM): keeps
+the control connection to the server, reconnecting with backoff after any
+failure. Logs go to standard error. While running it keeps a state file
+beside the config (agent.state.json) for "steward-agent status".
+
+Exit codes: 0 stopped cleanly, 1 failed to start, 2 usage error.
+`
+
+func run(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fl, path := newFlagSet("run", runHelp, stderr)
+	var level slog.Level
+	fl.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	if code, ok := parse(fl, args); !ok {
+		return code
+	}
+	cfg, err := config.Load(*path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, "steward-agent run: not enrolled: %s does not exist; run steward-agent install first\n", *path)
+		return exitFail
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "steward-agent run: %v\n", err)
+		return exitFail
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	statePath := config.StatePath(*path)
+	if old, err := config.LoadState(statePath); err == nil && old.PID != os.Getpid() && pidAlive(ctx, old.PID) {
+		log.Warn("another steward-agent may be running with this config; the server keeps only one connection per agent",
+			"pid", old.PID, "state", statePath)
+	}
+	state := config.State{PID: os.Getpid(), Since: time.Now().UTC(), ServerURL: cfg.ServerURL}
+	saveState := func() {
+		if err := config.SaveState(statePath, state); err != nil {
+			log.Warn("cannot write state file; status will not see this agent", "err", err)
+		}
+	}
+	saveState()
+
+	client, err := control.New(control.Options{
+		ServerURL:   cfg.ServerURL,
+		AgentID:     cfg.AgentID,
+		AgentSecret: cfg.AgentSecret,
+		Facts: func(ctx context.Context) (protocol.Facts, error) {
+			return facts.Collect(ctx, log, agent.Version)
+		},
+		Log: log,
+		OnStatus: func(s control.Status) {
+			state.Connected, state.Since, state.LastError = s.Connected, s.Since.UTC(), s.LastError
+			saveState()
+		},
+	})
+	if err != nil {
+		config.RemoveState(statePath)
+		fmt.Fprintf(stderr, "steward-agent run: %v\n", err)
+		return exitFail
+	}
+
+	log.Info("steward-agent starting", "version", agent.Version, "agent_id", cfg.AgentID,
+		"server", cfg.ServerURL, "config", *path, "pid", state.PID)
+	err = client.Run(ctx)
+	if rmErr := config.RemoveState(statePath); rmErr != nil {
+		log.Warn("remove state file", "err", rmErr)
+	}
+	if err != nil {
+		log.Error("steward-agent stopped", "err", err)
+		return exitFail
+	}
+	log.Info("steward-agent stopped")
+	return exitOK
+}

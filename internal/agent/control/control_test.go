@@ -1,0 +1,704 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/steward-rmm/steward/internal/protocol"
+)
+
+const (
+	testAgentID = "agent-1"
+	testSecret  = "s3cret"
+	waitLimit   = 5 * time.Second // upper bound for anything a test waits for
+	// quiet is a heartbeat interval long enough that no heartbeat (and no
+	// dead-connection verdict) happens during a test, however loaded the
+	// machine.
+	quiet = time.Minute
+)
+
+var testFacts = protocol.Facts{
+	Hostname: "web-01", OS: "linux", Arch: "amd64",
+	IPAddresses: []string{"10.0.0.5"}, Users: []string{},
+}
+
+// fakeServer is a stand-in for the gateway: each control connection is
+// handed to the test as a serverConn. reject, if set, can refuse a dial
+// before the upgrade (for 401s). Like a real server it reads continuously
+// and, unless silent is set, answers every heartbeat at once, so slow test
+// goroutines on a loaded machine do not look like a dead server.
+type fakeServer struct {
+	srv    *httptest.Server
+	conns  chan *serverConn
+	closed chan struct{}
+	dials  atomic.Int32
+	silent atomic.Bool
+	reject func(n int32, w http.ResponseWriter) bool
+	wg     sync.WaitGroup // handlers, which outlive hijacking
+}
+
+type serverConn struct {
+	conn *websocket.Conn
+	auth string
+	msgs chan readResult // everything the agent sent, then the read error
+}
+
+type readResult struct {
+	env protocol.Envelope
+	err error
+}
+
+func newFakeServer(t *testing.T, reject func(n int32, w http.ResponseWriter) bool) *fakeServer {
+	t.Helper()
+	fs := &fakeServer{conns: make(chan *serverConn, 100), closed: make(chan struct{}), reject: reject}
+	var mu sync.Mutex
+	var all []*serverConn
+	fs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fs.wg.Add(1)
+		defer fs.wg.Done()
+		n := fs.dials.Add(1)
+		if r.URL.Path != protocol.ConnectPath {
+			t.Errorf("dial path got %q, want %q", r.URL.Path, protocol.ConnectPath)
+		}
+		if fs.reject != nil && fs.reject(n, w) {
+			return
+		}
+		conn, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			t.Errorf("accept: %v", err)
+			return
+		}
+		conn.SetReadLimit(-1)
+		sc := &serverConn{conn: conn, auth: r.Header.Get("Authorization"), msgs: make(chan readResult, 1000)}
+		mu.Lock()
+		all = append(all, sc)
+		mu.Unlock()
+		select {
+		case fs.conns <- sc:
+		case <-fs.closed:
+			conn.CloseNow()
+			return
+		}
+		for {
+			_, b, err := conn.Read(context.Background())
+			if err != nil {
+				sc.msgs <- readResult{err: err}
+				return
+			}
+			env, err := protocol.DecodeEnvelope(b)
+			if err != nil {
+				sc.msgs <- readResult{err: fmt.Errorf("agent sent an invalid envelope %q: %w", b, err)}
+				return
+			}
+			if env.Type == protocol.TypeHeartbeat && !fs.silent.Load() {
+				if b, err := protocol.Encode(protocol.TypeHeartbeat, "", protocol.Heartbeat{Time: time.Now()}); err == nil {
+					conn.Write(context.Background(), websocket.MessageText, b)
+				}
+			}
+			sc.msgs <- readResult{env: env}
+		}
+	}))
+	t.Cleanup(func() {
+		close(fs.closed)
+		mu.Lock()
+		for _, sc := range all {
+			sc.conn.CloseNow()
+		}
+		mu.Unlock()
+		fs.srv.Close()
+		fs.wg.Wait()
+	})
+	return fs
+}
+
+// next waits for the agent's next connection.
+func (fs *fakeServer) next(t *testing.T) *serverConn {
+	t.Helper()
+	select {
+	case sc := <-fs.conns:
+		return sc
+	case <-time.After(waitLimit):
+		t.Fatal("agent did not connect")
+		return nil
+	}
+}
+
+func (sc *serverConn) read(t *testing.T) (protocol.Envelope, error) {
+	t.Helper()
+	select {
+	case r := <-sc.msgs:
+		return r.env, r.err
+	case <-time.After(waitLimit):
+		t.Fatal("agent sent nothing")
+		return protocol.Envelope{}, nil
+	}
+}
+
+func (sc *serverConn) expect(t *testing.T, typ string) protocol.Envelope {
+	t.Helper()
+	env, err := sc.read(t)
+	if err != nil {
+		t.Fatalf("reading %s: %v", typ, err)
+	}
+	if env.Type != typ {
+		t.Fatalf("agent sent %q, want %q", env.Type, typ)
+	}
+	return env
+}
+
+func (sc *serverConn) send(t *testing.T, typ string, payload any) {
+	t.Helper()
+	b, err := protocol.Encode(typ, "", payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.sendRaw(t, b)
+}
+
+func (sc *serverConn) sendRaw(t *testing.T, b []byte) {
+	t.Helper()
+	if err := sc.conn.Write(t.Context(), websocket.MessageText, b); err != nil {
+		t.Fatalf("server write: %v", err)
+	}
+}
+
+// expectNothing fails if the agent has sent anything not yet read, or the
+// connection has ended.
+func (sc *serverConn) expectNothing(t *testing.T) {
+	t.Helper()
+	select {
+	case r := <-sc.msgs:
+		t.Fatalf("agent sent %q (err %v), want nothing", r.env.Type, r.err)
+	default:
+	}
+}
+
+// handshake reads hello and answers welcome.
+func (sc *serverConn) handshake(t *testing.T, interval time.Duration) protocol.Facts {
+	t.Helper()
+	env := sc.expect(t, protocol.TypeHello)
+	f, err := protocol.DecodeFacts(env.Data)
+	if err != nil {
+		t.Fatalf("hello facts: %v", err)
+	}
+	sc.send(t, protocol.TypeWelcome, protocol.Welcome{
+		AgentID: testAgentID, ProtocolVersion: protocol.Version, ServerVersion: "test",
+		HeartbeatInterval: protocol.Duration(interval), ServerTime: time.Now(),
+	})
+	return f
+}
+
+// expectClose reads until the agent's close frame and returns its code,
+// skipping heartbeats.
+func (sc *serverConn) expectClose(t *testing.T) websocket.StatusCode {
+	t.Helper()
+	for {
+		env, err := sc.read(t)
+		if err != nil {
+			return websocket.CloseStatus(err)
+		}
+		if env.Type != protocol.TypeHeartbeat {
+			t.Fatalf("agent sent %q while a close was expected", env.Type)
+		}
+	}
+}
+
+// agent runs a Client against fs until the test ends.
+type agent struct {
+	logs     *syncBuffer
+	mu       sync.Mutex
+	statuses []Status
+	ceilings []time.Duration
+	done     chan error
+	cancel   context.CancelFunc
+}
+
+func startAgent(t *testing.T, fs *fakeServer, modify func(*Options)) *agent {
+	t.Helper()
+	a := &agent{logs: &syncBuffer{}, done: make(chan error, 1)}
+	opts := Options{
+		ServerURL:    fs.srv.URL,
+		AgentID:      testAgentID,
+		AgentSecret:  testSecret,
+		Facts:        func(context.Context) (protocol.Facts, error) { return testFacts, nil },
+		Log:          slog.New(slog.NewTextHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		BackoffBase:  time.Millisecond,
+		BackoffCap:   5 * time.Millisecond,
+		MinHeartbeat: time.Millisecond,
+		// Record the backoff ceilings; a zero delay keeps tests fast.
+		Rand: func(n int64) int64 {
+			a.mu.Lock()
+			a.ceilings = append(a.ceilings, time.Duration(n))
+			a.mu.Unlock()
+			return 0
+		},
+		OnStatus: func(s Status) {
+			a.mu.Lock()
+			a.statuses = append(a.statuses, s)
+			a.mu.Unlock()
+		},
+	}
+	if modify != nil {
+		modify(&opts)
+	}
+	c, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	a.cancel = cancel
+	go func() { a.done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-a.done:
+		case <-time.After(15 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", a.logs.String())
+		}
+	})
+	return a
+}
+
+// stop cancels the agent (if not yet) and checks Run returns nil promptly.
+func (a *agent) stop(t *testing.T) {
+	t.Helper()
+	a.cancel()
+	select {
+	case err := <-a.done:
+		if err != nil {
+			t.Errorf("Run got %v, want nil", err)
+		}
+		a.done <- err // for the cleanup
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func (a *agent) waitStatus(t *testing.T, what string, pred func([]Status) bool) []Status {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		a.mu.Lock()
+		s := slices.Clone(a.statuses)
+		a.mu.Unlock()
+		if pred(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; statuses: %+v", what, s)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (a *agent) waitLog(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !strings.Contains(a.logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never contained %q", want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func connectedCount(n int) func([]Status) bool {
+	return func(s []Status) bool {
+		c := 0
+		for _, st := range s {
+			if st.Connected {
+				c++
+			}
+		}
+		return c >= n
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestHandshakeHeartbeatsAndShutdown(t *testing.T) {
+	fs := newFakeServer(t, nil)
+	a := startAgent(t, fs, nil)
+	sc := fs.next(t)
+
+	if want := protocol.FormatCredential(testAgentID, testSecret); sc.auth != want {
+		t.Errorf("Authorization got %q, want %q", sc.auth, want)
+	}
+	const interval = 150 * time.Millisecond
+	welcomeSent := time.Now()
+	hello := sc.handshake(t, interval)
+	if diff := cmp.Diff(testFacts, hello); diff != "" {
+		t.Errorf("hello facts (-want +got):\n%s", diff)
+	}
+	a.waitStatus(t, "connected", connectedCount(1))
+
+	for i := range 3 {
+		env := sc.expect(t, protocol.TypeHeartbeat)
+		hb, err := protocol.DecodeHeartbeat(env.Data)
+		if err != nil || hb.Time.IsZero() {
+			t.Fatalf("heartbeat %d: got %+v, %v; want a time", i, hb, err)
+		}
+		// The ticker starts on welcome; it may fire late under load, never
+		// early.
+		if earliest := welcomeSent.Add(time.Duration(i+1) * interval); hb.Time.Before(earliest) {
+			t.Errorf("heartbeat %d sent at +%v, want no earlier than +%v", i, hb.Time.Sub(welcomeSent), earliest.Sub(welcomeSent))
+		}
+	}
+
+	// The server keeps reading, as a real one does, so the agent's close
+	// handshake completes.
+	start := time.Now()
+	a.cancel()
+	if got := sc.expectClose(t); got != websocket.StatusNormalClosure {
+		t.Errorf("close status got %v, want %v", got, websocket.StatusNormalClosure)
+	}
+	a.stop(t)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("shutdown took %v, want prompt", d)
+	}
+	if n := fs.dials.Load(); n != 1 {
+		t.Errorf("agent dialed %d times, want 1", n)
+	}
+}
+
+func TestReconnectAfterServerDrop(t *testing.T) {
+	fs := newFakeServer(t, nil)
+	a := startAgent(t, fs, nil)
+
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	a.waitStatus(t, "connected", connectedCount(1))
+	sc.conn.CloseNow() // abrupt: no close frame
+
+	fs.next(t).handshake(t, quiet)
+	got := a.waitStatus(t, "reconnected", connectedCount(2))
+
+	if len(got) != 3 || !got[0].Connected || got[1].Connected || got[1].LastError == "" || !got[2].Connected {
+		t.Errorf("statuses got %+v, want connected, disconnected with an error, connected", got)
+	}
+	if got[2].LastError != "" {
+		t.Errorf("connected status has LastError %q, want none", got[2].LastError)
+	}
+}
+
+func TestRejectedSecretThenAccepted(t *testing.T) {
+	fs := newFakeServer(t, func(n int32, w http.ResponseWriter) bool {
+		if n > 3 {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(protocol.ErrorResponse{Error: "unknown agent"})
+		return true
+	})
+	a := startAgent(t, fs, nil)
+
+	fs.next(t).handshake(t, quiet)
+	got := a.waitStatus(t, "connected", connectedCount(1))
+
+	if n := fs.dials.Load(); n != 4 {
+		t.Errorf("agent dialed %d times, want 4 (3 rejected)", n)
+	}
+	want := "agent secret rejected by server (HTTP 401): unknown agent"
+	if len(got) != 2 || got[0].LastError != want || !got[1].Connected {
+		t.Errorf("statuses got %+v, want one error %q then connected", got, want)
+	}
+	if logs := a.logs.String(); strings.Count(logs, "server rejected the agent secret") != 3 {
+		t.Errorf("log does not explain each rejection:\n%s", logs)
+	}
+	a.mu.Lock()
+	ceilings := slices.Clone(a.ceilings)
+	a.mu.Unlock()
+	if diff := cmp.Diff([]time.Duration{time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond}, ceilings); diff != "" {
+		t.Errorf("backoff ceilings (-want +got):\n%s", diff)
+	}
+}
+
+func TestBackoffResetsAfterHealthyConnection(t *testing.T) {
+	fs := newFakeServer(t, func(n int32, w http.ResponseWriter) bool {
+		if n == 4 || n == 6 {
+			return false // accept
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	a := startAgent(t, fs, func(o *Options) {
+		o.BackoffCap = time.Second
+		o.ResetAfter = 50 * time.Millisecond
+	})
+
+	// Dials 1-3 fail, 4 connects and stays up past ResetAfter, 5 fails,
+	// 6 connects.
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	a.waitStatus(t, "connected", connectedCount(1))
+	time.Sleep(60 * time.Millisecond)
+	sc.conn.CloseNow()
+	fs.next(t).handshake(t, quiet)
+	a.waitStatus(t, "reconnected", connectedCount(2))
+
+	a.mu.Lock()
+	ceilings := slices.Clone(a.ceilings)
+	a.mu.Unlock()
+	ms := time.Millisecond
+	// After the healthy connection the sequence starts over at the base.
+	if diff := cmp.Diff([]time.Duration{ms, 2 * ms, 4 * ms, ms, 2 * ms}, ceilings); diff != "" {
+		t.Errorf("backoff ceilings (-want +got):\n%s", diff)
+	}
+}
+
+func TestReplacedBacksOff(t *testing.T) {
+	const replacedDelay = 200 * time.Millisecond
+	fs := newFakeServer(t, nil)
+	a := startAgent(t, fs, func(o *Options) { o.ReplacedDelay = replacedDelay })
+
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	a.waitStatus(t, "connected", connectedCount(1))
+	closed := time.Now()
+	sc.conn.Close(protocol.CloseReplaced, "replaced by a newer connection")
+
+	fs.next(t).handshake(t, quiet)
+	if gap := time.Since(closed); gap < replacedDelay {
+		t.Errorf("agent reconnected %v after being replaced, want at least %v", gap, replacedDelay)
+	}
+	if logs := a.logs.String(); !strings.Contains(logs, "another copy of this agent identity") {
+		t.Errorf("log does not warn about the replaced connection:\n%s", logs)
+	}
+}
+
+func TestMessageSizeLimit(t *testing.T) {
+	fs := newFakeServer(t, nil)
+	a := startAgent(t, fs, nil)
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	a.waitStatus(t, "connected", connectedCount(1))
+
+	envelopeOfSize := func(n int) []byte {
+		prefix, suffix := `{"type":"future_bulk","data":"`, `"}`
+		return []byte(prefix + strings.Repeat("x", n-len(prefix)-len(suffix)) + suffix)
+	}
+	// Exactly at the limit: accepted (and ignored as an unknown type).
+	sc.sendRaw(t, envelopeOfSize(protocol.MaxMessageBytes))
+	a.waitLog(t, "type=future_bulk")
+	// One byte over: the agent closes with MessageTooBig and reconnects.
+	sc.sendRaw(t, envelopeOfSize(protocol.MaxMessageBytes+1))
+	if got := sc.expectClose(t); got != websocket.StatusMessageTooBig {
+		t.Errorf("close status got %v, want %v", got, websocket.StatusMessageTooBig)
+	}
+	fs.next(t).expect(t, protocol.TypeHello)
+}
+
+func TestSilentServerIsDead(t *testing.T) {
+	t.Run("after welcome", func(t *testing.T) {
+		const interval = 20 * time.Millisecond
+		fs := newFakeServer(t, nil)
+		fs.silent.Store(true)
+		a := startAgent(t, fs, nil)
+		fs.next(t).handshake(t, interval)
+		welcomed := time.Now()
+		fs.next(t).expect(t, protocol.TypeHello)
+		if gap := time.Since(welcomed); gap < 3*interval {
+			t.Errorf("agent gave up after %v of silence, want at least %v", gap, 3*interval)
+		}
+		s := a.waitStatus(t, "disconnect", func(s []Status) bool { return len(s) >= 2 })
+		if !strings.Contains(s[1].LastError, "nothing received from server for 60ms") {
+			t.Errorf("LastError got %q, want a silence error", s[1].LastError)
+		}
+	})
+	t.Run("no welcome", func(t *testing.T) {
+		fs := newFakeServer(t, nil)
+		a := startAgent(t, fs, func(o *Options) { o.HandshakeTimeout = 100 * time.Millisecond })
+		// The server reads hello and never answers.
+		a.waitStatus(t, "no-welcome error", func(s []Status) bool {
+			return slices.ContainsFunc(s, func(s Status) bool {
+				return s.LastError == "no welcome from server within 100ms"
+			})
+		})
+	})
+}
+
+func TestUnknownAndErrorMessagesKeepConnection(t *testing.T) {
+	fs := newFakeServer(t, nil)
+	a := startAgent(t, fs, nil)
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	a.waitStatus(t, "connected", connectedCount(1))
+
+	sc.sendRaw(t, []byte(`{"type":"from_the_future","id":"9","data":{"x":1}}`))
+	sc.send(t, protocol.TypeError, protocol.Error{Code: protocol.CodeBadMessage, Message: "facts rejected", RefID: "3"})
+	sc.sendRaw(t, []byte(`not json`))
+	for _, want := range []string{
+		`msg="ignoring unknown message type" type=from_the_future`,
+		`msg="server reported an error" code=bad_message message="facts rejected" ref_id=3`,
+		`msg="ignoring malformed message from server"`,
+	} {
+		a.waitLog(t, want)
+	}
+	// Still the same, live connection.
+	sc.expectNothing(t)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if n := fs.dials.Load(); n != 1 || len(a.statuses) != 1 {
+		t.Errorf("agent dialed %d times with statuses %+v, want 1 dial, connected", n, a.statuses)
+	}
+}
+
+func TestFactsSentOnChange(t *testing.T) {
+	var changed atomic.Bool
+	var calls atomic.Int32
+	fs := newFakeServer(t, nil)
+	startAgent(t, fs, func(o *Options) {
+		o.FactsInterval = 5 * time.Millisecond
+		o.Facts = func(context.Context) (protocol.Facts, error) {
+			calls.Add(1)
+			f := testFacts
+			if changed.Load() {
+				f.Users = []string{"alice"}
+			}
+			return f, nil
+		}
+	})
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	waitChecks := func(n int32) {
+		t.Helper()
+		deadline := time.Now().Add(waitLimit)
+		for want := calls.Load() + n; calls.Load() < want; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("facts were not checked %d more times", n)
+			}
+		}
+	}
+
+	// Unchanged facts are checked but not sent.
+	waitChecks(3)
+	sc.expectNothing(t)
+
+	changed.Store(true)
+	f, err := protocol.DecodeFacts(sc.expect(t, protocol.TypeFacts).Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"alice"}, f.Users); diff != "" {
+		t.Errorf("facts users (-want +got):\n%s", diff)
+	}
+
+	// Sent once, not on every check.
+	waitChecks(3)
+	sc.expectNothing(t)
+}
+
+func TestShutdownWhileBackingOff(t *testing.T) {
+	fs := newFakeServer(t, func(_ int32, w http.ResponseWriter) bool {
+		w.WriteHeader(http.StatusBadGateway)
+		return true
+	})
+	a := startAgent(t, fs, func(o *Options) {
+		o.BackoffBase = time.Hour
+		o.BackoffCap = time.Hour
+		o.Rand = nil
+	})
+	a.waitStatus(t, "failure", func(s []Status) bool { return len(s) == 1 })
+	start := time.Now()
+	a.stop(t)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Run took %v to stop while backing off, want prompt", d)
+	}
+	if n := fs.dials.Load(); n != 1 {
+		t.Errorf("agent dialed %d times, want 1", n)
+	}
+}
+
+func TestConnectURL(t *testing.T) {
+	tests := []struct {
+		in, want, wantErr string
+	}{
+		{in: "http://localhost:8080", want: "ws://localhost:8080/agent/v1/connect"},
+		{in: "https://rmm.example.com", want: "wss://rmm.example.com/agent/v1/connect"},
+		{in: "https://example.com/steward/", want: "wss://example.com/steward/agent/v1/connect"},
+		{in: "ftp://example.com", wantErr: "scheme must be http or https"},
+		{in: "https://", wantErr: "missing host"},
+	}
+	for _, tt := range tests {
+		got, err := connectURL(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("connectURL(%q) got (%q, %v), want error containing %q", tt.in, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("connectURL(%q) got (%q, %v), want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	facts := func(context.Context) (protocol.Facts, error) { return testFacts, nil }
+	log := slog.New(slog.DiscardHandler)
+	tests := []struct {
+		name string
+		opts Options
+	}{
+		{"bad url", Options{ServerURL: "nope", AgentID: "a", AgentSecret: "s", Facts: facts, Log: log}},
+		{"no secret", Options{ServerURL: "https://x", AgentID: "a", Facts: facts, Log: log}},
+		{"no facts", Options{ServerURL: "https://x", AgentID: "a", AgentSecret: "s", Log: log}},
+		{"no log", Options{ServerURL: "https://x", AgentID: "a", AgentSecret: "s", Facts: facts}},
+	}
+	for _, tt := range tests {
+		if _, err := New(tt.opts); err == nil {
+			t.Errorf("New(%s) got nil error, want one", tt.name)
+		}
+	}
+}
+
+func TestHeartbeatInterval(t *testing.T) {
+	c, err := New(Options{ServerURL: "https://x", AgentID: "a", AgentSecret: "s",
+		Facts: func(context.Context) (protocol.Facts, error) { return testFacts, nil }, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ in, want time.Duration }{
+		{0, DefaultHeartbeat},
+		{time.Millisecond, DefaultMinHeartbeat},
+		{45 * time.Second, 45 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := c.heartbeatInterval(protocol.Welcome{HeartbeatInterval: protocol.Duration(tt.in)}); got != tt.want {
+			t.Errorf("heartbeatInterval(%v) got %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

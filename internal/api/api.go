@@ -1,0 +1,198 @@
+// Package api serves the JSON API under /api/v1 for scripts and
+// integrations. Callers authenticate with "Authorization: Bearer <token>"
+// or a dashboard session (then unsafe methods need the CSRF token too).
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// MaxBodyBytes bounds request bodies.
+const MaxBodyBytes = 1 << 20
+
+// Config holds the API's dependencies.
+type Config struct {
+	DB      *store.DB
+	Manage  *manage.Service
+	Auth    *access.Authenticator
+	Log     *slog.Logger
+	Version string
+	Started time.Time
+}
+
+// API serves /api/v1.
+type API struct {
+	cfg Config
+}
+
+// New returns an API.
+func New(cfg Config) *API { return &API{cfg: cfg} }
+
+// handlerFunc is an API handler that returns an error for the single
+// error-mapping point in serve.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p access.Principal) error
+
+// Register adds the API routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	routes := map[string]handlerFunc{
+		"GET /api/v1/status":                         a.status,
+		"GET /api/v1/me":                             a.me,
+		"GET /api/v1/clients":                        a.listClients,
+		"POST /api/v1/clients":                       a.createClient,
+		"GET /api/v1/clients/{id}":                   a.getClient,
+		"GET /api/v1/clients/{id}/sites":             a.listSites,
+		"POST /api/v1/clients/{id}/sites":            a.createSite,
+		"GET /api/v1/sites/{id}":                     a.getSite,
+		"GET /api/v1/sites/{id}/enrollment-tokens":   a.listTokens,
+		"POST /api/v1/sites/{id}/enrollment-tokens":  a.createToken,
+		"POST /api/v1/enrollment-tokens/{id}/revoke": a.revokeToken,
+		"GET /api/v1/agents":                         a.listAgents,
+		"GET /api/v1/agents/{id}":                    a.getAgent,
+		"GET /api/v1/audit":                          a.listAudit,
+	}
+	for pattern, h := range routes {
+		mux.Handle(pattern, a.serve(h))
+	}
+	// Anything else under /api/ is a JSON 404 rather than a dashboard page.
+	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
+	}))
+}
+
+func (a *API) serve(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.cfg.Auth.Authenticate(r)
+		if err != nil {
+			if errors.Is(err, access.ErrUnauthenticated) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="steward"`)
+				writeError(w, http.StatusUnauthorized, err.Error())
+				return
+			}
+			a.fail(w, r, err)
+			return
+		}
+		if p.Via == "session" && !access.Safe(r.Method) && !access.CSRFValid(r) {
+			writeError(w, http.StatusForbidden, "missing or invalid CSRF token")
+			return
+		}
+		if !access.Can(p, access.ReadFleet) {
+			writeError(w, http.StatusForbidden, "permission denied")
+			return
+		}
+		if err := h(w, r.WithContext(access.WithPrincipal(r.Context(), p)), p); err != nil {
+			a.fail(w, r, err)
+		}
+	})
+}
+
+// badRequest is an error whose message is safe to show the caller.
+type badRequest struct {
+	status int
+	msg    string
+}
+
+func (e *badRequest) Error() string { return e.msg }
+
+func errBadRequest(format string, args ...any) error {
+	return &badRequest{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// fail maps an error to a status code in one place and logs server errors.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		br  *badRequest
+		inv *manage.InvalidError
+	)
+	switch {
+	case errors.As(err, &br):
+		writeError(w, br.status, br.msg)
+	case errors.As(err, &inv):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": inv.Error(), "field": inv.Field})
+	case errors.Is(err, manage.ErrForbidden):
+		writeError(w, http.StatusForbidden, err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		a.cfg.Log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal server error")
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// decode reads a JSON body strictly: size-limited, known fields only, one
+// value.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return &badRequest{status: http.StatusUnsupportedMediaType, msg: "Content-Type must be application/json"}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return &badRequest{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes)}
+		case errors.Is(err, io.EOF):
+			return errBadRequest("request body is empty; expected a JSON object")
+		}
+		return errBadRequest("malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return errBadRequest("malformed JSON: more than one value in the body")
+	}
+	return nil
+}
+
+// list is the shape of every list response.
+type list[T any] struct {
+	Items  []T `json:"items"`
+	Total  int `json:"total"`
+	Limit  int `json:"limit"`
+	Offset int `json:"offset"`
+}
+
+func page(r *http.Request) (store.Page, error) {
+	var p store.Page
+	q := r.URL.Query()
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 500 {
+			return p, errBadRequest("limit must be a number from 1 to 500")
+		}
+		p.Limit = n
+	}
+	if s := q.Get("offset"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return p, errBadRequest("offset must be a number of at least 0")
+		}
+		p.Offset = n
+	}
+	return p.Normalize(), nil
+}

@@ -1,0 +1,299 @@
+// Package cli parses the steward command line and runs its subcommands:
+// serve, user create, user api-token, migrate, version.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/server"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// Version is the server version, set at build time with
+// -ldflags "-X github.com/steward-rmm/steward/internal/cli.Version=...".
+var Version = "dev"
+
+// Env reads environment variables; os.Getenv in production.
+type Env func(string) string
+
+// IO bundles the process's standard streams.
+type IO struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+const usage = `steward: self-hosted remote monitoring and management server
+
+Usage:
+  steward serve [--listen ADDR] [--data-dir DIR] [--database-url URL] [--public-url URL]
+  steward user create --email E --role owner|admin|technician|readonly [--password-stdin]
+  steward user api-token --email E --name N
+  steward migrate        apply database migrations and exit
+  steward version
+
+Every command that opens the database takes --data-dir / --database-url
+(or STEWARD_DATA_DIR / STEWARD_DATABASE_URL) and works while the server runs.
+Run "steward COMMAND -h" for a command's flags.
+`
+
+// errUsage marks errors already explained with usage text.
+var errUsage = errors.New("usage")
+
+// Run executes the command line and returns the process exit code.
+func Run(ctx context.Context, args []string, env Env, stdio IO) int {
+	err := run(ctx, args, env, stdio)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	fmt.Fprintln(stdio.Stderr, "steward:", err)
+	return 1
+}
+
+func run(ctx context.Context, args []string, env Env, stdio IO) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdio.Stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], env, stdio)
+	case "user":
+		if len(args) < 2 {
+			fmt.Fprint(stdio.Stderr, usage)
+			return errUsage
+		}
+		switch args[1] {
+		case "create":
+			return userCreate(ctx, args[2:], env, stdio)
+		case "api-token":
+			return userAPIToken(ctx, args[2:], env, stdio)
+		}
+	case "migrate":
+		return migrate(ctx, args[1:], env, stdio)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdio.Stdout, "steward", Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdio.Stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stdio.Stderr, "unknown command %q\n\n%s", strings.Join(args, " "), usage)
+	return errUsage
+}
+
+// dbFlags are the database selection flags shared by every command.
+type dbFlags struct {
+	dataDir     string
+	databaseURL string
+}
+
+func (d *dbFlags) register(fs *flag.FlagSet, env Env) {
+	fs.StringVar(&d.dataDir, "data-dir", envOr(env, "STEWARD_DATA_DIR", "steward-data"), "directory for the SQLite database and agent binaries (env STEWARD_DATA_DIR)")
+	fs.StringVar(&d.databaseURL, "database-url", env("STEWARD_DATABASE_URL"), "postgres:// URL; uses PostgreSQL instead of SQLite (env STEWARD_DATABASE_URL)")
+}
+
+func (d *dbFlags) open(ctx context.Context) (*store.DB, error) {
+	return store.Open(ctx, store.Options{URL: d.databaseURL, DataDir: d.dataDir})
+}
+
+func envOr(env Env, key, def string) string {
+	if v := env(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func newFlagSet(name string, stdio IO) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdio.Stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return errUsage
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, env Env, stdio IO) error {
+	fs := newFlagSet("serve", stdio)
+	var (
+		cfg      server.Config
+		db       dbFlags
+		logLevel string
+		logJSON  bool
+	)
+	db.register(fs, env)
+	fs.StringVar(&cfg.Listen, "listen", envOr(env, "STEWARD_LISTEN", ":8080"), "address to listen on (env STEWARD_LISTEN)")
+	fs.StringVar(&cfg.PublicURL, "public-url", env("STEWARD_PUBLIC_URL"), "URL agents and browsers use to reach this server; default http://localhost:PORT (env STEWARD_PUBLIC_URL)")
+	fs.StringVar(&cfg.AgentDir, "agent-dir", env("STEWARD_AGENT_DIR"), "directory of agent binaries served for download; default DATA_DIR/agents (env STEWARD_AGENT_DIR)")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", envDuration(env, "STEWARD_HEARTBEAT", 30*time.Second), "agent heartbeat interval; agents silent for 3 intervals are offline (env STEWARD_HEARTBEAT)")
+	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", env("STEWARD_TRUST_PROXY") == "true", "trust X-Forwarded-For/-Proto from a reverse proxy (env STEWARD_TRUST_PROXY)")
+	fs.StringVar(&logLevel, "log-level", envOr(env, "STEWARD_LOG_LEVEL", "info"), "debug, info, warn or error (env STEWARD_LOG_LEVEL)")
+	fs.BoolVar(&logJSON, "log-json", env("STEWARD_LOG_JSON") == "true", "log JSON lines instead of text (env STEWARD_LOG_JSON)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+	}
+	var h slog.Handler = slog.NewTextHandler(stdio.Stderr, &slog.HandlerOptions{Level: level})
+	if logJSON {
+		h = slog.NewJSONHandler(stdio.Stderr, &slog.HandlerOptions{Level: level})
+	}
+	cfg.DataDir, cfg.DatabaseURL, cfg.Version = db.dataDir, db.databaseURL, Version
+	return server.Run(ctx, cfg, slog.New(h), nil)
+}
+
+func envDuration(env Env, key string, def time.Duration) time.Duration {
+	if v := env(key); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func migrate(ctx context.Context, args []string, env Env, stdio IO) error {
+	fs := newFlagSet("migrate", stdio)
+	var db dbFlags
+	db.register(fs, env)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	d, err := db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	v, err := d.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdio.Stdout, "%s database at schema version %d\n", d.Dialect(), v)
+	return nil
+}
+
+func userCreate(ctx context.Context, args []string, env Env, stdio IO) error {
+	fs := newFlagSet("user create", stdio)
+	var (
+		db            dbFlags
+		email, role   string
+		passwordStdin bool
+	)
+	db.register(fs, env)
+	fs.StringVar(&email, "email", "", "email address (login name)")
+	fs.StringVar(&role, "role", "", "owner, admin, technician or readonly")
+	fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input instead of generating one")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if email == "" || role == "" {
+		fmt.Fprintln(stdio.Stderr, "user create: --email and --role are required")
+		return errUsage
+	}
+	r, err := store.ParseRole(role)
+	if err != nil {
+		return fmt.Errorf("--role: %w", err)
+	}
+	password, generated := "", false
+	if passwordStdin {
+		line, err := bufio.NewReader(stdio.Stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password from stdin: %w", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+		if password == "" {
+			return errors.New("--password-stdin: standard input held no password")
+		}
+	} else {
+		password, generated = auth.GeneratePassword(), true
+	}
+	d, err := db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	u, err := manage.New(d).CreateUser(ctx, access.Console(), email, password, r)
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("a user with email %s already exists", store.NormalizeEmail(email))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdio.Stdout, "created %s user %s (id %s)\n", u.Role, u.Email, u.ID)
+	if generated {
+		fmt.Fprintf(stdio.Stdout, "password: %s\n", password)
+	}
+	return nil
+}
+
+func userAPIToken(ctx context.Context, args []string, env Env, stdio IO) error {
+	fs := newFlagSet("user api-token", stdio)
+	var (
+		db          dbFlags
+		email, name string
+	)
+	db.register(fs, env)
+	fs.StringVar(&email, "email", "", "the user the token acts as")
+	fs.StringVar(&name, "name", "", "a name for the token, e.g. the integration using it")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if email == "" || name == "" {
+		fmt.Fprintln(stdio.Stderr, "user api-token: --email and --name are required")
+		return errUsage
+	}
+	d, err := db.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	u, err := d.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no user with email %s", store.NormalizeEmail(email))
+	}
+	if err != nil {
+		return err
+	}
+	secret, _, err := manage.New(d).CreateAPIToken(ctx, access.Console(), u.ID, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdio.Stderr, "API token for", u.Email, "(shown once; only its hash is stored):")
+	fmt.Fprintln(stdio.Stdout, secret)
+	return nil
+}
+
+// Main is what cmd/steward calls.
+func Main() int {
+	ctx, stop := signalContext()
+	defer stop()
+	return Run(ctx, os.Args[1:], os.Getenv, IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+}

@@ -1,0 +1,332 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// binaries are built once per test run into binDir.
+var (
+	binDir   string
+	buildErr error
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "steward-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	buildErr = build(dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func build(dir string) error {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"steward", "steward-agent"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", name, err, out)
+		}
+	}
+	return nil
+}
+
+func bin(t *testing.T, name string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	if buildErr != nil {
+		t.Fatalf("build binaries: %v", buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+// logBuffer collects a process's output for assertions and failure logs.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// server is a running steward serve process.
+type server struct {
+	t       *testing.T
+	URL     string
+	addr    string
+	dataDir string
+	dbURL   string
+	cmd     *exec.Cmd
+	log     *logBuffer
+	waitErr chan error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer runs steward serve on a free port with a fresh data dir.
+func startServer(t *testing.T, dbURL string) *server {
+	t.Helper()
+	addr := freeAddr(t)
+	s := &server{t: t, addr: addr, URL: "http://" + addr, dataDir: t.TempDir(), dbURL: dbURL, log: &logBuffer{}}
+	s.start()
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.log.String())
+		}
+	})
+	return s
+}
+
+func (s *server) args(extra ...string) []string {
+	args := append([]string{}, extra...)
+	args = append(args, "--data-dir", s.dataDir)
+	if s.dbURL != "" {
+		args = append(args, "--database-url", s.dbURL)
+	}
+	return args
+}
+
+func (s *server) start() {
+	t := s.t
+	t.Helper()
+	cmd := exec.Command(bin(t, "steward"), s.args("serve", "--listen", s.addr, "--heartbeat", "1s", "--log-level", "debug")...)
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start steward serve: %v", err)
+	}
+	s.cmd = cmd
+	s.waitErr = make(chan error, 1)
+	go func() { s.waitErr <- cmd.Wait() }()
+	waitFor(t, 30*time.Second, "server healthy", func() error {
+		select {
+		case err := <-s.waitErr:
+			s.waitErr <- err
+			return fmt.Errorf("server exited: %v", err)
+		default:
+		}
+		resp, err := http.Get(s.URL + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("healthz: %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// stop ends the server with SIGTERM and waits for a clean exit.
+func (s *server) stop() {
+	if s.cmd == nil {
+		return
+	}
+	if runtime.GOOS == "windows" {
+		s.cmd.Process.Kill()
+	} else {
+		s.cmd.Process.Signal(os.Interrupt)
+	}
+	select {
+	case err := <-s.waitErr:
+		if err != nil {
+			s.t.Errorf("steward serve exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.waitErr
+		s.t.Errorf("steward serve did not stop within 20s of SIGINT")
+	}
+	s.cmd = nil
+}
+
+func (s *server) restart() {
+	s.stop()
+	s.start()
+}
+
+// cli runs a steward console command against the server's database.
+func (s *server) cli(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(bin(s.t, "steward"), s.args(args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String(), fmt.Errorf("steward %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+var setupURLRe = regexp.MustCompile(`setup_url=(\S+)`)
+
+// setupURL returns the one-time setup link from the server log.
+func (s *server) setupURL() string {
+	s.t.Helper()
+	var link string
+	waitFor(s.t, 10*time.Second, "setup link in log", func() error {
+		m := setupURLRe.FindStringSubmatch(s.log.String())
+		if m == nil {
+			return fmt.Errorf("no setup_url in log")
+		}
+		link = strings.Trim(m[1], `"`)
+		return nil
+	})
+	return link
+}
+
+// apiClient calls the JSON API with a bearer token.
+type apiClient struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+func (c *apiClient) do(method, path string, body any, out any) int {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (c *apiClient) mustDo(method, path string, body any, out any, want int) {
+	c.t.Helper()
+	var raw json.RawMessage
+	got := c.do(method, path, body, &raw)
+	if got != want {
+		c.t.Fatalf("%s %s = %d %s, want %d", method, path, got, raw, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			c.t.Fatalf("%s %s: decode: %v", method, path, err)
+		}
+	}
+}
+
+// agentProc is a running steward-agent run process.
+type agentProc struct {
+	cmd     *exec.Cmd
+	log     *logBuffer
+	waitErr chan error
+}
+
+func startAgent(t *testing.T, config string) *agentProc {
+	t.Helper()
+	a := &agentProc{log: &logBuffer{}, waitErr: make(chan error, 1)}
+	a.cmd = exec.Command(bin(t, "steward-agent"), "run", "--config", config)
+	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
+	if err := a.cmd.Start(); err != nil {
+		t.Fatalf("start steward-agent run: %v", err)
+	}
+	go func() { a.waitErr <- a.cmd.Wait() }()
+	t.Cleanup(func() {
+		a.kill()
+		if t.Failed() {
+			t.Logf("agent log:\n%s", a.log.String())
+		}
+	})
+	return a
+}
+
+func (a *agentProc) kill() {
+	if a.cmd.ProcessState != nil {
+		return
+	}
+	a.cmd.Process.Kill()
+	<-a.waitErr
+	a.waitErr <- nil
+}
+
+// waitFor polls fn until it returns nil or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = fn(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("waiting for %s: %v", what, err)
+}
+
+// firstLine returns the first non-empty line of s.
+func firstLine(s string) string {
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+var _ = context.Background

@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/store/storetest"
+)
+
+type agentJSON struct {
+	ID       string    `json:"id"`
+	Hostname string    `json:"hostname"`
+	OS       string    `json:"os"`
+	Version  string    `json:"version"`
+	Online   bool      `json:"online"`
+	LastSeen time.Time `json:"last_seen"`
+	ClientID string    `json:"client_id"`
+	SiteID   string    `json:"site_id"`
+}
+
+type agentList struct {
+	Items []agentJSON `json:"items"`
+	Total int         `json:"total"`
+}
+
+// TestAgentLifecycle walks the foundation end to end with real processes:
+// console user and token, API tenancy, agent enrollment, online, offline
+// after a kill, and reconnection after a server restart.
+func TestAgentLifecycle(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testAgentLifecycle(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		if os.Getenv(storetest.EnvPostgresURL) == "" {
+			t.Skipf("PostgreSQL end-to-end test skipped: %s is not set", storetest.EnvPostgresURL)
+		}
+		testAgentLifecycle(t, storetest.NewPostgresDatabase(t))
+	})
+}
+
+func testAgentLifecycle(t *testing.T, dbURL string) {
+	srv := startServer(t, dbURL)
+
+	if _, err := srv.cli("correct-horse-battery\n", "user", "create", "--email", "Owner@Example.com", "--role", "owner", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := srv.cli("", "user", "api-token", "--email", "owner@example.com", "--name", "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &apiClient{t: t, base: srv.URL, token: firstLine(out)}
+	if !strings.HasPrefix(api.token, "stw_") {
+		t.Fatalf("api-token printed %q, want a stw_ token", out)
+	}
+
+	var client, site struct{ ID string }
+	api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Acme Dental"}, &client, 201)
+	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "Main Office"}, &site, 201)
+	var tok struct{ Token string }
+	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h", "max_uses": 1}, &tok, 201)
+
+	config := filepath.Join(t.TempDir(), "agent.json")
+	install := exec.Command(bin(t, "steward-agent"), "install", "--no-service", "--server", srv.URL, "--token", tok.Token, "--config", config)
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("steward-agent install: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(config); err != nil {
+		t.Fatalf("config not written: %v", err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("config mode = %v, want 0600", fi.Mode().Perm())
+	}
+
+	// The token allowed one use: a second machine is refused with a reason.
+	second := exec.Command(bin(t, "steward-agent"), "install", "--no-service", "--server", srv.URL, "--token", tok.Token,
+		"--config", filepath.Join(t.TempDir(), "agent.json"))
+	if out, err := second.CombinedOutput(); err == nil || !strings.Contains(string(out), "maximum number of uses") {
+		t.Errorf("second install with a one-use token: err=%v output=%q, want failure naming the used-up token", err, out)
+	}
+
+	agent := startAgent(t, config)
+	online := waitAgent(t, api, true)
+	host, _ := os.Hostname()
+	if online.Hostname != host || online.ClientID != client.ID || online.SiteID != site.ID || online.OS == "" || online.Version == "" {
+		t.Errorf("agent = %+v, want hostname %q in client %s site %s with os and version", online, host, client.ID, site.ID)
+	}
+	waitFor(t, 10*time.Second, "steward-agent status reports connected", func() error {
+		out, err := exec.Command(bin(t, "steward-agent"), "status", "--config", config).CombinedOutput()
+		if err != nil || !strings.Contains(strings.ToLower(string(out)), "connected") {
+			return fmt.Errorf("status: %v: %s", err, out)
+		}
+		return nil
+	})
+
+	// A killed agent drops its socket: the server marks it offline.
+	agent.kill()
+	waitAgent(t, api, false)
+
+	// Back again, then the server restarts: the agent reconnects by itself.
+	startAgent(t, config)
+	waitAgent(t, api, true)
+	srv.restart()
+	waitAgent(t, api, true)
+
+	var status struct {
+		Version       string `json:"version"`
+		UptimeSeconds *int64 `json:"uptime_seconds"`
+		Agents        struct{ Total, Online int }
+	}
+	api.mustDo("GET", "/api/v1/status", nil, &status, 200)
+	if status.Version == "" || status.UptimeSeconds == nil || status.Agents.Total != 1 || status.Agents.Online != 1 {
+		t.Errorf("status = %+v, want version, uptime and 1/1 agents", status)
+	}
+	var audit struct {
+		Items []struct{ Action string }
+	}
+	api.mustDo("GET", "/api/v1/audit?limit=100", nil, &audit, 200)
+	var actions []string
+	for _, e := range audit.Items {
+		actions = append(actions, e.Action)
+	}
+	for _, want := range []string{"user.create", "api_token.create", "client.create", "site.create", "enrollment_token.create", "agent.enroll"} {
+		if !strings.Contains(strings.Join(actions, " "), want) {
+			t.Errorf("audit actions %v lack %s", actions, want)
+		}
+	}
+}
+
+// waitAgent polls the API until exactly one agent exists with the wanted
+// online state.
+func waitAgent(t *testing.T, api *apiClient, online bool) agentJSON {
+	t.Helper()
+	var got agentJSON
+	waitFor(t, 30*time.Second, fmt.Sprintf("agent online=%v", online), func() error {
+		var l agentList
+		if code := api.do("GET", fmt.Sprintf("/api/v1/agents?online=%v", online), nil, &l); code != 200 {
+			return fmt.Errorf("list agents: %d", code)
+		}
+		if l.Total != 1 || len(l.Items) != 1 {
+			return fmt.Errorf("%d agents with online=%v", l.Total, online)
+		}
+		got = l.Items[0]
+		return nil
+	})
+	return got
+}

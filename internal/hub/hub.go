@@ -1,0 +1,247 @@
+// Package hub keeps the control connections of the agents this replica
+// holds: who is connected, presence in the database, and the timers that
+// flush last-seen and mark silent agents offline. Heartbeats never write to
+// the database; a flush updates every held agent in one statement.
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// Options configure a Hub.
+type Options struct {
+	// ReplicaID identifies this server process in the agents table.
+	ReplicaID string
+	// Heartbeat is the interval agents are told to send heartbeats at. An
+	// agent silent for MissedHeartbeats intervals is offline.
+	Heartbeat time.Duration
+	// Registerer receives the hub's Prometheus metrics; nil skips them.
+	Registerer prometheus.Registerer
+	// ServerVersion is reported to agents in welcome.
+	ServerVersion string
+}
+
+// MissedHeartbeats is how many intervals of silence make an agent offline.
+const MissedHeartbeats = 3
+
+// Hub tracks the agents connected to this replica.
+type Hub struct {
+	db        *store.DB
+	bus       bus.Bus
+	log       *slog.Logger
+	replicaID string
+	heartbeat time.Duration
+	metrics   metrics
+	// serverVersion is sent to agents in welcome.
+	serverVersion string
+
+	mu    sync.Mutex
+	conns map[string]*Conn
+	// serving counts running Serve calls so shutdown can wait for them.
+	serving sync.WaitGroup
+}
+
+// Conn is one agent's control connection.
+type Conn struct {
+	AgentID  string
+	ClientID string
+	ConnID   string
+	ws       *websocket.Conn
+	// kick ends the connection's serve loop with a close code.
+	kick context.CancelCauseFunc
+}
+
+// Send writes one message to the agent. Writes are safe from any
+// goroutine.
+func (c *Conn) Send(ctx context.Context, typ, id string, payload any) error {
+	b, err := protocol.Encode(typ, id, payload)
+	if err != nil {
+		return err
+	}
+	return c.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// closeCause tells the serve loop which close code to send.
+type closeCause struct {
+	code   websocket.StatusCode
+	reason string
+}
+
+func (c closeCause) Error() string { return c.reason }
+
+type metrics struct {
+	connected prometheus.Gauge
+	messages  *prometheus.CounterVec
+	connects  prometheus.Counter
+	rejected  *prometheus.CounterVec
+}
+
+// New returns a Hub.
+func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
+	h := &Hub{db: db, bus: b, log: log, replicaID: opts.ReplicaID, heartbeat: opts.Heartbeat,
+		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}}
+	h.metrics = metrics{
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "steward_agents_connected", Help: "Agents connected to this replica."}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_agent_messages_total",
+			Help: "Control-channel messages by direction (in, out) and type."}, []string{"direction", "type"}),
+		connects: prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_agent_connects_total", Help: "Accepted agent control connections."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_agent_rejected_total",
+			Help: "Rejected agent requests and messages by reason."}, []string{"reason"}),
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(h.metrics.connected, h.metrics.messages, h.metrics.connects, h.metrics.rejected)
+	}
+	return h
+}
+
+// Heartbeat returns the heartbeat interval agents are told to use.
+func (h *Hub) Heartbeat() time.Duration { return h.heartbeat }
+
+// OfflineAfter is the silence after which an agent counts as offline.
+func (h *Hub) OfflineAfter() time.Duration { return MissedHeartbeats * h.heartbeat }
+
+// CountMessage records one message for metrics.
+func (h *Hub) CountMessage(direction, typ string) {
+	h.metrics.messages.WithLabelValues(direction, typ).Inc()
+}
+
+// CountRejected records one rejected request or message.
+func (h *Hub) CountRejected(reason string) {
+	h.metrics.rejected.WithLabelValues(reason).Inc()
+}
+
+// register makes c the agent's current connection, closing any older one
+// (the newer wins), and records the agent online.
+func (h *Hub) register(ctx context.Context, c *Conn, remoteAddr string, facts protocol.Facts) error {
+	h.mu.Lock()
+	old := h.conns[c.AgentID]
+	h.conns[c.AgentID] = c
+	h.mu.Unlock()
+	if old != nil {
+		h.log.Warn("agent connected again; closing the older connection", "agent_id", c.AgentID, "old_conn", old.ConnID, "new_conn", c.ConnID)
+		old.kick(closeCause{protocol.CloseReplaced, "replaced by a newer connection"})
+	} else {
+		h.metrics.connected.Inc()
+	}
+	h.metrics.connects.Inc()
+	if err := h.db.MarkConnected(ctx, store.Connection{
+		AgentID: c.AgentID, ConnID: c.ConnID, ReplicaID: h.replicaID, RemoteAddr: remoteAddr, Facts: facts,
+	}); err != nil {
+		h.unregister(context.WithoutCancel(ctx), c)
+		return err
+	}
+	h.publish(ctx, c, true)
+	return nil
+}
+
+// unregister forgets c if it is still the agent's current connection and
+// marks the agent offline.
+func (h *Hub) unregister(ctx context.Context, c *Conn) {
+	h.mu.Lock()
+	current := h.conns[c.AgentID] == c
+	if current {
+		delete(h.conns, c.AgentID)
+	}
+	h.mu.Unlock()
+	if !current {
+		return
+	}
+	h.metrics.connected.Dec()
+	changed, err := h.db.MarkDisconnected(ctx, c.AgentID, c.ConnID)
+	if err != nil {
+		h.log.Error("mark agent offline", "agent_id", c.AgentID, "err", err)
+		return
+	}
+	if changed {
+		h.publish(ctx, c, false)
+	}
+}
+
+// Connected returns how many agents this replica holds.
+func (h *Hub) Connected() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// Lookup returns the agent's connection on this replica, if any.
+func (h *Hub) Lookup(agentID string) (*Conn, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.conns[agentID]
+	return c, ok
+}
+
+func (h *Hub) publish(ctx context.Context, c *Conn, online bool) {
+	b, _ := json.Marshal(bus.PresenceEvent{AgentID: c.AgentID, ClientID: c.ClientID, Online: online})
+	if err := h.bus.Publish(ctx, bus.SubjectPresence, b); err != nil {
+		h.log.Warn("publish presence", "agent_id", c.AgentID, "err", err)
+	}
+}
+
+// Run flushes last-seen for held agents and marks silent agents offline,
+// every heartbeat interval, until ctx ends.
+func (h *Hub) Run(ctx context.Context) {
+	t := time.NewTicker(h.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.tick(ctx)
+		}
+	}
+}
+
+func (h *Hub) tick(ctx context.Context) {
+	if _, err := h.db.TouchReplica(ctx, h.replicaID); err != nil && ctx.Err() == nil {
+		h.log.Error("flush last seen", "err", err)
+	}
+	ids, err := h.db.MarkStaleOffline(ctx, time.Now().Add(-h.OfflineAfter()))
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Error("mark silent agents offline", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		h.log.Info("agent missed heartbeats; marked offline", "agent_id", id)
+		b, _ := json.Marshal(bus.PresenceEvent{AgentID: id, Online: false})
+		h.bus.Publish(ctx, bus.SubjectPresence, b)
+	}
+}
+
+// Shutdown closes every connection with CloseShutdown, waits for their
+// serve loops, and marks this replica's agents offline. Call it after the
+// HTTP server stopped accepting connections.
+func (h *Hub) Shutdown() {
+	h.mu.Lock()
+	conns := make([]*Conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.kick(closeCause{protocol.CloseShutdown, "server shutting down"})
+	}
+	// Serve loops mark their agents offline as they end; wait for them so
+	// the final sweep below sees no stragglers.
+	h.serving.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := h.db.MarkReplicaOffline(ctx, h.replicaID); err != nil {
+		h.log.Error("mark agents offline at shutdown", "err", err)
+	}
+}

@@ -1,0 +1,172 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// helloTimeout bounds how long an agent may take to say hello.
+const helloTimeout = 15 * time.Second
+
+// maxBadMessages is how many malformed messages an agent may send before
+// the server gives up on the connection.
+const maxBadMessages = 10
+
+// Serve runs an authenticated agent's control connection until it ends:
+// hello, welcome, then heartbeats and facts. It owns ws and closes it.
+func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, agent store.Agent, remoteAddr string) {
+	h.serving.Add(1)
+	defer h.serving.Done()
+	ws.SetReadLimit(protocol.MaxMessageBytes)
+	log := h.log.With("agent_id", agent.ID, "remote_addr", remoteAddr)
+
+	connCtx, kick := context.WithCancelCause(ctx)
+	defer kick(nil)
+	c := &Conn{AgentID: agent.ID, ClientID: agent.ClientID, ConnID: store.NewID(), ws: ws, kick: kick}
+
+	facts, err := h.readHello(connCtx, c)
+	if err != nil {
+		log.Warn("agent connection rejected before hello", "err", err)
+		h.CountRejected("hello")
+		closeWith(ws, err)
+		return
+	}
+	if err := h.register(connCtx, c, remoteAddr, facts); err != nil {
+		log.Error("register agent connection", "err", err)
+		ws.Close(websocket.StatusInternalError, "server error")
+		return
+	}
+	defer h.unregister(context.WithoutCancel(ctx), c)
+	log.Info("agent connected", "hostname", facts.Hostname, "version", facts.AgentVersion, "conn_id", c.ConnID)
+
+	welcome := protocol.Welcome{
+		AgentID: agent.ID, ProtocolVersion: protocol.Version, ServerVersion: h.serverVersion,
+		HeartbeatInterval: protocol.Duration(h.heartbeat), ServerTime: time.Now().UTC(),
+	}
+	if err := h.send(connCtx, c, protocol.TypeWelcome, "", welcome); err != nil {
+		log.Warn("send welcome", "err", err)
+		closeWith(ws, context.Cause(connCtx))
+		return
+	}
+	err = h.readLoop(connCtx, c)
+	if cause := context.Cause(connCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	log.Info("agent disconnected", "reason", err)
+	closeWith(ws, err)
+}
+
+// closeWith closes ws with the code a closeCause carries, or a generic one.
+func closeWith(ws *websocket.Conn, err error) {
+	// Without a close cause the peer is gone or broken: waiting for a close
+	// handshake would only delay cleanup.
+	var cc closeCause
+	if errors.As(err, &cc) {
+		ws.Close(cc.code, cc.reason)
+		return
+	}
+	ws.CloseNow()
+}
+
+func (h *Hub) readHello(ctx context.Context, c *Conn) (protocol.Facts, error) {
+	ctx, cancel := context.WithTimeout(ctx, helloTimeout)
+	defer cancel()
+	_, data, err := c.ws.Read(ctx)
+	if err != nil {
+		return protocol.Facts{}, fmt.Errorf("read hello: %w", err)
+	}
+	env, err := protocol.DecodeEnvelope(data)
+	if err != nil {
+		h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), "")
+		return protocol.Facts{}, closeCause{protocol.CloseProtocol, "malformed hello"}
+	}
+	h.CountMessage("in", env.Type)
+	if env.Type != protocol.TypeHello {
+		h.sendError(ctx, c, protocol.CodeNotHello, "the first message must be hello, got "+env.Type, env.ID)
+		return protocol.Facts{}, closeCause{protocol.CloseProtocol, "expected hello"}
+	}
+	facts, err := protocol.DecodeFacts(env.Data)
+	if err != nil {
+		h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
+		return protocol.Facts{}, closeCause{protocol.CloseProtocol, "invalid hello"}
+	}
+	return facts, nil
+}
+
+// readLoop handles messages until the connection fails or the agent stays
+// silent for OfflineAfter.
+func (h *Hub) readLoop(ctx context.Context, c *Conn) error {
+	bad := 0
+	for {
+		readCtx, cancel := context.WithTimeout(ctx, h.OfflineAfter())
+		_, data, err := c.ws.Read(readCtx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("no message for %s: %w", h.OfflineAfter(), err)
+			}
+			return err
+		}
+		env, err := protocol.DecodeEnvelope(data)
+		if err != nil {
+			h.CountRejected("bad_envelope")
+			bad++
+			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), "")
+			if bad >= maxBadMessages {
+				return closeCause{protocol.CloseProtocol, "too many malformed messages"}
+			}
+			continue
+		}
+		h.CountMessage("in", env.Type)
+		switch env.Type {
+		case protocol.TypeHeartbeat:
+			if _, err := protocol.DecodeHeartbeat(env.Data); err != nil {
+				h.CountRejected("bad_heartbeat")
+				h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
+				continue
+			}
+			if err := h.send(ctx, c, protocol.TypeHeartbeat, env.ID, protocol.Heartbeat{Time: time.Now().UTC()}); err != nil {
+				return fmt.Errorf("answer heartbeat: %w", err)
+			}
+		case protocol.TypeFacts:
+			facts, err := protocol.DecodeFacts(env.Data)
+			if err != nil {
+				h.CountRejected("bad_facts")
+				h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
+				continue
+			}
+			if err := h.db.UpdateFacts(ctx, c.AgentID, facts); err != nil {
+				return fmt.Errorf("store facts: %w", err)
+			}
+		case protocol.TypeError:
+			e, _ := protocol.DecodeError(env.Data)
+			h.log.Warn("agent reported an error", "agent_id", c.AgentID, "code", e.Code, "message", e.Message)
+		default:
+			h.CountRejected("unknown_type")
+			h.sendError(ctx, c, protocol.CodeUnknownType, "unknown message type "+env.Type, env.ID)
+		}
+	}
+}
+
+func (h *Hub) send(ctx context.Context, c *Conn, typ, id string, payload any) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.Send(ctx, typ, id, payload); err != nil {
+		return err
+	}
+	h.CountMessage("out", typ)
+	return nil
+}
+
+func (h *Hub) sendError(ctx context.Context, c *Conn, code, msg, ref string) {
+	if err := h.send(ctx, c, protocol.TypeError, "", protocol.Error{Code: code, Message: msg, RefID: ref}); err != nil {
+		h.log.Debug("send error to agent", "agent_id", c.AgentID, "err", err)
+	}
+}

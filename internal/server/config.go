@@ -1,0 +1,66 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the server's configuration, parsed once from flags and
+// STEWARD_* environment variables by the CLI.
+type Config struct {
+	Listen      string
+	DataDir     string
+	DatabaseURL string
+	PublicURL   string
+	AgentDir    string
+	Heartbeat   time.Duration
+	TrustProxy  bool
+	Version     string
+}
+
+// Validate checks the configuration and fills derived defaults, naming
+// the bad setting on error.
+func (c *Config) Validate() error {
+	if c.Listen == "" {
+		return errors.New("--listen: must not be empty")
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: want host:port, e.g. :8080 or 127.0.0.1:8080", c.Listen)
+	}
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		return errors.New("--data-dir: must not be empty when no --database-url is given")
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return errors.New("--database-url: must be a postgres:// URL")
+		}
+	}
+	if c.PublicURL == "" {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--public-url %q: must be an http:// or https:// URL", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.AgentDir == "" && c.DataDir != "" {
+		c.AgentDir = filepath.Join(c.DataDir, "agents")
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 30 * time.Second
+	}
+	if c.Heartbeat < 200*time.Millisecond || c.Heartbeat > 10*time.Minute {
+		return fmt.Errorf("--heartbeat %s: must be between 200ms and 10m", c.Heartbeat)
+	}
+	return nil
+}

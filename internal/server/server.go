@@ -1,0 +1,202 @@
+// Package server wires Steward's server together: database, hub, agent
+// gateway, JSON API, dashboard and operations endpoints, and runs them
+// until the context ends.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/api"
+	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/gateway"
+	"github.com/steward-rmm/steward/internal/hub"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/web"
+)
+
+// Run starts the server and blocks until ctx ends, then shuts down
+// gracefully. ready, if not nil, receives the bound address once the
+// server accepts connections.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.Addr)) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	started := time.Now()
+	raiseFileLimit(log)
+
+	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	schema, _ := db.SchemaVersion(ctx)
+	log.Info("database ready", "engine", db.Dialect(), "schema_version", schema)
+
+	replicaID := store.NewID()
+	if db.Dialect() == "sqlite" {
+		// Only one replica can use a SQLite file, so nothing holds any agent
+		// yet: whoever was online belonged to the previous process.
+		if ids, err := db.MarkStaleOffline(ctx, time.Now().Add(time.Second)); err != nil {
+			return err
+		} else if len(ids) > 0 {
+			log.Info("marked agents of the previous run offline", "agents", len(ids))
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	httpMetrics := newHTTPMetrics(reg)
+
+	events := bus.NewLocal()
+	h := hub.New(db, events, log, hub.Options{
+		ReplicaID: replicaID, Heartbeat: cfg.Heartbeat, Registerer: reg, ServerVersion: cfg.Version,
+	})
+	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
+	svc := manage.New(db)
+
+	var setup *access.SetupGate
+	hasUsers, err := db.HasUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if !hasUsers {
+		setup = access.NewSetupGate()
+	} else {
+		setup = closedGate()
+	}
+
+	dash, err := web.New(web.Config{
+		DB: db, Manage: svc, Auth: authn, Setup: setup, Bus: events, Log: log,
+		PublicURL: cfg.PublicURL, AgentDir: cfg.AgentDir, Version: cfg.Version, TrustProxy: cfg.TrustProxy,
+	})
+	if err != nil {
+		return fmt.Errorf("build dashboard: %w", err)
+	}
+	defer dash.Close()
+
+	mux := http.NewServeMux()
+	gateway.New(db, h, log, cfg.TrustProxy).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, Auth: authn, Log: log, Version: cfg.Version, Started: started}).Register(mux)
+	dash.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := db.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "database unavailable")
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+
+	handler := httpMetrics.wrap(mux, log)
+	handler = crossOrigin(handler)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.Run(bg)
+	}()
+	prunerDone := make(chan struct{})
+	go func() {
+		defer close(prunerDone)
+		pruneSessions(bg, db, log)
+	}()
+	defer func() {
+		stopBG()
+		<-done
+		<-prunerDone
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("steward listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "version", cfg.Version)
+	if tok := setup.Token(); tok != "" {
+		log.Warn("no user exists yet: open the one-time setup link to create the first owner account",
+			"setup_url", cfg.PublicURL+"/setup?token="+tok)
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	select {
+	case err := <-serveErr:
+		h.Shutdown()
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("http shutdown", "err", err)
+	}
+	h.Shutdown()
+	<-serveErr
+	return nil
+}
+
+func closedGate() *access.SetupGate {
+	g := access.NewSetupGate()
+	g.Close()
+	return g
+}
+
+// crossOrigin rejects cross-site unsafe requests from browsers (the
+// standard library's Sec-Fetch-Site / Origin check). Agents and API
+// clients send neither header and pass.
+func crossOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+	}))
+	return cop.Handler(next)
+}
+
+func pruneSessions(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := db.DeleteExpiredSessions(ctx); err != nil {
+				log.Error("prune sessions", "err", err)
+			} else if n > 0 {
+				log.Info("pruned expired sessions", "count", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,317 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/protocol"
+)
+
+// Agent is an enrolled machine.
+type Agent struct {
+	ID          string    `json:"id"`
+	ClientID    string    `json:"client_id"`
+	ClientName  string    `json:"client_name"`
+	SiteID      string    `json:"site_id"`
+	SiteName    string    `json:"site_name"`
+	Hostname    string    `json:"hostname"`
+	OS          string    `json:"os"`
+	OSName      string    `json:"os_name"`
+	OSVersion   string    `json:"os_version"`
+	Arch        string    `json:"arch"`
+	Kernel      string    `json:"kernel"`
+	Version     string    `json:"version"`
+	BootTime    time.Time `json:"boot_time"`
+	IPAddresses []string  `json:"ip_addresses"`
+	Users       []string  `json:"users"`
+	EnrolledAt  time.Time `json:"enrolled_at"`
+	LastSeen    time.Time `json:"last_seen"`
+	Online      bool      `json:"online"`
+	ConnectedAt time.Time `json:"connected_at,omitzero"`
+	RemoteAddr  string    `json:"remote_addr"`
+}
+
+func (a *Agent) setFacts(f protocol.Facts) {
+	a.Hostname, a.OS, a.OSName, a.OSVersion = f.Hostname, f.OS, f.OSName, f.OSVersion
+	a.Arch, a.Kernel, a.Version = f.Arch, f.Kernel, f.AgentVersion
+	a.BootTime = fromMS(ms(f.BootTime))
+	if f.BootTime.IsZero() {
+		a.BootTime = time.Time{}
+	}
+	a.IPAddresses, a.Users = f.IPAddresses, f.Users
+	if a.IPAddresses == nil {
+		a.IPAddresses = []string{}
+	}
+	if a.Users == nil {
+		a.Users = []string{}
+	}
+}
+
+const agentSelect = `SELECT a.id, a.client_id, c.name, a.site_id, s.name, a.hostname, a.os, a.os_name, a.os_version,
+	a.arch, a.kernel, a.version, a.boot_time, a.ip_addresses, a.users, a.enrolled_at, a.last_seen, a.online,
+	a.connected_at, a.remote_addr
+	FROM agents a JOIN clients c ON c.id = a.client_id JOIN sites s ON s.id = a.site_id`
+
+func scanAgent(row interface{ Scan(...any) error }) (Agent, error) {
+	var (
+		a                                     Agent
+		boot, enrolled, lastSeen, connectedAt int64
+		ips, users                            string
+	)
+	err := row.Scan(&a.ID, &a.ClientID, &a.ClientName, &a.SiteID, &a.SiteName, &a.Hostname, &a.OS, &a.OSName, &a.OSVersion,
+		&a.Arch, &a.Kernel, &a.Version, &boot, &ips, &users, &enrolled, &lastSeen, &a.Online, &connectedAt, &a.RemoteAddr)
+	if err != nil {
+		return Agent{}, err
+	}
+	a.BootTime, a.EnrolledAt, a.LastSeen, a.ConnectedAt = fromMS(boot), fromMS(enrolled), fromMS(lastSeen), fromMS(connectedAt)
+	a.IPAddresses, a.Users = parseJSONList(ips), parseJSONList(users)
+	return a, nil
+}
+
+// Agent loads one agent.
+func (db *DB) Agent(ctx context.Context, id string) (Agent, error) {
+	a, err := scanAgent(db.sql.QueryRowContext(ctx, agentSelect+` WHERE a.id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Agent{}, fmt.Errorf("agent %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Agent{}, fmt.Errorf("load agent %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// AgentFilter narrows an agent list. Zero values do not filter.
+type AgentFilter struct {
+	ClientID string
+	SiteID   string
+	Online   *bool
+	OS       string
+	// Query matches hostname, IP addresses and logged-in users, ignoring case.
+	Query string
+	// Sort is one of hostname, last_seen, os, client, version; a leading
+	// "-" sorts descending.
+	Sort string
+}
+
+var agentSorts = map[string]string{
+	"hostname":  "lower(a.hostname)",
+	"last_seen": "a.last_seen",
+	"os":        "a.os, a.os_version",
+	"client":    "lower(c.name), lower(s.name)",
+	"site":      "lower(s.name)",
+	"version":   "a.version",
+	"status":    "a.online",
+}
+
+// ValidAgentSort reports whether s names a sort column.
+func ValidAgentSort(s string) bool {
+	_, ok := agentSorts[strings.TrimPrefix(s, "-")]
+	return s == "" || ok
+}
+
+func (f AgentFilter) where() (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
+	}
+	if f.ClientID != "" {
+		add("a.client_id = ?", f.ClientID)
+	}
+	if f.SiteID != "" {
+		add("a.site_id = ?", f.SiteID)
+	}
+	if f.Online != nil {
+		add("a.online = ?", *f.Online)
+	}
+	if f.OS != "" {
+		add("a.os = ?", f.OS)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		q = strings.ToLower(q)
+		// ip_addresses and users hold JSON arrays, so match the query as
+		// JSON spells it inside a string: CORP\bob is stored as CORP\\bob,
+		// and a quote in the query must not match the array's own quotes.
+		inJSON, _ := json.Marshal(q)
+		args = append(args, "%"+escapeLike(q)+"%", "%"+escapeLike(string(inJSON[1:len(inJSON)-1]))+"%")
+		h, j := len(args)-1, len(args)
+		conds = append(conds, fmt.Sprintf(`(lower(a.hostname) LIKE $%d ESCAPE '\' OR a.ip_addresses LIKE $%d ESCAPE '\' OR lower(a.users) LIKE $%d ESCAPE '\')`, h, j, j))
+	}
+	if len(conds) == 0 {
+		return "", args
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// ListAgents returns one page of agents matching f and the total matching.
+func (db *DB) ListAgents(ctx context.Context, f AgentFilter, p Page) ([]Agent, int, error) {
+	p = p.Normalize()
+	where, args := f.where()
+	var total int
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM agents a`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count agents: %w", err)
+	}
+	desc := strings.HasPrefix(f.Sort, "-")
+	order, ok := agentSorts[strings.TrimPrefix(f.Sort, "-")]
+	if !ok {
+		order = agentSorts["hostname"]
+	}
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	orderBy := " ORDER BY " + strings.ReplaceAll(order, ",", dir+",") + dir + ", a.id"
+	n := len(args)
+	q := agentSelect + where + orderBy + fmt.Sprintf(" LIMIT $%d OFFSET $%d", n+1, n+2)
+	rows, err := db.sql.QueryContext(ctx, q, append(args, p.Limit, p.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list agents: %w", err)
+	}
+	defer rows.Close()
+	out := []Agent{}
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list agents: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, total, rows.Err()
+}
+
+// AgentCounts are fleet totals.
+type AgentCounts struct {
+	Total  int `json:"total"`
+	Online int `json:"online"`
+}
+
+// CountAgents returns total and online agents.
+func (db *DB) CountAgents(ctx context.Context) (AgentCounts, error) {
+	var c AgentCounts
+	err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN online THEN 1 ELSE 0 END), 0) FROM agents`).Scan(&c.Total, &c.Online)
+	if err != nil {
+		return AgentCounts{}, fmt.Errorf("count agents: %w", err)
+	}
+	return c, nil
+}
+
+// AgentSecretHash returns the stored secret hash of an agent.
+func (db *DB) AgentSecretHash(ctx context.Context, id string) (string, error) {
+	var h string
+	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash FROM agents WHERE id = $1`, id).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("agent %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("load agent %s: %w", id, err)
+	}
+	return h, nil
+}
+
+// Connection records that an agent connected to a replica.
+type Connection struct {
+	AgentID    string
+	ConnID     string
+	ReplicaID  string
+	RemoteAddr string
+	Facts      protocol.Facts
+}
+
+// MarkConnected stores an agent's facts and marks it online, held by the
+// given replica and connection.
+func (db *DB) MarkConnected(ctx context.Context, c Connection) error {
+	var a Agent
+	a.setFacts(c.Facts)
+	now := ms(db.now())
+	res, err := db.sql.ExecContext(ctx, `UPDATE agents SET hostname = $1, os = $2, os_name = $3, os_version = $4, arch = $5,
+		kernel = $6, version = $7, boot_time = $8, ip_addresses = $9, users = $10,
+		online = true, last_seen = $11, connected_at = $11, remote_addr = $12, replica_id = $13, conn_id = $14
+		WHERE id = $15`,
+		a.Hostname, a.OS, a.OSName, a.OSVersion, a.Arch, a.Kernel, a.Version, ms(a.BootTime),
+		jsonList(a.IPAddresses), jsonList(a.Users), now, c.RemoteAddr, c.ReplicaID, c.ConnID, c.AgentID)
+	if err != nil {
+		return fmt.Errorf("mark agent %s connected: %w", c.AgentID, err)
+	}
+	return expectOne(res, "agent "+c.AgentID)
+}
+
+// UpdateFacts stores changed facts of a connected agent.
+func (db *DB) UpdateFacts(ctx context.Context, agentID string, f protocol.Facts) error {
+	var a Agent
+	a.setFacts(f)
+	_, err := db.sql.ExecContext(ctx, `UPDATE agents SET hostname = $1, os = $2, os_name = $3, os_version = $4, arch = $5,
+		kernel = $6, version = $7, boot_time = $8, ip_addresses = $9, users = $10, last_seen = $11 WHERE id = $12`,
+		a.Hostname, a.OS, a.OSName, a.OSVersion, a.Arch, a.Kernel, a.Version, ms(a.BootTime),
+		jsonList(a.IPAddresses), jsonList(a.Users), ms(db.now()), agentID)
+	if err != nil {
+		return fmt.Errorf("update facts of agent %s: %w", agentID, err)
+	}
+	return nil
+}
+
+// MarkDisconnected marks an agent offline, but only if connID is still its
+// current connection: a newer connection (on this replica or another) must
+// not be undone by the older one's cleanup.
+func (db *DB) MarkDisconnected(ctx context.Context, agentID, connID string) (bool, error) {
+	res, err := db.sql.ExecContext(ctx, `UPDATE agents SET online = false, last_seen = $1 WHERE id = $2 AND conn_id = $3`,
+		ms(db.now()), agentID, connID)
+	if err != nil {
+		return false, fmt.Errorf("mark agent %s disconnected: %w", agentID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// TouchReplica sets last_seen to now for every online agent the replica
+// holds: one statement per flush instead of one write per heartbeat.
+func (db *DB) TouchReplica(ctx context.Context, replicaID string) (int64, error) {
+	res, err := db.sql.ExecContext(ctx, `UPDATE agents SET last_seen = $1 WHERE replica_id = $2 AND online`, ms(db.now()), replicaID)
+	if err != nil {
+		return 0, fmt.Errorf("touch agents of replica %s: %w", replicaID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// MarkStaleOffline marks offline every online agent not seen since cutoff,
+// for agents whose replica died without saying so. It returns their IDs.
+func (db *DB) MarkStaleOffline(ctx context.Context, cutoff time.Time) ([]string, error) {
+	rows, err := db.sql.QueryContext(ctx, `UPDATE agents SET online = false WHERE online AND last_seen < $1 RETURNING id`, ms(cutoff))
+	if err != nil {
+		return nil, fmt.Errorf("mark stale agents offline: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("mark stale agents offline: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// MarkReplicaOffline marks offline every agent a replica held, used when
+// the replica starts (it holds nothing yet) and when it shuts down.
+func (db *DB) MarkReplicaOffline(ctx context.Context, replicaID string) (int64, error) {
+	res, err := db.sql.ExecContext(ctx, `UPDATE agents SET online = false, last_seen = $1 WHERE replica_id = $2 AND online`,
+		ms(db.now()), replicaID)
+	if err != nil {
+		return 0, fmt.Errorf("mark agents of replica %s offline: %w", replicaID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}

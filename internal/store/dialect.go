@@ -1,0 +1,65 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// dialect is the one place where SQLite and PostgreSQL differ.
+type dialect interface {
+	name() string
+	// lockMigrations serialises migrations between processes inside tx.
+	lockMigrations(ctx context.Context, q querier) error
+	// lockUsers serialises first-user creation inside tx.
+	lockUsers(ctx context.Context, q querier) error
+	// isUniqueViolation reports whether err is a unique constraint failure.
+	isUniqueViolation(err error) bool
+}
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) name() string { return "sqlite" }
+
+// SQLite transactions start with BEGIN IMMEDIATE (_txlock=immediate), which
+// already holds the single write lock for the whole migration.
+func (sqliteDialect) lockMigrations(context.Context, querier) error { return nil }
+
+// lockUsers: BEGIN IMMEDIATE already serialises every writing transaction.
+func (sqliteDialect) lockUsers(context.Context, querier) error { return nil }
+
+func (sqliteDialect) isUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+type postgresDialect struct{}
+
+func (postgresDialect) name() string { return "postgres" }
+
+// migrationLockID is an arbitrary constant shared by every replica.
+const migrationLockID = 0x5354455741524431 // "STEWARD1"
+
+func (postgresDialect) lockMigrations(ctx context.Context, q querier) error {
+	if _, err := q.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLockID)); err != nil {
+		return fmt.Errorf("take migration lock: %w", err)
+	}
+	return nil
+}
+
+// lockUsers blocks other lockUsers callers and inserts into users until tx
+// ends. Under READ COMMITTED, two transactions that both count zero users
+// would otherwise both insert.
+func (postgresDialect) lockUsers(ctx context.Context, q querier) error {
+	if _, err := q.ExecContext(ctx, "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+		return fmt.Errorf("lock users: %w", err)
+	}
+	return nil
+}
+
+func (postgresDialect) isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}

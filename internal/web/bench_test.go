@@ -1,0 +1,97 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// BenchmarkAgentsPage renders the agents list of a client with 10,000
+// agents (a second client has 500 more), in-process through the real mux
+// with a real session. Only the request is timed.
+//
+//	go test -run '^$' -bench AgentsPage -benchtime 200x ./internal/web
+func BenchmarkAgentsPage(b *testing.B) {
+	e := newSQLiteEnv(b)
+	ctx := context.Background()
+	big := e.fixture("Big Client", "Site 0")
+	small := e.fixture("Small Client", "Only")
+	sites := []fixture{big}
+	for i := 1; i < 5; i++ {
+		s, err := e.mgr.CreateSite(ctx, access.Console(), big.client.ID, fmt.Sprintf("Site %d", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok, _, err := e.mgr.CreateEnrollmentToken(ctx, access.Console(), s.ID, time.Hour, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sites = append(sites, fixture{client: big.client, site: s, token: tok})
+	}
+	start := time.Now()
+	enroll := func(f fixture, i int) {
+		facts := protocol.Facts{
+			Hostname: fmt.Sprintf("ws-%05d", i), OS: []string{"windows", "linux", "darwin"}[i%3], OSName: "Some OS", OSVersion: "1.0",
+			Arch: "amd64", AgentVersion: "0.1.0", IPAddresses: []string{fmt.Sprintf("10.%d.%d.%d", i/65536, i/256%256, i%256)},
+			Users: []string{fmt.Sprintf("user%d", i)},
+		}
+		a, err := e.db.Enroll(ctx, auth.HashSecret(f.token), store.NewAgent{SecretHash: "x", Facts: facts})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i%10 == 0 {
+			if err := e.db.MarkConnected(ctx, store.Connection{AgentID: a.ID, ConnID: a.ID, ReplicaID: "r", Facts: facts}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for i := range 10_000 {
+		enroll(sites[i%len(sites)], i)
+	}
+	for i := range 500 {
+		enroll(small, 10_000+i)
+	}
+	b.Logf("seeded 10,500 agents in %v", time.Since(start).Round(time.Millisecond))
+
+	br := e.signedIn(store.RoleTechnician)
+	cookies := br.c.Jar.Cookies(br.base)
+	handler := e.srv.Config.Handler
+	for _, bc := range []struct {
+		name, url string
+		headers   []string
+	}{
+		{"client", "/agents?client=" + big.client.ID, nil},
+		{"client/fragment", "/agents?client=" + big.client.ID, []string{"HX-Request", "true", "HX-Trigger", "agents-table"}},
+		{"client/last_page", "/agents?client=" + big.client.ID + "&page=200", nil},
+		{"client/sort_last_seen", "/agents?client=" + big.client.ID + "&sort=-last_seen", nil},
+		{"client/search", "/agents?client=" + big.client.ID + "&q=ws-012", []string{"HX-Request", "true", "HX-Trigger", "agent-filters"}},
+		{"all/offline", "/agents?status=offline", nil},
+		{"home", "/", nil},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, bc.url, nil)
+				for _, c := range cookies {
+					req.AddCookie(c)
+				}
+				for i := 0; i+1 < len(bc.headers); i += 2 {
+					req.Header.Set(bc.headers[i], bc.headers[i+1])
+				}
+				rec := httptest.NewRecorder()
+				handler.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("GET %s: status %d", bc.url, rec.Code)
+				}
+			}
+		})
+	}
+}

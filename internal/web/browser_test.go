@@ -1,0 +1,242 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// EnvScreenshots names a directory where TestBrowser saves screenshots of
+// the pages it visits, for looking at the design.
+const EnvScreenshots = "STEWARD_WEB_SCREENSHOTS"
+
+// problemRecorder runs in every page before its own scripts and records
+// CSP violations and uncaught errors, which would otherwise pass silently,
+// and notes when the event stream opens.
+const problemRecorder = `window.__problems = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__problems.push("CSP " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber);
+});
+window.addEventListener("error", function (e) { window.__problems.push("error: " + e.message); });
+window.addEventListener("unhandledrejection", function (e) { window.__problems.push("rejection: " + e.reason); });
+document.addEventListener("htmx:sseOpen", function () { window.__sseOpen = true; });`
+
+func chromiumPath() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// TestBrowser drives the dashboard in headless Chromium: strict CSP with no
+// violation, login, the search box filtering as one types, "/" focusing
+// it, a live presence update without reload, the dark mode toggle
+// surviving a reload, and the install-command tabs.
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := chromiumPath()
+	if chromium == "" {
+		t.Skip("browser test skipped: no chromium, chromium-browser or google-chrome in PATH")
+	}
+	e := newSQLiteEnv(t)
+	f := e.fixture("Acme Corp", "Head Office")
+	for i := range 60 {
+		a := e.enroll(f, linuxFacts(fmt.Sprintf("ws-%02d", i)))
+		if i%2 == 0 {
+			e.connect(a, linuxFacts(a.Hostname))
+		}
+	}
+	target := e.enroll(f, linuxFacts("target-host"))
+	u := e.user(store.RoleAdmin)
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.WindowSize(1366, 768), chromedp.UserDataDir(t.TempDir()))
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("start chromium: %v", err)
+	}
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: problemRecorder}); err != nil {
+		t.Fatal(err)
+	}
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+		defer scancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	eval := func(expr string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+	waitFor := func(what, predicate string) {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+		defer scancel()
+		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			t.Fatalf("waiting for %s (%s): %v", what, predicate, err)
+		}
+	}
+	noProblems := func(where string) {
+		t.Helper()
+		if p := eval(`JSON.stringify(window.__problems || [])`); p != "[]" {
+			t.Errorf("%s: browser reported %s", where, p)
+		}
+	}
+	shots := os.Getenv(EnvScreenshots)
+	shot := func(name string) {
+		if shots == "" {
+			return
+		}
+		buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Sign in, landing where we were going.
+	step("open agents signed out", chromedp.Navigate(e.srv.URL+"/agents?status=offline"), chromedp.WaitVisible(chromedp.ID("email")))
+	noProblems("login page")
+	shot("login")
+	step("sign in",
+		chromedp.SendKeys(chromedp.ID("email"), u.Email),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("agents-table")))
+	if got := eval(`location.pathname + location.search`); got != "/agents?status=offline" {
+		t.Errorf("after login at %q, want /agents?status=offline", got)
+	}
+	waitFor("htmx and the SSE extension", `!!(window.htmx && htmx.version === "2.0.11")`)
+	noProblems("agents page")
+
+	step("all agents", chromedp.Navigate(e.srv.URL+"/agents"), chromedp.WaitVisible(chromedp.ID("agents-table")))
+	shot("agents")
+	if got := eval(`String(document.querySelectorAll("#agents-table tbody tr").length)`); got != "50" {
+		t.Errorf("agents rows %s, want 50", got)
+	}
+
+	// "/" focuses the search box; typing filters without a page load.
+	eval(`window.__samePage = true; ""`)
+	// One keyDown carrying the text, as a real keyboard sends it (chromedp's
+	// KeyEvent sends a separate char event that preventDefault cannot stop).
+	for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeKeyDown, input.DispatchKeyEventTypeKeyUp} {
+		p := input.DispatchKeyEventParams{Type: typ, Key: "/", Code: "Slash", WindowsVirtualKeyCode: 191}
+		if typ == input.DispatchKeyEventTypeKeyDown {
+			p.Text, p.UnmodifiedText = "/", "/"
+		}
+		if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := eval(`document.activeElement.id + "=" + document.activeElement.value`); got != "q=" {
+		t.Errorf(`after "/" the focused element is %q, want the empty search box`, got)
+	}
+	step("type a search", chromedp.KeyEvent("target"))
+	waitFor("one search result", `document.querySelectorAll("#agents-table tbody tr").length === 1`)
+	waitFor("the URL to follow the search", `location.search === "?q=target"`)
+	if got := eval(`String(window.__samePage)`); got != "true" {
+		t.Error("the search reloaded the page")
+	}
+	if got := eval(`document.querySelector("#agents-table td.host").textContent`); got != "target-host" {
+		t.Errorf("search result %q, want target-host", got)
+	}
+
+	// The agent comes online: the row updates live.
+	if got := eval(`String(!!document.querySelector("#agents-table .dot.on"))`); got != "false" {
+		t.Fatal("target-host shows online before connecting")
+	}
+	waitFor("the event stream", `window.__sseOpen === true`)
+	e.connect(target, linuxFacts("target-host"))
+	data, _ := json.Marshal(bus.PresenceEvent{AgentID: target.ID, ClientID: f.client.ID, Online: true})
+	// The stream may still be connecting; publish until the page reacts.
+	deadline := time.Now().Add(10 * time.Second)
+	for eval(`String(!!document.querySelector("#agents-table .dot.on"))`) != "true" {
+		if time.Now().After(deadline) {
+			t.Fatal("presence change did not reach the agents table")
+		}
+		if err := e.bus.Publish(context.Background(), bus.SubjectPresence, data); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if got := eval(`String(window.__samePage)`); got != "true" {
+		t.Error("the live update reloaded the page")
+	}
+	noProblems("agents page after search and live update")
+
+	// Choosing a client brings its site filter in, without a reload.
+	step("clear the search", chromedp.Navigate(e.srv.URL+"/agents"), chromedp.WaitVisible(chromedp.ID("client")))
+	eval(`window.__samePage = true; var c = document.getElementById("client"); c.value = c.options[1].value; c.dispatchEvent(new Event("change", {bubbles: true})); ""`)
+	waitFor("the site select", `!!document.querySelector("#site option[value='`+f.site.ID+`']")`)
+	waitFor("the URL to follow the client", `location.search === "?client=`+f.client.ID+`"`)
+	if got := eval(`String(window.__samePage)`); got != "true" {
+		t.Error("choosing a client reloaded the page")
+	}
+
+	step("agent page", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID), chromedp.WaitVisible(chromedp.ID("agent-live")))
+	shot("agent")
+	noProblems("agent page")
+
+	// Dark mode toggles, persists, and applies before paint on reload.
+	step("home", chromedp.Navigate(e.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("home-live")))
+	light := eval(`getComputedStyle(document.body).backgroundColor`)
+	step("toggle dark mode", chromedp.Click(chromedp.CSS("[data-theme-toggle]")))
+	if got := eval(`document.documentElement.getAttribute("data-theme")`); got != "dark" {
+		t.Errorf("data-theme after toggle %q, want dark", got)
+	}
+	step("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("home-live")))
+	dark := eval(`getComputedStyle(document.body).backgroundColor`)
+	if dark == light || eval(`document.documentElement.getAttribute("data-theme")`) != "dark" {
+		t.Errorf("after reload: background %s (light was %s), want the dark theme kept", dark, light)
+	}
+	shot("home-dark")
+	noProblems("home page")
+
+	// A new token shows tabs of install commands.
+	step("site page", chromedp.Navigate(e.srv.URL+"/sites/"+f.site.ID), chromedp.WaitVisible(chromedp.ID("expires_in")))
+	shot("site-dark")
+	step("create token", chromedp.Click(chromedp.CSS(`form[action$="/tokens"] button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("token-secret")))
+	if got := eval(`[...document.querySelectorAll("[role=tabpanel]")].map(function (p) { return p.hidden ? "-" : p.id; }).join(",")`); got != "panel-linux,-,-" {
+		t.Errorf("tab panels before a click: %s", got)
+	}
+	step("windows tab", chromedp.Click(chromedp.ID("tab-windows")))
+	if got := eval(`[...document.querySelectorAll("[role=tabpanel]")].map(function (p) { return p.hidden ? "-" : p.id; }).join(",")`); got != "-,panel-windows,-" {
+		t.Errorf("tab panels after clicking Windows: %s", got)
+	}
+	step("light mode again", chromedp.Click(chromedp.CSS("[data-theme-toggle]")))
+	shot("token")
+	noProblems("token page")
+	if !strings.Contains(eval(`document.getElementById("cmd-windows").textContent`), "Invoke-WebRequest") {
+		t.Error("windows panel has no PowerShell command")
+	}
+}

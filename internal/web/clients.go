@@ -1,0 +1,100 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// formView carries a form's submitted value and its error back to the page.
+type formView struct {
+	Name  string
+	Error string
+	Field string
+}
+
+// clientsView is the data of the clients page.
+type clientsView struct {
+	Clients []store.Client
+	Pager   pager
+	Form    formView
+}
+
+// clientsPage serves GET /clients.
+func (h *Handler) clientsPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	return h.renderClients(w, r, http.StatusOK, formView{})
+}
+
+func (h *Handler) renderClients(w http.ResponseWriter, r *http.Request, status int, form formView) error {
+	page := pageNumber(r.URL.Query())
+	clients, total, err := h.cfg.DB.ListClients(r.Context(), store.Page{Limit: pageSize, Offset: (page - 1) * pageSize})
+	if err != nil {
+		return err
+	}
+	cv := clientsView{Clients: clients, Pager: newPager("/clients", url.Values{}, page, len(clients), total), Form: form}
+	return h.render(w, r, status, "clients", "", view{Title: "Clients", Nav: "clients", Page: cv})
+}
+
+// createClient serves POST /clients.
+func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	name := r.PostFormValue("name")
+	c, err := h.cfg.Manage.CreateClient(r.Context(), p, name)
+	if pr, ok := formProblem(err); ok {
+		return h.renderClients(w, r, pr.Status, formView{Name: name, Error: pr.Message, Field: pr.Field})
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/clients/"+url.PathEscape(c.ID), http.StatusSeeOther)
+	return nil
+}
+
+// clientView is the data of a client's page.
+type clientView struct {
+	Client store.Client
+	Sites  []store.Site
+	Pager  pager
+	Form   formView
+	// AgentsURL lists the client's agents.
+	AgentsURL string
+}
+
+// clientPage serves GET /clients/{id}.
+func (h *Handler) clientPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	return h.renderClient(w, r, http.StatusOK, formView{})
+}
+
+func (h *Handler) renderClient(w http.ResponseWriter, r *http.Request, status int, form formView) error {
+	ctx := r.Context()
+	c, err := h.cfg.DB.Client(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	page := pageNumber(r.URL.Query())
+	sites, total, err := h.cfg.DB.ListSites(ctx, c.ID, store.Page{Limit: pageSize, Offset: (page - 1) * pageSize})
+	if err != nil {
+		return err
+	}
+	cv := clientView{
+		Client: c, Sites: sites, Form: form,
+		Pager:     newPager("/clients/"+url.PathEscape(c.ID), url.Values{}, page, len(sites), total),
+		AgentsURL: agentQuery{Client: c.ID}.url(),
+	}
+	return h.render(w, r, status, "client", "", view{Title: c.Name, Nav: "clients", Page: cv})
+}
+
+// createSite serves POST /clients/{id}/sites.
+func (h *Handler) createSite(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	name := r.PostFormValue("name")
+	s, err := h.cfg.Manage.CreateSite(r.Context(), p, r.PathValue("id"), name)
+	if pr, ok := formProblem(err); ok {
+		return h.renderClient(w, r, pr.Status, formView{Name: name, Error: pr.Message, Field: pr.Field})
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/sites/"+url.PathEscape(s.ID), http.StatusSeeOther)
+	return nil
+}

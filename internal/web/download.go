@@ -1,0 +1,70 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// agentOS are the operating systems agents are built for.
+var agentOS = map[string]bool{"linux": true, "darwin": true, "windows": true}
+
+// archAliases maps what install commands report (uname -m on Unix,
+// PROCESSOR_ARCHITECTURE on Windows) to Go's GOARCH names.
+var archAliases = map[string]string{
+	"amd64": "amd64", "x86_64": "amd64", "x64": "amd64",
+	"arm64": "arm64", "aarch64": "arm64",
+}
+
+// download serves GET /download/agent/{os}/{arch}. It needs no login: the
+// binary holds no secret, and enrollment needs a token anyway. File names
+// are built only from the fixed tables above, never from the request, so
+// no path can escape AgentDir.
+func (h *Handler) download(w http.ResponseWriter, r *http.Request) error {
+	goos := strings.ToLower(r.PathValue("os"))
+	arch, ok := archAliases[strings.ToLower(r.PathValue("arch"))]
+	if !agentOS[goos] || !ok {
+		http.Error(w, fmt.Sprintf("no agent build for %q/%q: the operating system must be linux, darwin or windows "+
+			"and the architecture amd64 (x86_64) or arm64 (aarch64)", r.PathValue("os"), r.PathValue("arch")),
+			http.StatusBadRequest)
+		return nil
+	}
+	name := "steward-agent-" + goos + "-" + arch
+	if goos == "windows" {
+		name += ".exe"
+	}
+	missing := func() error {
+		http.Error(w, fmt.Sprintf("agent binary %s is missing from the server's agent directory (%s); "+
+			"build the agents with `make agents`", name, h.cfg.AgentDir), http.StatusNotFound)
+		return nil
+	}
+	if h.cfg.AgentDir == "" {
+		return missing()
+	}
+	f, err := os.Open(filepath.Join(h.cfg.AgentDir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return missing()
+	}
+	if err != nil {
+		return fmt.Errorf("open agent binary: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat agent binary: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return missing()
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	// `make agents` replaces the files in place; always revalidate.
+	hd.Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, name, st.ModTime(), f)
+	return nil
+}

@@ -1,0 +1,161 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// stream opens GET /events as b and returns its lines on a channel that
+// closes when the stream ends.
+func (b *browser) stream(ctx context.Context) (<-chan string, *http.Response) {
+	b.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.e.srv.URL+"/events", nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("GET /events: %v", err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines, res
+}
+
+// waitLine waits for a line with prefix, failing after timeout.
+func waitLine(t *testing.T, lines <-chan string, prefix string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("stream ended while waiting for %q", prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %q line within %v", prefix, timeout)
+		}
+	}
+}
+
+// countEvents counts "event:" lines during d.
+func countEvents(lines <-chan string, d time.Duration) int {
+	n := 0
+	deadline := time.After(d)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return n
+			}
+			if strings.HasPrefix(l, "event: presence") {
+				n++
+			}
+		case <-deadline:
+			return n
+		}
+	}
+}
+
+func publishPresence(t *testing.T, b bus.Bus, online bool) {
+	t.Helper()
+	data, _ := json.Marshal(bus.PresenceEvent{AgentID: "agent-1", ClientID: "client-1", Online: online})
+	if err := b.Publish(context.Background(), bus.SubjectPresence, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEventStream(t *testing.T) {
+	e := newSQLiteEnv(t)
+	e.h.events.ping = 50 * time.Millisecond
+	e.h.events.gap = 300 * time.Millisecond
+	b := e.signedIn(store.RoleReadonly)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	lines, res := b.stream(ctx)
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET /events: status %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	waitLine(t, lines, ": connected", 5*time.Second)
+
+	publishPresence(t, e.bus, true)
+	waitLine(t, lines, "event: presence", 5*time.Second)
+	waitLine(t, lines, ": ping", 5*time.Second)
+
+	// A burst coalesces: at most one event now and one after the gap.
+	time.Sleep(e.h.events.gap)
+	for range 200 {
+		publishPresence(t, e.bus, false)
+	}
+	if n := countEvents(lines, 3*e.h.events.gap); n < 1 || n > 2 {
+		t.Errorf("events after a burst of 200: %d, want 1 or 2", n)
+	}
+	// Malformed messages are ignored.
+	if err := e.bus.Publish(context.Background(), bus.SubjectPresence, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	if n := countEvents(lines, 2*e.h.events.gap); n != 0 {
+		t.Errorf("events after a malformed message: %d, want 0", n)
+	}
+
+	// The stream ends with the request…
+	cancel()
+	for range lines {
+	}
+	waitStreams(t, e.h, 0)
+
+	// …and when the handler closes, which then refuses new streams.
+	lines, _ = b.stream(t.Context())
+	waitLine(t, lines, ": connected", 5*time.Second)
+	e.h.Close()
+	select {
+	case <-drain(lines):
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream still open after Close")
+	}
+	res2 := b.get("/events")
+	wantStatus(t, "GET /events after Close", res2, http.StatusServiceUnavailable)
+}
+
+// drain reads lines until the stream ends.
+func drain(lines <-chan string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for range lines {
+		}
+		close(done)
+	}()
+	return done
+}
+
+func waitStreams(t *testing.T, h *Handler, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		h.events.mu.Lock()
+		n := len(h.events.streams)
+		h.events.mu.Unlock()
+		if n == want {
+			return
+		}
+	}
+	t.Fatalf("open streams did not drop to %d", want)
+}

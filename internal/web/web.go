@@ -1,0 +1,268 @@
+// Package web serves the dashboard: server-rendered html/template pages for
+// technicians, enhanced with htmx for partial updates and server-sent events
+// for live presence. The JSON API and the agent gateway live elsewhere; this
+// package owns every other browser-facing route.
+package web
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// Config holds the dashboard's dependencies.
+type Config struct {
+	DB     *store.DB
+	Manage *manage.Service
+	Auth   *access.Authenticator
+	// Setup holds the one-time setup token; nil or closed once users exist.
+	Setup *access.SetupGate
+	// Bus carries bus.SubjectPresence events that drive live updates.
+	Bus bus.Bus
+	Log *slog.Logger
+	// PublicURL is the base of install commands, e.g. "https://rmm.example.com".
+	PublicURL string
+	// AgentDir holds agent binaries named steward-agent-<os>-<arch>[.exe].
+	AgentDir   string
+	Version    string
+	TrustProxy bool
+}
+
+// Login rate limits: failures allowed per window, per client IP and per
+// email address.
+const (
+	loginWindow      = 15 * time.Minute
+	loginFailsPerIP  = 20
+	loginFailsPerKey = 10
+)
+
+// Handler serves the dashboard routes.
+type Handler struct {
+	cfg       Config
+	log       *slog.Logger
+	pages     map[string]*template.Template
+	static    *assets
+	publicURL string
+
+	ipLimit    *access.Limiter
+	emailLimit *access.Limiter
+
+	events *hub
+}
+
+// New parses the embedded templates, hashes the static files and subscribes
+// to presence events. Call Close to stop the subscription and end streams.
+func New(cfg Config) (*Handler, error) {
+	switch {
+	case cfg.DB == nil:
+		return nil, errors.New("web: Config.DB is required")
+	case cfg.Manage == nil:
+		return nil, errors.New("web: Config.Manage is required")
+	case cfg.Auth == nil:
+		return nil, errors.New("web: Config.Auth is required")
+	case cfg.Bus == nil:
+		return nil, errors.New("web: Config.Bus is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	pub, err := url.Parse(cfg.PublicURL)
+	if err != nil || (pub.Scheme != "http" && pub.Scheme != "https") || pub.Host == "" {
+		return nil, fmt.Errorf("web: PublicURL %q must be an absolute http(s) URL", cfg.PublicURL)
+	}
+	st, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		cfg:        cfg,
+		log:        cfg.Log,
+		static:     st,
+		publicURL:  strings.TrimRight(cfg.PublicURL, "/"),
+		ipLimit:    access.NewLimiter(loginFailsPerIP, loginWindow),
+		emailLimit: access.NewLimiter(loginFailsPerKey, loginWindow),
+	}
+	if h.pages, err = parsePages(h.funcs()); err != nil {
+		return nil, err
+	}
+	if h.events, err = newHub(cfg.Bus, cfg.Log); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Close unsubscribes from the bus, ends open event streams and waits for
+// them to return.
+func (h *Handler) Close() { h.events.close() }
+
+// Register adds every dashboard route to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	// Public: no session needed.
+	mux.Handle("GET /static/{path...}", h.public(h.serveStatic))
+	mux.Handle("GET /download/agent/{os}/{arch}", h.public(h.download))
+	mux.Handle("GET /login", h.public(h.loginPage))
+	mux.Handle("POST /login", h.public(checkCSRF(h.login)))
+	mux.Handle("POST /logout", h.public(checkCSRF(h.logout)))
+	// Setup answers every method itself so that, once a user exists, the
+	// answer is 404 whatever the method (the mux would otherwise say 405).
+	mux.Handle("/setup", h.public(h.setup))
+
+	// Signed in.
+	mux.Handle("GET /{$}", h.authed(h.homePage))
+	mux.Handle("GET /events", h.authed(h.eventStream))
+	mux.Handle("GET /agents", h.authed(h.agentsPage))
+	mux.Handle("GET /agents/{id}", h.authed(h.agentPage))
+	mux.Handle("GET /clients", h.authed(h.clientsPage))
+	mux.Handle("POST /clients", h.authed(h.createClient))
+	mux.Handle("GET /clients/{id}", h.authed(h.clientPage))
+	mux.Handle("POST /clients/{id}/sites", h.authed(h.createSite))
+	mux.Handle("GET /sites/{id}", h.authed(h.sitePage))
+	mux.Handle("POST /sites/{id}/tokens", h.authed(h.createToken))
+	mux.Handle("POST /tokens/{id}/revoke", h.authed(h.revokeToken))
+	mux.Handle("GET /audit", h.authed(h.auditPage))
+
+	// Anything else is a dashboard 404 rather than the mux's plain text.
+	mux.Handle("/", h.public(func(w http.ResponseWriter, r *http.Request) error {
+		return errNotFound
+	}))
+}
+
+// errNotFound renders the 404 page through the error helper.
+var errNotFound = fmt.Errorf("page: %w", store.ErrNotFound)
+
+// handlerFunc is a route that reports failure by returning an error, which
+// fail maps to a status code and page in one place.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// pageFunc is a route that needs a signed-in principal.
+type pageFunc func(w http.ResponseWriter, r *http.Request, p access.Principal) error
+
+// contentSecurityPolicy allows only our own scripts, styles and
+// connections: no inline script or style, no framing.
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// maxFormBytes bounds a form post; the dashboard's largest is a name.
+const maxFormBytes = 64 << 10
+
+// prepare sets the headers every response carries and bounds the body of
+// unsafe requests.
+func prepare(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", contentSecurityPolicy)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("X-Frame-Options", "DENY")
+	if !access.Safe(r.Method) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	}
+}
+
+// public serves a route that needs no session.
+func (h *Handler) public(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		prepare(w, r)
+		if err := fn(w, r); err != nil {
+			h.fail(w, r, err)
+		}
+	})
+}
+
+// checkCSRF refuses a public form post without the CSRF token. Signed-in
+// routes check it in authed; /setup checks it itself, after deciding
+// whether the route exists at all.
+func checkCSRF(fn handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !access.CSRFValid(r) {
+			return errCSRF
+		}
+		return fn(w, r)
+	}
+}
+
+// authed serves a route for signed-in users: it authenticates, checks the
+// CSRF token on unsafe methods and the read permission, then puts the
+// principal in the request context for the templates.
+func (h *Handler) authed(fn pageFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		prepare(w, r)
+		p, err := h.cfg.Auth.Authenticate(r)
+		if errors.Is(err, access.ErrUnauthenticated) {
+			h.toLogin(w, r)
+			return
+		}
+		if err != nil {
+			h.fail(w, r, fmt.Errorf("authenticate: %w", err))
+			return
+		}
+		r = r.WithContext(access.WithPrincipal(r.Context(), p))
+		switch {
+		case !access.Safe(r.Method) && !access.CSRFValid(r):
+			err = errCSRF
+		case !access.Can(p, access.ReadFleet):
+			err = fmt.Errorf("%w: role %s cannot view the dashboard", manage.ErrForbidden, p.User.Role)
+		default:
+			err = fn(w, r, p)
+		}
+		if err != nil {
+			h.fail(w, r, err)
+		}
+	})
+}
+
+// toLogin sends an unauthenticated browser to the login page, remembering
+// where it was going.
+func (h *Handler) toLogin(w http.ResponseWriter, r *http.Request) {
+	next := ""
+	switch {
+	case r.URL.Path == "/events":
+		// An EventSource cannot follow a login redirect; it retries later.
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+		return
+	case r.Header.Get("HX-Request") == "true":
+		// htmx would swap the login page into a table; make it navigate.
+		if u, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil {
+			next = u.RequestURI()
+		}
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		next = r.URL.RequestURI()
+	}
+	target := "/login"
+	if next = safeNext(next); next != "/" {
+		target += "?" + url.Values{"next": {next}}.Encode()
+	}
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Redirect", target)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// safeNext returns next if it is a path on this site, else "/". It refuses
+// scheme-relative ("//host") and backslash ("/\host") forms and control
+// characters, which browsers strip before resolving.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, `/\`) {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
+		return "/"
+	}
+	return next
+}

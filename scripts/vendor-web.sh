@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# vendor-web.sh refreshes the third-party browser files the dashboard embeds,
+# so `go build` and `go test` never need npm. Run it from anywhere in the
+# repository after changing a version below, then commit the result.
+#
+#   scripts/vendor-web.sh
+#
+# htmx is pinned to 2.x on purpose: npm's "latest" htmx is 4.x, a rewrite
+# the dashboard does not use.
+set -euo pipefail
+
+HTMX_VERSION=2.0.11
+HTMX_SSE_VERSION=2.2.4
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dest="$root/internal/web/static/vendor"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+command -v npm >/dev/null || { echo "vendor-web.sh: npm is required" >&2; exit 1; }
+
+cd "$work"
+npm pack --silent "htmx.org@$HTMX_VERSION" "htmx-ext-sse@$HTMX_SSE_VERSION" >/dev/null
+mkdir htmx sse
+tar -xzf "htmx.org-$HTMX_VERSION.tgz" -C htmx
+tar -xzf "htmx-ext-sse-$HTMX_SSE_VERSION.tgz" -C sse
+
+# Take exactly the built files; fail loudly if a release moved them.
+htmx_src=htmx/package/dist/htmx.min.js
+sse_src=sse/package/dist/sse.min.js
+[ -f "$sse_src" ] || sse_src=sse/package/dist/sse.js
+for f in "$htmx_src" "$sse_src"; do
+	[ -f "$f" ] || { echo "vendor-web.sh: $f not found in the npm package" >&2; exit 1; }
+done
+
+mkdir -p "$dest"
+install -m 0644 "$htmx_src" "$dest/htmx.min.js"
+install -m 0644 "$sse_src" "$dest/htmx-ext-sse.js"
+
+sum() { sha256sum "$1" | cut -d' ' -f1; }
+cat >"$dest/VERSIONS" <<TXT
+# Vendored browser files, written by scripts/vendor-web.sh. Do not edit by hand.
+# file               package        version   sha256
+htmx.min.js          htmx.org       $HTMX_VERSION    $(sum "$dest/htmx.min.js")
+htmx-ext-sse.js      htmx-ext-sse   $HTMX_SSE_VERSION     $(sum "$dest/htmx-ext-sse.js")
+TXT
+echo "vendored into $dest:"
+cat "$dest/VERSIONS"
