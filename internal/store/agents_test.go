@@ -58,6 +58,7 @@ func hostnames(agents []store.Agent) []string {
 }
 
 func TestListAgentsFilters(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		f := newFleet(t, db, clk)
 		yes, no := true, false
@@ -111,6 +112,7 @@ func TestListAgentsFilters(t *testing.T) {
 }
 
 func TestListAgentsSort(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		newFleet(t, db, clk)
 		tests := []struct {
@@ -157,6 +159,7 @@ func TestListAgentsSort(t *testing.T) {
 }
 
 func TestValidAgentSort(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"", "hostname", "-hostname", "last_seen", "-os", "client", "site", "version", "-status"} {
 		if !store.ValidAgentSort(s) {
 			t.Errorf("ValidAgentSort(%q) = false, want true", s)
@@ -170,6 +173,7 @@ func TestValidAgentSort(t *testing.T) {
 }
 
 func TestListAgentsPaging(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		newFleet(t, db, clk)
 		tests := []struct {
@@ -205,6 +209,7 @@ func TestListAgentsPaging(t *testing.T) {
 // TestListAgentsQuery covers the search box: hostnames, IPs and users,
 // with LIKE wildcards matching themselves.
 func TestListAgentsQuery(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		site := mustSite(t, db, mustClient(t, db, "Acme").ID, "HQ")
 		for _, f := range []protocol.Facts{
@@ -263,6 +268,7 @@ func TestListAgentsQuery(t *testing.T) {
 }
 
 func TestAgentConnections(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		site := mustSite(t, db, mustClient(t, db, "Acme").ID, "HQ")
@@ -338,6 +344,7 @@ func TestAgentConnections(t *testing.T) {
 }
 
 func TestReplicaBookkeeping(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		site := mustSite(t, db, mustClient(t, db, "Acme").ID, "HQ")
@@ -416,6 +423,7 @@ func TestReplicaBookkeeping(t *testing.T) {
 }
 
 func TestCountAgentsEmpty(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		c, err := db.CountAgents(t.Context())
 		if err != nil || c != (store.AgentCounts{}) {

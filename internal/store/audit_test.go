@@ -10,6 +10,7 @@ import (
 )
 
 func TestAddAudit(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		full := store.AuditEntry{
@@ -48,6 +49,7 @@ func TestAddAudit(t *testing.T) {
 }
 
 func TestListAudit(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		add := func(action, actor, target string) {

@@ -14,6 +14,7 @@ import (
 )
 
 func TestEnrollmentTokenState(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		tok  store.EnrollmentToken
@@ -35,6 +36,7 @@ func TestEnrollmentTokenState(t *testing.T) {
 }
 
 func TestEnrollmentTokens(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		acme := mustClient(t, db, "Acme")
@@ -113,6 +115,7 @@ func TestEnrollmentTokens(t *testing.T) {
 }
 
 func TestEnroll(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		acme := mustClient(t, db, "Acme")
@@ -188,6 +191,7 @@ func TestEnroll(t *testing.T) {
 }
 
 func TestEnrollRefused(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		site := mustSite(t, db, mustClient(t, db, "Acme").ID, "HQ")
@@ -245,6 +249,7 @@ func TestEnrollRefused(t *testing.T) {
 }
 
 func TestEnrollUnlimited(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		site := mustSite(t, db, mustClient(t, db, "Acme").ID, "HQ")
@@ -266,6 +271,7 @@ func TestEnrollUnlimited(t *testing.T) {
 // TestEnrollRace is N+5 machines racing for a token with N uses: exactly N
 // agents exist afterwards and the others are told the token is used up.
 func TestEnrollRace(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		site := mustSite(t, db, mustClient(t, db, "Acme").ID, "HQ")

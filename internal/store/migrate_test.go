@@ -152,6 +152,7 @@ SELECT no_such_column FROM no_such_table;
 `
 
 func TestMigrateFailureRollsBack(t *testing.T) {
+	t.Parallel()
 	for _, b := range testBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := t.Context()
@@ -193,6 +194,7 @@ func TestMigrateFailureRollsBack(t *testing.T) {
 }
 
 func TestMigrateFailureOnFreshDatabase(t *testing.T) {
+	t.Parallel()
 	for _, b := range testBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			db := openUnmigrated(t, b.opts(t))
@@ -212,6 +214,7 @@ func TestMigrateFailureOnFreshDatabase(t *testing.T) {
 }
 
 func TestMigrateIdempotent(t *testing.T) {
+	t.Parallel()
 	for _, b := range testBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := t.Context()
@@ -263,6 +266,7 @@ func TestMigrateIdempotent(t *testing.T) {
 // TestMigrateConcurrently starts two processes' worth of migrations on one
 // empty database at once: both must succeed and apply each file once.
 func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
 	for _, b := range testBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			opts := b.opts(t)
@@ -299,6 +303,7 @@ func TestMigrateConcurrently(t *testing.T) {
 }
 
 func TestLoadMigrations(t *testing.T) {
+	t.Parallel()
 	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
 	t.Run("order and filtering", func(t *testing.T) {
 		fsys := fstest.MapFS{
@@ -370,6 +375,7 @@ func TestLoadMigrations(t *testing.T) {
 // TestMigrateRejectsDuplicateVersions checks that a bad set of files stops
 // migrate before it touches the database.
 func TestMigrateRejectsDuplicateVersions(t *testing.T) {
+	t.Parallel()
 	db := openUnmigrated(t, Options{DataDir: t.TempDir()})
 	err := db.migrate(t.Context(), withMigrations(t, map[string]string{"1_again.sql": "CREATE TABLE again_new (id BIGINT);\n"}))
 	if err == nil || !strings.Contains(err.Error(), "share version 1") {
@@ -381,6 +387,7 @@ func TestMigrateRejectsDuplicateVersions(t *testing.T) {
 }
 
 func TestSplitStatements(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string

@@ -75,6 +75,7 @@ func race(n int, fn func(i int) error) []error {
 }
 
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		opts    store.Options
@@ -106,6 +107,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
+	t.Parallel()
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			opts := b.Options(t)
@@ -143,6 +145,7 @@ func TestOpen(t *testing.T) {
 }
 
 func TestWithTx(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		errBoom := errors.New("boom")
@@ -202,6 +205,7 @@ func TestWithTx(t *testing.T) {
 }
 
 func TestNewID(t *testing.T) {
+	t.Parallel()
 	ids := make([]string, 1000)
 	for i := range ids {
 		ids[i] = store.NewID()
@@ -218,6 +222,7 @@ func TestNewID(t *testing.T) {
 }
 
 func TestPageNormalize(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want store.Page }{
 		{store.Page{}, store.Page{Limit: 50}},
 		{store.Page{Limit: -1, Offset: -5}, store.Page{Limit: 50}},
@@ -306,4 +311,63 @@ func connect(t *testing.T, db *store.DB, a store.Agent, replica string) string {
 func factsOf(a store.Agent) protocol.Facts {
 	return protocol.Facts{Hostname: a.Hostname, OS: a.OS, OSName: a.OSName, OSVersion: a.OSVersion, Arch: a.Arch,
 		Kernel: a.Kernel, AgentVersion: a.Version, BootTime: a.BootTime, IPAddresses: a.IPAddresses, Users: a.Users}
+}
+
+// TestClosedDatabase checks that every method reports a failing database
+// as an error, not as "not found" or an empty result.
+func TestClosedDatabase(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.Options{DataDir: t.TempDir()})
+	db.Close()
+	ctx := t.Context()
+	id := store.NewID()
+	facts := protocol.Facts{Hostname: "h"}
+	calls := map[string]func() error{
+		"CreateUser":            func() error { _, err := db.CreateUser(ctx, "a@example.com", "h", store.RoleOwner); return err },
+		"CreateFirstUser":       func() error { _, err := db.CreateFirstUser(ctx, "a@example.com", "h", store.RoleOwner); return err },
+		"UserByEmail":           func() error { _, err := db.UserByEmail(ctx, "a@example.com"); return err },
+		"UserByID":              func() error { _, err := db.UserByID(ctx, id); return err },
+		"ListUsers":             func() error { _, err := db.ListUsers(ctx); return err },
+		"HasUsers":              func() error { _, err := db.HasUsers(ctx); return err },
+		"SetPassword":           func() error { return db.SetPassword(ctx, id, "h") },
+		"CreateSession":         func() error { return db.CreateSession(ctx, store.Session{IDHash: "x", UserID: id}) },
+		"SessionUser":           func() error { _, _, err := db.SessionUser(ctx, "x"); return err },
+		"DeleteSession":         func() error { return db.DeleteSession(ctx, "x") },
+		"DeleteExpiredSessions": func() error { _, err := db.DeleteExpiredSessions(ctx); return err },
+		"CreateAPIToken":        func() error { _, err := db.CreateAPIToken(ctx, id, "n", "x"); return err },
+		"APITokenUser":          func() error { _, _, err := db.APITokenUser(ctx, "x"); return err },
+		"Client":                func() error { _, err := db.Client(ctx, id); return err },
+		"ListClients":           func() error { _, _, err := db.ListClients(ctx, store.Page{}); return err },
+		"Site":                  func() error { _, err := db.Site(ctx, id); return err },
+		"ListSites":             func() error { _, _, err := db.ListSites(ctx, "", store.Page{}); return err },
+		"CreateEnrollmentToken": func() error {
+			_, err := db.CreateEnrollmentToken(ctx, store.EnrollmentToken{SiteID: id}, "x")
+			return err
+		},
+		"ListEnrollmentTokens":  func() error { _, err := db.ListEnrollmentTokens(ctx, id); return err },
+		"EnrollmentToken":       func() error { _, err := db.EnrollmentToken(ctx, id); return err },
+		"RevokeEnrollmentToken": func() error { return db.RevokeEnrollmentToken(ctx, id) },
+		"Enroll":                func() error { _, err := db.Enroll(ctx, "x", store.NewAgent{Facts: facts}); return err },
+		"Agent":                 func() error { _, err := db.Agent(ctx, id); return err },
+		"ListAgents":            func() error { _, _, err := db.ListAgents(ctx, store.AgentFilter{Query: "x"}, store.Page{}); return err },
+		"CountAgents":           func() error { _, err := db.CountAgents(ctx); return err },
+		"AgentSecretHash":       func() error { _, err := db.AgentSecretHash(ctx, id); return err },
+		"MarkConnected":         func() error { return db.MarkConnected(ctx, store.Connection{AgentID: id, Facts: facts}) },
+		"UpdateFacts":           func() error { return db.UpdateFacts(ctx, id, facts) },
+		"MarkDisconnected":      func() error { _, err := db.MarkDisconnected(ctx, id, "c"); return err },
+		"TouchReplica":          func() error { _, err := db.TouchReplica(ctx, "r"); return err },
+		"MarkStaleOffline":      func() error { _, err := db.MarkStaleOffline(ctx, time.Now()); return err },
+		"MarkReplicaOffline":    func() error { _, err := db.MarkReplicaOffline(ctx, "r"); return err },
+		"AddAudit":              func() error { return db.AddAudit(ctx, store.AuditEntry{Action: "x"}) },
+		"ListAudit":             func() error { _, _, err := db.ListAudit(ctx, store.AuditFilter{Action: "x"}, store.Page{}); return err },
+		"SchemaVersion":         func() error { _, err := db.SchemaVersion(ctx); return err },
+		"Ping":                  func() error { return db.Ping(ctx) },
+		"WithTx":                func() error { return db.WithTx(ctx, func(*store.Tx) error { return nil }) },
+	}
+	for name, call := range calls {
+		err := call()
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s on a closed database: error = %v, want a database error", name, err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 )
 
 func TestClients(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		acme := mustClient(t, db, "Acme")
@@ -43,6 +44,7 @@ func TestClients(t *testing.T) {
 }
 
 func TestListClients(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		clients, total, err := db.ListClients(ctx, store.Page{})
@@ -85,6 +87,7 @@ func TestListClients(t *testing.T) {
 }
 
 func TestSites(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		acme := mustClient(t, db, "Acme")
@@ -127,6 +130,7 @@ func TestSites(t *testing.T) {
 }
 
 func TestListSites(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		acme := mustClient(t, db, "acme")
@@ -175,6 +179,7 @@ func TestListSites(t *testing.T) {
 // TestTenancyCounts checks the site, agent and online counts that the
 // client and site pages show.
 func TestTenancyCounts(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		acme := mustClient(t, db, "Acme")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestParseRole(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    store.Role
@@ -35,6 +36,7 @@ func TestParseRole(t *testing.T) {
 }
 
 func TestNormalizeEmail(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"alice@example.com", "alice@example.com"},
 		{"  Alice@Example.COM\n", "alice@example.com"},
@@ -48,6 +50,7 @@ func TestNormalizeEmail(t *testing.T) {
 }
 
 func TestUsers(t *testing.T) {
+	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
 		ctx := t.Context()
 		if has, err := db.HasUsers(ctx); err != nil || has {
@@ -115,6 +118,7 @@ func TestUsers(t *testing.T) {
 }
 
 func TestListUsers(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		users, err := db.ListUsers(ctx)
@@ -150,6 +154,7 @@ func TestListUsers(t *testing.T) {
 }
 
 func TestCreateFirstUser(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		u, err := db.CreateFirstUser(ctx, "Owner@Example.com", "h", store.RoleOwner)
@@ -171,6 +176,7 @@ func TestCreateFirstUser(t *testing.T) {
 // TestCreateFirstUserRace is the setup page submitted twice at once, with
 // different emails so the unique index cannot save the day.
 func TestCreateFirstUserRace(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		const n = 8

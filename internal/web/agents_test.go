@@ -83,6 +83,7 @@ func pageOf(all []string, n int) []string {
 }
 
 func TestAgentsList(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db)
 		lf := seedListFleet(t, e)
@@ -190,6 +191,7 @@ func TestAgentsList(t *testing.T) {
 }
 
 func TestAgentsListShowsFacts(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	f := e.fixture("Acme", "HQ")
 	a := e.enroll(f, linuxFacts("web-<01>"))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -12,15 +13,31 @@ import (
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/store/storetest"
 )
 
 // BenchmarkAgentsPage renders the agents list of a client with 10,000
 // agents (a second client has 500 more), in-process through the real mux
-// with a real session. Only the request is timed.
+// with a real session. Only the request is timed. SQLite always;
+// PostgreSQL too when STEWARD_TEST_DATABASE_URL is set.
 //
 //	go test -run '^$' -bench AgentsPage -benchtime 200x ./internal/web
 func BenchmarkAgentsPage(b *testing.B) {
-	e := newSQLiteEnv(b)
+	b.Run("sqlite", func(b *testing.B) { benchmarkAgentsPage(b, store.Options{DataDir: b.TempDir()}) })
+	if os.Getenv(storetest.EnvPostgresURL) != "" {
+		b.Run("postgres", func(b *testing.B) {
+			benchmarkAgentsPage(b, store.Options{URL: storetest.NewPostgresDatabase(b)})
+		})
+	}
+}
+
+func benchmarkAgentsPage(b *testing.B, opts store.Options) {
+	db, err := store.Open(context.Background(), opts)
+	if err != nil {
+		b.Fatalf("open database: %v", err)
+	}
+	b.Cleanup(func() { db.Close() })
+	e := newEnv(b, db)
 	ctx := context.Background()
 	big := e.fixture("Big Client", "Site 0")
 	small := e.fixture("Small Client", "Only")

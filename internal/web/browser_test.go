@@ -48,6 +48,7 @@ func chromiumPath() string {
 // it, a live presence update without reload, the dark mode toggle
 // surviving a reload, and the install-command tabs.
 func TestBrowser(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}

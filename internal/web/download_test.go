@@ -9,6 +9,7 @@ import (
 )
 
 func TestDownloadAgent(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	for _, name := range []string{"steward-agent-linux-amd64", "steward-agent-linux-arm64", "steward-agent-darwin-arm64", "steward-agent-windows-amd64.exe"} {
 		if err := os.WriteFile(filepath.Join(e.agentDir, name), []byte("binary:"+name), 0o644); err != nil {

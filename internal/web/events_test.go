@@ -84,6 +84,7 @@ func publishPresence(t *testing.T, b bus.Bus, online bool) {
 }
 
 func TestEventStream(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	e.h.events.ping = 50 * time.Millisecond
 	e.h.events.gap = 300 * time.Millisecond

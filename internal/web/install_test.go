@@ -8,6 +8,7 @@ import (
 )
 
 func TestInstallCommands(t *testing.T) {
+	t.Parallel()
 	const tok = "ste_AbC-12_x"
 	got := map[string]string{}
 	for _, c := range installCommands("https://rmm.example.com:8443", tok) {
@@ -47,6 +48,7 @@ func TestInstallCommands(t *testing.T) {
 
 // TestShQuoteRoundTrip runs quoted strings through a real POSIX shell.
 func TestShQuoteRoundTrip(t *testing.T) {
+	t.Parallel()
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Skip("no sh on this system")

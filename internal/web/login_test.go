@@ -11,6 +11,7 @@ import (
 )
 
 func TestLoginPageSaysSetupIsPending(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	res := e.browser().get("/login")
 	wantStatus(t, "GET /login", res, http.StatusOK)
@@ -22,6 +23,7 @@ func TestLoginPageSaysSetupIsPending(t *testing.T) {
 }
 
 func TestPagesRequireLogin(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	b := e.browser()
 	for _, path := range []string{"/", "/agents?q=web", "/agents/x", "/clients", "/clients/x", "/sites/x", "/audit"} {
@@ -46,6 +48,7 @@ func TestPagesRequireLogin(t *testing.T) {
 }
 
 func TestLogin(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	u := e.user(store.RoleTechnician)
 
@@ -71,6 +74,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestLoginRefusesOpenRedirects(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	u := e.user(store.RoleAdmin)
 	for _, next := range []string{
@@ -88,6 +92,7 @@ func TestLoginRefusesOpenRedirects(t *testing.T) {
 }
 
 func TestSafeNext(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"", "/"},
 		{"/", "/"},
@@ -139,6 +144,7 @@ func TestLoginRateLimit(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	b := e.signedIn(store.RoleReadonly)
 	base, _ := url.Parse(e.srv.URL)

@@ -17,6 +17,7 @@ var allRoles = []store.Role{store.RoleOwner, store.RoleAdmin, store.RoleTechnici
 // TestEveryPageForEveryRole walks every page as each role, and every form
 // as read-only, which must be refused.
 func TestEveryPageForEveryRole(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	f := e.fixture("Acme Corp", "Head Office")
 	a := e.enroll(f, linuxFacts("web-01"))
@@ -84,6 +85,7 @@ func TestEveryPageForEveryRole(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	b := e.signedIn(store.RoleAdmin)
 
@@ -107,6 +109,7 @@ func TestCSRF(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	b := e.signedIn(store.RoleOwner)
 	for _, path := range []string{"/", "/agents", "/login", "/no/such/page", "/agents/missing", "/static/app.css"} {
@@ -131,6 +134,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestNotFoundPages(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	b := e.signedIn(store.RoleAdmin)
 	for _, path := range []string{"/agents/0190aaaa-0000-7000-8000-000000000000", "/clients/nope", "/sites/nope", "/nothing-here", "/agents/x/y"} {
@@ -144,6 +148,7 @@ func TestNotFoundPages(t *testing.T) {
 }
 
 func TestClientsAndSites(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	b := e.signedIn(store.RoleAdmin)
 
@@ -179,6 +184,7 @@ func TestClientsAndSites(t *testing.T) {
 }
 
 func TestEnrollmentTokens(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	f := e.fixture("Initech", "Basement")
 	b := e.signedIn(store.RoleTechnician)
@@ -236,6 +242,7 @@ func TestEnrollmentTokens(t *testing.T) {
 }
 
 func TestHomeAndAgentPage(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	f := e.fixture("Umbrella", "Lab")
 	a := e.enroll(f, linuxFacts("lab-1"))

@@ -13,6 +13,7 @@ import (
 )
 
 func TestSetupCreatesFirstOwner(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db)
 		b := e.browser()
@@ -72,6 +73,7 @@ func TestSetupCreatesFirstOwner(t *testing.T) {
 // while the server runs, with the gate still open, and odd spellings of
 // the path.
 func TestSetupGoneOnceAnyUserExists(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	token := e.setup.Token()
 	e.user(store.RoleReadonly)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestStaticFiles(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	b := e.browser()
 	page := b.get("/login").body
@@ -56,6 +57,7 @@ func TestStaticFiles(t *testing.T) {
 // TestTemplatesUseKnownStaticFiles guards against a typo in a static name,
 // which would silently produce an unhashed 404 URL.
 func TestTemplatesUseKnownStaticFiles(t *testing.T) {
+	t.Parallel()
 	e := newSQLiteEnv(t)
 	b := e.signedIn(store.RoleOwner)
 	for _, p := range []string{"/", "/login"} {

@@ -67,20 +67,9 @@ func newEnv(t testing.TB, db *store.DB) *testEnv {
 }
 
 // newSQLiteEnv opens a fresh SQLite database and serves it.
-func newSQLiteEnv(t testing.TB) *testEnv {
+func newSQLiteEnv(t *testing.T) *testEnv {
 	t.Helper()
-	var db *store.DB
-	if tt, ok := t.(*testing.T); ok {
-		db = storetest.Open(tt, store.Options{DataDir: t.TempDir()})
-	} else {
-		var err error
-		db, err = store.Open(context.Background(), store.Options{DataDir: t.TempDir()})
-		if err != nil {
-			t.Fatalf("open database: %v", err)
-		}
-		t.Cleanup(func() { db.Close() })
-	}
-	return newEnv(t, db)
+	return newEnv(t, storetest.Open(t, store.Options{DataDir: t.TempDir()}))
 }
 
 type testWriter struct{ t testing.TB }
