@@ -37,7 +37,9 @@ mkdir -p "$dest"
 install -m 0644 "$htmx_src" "$dest/htmx.min.js"
 install -m 0644 "$sse_src" "$dest/htmx-ext-sse.js"
 
-sum() { sha256sum "$1" | cut -d' ' -f1; }
+sum() {
+	if command -v sha256sum >/dev/null; then sha256sum "$1" | cut -d' ' -f1; else shasum -a 256 "$1" | cut -d' ' -f1; fi
+}
 cat >"$dest/VERSIONS" <<TXT
 # Vendored browser files, written by scripts/vendor-web.sh. Do not edit by hand.
 # file               package        version   sha256

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -101,11 +102,15 @@ func VerifyPassword(hash, pw string) error {
 }
 
 // dummyHash is verified against when a login names an unknown user, so the
-// response time does not tell which emails exist.
-var dummyHash, _ = HashPassword("steward-timing-equalizer")
+// response time does not tell which emails exist. It is made on first use
+// so commands that never log anyone in do not pay for it.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("steward-timing-equalizer")
+	return h
+})
 
 // BurnPasswordCheck spends the time of one password verification.
-func BurnPasswordCheck(pw string) { _ = VerifyPassword(dummyHash, pw) }
+func BurnPasswordCheck(pw string) { _ = VerifyPassword(dummyHash(), pw) }
 
 // Secret prefixes make leaked secrets recognisable by scanners and people.
 const (

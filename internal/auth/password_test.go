@@ -156,7 +156,7 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 }
 
 func TestBurnPasswordCheck(t *testing.T) {
-	if err := VerifyPassword(dummyHash, "steward-timing-equalizer"); err != nil {
+	if err := VerifyPassword(dummyHash(), "steward-timing-equalizer"); err != nil {
 		t.Fatalf("dummyHash does not verify: %v", err)
 	}
 	BurnPasswordCheck("anything") // must not panic

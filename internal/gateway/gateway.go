@@ -110,7 +110,12 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, "too many failed agent authentications; try again later")
 		return
 	}
-	agent, ok := g.authenticate(r)
+	agent, ok, err := g.authenticate(r)
+	if err != nil {
+		g.log.Error("authenticate agent", "ip", ip, "err", err)
+		writeError(w, http.StatusInternalServerError, "server error while checking agent credentials")
+		return
+	}
 	if !ok {
 		g.authLimiter.Fail(ip)
 		g.hub.CountRejected("auth")
@@ -128,30 +133,38 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate checks the Authorization header. An unknown agent and a
-// wrong secret take the same path and time and get the same answer.
-func (g *Gateway) authenticate(r *http.Request) (store.Agent, bool) {
+// wrong secret take the same path and time and get the same answer; only a
+// database failure is an error.
+func (g *Gateway) authenticate(r *http.Request) (store.Agent, bool, error) {
 	id, secret, ok := protocol.ParseCredential(r.Header.Get("Authorization"))
 	if !ok {
-		return store.Agent{}, false
+		return store.Agent{}, false, nil
 	}
 	hash, err := g.db.AgentSecretHash(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		auth.SecretMatches(secret, unknownAgentHash)
+		return store.Agent{}, false, nil
+	}
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			g.log.Error("load agent secret", "agent_id", id, "err", err)
-		}
-		auth.SecretMatches(secret, auth.HashSecret("no such agent"))
-		return store.Agent{}, false
+		return store.Agent{}, false, err
 	}
 	if !auth.SecretMatches(secret, hash) {
-		return store.Agent{}, false
+		return store.Agent{}, false, nil
 	}
 	agent, err := g.db.Agent(r.Context(), id)
-	if err != nil {
-		g.log.Error("load agent", "agent_id", id, "err", err)
-		return store.Agent{}, false
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted between the two reads.
+		return store.Agent{}, false, nil
 	}
-	return agent, true
+	if err != nil {
+		return store.Agent{}, false, err
+	}
+	return agent, true, nil
 }
+
+// unknownAgentHash is compared against for unknown agent IDs so they cost
+// the same as a wrong secret.
+const unknownAgentHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
 func retryAfter(d time.Duration) string {
 	s := int(d.Seconds()) + 1

@@ -48,6 +48,8 @@ type Hub struct {
 
 	mu    sync.Mutex
 	conns map[string]*Conn
+	// closing is set by Shutdown; no connection starts or registers after.
+	closing bool
 	// serving counts running Serve calls so shutdown can wait for them.
 	serving sync.WaitGroup
 }
@@ -125,6 +127,10 @@ func (h *Hub) CountRejected(reason string) {
 // (the newer wins), and records the agent online.
 func (h *Hub) register(ctx context.Context, c *Conn, remoteAddr string, facts protocol.Facts) error {
 	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		return closeCause{protocol.CloseShutdown, "server shutting down"}
+	}
 	old := h.conns[c.AgentID]
 	h.conns[c.AgentID] = c
 	h.mu.Unlock()
@@ -228,6 +234,7 @@ func (h *Hub) tick(ctx context.Context) {
 // HTTP server stopped accepting connections.
 func (h *Hub) Shutdown() {
 	h.mu.Lock()
+	h.closing = true
 	conns := make([]*Conn, 0, len(h.conns))
 	for _, c := range h.conns {
 		conns = append(conns, c)

@@ -22,7 +22,15 @@ const maxBadMessages = 10
 // Serve runs an authenticated agent's control connection until it ends:
 // hello, welcome, then heartbeats and facts. It owns ws and closes it.
 func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, agent store.Agent, remoteAddr string) {
+	// Add under mu so that it happens before Shutdown's Wait, or not at all.
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		ws.Close(protocol.CloseShutdown, "server shutting down")
+		return
+	}
 	h.serving.Add(1)
+	h.mu.Unlock()
 	defer h.serving.Done()
 	ws.SetReadLimit(protocol.MaxMessageBytes)
 	log := h.log.With("agent_id", agent.ID, "remote_addr", remoteAddr)
@@ -30,8 +38,22 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, agent store.Agent, 
 	connCtx, kick := context.WithCancelCause(ctx)
 	defer kick(nil)
 	c := &Conn{AgentID: agent.ID, ClientID: agent.ClientID, ConnID: store.NewID(), ws: ws, kick: kick}
+	// coder/websocket drops the TCP connection without a close frame when
+	// the context of a read or write ends, which would lose the kick's
+	// close code. So reads and writes below use ctx, and a kick closes ws
+	// from here, close code first, which ends the pending read.
+	kicked := make(chan struct{})
+	stopKick := context.AfterFunc(connCtx, func() {
+		defer close(kicked)
+		closeWith(ws, context.Cause(connCtx))
+	})
+	defer func() {
+		if !stopKick() {
+			<-kicked
+		}
+	}()
 
-	facts, err := h.readHello(connCtx, c)
+	facts, err := h.readHello(ctx, c)
 	if err != nil {
 		log.Warn("agent connection rejected before hello", "err", err)
 		h.CountRejected("hello")
@@ -39,8 +61,12 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, agent store.Agent, 
 		return
 	}
 	if err := h.register(connCtx, c, remoteAddr, facts); err != nil {
-		log.Error("register agent connection", "err", err)
-		ws.Close(websocket.StatusInternalError, "server error")
+		var cc closeCause
+		if !errors.As(err, &cc) {
+			log.Error("register agent connection", "err", err)
+			err = closeCause{websocket.StatusInternalError, "server error"}
+		}
+		closeWith(ws, err)
 		return
 	}
 	defer h.unregister(context.WithoutCancel(ctx), c)
@@ -50,12 +76,12 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, agent store.Agent, 
 		AgentID: agent.ID, ProtocolVersion: protocol.Version, ServerVersion: h.serverVersion,
 		HeartbeatInterval: protocol.Duration(h.heartbeat), ServerTime: time.Now().UTC(),
 	}
-	if err := h.send(connCtx, c, protocol.TypeWelcome, "", welcome); err != nil {
+	if err := h.send(ctx, c, protocol.TypeWelcome, "", welcome); err != nil {
 		log.Warn("send welcome", "err", err)
 		closeWith(ws, context.Cause(connCtx))
 		return
 	}
-	err = h.readLoop(connCtx, c)
+	err = h.readLoop(ctx, c)
 	if cause := context.Cause(connCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
 	}

@@ -21,10 +21,13 @@ var ErrTooLarge = errors.New("message too large")
 const (
 	maxTypeLen  = 64
 	maxIDLen    = 128
-	maxFieldLen = 256
-	maxIPs      = 64
-	maxUsers    = 64
 	maxTokenLen = 256
+	// MaxFieldLen bounds each text fact in bytes.
+	MaxFieldLen = 256
+	// MaxIPs bounds Facts.IPAddresses.
+	MaxIPs = 64
+	// MaxUsers bounds Facts.Users.
+	MaxUsers = 64
 )
 
 // DecodeEnvelope parses one control-channel message. It rejects messages
@@ -80,7 +83,9 @@ func DecodeHeartbeat(data json.RawMessage) (Heartbeat, error) {
 	return h, nil
 }
 
-// DecodeWelcome parses the server's welcome.
+// DecodeWelcome parses the server's welcome. It is lenient (unknown fields,
+// no strictness on trailing data) on purpose: the agent trusts its server,
+// and newer servers may add fields.
 func DecodeWelcome(data json.RawMessage) (Welcome, error) {
 	var w Welcome
 	if err := json.Unmarshal(data, &w); err != nil {
@@ -137,8 +142,8 @@ func (f Facts) Validate() error {
 			return err
 		}
 	}
-	if len(f.IPAddresses) > maxIPs {
-		return fmt.Errorf("facts: %d ip_addresses, limit %d", len(f.IPAddresses), maxIPs)
+	if len(f.IPAddresses) > MaxIPs {
+		return fmt.Errorf("facts: %d ip_addresses, limit %d", len(f.IPAddresses), MaxIPs)
 	}
 	for _, ip := range f.IPAddresses {
 		// ParseAddr accepts any zone after '%', so bound and clean it first.
@@ -149,8 +154,8 @@ func (f Facts) Validate() error {
 			return fmt.Errorf("facts: ip_addresses: %q is not an IP address", truncate(ip))
 		}
 	}
-	if len(f.Users) > maxUsers {
-		return fmt.Errorf("facts: %d users, limit %d", len(f.Users), maxUsers)
+	if len(f.Users) > MaxUsers {
+		return fmt.Errorf("facts: %d users, limit %d", len(f.Users), MaxUsers)
 	}
 	for _, u := range f.Users {
 		if err := checkText("users", u); err != nil {
@@ -164,8 +169,8 @@ func (f Facts) Validate() error {
 }
 
 func checkText(name, v string) error {
-	if len(v) > maxFieldLen {
-		return fmt.Errorf("facts: %s is %d bytes, limit %d", name, len(v), maxFieldLen)
+	if len(v) > MaxFieldLen {
+		return fmt.Errorf("facts: %s is %d bytes, limit %d", name, len(v), MaxFieldLen)
 	}
 	if !utf8.ValidString(v) {
 		return fmt.Errorf("facts: %s is not valid UTF-8", name)

@@ -144,19 +144,19 @@ func TestValidateFacts(t *testing.T) {
 		{name: "valid", mutate: func(*Facts) {}},
 		{name: "only hostname", mutate: func(f *Facts) { *f = Facts{Hostname: "h"} }},
 		{name: "unicode hostname", mutate: func(f *Facts) { f.Hostname = "büro-pc-ü" }},
-		{name: "hostname at limit", mutate: func(f *Facts) { f.Hostname = strings.Repeat("h", maxFieldLen) }},
-		{name: "multi-byte text at limit", mutate: func(f *Facts) { f.OSName = strings.Repeat("é", maxFieldLen/2) }},
+		{name: "hostname at limit", mutate: func(f *Facts) { f.Hostname = strings.Repeat("h", MaxFieldLen) }},
+		{name: "multi-byte text at limit", mutate: func(f *Facts) { f.OSName = strings.Repeat("é", MaxFieldLen/2) }},
 		{name: "spaces allowed", mutate: func(f *Facts) { f.OSName = "Microsoft Windows 11 Pro" }},
-		{name: "ips at limit", mutate: func(f *Facts) { f.IPAddresses = ips(maxIPs) }},
-		{name: "users at limit", mutate: func(f *Facts) { f.Users = users(maxUsers) }},
+		{name: "ips at limit", mutate: func(f *Facts) { f.IPAddresses = ips(MaxIPs) }},
+		{name: "users at limit", mutate: func(f *Facts) { f.Users = users(MaxUsers) }},
 		{name: "zero boot time", mutate: func(f *Facts) { f.BootTime = time.Time{} }},
 		{name: "boot time slightly ahead (clock skew)", mutate: func(f *Facts) { f.BootTime = time.Now().Add(time.Hour) }},
 		{name: "ipv4-mapped ipv6", mutate: func(f *Facts) { f.IPAddresses = []string{"::ffff:10.0.0.1"} }},
 
 		{name: "missing hostname", mutate: func(f *Facts) { f.Hostname = "" }, wantErr: "hostname is required"},
 		{name: "blank hostname", mutate: func(f *Facts) { f.Hostname = " \u00a0 " }, wantErr: "hostname is required"},
-		{name: "hostname too long", mutate: func(f *Facts) { f.Hostname = strings.Repeat("h", maxFieldLen+1) }, wantErr: "hostname is 257 bytes"},
-		{name: "multi-byte text over limit", mutate: func(f *Facts) { f.Kernel = strings.Repeat("é", maxFieldLen/2+1) }, wantErr: "kernel is 258 bytes"},
+		{name: "hostname too long", mutate: func(f *Facts) { f.Hostname = strings.Repeat("h", MaxFieldLen+1) }, wantErr: "hostname is 257 bytes"},
+		{name: "multi-byte text over limit", mutate: func(f *Facts) { f.Kernel = strings.Repeat("é", MaxFieldLen/2+1) }, wantErr: "kernel is 258 bytes"},
 		{name: "NUL in hostname", mutate: func(f *Facts) { f.Hostname = "web\x00" }, wantErr: "hostname contains control characters"},
 		{name: "newline in os", mutate: func(f *Facts) { f.OS = "linux\n" }, wantErr: "os contains control characters"},
 		{name: "tab in os_version", mutate: func(f *Facts) { f.OSVersion = "24\t04" }, wantErr: "os_version contains control characters"},
@@ -166,7 +166,7 @@ func TestValidateFacts(t *testing.T) {
 		{name: "C1 NEL in hostname", mutate: func(f *Facts) { f.Hostname = "web\u0085" }, wantErr: "hostname contains control characters"},
 		{name: "invalid UTF-8 in hostname", mutate: func(f *Facts) { f.Hostname = "web\xff" }, wantErr: "hostname is not valid UTF-8"},
 		{name: "truncated UTF-8 in kernel", mutate: func(f *Facts) { f.Kernel = "6.8\xc3" }, wantErr: "kernel is not valid UTF-8"},
-		{name: "too many ips", mutate: func(f *Facts) { f.IPAddresses = ips(maxIPs + 1) }, wantErr: "65 ip_addresses, limit 64"},
+		{name: "too many ips", mutate: func(f *Facts) { f.IPAddresses = ips(MaxIPs + 1) }, wantErr: "65 ip_addresses, limit 64"},
 		{name: "hostname as ip", mutate: func(f *Facts) { f.IPAddresses = []string{"10.0.0.1", "example.com"} }, wantErr: `"example.com" is not an IP address`},
 		{name: "empty ip", mutate: func(f *Facts) { f.IPAddresses = []string{""} }, wantErr: "is not an IP address"},
 		{name: "cidr", mutate: func(f *Facts) { f.IPAddresses = []string{"10.0.0.0/8"} }, wantErr: "is not an IP address"},
@@ -176,9 +176,9 @@ func TestValidateFacts(t *testing.T) {
 		{name: "long non-ip is truncated in the error", mutate: func(f *Facts) { f.IPAddresses = []string{strings.Repeat("z", 200)} }, wantErr: strings.Repeat("z", 40) + "…"},
 		{name: "control characters in ip zone", mutate: func(f *Facts) { f.IPAddresses = []string{"fe80::1%eth0\n<script>"} }, wantErr: "ip_addresses contains control characters"},
 		{name: "overlong ip zone", mutate: func(f *Facts) { f.IPAddresses = []string{"fe80::1%" + strings.Repeat("z", 10000)} }, wantErr: "ip_addresses is 10008 bytes"},
-		{name: "too many users", mutate: func(f *Facts) { f.Users = users(maxUsers + 1) }, wantErr: "65 users, limit 64"},
+		{name: "too many users", mutate: func(f *Facts) { f.Users = users(MaxUsers + 1) }, wantErr: "65 users, limit 64"},
 		{name: "control character in user", mutate: func(f *Facts) { f.Users = []string{"alice", "bob\r"} }, wantErr: "users contains control characters"},
-		{name: "user too long", mutate: func(f *Facts) { f.Users = []string{strings.Repeat("u", maxFieldLen+1)} }, wantErr: "users is 257 bytes"},
+		{name: "user too long", mutate: func(f *Facts) { f.Users = []string{strings.Repeat("u", MaxFieldLen+1)} }, wantErr: "users is 257 bytes"},
 		{name: "boot time in the future", mutate: func(f *Facts) { f.BootTime = time.Now().Add(48 * time.Hour) }, wantErr: "boot_time is in the future"},
 	}
 	for _, tt := range tests {
@@ -241,7 +241,7 @@ func TestDecodeFacts(t *testing.T) {
 
 	t.Run("too many ips", func(t *testing.T) {
 		f := Facts{Hostname: "a"}
-		for i := range maxIPs + 1 {
+		for i := range MaxIPs + 1 {
 			f.IPAddresses = append(f.IPAddresses, fmt.Sprintf("192.168.0.%d", i))
 		}
 		if _, err := DecodeFacts(mustJSON(t, f)); err == nil || !strings.Contains(err.Error(), "ip_addresses") {

@@ -46,11 +46,11 @@ func checkFacts(t *testing.T, f Facts) {
 	texts = append(texts, f.IPAddresses...)
 	texts = append(texts, f.Users...)
 	for _, s := range texts {
-		if len(s) > maxFieldLen || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }) {
+		if len(s) > MaxFieldLen || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }) {
 			t.Fatalf("accepted facts with field %q", s)
 		}
 	}
-	if len(f.IPAddresses) > maxIPs || len(f.Users) > maxUsers {
+	if len(f.IPAddresses) > MaxIPs || len(f.Users) > MaxUsers {
 		t.Fatalf("accepted facts with %d IPs and %d users", len(f.IPAddresses), len(f.Users))
 	}
 }

@@ -37,8 +37,9 @@ const (
 	TypeError     = "error"     // both ways: Error
 )
 
-// Close codes the server uses when it ends a control connection, so the
-// agent can tell a replaced session from a failure.
+// Close codes the server sends when it ends a control connection, so the
+// agent can tell a replaced session from a failure. Agents close with the
+// standard codes only.
 const (
 	CloseReplaced     = 4000 // a newer connection for the same agent won
 	CloseUnauthorized = 4001 // credentials no longer valid (agent deleted)
@@ -46,7 +47,9 @@ const (
 	CloseShutdown     = 4003 // the server is shutting down; reconnect soon
 )
 
-// Envelope is the frame of every control-channel message.
+// Envelope is the frame of every control-channel message. ID is optional;
+// when a sender sets it (the agent numbers its messages per connection),
+// answers and errors refer back to it.
 type Envelope struct {
 	Type string          `json:"type"`
 	ID   string          `json:"id,omitempty"`

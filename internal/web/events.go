@@ -92,7 +92,8 @@ func (h *hub) leave(ch chan struct{}) {
 }
 
 // close stops the subscription, tells every stream to end and waits for
-// them.
+// them. The bus is called outside the lock: an implementation may wait for
+// a running handler, which takes the lock.
 func (h *hub) close() {
 	h.mu.Lock()
 	if h.closed {
@@ -100,9 +101,9 @@ func (h *hub) close() {
 		return
 	}
 	h.closed = true
-	h.unsubscribe()
 	close(h.done)
 	h.mu.Unlock()
+	h.unsubscribe()
 	h.wg.Wait()
 }
 

@@ -21,14 +21,6 @@ import (
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
-// Bounds mirrored from protocol.Facts.Validate, which keeps them unexported.
-// TestSanitizeWorstCase fails if the two drift apart.
-const (
-	maxFieldLen = 256
-	maxIPs      = 64
-	maxUsers    = 64
-)
-
 // Collect gathers facts about this machine. Every fact except the hostname
 // is best effort: a source that fails (users are unsupported on Windows, for
 // one) leaves its field empty and is logged at debug. The result always
@@ -91,14 +83,14 @@ func Sanitize(f protocol.Facts) protocol.Facts {
 			ips = append(ips, a.Unmap().String())
 		}
 	}
-	f.IPAddresses = capList(ips, maxIPs)
+	f.IPAddresses = capList(ips, protocol.MaxIPs)
 	users := make([]string, 0, len(f.Users))
 	for _, u := range f.Users {
 		if u = cleanText(u); u != "" {
 			users = append(users, u)
 		}
 	}
-	f.Users = capList(users, maxUsers)
+	f.Users = capList(users, protocol.MaxUsers)
 	if f.BootTime.After(time.Now().Add(time.Hour)) {
 		f.BootTime = time.Time{}
 	}
@@ -162,7 +154,7 @@ func unicastIPs(addrs []net.Addr) []string {
 }
 
 // cleanText makes s valid UTF-8 without control characters, trims spaces and
-// truncates it to maxFieldLen bytes on a rune boundary.
+// truncates it to protocol.MaxFieldLen bytes on a rune boundary.
 func cleanText(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
@@ -172,8 +164,8 @@ func cleanText(s string) string {
 		return r
 	}, s)
 	s = strings.TrimSpace(s)
-	if len(s) > maxFieldLen {
-		cut := maxFieldLen
+	if len(s) > protocol.MaxFieldLen {
+		cut := protocol.MaxFieldLen
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}

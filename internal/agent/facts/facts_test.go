@@ -60,8 +60,8 @@ func TestSanitizeWorstCase(t *testing.T) {
 	if err := got.Validate(); err != nil {
 		t.Fatalf("Sanitize(worst case) fails Validate: %v", err)
 	}
-	if len(got.IPAddresses) != maxIPs || len(got.Users) != maxUsers {
-		t.Errorf("Sanitize got %d ips, %d users, want %d, %d", len(got.IPAddresses), len(got.Users), maxIPs, maxUsers)
+	if len(got.IPAddresses) != protocol.MaxIPs || len(got.Users) != protocol.MaxUsers {
+		t.Errorf("Sanitize got %d ips, %d users, want %d, %d", len(got.IPAddresses), len(got.Users), protocol.MaxIPs, protocol.MaxUsers)
 	}
 	if !got.BootTime.IsZero() {
 		t.Errorf("Sanitize kept future boot time %v", got.BootTime)

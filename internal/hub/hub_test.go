@@ -1,0 +1,362 @@
+package hub_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/hub"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/store/storetest"
+)
+
+func TestIntervals(t *testing.T) {
+	h := hub.New(nil, bus.NewLocal(), slog.New(slog.NewTextHandler(io.Discard, nil)), hub.Options{Heartbeat: 7 * time.Second})
+	if got := h.Heartbeat(); got != 7*time.Second {
+		t.Errorf("Heartbeat() = %v, want 7s", got)
+	}
+	if got, want := h.OfflineAfter(), hub.MissedHeartbeats*7*time.Second; got != want {
+		t.Errorf("OfflineAfter() = %v, want %v", got, want)
+	}
+	if n := h.Connected(); n != 0 {
+		t.Errorf("Connected() of a new hub = %d, want 0", n)
+	}
+	if _, ok := h.Lookup("nobody"); ok {
+		t.Error("Lookup on a new hub found a connection")
+	}
+}
+
+func TestHub(t *testing.T) {
+	if os.Getenv(storetest.EnvPostgresURL) == "" {
+		t.Logf("PostgreSQL skipped: set %s to run it", storetest.EnvPostgresURL)
+	}
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			opts := b.Options(t)
+			db := storetest.Open(t, opts)
+			// A second handle on the same database whose clock is an hour
+			// behind, to leave rows that look like a dead replica's.
+			past := opts
+			past.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+			pastDB := storetest.Open(t, past)
+
+			t.Run("Replaced", func(t *testing.T) { testReplaced(t, db) })
+			t.Run("Disconnect", func(t *testing.T) { testDisconnect(t, db) })
+			t.Run("Silent", func(t *testing.T) { testSilent(t, db) })
+			t.Run("Shutdown", func(t *testing.T) { testShutdown(t, db) })
+			t.Run("StaleReplica", func(t *testing.T) { testStaleReplica(t, db, pastDB) })
+			t.Run("Metrics", func(t *testing.T) { testMetrics(t, db) })
+		})
+	}
+}
+
+func testReplaced(t *testing.T, db *store.DB) {
+	r := newReplica(t, db, options{heartbeat: time.Second})
+	id, secret := r.enroll(t, "twice")
+	older := r.connect(t, id, secret)
+	newer := r.connect(t, id, secret)
+
+	if code := older.readClose(t); code != protocol.CloseReplaced {
+		t.Errorf("older connection closed with %d, want %d (CloseReplaced)", code, protocol.CloseReplaced)
+	}
+	// Wait until the older connection's server side has fully cleaned up:
+	// its cleanup must not mark the agent offline.
+	eventually(t, "the older connection's handler to return", func() bool { return r.handlers.Load() == 1 })
+	if !online(t, db, id) {
+		t.Error("agent is offline after the older connection was replaced, want online")
+	}
+	want := []bus.PresenceEvent{{AgentID: id, ClientID: r.site.ClientID, Online: true}, {AgentID: id, ClientID: r.site.ClientID, Online: true}}
+	if diff := cmp.Diff(want, r.events.of(id)); diff != "" {
+		t.Errorf("presence events (-want +got):\n%s", diff)
+	}
+	if n := r.hub.Connected(); n != 1 {
+		t.Errorf("Connected() = %d, want 1", n)
+	}
+	if got := metric(t, r.reg, "steward_agents_connected", nil); got != 1 {
+		t.Errorf("steward_agents_connected = %v, want 1", got)
+	}
+	newer.heartbeat(t, "still-here")
+
+	// When the newer one goes, the agent goes offline.
+	newer.ws.Close(websocket.StatusNormalClosure, "bye")
+	eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
+	eventually(t, "an offline presence event", func() bool { return len(r.events.of(id)) == 3 })
+	if last := r.events.of(id)[2]; last.Online {
+		t.Errorf("last presence event = %+v, want offline", last)
+	}
+	if got := metric(t, r.reg, "steward_agents_connected", nil); got != 0 {
+		t.Errorf("steward_agents_connected = %v, want 0", got)
+	}
+}
+
+func testDisconnect(t *testing.T, db *store.DB) {
+	// A long heartbeat: offline must come from the closed socket, not from
+	// the 30-second silence timeout.
+	r := newReplica(t, db, options{heartbeat: 10 * time.Second})
+	tests := []struct {
+		name  string
+		close func(a *agent)
+	}{
+		{"close handshake", func(a *agent) { a.ws.Close(websocket.StatusNormalClosure, "") }},
+		{"dropped connection", func(a *agent) { a.ws.CloseNow() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, secret := r.enroll(t, "leaver")
+			a := r.connect(t, id, secret)
+			if !online(t, db, id) {
+				t.Fatal("agent not online after welcome")
+			}
+			start := time.Now()
+			tt.close(a)
+			eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
+			if elapsed := time.Since(start); elapsed > 3*time.Second {
+				t.Errorf("agent went offline %v after disconnecting, want within 3s", elapsed)
+			}
+			eventually(t, "an offline presence event", func() bool { return len(r.events.of(id)) == 2 })
+			if got, want := r.events.of(id)[1], (bus.PresenceEvent{AgentID: id, ClientID: r.site.ClientID}); got != want {
+				t.Errorf("presence event = %+v, want %+v", got, want)
+			}
+			eventually(t, "the hub to forget the agent", func() bool { _, ok := r.hub.Lookup(id); return !ok })
+		})
+	}
+}
+
+func testSilent(t *testing.T, db *store.DB) {
+	const heartbeat = 200 * time.Millisecond
+	r := newReplica(t, db, options{heartbeat: heartbeat})
+
+	t.Run("heartbeats keep the connection", func(t *testing.T) {
+		id, secret := r.enroll(t, "talker")
+		a := r.connect(t, id, secret)
+		// Keep talking for twice the offline window.
+		for end := time.Now().Add(2 * hub.MissedHeartbeats * heartbeat); time.Now().Before(end); {
+			a.heartbeat(t, "hb")
+			time.Sleep(heartbeat / 2)
+		}
+		if !online(t, db, id) {
+			t.Error("agent that kept sending heartbeats is offline")
+		}
+	})
+
+	t.Run("silence closes", func(t *testing.T) {
+		id, secret := r.enroll(t, "mute")
+		a := r.connect(t, id, secret)
+		start := time.Now()
+		a.readClose(t)
+		elapsed := time.Since(start)
+		if min := hub.MissedHeartbeats*heartbeat - 100*time.Millisecond; elapsed < min {
+			t.Errorf("server closed a silent connection after %v, want at least %v", elapsed, min)
+		}
+		if elapsed > 5*time.Second {
+			t.Errorf("server closed a silent connection after %v, want about %v", elapsed, hub.MissedHeartbeats*heartbeat)
+		}
+		eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
+	})
+}
+
+func testShutdown(t *testing.T, db *store.DB) {
+	r := newReplica(t, db, options{heartbeat: time.Second, replicaID: "r-shutdown"})
+	id1, secret1 := r.enroll(t, "one")
+	id2, secret2 := r.enroll(t, "two")
+	a1, a2 := r.connect(t, id1, secret1), r.connect(t, id2, secret2)
+	// An agent this replica recorded but no longer serves, as after a
+	// connection whose cleanup failed.
+	id3, _ := r.enroll(t, "orphan")
+	if err := db.MarkConnected(t.Context(), store.Connection{AgentID: id3, ConnID: store.NewID(), ReplicaID: "r-shutdown", Facts: facts("orphan")}); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.hub.Shutdown()
+	}()
+	for i, a := range []*agent{a1, a2} {
+		if code := a.readClose(t); code != protocol.CloseShutdown {
+			t.Errorf("agent %d closed with %d, want %d (CloseShutdown)", i+1, code, protocol.CloseShutdown)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatal("Shutdown did not return")
+	}
+
+	// Shutdown waits for the serve loops, so everything is settled now.
+	for _, id := range []string{id1, id2, id3} {
+		if online(t, db, id) {
+			t.Errorf("agent %s still online after Shutdown", id)
+		}
+	}
+	for _, id := range []string{id1, id2} {
+		ev := r.events.of(id)
+		if len(ev) != 2 || ev[1].Online {
+			t.Errorf("presence events of %s = %+v, want online then offline", id, ev)
+		}
+	}
+	if n := r.hub.Connected(); n != 0 {
+		t.Errorf("Connected() after Shutdown = %d, want 0", n)
+	}
+	if got := metric(t, r.reg, "steward_agents_connected", nil); got != 0 {
+		t.Errorf("steward_agents_connected after Shutdown = %v, want 0", got)
+	}
+
+	t.Run("connections after shutdown", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), wait)
+		defer cancel()
+		url := "ws" + strings.TrimPrefix(r.srv.URL, "http") + protocol.ConnectPath
+		ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+			HTTPHeader: http.Header{"Authorization": {protocol.FormatCredential(id1, secret1)}},
+		})
+		if err != nil {
+			return // refusing the handshake is fine too
+		}
+		defer ws.CloseNow()
+		a := &agent{ws: ws}
+		b, _ := protocol.Encode(protocol.TypeHello, "", facts("late"))
+		ws.Write(ctx, websocket.MessageText, b) // may fail if already closed
+		if code := a.readClose(t); code != protocol.CloseShutdown {
+			t.Errorf("connection after Shutdown closed with %d, want %d (CloseShutdown)", code, protocol.CloseShutdown)
+		}
+		if online(t, db, id1) {
+			t.Error("agent online after connecting to a shut-down hub")
+		}
+	})
+}
+
+func testStaleReplica(t *testing.T, db, pastDB *store.DB) {
+	const heartbeat = 200 * time.Millisecond
+	r := newReplica(t, db, options{heartbeat: heartbeat, noRun: true})
+
+	// An agent held by a replica that died an hour ago without cleaning up.
+	staleID, _ := r.enroll(t, "stale")
+	if err := pastDB.MarkConnected(t.Context(), store.Connection{
+		AgentID: staleID, ConnID: store.NewID(), ReplicaID: "dead-replica", Facts: facts("stale"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !online(t, db, staleID) {
+		t.Fatal("stale agent not online before the sweep")
+	}
+	// An agent this replica holds and keeps fresh.
+	liveID, liveSecret := r.enroll(t, "live")
+	live := r.connect(t, liveID, liveSecret)
+	connectedAt, err := db.Agent(t.Context(), liveID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.hub.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	eventually(t, "the stale agent to be marked offline", func() bool { return !online(t, db, staleID) })
+	eventually(t, "an offline presence event", func() bool { return len(r.events.of(staleID)) == 1 })
+	if got, want := r.events.of(staleID)[0], (bus.PresenceEvent{AgentID: staleID, Online: false}); got != want {
+		t.Errorf("presence event = %+v, want %+v", got, want)
+	}
+
+	// Across several sweeps, the live agent stays online: the hub's flush
+	// keeps its last_seen within the window although heartbeats do not
+	// write to the database.
+	for end := time.Now().Add(2 * hub.MissedHeartbeats * heartbeat); time.Now().Before(end); {
+		live.heartbeat(t, "hb")
+		time.Sleep(heartbeat / 2)
+	}
+	after, err := db.Agent(t.Context(), liveID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Online {
+		t.Error("live agent was marked offline by the stale sweep")
+	}
+	if !after.LastSeen.After(connectedAt.LastSeen) {
+		t.Errorf("live agent last_seen = %v, want it flushed after %v", after.LastSeen, connectedAt.LastSeen)
+	}
+	if ev := r.events.of(liveID); len(ev) != 1 {
+		t.Errorf("presence events of the live agent = %+v, want only online", ev)
+	}
+}
+
+func testMetrics(t *testing.T, db *store.DB) {
+	r := newReplica(t, db, options{heartbeat: time.Second})
+	if got := metric(t, r.reg, "steward_agents_connected", nil); got != 0 {
+		t.Errorf("steward_agents_connected before any connection = %v, want 0", got)
+	}
+	id1, secret1 := r.enroll(t, "m1")
+	id2, secret2 := r.enroll(t, "m2")
+	a1 := r.connect(t, id1, secret1)
+	a2 := r.connect(t, id2, secret2)
+	a1.heartbeat(t, "hb")
+	a1.send(t, "bogus", "b-1", nil)
+	if env := a1.read(t); env.Type != protocol.TypeError {
+		t.Fatalf("answer to an unknown type = %s, want error", env.Type)
+	}
+
+	// A failed authentication.
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(r.srv.URL, "http") + protocol.ConnectPath
+	if ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {protocol.FormatCredential(id1, auth.NewSecret(""))}},
+	}); err == nil {
+		ws.CloseNow()
+		t.Fatal("dial with a wrong secret succeeded")
+	}
+
+	tests := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"steward_agents_connected", nil, 2},
+		{"steward_agent_connects_total", nil, 2},
+		{"steward_agent_messages_total", map[string]string{"direction": "in", "type": "hello"}, 2},
+		{"steward_agent_messages_total", map[string]string{"direction": "out", "type": "welcome"}, 2},
+		{"steward_agent_messages_total", map[string]string{"direction": "in", "type": "heartbeat"}, 1},
+		{"steward_agent_messages_total", map[string]string{"direction": "out", "type": "heartbeat"}, 1},
+		{"steward_agent_messages_total", map[string]string{"direction": "in", "type": "bogus"}, 1},
+		{"steward_agent_messages_total", map[string]string{"direction": "out", "type": "error"}, 1},
+		{"steward_agent_rejected_total", map[string]string{"reason": "unknown_type"}, 1},
+		{"steward_agent_rejected_total", map[string]string{"reason": "auth"}, 1},
+	}
+	for _, tt := range tests {
+		// Outgoing messages are counted after the write returns, which
+		// can be after the agent has read them: poll.
+		got := metric(t, r.reg, tt.name, tt.labels)
+		for deadline := time.Now().Add(wait); got != tt.want && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+			got = metric(t, r.reg, tt.name, tt.labels)
+		}
+		if got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+
+	a2.ws.CloseNow()
+	eventually(t, "steward_agents_connected to drop to 1", func() bool {
+		return metric(t, r.reg, "steward_agents_connected", nil) == 1
+	})
+	if got := metric(t, r.reg, "steward_agent_connects_total", nil); got != 2 {
+		t.Errorf("steward_agent_connects_total after a disconnect = %v, want 2 (a counter)", got)
+	}
+}
