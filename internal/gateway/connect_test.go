@@ -29,7 +29,7 @@ func testConnectUnauthorized(t *testing.T, f *fleet) {
 	}{
 		{"no header", ""},
 		{"wrong secret", protocol.FormatCredential(id, auth.NewSecret(""))},
-		{"secret with a typo", protocol.FormatCredential(id, secret[:len(secret)-1]+"A")},
+		{"secret with a typo", protocol.FormatCredential(id, typo(secret))},
 		{"unknown agent", protocol.FormatCredential(store.NewID(), secret)},
 		{"another agent's id", protocol.FormatCredential(otherID, secret)},
 		{"bearer scheme", "Bearer " + id + "." + secret},
@@ -84,6 +84,15 @@ func testConnectUnauthorized(t *testing.T, f *fleet) {
 	if got := f.agentRow(t, id); got.Online {
 		t.Errorf("agent is online after only failed connections")
 	}
+}
+
+// typo changes the last character of s.
+func typo(s string) string {
+	last := "A"
+	if strings.HasSuffix(s, last) {
+		last = "B"
+	}
+	return s[:len(s)-1] + last
 }
 
 func testConnectRateLimit(t *testing.T, f *fleet) {

@@ -98,14 +98,18 @@ type AgentFilter struct {
 	Sort string
 }
 
+// agentSorts maps a sort name to its ORDER BY terms; "DIR" takes the
+// requested direction. Hostname and last-seen sorts tie-break on id in the
+// same direction, so one index serves both directions. The others group
+// rows (by OS, client, status...) and list each group by hostname.
 var agentSorts = map[string]string{
-	"hostname":  "lower(a.hostname)",
-	"last_seen": "a.last_seen",
-	"os":        "a.os, a.os_version",
-	"client":    "lower(c.name), lower(s.name)",
-	"site":      "lower(s.name)",
-	"version":   "a.version",
-	"status":    "a.online",
+	"hostname":  "lower(a.hostname) DIR, a.id DIR",
+	"last_seen": "a.last_seen DIR, a.id DIR",
+	"os":        "a.os DIR, a.os_version DIR, lower(a.hostname), a.id",
+	"client":    "lower(c.name) DIR, lower(s.name) DIR, lower(a.hostname), a.id",
+	"site":      "lower(s.name) DIR, lower(a.hostname), a.id",
+	"version":   "a.version DIR, lower(a.hostname), a.id",
+	"status":    "a.online DIR, lower(a.hostname), a.id",
 }
 
 // ValidAgentSort reports whether s names a sort column.
@@ -168,11 +172,11 @@ func (db *DB) ListAgents(ctx context.Context, f AgentFilter, p Page) ([]Agent, i
 	if !ok {
 		order = agentSorts["hostname"]
 	}
-	dir := " ASC"
+	dir := "ASC"
 	if desc {
-		dir = " DESC"
+		dir = "DESC"
 	}
-	orderBy := " ORDER BY " + strings.ReplaceAll(order, ",", dir+",") + dir + ", a.id"
+	orderBy := " ORDER BY " + strings.ReplaceAll(order, "DIR", dir)
 	n := len(args)
 	q := agentSelect + where + orderBy + fmt.Sprintf(" LIMIT $%d OFFSET $%d", n+1, n+2)
 	rows, err := db.sql.QueryContext(ctx, q, append(args, p.Limit, p.Offset)...)

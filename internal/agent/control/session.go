@@ -127,6 +127,10 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, hello protocol
 					continue
 				}
 				c.opts.Log.WarnContext(ctx, "server reported an error", "code", e.Code, "message", e.Message, "ref_id", e.RefID)
+			case protocol.TypeCommand:
+				if err := send(protocol.TypeResult, runCommand(env.Data)); err != nil {
+					return upFor(), err
+				}
 			default:
 				// Newer servers may send types this agent does not know yet.
 				c.opts.Log.DebugContext(ctx, "ignoring unknown message type", "type", env.Type)

@@ -87,11 +87,17 @@ CREATE TABLE agents (
     replica_id    TEXT NOT NULL DEFAULT '',
     conn_id       TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX agents_client_hostname ON agents (client_id, hostname);
-CREATE INDEX agents_site_hostname ON agents (site_id, hostname);
-CREATE INDEX agents_hostname ON agents (hostname);
+-- The agents list filters by client or site and sorts by hostname or last
+-- seen, with id as tie-break; these indexes serve those pages and counts
+-- directly at tens of thousands of agents.
+CREATE INDEX agents_client_online ON agents (client_id, online);
+CREATE INDEX agents_site_online ON agents (site_id, online);
+CREATE INDEX agents_client_hostname ON agents (client_id, lower(hostname), id);
+CREATE INDEX agents_site_hostname ON agents (site_id, lower(hostname), id);
+CREATE INDEX agents_hostname ON agents (lower(hostname), id);
+CREATE INDEX agents_client_last_seen ON agents (client_id, last_seen, id);
 CREATE INDEX agents_online ON agents (online, last_seen);
-CREATE INDEX agents_replica ON agents (replica_id);
+CREATE INDEX agents_replica ON agents (replica_id, online);
 
 CREATE TABLE audit_log (
     id          TEXT PRIMARY KEY,
