@@ -33,12 +33,13 @@ const (
 	ManageEnroll   Action = "enroll.manage"   // create and revoke enrollment tokens
 	ManageUsers    Action = "users.manage"    // create users (owner, admin)
 	ManageSettings Action = "settings.manage" // server settings (owner)
+	RunCommands    Action = "commands.run"    // send commands to agents
 )
 
 var allowed = map[store.Role]map[Action]bool{
-	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true},
-	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true},
-	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true},
+	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true},
+	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true},
+	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true},
 	store.RoleReadonly:   {ReadFleet: true},
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -24,12 +25,13 @@ const MaxBodyBytes = 1 << 20
 
 // Config holds the API's dependencies.
 type Config struct {
-	DB      *store.DB
-	Manage  *manage.Service
-	Auth    *access.Authenticator
-	Log     *slog.Logger
-	Version string
-	Started time.Time
+	DB       *store.DB
+	Manage   *manage.Service
+	Commands *command.Service
+	Auth     *access.Authenticator
+	Log      *slog.Logger
+	Version  string
+	Started  time.Time
 }
 
 // API serves /api/v1.
@@ -61,6 +63,11 @@ func (a *API) Register(mux *http.ServeMux) {
 		"GET /api/v1/agents":                         a.listAgents,
 		"GET /api/v1/agents/{id}":                    a.getAgent,
 		"GET /api/v1/audit":                          a.listAudit,
+		"POST /api/v1/agents/{id}/commands":          a.createAgentCommand,
+		"GET /api/v1/agents/{id}/commands":           a.listAgentCommands,
+		"POST /api/v1/commands":                      a.createCommands,
+		"GET /api/v1/commands/{id}":                  a.getCommand,
+		"GET /api/v1/command-batches/{id}":           a.getCommandBatch,
 	}
 	for pattern, h := range routes {
 		mux.Handle(pattern, a.serve(h))

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -94,6 +95,25 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 		return nil
 	})
 
+	// A ping goes to the agent and its answer is stored.
+	var ping struct {
+		ID           string          `json:"id"`
+		State        string          `json:"state"`
+		ResultStatus string          `json:"result_status"`
+		Output       json.RawMessage `json:"output"`
+	}
+	api.mustDo("POST", "/api/v1/agents/"+online.ID+"/commands", map[string]any{"name": "ping"}, &ping, 201)
+	waitFor(t, 10*time.Second, "ping answered", func() error {
+		api.mustDo("GET", "/api/v1/commands/"+ping.ID, nil, &ping, 200)
+		if ping.State != "done" {
+			return fmt.Errorf("ping state %q", ping.State)
+		}
+		return nil
+	})
+	if ping.ResultStatus != "ok" || !strings.Contains(string(ping.Output), "agent_time") {
+		t.Errorf("ping result = %+v, want ok with agent_time", ping)
+	}
+
 	// A killed agent drops its socket: the server marks it offline.
 	agent.kill()
 	waitAgent(t, api, false)
@@ -103,6 +123,25 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 	waitAgent(t, api, true)
 	srv.restart()
 	waitAgent(t, api, true)
+
+	// A batch to the whole fleet after the restart reaches the agent too.
+	var batch struct {
+		ID       string
+		Agents   int
+		Finished int
+		States   map[string]int
+	}
+	api.mustDo("POST", "/api/v1/commands", map[string]any{"name": "ping", "target": map[string]any{"all": true}}, &batch, 201)
+	waitFor(t, 10*time.Second, "batch finished", func() error {
+		api.mustDo("GET", "/api/v1/command-batches/"+batch.ID, nil, &batch, 200)
+		if batch.Finished != batch.Agents {
+			return fmt.Errorf("batch %+v", batch)
+		}
+		return nil
+	})
+	if batch.Agents != 1 || batch.States["done"] != 1 {
+		t.Errorf("batch = %+v, want 1 agent done", batch)
+	}
 
 	var status struct {
 		Version       string `json:"version"`

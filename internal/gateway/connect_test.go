@@ -284,13 +284,16 @@ func testMessages(t *testing.T, f *fleet) {
 	t.Run("too many malformed messages", func(t *testing.T) {
 		id, secret := s.enroll(t, "garbler")
 		a, _ := s.connect(t, id, secret, facts("garbler"))
-		// The allowance is per connection; valid messages do not reset it.
-		for i := range 10 {
+		// Only a run of malformed messages counts: a valid one in between
+		// starts the count again.
+		for range 9 {
 			a.sendRaw(t, []byte(`garbage`))
 			a.readError(t, protocol.CodeBadMessage, "")
-			if i == 4 {
-				a.heartbeat(t, "hb-midway")
-			}
+		}
+		a.heartbeat(t, "hb-midway")
+		for range 10 {
+			a.sendRaw(t, []byte(`garbage`))
+			a.readError(t, protocol.CodeBadMessage, "")
 		}
 		if code := a.readClose(t); code != protocol.CloseProtocol {
 			t.Errorf("close status = %d, want %d (CloseProtocol)", code, protocol.CloseProtocol)

@@ -50,6 +50,8 @@ type Hub struct {
 	conns map[string]*Conn
 	// closing is set by Shutdown; no connection starts or registers after.
 	closing bool
+	// commands delivers queued commands and records results.
+	commands CommandHandler
 	// serving counts running Serve calls so shutdown can wait for them.
 	serving sync.WaitGroup
 }
@@ -105,6 +107,27 @@ func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 		opts.Registerer.MustRegister(h.metrics.connected, h.metrics.messages, h.metrics.connects, h.metrics.rejected)
 	}
 	return h
+}
+
+// CommandHandler delivers the commands queued for an agent when it
+// connects and records the results agents send. The command service
+// implements it; the hub only carries messages.
+type CommandHandler interface {
+	Connected(ctx context.Context, c *Conn)
+	Result(ctx context.Context, agentID string, r protocol.Result)
+}
+
+// SetCommandHandler installs the command handler. Call it before serving.
+func (h *Hub) SetCommandHandler(ch CommandHandler) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.commands = ch
+}
+
+func (h *Hub) commandHandler() CommandHandler {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.commands
 }
 
 // Heartbeat returns the heartbeat interval agents are told to use.
@@ -231,7 +254,8 @@ func (h *Hub) tick(ctx context.Context) {
 
 // Shutdown closes every connection with CloseShutdown, waits for their
 // serve loops, and marks this replica's agents offline. Call it after the
-// HTTP server stopped accepting connections.
+// HTTP server stopped accepting connections; any that still reach Serve
+// are closed with CloseShutdown.
 func (h *Hub) Shutdown() {
 	h.mu.Lock()
 	h.closing = true

@@ -15,8 +15,8 @@ import (
 // helloTimeout bounds how long an agent may take to say hello.
 const helloTimeout = 15 * time.Second
 
-// maxBadMessages is how many malformed messages an agent may send before
-// the server gives up on the connection.
+// maxBadMessages is how many malformed messages in a row an agent may send
+// before the server gives up on the connection.
 const maxBadMessages = 10
 
 // Serve runs an authenticated agent's control connection until it ends:
@@ -80,6 +80,9 @@ func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, agent store.Agent, 
 		log.Warn("send welcome", "err", err)
 		closeWith(ws, context.Cause(connCtx))
 		return
+	}
+	if ch := h.commandHandler(); ch != nil {
+		ch.Connected(ctx, c)
 	}
 	err = h.readLoop(ctx, c)
 	if cause := context.Cause(connCtx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -150,8 +153,19 @@ func (h *Hub) readLoop(ctx context.Context, c *Conn) error {
 			}
 			continue
 		}
+		bad = 0 // only a run of malformed messages ends the connection
 		h.CountMessage("in", env.Type)
 		switch env.Type {
+		case protocol.TypeResult:
+			r, err := protocol.DecodeResult(env.Data)
+			if err != nil {
+				h.CountRejected("bad_result")
+				h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
+				continue
+			}
+			if ch := h.commandHandler(); ch != nil {
+				ch.Result(ctx, c.AgentID, r)
+			}
 		case protocol.TypeHeartbeat:
 			if _, err := protocol.DecodeHeartbeat(env.Data); err != nil {
 				h.CountRejected("bad_heartbeat")

@@ -19,6 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/api"
 	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/gateway"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/manage"
@@ -63,6 +64,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	h := hub.New(db, events, log, hub.Options{
 		ReplicaID: replicaID, Heartbeat: cfg.Heartbeat, Registerer: reg, ServerVersion: cfg.Version,
 	})
+	cmds := command.New(db, h, events, replicaID, log)
+	h.SetCommandHandler(cmds)
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
 
@@ -88,7 +91,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 
 	mux := http.NewServeMux()
 	gateway.New(db, h, log, cfg.TrustProxy).Register(mux)
-	api.New(api.Config{DB: db, Manage: svc, Auth: authn, Log: log, Version: cfg.Version, Started: started}).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, Commands: cmds, Auth: authn, Log: log, Version: cfg.Version, Started: started}).Register(mux)
 	dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -128,6 +131,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		defer close(done)
 		h.Run(bg)
 	}()
+	cmdsDone := make(chan struct{})
+	go func() {
+		defer close(cmdsDone)
+		if err := cmds.Run(bg); err != nil {
+			log.Error("command service stopped", "err", err)
+		}
+	}()
 	prunerDone := make(chan struct{})
 	go func() {
 		defer close(prunerDone)
@@ -136,6 +146,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	defer func() {
 		stopBG()
 		<-done
+		<-cmdsDone
 		<-prunerDone
 	}()
 

@@ -247,14 +247,14 @@ func TestMigrateIdempotent(t *testing.T) {
 			}
 
 			// A new migration applies on its own, recorded with its name.
-			err := db.migrate(ctx, withMigrations(t, map[string]string{"0002_more.sql": "CREATE TABLE more_new (id BIGINT);\n"}))
+			err := db.migrate(ctx, withMigrations(t, map[string]string{"0900_more.sql": "CREATE TABLE more_new (id BIGINT);\n"}))
 			if err != nil {
-				t.Fatalf("migrate(with 0002_more.sql): %v", err)
+				t.Fatalf("migrate(with 0900_more.sql): %v", err)
 			}
 			got := appliedMigrations(t, db)
-			want := append(first, appliedMigration{2, "0002_more.sql", now.UnixMilli()})
+			want := append(first, appliedMigration{900, "0900_more.sql", now.UnixMilli()})
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("schema_migrations after adding 0002 (-want +got):\n%s", diff)
+				t.Errorf("schema_migrations after adding 0900 (-want +got):\n%s", diff)
 			}
 			if !tableExists(t, db, "more_new") {
 				t.Errorf("table more_new missing after its migration")

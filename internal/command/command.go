@@ -1,0 +1,337 @@
+// Package command sends commands to agents and stores their answers. A
+// request for many agents becomes one batch: the rows are written in one
+// transaction, each command goes straight to the agent's connection when
+// this replica holds it, over the bus to the replica that does otherwise,
+// and waits in the database for agents that are offline. Answers are
+// written in batches so that a fan-out to ten thousand agents costs a
+// handful of statements, not ten thousand.
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/hub"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// Known commands and how long the server waits for each by default.
+var defaultTimeouts = map[string]time.Duration{
+	protocol.CommandPing: time.Minute,
+}
+
+// Known reports whether name is a command the server can send.
+func Known(name string) bool {
+	_, ok := defaultTimeouts[name]
+	return ok
+}
+
+// Bounds on a request.
+const (
+	MaxTimeout  = 24 * time.Hour
+	MinTimeout  = time.Second
+	maxArgBytes = 32 << 10
+)
+
+// Request asks for a command on every agent matching Filter (and, when
+// set, in AgentIDs).
+type Request struct {
+	Name     string
+	Args     json.RawMessage
+	Timeout  time.Duration
+	Filter   store.AgentFilter
+	AgentIDs []string
+	// Target describes the selection for the batch record and audit log.
+	Target string
+}
+
+// Locator finds the connections this replica holds.
+type Locator interface {
+	Lookup(agentID string) (*hub.Conn, bool)
+}
+
+// Service creates, delivers and records commands.
+type Service struct {
+	db        *store.DB
+	conns     Locator
+	bus       bus.Bus
+	replicaID string
+	log       *slog.Logger
+
+	writes chan write
+}
+
+// write is one pending database update for the batching writer.
+type write struct {
+	sentID string
+	result *store.CommandResult
+}
+
+// New returns a Service. Run must be running for results to be stored.
+func New(db *store.DB, conns Locator, b bus.Bus, replicaID string, log *slog.Logger) *Service {
+	return &Service{db: db, conns: conns, bus: b, replicaID: replicaID, log: log, writes: make(chan write, 16384)}
+}
+
+var _ hub.CommandHandler = (*Service)(nil)
+
+// Create stores a batch of commands and sends them. It returns the batch
+// with its commands counted by state, and the IDs of its commands.
+func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (store.BatchStatus, []string, error) {
+	if !access.Can(p, access.RunCommands) {
+		return store.BatchStatus{}, nil, fmt.Errorf("%w: role %s cannot run commands", manage.ErrForbidden, p.User.Role)
+	}
+	def, ok := defaultTimeouts[req.Name]
+	if !ok {
+		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "name", Message: fmt.Sprintf("unknown command %q (known: ping)", req.Name)}
+	}
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = def
+	}
+	if timeout < MinTimeout || timeout > MaxTimeout {
+		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "timeout", Message: "must be between 1s and 24h"}
+	}
+	if len(req.Args) > maxArgBytes {
+		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "args", Message: "must be at most 32 KiB"}
+	}
+	if len(req.Args) > 0 && !json.Valid(req.Args) {
+		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "args", Message: "must be JSON"}
+	}
+	targets, err := s.db.CommandTargets(ctx, req.Filter, req.AgentIDs)
+	if err != nil {
+		return store.BatchStatus{}, nil, err
+	}
+	if len(targets) == 0 {
+		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "target", Message: "no agent matches"}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	batch := store.CommandBatch{ID: store.NewID(), Name: req.Name, Target: req.Target, CreatedBy: p.ActorName(), CreatedAt: now, Agents: len(targets)}
+	cmds := make([]store.Command, len(targets))
+	for i, t := range targets {
+		cmds[i] = store.Command{
+			ID: store.NewID(), BatchID: batch.ID, AgentID: t.AgentID, Name: req.Name, Args: req.Args,
+			State: store.CommandQueued, CreatedBy: batch.CreatedBy, CreatedAt: now, ExpiresAt: now.Add(timeout),
+		}
+	}
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateCommands(ctx, batch, cmds); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("command.create", "command_batch", batch.ID, map[string]string{
+			"name": req.Name, "agents": fmt.Sprint(len(targets)), "target": req.Target,
+		}))
+	})
+	if err != nil {
+		return store.BatchStatus{}, nil, err
+	}
+	s.dispatch(ctx, targets, cmds)
+	status, err := s.db.CommandBatch(ctx, batch.ID)
+	ids := make([]string, len(cmds))
+	for i, c := range cmds {
+		ids[i] = c.ID
+	}
+	return status, ids, err
+}
+
+// dispatch sends each command to its agent: directly when this replica
+// holds the connection, over the bus to the holding replica otherwise.
+// Offline agents get theirs when they connect.
+func (s *Service) dispatch(ctx context.Context, targets []store.CommandTarget, cmds []store.Command) {
+	var local []store.Command
+	for i, t := range targets {
+		switch {
+		case !t.Online:
+		case t.ReplicaID == s.replicaID:
+			local = append(local, cmds[i])
+		default:
+			b, _ := json.Marshal(delivery{AgentID: t.AgentID, Command: wire(cmds[i])})
+			if err := s.bus.Publish(ctx, deliverSubject(t.ReplicaID), b); err != nil {
+				s.log.Warn("route command to replica", "replica_id", t.ReplicaID, "agent_id", t.AgentID, "err", err)
+			}
+		}
+	}
+	s.sendLocal(ctx, local)
+}
+
+// sendLocal writes commands to local connections with a few writers in
+// parallel, so one slow agent does not hold up the rest.
+func (s *Service) sendLocal(ctx context.Context, cmds []store.Command) {
+	const writers = 8
+	work := make(chan store.Command)
+	var wg sync.WaitGroup
+	for range min(writers, len(cmds)) {
+		wg.Go(func() {
+			for c := range work {
+				s.deliver(ctx, c.AgentID, wire(c))
+			}
+		})
+	}
+	for _, c := range cmds {
+		work <- c
+	}
+	close(work)
+	wg.Wait()
+}
+
+// deliver writes one command to the agent's connection on this replica,
+// if it is here, and records it sent.
+func (s *Service) deliver(ctx context.Context, agentID string, cmd protocol.Command) {
+	c, ok := s.conns.Lookup(agentID)
+	if !ok {
+		return // it left; the command waits for the next connection
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.Send(wctx, protocol.TypeCommand, "", cmd); err != nil {
+		s.log.Debug("send command", "agent_id", agentID, "command_id", cmd.CommandID, "err", err)
+		return
+	}
+	s.enqueue(ctx, write{sentID: cmd.CommandID})
+}
+
+func wire(c store.Command) protocol.Command {
+	return protocol.Command{CommandID: c.ID, Name: c.Name, Args: c.Args, Deadline: c.ExpiresAt}
+}
+
+// delivery is a command routed over the bus to the replica holding the
+// agent.
+type delivery struct {
+	AgentID string           `json:"agent_id"`
+	Command protocol.Command `json:"command"`
+}
+
+func deliverSubject(replicaID string) string { return "steward.deliver." + replicaID }
+
+// Connected sends an agent the commands queued while it was away.
+func (s *Service) Connected(ctx context.Context, c *hub.Conn) {
+	cmds, err := s.db.OpenCommands(ctx, c.AgentID)
+	if err != nil {
+		s.log.Error("load queued commands", "agent_id", c.AgentID, "err", err)
+		return
+	}
+	for _, cmd := range cmds {
+		s.deliver(ctx, c.AgentID, wire(cmd))
+	}
+}
+
+// Result queues an agent's answer for the batching writer.
+func (s *Service) Result(ctx context.Context, agentID string, r protocol.Result) {
+	output := string(r.Output)
+	s.enqueue(ctx, write{result: &store.CommandResult{
+		CommandID: r.CommandID, AgentID: agentID, Status: r.Status, Output: output, Error: r.Error, At: time.Now(),
+	}})
+}
+
+func (s *Service) enqueue(ctx context.Context, w write) {
+	select {
+	case s.writes <- w:
+	case <-ctx.Done():
+	}
+}
+
+// Run writes sent marks and results in batches, routes commands that
+// other replicas send to this one, and expires overdue commands, until
+// ctx ends; then it flushes what is pending.
+func (s *Service) Run(ctx context.Context) error {
+	unsub, err := s.bus.Subscribe(deliverSubject(s.replicaID), func(data []byte) {
+		var d delivery
+		if err := json.Unmarshal(data, &d); err != nil {
+			s.log.Warn("malformed command delivery on the bus", "err", err)
+			return
+		}
+		s.deliver(ctx, d.AgentID, d.Command)
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to command deliveries: %w", err)
+	}
+	defer unsub()
+
+	expire := time.NewTicker(15 * time.Second)
+	defer expire.Stop()
+	const (
+		maxBatch = 2000
+		maxDelay = 20 * time.Millisecond
+	)
+	var (
+		sent    []string
+		results []store.CommandResult
+		timer   *time.Timer
+		timerC  <-chan time.Time
+	)
+	flush := func(ctx context.Context) {
+		if timer != nil {
+			timer.Stop()
+			timer, timerC = nil, nil
+		}
+		if len(sent) > 0 {
+			if err := s.db.MarkCommandsSent(ctx, sent, time.Now()); err != nil {
+				s.log.Error("record commands sent", "count", len(sent), "err", err)
+			}
+			sent = sent[:0]
+		}
+		if len(results) > 0 {
+			n, err := s.db.ApplyResults(ctx, results)
+			if err != nil {
+				s.log.Error("store command results", "count", len(results), "err", err)
+			} else if n < len(results) {
+				s.log.Info("ignored results for unknown, foreign or finished commands", "count", len(results)-n)
+			}
+			results = results[:0]
+		}
+	}
+	add := func(w write) {
+		if w.result != nil {
+			results = append(results, *w.result)
+		} else {
+			sent = append(sent, w.sentID)
+		}
+		if timer == nil {
+			timer = time.NewTimer(maxDelay)
+			timerC = timer.C
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// Drain what is already queued so no answer is lost.
+			for {
+				select {
+				case w := <-s.writes:
+					add(w)
+					continue
+				default:
+				}
+				break
+			}
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			flush(fctx)
+			cancel()
+			return nil
+		case w := <-s.writes:
+			add(w)
+			if len(sent)+len(results) >= maxBatch {
+				flush(ctx)
+			}
+		case <-timerC:
+			timer, timerC = nil, nil
+			flush(ctx)
+		case <-expire.C:
+			if n, err := s.db.ExpireCommands(ctx); err != nil {
+				if !errors.Is(err, context.Canceled) {
+					s.log.Error("expire commands", "err", err)
+				}
+			} else if n > 0 {
+				s.log.Info("commands expired without an answer", "count", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,324 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Command states.
+const (
+	CommandQueued  = "queued"  // stored, not yet written to the agent
+	CommandSent    = "sent"    // written to the agent's connection
+	CommandDone    = "done"    // the agent answered ok
+	CommandFailed  = "failed"  // the agent answered error or unsupported
+	CommandExpired = "expired" // no answer before expires_at
+)
+
+// Command is one command for one agent.
+type Command struct {
+	ID           string          `json:"id"`
+	BatchID      string          `json:"batch_id"`
+	AgentID      string          `json:"agent_id"`
+	Name         string          `json:"name"`
+	Args         json.RawMessage `json:"args,omitempty"`
+	State        string          `json:"state"`
+	CreatedBy    string          `json:"created_by"`
+	CreatedAt    time.Time       `json:"created_at"`
+	ExpiresAt    time.Time       `json:"expires_at"`
+	SentAt       time.Time       `json:"sent_at,omitzero"`
+	FinishedAt   time.Time       `json:"finished_at,omitzero"`
+	ResultStatus string          `json:"result_status,omitempty"`
+	// Output is the agent's JSON output.
+	Output json.RawMessage `json:"output,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// CommandBatch groups the commands of one request to many agents.
+type CommandBatch struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Target    string    `json:"target"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	Agents    int       `json:"agents"`
+}
+
+// CommandTarget is an agent a command goes to, with where it is connected.
+type CommandTarget struct {
+	AgentID   string
+	ReplicaID string
+	Online    bool
+}
+
+// CommandTargets returns the agents matching f (without paging), with the
+// replica holding each.
+func (db *DB) CommandTargets(ctx context.Context, f AgentFilter, agentIDs []string) ([]CommandTarget, error) {
+	where, args := f.where()
+	if len(agentIDs) > 0 {
+		ph := make([]string, len(agentIDs))
+		for i, id := range agentIDs {
+			args = append(args, id)
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		cond := "a.id IN (" + strings.Join(ph, ", ") + ")"
+		if where == "" {
+			where = " WHERE " + cond
+		} else {
+			where += " AND " + cond
+		}
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT a.id, a.replica_id, a.online FROM agents a`+where+` ORDER BY a.id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("select command targets: %w", err)
+	}
+	defer rows.Close()
+	var out []CommandTarget
+	for rows.Next() {
+		var t CommandTarget
+		if err := rows.Scan(&t.AgentID, &t.ReplicaID, &t.Online); err != nil {
+			return nil, fmt.Errorf("select command targets: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// insertChunk bounds rows per multi-row statement, well under both
+// engines' parameter limits.
+const insertChunk = 500
+
+// CreateCommands stores a batch and its commands in one transaction.
+func (t *Tx) CreateCommands(ctx context.Context, b CommandBatch, cmds []Command) error {
+	_, err := t.q.ExecContext(ctx, `INSERT INTO command_batches (id, name, target, created_by, created_at, agents)
+		VALUES ($1, $2, $3, $4, $5, $6)`, b.ID, b.Name, b.Target, b.CreatedBy, ms(b.CreatedAt), b.Agents)
+	if err != nil {
+		return fmt.Errorf("create command batch: %w", err)
+	}
+	for start := 0; start < len(cmds); start += insertChunk {
+		chunk := cmds[start:min(start+insertChunk, len(cmds))]
+		var (
+			sb   strings.Builder
+			args []any
+		)
+		sb.WriteString(`INSERT INTO commands (id, batch_id, agent_id, name, args, state, created_by, created_at, expires_at) VALUES `)
+		for i, c := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+			args = append(args, c.ID, c.BatchID, c.AgentID, c.Name, string(c.Args), c.State, c.CreatedBy, ms(c.CreatedAt), ms(c.ExpiresAt))
+		}
+		if _, err := t.q.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("create commands: %w", err)
+		}
+	}
+	return nil
+}
+
+// MarkCommandsSent records that commands were written to their agents.
+func (db *DB) MarkCommandsSent(ctx context.Context, ids []string, at time.Time) error {
+	for start := 0; start < len(ids); start += insertChunk {
+		chunk := ids[start:min(start+insertChunk, len(ids))]
+		args := []any{ms(at)}
+		ph := make([]string, len(chunk))
+		for i, id := range chunk {
+			args = append(args, id)
+			ph[i] = fmt.Sprintf("$%d", i+2)
+		}
+		_, err := db.sql.ExecContext(ctx, `UPDATE commands SET state = 'sent', sent_at = $1
+			WHERE state = 'queued' AND id IN (`+strings.Join(ph, ", ")+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("mark commands sent: %w", err)
+		}
+	}
+	return nil
+}
+
+// CommandResult is an agent's answer to store.
+type CommandResult struct {
+	CommandID string
+	AgentID   string
+	Status    string // protocol result status
+	Output    string
+	Error     string
+	At        time.Time
+}
+
+// ApplyResults stores results in one statement per chunk. A result counts
+// only for a command that belongs to the answering agent and is still
+// open; it returns how many were applied.
+func (db *DB) ApplyResults(ctx context.Context, results []CommandResult) (int, error) {
+	applied := 0
+	for start := 0; start < len(results); start += insertChunk {
+		chunk := results[start:min(start+insertChunk, len(results))]
+		var (
+			sb   strings.Builder
+			args []any
+		)
+		sb.WriteString(`WITH v (id, agent_id, state, status, output, error, at) AS (VALUES `)
+		for i, r := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, CAST($%d AS BIGINT))", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+			state := CommandDone
+			if r.Status != "ok" {
+				state = CommandFailed
+			}
+			args = append(args, r.CommandID, r.AgentID, state, r.Status, r.Output, r.Error, ms(r.At))
+		}
+		sb.WriteString(`) UPDATE commands SET state = v.state, result_status = v.status, output = v.output, error = v.error,
+			finished_at = v.at, sent_at = COALESCE(commands.sent_at, v.at) FROM v WHERE commands.id = v.id AND commands.agent_id = v.agent_id
+			AND commands.state IN ('queued', 'sent')`)
+		res, err := db.sql.ExecContext(ctx, sb.String(), args...)
+		if err != nil {
+			return applied, fmt.Errorf("store command results: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		applied += int(n)
+	}
+	return applied, nil
+}
+
+// ExpireCommands marks open commands past their deadline expired.
+func (db *DB) ExpireCommands(ctx context.Context) (int64, error) {
+	now := ms(db.now())
+	res, err := db.sql.ExecContext(ctx, `UPDATE commands SET state = 'expired', finished_at = $1
+		WHERE state IN ('queued', 'sent') AND expires_at <= $1`, now)
+	if err != nil {
+		return 0, fmt.Errorf("expire commands: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+const commandColumns = `id, batch_id, agent_id, name, args, state, created_by, created_at, expires_at, sent_at, finished_at,
+	result_status, output, error`
+
+func scanCommand(row interface{ Scan(...any) error }) (Command, error) {
+	var (
+		c                Command
+		created, expires int64
+		sent, finished   sql.NullInt64
+		output, cmdArgs  string
+	)
+	err := row.Scan(&c.ID, &c.BatchID, &c.AgentID, &c.Name, &cmdArgs, &c.State, &c.CreatedBy, &created, &expires,
+		&sent, &finished, &c.ResultStatus, &output, &c.Error)
+	if err != nil {
+		return Command{}, err
+	}
+	if output != "" {
+		c.Output = json.RawMessage(output)
+	}
+	if cmdArgs != "" {
+		c.Args = json.RawMessage(cmdArgs)
+	}
+	c.CreatedAt, c.ExpiresAt, c.SentAt, c.FinishedAt = fromMS(created), fromMS(expires), fromNullMS(sent), fromNullMS(finished)
+	return c, nil
+}
+
+// Command loads one command.
+func (db *DB) Command(ctx context.Context, id string) (Command, error) {
+	c, err := scanCommand(db.sql.QueryRowContext(ctx, `SELECT `+commandColumns+` FROM commands WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Command{}, fmt.Errorf("command %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Command{}, fmt.Errorf("load command %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// OpenCommands returns an agent's queued, unexpired commands, oldest first,
+// to deliver when it connects.
+func (db *DB) OpenCommands(ctx context.Context, agentID string) ([]Command, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+commandColumns+` FROM commands
+		WHERE agent_id = $1 AND state = 'queued' AND expires_at > $2 ORDER BY created_at, id`, agentID, ms(db.now()))
+	if err != nil {
+		return nil, fmt.Errorf("load open commands of %s: %w", agentID, err)
+	}
+	defer rows.Close()
+	var out []Command
+	for rows.Next() {
+		c, err := scanCommand(rows)
+		if err != nil {
+			return nil, fmt.Errorf("load open commands of %s: %w", agentID, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ListAgentCommands returns an agent's commands, newest first.
+func (db *DB) ListAgentCommands(ctx context.Context, agentID string, p Page) ([]Command, int, error) {
+	p = p.Normalize()
+	var total int
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM commands WHERE agent_id = $1`, agentID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count commands: %w", err)
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+commandColumns+` FROM commands WHERE agent_id = $1
+		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, agentID, p.Limit, p.Offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list commands: %w", err)
+	}
+	defer rows.Close()
+	out := []Command{}
+	for rows.Next() {
+		c, err := scanCommand(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list commands: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, total, rows.Err()
+}
+
+// BatchStatus is a batch with its commands counted by state.
+type BatchStatus struct {
+	CommandBatch
+	States map[string]int `json:"states"`
+	// Finished counts done, failed and expired commands.
+	Finished int `json:"finished"`
+}
+
+// CommandBatch loads a batch and counts its commands by state.
+func (db *DB) CommandBatch(ctx context.Context, id string) (BatchStatus, error) {
+	var (
+		b       BatchStatus
+		created int64
+	)
+	err := db.sql.QueryRowContext(ctx, `SELECT id, name, target, created_by, created_at, agents FROM command_batches WHERE id = $1`, id).
+		Scan(&b.ID, &b.Name, &b.Target, &b.CreatedBy, &created, &b.Agents)
+	if errors.Is(err, sql.ErrNoRows) {
+		return BatchStatus{}, fmt.Errorf("command batch %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return BatchStatus{}, fmt.Errorf("load command batch %s: %w", id, err)
+	}
+	b.CreatedAt = fromMS(created)
+	b.States = map[string]int{CommandQueued: 0, CommandSent: 0, CommandDone: 0, CommandFailed: 0, CommandExpired: 0}
+	rows, err := db.sql.QueryContext(ctx, `SELECT state, COUNT(*) FROM commands WHERE batch_id = $1 GROUP BY state`, id)
+	if err != nil {
+		return BatchStatus{}, fmt.Errorf("count batch %s: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			state string
+			n     int
+		)
+		if err := rows.Scan(&state, &n); err != nil {
+			return BatchStatus{}, fmt.Errorf("count batch %s: %w", id, err)
+		}
+		b.States[state] = n
+	}
+	b.Finished = b.States[CommandDone] + b.States[CommandFailed] + b.States[CommandExpired]
+	return b, rows.Err()
+}
