@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/cluster"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -15,6 +16,13 @@ type statusResponse struct {
 	UptimeSeconds int64             `json:"uptime_seconds"`
 	Database      string            `json:"database"`
 	Agents        store.AgentCounts `json:"agents"`
+	Replicas      []replicaView     `json:"replicas"`
+}
+
+type replicaView struct {
+	store.Replica
+	// Jobs is true for the replica running the background jobs.
+	Jobs bool `json:"jobs"`
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
@@ -22,9 +30,21 @@ func (a *API) status(w http.ResponseWriter, r *http.Request, _ access.Principal)
 	if err != nil {
 		return err
 	}
+	replicas, err := a.cfg.DB.LiveReplicas(r.Context())
+	if err != nil {
+		return err
+	}
+	holder, err := a.cfg.DB.LeaseHolder(r.Context(), cluster.JobsLease)
+	if err != nil {
+		return err
+	}
+	views := make([]replicaView, 0, len(replicas))
+	for _, rep := range replicas {
+		views = append(views, replicaView{Replica: rep, Jobs: rep.ID == holder})
+	}
 	writeJSON(w, http.StatusOK, statusResponse{
 		Version: a.cfg.Version, UptimeSeconds: int64(time.Since(a.cfg.Started).Seconds()),
-		Database: a.cfg.DB.Dialect(), Agents: counts,
+		Database: a.cfg.DB.Dialect(), Agents: counts, Replicas: views,
 	})
 	return nil
 }

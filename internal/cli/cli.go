@@ -37,7 +37,7 @@ type IO struct {
 const usage = `steward: self-hosted remote monitoring and management server
 
 Usage:
-  steward serve [--listen ADDR] [--data-dir DIR] [--database-url URL] [--public-url URL]
+  steward serve [--listen ADDR] [--data-dir DIR] [--database-url URL] [--public-url URL] [--nats-url URL]
   steward user create --email E --role owner|admin|technician|readonly [--password-stdin]
   steward user api-token --email E --name N
   steward migrate        apply database migrations and exit
@@ -150,6 +150,7 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 	)
 	db.register(fs, env)
 	fs.StringVar(&cfg.Listen, "listen", envOr(env, "STEWARD_LISTEN", ":8080"), "address to listen on (env STEWARD_LISTEN)")
+	fs.StringVar(&cfg.NATSURL, "nats-url", env("STEWARD_NATS_URL"), "nats:// URL of the bus that joins several replicas on one PostgreSQL database (env STEWARD_NATS_URL)")
 	fs.StringVar(&cfg.PublicURL, "public-url", env("STEWARD_PUBLIC_URL"), "URL agents and browsers use to reach this server; default http://localhost:PORT (env STEWARD_PUBLIC_URL)")
 	fs.StringVar(&cfg.AgentDir, "agent-dir", env("STEWARD_AGENT_DIR"), "directory of agent binaries served for download; default DATA_DIR/agents (env STEWARD_AGENT_DIR)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", envDuration(env, "STEWARD_HEARTBEAT", 30*time.Second), "agent heartbeat interval; agents silent for 3 intervals are offline (env STEWARD_HEARTBEAT)")

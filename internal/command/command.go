@@ -10,7 +10,6 @@ package command
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -238,9 +237,22 @@ func (s *Service) enqueue(ctx context.Context, w write) {
 	}
 }
 
-// Run writes sent marks and results in batches, routes commands that
-// other replicas send to this one, and expires overdue commands, until
-// ctx ends; then it flushes what is pending.
+// Expire marks commands past their deadline expired. It is a singleton
+// job: one replica runs it for all.
+func (s *Service) Expire(ctx context.Context) error {
+	n, err := s.db.ExpireCommands(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Info("commands expired without an answer", "count", n)
+	}
+	return nil
+}
+
+// Run writes sent marks and results in batches and routes commands that
+// other replicas send to this one, until ctx ends; then it flushes what is
+// pending.
 func (s *Service) Run(ctx context.Context) error {
 	unsub, err := s.bus.Subscribe(deliverSubject(s.replicaID), func(data []byte) {
 		var d delivery
@@ -255,8 +267,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer unsub()
 
-	expire := time.NewTicker(15 * time.Second)
-	defer expire.Stop()
 	const (
 		maxBatch = 2000
 		maxDelay = 20 * time.Millisecond
@@ -324,14 +334,6 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-timerC:
 			timer, timerC = nil, nil
 			flush(ctx)
-		case <-expire.C:
-			if n, err := s.db.ExpireCommands(ctx); err != nil {
-				if !errors.Is(err, context.Canceled) {
-					s.log.Error("expire commands", "err", err)
-				}
-			} else if n > 0 {
-				s.log.Info("commands expired without an answer", "count", n)
-			}
 		}
 	}
 }

@@ -95,6 +95,8 @@ type server struct {
 	addr    string
 	dataDir string
 	dbURL   string
+	// extra holds additional steward serve flags.
+	extra   []string
 	cmd     *exec.Cmd
 	log     *logBuffer
 	waitErr chan error
@@ -111,10 +113,10 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer runs steward serve on a free port with a fresh data dir.
-func startServer(t *testing.T, dbURL string) *server {
+func startServer(t *testing.T, dbURL string, extra ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
-	s := &server{t: t, addr: addr, URL: "http://" + addr, dataDir: t.TempDir(), dbURL: dbURL, log: &logBuffer{}}
+	s := &server{t: t, addr: addr, URL: "http://" + addr, dataDir: t.TempDir(), dbURL: dbURL, log: &logBuffer{}, extra: extra}
 	s.start()
 	t.Cleanup(func() {
 		s.stop()
@@ -137,7 +139,8 @@ func (s *server) args(extra ...string) []string {
 func (s *server) start() {
 	t := s.t
 	t.Helper()
-	cmd := exec.Command(bin(t, "steward"), s.args("serve", "--listen", s.addr, "--heartbeat", "1s", "--log-level", "debug")...)
+	args := append(s.args("serve", "--listen", s.addr, "--heartbeat", "1s", "--log-level", "debug"), s.extra...)
+	cmd := exec.Command(bin(t, "steward"), args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start steward serve: %v", err)
@@ -162,6 +165,16 @@ func (s *server) start() {
 		}
 		return nil
 	})
+}
+
+// kill ends the server with SIGKILL, as a crash would.
+func (s *server) kill() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.waitErr
+	s.cmd = nil
 }
 
 // stop ends the server with SIGTERM and waits for a clean exit.

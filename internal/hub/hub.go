@@ -219,8 +219,8 @@ func (h *Hub) publish(ctx context.Context, c *Conn, online bool) {
 	}
 }
 
-// Run flushes last-seen for held agents and marks silent agents offline,
-// every heartbeat interval, until ctx ends.
+// Run flushes last-seen for the agents this replica holds, in one
+// statement every heartbeat interval, until ctx ends.
 func (h *Hub) Run(ctx context.Context) {
 	t := time.NewTicker(h.heartbeat)
 	defer t.Stop()
@@ -229,27 +229,29 @@ func (h *Hub) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			h.tick(ctx)
+			if _, err := h.db.TouchReplica(ctx, h.replicaID); err != nil && ctx.Err() == nil {
+				h.log.Error("flush last seen", "err", err)
+			}
 		}
 	}
 }
 
-func (h *Hub) tick(ctx context.Context) {
-	if _, err := h.db.TouchReplica(ctx, h.replicaID); err != nil && ctx.Err() == nil {
-		h.log.Error("flush last seen", "err", err)
-	}
+// Sweep marks offline every agent not seen for OfflineAfter: agents of a
+// replica that died without cleaning up, whose last_seen nobody refreshes.
+// It is a singleton job: one replica runs it for all.
+func (h *Hub) Sweep(ctx context.Context) error {
 	ids, err := h.db.MarkStaleOffline(ctx, time.Now().Add(-h.OfflineAfter()))
 	if err != nil {
-		if ctx.Err() == nil {
-			h.log.Error("mark silent agents offline", "err", err)
-		}
-		return
+		return err
 	}
 	for _, id := range ids {
 		h.log.Info("agent missed heartbeats; marked offline", "agent_id", id)
 		b, _ := json.Marshal(bus.PresenceEvent{AgentID: id, Online: false})
-		h.bus.Publish(ctx, bus.SubjectPresence, b)
+		if err := h.bus.Publish(ctx, bus.SubjectPresence, b); err != nil {
+			h.log.Warn("publish presence", "agent_id", id, "err", err)
+		}
 	}
+	return nil
 }
 
 // Shutdown closes every connection with CloseShutdown, waits for their

@@ -264,9 +264,28 @@ func testStaleReplica(t *testing.T, db, pastDB *store.DB) {
 		defer close(done)
 		r.hub.Run(ctx)
 	}()
+	// The sweep is a singleton job the cluster runs on one replica; here
+	// this replica runs it every interval.
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		tick := time.NewTicker(heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := r.hub.Sweep(ctx); err != nil && ctx.Err() == nil {
+					t.Errorf("Sweep: %v", err)
+				}
+			}
+		}
+	}()
 	defer func() {
 		cancel()
 		<-done
+		<-sweepDone
 	}()
 
 	eventually(t, "the stale agent to be marked offline", func() bool { return !online(t, db, staleID) })

@@ -16,6 +16,7 @@ type Config struct {
 	Listen      string
 	DataDir     string
 	DatabaseURL string
+	NATSURL     string
 	PublicURL   string
 	AgentDir    string
 	Heartbeat   time.Duration
@@ -35,6 +36,15 @@ func (c *Config) Validate() error {
 	}
 	if c.DatabaseURL == "" && c.DataDir == "" {
 		return errors.New("--data-dir: must not be empty when no --database-url is given")
+	}
+	if c.NATSURL != "" {
+		if c.DatabaseURL == "" {
+			return errors.New("--nats-url: several replicas need a shared PostgreSQL database; add --database-url postgres://... (the embedded SQLite file serves one replica only)")
+		}
+		u, err := url.Parse(c.NATSURL)
+		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+			return fmt.Errorf("--nats-url %q: must be a nats:// or tls:// URL", c.NATSURL)
+		}
 	}
 	if c.DatabaseURL != "" {
 		u, err := url.Parse(c.DatabaseURL)

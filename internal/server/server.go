@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +21,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/api"
 	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/cluster"
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/gateway"
 	"github.com/steward-rmm/steward/internal/hub"
@@ -37,6 +40,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	started := time.Now()
 	raiseFileLimit(log)
 
+	if cfg.DatabaseURL == "" {
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
 	if err != nil {
 		return err
@@ -60,7 +70,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	httpMetrics := newHTTPMetrics(reg)
 
-	events := bus.NewLocal()
+	var events bus.Bus = bus.NewLocal()
+	if cfg.NATSURL != "" {
+		nb, err := bus.DialNATS(cfg.NATSURL, "steward "+replicaID, log)
+		if err != nil {
+			return err
+		}
+		defer nb.Close()
+		events = nb
+		log.Info("joined the replica bus", "nats_url", redact(cfg.NATSURL))
+	}
 	h := hub.New(db, events, log, hub.Options{
 		ReplicaID: replicaID, Heartbeat: cfg.Heartbeat, Registerer: reg, ServerVersion: cfg.Version,
 	})
@@ -125,6 +144,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	hostname, _ := os.Hostname()
+	member := cluster.New(db, log, store.Replica{
+		ID: replicaID, Hostname: hostname, Version: cfg.Version, StartedAt: started,
+	}, hub.MissedHeartbeats*cfg.Heartbeat, []cluster.Job{
+		{Name: "offline-sweep", Every: cfg.Heartbeat, Run: h.Sweep},
+		{Name: "command-expiry", Every: 15 * time.Second, Run: cmds.Expire},
+		{Name: "session-prune", Every: time.Hour, Run: func(ctx context.Context) error {
+			n, err := db.DeleteExpiredSessions(ctx)
+			if n > 0 {
+				log.Info("pruned expired sessions", "count", n)
+			}
+			return err
+		}},
+	})
+	if err := member.Join(ctx); err != nil {
+		return err
+	}
+
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
@@ -138,16 +175,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 			log.Error("command service stopped", "err", err)
 		}
 	}()
-	prunerDone := make(chan struct{})
+	memberDone := make(chan struct{})
 	go func() {
-		defer close(prunerDone)
-		pruneSessions(bg, db, log)
+		defer close(memberDone)
+		member.Run(bg)
 	}()
 	defer func() {
 		stopBG()
 		<-done
 		<-cmdsDone
-		<-prunerDone
+		<-memberDone
 	}()
 
 	serveErr := make(chan error, 1)
@@ -195,19 +232,10 @@ func crossOrigin(next http.Handler) http.Handler {
 	return cop.Handler(next)
 }
 
-func pruneSessions(ctx context.Context, db *store.DB, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := db.DeleteExpiredSessions(ctx); err != nil {
-				log.Error("prune sessions", "err", err)
-			} else if n > 0 {
-				log.Info("pruned expired sessions", "count", n)
-			}
-		}
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
 	}
+	return u.Redacted()
 }

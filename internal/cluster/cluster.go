@@ -1,0 +1,117 @@
+// Package cluster lets several server replicas share one database: each
+// replica keeps a lease on its row (so agents held by a dead replica can be
+// found and marked offline), and background jobs that must run once run
+// only on the replica holding the jobs lease, moving to another replica
+// when that one dies.
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// JobsLease names the lease whose holder runs the singleton jobs.
+const JobsLease = "jobs"
+
+// Job is background work that must run on one replica at a time.
+type Job struct {
+	Name  string
+	Every time.Duration
+	Run   func(ctx context.Context) error
+}
+
+// Member is this replica's membership in the cluster.
+type Member struct {
+	db     *store.DB
+	log    *slog.Logger
+	self   store.Replica
+	ttl    time.Duration
+	jobs   []Job
+	leader atomic.Bool
+}
+
+// New returns a Member. ttl is how long a lease lasts without renewal; the
+// member renews every ttl/3.
+func New(db *store.DB, log *slog.Logger, self store.Replica, ttl time.Duration, jobs []Job) *Member {
+	return &Member{db: db, log: log, self: self, ttl: ttl, jobs: jobs}
+}
+
+// Join records this replica with a fresh lease. Call it before accepting
+// agents, so no other replica takes them for orphans.
+func (m *Member) Join(ctx context.Context) error {
+	return m.db.RenewReplica(ctx, m.self, time.Now().Add(m.ttl))
+}
+
+// Leader reports whether this replica runs the singleton jobs now.
+func (m *Member) Leader() bool { return m.leader.Load() }
+
+// Run renews the replica lease, competes for the jobs lease and runs the
+// jobs while it holds it, until ctx ends; then it releases both.
+func (m *Member) Run(ctx context.Context) {
+	tick := time.NewTicker(m.ttl / 3)
+	defer tick.Stop()
+	lastRun := make([]time.Time, len(m.jobs))
+	for {
+		m.renew(ctx)
+		if m.leader.Load() {
+			now := time.Now()
+			for i, j := range m.jobs {
+				if now.Sub(lastRun[i]) < j.Every {
+					continue
+				}
+				lastRun[i] = now
+				if err := j.Run(ctx); err != nil && ctx.Err() == nil {
+					m.log.Error("background job failed", "job", j.Name, "err", err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			m.leave()
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (m *Member) renew(ctx context.Context) {
+	expires := time.Now().Add(m.ttl)
+	if err := m.db.RenewReplica(ctx, m.self, expires); err != nil {
+		if ctx.Err() == nil {
+			m.log.Error("renew replica lease", "err", err)
+		}
+	}
+	held, err := m.db.AcquireLease(ctx, JobsLease, m.self.ID, expires)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Error("renew jobs lease", "err", err)
+		}
+		// Without a confirmed lease, stop running jobs: another replica may
+		// take over once ours expires.
+		held = false
+	}
+	if was := m.leader.Swap(held); was != held {
+		if held {
+			m.log.Info("this replica now runs the background jobs", "replica_id", m.self.ID)
+		} else {
+			m.log.Info("another replica runs the background jobs now", "replica_id", m.self.ID)
+		}
+	}
+}
+
+func (m *Member) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if m.leader.Swap(false) {
+		if err := m.db.ReleaseLease(ctx, JobsLease, m.self.ID); err != nil {
+			m.log.Warn("release jobs lease", "err", err)
+		}
+	}
+	if err := m.db.RemoveReplica(ctx, m.self.ID); err != nil {
+		m.log.Warn("remove replica", "err", err)
+	}
+}

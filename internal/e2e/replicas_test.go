@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/store/storetest"
+)
+
+// EnvNATSURL names the NATS server the replica tests use.
+const EnvNATSURL = "STEWARD_TEST_NATS_URL"
+
+type statusJSON struct {
+	Agents   struct{ Total, Online int }
+	Replicas []struct {
+		ID   string `json:"id"`
+		Jobs bool   `json:"jobs"`
+	}
+}
+
+// TestTwoReplicas runs two replicas on one PostgreSQL database and a NATS
+// bus: agents connected to replica A answer commands issued through
+// replica B's API; when A dies, the agents move to B, the background jobs
+// move to B, and nothing is lost.
+func TestTwoReplicas(t *testing.T) {
+	natsURL := os.Getenv(EnvNATSURL)
+	if natsURL == "" || os.Getenv(storetest.EnvPostgresURL) == "" {
+		t.Skipf("replica test skipped: set %s and %s (e.g. nats://127.0.0.1:4222)", storetest.EnvPostgresURL, EnvNATSURL)
+	}
+	dbURL := storetest.NewPostgresDatabase(t)
+	a := startServer(t, dbURL, "--nats-url", natsURL)
+	b := startServer(t, dbURL, "--nats-url", natsURL)
+
+	if _, err := a.cli("replica-password-1\n", "user", "create", "--email", "ops@example.com", "--role", "admin", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.cli("", "user", "api-token", "--email", "ops@example.com", "--name", "replicas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiA := &apiClient{t: t, base: a.URL, token: firstLine(out)}
+	apiB := &apiClient{t: t, base: b.URL, token: firstLine(out)}
+
+	var client, site struct{ ID string }
+	apiB.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Replicated"}, &client, 201)
+	apiB.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "HQ"}, &site, 201)
+	var tok struct{ Token string }
+	apiB.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "1h"}, &tok, 201)
+
+	// The agent knows both replicas and starts on A.
+	config := filepath.Join(t.TempDir(), "agent.json")
+	install := exec.Command(bin(t, "steward-agent"), "install", "--no-service", "--server", a.URL+","+b.URL, "--token", tok.Token, "--config", config)
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("steward-agent install: %v\n%s", err, out)
+	}
+	startAgent(t, config)
+	agent := waitAgent(t, apiB, true)
+	waitFor(t, 10*time.Second, "agent held by replica A", func() error {
+		if !strings.Contains(a.log.String(), "agent connected") {
+			return fmt.Errorf("replica A has not logged the agent")
+		}
+		return nil
+	})
+
+	// Both replicas are listed; exactly one runs the background jobs.
+	var st statusJSON
+	waitFor(t, 10*time.Second, "two replicas, one running jobs", func() error {
+		apiA.mustDo("GET", "/api/v1/status", nil, &st, 200)
+		jobs := 0
+		for _, r := range st.Replicas {
+			if r.Jobs {
+				jobs++
+			}
+		}
+		if len(st.Replicas) != 2 || jobs != 1 {
+			return fmt.Errorf("status replicas = %+v", st.Replicas)
+		}
+		return nil
+	})
+
+	// A command issued on B reaches the agent on A over the bus.
+	ping(t, apiB, agent.ID)
+
+	// Replica A dies without cleaning up; the agent moves to B.
+	a.kill()
+	waitFor(t, 20*time.Second, "agent reconnected to replica B", func() error {
+		if !strings.Contains(b.log.String(), "agent connected") {
+			return fmt.Errorf("replica B has not logged the agent")
+		}
+		return nil
+	})
+	waitAgent(t, apiB, true)
+	ping(t, apiB, agent.ID)
+
+	// B takes over the background jobs once A's lease lapses.
+	waitFor(t, 20*time.Second, "replica B runs the jobs", func() error {
+		apiB.mustDo("GET", "/api/v1/status", nil, &st, 200)
+		if len(st.Replicas) != 1 || !st.Replicas[0].Jobs {
+			return fmt.Errorf("status replicas = %+v", st.Replicas)
+		}
+		return nil
+	})
+}
+
+// ping sends a ping through api and waits for the stored answer.
+func ping(t *testing.T, api *apiClient, agentID string) {
+	t.Helper()
+	var cmd struct {
+		ID           string          `json:"id"`
+		State        string          `json:"state"`
+		ResultStatus string          `json:"result_status"`
+		Output       json.RawMessage `json:"output"`
+	}
+	api.mustDo("POST", "/api/v1/agents/"+agentID+"/commands", map[string]any{"name": "ping"}, &cmd, 201)
+	waitFor(t, 15*time.Second, "ping answered", func() error {
+		api.mustDo("GET", "/api/v1/commands/"+cmd.ID, nil, &cmd, 200)
+		if cmd.State != "done" {
+			return fmt.Errorf("ping state %q", cmd.State)
+		}
+		return nil
+	})
+	if cmd.ResultStatus != "ok" || !strings.Contains(string(cmd.Output), "agent_time") {
+		t.Errorf("ping result = %+v, want ok with agent_time", cmd)
+	}
+}
+
+// TestSQLiteOneReplica checks that a second server on the same SQLite
+// data directory refuses to start with a clear error.
+func TestSQLiteOneReplica(t *testing.T) {
+	first := startServer(t, "")
+	second := exec.Command(bin(t, "steward"), "serve", "--listen", freeAddr(t), "--data-dir", first.dataDir)
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "one replica only") {
+		t.Errorf("second server on one SQLite dir: err=%v output=%q, want a refusal naming the one-replica limit", err, out)
+	}
+	nats := exec.Command(bin(t, "steward"), "serve", "--listen", freeAddr(t), "--data-dir", t.TempDir(), "--nats-url", "nats://127.0.0.1:4222")
+	out, err = nats.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "PostgreSQL") {
+		t.Errorf("--nats-url with SQLite: err=%v output=%q, want a refusal asking for PostgreSQL", err, out)
+	}
+}
