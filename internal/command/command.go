@@ -282,12 +282,11 @@ func (s *Service) Run(ctx context.Context) error {
 			timer.Stop()
 			timer, timerC = nil, nil
 		}
-		if len(sent) > 0 {
-			if err := s.db.MarkCommandsSent(ctx, sent, time.Now()); err != nil {
-				s.log.Error("record commands sent", "count", len(sent), "err", err)
-			}
-			sent = sent[:0]
-		}
+		// Every pending send happened before now. Results go first: a
+		// command answered in this batch takes its answer's time as sent_at
+		// and is no longer queued, so the sent mark cannot put sent_at
+		// after finished_at.
+		now := time.Now()
 		if len(results) > 0 {
 			n, err := s.db.ApplyResults(ctx, results)
 			if err != nil {
@@ -296,6 +295,12 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Info("ignored results for unknown, foreign or finished commands", "count", len(results)-n)
 			}
 			results = results[:0]
+		}
+		if len(sent) > 0 {
+			if err := s.db.MarkCommandsSent(ctx, sent, now); err != nil {
+				s.log.Error("record commands sent", "count", len(sent), "err", err)
+			}
+			sent = sent[:0]
 		}
 	}
 	add := func(w write) {

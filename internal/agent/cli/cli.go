@@ -25,7 +25,7 @@ const (
 const usage = `steward-agent is the Steward RMM agent.
 
 Usage:
-  steward-agent install --server URL --token TOKEN [--config PATH] [--no-service] [--force]
+  steward-agent install --server URL[,URL...] --token TOKEN [--config PATH] [--no-service] [--force]
   steward-agent run [--config PATH] [--log-level LEVEL]
   steward-agent status [--config PATH]
   steward-agent version

@@ -68,7 +68,7 @@ func TestInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.Config{ServerURL: srv.URL, AgentID: "agent-7", AgentSecret: "sekret"}
+	want := config.Config{ServerURL: srv.URL, ServerURLs: []string{srv.URL}, AgentID: "agent-7", AgentSecret: "sekret"}
 	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(config.Config{}, "EnrolledAt")); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -106,6 +106,99 @@ func TestInstall(t *testing.T) {
 	}
 }
 
+// closedURL returns the URL of a server that has gone away: connections to
+// it are refused.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	return srv.URL
+}
+
+// TestInstallServerList enrolls with two server URLs whose first fails in
+// various ways: enrollment moves on to the second when the first could not
+// handle it, and stops when the first refused it.
+func TestInstallServerList(t *testing.T) {
+	ok := protocol.EnrollResponse{AgentID: "agent-7", AgentSecret: "sekret"}
+	tests := []struct {
+		name       string
+		first      func(t *testing.T) string // URL of the first server
+		repeat     bool                      // --server twice instead of a comma
+		wantCode   int
+		wantStderr string
+		wantSecond int // enrollment requests the second server sees
+	}{
+		{"first refuses connections", closedURL, false, exitOK, "trying ", 1},
+		{"first refuses connections, repeated flag", closedURL, true, exitOK, "trying ", 1},
+		{"first unavailable", func(t *testing.T) string {
+			srv, _ := enrollServer(t, http.StatusServiceUnavailable, protocol.ErrorResponse{Error: "draining"})
+			return srv.URL
+		}, false, exitOK, "(HTTP 503 Service Unavailable): draining; trying ", 1},
+		{"first rate limited", func(t *testing.T) string {
+			srv, _ := enrollServer(t, http.StatusTooManyRequests, protocol.ErrorResponse{Error: "slow down"})
+			return srv.URL
+		}, false, exitOK, "slow down; trying ", 1},
+		{"first rejects the token", func(t *testing.T) string {
+			srv, _ := enrollServer(t, http.StatusUnauthorized, protocol.ErrorResponse{Error: "enrollment token expired"})
+			return srv.URL
+		}, false, exitFail, "the server refused the enrollment (HTTP 401): enrollment token expired", 0},
+		{"first refuses the request", func(t *testing.T) string {
+			srv, _ := enrollServer(t, http.StatusBadRequest, protocol.ErrorResponse{Error: "facts: hostname is required"})
+			return srv.URL
+		}, false, exitFail, "(HTTP 400): facts: hostname is required", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first := tt.first(t)
+			second, reqs := enrollServer(t, http.StatusCreated, ok)
+			path := filepath.Join(t.TempDir(), "agent.json")
+			args := []string{"install", "--server", first + "," + second.URL, "--token", "tok", "--config", path, "--no-service"}
+			if tt.repeat {
+				args = []string{"install", "--server", first, "--server", second.URL, "--token", "tok", "--config", path, "--no-service"}
+			}
+			code, stdout, stderr := runCLI(t, args...)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantStderr) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d and %q", code, stderr, tt.wantCode, tt.wantStderr)
+			}
+			if got := len(*reqs); got != tt.wantSecond {
+				t.Errorf("second server saw %d enrollments, want %d", got, tt.wantSecond)
+			}
+			if tt.wantCode != exitOK {
+				if _, err := os.Stat(path); !os.IsNotExist(err) {
+					t.Errorf("failed enrollment left a config behind: %v", err)
+				}
+				return
+			}
+			if !strings.Contains(stdout, "Enrolled with "+second.URL) {
+				t.Errorf("stdout does not name the server that enrolled:\n%s", stdout)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The server that answered goes first.
+			if diff := cmp.Diff([]string{second.URL, first}, cfg.ServerURLs); diff != "" {
+				t.Errorf("server_urls (-want +got):\n%s", diff)
+			}
+			if cfg.ServerURL != second.URL {
+				t.Errorf("server_url got %q, want %q", cfg.ServerURL, second.URL)
+			}
+		})
+	}
+}
+
+func TestInstallAllServersDown(t *testing.T) {
+	a, b := closedURL(t), closedURL(t)
+	code, _, stderr := runCLI(t, "install", "--server", a+","+b, "--token", "t", "--config", filepath.Join(t.TempDir(), "agent.json"))
+	if code != exitFail {
+		t.Errorf("exit %d, want %d", code, exitFail)
+	}
+	if !strings.Contains(stderr, "warning: enrollment with "+a+" failed") || !strings.Contains(stderr, "trying "+b) ||
+		!strings.Contains(stderr, "steward-agent install: enroll: ") {
+		t.Errorf("stderr does not report both failures:\n%s", stderr)
+	}
+}
+
 func TestInstallErrors(t *testing.T) {
 	rejected, _ := enrollServer(t, http.StatusUnauthorized, protocol.ErrorResponse{Error: "enrollment token expired"})
 	limited, _ := enrollServer(t, http.StatusTooManyRequests, protocol.ErrorResponse{Error: "too many enrollments"})
@@ -124,6 +217,9 @@ func TestInstallErrors(t *testing.T) {
 		{"no args", []string{"install"}, exitUsage, "--server and --token are required"},
 		{"no token", []string{"install", "--server", "https://x"}, exitUsage, "--server and --token are required"},
 		{"bad url", []string{"install", "--server", "rmm.example.com", "--token", "t"}, exitUsage, `invalid server URL "rmm.example.com": must start with https:// or http://`},
+		{"bad second url", []string{"install", "--server", "https://x,rmm.example.com", "--token", "t"}, exitUsage, `--server: invalid server URL "rmm.example.com"`},
+		{"empty entry", []string{"install", "--server", "https://x,", "--token", "t"}, exitUsage, "--server: server URL is empty"},
+		{"duplicate", []string{"install", "--server", "https://x", "--server", "HTTPS://x/", "--token", "t"}, exitUsage, "--server: server URL https://x is given twice"},
 		{"extra arg", []string{"install", "--server", "https://x", "--token", "t", "oops"}, exitUsage, `unexpected argument "oops"`},
 		{"expired token", []string{"install", "--server", rejected.URL, "--token", "t", "--config", filepath.Join(dir, "a.json")}, exitFail,
 			"the server refused the enrollment (HTTP 401): enrollment token expired"},
@@ -183,19 +279,22 @@ func TestStatus(t *testing.T) {
 		wantOut  []string
 	}{
 		{"not enrolled", false, nil, statusNotEnrolled, []string{"Enrolled:  no"}},
-		{"not running", true, nil, statusNotRunning, []string{"Enrolled:  yes, agent agent-7 with https://rmm.example.com", "Agent:     not running"}},
+		{"not running", true, nil, statusNotRunning, []string{"Enrolled:  yes, agent agent-7 with https://rmm.example.com, https://rmm2.example.com\n", "Agent:     not running"}},
 		{"stale", true, &config.State{PID: deadPID(t), Connected: true, Since: since}, statusNotRunning, []string{"not running (stale state from pid"}},
-		{"connected", true, &config.State{PID: os.Getpid(), Connected: true, Since: since}, statusConnected,
-			[]string{"running (pid", "Connected: yes, since"}},
-		{"disconnected", true, &config.State{PID: os.Getpid(), Since: since, LastError: "dial: connection refused"}, statusDisconnected,
-			[]string{"Connected: no", "Last error: dial: connection refused"}},
+		{"connected", true, &config.State{PID: os.Getpid(), Connected: true, Since: since, ServerURL: "https://rmm2.example.com"}, statusConnected,
+			[]string{"running (pid", "Connected: yes, to https://rmm2.example.com, since"}},
+		{"connected, old state file", true, &config.State{PID: os.Getpid(), Connected: true, Since: since}, statusConnected,
+			[]string{"Connected: yes, since"}},
+		{"disconnected", true, &config.State{PID: os.Getpid(), Since: since, LastError: "dial: connection refused", ServerURL: "https://rmm.example.com"},
+			statusDisconnected, []string{"Connected: no", "Last error: https://rmm.example.com: dial: connection refused"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			os.Remove(path)
 			config.RemoveState(config.StatePath(path))
 			if tt.config {
-				if err := config.Save(path, config.Config{ServerURL: "https://rmm.example.com", AgentID: "agent-7", AgentSecret: "s"}); err != nil {
+				cfg := config.Config{ServerURLs: []string{"https://rmm.example.com", "https://rmm2.example.com"}, AgentID: "agent-7", AgentSecret: "s"}
+				if err := config.Save(path, cfg); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -244,8 +343,10 @@ func TestRunConnectsAndCleansUp(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
+	// The first server is down: the agent moves on to the second, and the
+	// state file says so.
 	path := filepath.Join(t.TempDir(), "agent.json")
-	if err := config.Save(path, config.Config{ServerURL: srv.URL, AgentID: "agent-7", AgentSecret: "s"}); err != nil {
+	if err := config.Save(path, config.Config{ServerURLs: []string{closedURL(t), srv.URL}, AgentID: "agent-7", AgentSecret: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -273,8 +374,8 @@ func TestRunConnectsAndCleansUp(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if code, stdout, _ := runCLI(t, "status", "--config", path); code != statusConnected {
-		t.Errorf("status while running: exit %d, want 0:\n%s", code, stdout)
+	if code, stdout, _ := runCLI(t, "status", "--config", path); code != statusConnected || !strings.Contains(stdout, "Connected: yes, to "+srv.URL+",") {
+		t.Errorf("status while running: exit %d, want 0 and connected to %s:\n%s", code, srv.URL, stdout)
 	}
 
 	cancel()

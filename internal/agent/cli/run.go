@@ -21,7 +21,8 @@ const runHelp = `Usage: steward-agent run [--config PATH] [--log-level LEVEL]
 
 Runs the agent in the foreground until interrupted (SIGINT/SIGTERM): keeps
 the control connection to the server, reconnecting with backoff after any
-failure. Logs go to standard error. While running it keeps a state file
+failure. With several server URLs (replicas), a lost or failed connection
+moves the agent to the next URL. Logs go to standard error. While running it keeps a state file
 beside the config (agent.state.json) for "steward-agent status".
 
 Exit codes: 0 stopped cleanly, 1 failed to start, 2 usage error.
@@ -50,7 +51,8 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		log.Warn("another steward-agent may be running with this config; the server keeps only one connection per agent",
 			"pid", old.PID, "state", statePath)
 	}
-	state := config.State{PID: os.Getpid(), Since: time.Now().UTC(), ServerURL: cfg.ServerURL}
+	servers := cfg.Servers()
+	state := config.State{PID: os.Getpid(), Since: time.Now().UTC(), ServerURL: servers[0]}
 	saveState := func() {
 		if err := config.SaveState(statePath, state); err != nil {
 			log.Warn("cannot write state file; status will not see this agent", "err", err)
@@ -59,7 +61,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	saveState()
 
 	client, err := control.New(control.Options{
-		ServerURL:   cfg.ServerURL,
+		ServerURLs:  servers,
 		AgentID:     cfg.AgentID,
 		AgentSecret: cfg.AgentSecret,
 		Facts: func(ctx context.Context) (protocol.Facts, error) {
@@ -67,7 +69,8 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		},
 		Log: log,
 		OnStatus: func(s control.Status) {
-			state.Connected, state.Since, state.LastError = s.Connected, s.Since.UTC(), s.LastError
+			state.Connected, state.Since = s.Connected, s.Since.UTC()
+			state.LastError, state.ServerURL = s.LastError, s.ServerURL
 			saveState()
 		},
 	})
@@ -78,7 +81,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 
 	log.Info("steward-agent starting", "version", agent.Version, "agent_id", cfg.AgentID,
-		"server", cfg.ServerURL, "config", *path, "pid", state.PID)
+		"servers", servers, "config", *path, "pid", state.PID)
 	err = client.Run(ctx)
 	if rmErr := config.RemoveState(statePath); rmErr != nil {
 		log.Warn("remove state file", "err", rmErr)

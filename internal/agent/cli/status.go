@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/process"
@@ -24,9 +25,10 @@ const (
 
 const statusHelp = `Usage: steward-agent status [--config PATH]
 
-Shows whether this machine is enrolled and whether the agent is running and
-connected to its server. Run it as root (Administrator on Windows): the
-config and state files are readable by root/SYSTEM only.
+Shows whether this machine is enrolled (with which server URLs) and whether
+the agent is running and connected, and to which server. Run it as root
+(Administrator on Windows): the config and state files are readable by
+root/SYSTEM only.
 
 Exit codes:
   0  enrolled, running and connected
@@ -54,7 +56,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "Enrolled:  no, config is invalid: %v\n", err)
 		return statusNotEnrolled
 	}
-	fmt.Fprintf(stdout, "Enrolled:  yes, agent %s with %s\n", cfg.AgentID, cfg.ServerURL)
+	fmt.Fprintf(stdout, "Enrolled:  yes, agent %s with %s\n", cfg.AgentID, strings.Join(cfg.Servers(), ", "))
 
 	st, err := config.LoadState(config.StatePath(*path))
 	switch {
@@ -71,12 +73,20 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Agent:     running (pid %d)\n", st.PID)
 	since := st.Since.Local().Format(time.RFC3339)
 	if st.Connected {
-		fmt.Fprintf(stdout, "Connected: yes, since %s\n", since)
+		to := ""
+		if st.ServerURL != "" {
+			to = " to " + st.ServerURL + ","
+		}
+		fmt.Fprintf(stdout, "Connected: yes,%s since %s\n", to, since)
 		return statusConnected
 	}
 	fmt.Fprintf(stdout, "Connected: no, since %s\n", since)
 	if st.LastError != "" {
-		fmt.Fprintf(stdout, "Last error: %s\n", st.LastError)
+		if st.ServerURL != "" {
+			fmt.Fprintf(stdout, "Last error: %s: %s\n", st.ServerURL, st.LastError)
+		} else {
+			fmt.Fprintf(stdout, "Last error: %s\n", st.LastError)
+		}
 	}
 	return statusDisconnected
 }

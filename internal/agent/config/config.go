@@ -1,5 +1,5 @@
 // Package config reads and writes the agent's files on disk: the enrollment
-// config (server URL, agent ID and secret) written by `steward-agent install`,
+// config (server URLs, agent ID and secret) written by `steward-agent install`,
 // and the small state file that `steward-agent run` keeps beside it so that
 // `steward-agent status` can tell whether the agent is connected.
 //
@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,17 +30,57 @@ const maxFileBytes = 64 << 10
 // Config is the enrollment written by install and read by run and status.
 // Unknown fields are ignored on load so that newer agents can add fields
 // without breaking a rollback to an older binary.
+//
+// ServerURLs lists the server's replicas (or one load-balanced name) in the
+// order the agent tries them. ServerURL is its first entry, still written so
+// that an older agent binary, which knows only server_url, keeps working
+// after a rollback; a config written by such a binary has only ServerURL.
+// Load and Save fill in whichever of the two is missing.
 type Config struct {
 	ServerURL   string    `json:"server_url"`
+	ServerURLs  []string  `json:"server_urls,omitempty"`
 	AgentID     string    `json:"agent_id"`
 	AgentSecret string    `json:"agent_secret"`
 	EnrolledAt  time.Time `json:"enrolled_at,omitzero"`
 }
 
+// Servers returns the server URLs in the order the agent tries them:
+// ServerURLs, or ServerURL alone for a config that predates ServerURLs.
+func (c Config) Servers() []string {
+	if len(c.ServerURLs) > 0 {
+		return c.ServerURLs
+	}
+	if c.ServerURL != "" {
+		return []string{c.ServerURL}
+	}
+	return nil
+}
+
 // Validate reports the first bad field.
 func (c Config) Validate() error {
-	if _, err := ParseServerURL(c.ServerURL); err != nil {
-		return fmt.Errorf("server_url: %w", err)
+	if len(c.ServerURLs) == 0 {
+		if _, err := ParseServerURL(c.ServerURL); err != nil {
+			return fmt.Errorf("server_url: %w", err)
+		}
+	}
+	seen := make(map[string]int, len(c.ServerURLs))
+	for i, raw := range c.ServerURLs {
+		u, err := ParseServerURL(raw)
+		if err != nil {
+			return fmt.Errorf("server_urls[%d]: %w", i, err)
+		}
+		if j, ok := seen[u]; ok {
+			return fmt.Errorf("server_urls[%d]: %s repeats server_urls[%d]", i, u, j)
+		}
+		seen[u] = i
+	}
+	if c.ServerURL != "" && len(c.ServerURLs) > 0 {
+		// Older agents read only server_url; if it disagreed with the list,
+		// a rollback would silently talk to another server.
+		first, _ := ParseServerURL(c.ServerURLs[0])
+		if u, err := ParseServerURL(c.ServerURL); err != nil || u != first {
+			return fmt.Errorf("server_url %q is not the first entry of server_urls (%q)", c.ServerURL, c.ServerURLs[0])
+		}
 	}
 	if c.AgentID == "" {
 		return errors.New("agent_id is missing")
@@ -58,6 +99,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// complete returns a valid c with both ServerURL and ServerURLs set.
+func (c Config) complete() Config {
+	c.ServerURLs = slices.Clone(c.Servers())
+	c.ServerURL = c.ServerURLs[0]
+	return c
+}
+
 // Load reads and validates the config at path. A missing file yields an
 // error matching fs.ErrNotExist.
 func Load(path string) (Config, error) {
@@ -68,15 +116,17 @@ func Load(path string) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("load config %s: %w", path, err)
 	}
-	return c, nil
+	return c.complete(), nil
 }
 
 // Save validates c and writes it to path atomically, readable by root/SYSTEM
-// only. It creates the directory if needed.
+// only. It creates the directory if needed. Both server_url and server_urls
+// are written, whichever of them c sets.
 func Save(path string, c Config) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("save config: %w", err)
 	}
+	c = c.complete()
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save config: %w", err)

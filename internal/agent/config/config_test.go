@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 func validConfig() Config {
 	return Config{
 		ServerURL:   "https://rmm.example.com",
+		ServerURLs:  []string{"https://rmm.example.com", "https://rmm2.example.com:8443"},
 		AgentID:     "01J9ZK3V6Q8W",
 		AgentSecret: "c2VjcmV0LXNlY3JldC1zZWNyZXQ",
 		EnrolledAt:  time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC),
@@ -65,6 +67,10 @@ func TestFileFormat(t *testing.T) {
 	}
 	want := `{
   "server_url": "https://rmm.example.com",
+  "server_urls": [
+    "https://rmm.example.com",
+    "https://rmm2.example.com:8443"
+  ],
   "agent_id": "01J9ZK3V6Q8W",
   "agent_secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ",
   "enrolled_at": "2026-05-01T10:00:00Z"
@@ -72,6 +78,62 @@ func TestFileFormat(t *testing.T) {
 `
 	if diff := cmp.Diff(want, string(b)); diff != "" {
 		t.Errorf("file content (-want +got):\n%s", diff)
+	}
+}
+
+// TestServerURLForms checks that Save and Load fill in whichever of
+// server_url and server_urls is missing: a config written by an older agent
+// has only server_url, and an older agent reading ours needs server_url.
+func TestServerURLForms(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		file string // written as is and loaded; empty: save in
+		in   Config
+		want Config
+	}{
+		{
+			name: "legacy file with server_url only",
+			file: `{"server_url":"https://rmm.example.com","agent_id":"a","agent_secret":"s"}`,
+			want: Config{ServerURL: "https://rmm.example.com", ServerURLs: []string{"https://rmm.example.com"}, AgentID: "a", AgentSecret: "s"},
+		},
+		{
+			name: "file with server_urls only",
+			file: `{"server_urls":["https://a.example.com","https://b.example.com"],"agent_id":"a","agent_secret":"s"}`,
+			want: Config{ServerURL: "https://a.example.com", ServerURLs: []string{"https://a.example.com", "https://b.example.com"}, AgentID: "a", AgentSecret: "s"},
+		},
+		{
+			name: "save with ServerURL only",
+			in:   Config{ServerURL: "https://rmm.example.com", AgentID: "a", AgentSecret: "s"},
+			want: Config{ServerURL: "https://rmm.example.com", ServerURLs: []string{"https://rmm.example.com"}, AgentID: "a", AgentSecret: "s"},
+		},
+		{
+			name: "save with ServerURLs only",
+			in:   Config{ServerURLs: []string{"https://b.example.com", "https://a.example.com"}, AgentID: "a", AgentSecret: "s"},
+			want: Config{ServerURL: "https://b.example.com", ServerURLs: []string{"https://b.example.com", "https://a.example.com"}, AgentID: "a", AgentSecret: "s"},
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, fmt.Sprintf("%d.json", i))
+			if tt.file != "" {
+				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := Save(path, tt.in); err != nil {
+				t.Fatalf("Save: %v", err)
+			}
+			got, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Load (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want.ServerURLs, got.Servers()); diff != "" {
+				t.Errorf("Servers (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -146,6 +208,15 @@ func TestLoadErrors(t *testing.T) {
 		{"bad url", write("badurl.json", `{"server_url":"ftp://x","agent_id":"a","agent_secret":"s"}`), "server_url"},
 		{"dotted id", write("dot.json", `{"server_url":"https://x","agent_id":"a.b","agent_secret":"s"}`), "agent_id is malformed"},
 		{"space in secret", write("space.json", `{"server_url":"https://x","agent_id":"a","agent_secret":"s s"}`), "agent_secret is malformed"},
+		{"bad second url", write("badurls.json", `{"server_urls":["https://x","x.example.com"],"agent_id":"a","agent_secret":"s"}`),
+			`server_urls[1]: invalid server URL "x.example.com"`},
+		{"empty url in list", write("emptyurls.json", `{"server_urls":["https://x",""],"agent_id":"a","agent_secret":"s"}`),
+			"server_urls[1]: server URL is empty"},
+		{"duplicate url", write("dup.json", `{"server_urls":["https://x","https://y","HTTPS://x/"],"agent_id":"a","agent_secret":"s"}`),
+			"server_urls[2]: https://x repeats server_urls[0]"},
+		{"server_url not first", write("notfirst.json", `{"server_url":"https://y","server_urls":["https://x","https://y"],"agent_id":"a","agent_secret":"s"}`),
+			`server_url "https://y" is not the first entry of server_urls`},
+		{"no server", write("noserver.json", `{"server_urls":[],"agent_id":"a","agent_secret":"s"}`), "server_url: server URL is empty"},
 		{"too large", write("big.json", `{"x":"`+strings.Repeat("a", maxFileBytes)+`"}`), "larger than"},
 	}
 	for _, tt := range tests {

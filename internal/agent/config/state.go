@@ -16,8 +16,8 @@ import (
 type State struct {
 	PID       int       `json:"pid"`
 	Connected bool      `json:"connected"`
-	Since     time.Time `json:"since"` // when Connected last changed
-	ServerURL string    `json:"server_url"`
+	Since     time.Time `json:"since"`      // when Connected last changed
+	ServerURL string    `json:"server_url"` // the server connected to, or else the one last tried
 	LastError string    `json:"last_error,omitempty"`
 }
 

@@ -1,8 +1,10 @@
 // Package control keeps the agent's control connection: one WebSocket to the
 // server's /agent/v1/connect, authenticated with the agent secret, carrying
 // hello/welcome, heartbeats and facts updates (see internal/protocol). It
-// reconnects forever with exponential backoff and full jitter until its
-// context is cancelled.
+// reconnects forever until its context is cancelled: a server given as
+// several replica URLs is left for the next URL whenever a connection to it
+// fails or ends, and only after every URL has failed in turn does the agent
+// back off, exponentially with full jitter.
 package control
 
 import (
@@ -29,6 +31,7 @@ const (
 	DefaultBackoffCap       = time.Minute
 	DefaultResetAfter       = time.Minute
 	DefaultReplacedDelay    = 30 * time.Second
+	DefaultFailoverDelay    = time.Second
 	DefaultFactsInterval    = 5 * time.Minute
 	DefaultHeartbeat        = 30 * time.Second
 	DefaultMinHeartbeat     = time.Second
@@ -36,10 +39,12 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 )
 
-// Options configure a Client. ServerURL, AgentID, AgentSecret, Facts and Log
-// are required; every duration left zero takes its Default.
+// Options configure a Client. ServerURLs, AgentID, AgentSecret, Facts and
+// Log are required; every duration left zero takes its Default.
 type Options struct {
-	ServerURL   string // http(s)://host[:port][/prefix], as in the config
+	// ServerURLs are the server's replicas, http(s)://host[:port][/prefix]
+	// as in the config, tried in this order. One URL is fine.
+	ServerURLs  []string
 	AgentID     string
 	AgentSecret string
 	// Facts collects the host facts for hello and for change detection.
@@ -55,6 +60,7 @@ type Options struct {
 	BackoffCap       time.Duration // largest reconnect delay
 	ResetAfter       time.Duration // a connection up this long resets the backoff
 	ReplacedDelay    time.Duration // least delay after protocol.CloseReplaced
+	FailoverDelay    time.Duration // delay ceiling for moving to the next server (see Run)
 	FactsInterval    time.Duration // how often facts are checked for changes
 	DefaultHeartbeat time.Duration // used when welcome carries no interval
 	MinHeartbeat     time.Duration // floor on the server's interval, against busy loops
@@ -69,20 +75,34 @@ type Status struct {
 	Connected bool
 	Since     time.Time // when Connected last changed
 	LastError string    // why the last connection attempt or connection ended
+	ServerURL string    // the server connected to, or the one LastError is about
 }
 
 // Client maintains the control connection. Create it with New and call Run.
 type Client struct {
-	opts Options
+	opts    Options
+	servers []server // in the order of opts.ServerURLs
+	auth    string   // Authorization header value
+}
+
+// server is one entry of Options.ServerURLs.
+type server struct {
+	base string // as given, for logs and Status
 	url  string // ws(s)://.../agent/v1/connect
-	auth string // Authorization header value
 }
 
 // New checks opts and fills in defaults.
 func New(opts Options) (*Client, error) {
-	u, err := connectURL(opts.ServerURL)
-	if err != nil {
-		return nil, fmt.Errorf("control: %w", err)
+	if len(opts.ServerURLs) == 0 {
+		return nil, errors.New("control: at least one server URL is required")
+	}
+	servers := make([]server, 0, len(opts.ServerURLs))
+	for _, base := range opts.ServerURLs {
+		u, err := connectURL(base)
+		if err != nil {
+			return nil, fmt.Errorf("control: %w", err)
+		}
+		servers = append(servers, server{base: base, url: u})
 	}
 	switch {
 	case opts.AgentID == "" || opts.AgentSecret == "":
@@ -96,15 +116,16 @@ func New(opts Options) (*Client, error) {
 	setDefault(&opts.BackoffCap, DefaultBackoffCap)
 	setDefault(&opts.ResetAfter, DefaultResetAfter)
 	setDefault(&opts.ReplacedDelay, DefaultReplacedDelay)
+	setDefault(&opts.FailoverDelay, DefaultFailoverDelay)
 	setDefault(&opts.FactsInterval, DefaultFactsInterval)
 	setDefault(&opts.DefaultHeartbeat, DefaultHeartbeat)
 	setDefault(&opts.MinHeartbeat, DefaultMinHeartbeat)
 	setDefault(&opts.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&opts.WriteTimeout, DefaultWriteTimeout)
 	return &Client{
-		opts: opts,
-		url:  u,
-		auth: protocol.FormatCredential(opts.AgentID, opts.AgentSecret),
+		opts:    opts,
+		servers: servers,
+		auth:    protocol.FormatCredential(opts.AgentID, opts.AgentSecret),
 	}, nil
 }
 
@@ -140,20 +161,57 @@ func connectURL(serverURL string) (string, error) {
 // Run keeps the control connection up until ctx is cancelled, then closes it
 // with a normal closure and returns nil. Failures are logged and retried;
 // they never end Run.
+//
+// Whenever an attempt fails or a connection ends, Run moves on to the next
+// server (wrapping around). Within a cycle through the servers it waits only
+// a short delay drawn from [0, FailoverDelay), which spreads the agents of a
+// replica that went away over the others instead of landing them all at
+// once; once every server has failed in turn it waits the exponential
+// backoff. The server a connection was lost from counts as the first failure
+// of the next cycle, so a replica that welcomes and drops agents at once
+// cannot make them spin. A connection that stayed up ResetAfter resets the
+// backoff. protocol.CloseShutdown takes the short delay even at the end of a
+// cycle, once per cycle: a replica stopping on purpose is no reason to wait.
 func (c *Client) Run(ctx context.Context) error {
 	bo := backoff.Backoff{Base: c.opts.BackoffBase, Cap: c.opts.BackoffCap, Rand: c.opts.Rand}
+	// Base equal to Cap: every delay is drawn from [0, FailoverDelay).
+	quick := backoff.Backoff{Base: c.opts.FailoverDelay, Cap: c.opts.FailoverDelay, Rand: c.opts.Rand}
 	rep := reporter{fn: c.opts.OnStatus}
+	n := len(c.servers)
+	cur := 0    // index of the server to dial next
+	misses := 0 // failed attempts since the last backoff wait or healthy connection
 	for {
-		up, err := c.connect(ctx, &rep)
+		srv := c.servers[cur]
+		up, err := c.connect(ctx, srv, &rep)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if up >= c.opts.ResetAfter {
 			bo.Reset()
+			misses = 0
 		}
-		delay := bo.Next()
-		rep.report(Status{LastError: err.Error()})
-		c.logFailure(ctx, err, &delay)
+		misses++
+		cur = (cur + 1) % n
+
+		var delay time.Duration
+		code := websocket.CloseStatus(err)
+		switch {
+		case misses < n:
+			delay = quick.Next()
+		case code == protocol.CloseShutdown && misses == n:
+			// The next server, or this one restarted, is likely up. Not
+			// resetting misses makes the next failure back off, against a
+			// server that shuts every connection down.
+			delay = quick.Next()
+		default:
+			delay = bo.Next()
+			misses = 0
+		}
+		if code == protocol.CloseReplaced {
+			delay = max(delay, c.opts.ReplacedDelay)
+		}
+		rep.report(Status{LastError: err.Error(), ServerURL: srv.base})
+		c.logFailure(ctx, err, srv.base, c.servers[cur].base, delay)
 
 		t := time.NewTimer(delay)
 		select {
@@ -166,24 +224,23 @@ func (c *Client) Run(ctx context.Context) error {
 }
 
 // logFailure explains why a connection ended, at a level that matches what
-// an operator should do about it, and stretches delay where the cause calls
-// for it.
-func (c *Client) logFailure(ctx context.Context, err error, delay *time.Duration) {
+// an operator should do about it.
+func (c *Client) logFailure(ctx context.Context, err error, srv, next string, delay time.Duration) {
+	log := c.opts.Log.With("server", srv)
 	var rej *rejectedError
 	switch code := websocket.CloseStatus(err); {
 	case errors.As(err, &rej), code == protocol.CloseUnauthorized:
-		c.opts.Log.ErrorContext(ctx, "server rejected the agent secret; if this agent was deleted on the server, re-enroll with `steward-agent install --force`",
-			"err", err, "retry_in", *delay)
+		log.ErrorContext(ctx, "server rejected the agent secret; if this agent was deleted on the server, re-enroll with `steward-agent install --force`",
+			"err", err, "next_server", next, "retry_in", delay)
 	case code == protocol.CloseReplaced:
-		*delay = max(*delay, c.opts.ReplacedDelay)
-		c.opts.Log.WarnContext(ctx, "another copy of this agent identity connected to the server and replaced this connection; is the same config in use on two machines?",
-			"retry_in", *delay)
+		log.WarnContext(ctx, "another copy of this agent identity connected to the server and replaced this connection; is the same config in use on two machines?",
+			"err", err, "next_server", next, "retry_in", delay)
 	case code == protocol.CloseShutdown:
-		c.opts.Log.InfoContext(ctx, "server is shutting down", "retry_in", *delay)
+		log.InfoContext(ctx, "server is shutting down", "err", err, "next_server", next, "retry_in", delay)
 	case code == protocol.CloseProtocol:
-		c.opts.Log.ErrorContext(ctx, "server closed the connection for a protocol violation", "err", err, "retry_in", *delay)
+		log.ErrorContext(ctx, "server closed the connection for a protocol violation", "err", err, "next_server", next, "retry_in", delay)
 	default:
-		c.opts.Log.WarnContext(ctx, "control connection failed", "err", err, "retry_in", *delay)
+		log.WarnContext(ctx, "control connection failed", "err", err, "next_server", next, "retry_in", delay)
 	}
 }
 
@@ -202,16 +259,16 @@ func (e *rejectedError) Error() string {
 	return msg
 }
 
-// connect dials once and serves the connection until it ends. up is how
+// connect dials srv once and serves the connection until it ends. up is how
 // long the connection was established (since welcome); zero if it never was.
-func (c *Client) connect(ctx context.Context, rep *reporter) (up time.Duration, err error) {
+func (c *Client) connect(ctx context.Context, srv server, rep *reporter) (up time.Duration, err error) {
 	hello, err := c.opts.Facts(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("collect facts: %w", err)
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, c.opts.HandshakeTimeout)
 	defer cancel()
-	conn, resp, err := websocket.Dial(dialCtx, c.url, &websocket.DialOptions{
+	conn, resp, err := websocket.Dial(dialCtx, srv.url, &websocket.DialOptions{
 		HTTPClient: c.opts.HTTPClient,
 		HTTPHeader: http.Header{"Authorization": {c.auth}},
 	})
@@ -222,7 +279,7 @@ func (c *Client) connect(ctx context.Context, rep *reporter) (up time.Duration, 
 		return 0, fmt.Errorf("connect: %w", err)
 	}
 	conn.SetReadLimit(protocol.MaxMessageBytes)
-	return c.serve(ctx, conn, hello, rep)
+	return c.serve(ctx, conn, srv.base, hello, rep)
 }
 
 // errorMessage reads protocol.ErrorResponse from a rejected dial's body.
@@ -253,7 +310,7 @@ func (r *reporter) report(s Status) {
 	if r.fn == nil {
 		return
 	}
-	if r.init && r.last.Connected == s.Connected && r.last.LastError == s.LastError {
+	if r.init && r.last.Connected == s.Connected && r.last.LastError == s.LastError && r.last.ServerURL == s.ServerURL {
 		return
 	}
 	s.Since = time.Now()

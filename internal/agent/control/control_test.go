@@ -231,7 +231,7 @@ func startAgent(t *testing.T, fs *fakeServer, modify func(*Options)) *agent {
 	t.Helper()
 	a := &agent{logs: &syncBuffer{}, done: make(chan error, 1)}
 	opts := Options{
-		ServerURL:    fs.srv.URL,
+		ServerURLs:   []string{fs.srv.URL},
 		AgentID:      testAgentID,
 		AgentSecret:  testSecret,
 		Facts:        func(context.Context) (protocol.Facts, error) { return testFacts, nil },
@@ -673,10 +673,12 @@ func TestNewValidates(t *testing.T) {
 		name string
 		opts Options
 	}{
-		{"bad url", Options{ServerURL: "nope", AgentID: "a", AgentSecret: "s", Facts: facts, Log: log}},
-		{"no secret", Options{ServerURL: "https://x", AgentID: "a", Facts: facts, Log: log}},
-		{"no facts", Options{ServerURL: "https://x", AgentID: "a", AgentSecret: "s", Log: log}},
-		{"no log", Options{ServerURL: "https://x", AgentID: "a", AgentSecret: "s", Facts: facts}},
+		{"no url", Options{AgentID: "a", AgentSecret: "s", Facts: facts, Log: log}},
+		{"bad url", Options{ServerURLs: []string{"nope"}, AgentID: "a", AgentSecret: "s", Facts: facts, Log: log}},
+		{"bad second url", Options{ServerURLs: []string{"https://x", "ftp://y"}, AgentID: "a", AgentSecret: "s", Facts: facts, Log: log}},
+		{"no secret", Options{ServerURLs: []string{"https://x"}, AgentID: "a", Facts: facts, Log: log}},
+		{"no facts", Options{ServerURLs: []string{"https://x"}, AgentID: "a", AgentSecret: "s", Log: log}},
+		{"no log", Options{ServerURLs: []string{"https://x"}, AgentID: "a", AgentSecret: "s", Facts: facts}},
 	}
 	for _, tt := range tests {
 		if _, err := New(tt.opts); err == nil {
@@ -686,7 +688,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestHeartbeatInterval(t *testing.T) {
-	c, err := New(Options{ServerURL: "https://x", AgentID: "a", AgentSecret: "s",
+	c, err := New(Options{ServerURLs: []string{"https://x"}, AgentID: "a", AgentSecret: "s",
 		Facts: func(context.Context) (protocol.Facts, error) { return testFacts, nil }, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -700,5 +702,169 @@ func TestHeartbeatInterval(t *testing.T) {
 		if got := c.heartbeatInterval(protocol.Welcome{HeartbeatInterval: protocol.Duration(tt.in)}); got != tt.want {
 			t.Errorf("heartbeatInterval(%v) got %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+// closedURL returns the URL of a server that has gone away: connections to
+// it are refused.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	return srv.URL
+}
+
+// lastStatus returns the newest status reported.
+func (a *agent) lastStatus() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.statuses) == 0 {
+		return Status{}
+	}
+	return a.statuses[len(a.statuses)-1]
+}
+
+// TestFailover connects to the first of two replicas, which then goes away
+// and refuses new connections: the agent is on the second within about a
+// second, with real jitter and a backoff so long that only the failover path
+// can explain it.
+func TestFailover(t *testing.T) {
+	tests := []struct {
+		name string
+		drop func(*websocket.Conn)
+	}{
+		{"shutdown", func(c *websocket.Conn) { c.Close(protocol.CloseShutdown, "server shutting down") }},
+		{"abrupt drop", func(c *websocket.Conn) { c.CloseNow() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first, second := newFakeServer(t, nil), newFakeServer(t, nil)
+			a := startAgent(t, first, func(o *Options) {
+				o.ServerURLs = []string{first.srv.URL, second.srv.URL}
+				o.BackoffBase, o.BackoffCap = time.Hour, time.Hour
+				o.Rand = nil
+			})
+			sc := first.next(t)
+			sc.handshake(t, quiet)
+			a.waitStatus(t, "connected", connectedCount(1))
+			if got := a.lastStatus().ServerURL; got != first.srv.URL {
+				t.Errorf("connected status ServerURL got %q, want %q", got, first.srv.URL)
+			}
+
+			dropped := time.Now()
+			tt.drop(sc.conn)
+			first.srv.Close()
+			second.next(t).handshake(t, quiet)
+			if gap := time.Since(dropped); gap > 2*time.Second {
+				t.Errorf("agent reached the second server %v after the first went away, want within 2s", gap)
+			}
+			a.waitStatus(t, "connected again", connectedCount(2))
+			if got := a.lastStatus().ServerURL; got != second.srv.URL {
+				t.Errorf("connected status ServerURL got %q, want %q", got, second.srv.URL)
+			}
+			a.waitLog(t, `msg="connected to server" server=`+second.srv.URL)
+			if n := first.dials.Load(); n != 1 {
+				t.Errorf("agent dialed the first server %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// TestShutdownSingleServer: a lone server that restarts is retried soon,
+// not after the backoff.
+func TestShutdownSingleServer(t *testing.T) {
+	fs := newFakeServer(t, nil)
+	a := startAgent(t, fs, func(o *Options) {
+		o.BackoffBase, o.BackoffCap = time.Hour, time.Hour
+		o.Rand = nil
+	})
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	a.waitStatus(t, "connected", connectedCount(1))
+	closed := time.Now()
+	sc.conn.Close(protocol.CloseShutdown, "server restarting")
+	fs.next(t).handshake(t, quiet)
+	if gap := time.Since(closed); gap > 2*time.Second {
+		t.Errorf("agent reconnected %v after the shutdown, want within 2s", gap)
+	}
+	a.waitLog(t, `msg="server is shutting down"`)
+}
+
+func TestRotationWhenFirstDown(t *testing.T) {
+	const failover = 100 * time.Millisecond
+	dead := closedURL(t)
+	fs := newFakeServer(t, nil)
+	a := startAgent(t, fs, func(o *Options) {
+		o.ServerURLs = []string{dead, fs.srv.URL}
+		o.FailoverDelay = failover
+	})
+	fs.next(t).handshake(t, quiet)
+	got := a.waitStatus(t, "connected", connectedCount(1))
+
+	if len(got) != 2 || got[0].Connected || got[0].ServerURL != dead || got[0].LastError == "" ||
+		!got[1].Connected || got[1].ServerURL != fs.srv.URL {
+		t.Errorf("statuses got %+v, want an error from %s, then connected to %s", got, dead, fs.srv.URL)
+	}
+	a.mu.Lock()
+	ceilings := slices.Clone(a.ceilings)
+	a.mu.Unlock()
+	// Moving on within the cycle takes the short failover delay, not the
+	// backoff.
+	if diff := cmp.Diff([]time.Duration{failover}, ceilings); diff != "" {
+		t.Errorf("delay ceilings (-want +got):\n%s", diff)
+	}
+	if logs := a.logs.String(); !strings.Contains(logs, "server="+dead) || !strings.Contains(logs, "next_server="+fs.srv.URL) {
+		t.Errorf("log does not name the failed and the next server:\n%s", logs)
+	}
+}
+
+func TestBackoffAfterFullCycle(t *testing.T) {
+	const failover = 100 * time.Millisecond
+	var mu sync.Mutex
+	var order []string
+	unavailable := func(name string) func(int32, http.ResponseWriter) bool {
+		return func(_ int32, w http.ResponseWriter) bool {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+	}
+	first, second := newFakeServer(t, unavailable("first")), newFakeServer(t, unavailable("second"))
+	a := startAgent(t, first, func(o *Options) {
+		o.ServerURLs = []string{first.srv.URL, second.srv.URL}
+		o.FailoverDelay = failover
+		o.BackoffCap = time.Second
+	})
+	// Seven dials: the delay after the sixth has been drawn.
+	deadline := time.Now().Add(waitLimit)
+	for {
+		mu.Lock()
+		n := len(order)
+		mu.Unlock()
+		if n >= 7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent dialed %d times, want 7", n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	a.stop(t)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"first", "second", "first", "second", "first", "second"}, order[:6]); diff != "" {
+		t.Errorf("dial order (-want +got):\n%s", diff)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ms := time.Millisecond
+	// Within a cycle the failover delay; after each full cycle the backoff,
+	// growing.
+	want := []time.Duration{failover, ms, failover, 2 * ms, failover, 4 * ms}
+	if diff := cmp.Diff(want, a.ceilings[:6]); diff != "" {
+		t.Errorf("delay ceilings (-want +got):\n%s", diff)
 	}
 }

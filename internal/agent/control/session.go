@@ -20,7 +20,7 @@ import (
 // One goroutine reads and hands decoded messages over; this goroutine owns
 // every write and every timer, so no locking is needed. The reader is
 // stopped and waited for before serve returns.
-func (c *Client) serve(ctx context.Context, conn *websocket.Conn, hello protocol.Facts, rep *reporter) (time.Duration, error) {
+func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL string, hello protocol.Facts, rep *reporter) (time.Duration, error) {
 	// The reader does not use ctx: cancelling a Read's context tears the
 	// connection down, and on shutdown we want a close handshake instead.
 	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
@@ -109,8 +109,8 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, hello protocol
 				defer t.Stop()
 				heartbeat = t.C
 				welcomed = time.Now()
-				rep.report(Status{Connected: true})
-				c.opts.Log.InfoContext(ctx, "connected to server", "server", c.opts.ServerURL,
+				rep.report(Status{Connected: true, ServerURL: serverURL})
+				c.opts.Log.InfoContext(ctx, "connected to server", "server", serverURL,
 					"server_version", w.ServerVersion, "heartbeat_interval", interval)
 				if w.AgentID != c.opts.AgentID {
 					c.opts.Log.WarnContext(ctx, "server welcomed a different agent id", "want", c.opts.AgentID, "got", w.AgentID)

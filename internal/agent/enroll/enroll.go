@@ -31,6 +31,34 @@ func (e *ServerError) Error() string {
 	return fmt.Sprintf("server refused enrollment (HTTP %d %s): %s", e.StatusCode, http.StatusText(e.StatusCode), e.Message)
 }
 
+// Retryable reports whether an error from Enroll means the server did not
+// handle the enrollment: it could not be reached or did not answer in time,
+// or it answered HTTP 5xx or 429. Another replica of the same server may
+// succeed. Any other error (a refused token, a redirect, a malformed answer)
+// would recur there.
+func Retryable(err error) bool {
+	var se *ServerError
+	if errors.As(err, &se) {
+		return se.StatusCode >= 500 || se.StatusCode == http.StatusTooManyRequests
+	}
+	var ue *unreachableError
+	return errors.As(err, &ue)
+}
+
+// unreachableError is a request that got no HTTP answer: refused, reset,
+// timed out, or failed DNS or TLS.
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// redirectError is a redirect the enrollment refused to follow.
+type redirectError struct{ to string }
+
+func (e *redirectError) Error() string {
+	return fmt.Sprintf("server redirected to %s; use that address with --server", e.to)
+}
+
 // Enroll posts req to serverURL's enrollment endpoint and returns the new
 // credentials. serverURL must already be validated (config.ParseServerURL).
 // Redirects are refused rather than followed: a redirected POST turns into a
@@ -53,11 +81,15 @@ func Enroll(ctx context.Context, client *http.Client, serverURL string, req prot
 
 	c := *client
 	c.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
-		return fmt.Errorf("server redirected to %s; use that address with --server", r.URL.Redacted())
+		return &redirectError{to: r.URL.Redacted()}
 	}
 	resp, err := c.Do(httpReq)
 	if err != nil {
-		return protocol.EnrollResponse{}, fmt.Errorf("enroll: %w", err)
+		var re *redirectError
+		if errors.As(err, &re) {
+			return protocol.EnrollResponse{}, fmt.Errorf("enroll: %w", err)
+		}
+		return protocol.EnrollResponse{}, fmt.Errorf("enroll: %w", &unreachableError{err: err})
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))

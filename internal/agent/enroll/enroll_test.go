@@ -1,6 +1,7 @@
 package enroll
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -104,5 +106,63 @@ func TestEnrollUnreachable(t *testing.T) {
 	_, err := Enroll(t.Context(), http.DefaultClient, url, protocol.EnrollRequest{Token: "tok", Facts: testFacts})
 	if err == nil || !strings.HasPrefix(err.Error(), "enroll: ") {
 		t.Errorf("Enroll to closed server got %v, want an enroll: error", err)
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	status := func(code int, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			io.WriteString(w, body)
+		}
+	}
+	tests := []struct {
+		name    string
+		handler http.Handler // nil: the server is closed before the request
+		timeout bool         // the request times out before the answer
+		want    bool
+	}{
+		{"connection refused", nil, false, true},
+		{"timeout", status(http.StatusCreated, `{"agent_id":"a","agent_secret":"s"}`), true, true},
+		{"unavailable", status(http.StatusServiceUnavailable, ""), false, true},
+		{"bad gateway", status(http.StatusBadGateway, "<html>"), false, true},
+		{"rate limited", status(http.StatusTooManyRequests, `{"error":"slow down"}`), false, true},
+		{"expired token", status(http.StatusUnauthorized, `{"error":"enrollment token expired"}`), false, false},
+		{"bad request", status(http.StatusBadRequest, `{"error":"bad facts"}`), false, false},
+		{"malformed success", status(http.StatusOK, `nope`), false, false},
+		{"redirect", http.RedirectHandler("https://elsewhere.example.com/", http.StatusFound), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.handler
+			if h == nil {
+				h = http.NotFoundHandler()
+			}
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.timeout {
+					<-release
+				}
+				h.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			defer close(release)
+			if tt.handler == nil {
+				srv.Close()
+			}
+			ctx := t.Context()
+			if tt.timeout {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, 50*time.Millisecond)
+				defer cancel()
+			}
+			_, err := Enroll(ctx, http.DefaultClient, srv.URL, protocol.EnrollRequest{Token: "tok", Facts: testFacts})
+			if err == nil {
+				t.Fatal("Enroll got nil error, want one")
+			}
+			if got := Retryable(err); got != tt.want {
+				t.Errorf("Retryable(%v) got %v, want %v", err, got, tt.want)
+			}
+		})
 	}
 }

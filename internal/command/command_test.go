@@ -1,0 +1,592 @@
+package command_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/hub"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/store/storetest"
+)
+
+func TestPing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		s := newServer(t, newFleet(t, db), newBus(), "r1")
+		id, secret := s.enroll(t, "web-01")
+		a := s.connect(t, id, secret, false)
+
+		st, ids := s.create(t, id)
+		if st.Agents != 1 || st.Name != protocol.CommandPing || st.CreatedBy != technician.User.Email || st.Target != "test" {
+			t.Errorf("Create returned batch %+v, want ping to 1 agent by %s for target test", st.CommandBatch, technician.User.Email)
+		}
+		cmd := a.command(t)
+		stored := mustCommand(t, db, ids[0])
+		want := protocol.Command{CommandID: ids[0], Name: protocol.CommandPing, Deadline: stored.ExpiresAt}
+		if diff := cmp.Diff(want, cmd); diff != "" {
+			t.Errorf("command on the wire (-want +got):\n%s", diff)
+		}
+		if got := stored.ExpiresAt.Sub(stored.CreatedAt); got != time.Minute {
+			t.Errorf("default ping timeout = %v, want 1m", got)
+		}
+
+		a.send(t, protocol.TypeResult, "", ping(cmd))
+		done := waitState(t, db, ids[0], store.CommandDone)
+		var out protocol.PingOutput
+		if err := json.Unmarshal(done.Output, &out); err != nil || out.AgentTime.IsZero() {
+			t.Errorf("ping output = %s (%v), want an agent_time", done.Output, err)
+		}
+		if done.ResultStatus != protocol.ResultOK || done.Error != "" || done.SentAt.IsZero() || done.FinishedAt.Before(done.SentAt) {
+			t.Errorf("answered ping = %+v, want status ok, sent_at set, finished after sent", done)
+		}
+		b, err := db.CommandBatch(ctx, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Finished != 1 || b.States[store.CommandDone] != 1 {
+			t.Errorf("batch finished %d, states %v; want 1 done", b.Finished, b.States)
+		}
+
+		// An agent that does not know a command says so; it fails.
+		_, ids2 := s.create(t, id)
+		cmd = a.command(t)
+		a.send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultUnsupported, Error: "unknown command"})
+		if c := waitState(t, db, ids2[0], store.CommandFailed); c.ResultStatus != protocol.ResultUnsupported || c.Error != "unknown command" {
+			t.Errorf("unsupported answer stored as status %q error %q", c.ResultStatus, c.Error)
+		}
+
+		// Each request is audited once, with its batch.
+		entries, total, err := db.ListAudit(ctx, store.AuditFilter{Action: "command.create"}, store.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != 2 {
+			t.Fatalf("command.create audit entries = %d, want 2", total)
+		}
+		wantEntry := store.AuditEntry{
+			ActorType: "user", ActorID: technician.User.ID, ActorName: technician.User.Email, Action: "command.create",
+			TargetType: "command_batch", TargetID: st.ID, Detail: map[string]string{"name": "ping", "agents": "1", "target": "test"},
+			IP: technician.IP,
+		}
+		if diff := cmp.Diff(wantEntry, entries[1], cmpopts.IgnoreFields(store.AuditEntry{}, "ID", "At")); diff != "" {
+			t.Errorf("audit entry of the first request (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestAnswersFromOtherAgents checks that an agent can only answer its own
+// commands.
+func TestAnswersFromOtherAgents(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newServer(t, newFleet(t, db), newBus(), "r1")
+		idA, secretA := s.enroll(t, "victim")
+		idB, secretB := s.enroll(t, "intruder")
+		a := s.connect(t, idA, secretA, false)
+		b := s.connect(t, idB, secretB, false)
+
+		_, idsA := s.create(t, idA)
+		cmdA := a.command(t)
+		b.send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmdA.CommandID, Status: protocol.ResultOK, Output: json.RawMessage(`{"forged":true}`)})
+		b.send(t, protocol.TypeResult, "", protocol.Result{CommandID: store.NewID(), Status: protocol.ResultError, Error: "no such command"})
+		// Neither answer is refused on the wire: the agent learns nothing
+		// about other agents' commands.
+		b.sync(t)
+
+		// B's own command, answered after: once it is done, the writer
+		// has handled B's earlier answers too.
+		_, idsB := s.create(t, idB)
+		cmdB := b.command(t)
+		b.send(t, protocol.TypeResult, "", ping(cmdB))
+		waitState(t, db, idsB[0], store.CommandDone)
+
+		if got := mustCommand(t, db, idsA[0]); got.State != store.CommandSent || got.Output != nil || got.ResultStatus != "" {
+			t.Fatalf("A's command after B answered it: state %s status %q output %s, want sent and unanswered", got.State, got.ResultStatus, got.Output)
+		}
+		a.send(t, protocol.TypeResult, "", ping(cmdA))
+		if got := waitState(t, db, idsA[0], store.CommandDone); strings.Contains(string(got.Output), "forged") {
+			t.Errorf("A's command output = %s, want A's own answer", got.Output)
+		}
+	})
+}
+
+func TestMalformedResults(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newServer(t, newFleet(t, db), newBus(), "r1")
+		id, secret := s.enroll(t, "sloppy")
+		a := s.connect(t, id, secret, false)
+		_, ids := s.create(t, id)
+		cmd := a.command(t)
+
+		results := []struct {
+			name, data string
+		}{
+			{"unknown status", `{"command_id":"` + cmd.CommandID + `","status":"maybe"}`},
+			{"no command ID", `{"status":"ok"}`},
+			{"command ID with a space", `{"command_id":"a b","status":"ok"}`},
+			{"not an object", `"ok"`},
+			{"null", `null`},
+			{"error too long", `{"command_id":"` + cmd.CommandID + `","status":"error","error":"` + strings.Repeat("e", 4097) + `"}`},
+		}
+		for i, r := range results {
+			t.Run(r.name, func(t *testing.T) {
+				ref := fmt.Sprintf("bad-%d", i)
+				a.sendRaw(t, []byte(`{"type":"result","id":"`+ref+`","data":`+r.data+`}`))
+				env := a.next(t)
+				if env.Type != protocol.TypeError {
+					t.Fatalf("answer = %s %s, want an error", env.Type, env.Data)
+				}
+				e, err := protocol.DecodeError(env.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Code != protocol.CodeBadMessage || e.RefID != ref || e.Message == "" {
+					t.Errorf("error = %+v, want code %s, ref_id %s and a message", e, protocol.CodeBadMessage, ref)
+				}
+			})
+		}
+		// Bad results are answered one by one and never end the
+		// connection, however many there are.
+		for i := range 12 {
+			a.send(t, protocol.TypeResult, fmt.Sprint("again-", i), json.RawMessage(`{"command_id":"x","status":"maybe"}`))
+			if env := a.next(t); env.Type != protocol.TypeError {
+				t.Fatalf("answer to bad result %d = %s, want an error", i, env.Type)
+			}
+		}
+		if got := mustCommand(t, db, ids[0]); got.State == store.CommandDone || got.State == store.CommandFailed {
+			t.Fatalf("command state after malformed answers = %s, want still open", got.State)
+		}
+		a.send(t, protocol.TypeResult, "", ping(cmd))
+		waitState(t, db, ids[0], store.CommandDone)
+	})
+}
+
+// TestQueuedUntilConnected checks that commands for agents this replica
+// does not hold wait in the database and go out when the agent connects.
+func TestQueuedUntilConnected(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newServer(t, newFleet(t, db), newBus(), "r1")
+		offID, offSecret := s.enroll(t, "offline")
+		// Online on this replica according to the database, but its
+		// connection is gone (a crash left the row behind).
+		staleID, staleSecret := s.enroll(t, "stale")
+		if err := db.MarkConnected(t.Context(), store.Connection{AgentID: staleID, ConnID: store.NewID(), ReplicaID: "r1", Facts: facts("stale")}); err != nil {
+			t.Fatal(err)
+		}
+
+		st, first := s.create(t, offID)
+		if st.States[store.CommandQueued] != 1 {
+			t.Errorf("new batch states = %v, want 1 queued", st.States)
+		}
+		_, second := s.create(t, offID)
+		_, stale := s.create(t, staleID)
+
+		a := s.connect(t, offID, offSecret, false)
+		// Oldest first, before anything else is read.
+		for _, want := range []string{first[0], second[0]} {
+			cmd := a.command(t)
+			if cmd.CommandID != want {
+				t.Fatalf("delivered command %s, want %s", cmd.CommandID, want)
+			}
+			a.send(t, protocol.TypeResult, "", ping(cmd))
+			waitState(t, db, want, store.CommandDone)
+		}
+		a.sync(t) // nothing else was queued
+
+		if got := mustCommand(t, db, stale[0]); got.State != store.CommandQueued {
+			t.Fatalf("command for the stale agent = %s, want queued", got.State)
+		}
+		b := s.connect(t, staleID, staleSecret, false)
+		cmd := b.command(t)
+		if cmd.CommandID != stale[0] {
+			t.Fatalf("delivered command %s, want %s", cmd.CommandID, stale[0])
+		}
+		b.send(t, protocol.TypeResult, "", ping(cmd))
+		waitState(t, db, stale[0], store.CommandDone)
+	})
+}
+
+// TestExpiry expires commands through a second database handle whose clock
+// is an hour ahead, instead of waiting for the deadline and Run's sweep.
+func TestExpiry(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(storetest.EnvPostgresURL) == "" {
+		t.Logf("PostgreSQL skipped: set %s to run it", storetest.EnvPostgresURL)
+	}
+	for _, backend := range storetest.Backends(t) {
+		t.Run(backend.Name, func(t *testing.T) {
+			ctx := t.Context()
+			opts := backend.Options(t)
+			db := storetest.Open(t, opts)
+			opts.Now = func() time.Time { return time.Now().Add(time.Hour) }
+			later := storetest.Open(t, opts)
+
+			s := newServer(t, newFleet(t, db), newBus(), "r1")
+			onID, onSecret := s.enroll(t, "silent")
+			offID, offSecret := s.enroll(t, "away")
+			a := s.connect(t, onID, onSecret, false)
+			st, ids, err := s.cmds.Create(ctx, technician, command.Request{
+				Name: protocol.CommandPing, Timeout: time.Second, AgentIDs: []string{onID, offID},
+			})
+			if err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			sent := commandFor(t, db, ids, onID)
+			cmd := a.command(t)
+			waitState(t, db, sent, store.CommandSent)
+
+			if n, err := db.ExpireCommands(ctx); err != nil || n != 0 {
+				t.Errorf("ExpireCommands before the deadline = %d, %v; want 0", n, err)
+			}
+			if n, err := later.ExpireCommands(ctx); err != nil || n != 2 {
+				t.Fatalf("ExpireCommands after the deadline = %d, %v; want 2", n, err)
+			}
+			for _, id := range ids {
+				if c := mustCommand(t, db, id); c.State != store.CommandExpired || c.FinishedAt.IsZero() {
+					t.Errorf("command %s: state %s finished_at %v, want expired with a finish time", id, c.State, c.FinishedAt)
+				}
+			}
+
+			// A late answer is dropped. Another command answered after it
+			// shows when the writer has handled it.
+			a.send(t, protocol.TypeResult, "", ping(cmd))
+			_, next := s.create(t, onID)
+			a.send(t, protocol.TypeResult, "", ping(a.command(t)))
+			waitState(t, db, next[0], store.CommandDone)
+			if c := mustCommand(t, db, sent); c.State != store.CommandExpired || c.Output != nil {
+				t.Errorf("expired command after a late answer: state %s output %s, want expired without output", c.State, c.Output)
+			}
+
+			// The agent that was away gets nothing when it comes back.
+			s.connect(t, offID, offSecret, false).sync(t)
+
+			b, err := db.CommandBatch(ctx, st.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.States[store.CommandExpired] != 2 || b.Finished != 2 {
+				t.Errorf("batch states %v finished %d, want 2 expired and finished", b.States, b.Finished)
+			}
+		})
+	}
+}
+
+func TestBatch(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		const n = 300
+		f := newFleet(t, db)
+		s := newServer(t, f, newBus(), "r1")
+		agents := make([]*agent, n)
+		for i := range agents {
+			id, secret := f.enroll(t, fmt.Sprintf("host-%03d", i))
+			agents[i] = s.connect(t, id, secret, true)
+		}
+		// An agent of another site is not part of the batch.
+		outsider, _ := newFleet(t, db).enroll(t, "outsider")
+
+		start := time.Now()
+		st, ids, err := s.cmds.Create(t.Context(), technician, command.Request{
+			Name: protocol.CommandPing, Filter: store.AgentFilter{SiteID: f.site.ID}, Target: "site_id=" + f.site.ID,
+		})
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if st.Agents != n || len(ids) != n {
+			t.Fatalf("batch for %d agents has %d agents and %d commands", n, st.Agents, len(ids))
+		}
+		var b store.BatchStatus
+		eventually(t, "every agent to answer", func() bool {
+			b, err = db.CommandBatch(context.WithoutCancel(t.Context()), st.ID)
+			if err != nil {
+				t.Fatalf("CommandBatch: %v", err)
+			}
+			return b.Finished == n
+		})
+		t.Logf("%d agents answered in %v", n, time.Since(start))
+		if b.States[store.CommandDone] != n {
+			t.Errorf("batch states = %v, want %d done", b.States, n)
+		}
+		for i, a := range agents {
+			if got := a.answered.Load(); got != 1 {
+				t.Errorf("agent %d answered %d pings, want 1", i, got)
+			}
+		}
+		if _, total, err := db.ListAgentCommands(t.Context(), outsider, store.Page{}); err != nil || total != 0 {
+			t.Errorf("outsider has %d commands (%v), want 0", total, err)
+		}
+	})
+}
+
+// TestRemoteDispatch runs two replicas on one database and bus: a command
+// for an agent held elsewhere goes over the bus to its replica.
+func TestRemoteDispatch(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		f := newFleet(t, db)
+		b := newBus()
+		r1 := newServer(t, f, b, "r1")
+		r2 := newServer(t, f, b, "r2")
+		toR1, toR2, toR9 := b.record(t, deliverSubject("r1")), b.record(t, deliverSubject("r2")), b.record(t, deliverSubject("r9"))
+		// Garbage on the subject is dropped without harm.
+		if err := b.Publish(ctx, deliverSubject("r2"), []byte("not json")); err != nil {
+			t.Fatal(err)
+		}
+
+		localID, localSecret := f.enroll(t, "local")
+		remoteID, remoteSecret := f.enroll(t, "remote")
+		awayID, _ := f.enroll(t, "away") // held by a replica that is not running
+		local := r1.connect(t, localID, localSecret, false)
+		remote := r2.connect(t, remoteID, remoteSecret, false)
+		if err := db.MarkConnected(ctx, store.Connection{AgentID: awayID, ConnID: store.NewID(), ReplicaID: "r9", Facts: facts("away")}); err != nil {
+			t.Fatal(err)
+		}
+
+		_, ids := r1.create(t, localID, remoteID, awayID)
+		type delivery struct {
+			AgentID string           `json:"agent_id"`
+			Command protocol.Command `json:"command"`
+		}
+		routed := func(msgs [][]byte) []delivery {
+			t.Helper()
+			var out []delivery
+			for _, m := range msgs {
+				if string(m) == "not json" {
+					continue
+				}
+				var d delivery
+				if err := json.Unmarshal(m, &d); err != nil {
+					t.Fatalf("delivery %s: %v", m, err)
+				}
+				out = append(out, d)
+			}
+			return out
+		}
+		wire := func(agentID string) delivery {
+			c := mustCommand(t, db, commandFor(t, db, ids, agentID))
+			return delivery{AgentID: agentID, Command: protocol.Command{CommandID: c.ID, Name: c.Name, Deadline: c.ExpiresAt}}
+		}
+		if got := routed(toR1()); len(got) != 0 {
+			t.Errorf("deliveries routed to r1 (the sender) = %+v, want none", got)
+		}
+		if diff := cmp.Diff([]delivery{wire(remoteID)}, routed(toR2())); diff != "" {
+			t.Errorf("deliveries routed to r2 (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]delivery{wire(awayID)}, routed(toR9())); diff != "" {
+			t.Errorf("deliveries routed to r9 (-want +got):\n%s", diff)
+		}
+
+		for _, x := range []struct {
+			a  *agent
+			id string
+		}{{local, localID}, {remote, remoteID}} {
+			cmd := x.a.command(t)
+			if want := wire(x.id).Command; !cmp.Equal(cmd, want) {
+				t.Errorf("agent %s received %+v, want %+v", x.id, cmd, want)
+			}
+			x.a.send(t, protocol.TypeResult, "", ping(cmd))
+			waitState(t, db, cmd.CommandID, store.CommandDone)
+		}
+		if c := mustCommand(t, db, commandFor(t, db, ids, awayID)); c.State != store.CommandQueued {
+			t.Errorf("command for the agent on r9 = %s, want queued", c.State)
+		}
+	})
+}
+
+func TestCreateRefused(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		s := newServer(t, newFleet(t, db), newBus(), "r1")
+		id, _ := s.enroll(t, "target")
+		readonly := access.Principal{User: store.User{ID: "user-ro", Email: "ro@example.com", Role: store.RoleReadonly}, Via: "api_token"}
+		ping := func(mod func(r *command.Request)) command.Request {
+			r := command.Request{Name: protocol.CommandPing, AgentIDs: []string{id}}
+			if mod != nil {
+				mod(&r)
+			}
+			return r
+		}
+		tests := []struct {
+			name      string
+			p         access.Principal
+			req       command.Request
+			forbidden bool
+			field     string
+		}{
+			{"readonly", readonly, ping(nil), true, ""},
+			{"no role", access.Principal{}, ping(nil), true, ""},
+			{"unknown command", technician, ping(func(r *command.Request) { r.Name = "reboot" }), false, "name"},
+			{"no command", technician, ping(func(r *command.Request) { r.Name = "" }), false, "name"},
+			{"timeout too short", technician, ping(func(r *command.Request) { r.Timeout = time.Second - time.Millisecond }), false, "timeout"},
+			{"timeout too long", technician, ping(func(r *command.Request) { r.Timeout = 24*time.Hour + time.Second }), false, "timeout"},
+			{"negative timeout", technician, ping(func(r *command.Request) { r.Timeout = -time.Minute }), false, "timeout"},
+			{"args too big", technician, ping(func(r *command.Request) { r.Args = jsonString(32<<10 + 1) }), false, "args"},
+			{"args not JSON", technician, ping(func(r *command.Request) { r.Args = json.RawMessage(`{"a":`) }), false, "args"},
+			{"unknown agent", technician, ping(func(r *command.Request) { r.AgentIDs = []string{store.NewID()} }), false, "target"},
+			{"filter matching nobody", technician, ping(func(r *command.Request) {
+				r.AgentIDs, r.Filter = nil, store.AgentFilter{OS: "plan9"}
+			}), false, "target"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				st, ids, err := s.cmds.Create(ctx, tt.p, tt.req)
+				if ids != nil || st.ID != "" {
+					t.Errorf("Create returned batch %q and IDs %v with the error", st.ID, ids)
+				}
+				if tt.forbidden {
+					if !errors.Is(err, manage.ErrForbidden) {
+						t.Errorf("Create error = %v, want ErrForbidden", err)
+					}
+					return
+				}
+				var inv *manage.InvalidError
+				if !errors.As(err, &inv) || inv.Field != tt.field {
+					t.Errorf("Create error = %v, want an InvalidError for field %q", err, tt.field)
+				}
+			})
+		}
+		if _, total, err := db.ListAgentCommands(ctx, id, store.Page{}); err != nil || total != 0 {
+			t.Errorf("refused requests stored %d commands (%v), want 0", total, err)
+		}
+		if _, total, err := db.ListAudit(ctx, store.AuditFilter{Action: "command."}, store.Page{}); err != nil || total != 0 {
+			t.Errorf("refused requests left %d audit entries (%v), want 0", total, err)
+		}
+
+		// The bounds themselves are allowed, and so is every role that may
+		// run commands.
+		allowed := []struct {
+			name    string
+			role    store.Role
+			timeout time.Duration
+			args    json.RawMessage
+		}{
+			{"shortest timeout", store.RoleTechnician, time.Second, nil},
+			{"longest timeout", store.RoleAdmin, 24 * time.Hour, nil},
+			{"largest args", store.RoleOwner, time.Minute, jsonString(32 << 10)},
+		}
+		for _, tt := range allowed {
+			t.Run(tt.name, func(t *testing.T) {
+				p := access.Principal{User: store.User{ID: "user-" + string(tt.role), Role: tt.role}, Via: "session"}
+				_, ids, err := s.cmds.Create(ctx, p, command.Request{Name: protocol.CommandPing, Timeout: tt.timeout, Args: tt.args, AgentIDs: []string{id}})
+				if err != nil {
+					t.Fatalf("Create: %v", err)
+				}
+				c := mustCommand(t, db, ids[0])
+				if got := c.ExpiresAt.Sub(c.CreatedAt); got != tt.timeout {
+					t.Errorf("timeout = %v, want %v", got, tt.timeout)
+				}
+				if !cmp.Equal(c.Args, tt.args) {
+					t.Errorf("stored args of %d bytes, want %d", len(c.Args), len(tt.args))
+				}
+			})
+		}
+	})
+}
+
+// jsonString is a JSON string of n bytes, quotes included.
+func jsonString(n int) json.RawMessage {
+	return json.RawMessage(`"` + strings.Repeat("x", n-2) + `"`)
+}
+
+// TestRunFlushesOnCancel checks that answers queued when Run stops are
+// written before it returns.
+func TestRunFlushesOnCancel(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFleet(t, db)
+		b := newBus()
+		svc := command.New(db, hub.New(db, b, quiet, hub.Options{ReplicaID: "r1", Heartbeat: time.Second}), b, "r1", quiet)
+		idA, _ := f.enroll(t, "a")
+		idB, _ := f.enroll(t, "b")
+		_, ids, err := svc.Create(t.Context(), technician, command.Request{Name: protocol.CommandPing, AgentIDs: []string{idA, idB}})
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		cmdA, cmdB := commandFor(t, db, ids, idA), commandFor(t, db, ids, idB)
+
+		// The answers wait in the service until Run writes them.
+		out := json.RawMessage(`{"agent_time":"2026-05-01T12:00:00Z"}`)
+		svc.Result(t.Context(), idB, protocol.Result{CommandID: cmdA, Status: protocol.ResultOK, Output: json.RawMessage(`{"forged":true}`)})
+		svc.Result(t.Context(), idA, protocol.Result{CommandID: cmdA, Status: protocol.ResultOK, Output: out})
+		svc.Result(t.Context(), idB, protocol.Result{CommandID: cmdB, Status: protocol.ResultError, Error: "boom"})
+		if c := mustCommand(t, db, cmdA); c.State != store.CommandQueued {
+			t.Fatalf("command state before Run = %s, want queued", c.State)
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := svc.Run(ctx); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if c := mustCommand(t, db, cmdA); c.State != store.CommandDone || string(c.Output) != string(out) {
+			t.Errorf("A's command after Run = %s with output %s, want done with %s", c.State, c.Output, out)
+		}
+		if c := mustCommand(t, db, cmdB); c.State != store.CommandFailed || c.Error != "boom" {
+			t.Errorf("B's command after Run = %s with error %q, want failed with boom", c.State, c.Error)
+		}
+	})
+}
+
+// TestRunFinishesFlushOnCancel cancels Run while a batch of answers is
+// being written (held up by another writer's lock on the SQLite file):
+// the answers must still be stored.
+func TestRunFinishesFlushOnCancel(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.Options{DataDir: t.TempDir()})
+	f := newFleet(t, db)
+	b := newBus()
+	svc := command.New(db, hub.New(db, b, quiet, hub.Options{ReplicaID: "r1", Heartbeat: time.Second}), b, "r1", quiet)
+	id, _ := f.enroll(t, "a")
+	_, ids, err := svc.Create(t.Context(), technician, command.Request{Name: protocol.CommandPing, AgentIDs: []string{id}})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+
+	locked, release := make(chan struct{}), make(chan struct{})
+	lockDone := make(chan error, 1)
+	go func() {
+		lockDone <- db.WithTx(context.Background(), func(*store.Tx) error {
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- svc.Run(ctx) }()
+	svc.Result(t.Context(), id, protocol.Result{CommandID: ids[0], Status: protocol.ResultOK})
+	// Let the batching delay pass so the write is under way and waiting
+	// for the lock, then stop Run and let the write through.
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	if err := <-lockDone; err != nil {
+		t.Fatalf("lock transaction: %v", err)
+	}
+	if err := <-runDone; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if c := mustCommand(t, db, ids[0]); c.State != store.CommandDone {
+		t.Errorf("command after Run = %s, want done", c.State)
+	}
+}
