@@ -277,7 +277,11 @@ func (s *Service) Run(ctx context.Context) error {
 		timer   *time.Timer
 		timerC  <-chan time.Time
 	)
-	flush := func(ctx context.Context) {
+	// A flush under way when ctx ends still finishes, so that no answer
+	// taken off the queue is lost; the timeout bounds it instead.
+	flush := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
 		if timer != nil {
 			timer.Stop()
 			timer, timerC = nil, nil
@@ -327,18 +331,16 @@ func (s *Service) Run(ctx context.Context) error {
 				}
 				break
 			}
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			flush(fctx)
-			cancel()
+			flush()
 			return nil
 		case w := <-s.writes:
 			add(w)
 			if len(sent)+len(results) >= maxBatch {
-				flush(ctx)
+				flush()
 			}
 		case <-timerC:
 			timer, timerC = nil, nil
-			flush(ctx)
+			flush()
 		}
 	}
 }

@@ -223,7 +223,7 @@ func TestQueuedUntilConnected(t *testing.T) {
 }
 
 // TestExpiry expires commands through a second database handle whose clock
-// is an hour ahead, instead of waiting for the deadline and Run's sweep.
+// is an hour ahead, instead of waiting for the deadline.
 func TestExpiry(t *testing.T) {
 	t.Parallel()
 	if os.Getenv(storetest.EnvPostgresURL) == "" {
@@ -251,11 +251,16 @@ func TestExpiry(t *testing.T) {
 			cmd := a.command(t)
 			waitState(t, db, sent, store.CommandSent)
 
-			if n, err := db.ExpireCommands(ctx); err != nil || n != 0 {
-				t.Errorf("ExpireCommands before the deadline = %d, %v; want 0", n, err)
+			// Expire is the singleton job one replica runs for all.
+			if err := s.cmds.Expire(ctx); err != nil {
+				t.Fatalf("Expire before the deadline: %v", err)
 			}
-			if n, err := later.ExpireCommands(ctx); err != nil || n != 2 {
-				t.Fatalf("ExpireCommands after the deadline = %d, %v; want 2", n, err)
+			if c := mustCommand(t, db, sent); c.State != store.CommandSent {
+				t.Fatalf("command after Expire before the deadline = %s, want sent", c.State)
+			}
+			// The same job an hour later.
+			if err := command.New(later, s.hub, newBus(), "r1", quiet).Expire(ctx); err != nil {
+				t.Fatalf("Expire after the deadline: %v", err)
 			}
 			for _, id := range ids {
 				if c := mustCommand(t, db, id); c.State != store.CommandExpired || c.FinishedAt.IsZero() {
