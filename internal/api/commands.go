@@ -83,6 +83,8 @@ func (a *API) createCommands(w http.ResponseWriter, r *http.Request, p access.Pr
 		return err
 	}
 	t := body.Target
+	// The store ignores a blank query; so must the empty-target check.
+	t.Query = strings.TrimSpace(t.Query)
 	f := store.AgentFilter{ClientID: t.ClientID, SiteID: t.SiteID, OS: t.OS, Online: t.Online, Query: t.Query}
 	if !t.All && f == (store.AgentFilter{}) && len(t.AgentIDs) == 0 {
 		return errBadRequest(`target: name the agents (client_id, site_id, os, online, q or agent_ids), or set "all": true`)

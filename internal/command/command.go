@@ -67,6 +67,19 @@ type Service struct {
 	log       *slog.Logger
 
 	writes chan write
+
+	mu sync.Mutex
+	// written records, for each open command this replica wrote to an
+	// agent, the connection it went to. When an agent connects just as a
+	// command for it is created, Create and Connected both see the command
+	// queued; this keeps them from both writing it. Run drops entries past
+	// their deadline.
+	written map[string]writtenTo
+}
+
+type writtenTo struct {
+	connID   string
+	deadline time.Time
 }
 
 // write is one pending database update for the batching writer.
@@ -77,7 +90,8 @@ type write struct {
 
 // New returns a Service. Run must be running for results to be stored.
 func New(db *store.DB, conns Locator, b bus.Bus, replicaID string, log *slog.Logger) *Service {
-	return &Service{db: db, conns: conns, bus: b, replicaID: replicaID, log: log, writes: make(chan write, 16384)}
+	return &Service{db: db, conns: conns, bus: b, replicaID: replicaID, log: log, writes: make(chan write, 16384),
+		written: map[string]writtenTo{}}
 }
 
 var _ hub.CommandHandler = (*Service)(nil)
@@ -188,6 +202,9 @@ func (s *Service) deliver(ctx context.Context, agentID string, cmd protocol.Comm
 	if !ok {
 		return // it left; the command waits for the next connection
 	}
+	if !s.claim(c.ConnID, cmd) {
+		return // the other path wrote it to this connection already
+	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.Send(wctx, protocol.TypeCommand, "", cmd); err != nil {
@@ -195,6 +212,35 @@ func (s *Service) deliver(ctx context.Context, agentID string, cmd protocol.Comm
 		return
 	}
 	s.enqueue(ctx, write{sentID: cmd.CommandID})
+}
+
+// claim records that cmd goes to connection connID and reports whether it
+// should: it did not go there yet and its deadline has not passed. The
+// deadline check under mu keeps forgetWritten from dropping a record that
+// a claim still needs.
+func (s *Service) claim(connID string, cmd protocol.Command) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w, ok := s.written[cmd.CommandID]; ok && w.connID == connID {
+		return false
+	}
+	if time.Now().After(cmd.Deadline) {
+		return false // nobody waits for the answer any more
+	}
+	s.written[cmd.CommandID] = writtenTo{connID: connID, deadline: cmd.Deadline}
+	return true
+}
+
+// forgetWritten drops the records of commands past their deadline, which
+// are no longer delivered.
+func (s *Service) forgetWritten(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, w := range s.written {
+		if now.After(w.deadline) {
+			delete(s.written, id)
+		}
+	}
 }
 
 func wire(c store.Command) protocol.Command {
@@ -266,6 +312,8 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe to command deliveries: %w", err)
 	}
 	defer unsub()
+	forget := time.NewTicker(time.Minute)
+	defer forget.Stop()
 
 	const (
 		maxBatch = 2000
@@ -341,6 +389,8 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-timerC:
 			timer, timerC = nil, nil
 			flush()
+		case now := <-forget.C:
+			s.forgetWritten(now)
 		}
 	}
 }

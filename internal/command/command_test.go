@@ -101,6 +101,7 @@ func TestAnswersFromOtherAgents(t *testing.T) {
 
 		_, idsA := s.create(t, idA)
 		cmdA := a.command(t)
+		waitState(t, db, idsA[0], store.CommandSent)
 		b.send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmdA.CommandID, Status: protocol.ResultOK, Output: json.RawMessage(`{"forged":true}`)})
 		b.send(t, protocol.TypeResult, "", protocol.Result{CommandID: store.NewID(), Status: protocol.ResultError, Error: "no such command"})
 		// Neither answer is refused on the wire: the agent learns nothing
@@ -594,4 +595,75 @@ func TestRunFinishesFlushOnCancel(t *testing.T) {
 	if c := mustCommand(t, db, ids[0]); c.State != store.CommandDone {
 		t.Errorf("command after Run = %s, want done", c.State)
 	}
+}
+
+// TestCreateWhileConnecting creates a command just as its agent connects,
+// while the hub may still be delivering the queued ones: the agent must
+// get it once, not from both paths.
+func TestCreateWhileConnecting(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newServer(t, newFleet(t, db), newBus(), "r1")
+		for i := range 20 {
+			id, secret := s.enroll(t, fmt.Sprint("racer-", i))
+			a := s.connect(t, id, secret, false)
+			_, ids := s.create(t, id)
+			cmd := a.command(t)
+			if cmd.CommandID != ids[0] {
+				t.Fatalf("agent %d got command %s, want %s", i, cmd.CommandID, ids[0])
+			}
+			// Both paths have written whatever they were going to before
+			// the agent's next message is read.
+			a.sync(t)
+			a.send(t, protocol.TypeResult, "", ping(cmd))
+			waitState(t, db, ids[0], store.CommandDone)
+		}
+	})
+}
+
+// TestBusDelivery publishes deliveries on this replica's subject the way
+// another replica would.
+func TestBusDelivery(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		b := newBus()
+		s := newServer(t, newFleet(t, db), b, "r1")
+		id, secret := s.enroll(t, "target")
+		// Queued while the agent was away, then routed here by "r2".
+		_, ids := s.create(t, id)
+		a := s.connect(t, id, secret, false)
+		if got := a.command(t); got.CommandID != ids[0] {
+			t.Fatalf("queued command delivered on connect = %s, want %s", got.CommandID, ids[0])
+		}
+		c := mustCommand(t, db, ids[0])
+		publish := func(d any) {
+			t.Helper()
+			data, err := json.Marshal(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Publish(ctx, deliverSubject("r1"), data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		type delivery struct {
+			AgentID string           `json:"agent_id"`
+			Command protocol.Command `json:"command"`
+		}
+		wire := protocol.Command{CommandID: c.ID, Name: c.Name, Deadline: c.ExpiresAt}
+		// Already written to this connection: not again.
+		publish(delivery{AgentID: id, Command: wire})
+		// Past its deadline: nobody waits for the answer.
+		publish(delivery{AgentID: id, Command: protocol.Command{CommandID: store.NewID(), Name: "ping", Deadline: time.Now().Add(-time.Second)}})
+		// For an agent this replica does not hold.
+		publish(delivery{AgentID: store.NewID(), Command: protocol.Command{CommandID: store.NewID(), Name: "ping", Deadline: time.Now().Add(time.Minute)}})
+		a.sync(t)
+
+		fresh := protocol.Command{CommandID: store.NewID(), Name: "ping", Deadline: time.Now().Add(time.Minute).UTC().Truncate(time.Millisecond)}
+		publish(delivery{AgentID: id, Command: fresh})
+		if got := a.command(t); !cmp.Equal(got, fresh) {
+			t.Errorf("routed command = %+v, want %+v", got, fresh)
+		}
+	})
 }

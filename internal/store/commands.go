@@ -88,10 +88,6 @@ func (db *DB) CommandTargets(ctx context.Context, f AgentFilter, agentIDs []stri
 	return out, rows.Err()
 }
 
-// insertChunk bounds rows per multi-row statement, well under both
-// engines' parameter limits.
-const insertChunk = 500
-
 // CreateCommands stores a batch and its commands in one transaction.
 func (t *Tx) CreateCommands(ctx context.Context, b CommandBatch, cmds []Command) error {
 	_, err := t.q.ExecContext(ctx, `INSERT INTO command_batches (id, name, target, created_by, created_at, agents)
@@ -99,8 +95,9 @@ func (t *Tx) CreateCommands(ctx context.Context, b CommandBatch, cmds []Command)
 	if err != nil {
 		return fmt.Errorf("create command batch: %w", err)
 	}
-	for start := 0; start < len(cmds); start += insertChunk {
-		chunk := cmds[start:min(start+insertChunk, len(cmds))]
+	n := t.db.dialect.rowsPerStatement()
+	for start := 0; start < len(cmds); start += n {
+		chunk := cmds[start:min(start+n, len(cmds))]
 		var (
 			sb   strings.Builder
 			args []any
@@ -123,8 +120,9 @@ func (t *Tx) CreateCommands(ctx context.Context, b CommandBatch, cmds []Command)
 
 // MarkCommandsSent records that commands were written to their agents.
 func (db *DB) MarkCommandsSent(ctx context.Context, ids []string, at time.Time) error {
-	for start := 0; start < len(ids); start += insertChunk {
-		chunk := ids[start:min(start+insertChunk, len(ids))]
+	n := db.dialect.rowsPerStatement()
+	for start := 0; start < len(ids); start += n {
+		chunk := ids[start:min(start+n, len(ids))]
 		args := []any{ms(at)}
 		ph := make([]string, len(chunk))
 		for i, id := range chunk {
@@ -155,8 +153,9 @@ type CommandResult struct {
 // open; it returns how many were applied.
 func (db *DB) ApplyResults(ctx context.Context, results []CommandResult) (int, error) {
 	applied := 0
-	for start := 0; start < len(results); start += insertChunk {
-		chunk := results[start:min(start+insertChunk, len(results))]
+	n := db.dialect.rowsPerStatement()
+	for start := 0; start < len(results); start += n {
+		chunk := results[start:min(start+n, len(results))]
 		var (
 			sb   strings.Builder
 			args []any

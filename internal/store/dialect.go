@@ -18,6 +18,8 @@ type dialect interface {
 	lockUsers(ctx context.Context, q querier) error
 	// isUniqueViolation reports whether err is a unique constraint failure.
 	isUniqueViolation(err error) bool
+	// rowsPerStatement bounds the rows of one multi-row statement.
+	rowsPerStatement() int
 }
 
 type sqliteDialect struct{}
@@ -30,6 +32,10 @@ func (sqliteDialect) lockMigrations(context.Context, querier) error { return nil
 
 // lockUsers: BEGIN IMMEDIATE already serialises every writing transaction.
 func (sqliteDialect) lockUsers(context.Context, querier) error { return nil }
+
+// SQLite looks $N parameters up linearly, so a statement's cost grows with
+// the square of its parameters: short statements are faster per row.
+func (sqliteDialect) rowsPerStatement() int { return 100 }
 
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
@@ -58,6 +64,10 @@ func (postgresDialect) lockUsers(ctx context.Context, q querier) error {
 	}
 	return nil
 }
+
+// PostgreSQL pays a round trip per statement, so longer ones win, well
+// under its 65,535-parameter limit.
+func (postgresDialect) rowsPerStatement() int { return 500 }
 
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
