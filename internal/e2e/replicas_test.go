@@ -1,11 +1,18 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +66,7 @@ func TestTwoReplicas(t *testing.T) {
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("steward-agent install: %v\n%s", err, out)
 	}
-	startAgent(t, config)
+	first := startAgent(t, config)
 	agent := waitAgent(t, apiB, true)
 	waitFor(t, 10*time.Second, "agent held by replica A", func() error {
 		if !strings.Contains(a.log.String(), "agent connected") {
@@ -85,6 +92,19 @@ func TestTwoReplicas(t *testing.T) {
 	})
 
 	// A command issued on B reaches the agent on A over the bus.
+	ping(t, apiB, agent.ID)
+
+	// A browser on B sees presence changes of an agent held by A.
+	events := openEvents(t, b.URL, "ops@example.com", "replica-password-1")
+	first.kill()
+	select {
+	case <-events:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no presence event reached a dashboard stream on replica B")
+	}
+	waitAgent(t, apiB, false)
+	startAgent(t, config)
+	waitAgent(t, apiB, true)
 	ping(t, apiB, agent.ID)
 
 	// Replica A dies without cleaning up; the agent moves to B.
@@ -144,4 +164,56 @@ func TestSQLiteOneReplica(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "PostgreSQL") {
 		t.Errorf("--nats-url with SQLite: err=%v output=%q, want a refusal asking for PostgreSQL", err, out)
 	}
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// openEvents logs in to the dashboard at base and returns a channel that
+// receives once per presence event on its event stream.
+func openEvents(t *testing.T, base, email, password string) <-chan struct{} {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	resp, err := hc.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfRe.FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the login page")
+	}
+	resp, err = hc.PostForm(base+"/login", url.Values{"email": {email}, "password": {password}, "csrf_token": {string(m[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path == "/login" {
+		t.Fatalf("login on %s failed", base)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/events", nil)
+	resp, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /events = %s", resp.Status)
+	}
+	ch := make(chan struct{}, 16)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if sc.Text() == "event: presence" {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch
 }
