@@ -155,6 +155,7 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 	fs.StringVar(&cfg.AgentDir, "agent-dir", env("STEWARD_AGENT_DIR"), "directory of agent binaries served for download; default DATA_DIR/agents (env STEWARD_AGENT_DIR)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", envDuration(env, "STEWARD_HEARTBEAT", 30*time.Second), "agent heartbeat interval; agents silent for 3 intervals are offline (env STEWARD_HEARTBEAT)")
 	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", env("STEWARD_TRUST_PROXY") == "true", "trust X-Forwarded-For/-Proto from a reverse proxy (env STEWARD_TRUST_PROXY)")
+	fs.StringVar(&cfg.DebugListen, "debug-listen", env("STEWARD_DEBUG_LISTEN"), "serve Go pprof profiles on this address, e.g. 127.0.0.1:6060 (env STEWARD_DEBUG_LISTEN)")
 	fs.StringVar(&logLevel, "log-level", envOr(env, "STEWARD_LOG_LEVEL", "info"), "debug, info, warn or error (env STEWARD_LOG_LEVEL)")
 	fs.BoolVar(&logJSON, "log-json", env("STEWARD_LOG_JSON") == "true", "log JSON lines instead of text (env STEWARD_LOG_JSON)")
 	if err := parse(fs, args); err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -52,8 +53,13 @@ type Hub struct {
 	closing bool
 	// commands delivers queued commands and records results.
 	commands CommandHandler
-	// serving counts running Serve calls so shutdown can wait for them.
+	// base is the context of connections served with Go; it carries no
+	// deadline and is never cancelled: Shutdown ends them.
+	base context.Context
+	// serving counts running serve loops so shutdown can wait for them;
+	// active counts them for Active.
 	serving sync.WaitGroup
+	active  atomic.Int64
 }
 
 // Conn is one agent's control connection.
@@ -94,7 +100,7 @@ type metrics struct {
 // New returns a Hub.
 func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 	h := &Hub{db: db, bus: b, log: log, replicaID: opts.ReplicaID, heartbeat: opts.Heartbeat,
-		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}}
+		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}, base: context.Background()}
 	h.metrics = metrics{
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "steward_agents_connected", Help: "Agents connected to this replica."}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_agent_messages_total",
@@ -196,6 +202,10 @@ func (h *Hub) unregister(ctx context.Context, c *Conn) {
 		h.publish(ctx, c, false)
 	}
 }
+
+// Active returns how many connection serve loops are running, including
+// ones still cleaning up after their agent was replaced or left.
+func (h *Hub) Active() int { return int(h.active.Load()) }
 
 // Connected returns how many agents this replica holds.
 func (h *Hub) Connected() int {

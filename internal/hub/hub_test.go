@@ -72,7 +72,7 @@ func testReplaced(t *testing.T, db *store.DB) {
 	}
 	// Wait until the older connection's server side has fully cleaned up:
 	// its cleanup must not mark the agent offline.
-	eventually(t, "the older connection's handler to return", func() bool { return r.handlers.Load() == 1 })
+	eventually(t, "the older connection's serve loop to return", func() bool { return r.hub.Active() == 1 })
 	if !online(t, db, id) {
 		t.Error("agent is offline after the older connection was replaced, want online")
 	}

@@ -22,6 +22,9 @@ type Config struct {
 	Heartbeat   time.Duration
 	TrustProxy  bool
 	Version     string
+	// DebugListen, when set, serves Go's pprof profiles on a separate
+	// listener (keep it on localhost).
+	DebugListen string
 }
 
 // Validate checks the configuration and fills derived defaults, naming

@@ -187,6 +187,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		<-memberDone
 	}()
 
+	if cfg.DebugListen != "" {
+		stop, err := serveDebug(cfg.DebugListen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("steward listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "version", cfg.Version)
