@@ -48,7 +48,7 @@ func build(dir string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{"steward", "steward-agent"} {
+	for _, name := range []string{"steward", "steward-agent", "steward-sim"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

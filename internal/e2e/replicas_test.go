@@ -168,9 +168,9 @@ func TestSQLiteOneReplica(t *testing.T) {
 
 var csrfRe = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
-// openEvents logs in to the dashboard at base and returns a channel that
-// receives once per presence event on its event stream.
-func openEvents(t *testing.T, base, email, password string) <-chan struct{} {
+// dashboardClient logs in to the dashboard at base and returns an HTTP
+// client holding the session.
+func dashboardClient(t *testing.T, base, email, password string) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar}
@@ -192,10 +192,18 @@ func openEvents(t *testing.T, base, email, password string) <-chan struct{} {
 	if resp.Request.URL.Path == "/login" {
 		t.Fatalf("login on %s failed", base)
 	}
+	return hc
+}
+
+// openEvents logs in to the dashboard at base and returns a channel that
+// receives once per presence event on its event stream.
+func openEvents(t *testing.T, base, email, password string) <-chan struct{} {
+	t.Helper()
+	hc := dashboardClient(t, base, email, password)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/events", nil)
-	resp, err = hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,7 +123,8 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "invalid agent credentials")
 		return
 	}
-	ws, err := websocket.Accept(leanHijacker{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	lean := &leanHijacker{ResponseWriter: w}
+	ws, err := websocket.Accept(lean, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		// Accept already wrote an HTTP error.
 		g.log.Info("agent websocket upgrade failed", "agent_id", agent.ID, "err", err)
@@ -131,7 +132,7 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	// The hub serves the connection on a goroutine of its own, so this
 	// handler's goroutine, its stack grown by request parsing, can end.
-	g.hub.Go(ws, agent, ip)
+	g.hub.Go(ws, lean.conn, agent, ip)
 }
 
 // authenticate checks the Authorization header. An unknown agent and a

@@ -18,20 +18,22 @@ const (
 )
 
 // leanHijacker gives the WebSocket library small buffers for the
-// connection it takes over.
+// connection it takes over, and keeps the connection for read deadlines.
 type leanHijacker struct {
 	http.ResponseWriter
+	conn net.Conn
 }
 
-var _ http.Hijacker = leanHijacker{}
+var _ http.Hijacker = (*leanHijacker)(nil)
 
 // Hijack takes the connection from net/http and wraps it in small
 // buffers, keeping any bytes net/http had already read.
-func (l leanHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (l *leanHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(l.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
+	l.conn = conn
 	if err := brw.Writer.Flush(); err != nil {
 		conn.Close()
 		return nil, nil, err

@@ -68,6 +68,7 @@ type Conn struct {
 	ClientID string
 	ConnID   string
 	ws       *websocket.Conn
+	raw      Deadliner
 	// kick ends the connection's serve loop with a close code.
 	kick context.CancelCauseFunc
 }

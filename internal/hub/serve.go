@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/coder/websocket"
@@ -19,9 +20,17 @@ const helloTimeout = 15 * time.Second
 // before the server gives up on the connection.
 const maxBadMessages = 10
 
+// Deadliner is the part of the agent's network connection the hub uses to
+// detect silence without a timer and context per read.
+type Deadliner interface {
+	SetReadDeadline(t time.Time) error
+}
+
 // Go serves an authenticated agent's control connection on a new
-// goroutine that the hub owns: Shutdown ends it and waits for it.
-func (h *Hub) Go(ws *websocket.Conn, agent store.Agent, remoteAddr string) {
+// goroutine that the hub owns: Shutdown ends it and waits for it. raw is
+// the connection under ws, for read deadlines; nil falls back to a
+// timeout context per read.
+func (h *Hub) Go(ws *websocket.Conn, raw Deadliner, agent store.Agent, remoteAddr string) {
 	// Add under mu so that it happens before Shutdown's Wait, or not at all.
 	h.mu.Lock()
 	if h.closing {
@@ -33,36 +42,22 @@ func (h *Hub) Go(ws *websocket.Conn, agent store.Agent, remoteAddr string) {
 	h.mu.Unlock()
 	go func() {
 		defer h.serving.Done()
-		h.serve(h.base, ws, agent, remoteAddr)
+		h.serve(h.base, ws, raw, agent, remoteAddr)
 	}()
 }
 
-// Serve runs an agent's control connection on the calling goroutine until
-// it ends. It owns ws and closes it.
-func (h *Hub) Serve(ctx context.Context, ws *websocket.Conn, agent store.Agent, remoteAddr string) {
-	h.mu.Lock()
-	if h.closing {
-		h.mu.Unlock()
-		ws.Close(protocol.CloseShutdown, "server shutting down")
-		return
-	}
-	h.serving.Add(1)
-	h.mu.Unlock()
-	defer h.serving.Done()
-	h.serve(ctx, ws, agent, remoteAddr)
-}
-
 // serve runs the connection: hello, welcome, then heartbeats, facts and
-// results.
-func (h *Hub) serve(ctx context.Context, ws *websocket.Conn, agent store.Agent, remoteAddr string) {
+// results. Only the read loop runs on this goroutine, which lives as long
+// as the connection: opening and closing (decoding, logging, database
+// writes) run on short-lived stacks, so an idle agent costs a small stack.
+func (h *Hub) serve(ctx context.Context, ws *websocket.Conn, raw Deadliner, agent store.Agent, remoteAddr string) {
 	h.active.Add(1)
 	defer h.active.Add(-1)
 	ws.SetReadLimit(protocol.MaxMessageBytes)
-	log := h.log.With("agent_id", agent.ID, "remote_addr", remoteAddr)
 
 	connCtx, kick := context.WithCancelCause(ctx)
 	defer kick(nil)
-	c := &Conn{AgentID: agent.ID, ClientID: agent.ClientID, ConnID: store.NewID(), ws: ws, kick: kick}
+	c := &Conn{AgentID: agent.ID, ClientID: agent.ClientID, ConnID: store.NewID(), ws: ws, raw: raw, kick: kick}
 	// coder/websocket drops the TCP connection without a close frame when
 	// the context of a read or write ends, which would lose the kick's
 	// close code. So reads and writes below use ctx, and a kick closes ws
@@ -78,50 +73,61 @@ func (h *Hub) serve(ctx context.Context, ws *websocket.Conn, agent store.Agent, 
 		}
 	}()
 
-	var (
-		facts protocol.Facts
-		err   error
-	)
-	onFreshStack(func() { facts, err = h.readHello(ctx, c) })
+	var opened bool
+	onFreshStack(func() { opened = h.open(ctx, connCtx, c, remoteAddr) })
+	if !opened {
+		return
+	}
+	err := h.readLoop(ctx, c)
+	onFreshStack(func() { h.finish(ctx, connCtx, c, err) })
+}
+
+// open reads the hello, registers the connection, sends the welcome and
+// any queued commands. It reports whether the connection is open.
+func (h *Hub) open(ctx, connCtx context.Context, c *Conn, remoteAddr string) bool {
+	log := h.log.With("agent_id", c.AgentID, "remote_addr", remoteAddr)
+	facts, err := h.readHello(ctx, c)
 	if err != nil {
 		log.Warn("agent connection rejected before hello", "err", err)
 		h.CountRejected("hello")
-		closeWith(ws, err)
-		return
+		closeWith(c.ws, err)
+		return false
 	}
-	var regErr error
-	onFreshStack(func() { regErr = h.register(connCtx, c, remoteAddr, facts) })
-	if err := regErr; err != nil {
+	if err := h.register(connCtx, c, remoteAddr, facts); err != nil {
 		var cc closeCause
 		if !errors.As(err, &cc) {
 			log.Error("register agent connection", "err", err)
 			err = closeCause{websocket.StatusInternalError, "server error"}
 		}
-		closeWith(ws, err)
-		return
+		closeWith(c.ws, err)
+		return false
 	}
-	defer onFreshStack(func() { h.unregister(context.WithoutCancel(ctx), c) })
 	log.Info("agent connected", "hostname", facts.Hostname, "version", facts.AgentVersion, "conn_id", c.ConnID)
-
 	welcome := protocol.Welcome{
-		AgentID: agent.ID, ProtocolVersion: protocol.Version, ServerVersion: h.serverVersion,
+		AgentID: c.AgentID, ProtocolVersion: protocol.Version, ServerVersion: h.serverVersion,
 		HeartbeatInterval: protocol.Duration(h.heartbeat), ServerTime: time.Now().UTC(),
 	}
-	onFreshStack(func() { err = h.send(ctx, c, protocol.TypeWelcome, "", welcome) })
-	if err != nil {
+	if err := h.send(ctx, c, protocol.TypeWelcome, "", welcome); err != nil {
 		log.Warn("send welcome", "err", err)
-		closeWith(ws, context.Cause(connCtx))
-		return
+		closeWith(c.ws, context.Cause(connCtx))
+		h.unregister(context.WithoutCancel(ctx), c)
+		return false
 	}
 	if ch := h.commandHandler(); ch != nil {
-		onFreshStack(func() { ch.Connected(ctx, c) })
+		ch.Connected(ctx, c)
 	}
-	err = h.readLoop(ctx, c)
+	return true
+}
+
+// finish closes a connection whose read loop ended with err and marks the
+// agent offline unless a newer connection took over.
+func (h *Hub) finish(ctx, connCtx context.Context, c *Conn, err error) {
 	if cause := context.Cause(connCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
 	}
-	log.Info("agent disconnected", "reason", err)
-	closeWith(ws, err)
+	h.log.Info("agent disconnected", "agent_id", c.AgentID, "reason", err)
+	closeWith(c.ws, err)
+	h.unregister(context.WithoutCancel(ctx), c)
 }
 
 // closeWith closes ws with the code a closeCause carries, or a generic one.
@@ -166,11 +172,9 @@ func (h *Hub) readHello(ctx context.Context, c *Conn) (protocol.Facts, error) {
 func (h *Hub) readLoop(ctx context.Context, c *Conn) error {
 	bad := 0
 	for {
-		readCtx, cancel := context.WithTimeout(ctx, h.OfflineAfter())
-		_, data, err := c.ws.Read(readCtx)
-		cancel()
+		data, err := h.read(ctx, c)
 		if err != nil {
-			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)) {
 				return fmt.Errorf("no message for %s: %w", h.OfflineAfter(), err)
 			}
 			return err
@@ -182,6 +186,23 @@ func (h *Hub) readLoop(ctx context.Context, c *Conn) error {
 			return err
 		}
 	}
+}
+
+// read waits up to OfflineAfter for the agent's next message. With the
+// raw connection at hand it uses a socket deadline: a context with a
+// timeout per read would cost a timer and callbacks for every idle agent.
+func (h *Hub) read(ctx context.Context, c *Conn) ([]byte, error) {
+	if c.raw != nil {
+		if err := c.raw.SetReadDeadline(time.Now().Add(h.OfflineAfter())); err != nil {
+			return nil, err
+		}
+		_, data, err := c.ws.Read(ctx)
+		return data, err
+	}
+	readCtx, cancel := context.WithTimeout(ctx, h.OfflineAfter())
+	defer cancel()
+	_, data, err := c.ws.Read(readCtx)
+	return data, err
 }
 
 // handle processes one message from the agent. It returns an error only
