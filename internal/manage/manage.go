@@ -128,18 +128,25 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, p access.Principal,
 		return "", store.EnrollmentToken{}, invalid("max_uses", "must be between 0 (unlimited) and %d", MaxTokenUses)
 	}
 	secret := auth.NewSecret(auth.PrefixEnrollment)
-	tok, err := s.db.CreateEnrollmentToken(ctx, store.EnrollmentToken{
-		SiteID: siteID, Prefix: secret[:len(auth.PrefixEnrollment)+6], CreatedBy: p.ActorName(),
-		ExpiresAt: s.now().Add(expiresIn), MaxUses: maxUses,
-	}, auth.HashSecret(secret))
+	var tok store.EnrollmentToken
+	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+		var err error
+		tok, err = tx.CreateEnrollmentToken(ctx, store.EnrollmentToken{
+			SiteID: siteID, Prefix: secret[:len(auth.PrefixEnrollment)+6], CreatedBy: p.ActorName(),
+			ExpiresAt: s.now().Add(expiresIn), MaxUses: maxUses,
+		}, auth.HashSecret(secret))
+		if err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("enrollment_token.create", "site", siteID, map[string]string{
+			"token_id": tok.ID, "prefix": tok.Prefix, "expires_at": tok.ExpiresAt.Format(time.RFC3339),
+			"max_uses": fmt.Sprint(maxUses),
+		}))
+	})
 	if err != nil {
 		return "", store.EnrollmentToken{}, err
 	}
-	err = s.db.AddAudit(ctx, p.Audit("enrollment_token.create", "site", siteID, map[string]string{
-		"token_id": tok.ID, "prefix": tok.Prefix, "expires_at": tok.ExpiresAt.Format(time.RFC3339),
-		"max_uses": fmt.Sprint(maxUses),
-	}))
-	return secret, tok, err
+	return secret, tok, nil
 }
 
 // RevokeEnrollmentToken stops a token from enrolling more agents.
@@ -154,11 +161,14 @@ func (s *Service) RevokeEnrollmentToken(ctx context.Context, p access.Principal,
 	if !tok.RevokedAt.IsZero() {
 		return tok, nil
 	}
-	if err := s.db.RevokeEnrollmentToken(ctx, id); err != nil {
-		return store.EnrollmentToken{}, err
-	}
-	if err := s.db.AddAudit(ctx, p.Audit("enrollment_token.revoke", "site", tok.SiteID,
-		map[string]string{"token_id": id, "prefix": tok.Prefix})); err != nil {
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.RevokeEnrollmentToken(ctx, id); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("enrollment_token.revoke", "site", tok.SiteID,
+			map[string]string{"token_id": id, "prefix": tok.Prefix}))
+	})
+	if err != nil {
 		return store.EnrollmentToken{}, err
 	}
 	return s.db.EnrollmentToken(ctx, id)
@@ -224,12 +234,17 @@ func (s *Service) CreateFirstOwner(ctx context.Context, ip, email, password stri
 	if err != nil {
 		return store.User{}, err
 	}
-	u, err := s.db.CreateFirstUser(ctx, email, hash, store.RoleOwner)
+	var u store.User
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		var err error
+		u, err = tx.CreateFirstUser(ctx, email, hash, store.RoleOwner)
+		if err != nil {
+			return err
+		}
+		p := access.Principal{User: u, Via: "setup", IP: ip}
+		return tx.AddAudit(ctx, p.Audit("user.create", "user", u.ID, map[string]string{"email": email, "role": "owner"}))
+	})
 	if err != nil {
-		return store.User{}, err
-	}
-	p := access.Principal{User: u, Via: "setup", IP: ip}
-	if err := s.db.AddAudit(ctx, p.Audit("user.create", "user", u.ID, map[string]string{"email": email, "role": "owner"})); err != nil {
 		return store.User{}, err
 	}
 	return u, nil
@@ -257,11 +272,16 @@ func (s *Service) CreateAPIToken(ctx context.Context, p access.Principal, userID
 		return "", store.APIToken{}, err
 	}
 	secret := auth.NewSecret(auth.PrefixAPIToken)
-	t, err := s.db.CreateAPIToken(ctx, userID, name, auth.HashSecret(secret))
+	var t store.APIToken
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		var err error
+		t, err = tx.CreateAPIToken(ctx, userID, name, auth.HashSecret(secret))
+		if err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("api_token.create", "user", userID, map[string]string{"token_id": t.ID, "name": name}))
+	})
 	if err != nil {
-		return "", store.APIToken{}, err
-	}
-	if err := s.db.AddAudit(ctx, p.Audit("api_token.create", "user", userID, map[string]string{"token_id": t.ID, "name": name})); err != nil {
 		return "", store.APIToken{}, err
 	}
 	return secret, t, nil

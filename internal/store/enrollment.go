@@ -47,28 +47,36 @@ var (
 
 // CreateEnrollmentToken stores a token hash for a site.
 func (db *DB) CreateEnrollmentToken(ctx context.Context, tok EnrollmentToken, tokenHash string) (EnrollmentToken, error) {
-	tok.ID = NewID()
-	tok.CreatedAt = fromMS(ms(db.now()))
-	tok.ExpiresAt = fromMS(ms(tok.ExpiresAt))
+	var out EnrollmentToken
 	err := db.WithTx(ctx, func(tx *Tx) error {
-		var one int
-		err := tx.q.QueryRowContext(ctx, `SELECT 1 FROM sites WHERE id = $1`, tok.SiteID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("site %s: %w", tok.SiteID, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("load site %s: %w", tok.SiteID, err)
-		}
-		_, err = tx.q.ExecContext(ctx, `INSERT INTO enrollment_tokens
-			(id, site_id, token_hash, prefix, created_by, created_at, expires_at, max_uses, uses)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`,
-			tok.ID, tok.SiteID, tokenHash, tok.Prefix, tok.CreatedBy, ms(tok.CreatedAt), ms(tok.ExpiresAt), tok.MaxUses)
-		if err != nil {
-			return fmt.Errorf("create enrollment token: %w", err)
-		}
-		return nil
+		var err error
+		out, err = tx.CreateEnrollmentToken(ctx, tok, tokenHash)
+		return err
 	})
-	return tok, err
+	return out, err
+}
+
+// CreateEnrollmentToken stores a token hash for a site inside tx.
+func (t *Tx) CreateEnrollmentToken(ctx context.Context, tok EnrollmentToken, tokenHash string) (EnrollmentToken, error) {
+	tok.ID = NewID()
+	tok.CreatedAt = fromMS(ms(t.db.now()))
+	tok.ExpiresAt = fromMS(ms(tok.ExpiresAt))
+	var one int
+	err := t.q.QueryRowContext(ctx, `SELECT 1 FROM sites WHERE id = $1`, tok.SiteID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return EnrollmentToken{}, fmt.Errorf("site %s: %w", tok.SiteID, ErrNotFound)
+	}
+	if err != nil {
+		return EnrollmentToken{}, fmt.Errorf("load site %s: %w", tok.SiteID, err)
+	}
+	_, err = t.q.ExecContext(ctx, `INSERT INTO enrollment_tokens
+		(id, site_id, token_hash, prefix, created_by, created_at, expires_at, max_uses, uses)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`,
+		tok.ID, tok.SiteID, tokenHash, tok.Prefix, tok.CreatedBy, ms(tok.CreatedAt), ms(tok.ExpiresAt), tok.MaxUses)
+	if err != nil {
+		return EnrollmentToken{}, fmt.Errorf("create enrollment token: %w", err)
+	}
+	return tok, nil
 }
 
 const tokenColumns = `id, site_id, prefix, created_by, created_at, expires_at, max_uses, uses, revoked_at`
@@ -118,7 +126,12 @@ func (db *DB) EnrollmentToken(ctx context.Context, id string) (EnrollmentToken, 
 
 // RevokeEnrollmentToken stops a token from enrolling further agents.
 func (db *DB) RevokeEnrollmentToken(ctx context.Context, id string) error {
-	res, err := db.sql.ExecContext(ctx, `UPDATE enrollment_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(db.now()), id)
+	return db.q().RevokeEnrollmentToken(ctx, id)
+}
+
+// RevokeEnrollmentToken stops a token from enrolling further agents.
+func (t *Tx) RevokeEnrollmentToken(ctx context.Context, id string) error {
+	res, err := t.q.ExecContext(ctx, `UPDATE enrollment_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(t.db.now()), id)
 	if err != nil {
 		return fmt.Errorf("revoke enrollment token %s: %w", id, err)
 	}

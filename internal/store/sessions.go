@@ -87,15 +87,20 @@ type APIToken struct {
 
 // CreateAPIToken stores the hash of a new API token.
 func (db *DB) CreateAPIToken(ctx context.Context, userID, name, tokenHash string) (APIToken, error) {
-	now := db.now()
-	t := APIToken{ID: NewID(), UserID: userID, Name: name, CreatedAt: now.UTC().Truncate(time.Millisecond)}
-	_, err := db.sql.ExecContext(ctx,
+	return db.q().CreateAPIToken(ctx, userID, name, tokenHash)
+}
+
+// CreateAPIToken stores the hash of a new API token inside tx.
+func (t *Tx) CreateAPIToken(ctx context.Context, userID, name, tokenHash string) (APIToken, error) {
+	now := t.db.now()
+	tok := APIToken{ID: NewID(), UserID: userID, Name: name, CreatedAt: now.UTC().Truncate(time.Millisecond)}
+	_, err := t.q.ExecContext(ctx,
 		`INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		t.ID, userID, name, tokenHash, ms(now))
+		tok.ID, userID, name, tokenHash, ms(now))
 	if err != nil {
 		return APIToken{}, fmt.Errorf("create api token: %w", err)
 	}
-	return t, nil
+	return tok, nil
 }
 
 // APITokenUser returns the user owning the token with this hash and marks

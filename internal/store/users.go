@@ -67,20 +67,26 @@ func (db *DB) CreateUser(ctx context.Context, email, passwordHash string, role R
 func (db *DB) CreateFirstUser(ctx context.Context, email, passwordHash string, role Role) (User, error) {
 	var u User
 	err := db.WithTx(ctx, func(tx *Tx) error {
-		if err := db.dialect.lockUsers(ctx, tx.q); err != nil {
-			return err
-		}
-		n, err := tx.CountUsers(ctx)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("create first user: %w", ErrConflict)
-		}
-		u, err = tx.CreateUser(ctx, email, passwordHash, role)
+		var err error
+		u, err = tx.CreateFirstUser(ctx, email, passwordHash, role)
 		return err
 	})
 	return u, err
+}
+
+// CreateFirstUser inserts a user inside tx only if no user exists yet.
+func (t *Tx) CreateFirstUser(ctx context.Context, email, passwordHash string, role Role) (User, error) {
+	if err := t.db.dialect.lockUsers(ctx, t.q); err != nil {
+		return User{}, err
+	}
+	n, err := t.CountUsers(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	if n > 0 {
+		return User{}, fmt.Errorf("create first user: %w", ErrConflict)
+	}
+	return t.CreateUser(ctx, email, passwordHash, role)
 }
 
 const userColumns = `id, email, password_hash, role, created_at`
