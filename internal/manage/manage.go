@@ -198,14 +198,7 @@ func (s *Service) CreateUser(ctx context.Context, p access.Principal, email, pas
 	default:
 		return store.User{}, invalid("role", "must be owner, admin, technician or readonly")
 	}
-	email, err := CheckEmail(email)
-	if err != nil {
-		return store.User{}, err
-	}
-	if err := auth.CheckPasswordPolicy(password); err != nil {
-		return store.User{}, invalid("password", "%s", err.Error())
-	}
-	hash, err := auth.HashPassword(password)
+	email, hash, err := checkCredentials(email, password)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -220,17 +213,27 @@ func (s *Service) CreateUser(ctx context.Context, p access.Principal, email, pas
 	return u, err
 }
 
+// checkCredentials validates a new account's email and password and hashes
+// the password.
+func checkCredentials(email, password string) (normalized, hash string, err error) {
+	normalized, err = CheckEmail(email)
+	if err != nil {
+		return "", "", err
+	}
+	if err := auth.CheckPasswordPolicy(password); err != nil {
+		return "", "", invalid("password", "%s", err.Error())
+	}
+	hash, err = auth.HashPassword(password)
+	if err != nil {
+		return "", "", err
+	}
+	return normalized, hash, nil
+}
+
 // CreateFirstOwner creates the first account from the setup link. It fails
 // with store.ErrConflict once any user exists.
 func (s *Service) CreateFirstOwner(ctx context.Context, ip, email, password string) (store.User, error) {
-	email, err := CheckEmail(email)
-	if err != nil {
-		return store.User{}, err
-	}
-	if err := auth.CheckPasswordPolicy(password); err != nil {
-		return store.User{}, invalid("password", "%s", err.Error())
-	}
-	hash, err := auth.HashPassword(password)
+	email, hash, err := checkCredentials(email, password)
 	if err != nil {
 		return store.User{}, err
 	}
