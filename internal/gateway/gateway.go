@@ -143,7 +143,7 @@ func (g *Gateway) authenticate(r *http.Request) (store.Agent, bool, error) {
 	if !ok {
 		return store.Agent{}, false, nil
 	}
-	hash, err := g.db.AgentSecretHash(r.Context(), id)
+	cred, err := g.db.AgentCredential(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		auth.SecretMatches(secret, unknownAgentHash)
 		return store.Agent{}, false, nil
@@ -151,18 +151,10 @@ func (g *Gateway) authenticate(r *http.Request) (store.Agent, bool, error) {
 	if err != nil {
 		return store.Agent{}, false, err
 	}
-	if !auth.SecretMatches(secret, hash) {
+	if !auth.SecretMatches(secret, cred.SecretHash) {
 		return store.Agent{}, false, nil
 	}
-	agent, err := g.db.Agent(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		// Deleted between the two reads.
-		return store.Agent{}, false, nil
-	}
-	if err != nil {
-		return store.Agent{}, false, err
-	}
-	return agent, true, nil
+	return store.Agent{ID: cred.AgentID, ClientID: cred.ClientID}, true, nil
 }
 
 // unknownAgentHash is compared against for unknown agent IDs so they cost

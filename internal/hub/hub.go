@@ -53,6 +53,8 @@ type Hub struct {
 	closing bool
 	// commands delivers queued commands and records results.
 	commands CommandHandler
+	// presence records connects and disconnects in batches.
+	presence *presenceWriter
 	// base is the context of connections served with Go; it carries no
 	// deadline and is never cancelled: Shutdown ends them.
 	base context.Context
@@ -101,7 +103,8 @@ type metrics struct {
 // New returns a Hub.
 func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 	h := &Hub{db: db, bus: b, log: log, replicaID: opts.ReplicaID, heartbeat: opts.Heartbeat,
-		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}, base: context.Background()}
+		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}, base: context.Background(),
+		presence: &presenceWriter{db: db}}
 	h.metrics = metrics{
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "steward_agents_connected", Help: "Agents connected to this replica."}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_agent_messages_total",
@@ -171,9 +174,9 @@ func (h *Hub) register(ctx context.Context, c *Conn, remoteAddr string, facts pr
 		h.metrics.connected.Inc()
 	}
 	h.metrics.connects.Inc()
-	if err := h.db.MarkConnected(ctx, store.Connection{
+	if err := h.presence.do(ctx, &presenceOp{connect: &store.Connection{
 		AgentID: c.AgentID, ConnID: c.ConnID, ReplicaID: h.replicaID, RemoteAddr: remoteAddr, Facts: facts,
-	}); err != nil {
+	}}); err != nil {
 		h.unregister(context.WithoutCancel(ctx), c)
 		return err
 	}
@@ -194,12 +197,12 @@ func (h *Hub) unregister(ctx context.Context, c *Conn) {
 		return
 	}
 	h.metrics.connected.Dec()
-	changed, err := h.db.MarkDisconnected(ctx, c.AgentID, c.ConnID)
-	if err != nil {
+	op := &presenceOp{agentID: c.AgentID, connID: c.ConnID}
+	if err := h.presence.do(ctx, op); err != nil {
 		h.log.Error("mark agent offline", "agent_id", c.AgentID, "err", err)
 		return
 	}
-	if changed {
+	if op.changed {
 		h.publish(ctx, c, false)
 	}
 }

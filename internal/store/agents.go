@@ -213,15 +213,29 @@ func (db *DB) CountAgents(ctx context.Context) (AgentCounts, error) {
 
 // AgentSecretHash returns the stored secret hash of an agent.
 func (db *DB) AgentSecretHash(ctx context.Context, id string) (string, error) {
-	var h string
-	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash FROM agents WHERE id = $1`, id).Scan(&h)
+	c, err := db.AgentCredential(ctx, id)
+	return c.SecretHash, err
+}
+
+// AgentCredential is what authenticating an agent's connection needs, in
+// one indexed read.
+type AgentCredential struct {
+	AgentID    string
+	ClientID   string
+	SecretHash string
+}
+
+// AgentCredential loads an agent's secret hash and client.
+func (db *DB) AgentCredential(ctx context.Context, id string) (AgentCredential, error) {
+	c := AgentCredential{AgentID: id}
+	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash, client_id FROM agents WHERE id = $1`, id).Scan(&c.SecretHash, &c.ClientID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("agent %s: %w", id, ErrNotFound)
+		return AgentCredential{}, fmt.Errorf("agent %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("load agent %s: %w", id, err)
+		return AgentCredential{}, fmt.Errorf("load agent %s: %w", id, err)
 	}
-	return h, nil
+	return c, nil
 }
 
 // Connection records that an agent connected to a replica.
@@ -236,10 +250,15 @@ type Connection struct {
 // MarkConnected stores an agent's facts and marks it online, held by the
 // given replica and connection.
 func (db *DB) MarkConnected(ctx context.Context, c Connection) error {
+	return db.q().MarkConnected(ctx, c)
+}
+
+// MarkConnected marks an agent online inside tx.
+func (t *Tx) MarkConnected(ctx context.Context, c Connection) error {
 	var a Agent
 	a.setFacts(c.Facts)
-	now := ms(db.now())
-	res, err := db.sql.ExecContext(ctx, `UPDATE agents SET hostname = $1, os = $2, os_name = $3, os_version = $4, arch = $5,
+	now := ms(t.db.now())
+	res, err := t.q.ExecContext(ctx, `UPDATE agents SET hostname = $1, os = $2, os_name = $3, os_version = $4, arch = $5,
 		kernel = $6, version = $7, boot_time = $8, ip_addresses = $9, users = $10,
 		online = true, last_seen = $11, connected_at = $11, remote_addr = $12, replica_id = $13, conn_id = $14
 		WHERE id = $15`,
@@ -269,8 +288,13 @@ func (db *DB) UpdateFacts(ctx context.Context, agentID string, f protocol.Facts)
 // current connection: a newer connection (on this replica or another) must
 // not be undone by the older one's cleanup.
 func (db *DB) MarkDisconnected(ctx context.Context, agentID, connID string) (bool, error) {
-	res, err := db.sql.ExecContext(ctx, `UPDATE agents SET online = false, last_seen = $1 WHERE id = $2 AND conn_id = $3`,
-		ms(db.now()), agentID, connID)
+	return db.q().MarkDisconnected(ctx, agentID, connID)
+}
+
+// MarkDisconnected marks an agent offline inside tx; see DB.MarkDisconnected.
+func (t *Tx) MarkDisconnected(ctx context.Context, agentID, connID string) (bool, error) {
+	res, err := t.q.ExecContext(ctx, `UPDATE agents SET online = false, last_seen = $1 WHERE id = $2 AND conn_id = $3`,
+		ms(t.db.now()), agentID, connID)
 	if err != nil {
 		return false, fmt.Errorf("mark agent %s disconnected: %w", agentID, err)
 	}

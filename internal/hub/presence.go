@@ -1,0 +1,92 @@
+package hub
+
+import (
+	"context"
+	"sync"
+
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// presenceOp is one connect or disconnect to record.
+type presenceOp struct {
+	connect *store.Connection
+	agentID string // for a disconnect
+	connID  string // for a disconnect
+	changed bool   // set for a disconnect that marked the agent offline
+	err     error
+	done    chan struct{}
+}
+
+// presenceWriter records connects and disconnects with group commit: the
+// first caller writes everything queued, in order and in one transaction,
+// while later callers wait for it. A connect storm of thousands of agents
+// becomes a few hundred transactions instead of thousands, and nobody
+// waits on a timer.
+type presenceWriter struct {
+	db *store.DB
+
+	mu      sync.Mutex
+	pending []*presenceOp
+	writing bool
+}
+
+// do records op and returns when it is committed.
+func (w *presenceWriter) do(ctx context.Context, op *presenceOp) error {
+	op.done = make(chan struct{})
+	w.mu.Lock()
+	w.pending = append(w.pending, op)
+	if w.writing {
+		w.mu.Unlock()
+		<-op.done
+		return op.err
+	}
+	w.writing = true
+	w.mu.Unlock()
+	for {
+		w.mu.Lock()
+		batch := w.pending
+		w.pending = nil
+		if len(batch) == 0 {
+			w.writing = false
+			w.mu.Unlock()
+			break
+		}
+		w.mu.Unlock()
+		w.write(context.WithoutCancel(ctx), batch)
+	}
+	<-op.done
+	return op.err
+}
+
+// write commits a batch; if the transaction fails, each op is retried on
+// its own so one bad row cannot fail the others.
+func (w *presenceWriter) write(ctx context.Context, batch []*presenceOp) {
+	err := w.db.WithTx(ctx, func(tx *store.Tx) error {
+		for _, op := range batch {
+			if err := apply(ctx, tx, op); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		for _, op := range batch {
+			op.err = w.db.WithTx(ctx, func(tx *store.Tx) error { return apply(ctx, tx, op) })
+			close(op.done)
+		}
+		return
+	}
+	for _, op := range batch {
+		op.err = err
+		close(op.done)
+	}
+}
+
+func apply(ctx context.Context, tx *store.Tx, op *presenceOp) error {
+	if op.connect != nil {
+		return tx.MarkConnected(ctx, *op.connect)
+	}
+	changed, err := tx.MarkDisconnected(ctx, op.agentID, op.connID)
+	op.changed = changed
+	return err
+}
