@@ -257,13 +257,8 @@ type delivery struct {
 func deliverSubject(replicaID string) string { return "steward.deliver." + replicaID }
 
 // Connected sends an agent the commands queued while it was away.
-func (s *Service) Connected(ctx context.Context, c *hub.Conn) {
-	cmds, err := s.db.OpenCommands(ctx, c.AgentID)
-	if err != nil {
-		s.log.Error("load queued commands", "agent_id", c.AgentID, "err", err)
-		return
-	}
-	for _, cmd := range cmds {
+func (s *Service) Connected(ctx context.Context, c *hub.Conn, queued []store.Command) {
+	for _, cmd := range queued {
 		s.deliver(ctx, c.AgentID, wire(cmd))
 	}
 }

@@ -123,7 +123,9 @@ func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 // connects and records the results agents send. The command service
 // implements it; the hub only carries messages.
 type CommandHandler interface {
-	Connected(ctx context.Context, c *Conn)
+	// Connected delivers the commands queued for the agent, read when it
+	// connected.
+	Connected(ctx context.Context, c *Conn, queued []store.Command)
 	Result(ctx context.Context, agentID string, r protocol.Result)
 }
 
@@ -157,12 +159,13 @@ func (h *Hub) CountRejected(reason string) {
 }
 
 // register makes c the agent's current connection, closing any older one
-// (the newer wins), and records the agent online.
-func (h *Hub) register(ctx context.Context, c *Conn, remoteAddr string, facts protocol.Facts) error {
+// (the newer wins), records the agent online, and returns the commands
+// queued for it.
+func (h *Hub) register(ctx context.Context, c *Conn, remoteAddr string, facts protocol.Facts) ([]store.Command, error) {
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
-		return closeCause{protocol.CloseShutdown, "server shutting down"}
+		return nil, closeCause{protocol.CloseShutdown, "server shutting down"}
 	}
 	old := h.conns[c.AgentID]
 	h.conns[c.AgentID] = c
@@ -174,14 +177,18 @@ func (h *Hub) register(ctx context.Context, c *Conn, remoteAddr string, facts pr
 		h.metrics.connected.Inc()
 	}
 	h.metrics.connects.Inc()
-	if err := h.presence.do(ctx, &presenceOp{connect: &store.Connection{
+	op := &presenceOp{connect: &store.Connection{
 		AgentID: c.AgentID, ConnID: c.ConnID, ReplicaID: h.replicaID, RemoteAddr: remoteAddr, Facts: facts,
-	}}); err != nil {
+	}}
+	if err := h.presence.do(ctx, op); err != nil {
 		h.unregister(context.WithoutCancel(ctx), c)
-		return err
+		return nil, err
 	}
 	h.publish(ctx, c, true)
-	return nil
+	if op.queuedErr != nil {
+		h.log.Error("load queued commands", "agent_id", c.AgentID, "err", op.queuedErr)
+	}
+	return op.queued, nil
 }
 
 // unregister forgets c if it is still the agent's current connection and

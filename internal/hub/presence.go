@@ -15,6 +15,11 @@ type presenceOp struct {
 	changed bool   // set for a disconnect that marked the agent offline
 	err     error
 	done    chan struct{}
+	// queued holds a connecting agent's queued commands, read after the
+	// connect committed (so a command created meanwhile is either seen
+	// here or dispatched to the live connection), in one query per batch.
+	queued    []store.Command
+	queuedErr error
 }
 
 // presenceWriter records connects and disconnects with group commit: the
@@ -72,13 +77,34 @@ func (w *presenceWriter) write(ctx context.Context, batch []*presenceOp) {
 	if err != nil && len(batch) > 1 {
 		for _, op := range batch {
 			op.err = w.db.WithTx(ctx, func(tx *store.Tx) error { return apply(ctx, tx, op) })
-			close(op.done)
 		}
+	} else {
+		for _, op := range batch {
+			op.err = err
+		}
+	}
+	w.loadQueued(ctx, batch)
+	for _, op := range batch {
+		close(op.done)
+	}
+}
+
+// loadQueued reads the queued commands of the batch's connected agents.
+func (w *presenceWriter) loadQueued(ctx context.Context, batch []*presenceOp) {
+	var ids []string
+	for _, op := range batch {
+		if op.connect != nil && op.err == nil {
+			ids = append(ids, op.connect.AgentID)
+		}
+	}
+	if len(ids) == 0 {
 		return
 	}
+	queued, err := w.db.OpenCommandsFor(ctx, ids)
 	for _, op := range batch {
-		op.err = err
-		close(op.done)
+		if op.connect != nil && op.err == nil {
+			op.queued, op.queuedErr = queued[op.connect.AgentID], err
+		}
 	}
 }
 

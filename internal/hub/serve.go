@@ -93,7 +93,8 @@ func (h *Hub) open(ctx, connCtx context.Context, c *Conn, remoteAddr string) boo
 		closeWith(c.ws, err)
 		return false
 	}
-	if err := h.register(connCtx, c, remoteAddr, facts); err != nil {
+	queued, err := h.register(connCtx, c, remoteAddr, facts)
+	if err != nil {
 		var cc closeCause
 		if !errors.As(err, &cc) {
 			log.Error("register agent connection", "err", err)
@@ -114,7 +115,7 @@ func (h *Hub) open(ctx, connCtx context.Context, c *Conn, remoteAddr string) boo
 		return false
 	}
 	if ch := h.commandHandler(); ch != nil {
-		ch.Connected(ctx, c)
+		ch.Connected(ctx, c, queued)
 	}
 	return true
 }

@@ -255,6 +255,42 @@ func (db *DB) OpenCommands(ctx context.Context, agentID string) ([]Command, erro
 	return out, rows.Err()
 }
 
+// OpenCommandsFor returns the queued, unexpired commands of several agents
+// at once, oldest first per agent, for agents connecting together.
+func (db *DB) OpenCommandsFor(ctx context.Context, agentIDs []string) (map[string][]Command, error) {
+	out := map[string][]Command{}
+	n := db.dialect.rowsPerStatement()
+	for start := 0; start < len(agentIDs); start += n {
+		chunk := agentIDs[start:min(start+n, len(agentIDs))]
+		args := []any{ms(db.now())}
+		ph := make([]string, len(chunk))
+		for i, id := range chunk {
+			args = append(args, id)
+			ph[i] = fmt.Sprintf("$%d", i+2)
+		}
+		rows, err := db.sql.QueryContext(ctx, `SELECT `+commandColumns+` FROM commands
+			WHERE state = 'queued' AND expires_at > $1 AND agent_id IN (`+strings.Join(ph, ", ")+`)
+			ORDER BY created_at, id`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("load open commands: %w", err)
+		}
+		for rows.Next() {
+			c, err := scanCommand(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("load open commands: %w", err)
+			}
+			out[c.AgentID] = append(out[c.AgentID], c)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("load open commands: %w", err)
+		}
+	}
+	return out, nil
+}
+
 // ListAgentCommands returns an agent's commands, newest first.
 func (db *DB) ListAgentCommands(ctx context.Context, agentID string, p Page) ([]Command, int, error) {
 	p = p.Normalize()
