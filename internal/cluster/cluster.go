@@ -106,10 +106,12 @@ func (m *Member) renew(ctx context.Context) {
 func (m *Member) leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if m.leader.Swap(false) {
-		if err := m.db.ReleaseLease(ctx, JobsLease, m.self.ID); err != nil {
-			m.log.Warn("release jobs lease", "err", err)
-		}
+	// Release even when the flag is already false: a renew that ran after
+	// ctx ended fails and clears the flag while the row is still ours.
+	// ReleaseLease deletes only a lease this replica holds.
+	m.leader.Store(false)
+	if err := m.db.ReleaseLease(ctx, JobsLease, m.self.ID); err != nil {
+		m.log.Warn("release jobs lease", "err", err)
 	}
 	if err := m.db.RemoveReplica(ctx, m.self.ID); err != nil {
 		m.log.Warn("remove replica", "err", err)

@@ -213,6 +213,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	// Event streams never go idle: end them first, or the HTTP shutdown
+	// would wait out its whole timeout for open dashboards.
+	dash.Close()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
