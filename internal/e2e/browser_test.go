@@ -93,6 +93,15 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("setup link after use = %d, %v; want 404", resp, err)
 	}
 
+	do("sign out and sign in with the new account",
+		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)),
+	)
+
 	do("create a client and a site in the dashboard",
 		chromedp.Navigate(srv.URL+"/clients"),
 		chromedp.WaitVisible(chromedp.ID("client-name")),
