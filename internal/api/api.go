@@ -68,6 +68,15 @@ func (a *API) Register(mux *http.ServeMux) {
 		"POST /api/v1/commands":                      a.createCommands,
 		"GET /api/v1/commands/{id}":                  a.getCommand,
 		"GET /api/v1/command-batches/{id}":           a.getCommandBatch,
+		"GET /api/v1/policies":                       a.listPolicies,
+		"POST /api/v1/policies":                      a.createPolicy,
+		"GET /api/v1/policies/{id}":                  a.getPolicy,
+		"PUT /api/v1/policies/{id}":                  a.updatePolicy,
+		"DELETE /api/v1/policies/{id}":               a.deletePolicy,
+		"GET /api/v1/policy-assignments":             a.listAssignments,
+		"PUT /api/v1/policy-assignments":             a.assignPolicy,
+		"DELETE /api/v1/policy-assignments":          a.unassignPolicy,
+		"GET /api/v1/agents/{id}/effective-policy":   a.effectivePolicy,
 	}
 	for pattern, h := range routes {
 		mux.Handle(pattern, a.serve(h))
@@ -121,12 +130,21 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		br  *badRequest
 		inv *manage.InvalidError
+		pol *manage.PolicyInvalidError
 	)
 	switch {
 	case errors.As(err, &br):
 		writeError(w, br.status, br.msg)
 	case errors.As(err, &inv):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": inv.Error(), "field": inv.Field})
+	case errors.As(err, &pol):
+		fields := make([]map[string]string, len(pol.Fields))
+		for i, f := range pol.Fields {
+			fields[i] = map[string]string{"path": f.Path, "message": f.Message}
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": pol.Error(), "fields": fields})
+	case errors.Is(err, store.ErrInUse):
+		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, manage.ErrForbidden):
 		writeError(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, store.ErrNotFound):

@@ -1,0 +1,164 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/policy"
+)
+
+type policyBody struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Document    json.RawMessage `json:"document"`
+}
+
+func (b policyBody) input() manage.PolicyInput {
+	return manage.PolicyInput{Name: b.Name, Description: b.Description, Document: b.Document}
+}
+
+func (a *API) listPolicies(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	items, err := a.cfg.DB.ListPolicies(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items), "limit": len(items), "offset": 0})
+	return nil
+}
+
+func (a *API) createPolicy(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	var body policyBody
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	pol, err := a.cfg.Manage.CreatePolicy(r.Context(), p, body.input())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, pol)
+	return nil
+}
+
+func (a *API) getPolicy(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	pol, err := a.cfg.DB.Policy(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pol)
+	return nil
+}
+
+func (a *API) updatePolicy(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	var body policyBody
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	pol, err := a.cfg.Manage.UpdatePolicy(r.Context(), p, r.PathValue("id"), body.input())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pol)
+	return nil
+}
+
+func (a *API) deletePolicy(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if err := a.cfg.Manage.DeletePolicy(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type assignmentBody struct {
+	Level    string `json:"level"`
+	TargetID string `json:"target_id"`
+	PolicyID string `json:"policy_id"`
+}
+
+func (a *API) listAssignments(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	items, err := a.cfg.DB.ListAssignments(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items), "limit": len(items), "offset": 0})
+	return nil
+}
+
+func (a *API) assignPolicy(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	var body assignmentBody
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	if err := a.cfg.Manage.Assign(r.Context(), p, body.Level, body.TargetID, body.PolicyID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+func (a *API) unassignPolicy(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	q := r.URL.Query()
+	if err := a.cfg.Manage.Unassign(r.Context(), p, q.Get("level"), q.Get("target_id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type effectiveField struct {
+	Path   string `json:"path"`
+	Value  any    `json:"value"`
+	Source struct {
+		Level      string `json:"level"`
+		PolicyID   string `json:"policy_id,omitempty"`
+		PolicyName string `json:"policy_name,omitempty"`
+		Text       string `json:"text"`
+	} `json:"source"`
+}
+
+func (a *API) effectivePolicy(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	id := r.PathValue("id")
+	eff, err := a.cfg.Manage.EffectivePolicy(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	fields := make([]effectiveField, 0, len(eff.Fields()))
+	for _, v := range eff.Fields() {
+		f := effectiveField{Path: v.Path, Value: jsonValue(v)}
+		f.Source.Level, f.Source.PolicyID, f.Source.PolicyName, f.Source.Text = v.Source.Level.String(), v.Source.PolicyID, v.Source.PolicyName, v.Source.String()
+		fields = append(fields, f)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"agent_id": id, "revision": eff.Revision(), "policy": json.RawMessage(eff.CanonicalJSON()), "fields": fields,
+	})
+	return nil
+}
+
+// jsonValue renders a field value as the policy's JSON does (durations as
+// "60s"): it encodes a one-field document and takes the value back out
+// along the field's path.
+func jsonValue(v policy.Value) any {
+	var doc policy.Document
+	if err := doc.Set(v.Path, v.Value); err != nil {
+		return v.Value
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return v.Value
+	}
+	var node any
+	if err := json.Unmarshal(b, &node); err != nil {
+		return v.Value
+	}
+	for _, seg := range strings.Split(v.Path, ".") {
+		m, ok := node.(map[string]any)
+		if !ok {
+			return v.Value
+		}
+		node = m[seg]
+	}
+	return node
+}

@@ -1,0 +1,213 @@
+package manage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/policy"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// PolicyInvalidError lists every problem of a policy document, by field.
+type PolicyInvalidError struct {
+	Fields []policy.FieldError
+}
+
+func (e *PolicyInvalidError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Error()
+	}
+	return "invalid policy: " + strings.Join(parts, "; ")
+}
+
+// PolicyInput is what an operator sends to create or change a policy.
+type PolicyInput struct {
+	Name        string
+	Description string
+	Document    json.RawMessage
+}
+
+// checkPolicy validates the input and returns the normalized document.
+func checkPolicy(in PolicyInput) (string, string, json.RawMessage, error) {
+	name, err := checkName("name", in.Name)
+	if err != nil {
+		return "", "", nil, err
+	}
+	desc := strings.TrimSpace(in.Description)
+	if len(desc) > 1000 {
+		return "", "", nil, invalid("description", "must be at most 1000 characters")
+	}
+	raw := in.Document
+	if len(raw) == 0 {
+		raw = json.RawMessage(`{}`)
+	}
+	doc, err := policy.Decode(raw)
+	var fes policy.FieldErrors
+	if errors.As(err, &fes) {
+		return "", "", nil, &PolicyInvalidError{Fields: fes}
+	}
+	if err != nil {
+		return "", "", nil, invalid("document", "%s", err.Error())
+	}
+	if fes := policy.Validate(doc); len(fes) > 0 {
+		return "", "", nil, &PolicyInvalidError{Fields: fes}
+	}
+	canonical, err := json.Marshal(doc)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("encode policy document: %w", err)
+	}
+	return name, desc, canonical, nil
+}
+
+// CreatePolicy stores a new, unassigned policy.
+func (s *Service) CreatePolicy(ctx context.Context, p access.Principal, in PolicyInput) (store.Policy, error) {
+	if err := require(p, access.ManagePolicies); err != nil {
+		return store.Policy{}, err
+	}
+	name, desc, doc, err := checkPolicy(in)
+	if err != nil {
+		return store.Policy{}, err
+	}
+	var out store.Policy
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		out, err = tx.CreatePolicy(ctx, store.Policy{Name: name, Description: desc, Document: doc})
+		if err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("policy.create", "policy", out.ID, map[string]string{"name": name, "document": string(doc)}))
+	})
+	return out, err
+}
+
+// UpdatePolicy replaces a policy's name, description and document.
+func (s *Service) UpdatePolicy(ctx context.Context, p access.Principal, id string, in PolicyInput) (store.Policy, error) {
+	if err := require(p, access.ManagePolicies); err != nil {
+		return store.Policy{}, err
+	}
+	name, desc, doc, err := checkPolicy(in)
+	if err != nil {
+		return store.Policy{}, err
+	}
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.UpdatePolicy(ctx, store.Policy{ID: id, Name: name, Description: desc, Document: doc}); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("policy.update", "policy", id, map[string]string{"name": name, "document": string(doc)}))
+	})
+	if err != nil {
+		return store.Policy{}, err
+	}
+	return s.db.Policy(ctx, id)
+}
+
+// DeletePolicy removes an unassigned policy.
+func (s *Service) DeletePolicy(ctx context.Context, p access.Principal, id string) error {
+	if err := require(p, access.ManagePolicies); err != nil {
+		return err
+	}
+	pol, err := s.db.Policy(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.DeletePolicy(ctx, id); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("policy.delete", "policy", id, map[string]string{"name": pol.Name}))
+	})
+}
+
+// Assign places a policy at the default level or on a client, site or
+// agent, replacing the policy there.
+func (s *Service) Assign(ctx context.Context, p access.Principal, level, targetID, policyID string) error {
+	if err := require(p, access.ManagePolicies); err != nil {
+		return err
+	}
+	if err := s.checkTarget(ctx, level, targetID); err != nil {
+		return err
+	}
+	if _, err := s.db.Policy(ctx, policyID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return invalid("policy_id", "no policy %s", policyID)
+		}
+		return err
+	}
+	return s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Assign(ctx, store.PolicyAssignment{Level: level, TargetID: targetID, PolicyID: policyID, AssignedBy: p.ActorName()}); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("policy.assign", level, targetID, map[string]string{"policy_id": policyID}))
+	})
+}
+
+// Unassign removes the policy at a level and target; the fields it set
+// fall back to the levels above.
+func (s *Service) Unassign(ctx context.Context, p access.Principal, level, targetID string) error {
+	if err := require(p, access.ManagePolicies); err != nil {
+		return err
+	}
+	if err := s.checkTarget(ctx, level, targetID); err != nil {
+		return err
+	}
+	if level == store.LevelDefault {
+		return invalid("level", "the default level always has a policy; assign another one instead")
+	}
+	return s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Unassign(ctx, level, targetID); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("policy.unassign", level, targetID, nil))
+	})
+}
+
+func (s *Service) checkTarget(ctx context.Context, level, targetID string) error {
+	var err error
+	switch level {
+	case store.LevelDefault:
+		if targetID != "" {
+			return invalid("target_id", "must be empty at the default level")
+		}
+		return nil
+	case store.LevelClient:
+		_, err = s.db.Client(ctx, targetID)
+	case store.LevelSite:
+		_, err = s.db.Site(ctx, targetID)
+	case store.LevelAgent:
+		_, err = s.db.Agent(ctx, targetID)
+	default:
+		return invalid("level", "must be default, client, site or agent")
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return invalid("target_id", "no %s %s", level, targetID)
+	}
+	return err
+}
+
+var levels = map[string]policy.Level{
+	store.LevelDefault: policy.LevelDefault,
+	store.LevelClient:  policy.LevelClient,
+	store.LevelSite:    policy.LevelSite,
+	store.LevelAgent:   policy.LevelAgent,
+}
+
+// EffectivePolicy resolves an agent's policy from its assignments.
+func (s *Service) EffectivePolicy(ctx context.Context, agentID string) (policy.Effective, error) {
+	as, ps, err := s.db.AgentPolicies(ctx, agentID)
+	if err != nil {
+		return policy.Effective{}, err
+	}
+	assignments := make([]policy.Assignment, 0, len(as))
+	for i, a := range as {
+		doc, err := policy.Decode(ps[i].Document)
+		if err != nil {
+			return policy.Effective{}, fmt.Errorf("stored policy %s: %w", ps[i].ID, err)
+		}
+		assignments = append(assignments, policy.Assignment{Level: levels[a.Level], PolicyID: a.PolicyID, PolicyName: a.PolicyName, Document: doc})
+	}
+	return policy.Resolve(assignments...), nil
+}
