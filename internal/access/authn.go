@@ -137,12 +137,15 @@ func (a *Authenticator) ClientIP(r *http.Request) string {
 }
 
 // ClientIP returns the caller's address: the connection's peer, or the
-// first X-Forwarded-For hop when the server sits behind a trusted proxy.
+// last X-Forwarded-For hop (the one the proxy added) when the server sits
+// behind a trusted proxy.
 func ClientIP(r *http.Request, trustProxy bool) string {
 	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+		// The trusted proxy appends the address it saw; anything before
+		// that came from the client and proves nothing.
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			hops := strings.Split(xff[len(xff)-1], ",")
+			if ip := net.ParseIP(strings.TrimSpace(hops[len(hops)-1])); ip != nil {
 				return ip.String()
 			}
 		}

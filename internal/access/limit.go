@@ -49,6 +49,20 @@ func (l *Limiter) Fail(key string) {
 	}
 }
 
+// Undo takes back the most recent failure of key: an attempt is counted
+// when it starts, so parallel guesses count at once, and taken back when
+// it succeeds.
+func (l *Limiter) Undo(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.failures[key]
+	if len(f) <= 1 {
+		delete(l.failures, key)
+		return
+	}
+	l.failures[key] = f[:len(f)-1]
+}
+
 // Reset forgets key's failures (after a success).
 func (l *Limiter) Reset(key string) {
 	l.mu.Lock()

@@ -121,6 +121,10 @@ type effectiveField struct {
 
 func (a *API) effectivePolicy(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
 	id := r.PathValue("id")
+	agent, err := a.cfg.DB.Agent(r.Context(), id)
+	if err != nil {
+		return err
+	}
 	eff, err := a.cfg.Manage.EffectivePolicy(r.Context(), id)
 	if err != nil {
 		return err
@@ -133,6 +137,10 @@ func (a *API) effectivePolicy(w http.ResponseWriter, r *http.Request, _ access.P
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"agent_id": id, "revision": eff.Revision(), "policy": json.RawMessage(eff.CanonicalJSON()), "fields": fields,
+		// What the agent acknowledged running; it differs from revision
+		// while a change is on its way or the agent is offline.
+		"agent_revision": agent.PolicyRevision, "agent_applied_at": agent.PolicyAppliedAt,
+		"up_to_date": agent.PolicyRevision == eff.Revision(),
 	})
 	return nil
 }

@@ -146,7 +146,9 @@ func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (
 	if err != nil {
 		return store.BatchStatus{}, nil, err
 	}
-	s.dispatch(ctx, targets, cmds)
+	// Delivery must not stop when the API caller hangs up: a command left
+	// queued would wait for the agent's next connection.
+	s.dispatch(context.WithoutCancel(ctx), targets, cmds)
 	status, err := s.db.CommandBatch(ctx, batch.ID)
 	ids := make([]string, len(cmds))
 	for i, c := range cmds {

@@ -114,6 +114,18 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 		t.Errorf("ping result = %+v, want ok with agent_time", ping)
 	}
 
+	// The agent runs the policy from its welcome; a change to its site's
+	// policy reaches the running agent, which acknowledges it.
+	firstRev := waitPolicy(t, api, online.ID, "")
+	var pol struct{ ID string }
+	api.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Fast office", "document": map[string]any{
+		"metrics": map[string]any{"interval": "15s"}}}, &pol, 201)
+	api.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "site", "target_id": site.ID, "policy_id": pol.ID}, nil, 200)
+	secondRev := waitPolicy(t, api, online.ID, firstRev)
+	if secondRev == firstRev {
+		t.Errorf("policy revision unchanged after a site policy change")
+	}
+
 	// A killed agent drops its socket: the server marks it offline.
 	agent.kill()
 	waitAgent(t, api, false)
@@ -184,4 +196,23 @@ func waitAgent(t *testing.T, api *apiClient, online bool) agentJSON {
 		return nil
 	})
 	return got
+}
+
+// waitPolicy waits until the agent acknowledges running its effective
+// policy with a revision other than not, and returns that revision.
+func waitPolicy(t *testing.T, api *apiClient, agentID, not string) string {
+	t.Helper()
+	var eff struct {
+		Revision      string `json:"revision"`
+		AgentRevision string `json:"agent_revision"`
+		UpToDate      bool   `json:"up_to_date"`
+	}
+	waitFor(t, 15*time.Second, "agent running its effective policy", func() error {
+		api.mustDo("GET", "/api/v1/agents/"+agentID+"/effective-policy", nil, &eff, 200)
+		if !eff.UpToDate || eff.Revision == not {
+			return fmt.Errorf("effective revision %s, agent runs %q", eff.Revision, eff.AgentRevision)
+		}
+		return nil
+	})
+	return eff.Revision
 }

@@ -91,8 +91,15 @@ func TestTwoReplicas(t *testing.T) {
 		return nil
 	})
 
-	// A command issued on B reaches the agent on A over the bus.
+	// A command issued on B reaches the agent on A over the bus, and so
+	// does a policy change made through B.
 	ping(t, apiB, agent.ID)
+	before := waitPolicy(t, apiB, agent.ID, "")
+	var pol struct{ ID string }
+	apiB.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Replicated", "document": map[string]any{
+		"inventory": map[string]any{"interval": "6h"}}}, &pol, 201)
+	apiB.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "client", "target_id": client.ID, "policy_id": pol.ID}, nil, 200)
+	waitPolicy(t, apiB, agent.ID, before)
 
 	// A browser on B sees presence changes of an agent held by A.
 	events := openEvents(t, b.URL, "ops@example.com", "replica-password-1")

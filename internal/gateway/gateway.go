@@ -104,7 +104,11 @@ func (g *Gateway) enroll(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	ip := access.ClientIP(r, g.trustProxy)
-	if ok, wait := g.authLimiter.Allow(ip); !ok {
+	// Throttle per address and claimed agent, so a few agents with stale
+	// credentials behind one office NAT cannot lock out the rest.
+	claimed, _, _ := protocol.ParseCredential(r.Header.Get("Authorization"))
+	limitKey := ip + "/" + claimed
+	if ok, wait := g.authLimiter.Allow(limitKey); !ok {
 		g.hub.CountRejected("auth_rate_limited")
 		w.Header().Set("Retry-After", retryAfter(wait))
 		writeError(w, http.StatusTooManyRequests, "too many failed agent authentications; try again later")
@@ -117,7 +121,7 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		g.authLimiter.Fail(ip)
+		g.authLimiter.Fail(limitKey)
 		g.hub.CountRejected("auth")
 		g.log.Info("agent authentication failed", "ip", ip)
 		writeError(w, http.StatusUnauthorized, "invalid agent credentials")
@@ -154,7 +158,7 @@ func (g *Gateway) authenticate(r *http.Request) (store.Agent, bool, error) {
 	if !auth.SecretMatches(secret, cred.SecretHash) {
 		return store.Agent{}, false, nil
 	}
-	return store.Agent{ID: cred.AgentID, ClientID: cred.ClientID}, true, nil
+	return store.Agent{ID: cred.AgentID, ClientID: cred.ClientID, SiteID: cred.SiteID}, true, nil
 }
 
 // unknownAgentHash is compared against for unknown agent IDs so they cost

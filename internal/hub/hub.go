@@ -53,6 +53,8 @@ type Hub struct {
 	closing bool
 	// commands delivers queued commands and records results.
 	commands CommandHandler
+	// policies gives connecting agents their effective policy.
+	policies PolicyHandler
 	// presence records connects and disconnects in batches.
 	presence *presenceWriter
 	// base is the context of connections served with Go; it carries no
@@ -68,6 +70,7 @@ type Hub struct {
 type Conn struct {
 	AgentID  string
 	ClientID string
+	SiteID   string
 	ConnID   string
 	ws       *websocket.Conn
 	raw      Deadliner
@@ -127,6 +130,36 @@ type CommandHandler interface {
 	// connected.
 	Connected(ctx context.Context, c *Conn, queued []store.Command)
 	Result(ctx context.Context, agentID string, r protocol.Result)
+}
+
+// PolicyHandler resolves a connecting agent's effective policy for its
+// welcome. The push service implements it.
+type PolicyHandler interface {
+	Effective(ctx context.Context, c *Conn) (*protocol.PolicyUpdate, error)
+}
+
+// SetPolicyHandler installs the policy handler. Call it before serving.
+func (h *Hub) SetPolicyHandler(ph PolicyHandler) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.policies = ph
+}
+
+func (h *Hub) policyHandler() PolicyHandler {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.policies
+}
+
+// Snapshot returns the connections this replica holds now.
+func (h *Hub) Snapshot() []*Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*Conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		out = append(out, c)
+	}
+	return out
 }
 
 // SetCommandHandler installs the command handler. Call it before serving.

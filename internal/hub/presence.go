@@ -7,14 +7,17 @@ import (
 	"github.com/steward-rmm/steward/internal/store"
 )
 
-// presenceOp is one connect or disconnect to record.
+// presenceOp is one connect, disconnect or policy acknowledgement to
+// record.
 type presenceOp struct {
 	connect *store.Connection
 	agentID string // for a disconnect
 	connID  string // for a disconnect
-	changed bool   // set for a disconnect that marked the agent offline
-	err     error
-	done    chan struct{}
+	// policyRevision, when set, records a policy acknowledgement instead.
+	policyRevision string
+	changed        bool // set for a disconnect that marked the agent offline
+	err            error
+	done           chan struct{}
 	// queued holds a connecting agent's queued commands, read after the
 	// connect committed (so a command created meanwhile is either seen
 	// here or dispatched to the live connection), in one query per batch.
@@ -111,6 +114,9 @@ func (w *presenceWriter) loadQueued(ctx context.Context, batch []*presenceOp) {
 func apply(ctx context.Context, tx *store.Tx, op *presenceOp) error {
 	if op.connect != nil {
 		return tx.MarkConnected(ctx, *op.connect)
+	}
+	if op.policyRevision != "" {
+		return tx.SetPolicyRevision(ctx, op.agentID, op.policyRevision)
 	}
 	changed, err := tx.MarkDisconnected(ctx, op.agentID, op.connID)
 	op.changed = changed

@@ -57,7 +57,7 @@ func (h *Hub) serve(ctx context.Context, ws *websocket.Conn, raw Deadliner, agen
 
 	connCtx, kick := context.WithCancelCause(ctx)
 	defer kick(nil)
-	c := &Conn{AgentID: agent.ID, ClientID: agent.ClientID, ConnID: store.NewID(), ws: ws, raw: raw, kick: kick}
+	c := &Conn{AgentID: agent.ID, ClientID: agent.ClientID, SiteID: agent.SiteID, ConnID: store.NewID(), ws: ws, raw: raw, kick: kick}
 	// coder/websocket drops the TCP connection without a close frame when
 	// the context of a read or write ends, which would lose the kick's
 	// close code. So reads and writes below use ctx, and a kick closes ws
@@ -107,6 +107,13 @@ func (h *Hub) open(ctx, connCtx context.Context, c *Conn, remoteAddr string) boo
 	welcome := protocol.Welcome{
 		AgentID: c.AgentID, ProtocolVersion: protocol.Version, ServerVersion: h.serverVersion,
 		HeartbeatInterval: protocol.Duration(h.heartbeat), ServerTime: time.Now().UTC(),
+	}
+	if ph := h.policyHandler(); ph != nil {
+		// Without its policy the agent keeps the last one it applied; the
+		// next change or connection brings it up to date.
+		if welcome.Policy, err = ph.Effective(ctx, c); err != nil {
+			log.Error("resolve policy for welcome", "err", err)
+		}
 	}
 	if err := h.send(ctx, c, protocol.TypeWelcome, "", welcome); err != nil {
 		log.Warn("send welcome", "err", err)
@@ -231,6 +238,16 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte, bad *int) error 
 		}
 		if ch := h.commandHandler(); ch != nil {
 			ch.Result(ctx, c.AgentID, r)
+		}
+	case protocol.TypePolicyAck:
+		ack, err := protocol.DecodePolicyAck(env.Data)
+		if err != nil {
+			h.CountRejected("bad_policy_ack")
+			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
+			return nil
+		}
+		if err := h.presence.do(ctx, &presenceOp{agentID: c.AgentID, policyRevision: ack.Revision}); err != nil {
+			return fmt.Errorf("record policy revision: %w", err)
 		}
 	case protocol.TypeHeartbeat:
 		if _, err := protocol.DecodeHeartbeat(env.Data); err != nil {

@@ -36,6 +36,8 @@ func invalid(field, format string, args ...any) error {
 type Service struct {
 	db  *store.DB
 	now func() time.Time
+	// notifier hears about policy changes; nil in tools that need no push.
+	notifier PolicyNotifier
 }
 
 // New returns a Service over db.

@@ -25,6 +25,21 @@ func (e *PolicyInvalidError) Error() string {
 	return "invalid policy: " + strings.Join(parts, "; ")
 }
 
+// PolicyNotifier is told which assignments a policy change affects, so the
+// agents under them get their new effective policy at once.
+type PolicyNotifier interface {
+	PolicyChanged(ctx context.Context, scopes []store.PolicyAssignment)
+}
+
+// SetPolicyNotifier installs the notifier. Call it before serving.
+func (s *Service) SetPolicyNotifier(n PolicyNotifier) { s.notifier = n }
+
+func (s *Service) policyChanged(ctx context.Context, scopes ...store.PolicyAssignment) {
+	if s.notifier != nil {
+		s.notifier.PolicyChanged(ctx, scopes)
+	}
+}
+
 // PolicyInput is what an operator sends to create or change a policy.
 type PolicyInput struct {
 	Name        string
@@ -102,7 +117,12 @@ func (s *Service) UpdatePolicy(ctx context.Context, p access.Principal, id strin
 	if err != nil {
 		return store.Policy{}, err
 	}
-	return s.db.Policy(ctx, id)
+	pol, err := s.db.Policy(ctx, id)
+	if err != nil {
+		return store.Policy{}, err
+	}
+	s.policyChanged(ctx, pol.Assignments...)
+	return pol, nil
 }
 
 // DeletePolicy removes an unassigned policy.
@@ -137,12 +157,16 @@ func (s *Service) Assign(ctx context.Context, p access.Principal, level, targetI
 		}
 		return err
 	}
-	return s.db.WithTx(ctx, func(tx *store.Tx) error {
+	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
 		if err := tx.Assign(ctx, store.PolicyAssignment{Level: level, TargetID: targetID, PolicyID: policyID, AssignedBy: p.ActorName()}); err != nil {
 			return err
 		}
 		return tx.AddAudit(ctx, p.Audit("policy.assign", level, targetID, map[string]string{"policy_id": policyID}))
 	})
+	if err == nil {
+		s.policyChanged(ctx, store.PolicyAssignment{Level: level, TargetID: targetID})
+	}
+	return err
 }
 
 // Unassign removes the policy at a level and target; the fields it set
@@ -157,12 +181,16 @@ func (s *Service) Unassign(ctx context.Context, p access.Principal, level, targe
 	if level == store.LevelDefault {
 		return invalid("level", "the default level always has a policy; assign another one instead")
 	}
-	return s.db.WithTx(ctx, func(tx *store.Tx) error {
+	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
 		if err := tx.Unassign(ctx, level, targetID); err != nil {
 			return err
 		}
 		return tx.AddAudit(ctx, p.Audit("policy.unassign", level, targetID, nil))
 	})
+	if err == nil {
+		s.policyChanged(ctx, store.PolicyAssignment{Level: level, TargetID: targetID})
+	}
+	return err
 }
 
 func (s *Service) checkTarget(ctx context.Context, level, targetID string) error {

@@ -78,6 +78,9 @@ type Welcome struct {
 	ServerVersion     string    `json:"server_version"`
 	HeartbeatInterval Duration  `json:"heartbeat_interval"`
 	ServerTime        time.Time `json:"server_time"`
+	// Policy is the agent's effective policy; the agent applies it and
+	// answers with a policy_ack.
+	Policy *PolicyUpdate `json:"policy,omitempty"`
 }
 
 // Heartbeat is sent by the agent every HeartbeatInterval; the server answers

@@ -26,6 +26,7 @@ import (
 	"github.com/steward-rmm/steward/internal/gateway"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/push"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/web"
 )
@@ -85,8 +86,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	})
 	cmds := command.New(db, h, events, replicaID, log)
 	h.SetCommandHandler(cmds)
+	policies := push.New(db, h, events, log)
+	h.SetPolicyHandler(policies)
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
+	svc.SetPolicyNotifier(policies)
 
 	var setup *access.SetupGate
 	hasUsers, err := db.HasUsers(ctx)
@@ -175,6 +179,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 			log.Error("command service stopped", "err", err)
 		}
 	}()
+	pushDone := make(chan struct{})
+	go func() {
+		defer close(pushDone)
+		if err := policies.Run(bg); err != nil {
+			log.Error("policy push stopped", "err", err)
+		}
+	}()
 	memberDone := make(chan struct{})
 	go func() {
 		defer close(memberDone)
@@ -184,6 +195,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		stopBG()
 		<-done
 		<-cmdsDone
+		<-pushDone
 		<-memberDone
 	}()
 

@@ -34,6 +34,9 @@ type Agent struct {
 	Online      bool      `json:"online"`
 	ConnectedAt time.Time `json:"connected_at,omitzero"`
 	RemoteAddr  string    `json:"remote_addr"`
+	// PolicyRevision is the policy revision the agent acknowledged running.
+	PolicyRevision  string    `json:"policy_revision"`
+	PolicyAppliedAt time.Time `json:"policy_applied_at,omitzero"`
 }
 
 func (a *Agent) setFacts(f protocol.Facts) {
@@ -54,22 +57,25 @@ func (a *Agent) setFacts(f protocol.Facts) {
 
 const agentSelect = `SELECT a.id, a.client_id, c.name, a.site_id, s.name, a.hostname, a.os, a.os_name, a.os_version,
 	a.arch, a.kernel, a.version, a.boot_time, a.ip_addresses, a.users, a.enrolled_at, a.last_seen, a.online,
-	a.connected_at, a.remote_addr
+	a.connected_at, a.remote_addr, a.policy_revision, a.policy_applied_at
 	FROM agents a JOIN clients c ON c.id = a.client_id JOIN sites s ON s.id = a.site_id`
 
 func scanAgent(row interface{ Scan(...any) error }) (Agent, error) {
 	var (
 		a                                     Agent
 		boot, enrolled, lastSeen, connectedAt int64
+		policyApplied                         int64
 		ips, users                            string
 	)
 	err := row.Scan(&a.ID, &a.ClientID, &a.ClientName, &a.SiteID, &a.SiteName, &a.Hostname, &a.OS, &a.OSName, &a.OSVersion,
-		&a.Arch, &a.Kernel, &a.Version, &boot, &ips, &users, &enrolled, &lastSeen, &a.Online, &connectedAt, &a.RemoteAddr)
+		&a.Arch, &a.Kernel, &a.Version, &boot, &ips, &users, &enrolled, &lastSeen, &a.Online, &connectedAt, &a.RemoteAddr,
+		&a.PolicyRevision, &policyApplied)
 	if err != nil {
 		return Agent{}, err
 	}
 	a.BootTime, a.EnrolledAt, a.LastSeen, a.ConnectedAt = fromMS(boot), fromMS(enrolled), fromMS(lastSeen), fromMS(connectedAt)
 	a.IPAddresses, a.Users = parseJSONList(ips), parseJSONList(users)
+	a.PolicyAppliedAt = fromMS(policyApplied)
 	return a, nil
 }
 
@@ -222,13 +228,14 @@ func (db *DB) AgentSecretHash(ctx context.Context, id string) (string, error) {
 type AgentCredential struct {
 	AgentID    string
 	ClientID   string
+	SiteID     string
 	SecretHash string
 }
 
 // AgentCredential loads an agent's secret hash and client.
 func (db *DB) AgentCredential(ctx context.Context, id string) (AgentCredential, error) {
 	c := AgentCredential{AgentID: id}
-	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash, client_id FROM agents WHERE id = $1`, id).Scan(&c.SecretHash, &c.ClientID)
+	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash, client_id, site_id FROM agents WHERE id = $1`, id).Scan(&c.SecretHash, &c.ClientID, &c.SiteID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return AgentCredential{}, fmt.Errorf("agent %s: %w", id, ErrNotFound)
 	}
@@ -342,4 +349,14 @@ func (db *DB) MarkReplicaOffline(ctx context.Context, replicaID string) (int64, 
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
+}
+
+// SetPolicyRevision records the policy revision an agent acknowledged.
+func (t *Tx) SetPolicyRevision(ctx context.Context, agentID, revision string) error {
+	_, err := t.q.ExecContext(ctx, `UPDATE agents SET policy_revision = $1, policy_applied_at = $2 WHERE id = $3`,
+		revision, ms(t.db.now()), agentID)
+	if err != nil {
+		return fmt.Errorf("record policy revision of agent %s: %w", agentID, err)
+	}
+	return nil
 }

@@ -249,3 +249,34 @@ func (db *DB) AgentPolicies(ctx context.Context, agentID string) ([]PolicyAssign
 	}
 	return as, ps, rows.Err()
 }
+
+// PolicySnapshot is every assignment and the policies assigned, read in
+// one go so that a change resolves each distinct combination once.
+type PolicySnapshot struct {
+	Assignments []PolicyAssignment
+	Policies    map[string]Policy
+}
+
+// PolicySnapshot reads every assignment with its policy.
+func (db *DB) PolicySnapshot(ctx context.Context) (PolicySnapshot, error) {
+	snap := PolicySnapshot{Policies: map[string]Policy{}}
+	var err error
+	snap.Assignments, err = db.listAssignments(ctx, "")
+	if err != nil {
+		return PolicySnapshot{}, err
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+policyColumns+` FROM policies
+		WHERE id IN (SELECT policy_id FROM policy_assignments)`)
+	if err != nil {
+		return PolicySnapshot{}, fmt.Errorf("load assigned policies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanPolicy(rows)
+		if err != nil {
+			return PolicySnapshot{}, fmt.Errorf("load assigned policies: %w", err)
+		}
+		snap.Policies[p.ID] = p
+	}
+	return snap, rows.Err()
+}

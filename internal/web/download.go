@@ -38,8 +38,11 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) error {
 		name += ".exe"
 	}
 	missing := func() error {
-		http.Error(w, fmt.Sprintf("agent binary %s is missing from the server's agent directory (%s); "+
-			"build the agents with `make agents`", name, h.cfg.AgentDir), http.StatusNotFound)
+		// The directory is in the server log, not in the answer: the
+		// download needs no login.
+		h.log.Warn("agent download missing", "file", filepath.Join(h.cfg.AgentDir, name))
+		http.Error(w, fmt.Sprintf("agent binary %s is not on this server; "+
+			"its administrator builds the agents with `make agents`", name), http.StatusNotFound)
 		return nil
 	}
 	if h.cfg.AgentDir == "" {

@@ -57,7 +57,7 @@ func TestDownloadAgent(t *testing.T) {
 		{"/download/agent/linux/..%2f..%2fsecret", http.StatusBadRequest, "no agent build"},
 		{"/download/agent/..%2f..%2fsecret/amd64", http.StatusBadRequest, "no agent build"},
 		{"/download/agent/linux/%2e%2e", http.StatusBadRequest, "no agent build"},
-		{"/download/agent/darwin/amd64", http.StatusNotFound, "steward-agent-darwin-amd64 is missing"},
+		{"/download/agent/darwin/amd64", http.StatusNotFound, "steward-agent-darwin-amd64 is not on this server"},
 		{"/download/agent/windows/arm64", http.StatusNotFound, "make agents"},
 	} {
 		res := b.get(tc.path)

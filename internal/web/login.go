@@ -64,6 +64,23 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 		return h.renderLogin(w, r, http.StatusTooManyRequests, lv)
 	}
 
+	// Count the attempt before checking it, so parallel guesses cannot
+	// slip past the limit; a success takes it back.
+	h.ipLimit.Fail(ip)
+	h.emailLimit.Fail(emailKey)
+	select {
+	case h.passwordChecks <- struct{}{}:
+		defer func() { <-h.passwordChecks }()
+	case <-time.After(5 * time.Second):
+		h.ipLimit.Undo(ip)
+		h.emailLimit.Undo(emailKey)
+		w.Header().Set("Retry-After", "5")
+		lv.Error = "The server is busy. Try again in a few seconds."
+		return h.renderLogin(w, r, http.StatusServiceUnavailable, lv)
+	case <-r.Context().Done():
+		return r.Context().Err()
+	}
+
 	u, err := h.cfg.DB.UserByEmail(r.Context(), email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -77,12 +94,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if err != nil {
-		h.ipLimit.Fail(ip)
-		h.emailLimit.Fail(emailKey)
 		lv.Error = msgBadLogin
 		return h.renderLogin(w, r, http.StatusUnauthorized, lv)
 	}
 
+	h.ipLimit.Undo(ip)
 	h.emailLimit.Reset(emailKey)
 	if err := h.cfg.Auth.StartSession(r.Context(), w, r, u); err != nil {
 		return err

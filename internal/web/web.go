@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -56,6 +57,9 @@ type Handler struct {
 
 	ipLimit    *access.Limiter
 	emailLimit *access.Limiter
+	// passwordChecks bounds concurrent argon2 verifications (19 MiB
+	// each), so a burst of logins cannot exhaust memory.
+	passwordChecks chan struct{}
 
 	events *hub
 }
@@ -85,12 +89,13 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		cfg:        cfg,
-		log:        cfg.Log,
-		static:     st,
-		publicURL:  strings.TrimRight(cfg.PublicURL, "/"),
-		ipLimit:    access.NewLimiter(loginFailsPerIP, loginWindow),
-		emailLimit: access.NewLimiter(loginFailsPerKey, loginWindow),
+		cfg:            cfg,
+		log:            cfg.Log,
+		static:         st,
+		publicURL:      strings.TrimRight(cfg.PublicURL, "/"),
+		ipLimit:        access.NewLimiter(loginFailsPerIP, loginWindow),
+		emailLimit:     access.NewLimiter(loginFailsPerKey, loginWindow),
+		passwordChecks: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
 	if h.pages, err = parsePages(h.funcs()); err != nil {
 		return nil, err
