@@ -230,6 +230,7 @@ func (a *API) listAgents(w http.ResponseWriter, r *http.Request, _ access.Princi
 	q := r.URL.Query()
 	f := store.AgentFilter{
 		ClientID: q.Get("client_id"), SiteID: q.Get("site_id"), OS: q.Get("os"), Query: q.Get("q"), Sort: q.Get("sort"),
+		PolicyRevision: q.Get("policy_revision"),
 	}
 	if len(f.Query) > 200 {
 		return errBadRequest("q must be at most 200 characters")

@@ -150,6 +150,34 @@ func scale(t *testing.T, dbURL string, sizes []int) {
 		t.Errorf("fan-out batch = %+v, want %d agents done", batch, n)
 	}
 
+	// Policy push: a policy assigned to the client reaches every agent,
+	// measured until every agent acknowledged the new revision.
+	var pol struct{ ID string }
+	api.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Scale", "document": map[string]any{
+		"metrics": map[string]any{"interval": "45s"}}}, &pol, 201)
+	pushStart := time.Now()
+	api.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "client", "target_id": client.ID, "policy_id": pol.ID}, nil, 200)
+	var probe []struct{ ID string }
+	var agents struct {
+		Items []struct{ ID string } `json:"items"`
+		Total int                   `json:"total"`
+	}
+	api.mustDo("GET", "/api/v1/agents?limit=1", nil, &agents, 200)
+	probe = agents.Items
+	var eff struct{ Revision string }
+	api.mustDo("GET", "/api/v1/agents/"+probe[0].ID+"/effective-policy", nil, &eff, 200)
+	for time.Since(pushStart) < 5*time.Minute {
+		api.mustDo("GET", "/api/v1/agents?limit=1&policy_revision="+eff.Revision, nil, &agents, 200)
+		if agents.Total == n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	policyPush := time.Since(pushStart)
+	if agents.Total != n {
+		t.Errorf("policy push: %d of %d agents on the new revision", agents.Total, n)
+	}
+
 	// Dashboard and API list with the whole fleet in one client.
 	apiList := timeRequests(t, 20, func() { api.mustDo("GET", "/api/v1/agents?client_id="+client.ID+"&limit=50", nil, nil, 200) })
 	dash := dashboardClient(t, srv.URL, "bench@example.com", "scale-password-1")
@@ -195,10 +223,12 @@ func scale(t *testing.T, dbURL string, sizes []int) {
 
 	t.Logf("\n| agents | server RSS MiB | RSS KiB per agent | heap KiB per agent | stack KiB per agent | time to connect (s) |\n| --- | --- | --- | --- | --- | --- |\n%s\n\n"+
 		"fan-out to %d agents: batch created in %s, all answers stored after %s\n"+
+		"policy push to %d agents: every agent acknowledged the new revision after %s\n"+
 		"GET /api/v1/agents?client_id (50 of %d): median %s; dashboard /agents?client=: median %s; home: median %s\n"+
 		"at rest: %s\n"+
 		"connect storm (server restarted, then all %d agents started at once): all online after %s, server CPU %.1f s",
-		strings.Join(rows, "\n"), n, created.Round(time.Millisecond), fanout.Round(time.Millisecond), n,
+		strings.Join(rows, "\n"), n, created.Round(time.Millisecond), fanout.Round(time.Millisecond),
+		n, policyPush.Round(time.Millisecond), n,
 		apiList, page, home, atRest, n, storm.Round(time.Millisecond), stormCPU)
 }
 

@@ -49,8 +49,11 @@ type Service struct {
 	writers int
 
 	// mu serialises pushes on this replica so an older resolution can
-	// never overtake a newer one.
+	// never overtake a newer one, and guards cache.
 	mu sync.Mutex
+	// cache resolves welcomes until the next change, so a connect storm
+	// reads the assignments once rather than once per agent.
+	cache *resolver
 }
 
 // New returns a Service.
@@ -63,12 +66,16 @@ var _ hub.PolicyHandler = (*Service)(nil)
 // Effective returns the effective policy of a connecting agent for its
 // welcome.
 func (s *Service) Effective(ctx context.Context, c *hub.Conn) (*protocol.PolicyUpdate, error) {
-	snap, err := s.db.PolicySnapshot(ctx)
-	if err != nil {
-		return nil, err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache == nil {
+		snap, err := s.db.PolicySnapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.cache = newResolver(snap)
 	}
-	r := newResolver(snap)
-	return r.update(c.AgentID, c.ClientID, c.SiteID)
+	return s.cache.update(c.AgentID, c.ClientID, c.SiteID)
 }
 
 // Notify announces a change to every replica, this one included.
@@ -131,6 +138,8 @@ func (s *Service) Push(ctx context.Context, ch Change) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start := time.Now()
+	// Whatever changed, welcomes from now on resolve afresh.
+	s.cache = nil
 	var targets []*hub.Conn
 	for _, c := range s.conns.Snapshot() {
 		if affected(ch, c) {
@@ -145,6 +154,7 @@ func (s *Service) Push(ctx context.Context, ch Change) (int, error) {
 		return 0, err
 	}
 	r := newResolver(snap)
+	s.cache = r
 	work := make(chan *hub.Conn)
 	var wg sync.WaitGroup
 	for range min(s.writers, len(targets)) {

@@ -212,7 +212,23 @@ func (s *Sim) greet(ctx context.Context, a *agent, client *http.Client, server i
 		sess.interval = DefaultHeartbeat
 	}
 	sess.interval = max(sess.interval, minHeartbeat)
+	if w.Policy != nil {
+		if err := s.ackPolicy(sess, w.Policy.Revision); err != nil {
+			ws.CloseNow()
+			return nil, err
+		}
+	}
 	return sess, nil
+}
+
+// ackPolicy acknowledges a policy revision, as the real agent does once it
+// applied it.
+func (s *Sim) ackPolicy(sess *session, revision string) error {
+	if err := s.write(sess, protocol.TypePolicyAck, sess.seq.Add(1), protocol.PolicyAck{Revision: revision}); err != nil {
+		return fmt.Errorf("send policy_ack: %w", err)
+	}
+	s.c.policies.Add(1)
+	return nil
 }
 
 // awaitWelcome reads until the welcome. An error message from the server
@@ -262,6 +278,15 @@ func (s *Sim) serve(sess *session) error {
 				return fmt.Errorf("send result: %w", err)
 			}
 			s.c.commands.Add(1)
+		case protocol.TypePolicy:
+			p, err := protocol.DecodePolicyUpdate(env.Data)
+			if err != nil {
+				s.c.serverErrors.Add(1)
+				continue
+			}
+			if err := s.ackPolicy(sess, p.Revision); err != nil {
+				return err
+			}
 		case protocol.TypeError:
 			s.c.serverErrors.Add(1)
 		}

@@ -66,6 +66,7 @@ type counters struct {
 	msgsIn        atomic.Int64
 	msgsOut       atomic.Int64
 	commands      atomic.Int64
+	policies      atomic.Int64
 	serverErrors  atomic.Int64
 	// allConnected is the time from connectStart until every agent was
 	// connected at once, in nanoseconds; 0 until then.
@@ -96,6 +97,7 @@ type Stats struct {
 	Reconnects              int64 // connections of agents that had been connected before
 	MessagesIn, MessagesOut int64
 	Commands                int64 // commands answered
+	Policies                int64 // policy revisions acknowledged
 	ServerErrors            int64 // error and malformed messages received from servers
 	// HeartbeatRTT is the time from sending a heartbeat to receiving the
 	// server's answer, since the start.
@@ -117,6 +119,7 @@ type Summary struct {
 	Errors             int64
 	Reconnects         int64
 	Commands           int64
+	Policies           int64
 	EnrollTime         time.Duration
 	TimeToAllConnected time.Duration // 0: never
 	Heartbeats         uint64        // heartbeat round trips measured
@@ -277,6 +280,7 @@ func (s *Sim) measure(ctx context.Context) Summary {
 		Errors:             s.c.errors.Load(),
 		Reconnects:         s.c.reconnects.Load(),
 		Commands:           s.c.commands.Load(),
+		Policies:           s.c.policies.Load(),
 		TimeToAllConnected: time.Duration(s.c.allConnected.Load()),
 		Heartbeats:         rtt.Count(),
 		RTTP50:             rtt.Quantile(0.5),
@@ -343,6 +347,7 @@ func (s *Sim) Stats() Stats {
 		MessagesIn:         s.c.msgsIn.Load(),
 		MessagesOut:        s.c.msgsOut.Load(),
 		Commands:           s.c.commands.Load(),
+		Policies:           s.c.policies.Load(),
 		ServerErrors:       s.c.serverErrors.Load(),
 		HeartbeatRTT:       s.c.rtt.snapshot(),
 		TimeToAllConnected: time.Duration(s.c.allConnected.Load()),

@@ -99,6 +99,8 @@ type AgentFilter struct {
 	OS       string
 	// Query matches hostname, IP addresses and logged-in users, ignoring case.
 	Query string
+	// PolicyRevision keeps agents that acknowledged this policy revision.
+	PolicyRevision string
 	// Sort is one of hostname, last_seen, os, client, version; a leading
 	// "-" sorts descending.
 	Sort string
@@ -144,6 +146,9 @@ func (f AgentFilter) where() (string, []any) {
 	}
 	if f.OS != "" {
 		add("a.os = ?", f.OS)
+	}
+	if f.PolicyRevision != "" {
+		add("a.policy_revision = ?", f.PolicyRevision)
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
 		q = strings.ToLower(q)

@@ -282,7 +282,9 @@ func TestStatus(t *testing.T) {
 		{"not running", true, nil, statusNotRunning, []string{"Enrolled:  yes, agent agent-7 with https://rmm.example.com, https://rmm2.example.com\n", "Agent:     not running"}},
 		{"stale", true, &config.State{PID: deadPID(t), Connected: true, Since: since}, statusNotRunning, []string{"not running (stale state from pid"}},
 		{"connected", true, &config.State{PID: os.Getpid(), Connected: true, Since: since, ServerURL: "https://rmm2.example.com"}, statusConnected,
-			[]string{"running (pid", "Connected: yes, to https://rmm2.example.com, since"}},
+			[]string{"running (pid", "Policy:    none received yet", "Connected: yes, to https://rmm2.example.com, since"}},
+		{"connected with a policy", true, &config.State{PID: os.Getpid(), Connected: true, Since: since, PolicyRevision: "7f3a9c", PolicyAppliedAt: since}, statusConnected,
+			[]string{"Policy:    revision 7f3a9c (applied " + since.Local().Format(time.RFC3339) + ")\n"}},
 		{"connected, old state file", true, &config.State{PID: os.Getpid(), Connected: true, Since: since}, statusConnected,
 			[]string{"Connected: yes, since"}},
 		{"disconnected", true, &config.State{PID: os.Getpid(), Since: since, LastError: "dial: connection refused", ServerURL: "https://rmm.example.com"},
@@ -410,4 +412,129 @@ func TestShellQuote(t *testing.T) {
 			t.Errorf("shellQuote(%q) got %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// TestRunPolicy runs the agent with a policy saved by an earlier run; the
+// server resends that revision in its welcome (acked, not applied again),
+// then sends a new one, which is applied, saved, acked and shown by status.
+func TestRunPolicy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.json")
+	policyPath := config.PolicyPath(path)
+	savedAt := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	if err := config.SavePolicy(policyPath, config.Policy{Revision: "r1", Policy: json.RawMessage(`{"metrics":{"interval":"60s"}}`), AppliedAt: savedAt}); err != nil {
+		t.Fatal(err)
+	}
+
+	acks := make(chan string, 10)
+	sendR2 := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		ctx := r.Context()
+		if _, _, err := conn.Read(ctx); err != nil { // hello
+			return
+		}
+		p1 := protocol.PolicyUpdate{Revision: "r1", Policy: json.RawMessage(`{"metrics":{"interval":"60s"}}`)}
+		b, _ := protocol.Encode(protocol.TypeWelcome, "", protocol.Welcome{AgentID: "agent-7", ProtocolVersion: protocol.Version, HeartbeatInterval: protocol.Duration(time.Minute), Policy: &p1})
+		conn.Write(ctx, websocket.MessageText, b)
+		go func() {
+			select {
+			case <-sendR2:
+			case <-ctx.Done():
+				return
+			}
+			b, _ := protocol.Encode(protocol.TypePolicy, "", protocol.PolicyUpdate{Revision: "r2", Policy: json.RawMessage(`{"metrics":{"interval":"30s"}}`)})
+			conn.Write(ctx, websocket.MessageText, b)
+		}()
+		for {
+			_, b, err := conn.Read(context.Background())
+			if err != nil {
+				return
+			}
+			env, err := protocol.DecodeEnvelope(b)
+			if err != nil || env.Type != protocol.TypePolicyAck {
+				continue
+			}
+			if ack, err := protocol.DecodePolicyAck(env.Data); err == nil {
+				acks <- ack.Revision
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	if err := config.Save(path, config.Config{ServerURLs: []string{srv.URL}, AgentID: "agent-7", AgentSecret: "s"}); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stderr syncWriter
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, []string{"run", "--config", path}, io.Discard, &stderr) }()
+	expectAck := func(want string) {
+		t.Helper()
+		select {
+		case got := <-acks:
+			if got != want {
+				t.Errorf("policy_ack got %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no policy_ack for %s; stderr:\n%s", want, stderr.String())
+		}
+	}
+
+	expectAck("r1")
+	if p, err := config.LoadPolicy(policyPath); err != nil || !p.AppliedAt.Equal(savedAt) {
+		t.Errorf("policy file after the welcome got %+v, %v; want r1 untouched", p, err)
+	}
+	if code, stdout, _ := runCLI(t, "status", "--config", path); !strings.Contains(stdout, "Policy:    revision r1 (applied "+savedAt.Local().Format(time.RFC3339)+")") {
+		t.Errorf("status with the saved policy: exit %d, want revision r1:\n%s", code, stdout)
+	}
+
+	close(sendR2)
+	expectAck("r2")
+	p, err := config.LoadPolicy(policyPath)
+	if err != nil || p.Revision != "r2" || string(p.Policy) != `{"metrics":{"interval":"30s"}}` || !p.AppliedAt.After(savedAt) {
+		t.Errorf("policy file got %+v, %v; want r2 applied now", p, err)
+	}
+	if code, stdout, _ := runCLI(t, "status", "--config", path); !strings.Contains(stdout, "Policy:    revision r2 (applied ") {
+		t.Errorf("status after a new policy: exit %d, want revision r2:\n%s", code, stdout)
+	}
+	if !strings.Contains(stderr.String(), "policy applied") {
+		t.Errorf("log does not say the policy was applied:\n%s", stderr.String())
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run exit %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	// The policy outlives the run; the state file does not.
+	if p, err := config.LoadPolicy(policyPath); err != nil || p.Revision != "r2" {
+		t.Errorf("policy file after exit got %+v, %v; want r2", p, err)
+	}
+}
+
+// syncWriter is a bytes.Buffer safe for the agent's log and the test.
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

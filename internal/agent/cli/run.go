@@ -14,6 +14,7 @@ import (
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/control"
 	"github.com/steward-rmm/steward/internal/agent/facts"
+	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -24,6 +25,10 @@ the control connection to the server, reconnecting with backoff after any
 failure. With several server URLs (replicas), a lost or failed connection
 moves the agent to the next URL. Logs go to standard error. While running it keeps a state file
 beside the config (agent.state.json) for "steward-agent status".
+
+The effective policy the server sends is applied without a restart and
+kept beside the config (policy.json); the agent starts with it next time,
+before it reaches the server.
 
 Exit codes: 0 stopped cleanly, 1 failed to start, 2 usage error.
 `
@@ -51,8 +56,18 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		log.Warn("another steward-agent may be running with this config; the server keeps only one connection per agent",
 			"pid", old.PID, "state", statePath)
 	}
+	policy := settings.New(config.PolicyPath(*path))
+	if err := policy.Load(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("ignoring the saved policy; the server will send it again", "err", err)
+	}
+	saved := policy.Current()
+	if saved.Revision != "" {
+		log.Info("running with the saved policy", "revision", saved.Revision, "applied_at", saved.AppliedAt)
+	}
+
 	servers := cfg.Servers()
-	state := config.State{PID: os.Getpid(), Since: time.Now().UTC(), ServerURL: servers[0]}
+	state := config.State{PID: os.Getpid(), Since: time.Now().UTC(), ServerURL: servers[0],
+		PolicyRevision: saved.Revision, PolicyAppliedAt: saved.AppliedAt}
 	saveState := func() {
 		if err := config.SaveState(statePath, state); err != nil {
 			log.Warn("cannot write state file; status will not see this agent", "err", err)
@@ -73,6 +88,18 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 			state.LastError, state.ServerURL = s.LastError, s.ServerURL
 			saveState()
 		},
+		// Called from Run's goroutine, like OnStatus: state needs no lock.
+		OnPolicy: func(ctx context.Context, p protocol.PolicyUpdate) error {
+			if err := policy.Apply(p); err != nil {
+				return err
+			}
+			cur := policy.Current()
+			state.PolicyRevision, state.PolicyAppliedAt = cur.Revision, cur.AppliedAt
+			saveState()
+			log.InfoContext(ctx, "policy applied", "revision", cur.Revision)
+			return nil
+		},
+		PolicyRevision: saved.Revision,
 	})
 	if err != nil {
 		config.RemoveState(statePath)

@@ -25,8 +25,9 @@ const (
 
 const statusHelp = `Usage: steward-agent status [--config PATH]
 
-Shows whether this machine is enrolled (with which server URLs) and whether
-the agent is running and connected, and to which server. Run it as root
+Shows whether this machine is enrolled (with which server URLs), whether
+the agent is running and connected, and to which server, and the revision
+of the policy it runs. Run it as root
 (Administrator on Windows): the config and state files are readable by
 root/SYSTEM only.
 
@@ -71,6 +72,11 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return statusNotRunning
 	}
 	fmt.Fprintf(stdout, "Agent:     running (pid %d)\n", st.PID)
+	if st.PolicyRevision != "" {
+		fmt.Fprintf(stdout, "Policy:    revision %s (applied %s)\n", st.PolicyRevision, st.PolicyAppliedAt.Local().Format(time.RFC3339))
+	} else {
+		fmt.Fprintln(stdout, "Policy:    none received yet")
+	}
 	since := st.Since.Local().Format(time.RFC3339)
 	if st.Connected {
 		to := ""

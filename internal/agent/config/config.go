@@ -1,9 +1,10 @@
 // Package config reads and writes the agent's files on disk: the enrollment
 // config (server URLs, agent ID and secret) written by `steward-agent install`,
-// and the small state file that `steward-agent run` keeps beside it so that
-// `steward-agent status` can tell whether the agent is connected.
+// the small state file that `steward-agent run` keeps beside it so that
+// `steward-agent status` can tell whether the agent is connected, and the
+// last effective policy the agent applied (policy.json).
 //
-// Both files hold or sit beside the agent secret, so they are written
+// All of them hold or sit beside the agent secret, so they are written
 // atomically (temporary file, then rename) and readable by root/SYSTEM only;
 // how that is enforced is per OS (secure_*.go).
 package config

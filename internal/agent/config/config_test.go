@@ -149,6 +149,9 @@ func TestPermissions(t *testing.T) {
 	if err := SaveState(StatePath(path), State{PID: 1}); err != nil {
 		t.Fatal(err)
 	}
+	if err := SavePolicy(PolicyPath(path), Policy{Revision: "r1", Policy: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		path string
 		want fs.FileMode
@@ -156,6 +159,7 @@ func TestPermissions(t *testing.T) {
 		{dir, 0o700 | fs.ModeDir},
 		{path, 0o600},
 		{StatePath(path), 0o600},
+		{filepath.Join(dir, "policy.json"), 0o600},
 	}
 	for _, tt := range tests {
 		fi, err := os.Stat(tt.path)
@@ -331,5 +335,42 @@ func TestPrepareDir(t *testing.T) {
 	}
 	if len(entries) != 0 {
 		t.Errorf("PrepareDir left %d files behind, want 0", len(entries))
+	}
+}
+
+func TestPolicyFileFormat(t *testing.T) {
+	path := PolicyPath(filepath.Join(t.TempDir(), "agent.json"))
+	p := Policy{
+		Revision:  "7f3a9c",
+		Policy:    []byte(`{"metrics":{"interval":"60s"}}`),
+		AppliedAt: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC),
+	}
+	if err := SavePolicy(path, p); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "revision": "7f3a9c",
+  "policy": {
+    "metrics": {
+      "interval": "60s"
+    }
+  },
+  "applied_at": "2026-05-01T10:00:00Z"
+}
+`
+	if diff := cmp.Diff(want, string(b)); diff != "" {
+		t.Errorf("file content (-want +got):\n%s", diff)
+	}
+	got, err := LoadPolicy(path)
+	if err != nil {
+		t.Fatalf("LoadPolicy: %v", err)
+	}
+	// The policy comes back compact, as the server sent it.
+	if got.Revision != p.Revision || !got.AppliedAt.Equal(p.AppliedAt) || string(got.Policy) != string(p.Policy) {
+		t.Errorf("LoadPolicy got %+v, want %+v", got, p)
 	}
 }

@@ -19,6 +19,10 @@ type State struct {
 	Since     time.Time `json:"since"`      // when Connected last changed
 	ServerURL string    `json:"server_url"` // the server connected to, or else the one last tried
 	LastError string    `json:"last_error,omitempty"`
+	// PolicyRevision is the effective policy the agent runs, applied at
+	// PolicyAppliedAt; empty until it has one.
+	PolicyRevision  string    `json:"policy_revision,omitempty"`
+	PolicyAppliedAt time.Time `json:"policy_applied_at,omitzero"`
 }
 
 // StatePath returns the state file beside a config file:

@@ -1,6 +1,7 @@
 // Package control keeps the agent's control connection: one WebSocket to the
 // server's /agent/v1/connect, authenticated with the agent secret, carrying
-// hello/welcome, heartbeats and facts updates (see internal/protocol). It
+// hello/welcome, heartbeats, facts updates, commands and the agent's
+// effective policy (see internal/protocol). It
 // reconnects forever until its context is cancelled: a server given as
 // several replica URLs is left for the next URL whenever a connection to it
 // fails or ends, and only after every URL has failed in turn does the agent
@@ -53,6 +54,18 @@ type Options struct {
 	// OnStatus, if set, is called from Run's goroutine whenever the
 	// connection state or the last error changes. It must not block long.
 	OnStatus func(Status)
+	// OnPolicy, if set, applies an effective policy from the server (sent
+	// in the welcome and whenever it changes). It is called from Run's
+	// goroutine and must not block long. Returning nil acknowledges the
+	// revision with a policy_ack; an error is logged and not acknowledged,
+	// so the server shows the agent on its previous revision. nil accepts
+	// every policy.
+	OnPolicy func(ctx context.Context, p protocol.PolicyUpdate) error
+	// PolicyRevision is the policy revision in force when Run starts, say
+	// one saved by a previous run: the server resends the policy in every
+	// welcome, and a revision already in force is acknowledged without
+	// calling OnPolicy again.
+	PolicyRevision string
 	// HTTPClient dials the WebSocket; nil means http.DefaultClient.
 	HTTPClient *http.Client
 
@@ -83,6 +96,10 @@ type Client struct {
 	opts    Options
 	servers []server // in the order of opts.ServerURLs
 	auth    string   // Authorization header value
+
+	// policyRev is the policy revision in force (see Options.OnPolicy).
+	// Only Run's goroutine touches it; it outlives connections.
+	policyRev string
 }
 
 // server is one entry of Options.ServerURLs.
@@ -123,9 +140,10 @@ func New(opts Options) (*Client, error) {
 	setDefault(&opts.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&opts.WriteTimeout, DefaultWriteTimeout)
 	return &Client{
-		opts:    opts,
-		servers: servers,
-		auth:    protocol.FormatCredential(opts.AgentID, opts.AgentSecret),
+		opts:      opts,
+		servers:   servers,
+		auth:      protocol.FormatCredential(opts.AgentID, opts.AgentSecret),
+		policyRev: opts.PolicyRevision,
 	}, nil
 }
 

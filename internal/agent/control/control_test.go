@@ -868,3 +868,160 @@ func TestBackoffAfterFullCycle(t *testing.T) {
 		t.Errorf("delay ceilings (-want +got):\n%s", diff)
 	}
 }
+
+// policyRecorder is an OnPolicy that records its calls and fails for the
+// revisions in fail.
+type policyRecorder struct {
+	mu    sync.Mutex
+	calls []string
+	fail  map[string]bool
+}
+
+func (r *policyRecorder) onPolicy(_ context.Context, p protocol.PolicyUpdate) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, p.Revision)
+	if r.fail[p.Revision] {
+		return fmt.Errorf("cannot apply %s", p.Revision)
+	}
+	return nil
+}
+
+func (r *policyRecorder) revisions() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.calls)
+}
+
+func testPolicy(rev string) protocol.PolicyUpdate {
+	return protocol.PolicyUpdate{Revision: rev, Policy: json.RawMessage(`{"metrics":{"interval":"60s"}}`)}
+}
+
+// expectAck reads the agent's next message, which must acknowledge rev.
+func (sc *serverConn) expectAck(t *testing.T, rev string) {
+	t.Helper()
+	env := sc.expect(t, protocol.TypePolicyAck)
+	ack, err := protocol.DecodePolicyAck(env.Data)
+	if err != nil {
+		t.Fatalf("policy_ack: %v", err)
+	}
+	if ack.Revision != rev {
+		t.Errorf("policy_ack revision got %q, want %q", ack.Revision, rev)
+	}
+}
+
+// ping sends a ping command and expects its result next: everything the
+// agent did with earlier messages has been sent by then.
+func (sc *serverConn) ping(t *testing.T, id string) {
+	t.Helper()
+	sc.send(t, protocol.TypeCommand, protocol.Command{CommandID: id, Name: protocol.CommandPing})
+	env := sc.expect(t, protocol.TypeResult)
+	var r protocol.Result
+	if err := json.Unmarshal(env.Data, &r); err != nil || r.CommandID != id {
+		t.Fatalf("result got %s (%v), want one for %s", env.Data, err, id)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	fs := newFakeServer(t, nil)
+	rec := &policyRecorder{fail: map[string]bool{"r-bad": true}}
+	a := startAgent(t, fs, func(o *Options) { o.OnPolicy = rec.onPolicy })
+	sc := fs.next(t)
+
+	sc.expect(t, protocol.TypeHello)
+	p1 := testPolicy("r1")
+	sc.send(t, protocol.TypeWelcome, protocol.Welcome{
+		AgentID: testAgentID, ProtocolVersion: protocol.Version,
+		HeartbeatInterval: protocol.Duration(quiet), Policy: &p1,
+	})
+	sc.expectAck(t, "r1")
+
+	sc.send(t, protocol.TypePolicy, testPolicy("r2"))
+	sc.expectAck(t, "r2")
+
+	// The same revision again: acknowledged, not applied again.
+	sc.send(t, protocol.TypePolicy, testPolicy("r2"))
+	sc.expectAck(t, "r2")
+
+	// Refused by OnPolicy: no ack.
+	sc.send(t, protocol.TypePolicy, testPolicy("r-bad"))
+	sc.ping(t, "c1")
+	a.waitLog(t, "cannot apply policy")
+
+	// Malformed: no ack, and the connection stays up.
+	for _, raw := range []string{
+		`{"type":"policy","data":{"revision":"","policy":{}}}`,
+		`{"type":"policy","data":{"revision":"r3","policy":[1]}}`,
+		`{"type":"policy","data":{"revision":"r3"}}`,
+		`{"type":"policy","data":"r3"}`,
+	} {
+		sc.sendRaw(t, []byte(raw))
+	}
+	sc.ping(t, "c2")
+	a.waitLog(t, "ignoring malformed policy")
+
+	// The revision in force is still r2: a refused policy changes nothing.
+	sc.send(t, protocol.TypePolicy, testPolicy("r2"))
+	sc.expectAck(t, "r2")
+	sc.expectNothing(t)
+
+	if diff := cmp.Diff([]string{"r1", "r2", "r-bad"}, rec.revisions()); diff != "" {
+		t.Errorf("OnPolicy calls (-want +got):\n%s", diff)
+	}
+	if n := fs.dials.Load(); n != 1 {
+		t.Errorf("agent dialed %d times, want 1", n)
+	}
+}
+
+func TestPolicyAcrossReconnects(t *testing.T) {
+	fs := newFakeServer(t, nil)
+	rec := &policyRecorder{}
+	a := startAgent(t, fs, func(o *Options) {
+		o.OnPolicy = rec.onPolicy
+		o.PolicyRevision = "r1" // saved by a previous run
+	})
+	welcome := func(sc *serverConn, rev string) {
+		sc.expect(t, protocol.TypeHello)
+		p := testPolicy(rev)
+		sc.send(t, protocol.TypeWelcome, protocol.Welcome{
+			AgentID: testAgentID, ProtocolVersion: protocol.Version,
+			HeartbeatInterval: protocol.Duration(quiet), Policy: &p,
+		})
+		sc.expectAck(t, rev)
+	}
+
+	sc := fs.next(t)
+	welcome(sc, "r1") // in force already: acked, not applied
+	sc.conn.CloseNow()
+	sc = fs.next(t)
+	welcome(sc, "r2")
+	sc.conn.CloseNow()
+	sc = fs.next(t)
+	welcome(sc, "r2")
+
+	// Without OnPolicy, every policy is accepted.
+	a.stop(t)
+	startAgent(t, fs, nil)
+	welcome(fs.next(t), "r3")
+
+	if diff := cmp.Diff([]string{"r2"}, rec.revisions()); diff != "" {
+		t.Errorf("OnPolicy calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestMalformedPolicyInWelcome(t *testing.T) {
+	fs := newFakeServer(t, nil)
+	rec := &policyRecorder{}
+	a := startAgent(t, fs, func(o *Options) { o.OnPolicy = rec.onPolicy })
+	sc := fs.next(t)
+
+	sc.expect(t, protocol.TypeHello)
+	sc.sendRaw(t, fmt.Appendf(nil, `{"type":"welcome","data":{"agent_id":%q,"protocol_version":%d,"policy":{"revision":"r1","policy":"not an object"}}}`,
+		testAgentID, protocol.Version))
+	a.waitStatus(t, "connected", connectedCount(1))
+	sc.ping(t, "c1") // no ack before the result
+	a.waitLog(t, "ignoring malformed policy")
+	if got := rec.revisions(); len(got) != 0 {
+		t.Errorf("OnPolicy called for %q, want not at all", got)
+	}
+}

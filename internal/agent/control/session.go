@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -14,8 +15,9 @@ import (
 )
 
 // serve runs one established WebSocket: hello, wait for welcome, then
-// heartbeats and facts updates until the connection fails, the server goes
-// silent for three heartbeat intervals, or ctx is cancelled.
+// heartbeats, facts updates, commands and policies until the connection
+// fails, the server goes silent for three heartbeat intervals, or ctx is
+// cancelled.
 //
 // One goroutine reads and hands decoded messages over; this goroutine owns
 // every write and every timer, so no locking is needed. The reader is
@@ -118,6 +120,17 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 				if w.ProtocolVersion != protocol.Version {
 					c.opts.Log.WarnContext(ctx, "server speaks another protocol version", "agent", protocol.Version, "server", w.ProtocolVersion)
 				}
+				if w.Policy != nil {
+					// Decoded again from the raw field, exactly as a policy
+					// message is.
+					var raw struct {
+						Policy json.RawMessage `json:"policy"`
+					}
+					json.Unmarshal(env.Data, &raw) // DecodeWelcome accepted it
+					if err := c.handlePolicy(ctx, raw.Policy, send); err != nil {
+						return upFor(), err
+					}
+				}
 			case protocol.TypeHeartbeat:
 				c.opts.Log.DebugContext(ctx, "heartbeat from server")
 			case protocol.TypeError:
@@ -127,6 +140,10 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 					continue
 				}
 				c.opts.Log.WarnContext(ctx, "server reported an error", "code", e.Code, "message", e.Message, "ref_id", e.RefID)
+			case protocol.TypePolicy:
+				if err := c.handlePolicy(ctx, env.Data, send); err != nil {
+					return upFor(), err
+				}
 			case protocol.TypeCommand:
 				if err := send(protocol.TypeResult, runCommand(env.Data)); err != nil {
 					return upFor(), err
@@ -160,6 +177,29 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 			c.opts.Log.InfoContext(ctx, "sent changed facts")
 		}
 	}
+}
+
+// handlePolicy applies a policy update through Options.OnPolicy and
+// acknowledges it. A revision already in force is acknowledged without
+// applying it again. A malformed or refused policy is logged and not
+// acknowledged; only a failed send is returned, as it ends the connection.
+func (c *Client) handlePolicy(ctx context.Context, data json.RawMessage, send func(typ string, payload any) error) error {
+	p, err := protocol.DecodePolicyUpdate(data)
+	if err != nil {
+		c.opts.Log.WarnContext(ctx, "ignoring malformed policy from server", "err", err)
+		return nil
+	}
+	if p.Revision != c.policyRev {
+		if c.opts.OnPolicy != nil {
+			if err := c.opts.OnPolicy(ctx, p); err != nil {
+				c.opts.Log.ErrorContext(ctx, "cannot apply policy; the server will show the previous revision",
+					"revision", p.Revision, "err", err)
+				return nil
+			}
+		}
+		c.policyRev = p.Revision
+	}
+	return send(protocol.TypePolicyAck, protocol.PolicyAck{Revision: p.Revision})
 }
 
 // readLoop reads and decodes messages until the connection fails. Messages
