@@ -18,6 +18,7 @@ import (
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/timeseries"
 )
 
 // MaxBodyBytes bounds request bodies.
@@ -28,6 +29,7 @@ type Config struct {
 	DB       *store.DB
 	Manage   *manage.Service
 	Commands *command.Service
+	Series   *timeseries.Store
 	Auth     *access.Authenticator
 	Log      *slog.Logger
 	Version  string
@@ -77,6 +79,7 @@ func (a *API) Register(mux *http.ServeMux) {
 		"PUT /api/v1/policy-assignments":             a.assignPolicy,
 		"DELETE /api/v1/policy-assignments":          a.unassignPolicy,
 		"GET /api/v1/agents/{id}/effective-policy":   a.effectivePolicy,
+		"GET /api/v1/agents/{id}/metrics":            a.agentMetrics,
 	}
 	for pattern, h := range routes {
 		mux.Handle(pattern, a.serve(h))

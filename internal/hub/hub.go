@@ -55,6 +55,8 @@ type Hub struct {
 	commands CommandHandler
 	// policies gives connecting agents their effective policy.
 	policies PolicyHandler
+	// metricsIn stores the samples agents send.
+	metricsIn MetricsHandler
 	// presence records connects and disconnects in batches.
 	presence *presenceWriter
 	// base is the context of connections served with Go; it carries no
@@ -136,6 +138,25 @@ type CommandHandler interface {
 // welcome. The push service implements it.
 type PolicyHandler interface {
 	Effective(ctx context.Context, c *Conn) (*protocol.PolicyUpdate, error)
+}
+
+// MetricsHandler stores the samples an agent sends and returns the
+// acknowledgement; it returns after the samples are committed.
+type MetricsHandler interface {
+	Ingest(ctx context.Context, agentID string, b protocol.MetricsBatch) (protocol.MetricsAck, error)
+}
+
+// SetMetricsHandler installs the metrics handler. Call it before serving.
+func (h *Hub) SetMetricsHandler(mh MetricsHandler) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.metricsIn = mh
+}
+
+func (h *Hub) metricsHandler() MetricsHandler {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.metricsIn
 }
 
 // SetPolicyHandler installs the policy handler. Call it before serving.

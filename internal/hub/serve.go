@@ -239,6 +239,33 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte, bad *int) error 
 		if ch := h.commandHandler(); ch != nil {
 			ch.Result(ctx, c.AgentID, r)
 		}
+	case protocol.TypeMetrics:
+		mh := h.metricsHandler()
+		if mh == nil {
+			h.sendError(ctx, c, protocol.CodeUnknownType, "this server does not store metrics", env.ID)
+			return nil
+		}
+		if env.ID == "" {
+			h.CountRejected("bad_metrics")
+			h.sendError(ctx, c, protocol.CodeBadMessage, "a metrics message needs an id to be acknowledged", "")
+			return nil
+		}
+		batch, err := protocol.DecodeMetricsBatch(env.Data)
+		if err != nil {
+			h.CountRejected("bad_metrics")
+			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
+			return nil
+		}
+		ack, err := mh.Ingest(ctx, c.AgentID, batch)
+		if err != nil {
+			// Not acknowledged: the agent keeps the batch and sends it again.
+			h.log.Error("store metrics", "agent_id", c.AgentID, "err", err)
+			return nil
+		}
+		ack.RefID = env.ID
+		if err := h.send(ctx, c, protocol.TypeMetricsAck, "", ack); err != nil {
+			return fmt.Errorf("acknowledge metrics: %w", err)
+		}
 	case protocol.TypePolicyAck:
 		ack, err := protocol.DecodePolicyAck(env.Data)
 		if err != nil {

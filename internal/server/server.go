@@ -28,6 +28,7 @@ import (
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/push"
 	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/timeseries"
 	"github.com/steward-rmm/steward/internal/web"
 )
 
@@ -88,6 +89,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	h.SetCommandHandler(cmds)
 	policies := push.New(db, h, events, log)
 	h.SetPolicyHandler(policies)
+	series := timeseries.New(db, log, reg)
+	h.SetMetricsHandler(series)
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
 	svc.SetPolicyNotifier(policies)
@@ -114,7 +117,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 
 	mux := http.NewServeMux()
 	gateway.New(db, h, log, cfg.TrustProxy).Register(mux)
-	api.New(api.Config{DB: db, Manage: svc, Commands: cmds, Auth: authn, Log: log, Version: cfg.Version, Started: started}).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, Commands: cmds, Series: series, Auth: authn, Log: log, Version: cfg.Version, Started: started}).Register(mux)
 	dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

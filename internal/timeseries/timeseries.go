@@ -1,0 +1,174 @@
+// Package timeseries stores the metric samples agents send and reads them
+// back for charts and the API. Incoming batches are validated value by
+// value (impossible values, unknown names and impossible times are
+// refused and counted, never stored) and written with group commit:
+// batches that arrive while a write is under way are written together in
+// the next transaction, so ingestion keeps up with thousands of agents.
+package timeseries
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// Accepted time window of a sample relative to the server's clock.
+const (
+	MaxFuture = 5 * time.Minute
+	MaxAge    = 30 * 24 * time.Hour
+)
+
+// Store ingests and serves samples.
+type Store struct {
+	db  *store.DB
+	log *slog.Logger
+	now func() time.Time
+
+	stored   prometheus.Counter
+	rejected *prometheus.CounterVec
+	dropped  prometheus.Counter
+
+	mu      sync.Mutex
+	pending []*write
+	writing bool
+}
+
+type write struct {
+	rows []store.SampleRow
+	err  error
+	done chan struct{}
+}
+
+// New returns a Store; reg, if not nil, receives its metrics.
+func New(db *store.DB, log *slog.Logger, reg prometheus.Registerer) *Store {
+	s := &Store{
+		db: db, log: log, now: time.Now,
+		stored: prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_metric_values_stored_total",
+			Help: "Metric values stored."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_metric_values_rejected_total",
+			Help: "Metric values refused, by reason."}, []string{"reason"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_agent_samples_dropped_total",
+			Help: "Samples agents reported dropping from their offline buffers."}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.stored, s.rejected, s.dropped)
+	}
+	return s
+}
+
+// Ingest validates a batch from an agent, stores what is valid and returns
+// the acknowledgement to send back. It returns only after the values are
+// committed, so an acknowledged sample is never lost.
+func (s *Store) Ingest(ctx context.Context, agentID string, b protocol.MetricsBatch) (protocol.MetricsAck, error) {
+	now := s.now()
+	var (
+		rows     []store.SampleRow
+		rejected map[string]int
+	)
+	reject := func(reason string, n int) {
+		if rejected == nil {
+			rejected = map[string]int{}
+		}
+		rejected[reason] += n
+		s.rejected.WithLabelValues(reason).Add(float64(n))
+	}
+	for _, sample := range b.Samples {
+		switch {
+		case sample.Time.After(now.Add(MaxFuture)):
+			reject(protocol.RejectFutureTime, len(sample.Values))
+			continue
+		case sample.Time.Before(now.Add(-MaxAge)):
+			reject(protocol.RejectTooOld, len(sample.Values))
+			continue
+		}
+		for key, v := range sample.Values {
+			name, _, ok := protocol.SplitMetric(key)
+			if !ok {
+				reject(protocol.RejectUnknownMetric, 1)
+				continue
+			}
+			if reason := protocol.CheckValue(name, v); reason != "" {
+				reject(reason, 1)
+				continue
+			}
+			rows = append(rows, store.SampleRow{AgentID: agentID, Metric: key, At: sample.Time, Value: v})
+		}
+	}
+	if b.Dropped > 0 {
+		s.dropped.Add(float64(b.Dropped))
+		s.log.Warn("agent dropped samples from its offline buffer", "agent_id", agentID, "dropped", b.Dropped)
+	}
+	if len(rows) > 0 {
+		if err := s.write(ctx, rows); err != nil {
+			return protocol.MetricsAck{}, err
+		}
+		s.stored.Add(float64(len(rows)))
+	}
+	return protocol.MetricsAck{Stored: len(rows), Rejected: rejected}, nil
+}
+
+// write commits rows with group commit.
+func (s *Store) write(ctx context.Context, rows []store.SampleRow) error {
+	w := &write{rows: rows, done: make(chan struct{})}
+	s.mu.Lock()
+	s.pending = append(s.pending, w)
+	if s.writing {
+		s.mu.Unlock()
+		<-w.done
+		return w.err
+	}
+	s.writing = true
+	s.mu.Unlock()
+	for {
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = nil
+		if len(batch) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			break
+		}
+		s.mu.Unlock()
+		var all []store.SampleRow
+		for _, b := range batch {
+			all = append(all, b.rows...)
+		}
+		// The write serves other agents' batches too: it must not stop
+		// because this caller's context ends.
+		wctx := context.WithoutCancel(ctx)
+		err := s.db.WithTx(wctx, func(tx *store.Tx) error { return tx.InsertSamples(wctx, all) })
+		for _, b := range batch {
+			b.err = err
+			close(b.done)
+		}
+	}
+	<-w.done
+	return w.err
+}
+
+// maxPoints bounds a series answer; longer ranges are averaged per bucket.
+const maxPoints = 720
+
+// Series returns an agent's values of a metric in [from, to): raw when
+// they fit in maxPoints at the given collection interval, averaged per
+// bucket otherwise. It reports the bucket used (0 for raw).
+func (s *Store) Series(ctx context.Context, agentID, metric string, from, to time.Time, interval time.Duration) ([]store.Point, time.Duration, error) {
+	var bucket time.Duration
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	if span := to.Sub(from); span/interval > maxPoints {
+		bucket = (span / maxPoints).Round(time.Second)
+		if bucket < interval {
+			bucket = interval
+		}
+	}
+	points, err := s.db.Series(ctx, agentID, metric, from, to, bucket)
+	return points, bucket, err
+}
