@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/policy"
@@ -238,4 +239,31 @@ func (s *Service) EffectivePolicy(ctx context.Context, agentID string) (policy.E
 		assignments = append(assignments, policy.Assignment{Level: levels[a.Level], PolicyID: a.PolicyID, PolicyName: a.PolicyName, Document: doc})
 	}
 	return policy.Resolve(assignments...), nil
+}
+
+// DefaultRetention is how long raw metric samples are kept according to
+// the policy assigned at the default level.
+func (s *Service) DefaultRetention(ctx context.Context) (time.Duration, error) {
+	pol, err := s.db.Policy(ctx, store.DefaultPolicyID)
+	var assignments []policy.Assignment
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return 0, err
+	default:
+		doc, err := policy.Decode(pol.Document)
+		if err != nil {
+			return 0, fmt.Errorf("stored default policy: %w", err)
+		}
+		assignments = append(assignments, policy.Assignment{Level: policy.LevelDefault, PolicyID: pol.ID, PolicyName: pol.Name, Document: doc})
+	}
+	v, ok := policy.Resolve(assignments...).Get("metrics.retention.raw")
+	if !ok {
+		return 0, errors.New("policy has no metrics.retention.raw")
+	}
+	d, ok := v.Value.(time.Duration)
+	if !ok {
+		return 0, fmt.Errorf("metrics.retention.raw is %T, want a duration", v.Value)
+	}
+	return d, nil
 }

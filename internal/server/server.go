@@ -157,6 +157,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}, hub.MissedHeartbeats*cfg.Heartbeat, []cluster.Job{
 		{Name: "offline-sweep", Every: cfg.Heartbeat, Run: h.Sweep},
 		{Name: "command-expiry", Every: 15 * time.Second, Run: cmds.Expire},
+		{Name: "metrics-retention", Every: time.Hour, Run: func(ctx context.Context) error {
+			// Raw samples live as long as the default level's policy says;
+			// per-client retention comes with rollups.
+			retention, err := svc.DefaultRetention(ctx)
+			if err != nil {
+				return err
+			}
+			return series.Prune(ctx, retention)
+		}},
 		{Name: "session-prune", Every: time.Hour, Run: func(ctx context.Context) error {
 			n, err := db.DeleteExpiredSessions(ctx)
 			if n > 0 {

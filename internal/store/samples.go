@@ -100,3 +100,22 @@ func (db *DB) AgentMetrics(ctx context.Context, agentID string, since time.Time)
 	}
 	return out, rows.Err()
 }
+
+// DeleteSamplesBefore removes raw samples older than cutoff, in chunks so
+// a large backlog never holds the write lock for long. It returns how many
+// rows it removed.
+func (db *DB) DeleteSamplesBefore(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := db.sql.ExecContext(ctx, `DELETE FROM samples WHERE at IN
+			(SELECT at FROM samples WHERE at < $1 ORDER BY at LIMIT 10000) AND at < $1`, ms(cutoff))
+		if err != nil {
+			return total, fmt.Errorf("prune samples: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n == 0 {
+			return total, nil
+		}
+	}
+}

@@ -172,3 +172,16 @@ func (s *Store) Series(ctx context.Context, agentID, metric string, from, to tim
 	points, err := s.db.Series(ctx, agentID, metric, from, to, bucket)
 	return points, bucket, err
 }
+
+// Prune removes raw samples older than retention. It is a singleton job:
+// one replica runs it for all.
+func (s *Store) Prune(ctx context.Context, retention time.Duration) error {
+	n, err := s.db.DeleteSamplesBefore(ctx, s.now().Add(-retention))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Info("pruned raw metric samples", "count", n, "retention", retention)
+	}
+	return nil
+}

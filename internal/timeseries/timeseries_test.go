@@ -207,3 +207,32 @@ func BenchmarkIngest(b *testing.B) {
 		})
 	}
 }
+
+func TestPrune(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ts := timeseries.New(db, discard(), nil)
+		agent := enroll(t, db, 1)[0]
+		now := time.Now().UTC().Truncate(time.Second)
+		b := protocol.MetricsBatch{Samples: []protocol.Sample{
+			{Time: now.Add(-3 * time.Hour), Values: map[string]float64{"cpu.percent": 1}},
+			{Time: now.Add(-10 * time.Minute), Values: map[string]float64{"cpu.percent": 2}},
+		}}
+		if _, err := ts.Ingest(t.Context(), agent, b); err != nil {
+			t.Fatal(err)
+		}
+		retention, err := manage.New(db).DefaultRetention(t.Context())
+		if err != nil || retention != 7*24*time.Hour {
+			t.Errorf("DefaultRetention = %s, %v; want the built-in 168h", retention, err)
+		}
+		if err := ts.Prune(t.Context(), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		points, _, err := ts.Series(t.Context(), agent, "cpu.percent", now.Add(-24*time.Hour), now, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(points) != 1 || points[0].V != 2 {
+			t.Errorf("after pruning at 1h: %v, want only the recent point", points)
+		}
+	})
+}
