@@ -8,12 +8,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/agent"
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/control"
 	"github.com/steward-rmm/steward/internal/agent/facts"
+	"github.com/steward-rmm/steward/internal/agent/metrics"
 	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
@@ -29,6 +31,10 @@ beside the config (agent.state.json) for "steward-agent status".
 The effective policy the server sends is applied without a restart and
 kept beside the config (policy.json); the agent starts with it next time,
 before it reaches the server.
+
+Metrics are collected at the interval the policy sets and kept beside the
+config (metrics-buffer/) until the server has stored them, within the
+policy's buffer bounds, so none are lost while the server is unreachable.
 
 Exit codes: 0 stopped cleanly, 1 failed to start, 2 usage error.
 `
@@ -75,7 +81,18 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	saveState()
 
-	client, err := control.New(control.Options{
+	// Metrics are collected and buffered whether or not the server is
+	// reachable; a buffer that cannot be opened costs the metrics only.
+	var buf *metrics.Buffer
+	mp := metrics.ParsePolicy(saved.Policy)
+	if b, err := metrics.OpenBuffer(config.MetricsDir(*path), mp.MaxSamples, mp.MaxBytes); err != nil {
+		log.Error("metrics are not collected", "err", err)
+	} else {
+		buf = b
+		defer buf.Close()
+	}
+
+	opts := control.Options{
 		ServerURLs:  servers,
 		AgentID:     cfg.AgentID,
 		AgentSecret: cfg.AgentSecret,
@@ -100,11 +117,26 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 			return nil
 		},
 		PolicyRevision: saved.Revision,
-	})
+	}
+	if buf != nil {
+		opts.Metrics = buf
+	}
+	client, err := control.New(opts)
 	if err != nil {
 		config.RemoveState(statePath)
 		fmt.Fprintf(stderr, "steward-agent run: %v\n", err)
 		return exitFail
+	}
+
+	if buf != nil {
+		sampler := metrics.NewSampler(policy, metrics.NewCollector(log), buf, log)
+		sctx, stopSampler := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { sampler.Run(sctx) })
+		defer func() {
+			stopSampler()
+			wg.Wait()
+		}()
 	}
 
 	log.Info("steward-agent starting", "version", agent.Version, "agent_id", cfg.AgentID,

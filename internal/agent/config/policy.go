@@ -60,3 +60,17 @@ func SavePolicy(path string, p Policy) error {
 	}
 	return nil
 }
+
+// MetricsDir is the directory beside a config file that buffers metrics
+// until the server has them: /etc/steward-agent/agent.json →
+// /etc/steward-agent/metrics-buffer.
+func MetricsDir(configPath string) string {
+	return filepath.Join(filepath.Dir(configPath), "metrics-buffer")
+}
+
+// WriteFile writes data to path atomically with the same restrictions as
+// the config, creating its directory (restricted) if needed. It is for the
+// agent's other files that should be readable by root/SYSTEM only.
+func WriteFile(path string, data []byte) error {
+	return writeFileSecure(path, data)
+}

@@ -1,7 +1,7 @@
 // Package control keeps the agent's control connection: one WebSocket to the
 // server's /agent/v1/connect, authenticated with the agent secret, carrying
-// hello/welcome, heartbeats, facts updates, commands and the agent's
-// effective policy (see internal/protocol). It
+// hello/welcome, heartbeats, facts updates, commands, the agent's
+// effective policy and its metrics (see internal/protocol). It
 // reconnects forever until its context is cancelled: a server given as
 // several replica URLs is left for the next URL whenever a connection to it
 // fails or ends, and only after every URL has failed in turn does the agent
@@ -38,7 +38,21 @@ const (
 	DefaultMinHeartbeat     = time.Second
 	DefaultHandshakeTimeout = 30 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
+	DefaultMetricsAckWait   = 30 * time.Second
 )
+
+// Outbox is a queue of metrics samples waiting for the server, oldest
+// first (a metrics.Buffer). The client calls it from Run's goroutine only.
+type Outbox interface {
+	// Next returns up to max of the oldest samples as a batch, without
+	// removing them, and an id naming the batch for Acked; ok is false
+	// when there is nothing to send.
+	Next(max int) (id string, batch protocol.MetricsBatch, ok bool)
+	// Acked removes the batch Next returned as id.
+	Acked(id string) error
+	// Ready is signalled when samples are added.
+	Ready() <-chan struct{}
+}
 
 // Options configure a Client. ServerURLs, AgentID, AgentSecret, Facts and
 // Log are required; every duration left zero takes its Default.
@@ -66,6 +80,10 @@ type Options struct {
 	// welcome, and a revision already in force is acknowledged without
 	// calling OnPolicy again.
 	PolicyRevision string
+	// Metrics, if set, holds the metrics samples to send. While connected
+	// the agent sends them in batches, one at a time, and has the outbox
+	// remove each batch once the server acknowledges it.
+	Metrics Outbox
 	// HTTPClient dials the WebSocket; nil means http.DefaultClient.
 	HTTPClient *http.Client
 
@@ -79,6 +97,7 @@ type Options struct {
 	MinHeartbeat     time.Duration // floor on the server's interval, against busy loops
 	HandshakeTimeout time.Duration // dial plus waiting for welcome
 	WriteTimeout     time.Duration // one message write
+	MetricsAckWait   time.Duration // wait for a metrics_ack before sending the batch again
 	// Rand is backoff.Backoff.Rand; nil means math/rand/v2.
 	Rand func(n int64) int64
 }
@@ -139,6 +158,7 @@ func New(opts Options) (*Client, error) {
 	setDefault(&opts.MinHeartbeat, DefaultMinHeartbeat)
 	setDefault(&opts.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&opts.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&opts.MetricsAckWait, DefaultMetricsAckWait)
 	return &Client{
 		opts:      opts,
 		servers:   servers,

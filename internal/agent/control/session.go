@@ -15,7 +15,7 @@ import (
 )
 
 // serve runs one established WebSocket: hello, wait for welcome, then
-// heartbeats, facts updates, commands and policies until the connection
+// heartbeats, facts updates, commands, policies and metrics until the connection
 // fails, the server goes silent for three heartbeat intervals, or ctx is
 // cancelled.
 //
@@ -37,12 +37,11 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 	}()
 
 	seq := 0
-	send := func(typ string, payload any) error {
+	nextID := func() string {
 		seq++
-		b, err := protocol.Encode(typ, strconv.Itoa(seq), payload)
-		if err != nil {
-			return err
-		}
+		return strconv.Itoa(seq)
+	}
+	write := func(typ string, b []byte) error {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.WriteTimeout)
 		defer cancel()
 		if err := conn.Write(wctx, websocket.MessageText, b); err != nil {
@@ -50,6 +49,16 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 		}
 		return nil
 	}
+	send := func(typ string, payload any) error {
+		b, err := protocol.Encode(typ, nextID(), payload)
+		if err != nil {
+			return err
+		}
+		return write(typ, b)
+	}
+	metrics := newMetricsSender(c.opts.Metrics, c.opts.Log, c.opts.MetricsAckWait)
+	defer metrics.stop()
+	var metricsReady <-chan struct{} // nil until welcome
 
 	if err := send(protocol.TypeHello, hello); err != nil {
 		return 0, err
@@ -131,6 +140,16 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 						return upFor(), err
 					}
 				}
+				metricsReady = metrics.ready()
+				if err := metrics.send(ctx, nextID, write); err != nil {
+					return upFor(), err
+				}
+			case protocol.TypeMetricsAck:
+				if metrics.acked(ctx, env.Data) {
+					if err := metrics.send(ctx, nextID, write); err != nil {
+						return upFor(), err
+					}
+				}
 			case protocol.TypeHeartbeat:
 				c.opts.Log.DebugContext(ctx, "heartbeat from server")
 			case protocol.TypeError:
@@ -140,6 +159,11 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 					continue
 				}
 				c.opts.Log.WarnContext(ctx, "server reported an error", "code", e.Code, "message", e.Message, "ref_id", e.RefID)
+				if metrics.refused(ctx, e) {
+					if err := metrics.send(ctx, nextID, write); err != nil {
+						return upFor(), err
+					}
+				}
 			case protocol.TypePolicy:
 				if err := c.handlePolicy(ctx, env.Data, send); err != nil {
 					return upFor(), err
@@ -151,6 +175,17 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 			default:
 				// Newer servers may send types this agent does not know yet.
 				c.opts.Log.DebugContext(ctx, "ignoring unknown message type", "type", env.Type)
+			}
+
+		case <-metricsReady:
+			if err := metrics.send(ctx, nextID, write); err != nil {
+				return upFor(), err
+			}
+
+		case <-metrics.timer.C:
+			metrics.timedOut(ctx)
+			if err := metrics.send(ctx, nextID, write); err != nil {
+				return upFor(), err
 			}
 
 		case <-heartbeat:
