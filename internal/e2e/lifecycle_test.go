@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,12 +120,36 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 	firstRev := waitPolicy(t, api, online.ID, "")
 	var pol struct{ ID string }
 	api.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Fast office", "document": map[string]any{
-		"metrics": map[string]any{"interval": "15s"}}}, &pol, 201)
+		"metrics": map[string]any{"interval": "5s", "enabled": map[string]any{"network": false}}}}, &pol, 201)
 	api.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "site", "target_id": site.ID, "policy_id": pol.ID}, nil, 200)
 	secondRev := waitPolicy(t, api, online.ID, firstRev)
 	if secondRev == firstRev {
 		t.Errorf("policy revision unchanged after a site policy change")
 	}
+
+	// Metrics arrive through the API, and the new policy changes what the
+	// agent sends: every 5 s, and no network metrics any more.
+	applied := time.Now().UTC().Add(time.Second)
+	waitMetric(t, api, online.ID, "cpu.percent", applied, 2)
+	var names struct{ Items []string }
+	api.mustDo("GET", "/api/v1/agents/"+online.ID+"/metrics?from="+applied.Format(time.RFC3339), nil, &names, 200)
+	for _, n := range names.Items {
+		if strings.HasPrefix(n, "net.") {
+			t.Errorf("agent still sends %s after the policy turned network metrics off", n)
+		}
+	}
+	if !slices.Contains(names.Items, "memory.percent") {
+		t.Errorf("metrics since the policy change = %v, want memory.percent among them", names.Items)
+	}
+
+	// The server goes away for a while; the agent keeps collecting into its
+	// buffer and delivers those samples after the server returns.
+	srv.stop()
+	down := time.Now().UTC()
+	time.Sleep(12 * time.Second)
+	srv.start()
+	waitAgent(t, api, true)
+	waitMetricBetween(t, api, online.ID, "cpu.percent", down, down.Add(11*time.Second), 2)
 
 	// A killed agent drops its socket: the server marks it offline.
 	agent.kill()
@@ -215,4 +240,34 @@ func waitPolicy(t *testing.T, api *apiClient, agentID, not string) string {
 		return nil
 	})
 	return eff.Revision
+}
+
+// waitMetric waits until the agent has at least n points of metric since
+// from.
+func waitMetric(t *testing.T, api *apiClient, agentID, metric string, from time.Time, n int) {
+	t.Helper()
+	waitMetricBetween(t, api, agentID, metric, from, time.Time{}, n)
+}
+
+// waitMetricBetween waits until the agent has at least n points of metric
+// in [from, to); a zero to means now.
+func waitMetricBetween(t *testing.T, api *apiClient, agentID, metric string, from, to time.Time, n int) {
+	t.Helper()
+	var series struct {
+		Points []struct {
+			T time.Time `json:"t"`
+			V float64   `json:"v"`
+		} `json:"points"`
+	}
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d points of %s", n, metric), func() error {
+		end := to
+		if end.IsZero() {
+			end = time.Now().UTC().Add(time.Minute)
+		}
+		api.mustDo("GET", "/api/v1/agents/"+agentID+"/metrics?metric="+metric+"&from="+from.Format(time.RFC3339)+"&to="+end.Format(time.RFC3339), nil, &series, 200)
+		if len(series.Points) < n {
+			return fmt.Errorf("%d points", len(series.Points))
+		}
+		return nil
+	})
 }
