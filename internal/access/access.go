@@ -35,12 +35,13 @@ const (
 	ManageSettings Action = "settings.manage" // server settings (owner)
 	RunCommands    Action = "commands.run"    // send commands to agents
 	ManagePolicies Action = "policies.manage" // create, change and assign policies
+	HandleAlerts   Action = "alerts.handle"   // acknowledge and resolve alerts
 )
 
 var allowed = map[store.Role]map[Action]bool{
-	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true},
-	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true},
-	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true},
+	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true},
+	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true},
+	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true, HandleAlerts: true},
 	store.RoleReadonly:   {ReadFleet: true},
 }
 

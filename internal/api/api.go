@@ -80,6 +80,10 @@ func (a *API) Register(mux *http.ServeMux) {
 		"DELETE /api/v1/policy-assignments":          a.unassignPolicy,
 		"GET /api/v1/agents/{id}/effective-policy":   a.effectivePolicy,
 		"GET /api/v1/agents/{id}/metrics":            a.agentMetrics,
+		"GET /api/v1/alerts":                         a.listAlerts,
+		"POST /api/v1/alerts/{id}/acknowledge":       a.acknowledgeAlert,
+		"POST /api/v1/alerts/{id}/resolve":           a.resolveAlert,
+		"POST /api/v1/alerts/acknowledge":            a.acknowledgeAlerts,
 	}
 	for pattern, h := range routes {
 		mux.Handle(pattern, a.serve(h))

@@ -142,6 +142,24 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 		t.Errorf("metrics since the policy change = %v, want memory.percent among them", names.Items)
 	}
 
+	// A threshold set low raises an alert as samples arrive; raising it
+	// again resolves the alert.
+	api.mustDo("PUT", "/api/v1/policies/"+pol.ID, map[string]any{"name": "Fast office", "document": map[string]any{
+		"metrics":    map[string]any{"interval": "5s", "enabled": map[string]any{"network": false}},
+		"thresholds": map[string]any{"memory": map[string]any{"trigger": 1, "clear": 0.5, "for": "0s"}}}}, nil, 200)
+	alert := waitAlert(t, api, online.ID, "unresolved")
+	if alert.Rule != "memory" || alert.Severity != "warning" {
+		t.Errorf("alert = %+v, want a warning on the memory rule", alert)
+	}
+	api.mustDo("POST", "/api/v1/alerts/"+alert.ID+"/acknowledge", nil, nil, 200)
+	api.mustDo("PUT", "/api/v1/policies/"+pol.ID, map[string]any{"name": "Fast office", "document": map[string]any{
+		"metrics":    map[string]any{"interval": "5s", "enabled": map[string]any{"network": false}},
+		"thresholds": map[string]any{"memory": map[string]any{"trigger": 99.9, "clear": 99.5, "for": "0s"}}}}, nil, 200)
+	resolved := waitAlert(t, api, online.ID, "resolved")
+	if resolved.ID != alert.ID || resolved.AcknowledgedBy == "" {
+		t.Errorf("resolved alert = %+v, want %s acknowledged then resolved", resolved, alert.ID)
+	}
+
 	// The server goes away for a while; the agent keeps collecting into its
 	// buffer and delivers those samples after the server returns.
 	srv.stop()
@@ -270,4 +288,28 @@ func waitMetricBetween(t *testing.T, api *apiClient, agentID, metric string, fro
 		}
 		return nil
 	})
+}
+
+type alertJSON struct {
+	ID             string `json:"id"`
+	Rule           string `json:"rule"`
+	Severity       string `json:"severity"`
+	State          string `json:"state"`
+	AcknowledgedBy string `json:"acknowledged_by"`
+}
+
+// waitAlert waits until the agent has an alert in the given state.
+func waitAlert(t *testing.T, api *apiClient, agentID, state string) alertJSON {
+	t.Helper()
+	var list struct {
+		Items []alertJSON `json:"items"`
+	}
+	waitFor(t, 30*time.Second, "an alert in state "+state, func() error {
+		api.mustDo("GET", "/api/v1/alerts?agent_id="+agentID+"&state="+state, nil, &list, 200)
+		if len(list.Items) == 0 {
+			return fmt.Errorf("no %s alert", state)
+		}
+		return nil
+	})
+	return list.Items[0]
 }

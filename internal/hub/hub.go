@@ -143,7 +143,7 @@ type PolicyHandler interface {
 // MetricsHandler stores the samples an agent sends and returns the
 // acknowledgement; it returns after the samples are committed.
 type MetricsHandler interface {
-	Ingest(ctx context.Context, agentID string, b protocol.MetricsBatch) (protocol.MetricsAck, error)
+	Ingest(ctx context.Context, c *Conn, b protocol.MetricsBatch) (protocol.MetricsAck, error)
 }
 
 // SetMetricsHandler installs the metrics handler. Call it before serving.

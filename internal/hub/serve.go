@@ -256,7 +256,7 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte, bad *int) error 
 			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
 			return nil
 		}
-		ack, err := mh.Ingest(ctx, c.AgentID, batch)
+		ack, err := mh.Ingest(ctx, c, batch)
 		if err != nil {
 			// Not acknowledged: the agent keeps the batch and sends it again.
 			h.log.Error("store metrics", "agent_id", c.AgentID, "err", err)

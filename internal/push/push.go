@@ -15,6 +15,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/hub"
+	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -66,16 +67,28 @@ var _ hub.PolicyHandler = (*Service)(nil)
 // Effective returns the effective policy of a connecting agent for its
 // welcome.
 func (s *Service) Effective(ctx context.Context, c *hub.Conn) (*protocol.PolicyUpdate, error) {
+	res, err := s.resolve(ctx, c.AgentID, c.ClientID, c.SiteID)
+	return res.update, err
+}
+
+// EffectiveFor returns an agent's effective policy from the cached
+// resolution, for the server's own use (alert thresholds).
+func (s *Service) EffectiveFor(ctx context.Context, agentID, clientID, siteID string) (policy.Effective, error) {
+	res, err := s.resolve(ctx, agentID, clientID, siteID)
+	return res.eff, err
+}
+
+func (s *Service) resolve(ctx context.Context, agentID, clientID, siteID string) (resolved, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cache == nil {
 		snap, err := s.db.PolicySnapshot(ctx)
 		if err != nil {
-			return nil, err
+			return resolved{}, err
 		}
 		s.cache = newResolver(snap)
 	}
-	return s.cache.update(c.AgentID, c.ClientID, c.SiteID)
+	return s.cache.resolve(agentID, clientID, siteID)
 }
 
 // Notify announces a change to every replica, this one included.

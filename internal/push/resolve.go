@@ -27,14 +27,20 @@ type resolver struct {
 	decodeErrs map[string]error
 
 	mu    sync.Mutex
-	memo  map[[4]string]*protocol.PolicyUpdate
+	memo  map[[4]string]resolved
 	count int
+}
+
+// resolved is one combination's effective policy and its wire form.
+type resolved struct {
+	eff    policy.Effective
+	update *protocol.PolicyUpdate
 }
 
 func newResolver(snap store.PolicySnapshot) *resolver {
 	r := &resolver{
 		byTarget: map[string]store.PolicyAssignment{}, docs: map[string]policy.Document{},
-		decodeErrs: map[string]error{}, memo: map[[4]string]*protocol.PolicyUpdate{},
+		decodeErrs: map[string]error{}, memo: map[[4]string]resolved{},
 	}
 	for _, a := range snap.Assignments {
 		r.byTarget[a.Level+"/"+a.TargetID] = a
@@ -52,6 +58,13 @@ func newResolver(snap store.PolicySnapshot) *resolver {
 
 // update returns the policy update for an agent.
 func (r *resolver) update(agentID, clientID, siteID string) (*protocol.PolicyUpdate, error) {
+	res, err := r.resolve(agentID, clientID, siteID)
+	return res.update, err
+}
+
+// resolve returns the effective policy of an agent, memoized by the
+// combination of policies assigned to it.
+func (r *resolver) resolve(agentID, clientID, siteID string) (resolved, error) {
 	keys := [4]string{store.LevelDefault + "/", store.LevelClient + "/" + clientID, store.LevelSite + "/" + siteID, store.LevelAgent + "/" + agentID}
 	var (
 		combo       [4]string
@@ -63,7 +76,7 @@ func (r *resolver) update(agentID, clientID, siteID string) (*protocol.PolicyUpd
 			continue
 		}
 		if err := r.decodeErrs[a.PolicyID]; err != nil {
-			return nil, fmt.Errorf("stored policy %s: %w", a.PolicyID, err)
+			return resolved{}, fmt.Errorf("stored policy %s: %w", a.PolicyID, err)
 		}
 		combo[i] = a.PolicyID
 		assignments = append(assignments, policy.Assignment{
@@ -72,14 +85,14 @@ func (r *resolver) update(agentID, clientID, siteID string) (*protocol.PolicyUpd
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if up, ok := r.memo[combo]; ok {
-		return up, nil
+	if res, ok := r.memo[combo]; ok {
+		return res, nil
 	}
 	eff := policy.Resolve(assignments...)
-	up := &protocol.PolicyUpdate{Revision: eff.Revision(), Policy: eff.CanonicalJSON()}
-	r.memo[combo] = up
+	res := resolved{eff: eff, update: &protocol.PolicyUpdate{Revision: eff.Revision(), Policy: eff.CanonicalJSON()}}
+	r.memo[combo] = res
 	r.count++
-	return up, nil
+	return res, nil
 }
 
 func (r *resolver) resolutions() int {

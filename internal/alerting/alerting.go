@@ -1,0 +1,199 @@
+// Package alerting raises and resolves alerts on the server: threshold
+// rules evaluated as samples arrive, and the offline rule on a timer. It
+// stores each transition (one unresolved alert per agent and rule) and
+// announces it on the bus for notifications and live dashboards.
+package alerting
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/alert"
+	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/hub"
+	"github.com/steward-rmm/steward/internal/policy"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/timeseries"
+)
+
+// SubjectAlerts carries an Event for every alert transition.
+const SubjectAlerts = "steward.alerts"
+
+// Event is an alert that opened or resolved.
+type Event struct {
+	Alert store.Alert `json:"alert"`
+	// Opened is true for a new alert, false for a resolved one.
+	Opened bool `json:"opened"`
+}
+
+// Policies resolves an agent's effective policy.
+type Policies interface {
+	EffectiveFor(ctx context.Context, agentID, clientID, siteID string) (policy.Effective, error)
+}
+
+// Service evaluates alert rules.
+type Service struct {
+	db       *store.DB
+	policies Policies
+	bus      bus.Bus
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	eval     *alert.Evaluator
+	restored map[string]bool // agents whose open alerts were loaded into eval
+}
+
+// New returns a Service.
+func New(db *store.DB, policies Policies, b bus.Bus, log *slog.Logger) *Service {
+	return &Service{db: db, policies: policies, bus: b, log: log, eval: alert.NewEvaluator(), restored: map[string]bool{}}
+}
+
+// Observe evaluates an agent's samples, oldest first, and records the
+// transitions. Failures are logged: alerting must never hold up ingestion.
+func (s *Service) Observe(ctx context.Context, agentID, clientID, siteID string, samples []protocol.Sample) {
+	eff, err := s.policies.EffectiveFor(ctx, agentID, clientID, siteID)
+	if err != nil {
+		s.log.Error("alert rules: resolve policy", "agent_id", agentID, "err", err)
+		return
+	}
+	th := alert.ThresholdsOf(eff)
+	s.mu.Lock()
+	if !s.restored[agentID] {
+		// An agent that moved from another replica or a restarted server
+		// may have open alerts: they must resolve, not open again.
+		rules, err := s.db.UnresolvedRules(ctx, agentID)
+		if err != nil {
+			s.mu.Unlock()
+			s.log.Error("alert rules: load open alerts", "agent_id", agentID, "err", err)
+			return
+		}
+		for _, r := range rules {
+			s.eval.Restore(agentID, r)
+		}
+		s.restored[agentID] = true
+	}
+	var transitions []alert.Transition
+	for _, sample := range samples {
+		transitions = append(transitions, s.eval.Observe(agentID, th, sample.Time, sample.Values)...)
+	}
+	s.mu.Unlock()
+	for _, tr := range transitions {
+		s.record(ctx, tr)
+	}
+}
+
+func (s *Service) record(ctx context.Context, tr alert.Transition) {
+	if tr.Open {
+		a, created, err := s.db.OpenAlert(ctx, store.Alert{
+			AgentID: tr.AgentID, Rule: tr.Rule.Name, Metric: tr.Rule.Metric, Severity: string(tr.Rule.Severity),
+			Message: message(tr), Value: tr.Value, OpenedAt: tr.At,
+		})
+		if err != nil {
+			s.log.Error("open alert", "agent_id", tr.AgentID, "rule", tr.Rule.Name, "err", err)
+			return
+		}
+		if created {
+			s.announce(ctx, Event{Alert: a, Opened: true})
+		}
+		return
+	}
+	a, changed, err := s.db.ResolveAlertRule(ctx, tr.AgentID, tr.Rule.Name, tr.At, tr.Value, "system")
+	if err != nil {
+		s.log.Error("resolve alert", "agent_id", tr.AgentID, "rule", tr.Rule.Name, "err", err)
+		return
+	}
+	if changed {
+		s.announce(ctx, Event{Alert: a, Opened: false})
+	}
+}
+
+func (s *Service) announce(ctx context.Context, ev Event) {
+	s.log.Info("alert", "opened", ev.Opened, "agent_id", ev.Alert.AgentID, "rule", ev.Alert.Rule, "severity", ev.Alert.Severity)
+	b, _ := json.Marshal(ev)
+	if err := s.bus.Publish(ctx, SubjectAlerts, b); err != nil {
+		s.log.Warn("announce alert", "err", err)
+	}
+}
+
+// message describes a threshold alert for people.
+func message(tr alert.Transition) string {
+	r := tr.Rule
+	what := map[string]string{"cpu": "CPU usage", "memory": "Memory usage"}[r.Name]
+	unit := "%"
+	switch {
+	case strings.HasPrefix(r.Name, "disk_free:"):
+		what, unit = "Free space on "+strings.TrimPrefix(r.Name, "disk_free:"), " bytes"
+	case strings.HasPrefix(r.Name, "disk:"):
+		what = "Disk usage on " + strings.TrimPrefix(r.Name, "disk:")
+	}
+	dir := "above"
+	if !r.Above {
+		dir = "below"
+	}
+	return fmt.Sprintf("%s %s %g%s for %s (now %.4g%s)", what, dir, r.Trigger, unit, r.For, tr.Value, unit)
+}
+
+// CheckOffline opens the offline alert of agents offline longer than
+// their policy allows and resolves it for agents back online. It is a
+// singleton job.
+func (s *Service) CheckOffline(ctx context.Context) error {
+	if n, err := s.db.ResolveOfflineAlertsOfOnlineAgents(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		s.log.Info("resolved offline alerts of agents back online", "count", n)
+	}
+	// The shortest allowed "after" is one minute; agents offline for less
+	// cannot be due.
+	agents, err := s.db.OfflineSince(ctx, time.Now().Add(-time.Minute))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, a := range agents {
+		eff, err := s.policies.EffectiveFor(ctx, a.ID, a.ClientID, a.SiteID)
+		if err != nil {
+			s.log.Error("offline alert: resolve policy", "agent_id", a.ID, "err", err)
+			continue
+		}
+		after, severity, ok := alert.ThresholdsOf(eff).Offline()
+		if !ok || now.Sub(a.LastSeen) < after {
+			continue
+		}
+		al, created, err := s.db.OpenAlert(ctx, store.Alert{
+			AgentID: a.ID, Rule: "offline", Metric: "", Severity: string(severity), Value: now.Sub(a.LastSeen).Seconds(),
+			Message: fmt.Sprintf("Agent offline for more than %s (last seen %s)", after, a.LastSeen.Format(time.RFC3339)), OpenedAt: now,
+		})
+		if err != nil {
+			return err
+		}
+		if created {
+			s.announce(ctx, Event{Alert: al, Opened: true})
+		}
+	}
+	return nil
+}
+
+// Ingester stores an agent's samples and then evaluates them; the hub
+// hands it every metrics message.
+type Ingester struct {
+	Series *timeseries.Store
+	Alerts *Service
+}
+
+var _ hub.MetricsHandler = Ingester{}
+
+// Ingest implements hub.MetricsHandler.
+func (i Ingester) Ingest(ctx context.Context, c *hub.Conn, b protocol.MetricsBatch) (protocol.MetricsAck, error) {
+	ack, err := i.Series.Ingest(ctx, c.AgentID, b)
+	if err != nil {
+		return ack, err
+	}
+	i.Alerts.Observe(ctx, c.AgentID, c.ClientID, c.SiteID, b.Samples)
+	return ack, nil
+}

@@ -1,0 +1,98 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+func (a *API) listAlerts(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.AlertFilter{State: q.Get("state"), AgentID: q.Get("agent_id"), ClientID: q.Get("client_id"),
+		SiteID: q.Get("site_id"), Severity: q.Get("severity")}
+	switch f.State {
+	case "", "open", "acknowledged", "resolved", "unresolved":
+	default:
+		return errBadRequest("state must be open, acknowledged, resolved or unresolved")
+	}
+	switch f.Severity {
+	case "", "info", "warning", "critical":
+	default:
+		return errBadRequest("severity must be info, warning or critical")
+	}
+	items, total, err := a.cfg.DB.ListAlerts(r.Context(), f, pg)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list[store.Alert]{Items: items, Total: total, Limit: pg.Limit, Offset: pg.Offset})
+	return nil
+}
+
+type alertIDs struct {
+	IDs []string `json:"ids"`
+}
+
+// changeAlerts acknowledges or resolves alerts, one or many, with audit.
+func (a *API) changeAlerts(w http.ResponseWriter, r *http.Request, p access.Principal, ids []string, resolve bool) error {
+	if !access.Can(p, access.HandleAlerts) {
+		return manage.ErrForbidden
+	}
+	if len(ids) == 0 || len(ids) > 1000 {
+		return errBadRequest("ids: give 1 to 1000 alert ids")
+	}
+	action := "alert.acknowledge"
+	if resolve {
+		action = "alert.resolve"
+	}
+	out := make([]store.Alert, 0, len(ids))
+	for _, id := range ids {
+		var (
+			al      store.Alert
+			changed bool
+			err     error
+		)
+		if resolve {
+			al, changed, err = a.cfg.DB.ResolveAlert(r.Context(), id, p.ActorName())
+		} else {
+			al, changed, err = a.cfg.DB.AcknowledgeAlert(r.Context(), id, p.ActorName())
+		}
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) && len(ids) > 1 {
+				continue
+			}
+			return err
+		}
+		if changed {
+			if err := a.cfg.DB.AddAudit(r.Context(), p.Audit(action, "alert", id, map[string]string{
+				"agent_id": al.AgentID, "rule": al.Rule, "severity": al.Severity})); err != nil {
+				return err
+			}
+		}
+		out = append(out, al)
+	}
+	writeJSON(w, http.StatusOK, list[store.Alert]{Items: out, Total: len(out), Limit: len(out)})
+	return nil
+}
+
+func (a *API) acknowledgeAlert(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	return a.changeAlerts(w, r, p, []string{r.PathValue("id")}, false)
+}
+
+func (a *API) resolveAlert(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	return a.changeAlerts(w, r, p, []string{r.PathValue("id")}, true)
+}
+
+func (a *API) acknowledgeAlerts(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	var body alertIDs
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	return a.changeAlerts(w, r, p, body.IDs, false)
+}

@@ -1,0 +1,253 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Alert states.
+const (
+	AlertOpen         = "open"
+	AlertAcknowledged = "acknowledged"
+	AlertResolved     = "resolved"
+)
+
+// Alert is a threshold alert of one agent.
+type Alert struct {
+	ID             string    `json:"id"`
+	AgentID        string    `json:"agent_id"`
+	Hostname       string    `json:"hostname"`
+	ClientID       string    `json:"client_id"`
+	SiteID         string    `json:"site_id"`
+	Rule           string    `json:"rule"`
+	Metric         string    `json:"metric"`
+	Severity       string    `json:"severity"`
+	State          string    `json:"state"`
+	Message        string    `json:"message"`
+	Value          float64   `json:"value"`
+	OpenedAt       time.Time `json:"opened_at"`
+	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
+	AcknowledgedBy string    `json:"acknowledged_by,omitempty"`
+	ResolvedAt     time.Time `json:"resolved_at,omitzero"`
+	ResolvedBy     string    `json:"resolved_by,omitempty"`
+	ResolvedValue  *float64  `json:"resolved_value,omitempty"`
+}
+
+// OpenAlert stores a new open alert. It reports false when the agent
+// already has an unresolved alert for the rule (one at a time).
+func (db *DB) OpenAlert(ctx context.Context, a Alert) (Alert, bool, error) {
+	a.ID, a.State = NewID(), AlertOpen
+	_, err := db.sql.ExecContext(ctx, `INSERT INTO alerts (id, agent_id, client_id, site_id, rule, metric, severity, state,
+		message, value, opened_at) SELECT $1, id, client_id, site_id, $2, $3, $4, 'open', $5, $6, $7 FROM agents WHERE id = $8`,
+		a.ID, a.Rule, a.Metric, a.Severity, a.Message, a.Value, ms(a.OpenedAt), a.AgentID)
+	if db.dialect.isUniqueViolation(err) {
+		return Alert{}, false, nil
+	}
+	if err != nil {
+		return Alert{}, false, fmt.Errorf("open alert %s for %s: %w", a.Rule, a.AgentID, err)
+	}
+	out, err := db.Alert(ctx, a.ID)
+	if errors.Is(err, ErrNotFound) {
+		return Alert{}, false, nil // the agent is gone
+	}
+	return out, err == nil, err
+}
+
+// ResolveAlertRule resolves the agent's unresolved alert for a rule, if
+// any, and returns it.
+func (db *DB) ResolveAlertRule(ctx context.Context, agentID, rule string, at time.Time, value float64, by string) (Alert, bool, error) {
+	var id string
+	err := db.sql.QueryRowContext(ctx, `SELECT id FROM alerts WHERE agent_id = $1 AND rule = $2 AND state <> 'resolved'`, agentID, rule).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Alert{}, false, nil
+	}
+	if err != nil {
+		return Alert{}, false, fmt.Errorf("find alert %s of %s: %w", rule, agentID, err)
+	}
+	return db.resolve(ctx, id, at, &value, by)
+}
+
+// ResolveAlert resolves an alert by hand.
+func (db *DB) ResolveAlert(ctx context.Context, id, by string) (Alert, bool, error) {
+	return db.resolve(ctx, id, db.now(), nil, by)
+}
+
+func (db *DB) resolve(ctx context.Context, id string, at time.Time, value *float64, by string) (Alert, bool, error) {
+	res, err := db.sql.ExecContext(ctx, `UPDATE alerts SET state = 'resolved', resolved_at = $1, resolved_by = $2, resolved_value = $3
+		WHERE id = $4 AND state <> 'resolved'`, ms(at), by, value, id)
+	if err != nil {
+		return Alert{}, false, fmt.Errorf("resolve alert %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	a, err := db.Alert(ctx, id)
+	return a, n == 1, err
+}
+
+// AcknowledgeAlert marks an open alert acknowledged by someone.
+func (db *DB) AcknowledgeAlert(ctx context.Context, id, by string) (Alert, bool, error) {
+	res, err := db.sql.ExecContext(ctx, `UPDATE alerts SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2
+		WHERE id = $3 AND state = 'open'`, ms(db.now()), by, id)
+	if err != nil {
+		return Alert{}, false, fmt.Errorf("acknowledge alert %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	a, err := db.Alert(ctx, id)
+	return a, n == 1, err
+}
+
+const alertSelect = `SELECT al.id, al.agent_id, ag.hostname, al.client_id, al.site_id, al.rule, al.metric, al.severity, al.state,
+	al.message, al.value, al.opened_at, al.acknowledged_at, al.acknowledged_by, al.resolved_at, al.resolved_by, al.resolved_value
+	FROM alerts al JOIN agents ag ON ag.id = al.agent_id`
+
+func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
+	var (
+		a               Alert
+		opened          int64
+		acked, resolved sql.NullInt64
+		resolvedValue   sql.NullFloat64
+	)
+	err := row.Scan(&a.ID, &a.AgentID, &a.Hostname, &a.ClientID, &a.SiteID, &a.Rule, &a.Metric, &a.Severity, &a.State,
+		&a.Message, &a.Value, &opened, &acked, &a.AcknowledgedBy, &resolved, &a.ResolvedBy, &resolvedValue)
+	if err != nil {
+		return Alert{}, err
+	}
+	a.OpenedAt, a.AcknowledgedAt, a.ResolvedAt = fromMS(opened), fromNullMS(acked), fromNullMS(resolved)
+	if resolvedValue.Valid {
+		v := resolvedValue.Float64
+		a.ResolvedValue = &v
+	}
+	return a, nil
+}
+
+// Alert loads one alert.
+func (db *DB) Alert(ctx context.Context, id string) (Alert, error) {
+	a, err := scanAlert(db.sql.QueryRowContext(ctx, alertSelect+` WHERE al.id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Alert{}, fmt.Errorf("alert %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Alert{}, fmt.Errorf("load alert %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// AlertFilter narrows the alert list; zero values do not filter.
+type AlertFilter struct {
+	State    string // open, acknowledged, resolved, or "unresolved"
+	AgentID  string
+	ClientID string
+	SiteID   string
+	Severity string
+}
+
+// ListAlerts returns alerts newest first.
+func (db *DB) ListAlerts(ctx context.Context, f AlertFilter, p Page) ([]Alert, int, error) {
+	p = p.Normalize()
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
+	}
+	switch f.State {
+	case "":
+	case "unresolved":
+		conds = append(conds, "al.state <> 'resolved'")
+	default:
+		add("al.state = ?", f.State)
+	}
+	if f.AgentID != "" {
+		add("al.agent_id = ?", f.AgentID)
+	}
+	if f.ClientID != "" {
+		add("al.client_id = ?", f.ClientID)
+	}
+	if f.SiteID != "" {
+		add("al.site_id = ?", f.SiteID)
+	}
+	if f.Severity != "" {
+		add("al.severity = ?", f.Severity)
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	var total int
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts al`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count alerts: %w", err)
+	}
+	n := len(args)
+	rows, err := db.sql.QueryContext(ctx, alertSelect+where+fmt.Sprintf(` ORDER BY al.opened_at DESC, al.id DESC LIMIT $%d OFFSET $%d`, n+1, n+2),
+		append(args, p.Limit, p.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list alerts: %w", err)
+	}
+	defer rows.Close()
+	out := []Alert{}
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list alerts: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, total, rows.Err()
+}
+
+// UnresolvedRules returns the rules of an agent's unresolved alerts.
+func (db *DB) UnresolvedRules(ctx context.Context, agentID string) ([]string, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT rule FROM alerts WHERE agent_id = $1 AND state <> 'resolved'`, agentID)
+	if err != nil {
+		return nil, fmt.Errorf("load open alerts of %s: %w", agentID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, fmt.Errorf("load open alerts of %s: %w", agentID, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// OfflineSince lists agents offline since before cutoff, with their
+// tenancy, for the offline alert.
+func (db *DB) OfflineSince(ctx context.Context, cutoff time.Time) ([]Agent, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, client_id, site_id, hostname, last_seen FROM agents WHERE NOT online AND last_seen < $1`, ms(cutoff))
+	if err != nil {
+		return nil, fmt.Errorf("list offline agents: %w", err)
+	}
+	defer rows.Close()
+	var out []Agent
+	for rows.Next() {
+		var (
+			a        Agent
+			lastSeen int64
+		)
+		if err := rows.Scan(&a.ID, &a.ClientID, &a.SiteID, &a.Hostname, &lastSeen); err != nil {
+			return nil, fmt.Errorf("list offline agents: %w", err)
+		}
+		a.LastSeen = fromMS(lastSeen)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ResolveOfflineAlertsOfOnlineAgents resolves the offline alerts of
+// agents that are connected again.
+func (db *DB) ResolveOfflineAlertsOfOnlineAgents(ctx context.Context) (int64, error) {
+	res, err := db.sql.ExecContext(ctx, `UPDATE alerts SET state = 'resolved', resolved_at = $1, resolved_by = 'system'
+		WHERE rule = 'offline' AND state <> 'resolved' AND agent_id IN (SELECT id FROM agents WHERE online)`, ms(db.now()))
+	if err != nil {
+		return 0, fmt.Errorf("resolve offline alerts: %w", err)
+	}
+	return res.RowsAffected()
+}
