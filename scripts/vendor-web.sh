@@ -6,11 +6,14 @@
 #   scripts/vendor-web.sh
 #
 # htmx is pinned to 2.x on purpose: npm's "latest" htmx is 4.x, a rewrite
-# the dashboard does not use.
+# the dashboard does not use. uPlot draws the agent page's metric charts on
+# a canvas; it styles elements through the CSSOM only, which the dashboard's
+# strict Content-Security-Policy (no inline styles) allows.
 set -euo pipefail
 
 HTMX_VERSION=2.0.11
 HTMX_SSE_VERSION=2.2.4
+UPLOT_VERSION=1.6.32
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest="$root/internal/web/static/vendor"
@@ -20,22 +23,27 @@ trap 'rm -rf "$work"' EXIT
 command -v npm >/dev/null || { echo "vendor-web.sh: npm is required" >&2; exit 1; }
 
 cd "$work"
-npm pack --silent "htmx.org@$HTMX_VERSION" "htmx-ext-sse@$HTMX_SSE_VERSION" >/dev/null
-mkdir htmx sse
+npm pack --silent "htmx.org@$HTMX_VERSION" "htmx-ext-sse@$HTMX_SSE_VERSION" "uplot@$UPLOT_VERSION" >/dev/null
+mkdir htmx sse uplot
 tar -xzf "htmx.org-$HTMX_VERSION.tgz" -C htmx
 tar -xzf "htmx-ext-sse-$HTMX_SSE_VERSION.tgz" -C sse
+tar -xzf "uplot-$UPLOT_VERSION.tgz" -C uplot
 
 # Take exactly the built files; fail loudly if a release moved them.
 htmx_src=htmx/package/dist/htmx.min.js
 sse_src=sse/package/dist/sse.min.js
 [ -f "$sse_src" ] || sse_src=sse/package/dist/sse.js
-for f in "$htmx_src" "$sse_src"; do
+uplot_js=uplot/package/dist/uPlot.iife.min.js
+uplot_css=uplot/package/dist/uPlot.min.css
+for f in "$htmx_src" "$sse_src" "$uplot_js" "$uplot_css"; do
 	[ -f "$f" ] || { echo "vendor-web.sh: $f not found in the npm package" >&2; exit 1; }
 done
 
 mkdir -p "$dest"
 install -m 0644 "$htmx_src" "$dest/htmx.min.js"
 install -m 0644 "$sse_src" "$dest/htmx-ext-sse.js"
+install -m 0644 "$uplot_js" "$dest/uPlot.iife.min.js"
+install -m 0644 "$uplot_css" "$dest/uPlot.min.css"
 
 sum() {
 	if command -v sha256sum >/dev/null; then sha256sum "$1" | cut -d' ' -f1; else shasum -a 256 "$1" | cut -d' ' -f1; fi
@@ -45,6 +53,8 @@ cat >"$dest/VERSIONS" <<TXT
 # file               package        version   sha256
 htmx.min.js          htmx.org       $HTMX_VERSION    $(sum "$dest/htmx.min.js")
 htmx-ext-sse.js      htmx-ext-sse   $HTMX_SSE_VERSION     $(sum "$dest/htmx-ext-sse.js")
+uPlot.iife.min.js    uplot          $UPLOT_VERSION    $(sum "$dest/uPlot.iife.min.js")
+uPlot.min.css        uplot          $UPLOT_VERSION    $(sum "$dest/uPlot.min.css")
 TXT
 echo "vendored into $dest:"
 cat "$dest/VERSIONS"

@@ -244,6 +244,17 @@ func (s *Service) EffectivePolicy(ctx context.Context, agentID string) (policy.E
 // DefaultRetention is how long raw metric samples are kept according to
 // the policy assigned at the default level.
 func (s *Service) DefaultRetention(ctx context.Context) (time.Duration, error) {
+	return s.defaultDuration(ctx, "metrics.retention.raw")
+}
+
+// DefaultRollupRetention is how long hourly metric rollups are kept
+// according to the policy assigned at the default level.
+func (s *Service) DefaultRollupRetention(ctx context.Context) (time.Duration, error) {
+	return s.defaultDuration(ctx, "metrics.retention.rollup")
+}
+
+// defaultDuration resolves a duration field of the default level's policy.
+func (s *Service) defaultDuration(ctx context.Context, field string) (time.Duration, error) {
 	pol, err := s.db.Policy(ctx, store.DefaultPolicyID)
 	var assignments []policy.Assignment
 	switch {
@@ -257,13 +268,13 @@ func (s *Service) DefaultRetention(ctx context.Context) (time.Duration, error) {
 		}
 		assignments = append(assignments, policy.Assignment{Level: policy.LevelDefault, PolicyID: pol.ID, PolicyName: pol.Name, Document: doc})
 	}
-	v, ok := policy.Resolve(assignments...).Get("metrics.retention.raw")
+	v, ok := policy.Resolve(assignments...).Get(field)
 	if !ok {
-		return 0, errors.New("policy has no metrics.retention.raw")
+		return 0, fmt.Errorf("policy has no %s", field)
 	}
 	d, ok := v.Value.(time.Duration)
 	if !ok {
-		return 0, fmt.Errorf("metrics.retention.raw is %T, want a duration", v.Value)
+		return 0, fmt.Errorf("%s is %T, want a duration", field, v.Value)
 	}
 	return d, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/api"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/cluster"
@@ -90,7 +91,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	policies := push.New(db, h, events, log)
 	h.SetPolicyHandler(policies)
 	series := timeseries.New(db, log, reg)
-	h.SetMetricsHandler(series)
+	alerts := alerting.New(db, policies, events, log)
+	h.SetMetricsHandler(alerting.Ingester{Series: series, Alerts: alerts})
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
 	svc.SetPolicyNotifier(policies)
@@ -107,7 +109,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 
 	dash, err := web.New(web.Config{
-		DB: db, Manage: svc, Auth: authn, Setup: setup, Bus: events, Log: log,
+		DB: db, Manage: svc, Auth: authn, Series: series, Setup: setup, Bus: events, Log: log,
 		PublicURL: cfg.PublicURL, AgentDir: cfg.AgentDir, Version: cfg.Version, TrustProxy: cfg.TrustProxy,
 	})
 	if err != nil {
@@ -157,15 +159,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}, hub.MissedHeartbeats*cfg.Heartbeat, []cluster.Job{
 		{Name: "offline-sweep", Every: cfg.Heartbeat, Run: h.Sweep},
 		{Name: "command-expiry", Every: 15 * time.Second, Run: cmds.Expire},
+		// Rolling up is idempotent and cheap when there is nothing new, so
+		// it runs more often than hourly to keep the previous hour fresh.
+		{Name: "metrics-rollup", Every: 10 * time.Minute, Run: series.RollUp},
 		{Name: "metrics-retention", Every: time.Hour, Run: func(ctx context.Context) error {
-			// Raw samples live as long as the default level's policy says;
-			// per-client retention comes with rollups.
-			retention, err := svc.DefaultRetention(ctx)
+			// Raw samples and rollups live as long as the default level's
+			// policy says.
+			raw, err := svc.DefaultRetention(ctx)
 			if err != nil {
 				return err
 			}
-			return series.Prune(ctx, retention)
+			rollup, err := svc.DefaultRollupRetention(ctx)
+			if err != nil {
+				return err
+			}
+			return errors.Join(series.Prune(ctx, raw), series.PruneRollups(ctx, rollup))
 		}},
+		{Name: "offline-alerts", Every: 30 * time.Second, Run: alerts.CheckOffline},
 		{Name: "session-prune", Every: time.Hour, Run: func(ctx context.Context) error {
 			n, err := db.DeleteExpiredSessions(ctx)
 			if n > 0 {

@@ -142,7 +142,16 @@ func (s *Store) write(ctx context.Context, rows []store.SampleRow) error {
 		// The write serves other agents' batches too: it must not stop
 		// because this caller's context ends.
 		wctx := context.WithoutCancel(ctx)
-		err := s.db.WithTx(wctx, func(tx *store.Tx) error { return tx.InsertSamples(wctx, all) })
+		late := lateBefore(all, s.now())
+		err := s.db.WithTx(wctx, func(tx *store.Tx) error {
+			if err := tx.InsertSamples(wctx, all); err != nil {
+				return err
+			}
+			if late.IsZero() {
+				return nil
+			}
+			return tx.RewindRollups(wctx, late)
+		})
 		for _, b := range batch {
 			b.err = err
 			close(b.done)
@@ -155,22 +164,47 @@ func (s *Store) write(ctx context.Context, rows []store.SampleRow) error {
 // maxPoints bounds a series answer; longer ranges are averaged per bucket.
 const maxPoints = 720
 
-// Series returns an agent's values of a metric in [from, to): raw when
-// they fit in maxPoints at the given collection interval, averaged per
-// bucket otherwise. It reports the bucket used (0 for raw).
+// RollupSpan is the longest range Series reads from raw samples; longer
+// ranges read hourly rollups. It matches the default raw retention.
+const RollupSpan = 7 * 24 * time.Hour
+
+// Series returns an agent's values of a metric in [from, to), raw or
+// rolled up depending on the range, and reports the bucket used (0 for
+// raw values):
+//
+//   - Up to RollupSpan it reads raw samples: as they are when they fit in
+//     maxPoints at the given collection interval, averaged per bucket
+//     otherwise. Hours before the oldest raw sample in the range (pruned
+//     by a raw retention shorter than the range) come from their rollups.
+//   - Longer ranges read hourly rollups, in buckets of whole hours so
+//     there are at most maxPoints, and raw samples after the newest
+//     rollup: the current hour, which is never rolled up, is always
+//     there. Where there are no rollups at all it is raw samples in the
+//     same buckets.
+//
+// Averages over several hours are weighted by sample count.
 func (s *Store) Series(ctx context.Context, agentID, metric string, from, to time.Time, interval time.Duration) ([]store.Point, time.Duration, error) {
 	var bucket time.Duration
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	if span := to.Sub(from); span/interval > maxPoints {
-		bucket = (span / maxPoints).Round(time.Second)
-		if bucket < interval {
-			bucket = interval
-		}
+	span := to.Sub(from)
+	prefer := store.PreferRaw
+	if span > RollupSpan {
+		prefer = store.PreferRollups
+		bucket = max(time.Hour, ((span+maxPoints-1)/maxPoints + time.Hour - 1).Truncate(time.Hour))
+	} else if span/interval > maxPoints {
+		bucket = max(interval, (span / maxPoints).Round(time.Second))
 	}
-	points, err := s.db.Series(ctx, agentID, metric, from, to, bucket)
-	return points, bucket, err
+	aggs, err := s.db.RollupSeries(ctx, agentID, metric, from, to, bucket, prefer)
+	if err != nil {
+		return nil, 0, err
+	}
+	points := make([]store.Point, len(aggs))
+	for i, a := range aggs {
+		points[i] = store.Point{T: a.T, V: a.Avg}
+	}
+	return points, bucket, nil
 }
 
 // Prune removes raw samples older than retention. It is a singleton job:

@@ -236,16 +236,3 @@ func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 	}
 	return h.render(w, r, http.StatusOK, "agents", "agents-fragment", v)
 }
-
-// agentPage serves GET /agents/{id}.
-func (h *Handler) agentPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
-	a, err := h.cfg.DB.Agent(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	block := ""
-	if isPartial(r) {
-		block = "agent-live"
-	}
-	return h.render(w, r, http.StatusOK, "agent", block, view{Title: a.Hostname, Nav: "agents", Page: a})
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -204,8 +206,29 @@ func TestBrowser(t *testing.T) {
 		t.Error("choosing a client reloaded the page")
 	}
 
+	// The agent page charts its samples with uPlot, under the same CSP.
+	now := time.Now().UTC()
+	var samples []protocol.Sample
+	for i := range 55 {
+		at := now.Add(time.Duration(i-55) * time.Minute)
+		x := float64(i)
+		samples = append(samples, protocol.Sample{Time: at, Values: map[string]float64{
+			"cpu.percent": 20 + 15*math.Sin(x/6), "memory.percent": 55 + x/5, "disk.percent:/": 61,
+			"net.rx_bytes_per_s:eth0": 2e5 + 1e5*math.Sin(x/4), "net.tx_bytes_per_s:eth0": 5e4 + 2e4*math.Cos(x/5),
+		}})
+	}
+	e.ingest(target.ID, samples...)
 	step("agent page", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID), chromedp.WaitVisible(chromedp.ID("agent-live")))
+	waitFor("every chart drawn", `document.querySelectorAll("#charts figure").length === 4 && document.querySelectorAll("#charts figure canvas").length === 4`)
 	shot("agent")
+	step("24h range", chromedp.Click(chromedp.CSS(`[data-range="24h"]`)))
+	waitFor("the 24h button pressed", `document.querySelector('[data-range="24h"]').getAttribute("aria-pressed") === "true"`)
+	waitFor("the charts redrawn", `document.querySelectorAll("#charts figure canvas").length === 4`)
+	step("dark charts", chromedp.Click(chromedp.CSS("[data-theme-toggle]")))
+	waitFor("the charts redrawn dark", `document.querySelectorAll("#charts figure canvas").length === 4`)
+	eval(`document.getElementById("charts").scrollIntoView(); ""`)
+	shot("agent-charts")
+	step("light again", chromedp.Click(chromedp.CSS("[data-theme-toggle]")))
 	noProblems("agent page")
 
 	// Dark mode toggles, persists, and applies before paint on reload.

@@ -182,8 +182,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		h.log.Error("dashboard request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if r.Header.Get("HX-Request") == "true" {
-		// htmx does not swap error responses; a short text is enough.
+	if r.Header.Get("HX-Request") == "true" || r.Header.Get("Accept") == "application/json" {
+		// htmx does not swap error responses, and the charts' fetch reads
+		// JSON: a short text is enough.
 		http.Error(w, pr.Message, pr.Status)
 		return
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/timeseries"
 )
 
 // Config holds the dashboard's dependencies.
@@ -26,6 +27,8 @@ type Config struct {
 	DB     *store.DB
 	Manage *manage.Service
 	Auth   *access.Authenticator
+	// Series reads the metric samples the agent page charts.
+	Series *timeseries.Store
 	// Setup holds the one-time setup token; nil or closed once users exist.
 	Setup *access.SetupGate
 	// Bus carries bus.SubjectPresence events that drive live updates.
@@ -76,6 +79,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("web: Config.Auth is required")
 	case cfg.Bus == nil:
 		return nil, errors.New("web: Config.Bus is required")
+	case cfg.Series == nil:
+		return nil, errors.New("web: Config.Series is required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -127,6 +132,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /events", h.authed(h.eventStream))
 	mux.Handle("GET /agents", h.authed(h.agentsPage))
 	mux.Handle("GET /agents/{id}", h.authed(h.agentPage))
+	mux.Handle("GET /agents/{id}/series", h.authed(h.agentSeries))
 	mux.Handle("GET /clients", h.authed(h.clientsPage))
 	mux.Handle("POST /clients", h.authed(h.createClient))
 	mux.Handle("GET /clients/{id}", h.authed(h.clientPage))

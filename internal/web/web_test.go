@@ -21,6 +21,7 @@ import (
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
+	"github.com/steward-rmm/steward/internal/timeseries"
 )
 
 // testEnv is one dashboard served through the real mux, as the server
@@ -32,6 +33,7 @@ type testEnv struct {
 	bus      *bus.Local
 	setup    *access.SetupGate
 	users    map[store.Role]int
+	series   *timeseries.Store
 	h        *Handler
 	srv      *httptest.Server
 	agentDir string
@@ -45,12 +47,13 @@ func newEnv(t testing.TB, db *store.DB) *testEnv {
 		t: t, db: db, mgr: manage.New(db), bus: bus.NewLocal(),
 		setup: access.NewSetupGate(), agentDir: t.TempDir(), users: map[store.Role]int{},
 	}
+	e.series = timeseries.New(db, slog.New(slog.DiscardHandler), nil)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
 	h, err := New(Config{
-		DB: db, Manage: e.mgr, Auth: access.NewAuthenticator(db, log, false), Setup: e.setup,
+		DB: db, Manage: e.mgr, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup,
 		Bus: e.bus, Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
 	})
 	if err != nil {

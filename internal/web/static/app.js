@@ -28,9 +28,12 @@
     root.setAttribute("data-theme", next);
     try { localStorage.setItem("steward-theme", next); } catch (e) { /* not persisted */ }
     syncThemeToggles();
+    redrawCharts();
   }
 
-  if (darkQuery.addEventListener) darkQuery.addEventListener("change", syncThemeToggles);
+  if (darkQuery.addEventListener) {
+    darkQuery.addEventListener("change", function () { syncThemeToggles(); redrawCharts(); });
+  }
 
   // --- Copy to clipboard -------------------------------------------------
   function copyText(text) {
@@ -119,6 +122,125 @@
     });
   }
 
+  // --- Charts -------------------------------------------------------------
+  // The agent page lists its charts as <figure data-series='[{metric,
+  // label}]' data-unit>; each line is fetched from the series endpoint and
+  // drawn with uPlot. Colours come from the theme's custom properties, so
+  // a theme change redraws the charts from the data already loaded.
+  var charts = [];
+  var chartRange = "1h";
+
+  function cssVar(name) {
+    return getComputedStyle(root).getPropertyValue(name).trim();
+  }
+
+  // translucent turns a #rrggbb theme colour into rgba for the area fill.
+  function translucent(hex, alpha) {
+    var m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+    if (!m) return undefined;
+    return "rgba(" + parseInt(m[1], 16) + "," + parseInt(m[2], 16) + "," + parseInt(m[3], 16) + "," + alpha + ")";
+  }
+
+  function formatValue(unit, v) {
+    if (v == null || isNaN(v)) return "—";
+    if (unit === "percent") return (v !== 0 && Math.abs(v) < 10 ? v.toFixed(1) : v.toFixed(0)) + "%";
+    var units = ["B/s", "kB/s", "MB/s", "GB/s", "TB/s"], i = 0;
+    while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+    return (i > 0 && Math.abs(v) < 10 ? v.toFixed(1) : v.toFixed(0)) + " " + units[i];
+  }
+
+  function chartNote(c, text) {
+    if (c.plot) { c.plot.destroy(); c.plot = null; }
+    c.box.textContent = "";
+    var p = document.createElement("p");
+    p.className = "chart-note muted";
+    p.textContent = text;
+    c.box.appendChild(p);
+  }
+
+  function drawChart(c) {
+    if (!c.data) return;
+    var lines = c.data.filter(function (pts) { return pts.length > 0; });
+    if (lines.length === 0) { chartNote(c, "No data in this range."); return; }
+    var palette = [cssVar("--accent"), cssVar("--ok"), cssVar("--warn")];
+    var text = cssVar("--muted"), grid = cssVar("--border");
+    var sets = c.data.map(function (pts) {
+      return [pts.map(function (p) { return Date.parse(p.t) / 1000; }), pts.map(function (p) { return p.v; })];
+    });
+    var data = sets.length === 1 ? sets[0] : window.uPlot.join(sets);
+    var fmt = function (u, v) { return formatValue(c.unit, v); };
+    var series = [{}];
+    c.series.forEach(function (s, i) {
+      var color = palette[i % palette.length];
+      series.push({
+        label: s.label, stroke: color, width: 1.5, value: fmt, spanGaps: false,
+        fill: c.series.length === 1 ? translucent(color, 0.14) : undefined
+      });
+    });
+    var axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    var yAxis = Object.assign({}, axis, { size: c.unit === "percent" ? 56 : 80, values: function (u, vals) { return vals.map(function (v) { return formatValue(c.unit, v); }); } });
+    var opts = {
+      width: Math.max(200, c.box.clientWidth), height: 200,
+      series: series,
+      scales: { x: { time: true }, y: c.unit === "percent" ? { range: [0, 100] } : { range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.1 : 1]; } } },
+      axes: [axis, yAxis],
+      cursor: { points: { size: 6 } },
+      legend: { show: true }
+    };
+    if (c.plot) c.plot.destroy();
+    c.box.textContent = "";
+    c.plot = new window.uPlot(opts, data, c.box);
+  }
+
+  function loadChart(c, base) {
+    var gen = ++c.gen;
+    Promise.all(c.series.map(function (s) {
+      var url = base + "?" + new URLSearchParams({ metric: s.metric, range: chartRange });
+      return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (res) {
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        return res.json();
+      }).then(function (body) { return body.points || []; });
+    })).then(function (data) {
+      if (gen !== c.gen) return; // a newer range won
+      c.data = data;
+      drawChart(c);
+    }, function () {
+      if (gen !== c.gen) return;
+      c.data = null;
+      chartNote(c, "Could not load this chart. Reload the page to try again.");
+    });
+  }
+
+  function initCharts() {
+    var holder = document.querySelector("[data-charts]");
+    if (!holder || !window.uPlot) return;
+    var base = holder.getAttribute("data-charts");
+    holder.querySelectorAll("figure[data-series]").forEach(function (fig) {
+      var c = {
+        box: fig.querySelector(".chart-plot"), unit: fig.getAttribute("data-unit"),
+        series: JSON.parse(fig.getAttribute("data-series")), plot: null, data: null, gen: 0
+      };
+      charts.push(c);
+      if (window.ResizeObserver) {
+        new ResizeObserver(function () {
+          if (c.plot) c.plot.setSize({ width: Math.max(200, c.box.clientWidth), height: 200 });
+        }).observe(c.box);
+      }
+      loadChart(c, base);
+    });
+    document.querySelectorAll("[data-range]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        chartRange = b.getAttribute("data-range");
+        document.querySelectorAll("[data-range]").forEach(function (o) {
+          o.setAttribute("aria-pressed", o === b ? "true" : "false");
+        });
+        charts.forEach(function (c) { loadChart(c, base); });
+      });
+    });
+  }
+
+  function redrawCharts() { charts.forEach(drawChart); }
+
   // --- Wiring -------------------------------------------------------------
   document.addEventListener("click", function (e) {
     var el = e.target.closest("[data-theme-toggle], [data-copy], [role=tab]");
@@ -165,6 +287,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     syncThemeToggles();
     init(document);
+    initCharts();
   });
   // Fragments swapped in by htmx (search, paging, live refresh).
   document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
