@@ -36,11 +36,13 @@ const (
 	RunCommands    Action = "commands.run"    // send commands to agents
 	ManagePolicies Action = "policies.manage" // create, change and assign policies
 	HandleAlerts   Action = "alerts.handle"   // acknowledge and resolve alerts
+	// ManageNotifications covers notification channels.
+	ManageNotifications Action = "notifications.manage"
 )
 
 var allowed = map[store.Role]map[Action]bool{
-	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true},
-	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true},
+	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true},
+	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true},
 	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true, HandleAlerts: true},
 	store.RoleReadonly:   {ReadFleet: true},
 }

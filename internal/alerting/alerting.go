@@ -37,21 +37,27 @@ type Policies interface {
 	EffectiveFor(ctx context.Context, agentID, clientID, siteID string) (policy.Effective, error)
 }
 
+// Notifier is told of every alert transition; it queues notifications.
+type Notifier interface {
+	AlertChanged(ctx context.Context, a store.Alert, opened bool)
+}
+
 // Service evaluates alert rules.
 type Service struct {
 	db       *store.DB
 	policies Policies
 	bus      bus.Bus
 	log      *slog.Logger
+	notifier Notifier
 
 	mu       sync.Mutex
 	eval     *alert.Evaluator
 	restored map[string]bool // agents whose open alerts were loaded into eval
 }
 
-// New returns a Service.
-func New(db *store.DB, policies Policies, b bus.Bus, log *slog.Logger) *Service {
-	return &Service{db: db, policies: policies, bus: b, log: log, eval: alert.NewEvaluator(), restored: map[string]bool{}}
+// New returns a Service. notifier may be nil.
+func New(db *store.DB, policies Policies, b bus.Bus, log *slog.Logger, notifier Notifier) *Service {
+	return &Service{db: db, policies: policies, bus: b, log: log, notifier: notifier, eval: alert.NewEvaluator(), restored: map[string]bool{}}
 }
 
 // Observe evaluates an agent's samples, oldest first, and records the
@@ -115,6 +121,9 @@ func (s *Service) record(ctx context.Context, tr alert.Transition) {
 
 func (s *Service) announce(ctx context.Context, ev Event) {
 	s.log.Info("alert", "opened", ev.Opened, "agent_id", ev.Alert.AgentID, "rule", ev.Alert.Rule, "severity", ev.Alert.Severity)
+	if s.notifier != nil {
+		s.notifier.AlertChanged(ctx, ev.Alert, ev.Opened)
+	}
 	b, _ := json.Marshal(ev)
 	if err := s.bus.Publish(ctx, SubjectAlerts, b); err != nil {
 		s.log.Warn("announce alert", "err", err)

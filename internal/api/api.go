@@ -17,6 +17,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
 )
@@ -30,6 +31,7 @@ type Config struct {
 	Manage   *manage.Service
 	Commands *command.Service
 	Series   *timeseries.Store
+	Notify   *notify.Service
 	Auth     *access.Authenticator
 	Log      *slog.Logger
 	Version  string
@@ -51,39 +53,44 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, p access.Principal
 // Register adds the API routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	routes := map[string]handlerFunc{
-		"GET /api/v1/status":                         a.status,
-		"GET /api/v1/me":                             a.me,
-		"GET /api/v1/clients":                        a.listClients,
-		"POST /api/v1/clients":                       a.createClient,
-		"GET /api/v1/clients/{id}":                   a.getClient,
-		"GET /api/v1/clients/{id}/sites":             a.listSites,
-		"POST /api/v1/clients/{id}/sites":            a.createSite,
-		"GET /api/v1/sites/{id}":                     a.getSite,
-		"GET /api/v1/sites/{id}/enrollment-tokens":   a.listTokens,
-		"POST /api/v1/sites/{id}/enrollment-tokens":  a.createToken,
-		"POST /api/v1/enrollment-tokens/{id}/revoke": a.revokeToken,
-		"GET /api/v1/agents":                         a.listAgents,
-		"GET /api/v1/agents/{id}":                    a.getAgent,
-		"GET /api/v1/audit":                          a.listAudit,
-		"POST /api/v1/agents/{id}/commands":          a.createAgentCommand,
-		"GET /api/v1/agents/{id}/commands":           a.listAgentCommands,
-		"POST /api/v1/commands":                      a.createCommands,
-		"GET /api/v1/commands/{id}":                  a.getCommand,
-		"GET /api/v1/command-batches/{id}":           a.getCommandBatch,
-		"GET /api/v1/policies":                       a.listPolicies,
-		"POST /api/v1/policies":                      a.createPolicy,
-		"GET /api/v1/policies/{id}":                  a.getPolicy,
-		"PUT /api/v1/policies/{id}":                  a.updatePolicy,
-		"DELETE /api/v1/policies/{id}":               a.deletePolicy,
-		"GET /api/v1/policy-assignments":             a.listAssignments,
-		"PUT /api/v1/policy-assignments":             a.assignPolicy,
-		"DELETE /api/v1/policy-assignments":          a.unassignPolicy,
-		"GET /api/v1/agents/{id}/effective-policy":   a.effectivePolicy,
-		"GET /api/v1/agents/{id}/metrics":            a.agentMetrics,
-		"GET /api/v1/alerts":                         a.listAlerts,
-		"POST /api/v1/alerts/{id}/acknowledge":       a.acknowledgeAlert,
-		"POST /api/v1/alerts/{id}/resolve":           a.resolveAlert,
-		"POST /api/v1/alerts/acknowledge":            a.acknowledgeAlerts,
+		"GET /api/v1/status":                                a.status,
+		"GET /api/v1/me":                                    a.me,
+		"GET /api/v1/clients":                               a.listClients,
+		"POST /api/v1/clients":                              a.createClient,
+		"GET /api/v1/clients/{id}":                          a.getClient,
+		"GET /api/v1/clients/{id}/sites":                    a.listSites,
+		"POST /api/v1/clients/{id}/sites":                   a.createSite,
+		"GET /api/v1/sites/{id}":                            a.getSite,
+		"GET /api/v1/sites/{id}/enrollment-tokens":          a.listTokens,
+		"POST /api/v1/sites/{id}/enrollment-tokens":         a.createToken,
+		"POST /api/v1/enrollment-tokens/{id}/revoke":        a.revokeToken,
+		"GET /api/v1/agents":                                a.listAgents,
+		"GET /api/v1/agents/{id}":                           a.getAgent,
+		"GET /api/v1/audit":                                 a.listAudit,
+		"POST /api/v1/agents/{id}/commands":                 a.createAgentCommand,
+		"GET /api/v1/agents/{id}/commands":                  a.listAgentCommands,
+		"POST /api/v1/commands":                             a.createCommands,
+		"GET /api/v1/commands/{id}":                         a.getCommand,
+		"GET /api/v1/command-batches/{id}":                  a.getCommandBatch,
+		"GET /api/v1/policies":                              a.listPolicies,
+		"POST /api/v1/policies":                             a.createPolicy,
+		"GET /api/v1/policies/{id}":                         a.getPolicy,
+		"PUT /api/v1/policies/{id}":                         a.updatePolicy,
+		"DELETE /api/v1/policies/{id}":                      a.deletePolicy,
+		"GET /api/v1/policy-assignments":                    a.listAssignments,
+		"PUT /api/v1/policy-assignments":                    a.assignPolicy,
+		"DELETE /api/v1/policy-assignments":                 a.unassignPolicy,
+		"GET /api/v1/agents/{id}/effective-policy":          a.effectivePolicy,
+		"GET /api/v1/agents/{id}/metrics":                   a.agentMetrics,
+		"GET /api/v1/alerts":                                a.listAlerts,
+		"POST /api/v1/alerts/{id}/acknowledge":              a.acknowledgeAlert,
+		"POST /api/v1/alerts/{id}/resolve":                  a.resolveAlert,
+		"POST /api/v1/alerts/acknowledge":                   a.acknowledgeAlerts,
+		"GET /api/v1/notification-channels":                 a.listChannels,
+		"POST /api/v1/notification-channels":                a.createChannel,
+		"DELETE /api/v1/notification-channels/{id}":         a.deleteChannel,
+		"GET /api/v1/notification-channels/{id}/deliveries": a.channelDeliveries,
+		"POST /api/v1/notification-channels/{id}/test":      a.testChannel,
 	}
 	for pattern, h := range routes {
 		mux.Handle(pattern, a.serve(h))

@@ -3,14 +3,19 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/store/storetest"
 )
 
@@ -142,8 +147,11 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 		t.Errorf("metrics since the policy change = %v, want memory.percent among them", names.Items)
 	}
 
-	// A threshold set low raises an alert as samples arrive; raising it
-	// again resolves the alert.
+	// A threshold set low raises an alert as samples arrive, notified to a
+	// webhook with a valid signature; raising it again resolves the alert.
+	hook := newWebhook(t, "e2e-webhook-secret-0123456789")
+	api.mustDo("POST", "/api/v1/notification-channels", map[string]any{"name": "Ops hook", "url": hook.URL,
+		"secret": "e2e-webhook-secret-0123456789", "min_severity": "warning"}, nil, 201)
 	api.mustDo("PUT", "/api/v1/policies/"+pol.ID, map[string]any{"name": "Fast office", "document": map[string]any{
 		"metrics":    map[string]any{"interval": "5s", "enabled": map[string]any{"network": false}},
 		"thresholds": map[string]any{"memory": map[string]any{"trigger": 1, "clear": 0.5, "for": "0s"}}}}, nil, 200)
@@ -159,6 +167,8 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 	if resolved.ID != alert.ID || resolved.AcknowledgedBy == "" {
 		t.Errorf("resolved alert = %+v, want %s acknowledged then resolved", resolved, alert.ID)
 	}
+	hook.wait(t, "alert.opened", alert.ID)
+	hook.wait(t, "alert.resolved", alert.ID)
 
 	// The server goes away for a while; the agent keeps collecting into its
 	// buffer and delivers those samples after the server returns.
@@ -312,4 +322,51 @@ func waitAlert(t *testing.T, api *apiClient, agentID, state string) alertJSON {
 		return nil
 	})
 	return list.Items[0]
+}
+
+// webhook is a local notification receiver that checks signatures.
+type webhook struct {
+	*httptest.Server
+	mu     sync.Mutex
+	events []string // "event alert_id"
+	bad    int
+}
+
+func newWebhook(t *testing.T, secret string) *webhook {
+	h := &webhook{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if notify.Sign(secret, r.Header.Get(notify.HeaderTimestamp), body) != r.Header.Get(notify.HeaderSignature) {
+			h.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var n struct {
+			Event string `json:"event"`
+			Alert struct {
+				ID string `json:"id"`
+			} `json:"alert"`
+		}
+		json.Unmarshal(body, &n)
+		h.events = append(h.events, n.Event+" "+n.Alert.ID)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *webhook) wait(t *testing.T, event, alertID string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "webhook "+event, func() error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.bad > 0 {
+			t.Fatalf("webhook received %d requests with a bad signature", h.bad)
+		}
+		if !slices.Contains(h.events, event+" "+alertID) {
+			return fmt.Errorf("received %v", h.events)
+		}
+		return nil
+	})
 }

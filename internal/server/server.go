@@ -27,6 +27,7 @@ import (
 	"github.com/steward-rmm/steward/internal/gateway"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/push"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
@@ -91,7 +92,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	policies := push.New(db, h, events, log)
 	h.SetPolicyHandler(policies)
 	series := timeseries.New(db, log, reg)
-	alerts := alerting.New(db, policies, events, log)
+	notifier := notify.New(db, log)
+	alerts := alerting.New(db, policies, events, log, notifier)
 	h.SetMetricsHandler(alerting.Ingester{Series: series, Alerts: alerts})
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
@@ -119,7 +121,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 
 	mux := http.NewServeMux()
 	gateway.New(db, h, log, cfg.TrustProxy).Register(mux)
-	api.New(api.Config{DB: db, Manage: svc, Commands: cmds, Series: series, Auth: authn, Log: log, Version: cfg.Version, Started: started}).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, Commands: cmds, Series: series, Notify: notifier, Auth: authn, Log: log, Version: cfg.Version, Started: started}).Register(mux)
 	dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -176,6 +178,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 			return errors.Join(series.Prune(ctx, raw), series.PruneRollups(ctx, rollup))
 		}},
 		{Name: "offline-alerts", Every: 30 * time.Second, Run: alerts.CheckOffline},
+		{Name: "notifications", Every: time.Second, Run: notifier.Deliver},
 		{Name: "session-prune", Every: time.Hour, Run: func(ctx context.Context) error {
 			n, err := db.DeleteExpiredSessions(ctx)
 			if n > 0 {
