@@ -92,5 +92,12 @@ func (e *Evaluator) Observe(agentID string, t Thresholds, at time.Time, values m
 	return out
 }
 
+// Reset forgets one rule's progress on an agent, so the rule is evaluated
+// afresh: used when an opening was silenced, so that a condition still
+// present after the silence opens the alert then.
+func (e *Evaluator) Reset(agentID, ruleName string) {
+	delete(e.agent(agentID), ruleName)
+}
+
 // Forget drops an agent's states (the agent was deleted).
 func (e *Evaluator) Forget(agentID string) { delete(e.states, agentID) }

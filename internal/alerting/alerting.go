@@ -90,12 +90,30 @@ func (s *Service) Observe(ctx context.Context, agentID, clientID, siteID string,
 	}
 	s.mu.Unlock()
 	for _, tr := range transitions {
-		s.record(ctx, tr)
+		s.record(ctx, tr, clientID, siteID)
 	}
 }
 
-func (s *Service) record(ctx context.Context, tr alert.Transition) {
+// silenced reports whether a maintenance window covers the agent now.
+func (s *Service) silenced(ctx context.Context, agentID, clientID, siteID string, at time.Time) bool {
+	in, err := s.db.InMaintenance(ctx, agentID, clientID, siteID, at)
+	if err != nil {
+		// Better a possibly unwanted alert than a missed one.
+		s.log.Error("check maintenance window", "agent_id", agentID, "err", err)
+		return false
+	}
+	return in
+}
+
+func (s *Service) record(ctx context.Context, tr alert.Transition, clientID, siteID string) {
 	if tr.Open {
+		if s.silenced(ctx, tr.AgentID, clientID, siteID, time.Now()) {
+			s.log.Info("alert silenced by a maintenance window", "agent_id", tr.AgentID, "rule", tr.Rule.Name)
+			s.mu.Lock()
+			s.eval.Reset(tr.AgentID, tr.Rule.Name)
+			s.mu.Unlock()
+			return
+		}
 		a, created, err := s.db.OpenAlert(ctx, store.Alert{
 			AgentID: tr.AgentID, Rule: tr.Rule.Name, Metric: tr.Rule.Metric, Severity: string(tr.Rule.Severity),
 			Message: message(tr), Value: tr.Value, OpenedAt: tr.At,
@@ -171,7 +189,7 @@ func (s *Service) CheckOffline(ctx context.Context) error {
 			continue
 		}
 		after, severity, ok := alert.ThresholdsOf(eff).Offline()
-		if !ok || now.Sub(a.LastSeen) < after {
+		if !ok || now.Sub(a.LastSeen) < after || s.silenced(ctx, a.ID, a.ClientID, a.SiteID, now) {
 			continue
 		}
 		al, created, err := s.db.OpenAlert(ctx, store.Alert{

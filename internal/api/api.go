@@ -91,6 +91,9 @@ func (a *API) Register(mux *http.ServeMux) {
 		"DELETE /api/v1/notification-channels/{id}":         a.deleteChannel,
 		"GET /api/v1/notification-channels/{id}/deliveries": a.channelDeliveries,
 		"POST /api/v1/notification-channels/{id}/test":      a.testChannel,
+		"GET /api/v1/maintenance-windows":                   a.listMaintenance,
+		"POST /api/v1/maintenance-windows":                  a.startMaintenance,
+		"DELETE /api/v1/maintenance-windows/{id}":           a.endMaintenance,
 	}
 	for pattern, h := range routes {
 		mux.Handle(pattern, a.serve(h))

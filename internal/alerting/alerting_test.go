@@ -1,0 +1,108 @@
+package alerting_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/alerting"
+	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/policy"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/store/storetest"
+)
+
+type fixedPolicy struct{ eff policy.Effective }
+
+func (f fixedPolicy) EffectiveFor(context.Context, string, string, string) (policy.Effective, error) {
+	return f.eff, nil
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) AlertChanged(_ context.Context, a store.Alert, opened bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, map[bool]string{true: "open ", false: "resolve "}[opened]+a.Rule)
+}
+
+func TestAlertLifecycleAndMaintenance(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		svc := manage.New(db)
+		c, _ := svc.CreateClient(ctx, access.Console(), "Acme")
+		s, _ := svc.CreateSite(ctx, access.Console(), c.ID, "HQ")
+		tok, _, _ := svc.CreateEnrollmentToken(ctx, access.Console(), s.ID, time.Hour, 0)
+		ag, err := db.Enroll(ctx, auth.HashSecret(tok), store.NewAgent{SecretHash: "x", Facts: protocol.Facts{Hostname: "pc", OS: "linux"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := policy.Decode(json.RawMessage(`{"thresholds":{"cpu":{"trigger":50,"clear":40,"for":"0s"}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eff := policy.Resolve(policy.Assignment{Level: policy.LevelSite, PolicyID: "p", Document: doc})
+		rec := &recorder{}
+		al := alerting.New(db, fixedPolicy{eff}, bus.NewLocal(), slog.New(slog.NewTextHandler(io.Discard, nil)), rec)
+		observe := func(v float64) {
+			al.Observe(ctx, ag.ID, c.ID, s.ID, []protocol.Sample{{Time: time.Now(), Values: map[string]float64{"cpu.percent": v}}})
+		}
+		unresolved := func() int {
+			items, _, err := db.ListAlerts(ctx, store.AlertFilter{AgentID: ag.ID, State: "unresolved"}, store.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(items)
+		}
+
+		// A maintenance window on the site silences the alert.
+		w, err := svc.StartMaintenance(ctx, access.Console(), store.LevelSite, s.ID, time.Time{}, time.Hour, "patching")
+		if err != nil {
+			t.Fatal(err)
+		}
+		observe(90)
+		if n := unresolved(); n != 0 {
+			t.Fatalf("%d alerts during maintenance, want 0", n)
+		}
+		// Once the window ends, a condition still present opens the alert.
+		if err := svc.EndMaintenance(ctx, access.Console(), w.ID); err != nil {
+			t.Fatal(err)
+		}
+		observe(91)
+		observe(92) // one open alert at a time
+		if n := unresolved(); n != 1 {
+			t.Fatalf("%d unresolved alerts after maintenance, want 1", n)
+		}
+		observe(45) // between clear and trigger: stays open
+		if n := unresolved(); n != 1 {
+			t.Fatalf("alert resolved above its clear level")
+		}
+		observe(30)
+		if n := unresolved(); n != 0 {
+			t.Fatalf("alert not resolved below its clear level")
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if len(rec.events) != 2 || rec.events[0] != "open cpu" || rec.events[1] != "resolve cpu" {
+			t.Errorf("notifications = %v, want [open cpu, resolve cpu]", rec.events)
+		}
+		// Bad maintenance input.
+		if _, err := svc.StartMaintenance(ctx, access.Console(), "default", "", time.Time{}, time.Hour, ""); err == nil {
+			t.Errorf("maintenance at the default level accepted")
+		}
+		if _, err := svc.StartMaintenance(ctx, access.Console(), store.LevelSite, s.ID, time.Time{}, time.Second, ""); err == nil {
+			t.Errorf("one-second maintenance accepted")
+		}
+	})
+}
