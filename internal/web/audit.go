@@ -18,7 +18,7 @@ type auditView struct {
 
 // auditActions are offered as filter suggestions; any prefix works.
 var auditActions = []string{
-	"agent.", "agent.enroll", "client.", "enrollment_token.", "enrollment_token.create",
+	"agent.", "agent.enroll", "alert.", "client.", "enrollment_token.", "enrollment_token.create",
 	"enrollment_token.revoke", "site.", "user.", "api_token.",
 }
 

@@ -13,6 +13,18 @@ type homeView struct {
 	Clients, Sites         int
 	// Lost are the offline agents, most recently lost first.
 	Lost []store.Agent
+	// Alerts counts the unresolved alerts of each severity, most serious
+	// first.
+	Alerts []severityCount
+}
+
+// severityCount is a home page tile: unresolved alerts of one severity.
+type severityCount struct {
+	Severity string
+	Label    string
+	N        int
+	// URL lists those alerts.
+	URL string
 }
 
 // homeLost is how many offline agents the home page lists.
@@ -42,6 +54,13 @@ func (h *Handler) homePage(w http.ResponseWriter, r *http.Request, _ access.Prin
 	hv := homeView{
 		Total: counts.Total, Online: counts.Online, Offline: counts.Total - counts.Online,
 		Clients: clients, Sites: sites, Lost: lost,
+	}
+	for _, sev := range alertSeverities {
+		n, err := h.countUnresolved(ctx, string(sev))
+		if err != nil {
+			return err
+		}
+		hv.Alerts = append(hv.Alerts, severityCount{Severity: string(sev), Label: upperFirst(string(sev)) + " alerts", N: n, URL: alertQuery{State: stateUnresolved, Severity: string(sev)}.url()})
 	}
 	block := ""
 	if isPartial(r) {

@@ -71,11 +71,14 @@ func (h *Handler) funcs() template.FuncMap {
 // view is what every page template receives.
 type view struct {
 	Title string
-	// Nav names the active top-level section: home, agents, clients, audit.
+	// Nav names the active top-level section: home, agents, alerts,
+	// clients, audit.
 	Nav     string
 	User    *access.Principal
 	CSRF    string
 	Version string
+	// Unresolved is the number of unresolved alerts, for the nav.
+	Unresolved int
 	// Page is the page's own data.
 	Page any
 }
@@ -100,6 +103,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	v.Version = h.cfg.Version
 	if block == "" {
 		block = "layout"
+		if v.User != nil {
+			v.Unresolved = h.navAlerts(r.Context())
+		}
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, block, v); err != nil {
@@ -114,6 +120,16 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	// A failed write means the browser went away; nobody is left to tell.
 	_, _ = w.Write(buf.Bytes())
 	return nil
+}
+
+// navAlerts counts the unresolved alerts for the nav. The count is an
+// aside: a failure is logged and the page shown without it.
+func (h *Handler) navAlerts(ctx context.Context) int {
+	n, err := h.countUnresolved(ctx, "")
+	if err != nil && !errors.Is(err, context.Canceled) {
+		h.log.Warn("count unresolved alerts for the nav", "err", err)
+	}
+	return n
 }
 
 // isPartial reports whether htmx asked for a fragment. A history restore

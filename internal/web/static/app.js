@@ -273,6 +273,13 @@
     }
   });
 
+  // A [data-check-all] box checks or clears every id box of its form.
+  document.addEventListener("change", function (e) {
+    var all = e.target;
+    if (!all.hasAttribute || !all.hasAttribute("data-check-all") || !all.form) return;
+    all.form.querySelectorAll('input[type=checkbox][name=id]').forEach(function (b) { b.checked = all.checked; });
+  });
+
   // Forms that destroy something ask first.
   document.addEventListener("submit", function (e) {
     var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");

@@ -1,0 +1,224 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/policy"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// stateUnresolved is the default view of the alerts list: open and
+// acknowledged alerts, the ones someone still has to look at.
+const stateUnresolved = "unresolved"
+
+// alertStates are the state filter's choices; "all" does not filter.
+var alertStates = []struct{ Value, Label string }{
+	{stateUnresolved, "Unresolved"},
+	{store.AlertOpen, "Open"},
+	{store.AlertAcknowledged, "Acknowledged"},
+	{store.AlertResolved, "Resolved"},
+	{"all", "All"},
+}
+
+// alertSeverities are the severity filter's choices, most serious first.
+var alertSeverities = []policy.Severity{policy.SeverityCritical, policy.SeverityWarning, policy.SeverityInfo}
+
+// maxBulkAlerts bounds one acknowledge post: a page's worth, with room.
+const maxBulkAlerts = 500
+
+// alertQuery is the state of the alerts list, kept in the URL.
+type alertQuery struct {
+	State    string // one of alertStates; never empty
+	Severity string // "" or one of alertSeverities
+	Client   string
+	Page     int
+}
+
+func parseAlertQuery(v url.Values) alertQuery {
+	q := alertQuery{State: v.Get("state"), Severity: v.Get("severity"), Client: v.Get("client"), Page: pageNumber(v)}
+	if !slices.ContainsFunc(alertStates, func(s struct{ Value, Label string }) bool { return s.Value == q.State }) {
+		q.State = stateUnresolved
+	}
+	if !policy.Severity(q.Severity).Valid() {
+		q.Severity = ""
+	}
+	if len(q.Client) > 100 {
+		q.Client = ""
+	}
+	return q
+}
+
+// values encodes the query without page and defaults.
+func (q alertQuery) values() url.Values {
+	v := url.Values{}
+	if q.State != stateUnresolved {
+		v.Set("state", q.State)
+	}
+	if q.Severity != "" {
+		v.Set("severity", q.Severity)
+	}
+	if q.Client != "" {
+		v.Set("client", q.Client)
+	}
+	return v
+}
+
+// url is the canonical URL of this view of the list.
+func (q alertQuery) url() string { return withQuery("/alerts", q) }
+
+// withQuery appends the query of q's view to a form action, so the post
+// redirects back to that view.
+func withQuery(action string, q alertQuery) string {
+	v := q.values()
+	if q.Page > 1 {
+		v.Set("page", strconv.Itoa(q.Page))
+	}
+	if len(v) == 0 {
+		return action
+	}
+	return action + "?" + v.Encode()
+}
+
+func (q alertQuery) filter() store.AlertFilter {
+	f := store.AlertFilter{State: q.State, Severity: q.Severity, ClientID: q.Client}
+	if f.State == "all" {
+		f.State = ""
+	}
+	return f
+}
+
+// alertsView is the data of the alerts page.
+type alertsView struct {
+	Query   alertQuery
+	Alerts  []store.Alert
+	Pager   pager
+	Clients []store.Client
+	// AckURL is where the bulk form posts; it keeps this view's query so
+	// the answer comes back to it.
+	AckURL string
+	// Filtered is whether the user narrowed the default view.
+	Filtered bool
+}
+
+// States lists the state filter's choices.
+func (alertsView) States() []struct{ Value, Label string } { return alertStates }
+
+// ResolveURL is where a row's resolve button posts.
+func (v alertsView) ResolveURL(a store.Alert) string {
+	return withQuery("/alerts/"+url.PathEscape(a.ID)+"/resolve", v.Query)
+}
+
+// Severities lists the severity filter's choices.
+func (alertsView) Severities() []policy.Severity { return alertSeverities }
+
+// alertsPage serves GET /alerts: alerts newest first, filtered by state,
+// severity and client.
+func (h *Handler) alertsPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	ctx := r.Context()
+	q := parseAlertQuery(r.URL.Query())
+	f := q.filter()
+	alerts, total, err := h.cfg.DB.ListAlerts(ctx, f, store.Page{Limit: pageSize, Offset: (q.Page - 1) * pageSize})
+	if err != nil {
+		return err
+	}
+	if len(alerts) == 0 && total > 0 && q.Page > 1 {
+		// Past the end: show the last page.
+		q.Page = lastPage(total)
+		if alerts, total, err = h.cfg.DB.ListAlerts(ctx, f, store.Page{Limit: pageSize, Offset: (q.Page - 1) * pageSize}); err != nil {
+			return err
+		}
+	}
+	clients, _, err := h.cfg.DB.ListClients(ctx, store.Page{Limit: maxFilterChoices})
+	if err != nil {
+		return err
+	}
+	av := alertsView{
+		Query: q, Alerts: alerts, Clients: clients, AckURL: withQuery("/alerts/acknowledge", q),
+		Pager:    newPager("/alerts", q.values(), q.Page, len(alerts), total),
+		Filtered: len(q.values()) > 0,
+	}
+	return h.render(w, r, http.StatusOK, "alerts", "", view{Title: "Alerts", Nav: "alerts", Page: av})
+}
+
+// canHandleAlerts refuses principals who may only look at alerts.
+func canHandleAlerts(p access.Principal) error {
+	if !access.Can(p, access.HandleAlerts) {
+		return fmt.Errorf("%w: role %s cannot %s", manage.ErrForbidden, p.User.Role, access.HandleAlerts)
+	}
+	return nil
+}
+
+// acknowledgeAlerts serves POST /alerts/acknowledge: it acknowledges the
+// checked alerts and returns to the list the form came from.
+func (h *Handler) acknowledgeAlerts(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if err := canHandleAlerts(p); err != nil {
+		return err
+	}
+	if err := r.ParseForm(); err != nil {
+		return &statusError{http.StatusBadRequest, "The form could not be read."}
+	}
+	ids := r.PostForm["id"]
+	if len(ids) > maxBulkAlerts {
+		return &statusError{http.StatusBadRequest, fmt.Sprintf("Select at most %d alerts at a time.", maxBulkAlerts)}
+	}
+	ctx := r.Context()
+	for _, id := range ids {
+		a, changed, err := h.cfg.DB.AcknowledgeAlert(ctx, id, p.ActorName())
+		if errors.Is(err, store.ErrNotFound) {
+			continue // gone with its agent since the page was shown
+		}
+		if err != nil {
+			return err
+		}
+		if changed {
+			if err := h.auditAlert(ctx, p, "alert.acknowledge", a); err != nil {
+				return err
+			}
+		}
+	}
+	http.Redirect(w, r, parseAlertQuery(r.URL.Query()).url(), http.StatusSeeOther)
+	return nil
+}
+
+// resolveAlert serves POST /alerts/{id}/resolve: a technician closes an
+// alert by hand, for instance one whose condition cannot clear by itself.
+func (h *Handler) resolveAlert(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if err := canHandleAlerts(p); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	a, changed, err := h.cfg.DB.ResolveAlert(ctx, r.PathValue("id"), p.ActorName())
+	if err != nil {
+		return err
+	}
+	if changed {
+		if err := h.auditAlert(ctx, p, "alert.resolve", a); err != nil {
+			return err
+		}
+	}
+	http.Redirect(w, r, parseAlertQuery(r.URL.Query()).url(), http.StatusSeeOther)
+	return nil
+}
+
+func (h *Handler) auditAlert(ctx context.Context, p access.Principal, action string, a store.Alert) error {
+	e := p.Audit(action, "alert", a.ID, map[string]string{"agent_id": a.AgentID, "hostname": a.Hostname, "rule": a.Rule, "severity": a.Severity})
+	if err := h.cfg.DB.AddAudit(ctx, e); err != nil {
+		return fmt.Errorf("audit %s %s: %w", action, a.ID, err)
+	}
+	return nil
+}
+
+// countUnresolved counts the unresolved alerts, of one severity or, for
+// "", of any.
+func (h *Handler) countUnresolved(ctx context.Context, severity string) (int, error) {
+	_, n, err := h.cfg.DB.ListAlerts(ctx, store.AlertFilter{State: stateUnresolved, Severity: severity}, store.Page{Limit: 1})
+	return n, err
+}
