@@ -158,21 +158,12 @@ func (db *DB) RollupSeries(ctx context.Context, agentID, metric string, from, to
 	return out, rows.Err()
 }
 
-// DeleteRollupsBefore removes rollups of hours that start before cutoff,
-// in chunks so a large backlog never holds the write lock for long. It
-// returns how many rows it removed.
+// DeleteRollupsBefore removes rollups of hours that start before cutoff
+// and returns how many rows it removed.
 func (db *DB) DeleteRollupsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
-	var total int64
-	for {
-		res, err := db.sql.ExecContext(ctx, `DELETE FROM sample_rollups WHERE hour IN
-			(SELECT hour FROM sample_rollups WHERE hour < $1 ORDER BY hour LIMIT 10000) AND hour < $1`, ms(cutoff))
-		if err != nil {
-			return total, fmt.Errorf("prune rollups: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-		if n == 0 {
-			return total, nil
-		}
+	n, err := db.deleteBefore(ctx, "sample_rollups", "hour", cutoff)
+	if err != nil {
+		return n, fmt.Errorf("prune rollups: %w", err)
 	}
+	return n, nil
 }

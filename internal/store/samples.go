@@ -101,16 +101,27 @@ func (db *DB) AgentMetrics(ctx context.Context, agentID string, since time.Time)
 	return out, rows.Err()
 }
 
-// DeleteSamplesBefore removes raw samples older than cutoff, in chunks so
-// a large backlog never holds the write lock for long. It returns how many
-// rows it removed.
+// DeleteSamplesBefore removes raw samples older than cutoff and returns
+// how many rows it removed.
 func (db *DB) DeleteSamplesBefore(ctx context.Context, cutoff time.Time) (int64, error) {
+	n, err := db.deleteBefore(ctx, "samples", "at", cutoff)
+	if err != nil {
+		return n, fmt.Errorf("prune samples: %w", err)
+	}
+	return n, nil
+}
+
+// deleteBefore deletes rows of table whose time column is before cutoff,
+// in chunks, so a large backlog never holds the write lock for long. The
+// table and column names are constants of this package, never input.
+func (db *DB) deleteBefore(ctx context.Context, table, column string, cutoff time.Time) (int64, error) {
+	q := fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s IN
+		(SELECT %[2]s FROM %[1]s WHERE %[2]s < $1 ORDER BY %[2]s LIMIT 10000) AND %[2]s < $1`, table, column)
 	var total int64
 	for {
-		res, err := db.sql.ExecContext(ctx, `DELETE FROM samples WHERE at IN
-			(SELECT at FROM samples WHERE at < $1 ORDER BY at LIMIT 10000) AND at < $1`, ms(cutoff))
+		res, err := db.sql.ExecContext(ctx, q, ms(cutoff))
 		if err != nil {
-			return total, fmt.Errorf("prune samples: %w", err)
+			return total, err
 		}
 		n, _ := res.RowsAffected()
 		total += n
