@@ -194,7 +194,11 @@ type seriesResponse struct {
 	Metric string `json:"metric"`
 	Range  string `json:"range"`
 	// Bucket is the averaging bucket in seconds; 0 for raw values.
-	Bucket int64         `json:"bucket"`
+	Bucket int64 `json:"bucket"`
+	// From and To bound the range in Unix seconds, so a chart spans the
+	// whole range even when few points fall in it.
+	From   int64         `json:"from"`
+	To     int64         `json:"to"`
 	Points []store.Point `json:"points"`
 }
 
@@ -236,7 +240,8 @@ func (h *Handler) agentSeries(w http.ResponseWriter, r *http.Request, _ access.P
 	if points == nil {
 		points = []store.Point{}
 	}
-	body, err := json.Marshal(seriesResponse{Metric: metric, Range: rng, Bucket: int64(bucket / time.Second), Points: points})
+	body, err := json.Marshal(seriesResponse{Metric: metric, Range: rng, Bucket: int64(bucket / time.Second),
+		From: to.Add(-span).Unix(), To: to.Unix(), Points: points})
 	if err != nil {
 		return fmt.Errorf("encode series: %w", err)
 	}

@@ -28,7 +28,11 @@ type Collector struct {
 	log    *slog.Logger
 	diskIO counters // previous pass, for rates; zero before the first
 	netIO  counters
-	failed map[string]bool // groups whose last collection failed, to log once
+	// cpuTotal and cpuCores are the previous pass's CPU times, so usage is
+	// measured between passes; nil before the first.
+	cpuTotal []cpu.TimesStat
+	cpuCores []cpu.TimesStat
+	failed   map[string]bool // groups whose last collection failed, to log once
 }
 
 // NewCollector returns a Collector that logs failing sources to log.
@@ -47,7 +51,7 @@ func (c *Collector) Collect(ctx context.Context, p Policy) protocol.Sample {
 		read  func(context.Context, values) error
 	}
 	for _, s := range []source{
-		{GroupCPU, readCPU},
+		{GroupCPU, c.readCPU},
 		{GroupLoad, readLoad},
 		{GroupMemory, readMemory},
 		{GroupSwap, readSwap},
@@ -133,24 +137,49 @@ func (v values) trim() map[string]float64 {
 	return out
 }
 
-func readCPU(ctx context.Context, v values) error {
-	// Interval zero: usage since the previous call, which is the previous
-	// pass. It does not block.
-	total, err := cpu.PercentWithContext(ctx, 0, false)
+// readCPU reports usage between this pass and the previous one, from the
+// collector's own snapshots. gopsutil's "since the last call" mode keeps
+// one snapshot per process, taken when the package loads: the first pass
+// after a start would then report the start-up itself, often near 100%,
+// and raise a false alert. The first pass reports no CPU values instead.
+func (c *Collector) readCPU(ctx context.Context, v values) error {
+	total, err := cpu.TimesWithContext(ctx, false)
 	if err != nil {
 		return err
 	}
-	if len(total) == 1 {
-		v.set("cpu.percent", "", total[0])
-	}
-	cores, err := cpu.PercentWithContext(ctx, 0, true)
+	cores, err := cpu.TimesWithContext(ctx, true)
 	if err != nil {
 		return err
 	}
-	for i, pct := range cores {
-		v.set("cpu.core_percent", strconv.Itoa(i), pct)
+	if len(c.cpuTotal) == 1 && len(total) == 1 {
+		if pct, ok := busyPercent(c.cpuTotal[0], total[0]); ok {
+			v.set("cpu.percent", "", pct)
+		}
 	}
+	if len(c.cpuCores) == len(cores) {
+		for i := range cores {
+			if pct, ok := busyPercent(c.cpuCores[i], cores[i]); ok {
+				v.set("cpu.core_percent", strconv.Itoa(i), pct)
+			}
+		}
+	}
+	c.cpuTotal, c.cpuCores = total, cores
 	return nil
+}
+
+// busyPercent is the share of non-idle time between two snapshots.
+func busyPercent(prev, cur cpu.TimesStat) (float64, bool) {
+	all := func(t cpu.TimesStat) float64 {
+		// Guest time is already counted in user time on Linux.
+		return t.User + t.System + t.Idle + t.Nice + t.Iowait + t.Irq + t.Softirq + t.Steal
+	}
+	idle := func(t cpu.TimesStat) float64 { return t.Idle + t.Iowait }
+	dt := all(cur) - all(prev)
+	if dt <= 0 {
+		return 0, false
+	}
+	busy := dt - (idle(cur) - idle(prev))
+	return math.Max(0, math.Min(100, 100*busy/dt)), true
 }
 
 func readMemory(ctx context.Context, v values) error {

@@ -182,7 +182,7 @@
     var opts = {
       width: Math.max(200, c.box.clientWidth), height: 200,
       series: series,
-      scales: { x: { time: true }, y: c.unit === "percent" ? { range: [0, 100] } : { range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.1 : 1]; } } },
+      scales: { x: c.span ? { time: true, range: function () { return c.span; } } : { time: true }, y: c.unit === "percent" ? { range: [0, 100] } : { range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.1 : 1]; } } },
       axes: [axis, yAxis],
       cursor: { points: { size: 6 } },
       legend: { show: true }
@@ -199,7 +199,7 @@
       return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (res) {
         if (!res.ok) throw new Error("HTTP " + res.status);
         return res.json();
-      }).then(function (body) { return body.points || []; });
+      }).then(function (body) { c.span = [body.from, body.to]; return body.points || []; });
     })).then(function (data) {
       if (gen !== c.gen) return; // a newer range won
       c.data = data;
