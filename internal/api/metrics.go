@@ -56,13 +56,9 @@ func (a *API) agentMetrics(w http.ResponseWriter, r *http.Request, _ access.Prin
 	if _, _, ok := protocol.SplitMetric(metric); !ok {
 		return errBadRequest("unknown metric %q; see docs/api.md for the names", metric)
 	}
-	interval := time.Minute
-	if eff, err := a.cfg.Manage.EffectivePolicy(r.Context(), id); err == nil {
-		if v, ok := eff.Get("metrics.interval"); ok {
-			if d, ok := v.Value.(time.Duration); ok {
-				interval = d
-			}
-		}
+	interval, err := a.cfg.Manage.MetricsInterval(r.Context(), id)
+	if err != nil {
+		return err
 	}
 	points, bucket, err := a.cfg.Series.Series(r.Context(), id, metric, from, to, interval)
 	if err != nil {

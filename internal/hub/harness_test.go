@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,9 +38,6 @@ type replica struct {
 	srv    *httptest.Server
 	reg    *prometheus.Registry
 	events *presence
-	// handlers counts control-channel handlers still running, so a test
-	// can wait until a connection's server side has fully cleaned up.
-	handlers atomic.Int32
 }
 
 type options struct {
@@ -97,11 +93,7 @@ func newReplica(t *testing.T, db *store.DB, o options) *replica {
 	}
 	mux := http.NewServeMux()
 	gateway.New(db, r.hub, log, false).Register(mux)
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.handlers.Add(1)
-		defer r.handlers.Add(-1)
-		mux.ServeHTTP(w, req)
-	}))
+	r.srv = httptest.NewServer(mux)
 	t.Cleanup(r.srv.Close)
 	t.Cleanup(r.hub.Shutdown) // runs first
 	return r

@@ -278,3 +278,21 @@ func (s *Service) defaultDuration(ctx context.Context, field string) (time.Durat
 	}
 	return d, nil
 }
+
+// MetricsInterval is how often an agent collects samples under its
+// effective policy; charts and the series API size their buckets by it.
+func (s *Service) MetricsInterval(ctx context.Context, agentID string) (time.Duration, error) {
+	eff, err := s.EffectivePolicy(ctx, agentID)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := eff.Get("metrics.interval")
+	if !ok {
+		return 0, errors.New("policy has no metrics.interval")
+	}
+	d, ok := v.Value.(time.Duration)
+	if !ok || d <= 0 {
+		return 0, fmt.Errorf("metrics.interval is %v, want a positive duration", v.Value)
+	}
+	return d, nil
+}

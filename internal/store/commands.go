@@ -238,21 +238,8 @@ func (db *DB) Command(ctx context.Context, id string) (Command, error) {
 // OpenCommands returns an agent's queued, unexpired commands, oldest first,
 // to deliver when it connects.
 func (db *DB) OpenCommands(ctx context.Context, agentID string) ([]Command, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+commandColumns+` FROM commands
-		WHERE agent_id = $1 AND state = 'queued' AND expires_at > $2 ORDER BY created_at, id`, agentID, ms(db.now()))
-	if err != nil {
-		return nil, fmt.Errorf("load open commands of %s: %w", agentID, err)
-	}
-	defer rows.Close()
-	var out []Command
-	for rows.Next() {
-		c, err := scanCommand(rows)
-		if err != nil {
-			return nil, fmt.Errorf("load open commands of %s: %w", agentID, err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	byAgent, err := db.OpenCommandsFor(ctx, []string{agentID})
+	return byAgent[agentID], err
 }
 
 // OpenCommandsFor returns the queued, unexpired commands of several agents

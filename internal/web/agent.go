@@ -222,15 +222,9 @@ func (h *Handler) agentSeries(w http.ResponseWriter, r *http.Request, _ access.P
 	if _, err := h.cfg.DB.Agent(ctx, id); err != nil {
 		return err
 	}
-	interval := time.Minute
-	eff, err := h.cfg.Manage.EffectivePolicy(ctx, id)
+	interval, err := h.cfg.Manage.MetricsInterval(ctx, id)
 	if err != nil {
-		return fmt.Errorf("effective policy of %s: %w", id, err)
-	}
-	if v, ok := eff.Get("metrics.interval"); ok {
-		if d, ok := v.Value.(time.Duration); ok && d > 0 {
-			interval = d
-		}
+		return fmt.Errorf("metrics interval of %s: %w", id, err)
 	}
 	to := time.Now().UTC()
 	points, bucket, err := h.cfg.Series.Series(ctx, id, metric, to.Add(-span), to, interval)
