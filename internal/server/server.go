@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	policies := push.New(db, h, events, log)
 	h.SetPolicyHandler(policies)
 	series := timeseries.New(db, log, reg)
-	notifier := notify.New(db, log)
+	notifier := notify.New(db, log, notify.Options{PublicURL: cfg.PublicURL})
 	alerts := alerting.New(db, policies, events, log, notifier)
 	h.SetMetricsHandler(alerting.Ingester{Series: series, Alerts: alerts})
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
