@@ -53,10 +53,10 @@ func newEnv(t testing.TB, db *store.DB) *testEnv {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
+	notifier := notify.New(db, log, notify.Options{PublicURL: testPublicURL, MailTimeout: 5 * time.Second})
 	h, err := New(Config{
-		DB: db, Manage: e.mgr, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup,
-		Notify: notify.New(db, log, notify.Options{PublicURL: testPublicURL, MailTimeout: 5 * time.Second}),
-		Bus:    e.bus, Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
+		DB: db, Manage: e.mgr, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup, Notify: notifier,
+		Bus: e.bus, Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
