@@ -180,6 +180,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"thresholds": {"disk_mounts": {"/": {"percent_trigger": 90, "percent_clear": 80}}}}`))
 	f.Add([]byte(`{"metrics": null, "updates": {}, "x": [1, {"y": 2}]}`))
 	f.Add([]byte(`{"metrics": {"interval": "5s", "interval": "6s"}}`))
+	f.Add([]byte(`{"notifications": {"info": [], "warning": ["all"], "critical": ["0190aaaa-0000-7000-8000-000000000001", "x"]}}`))
 	if b, err := json.Marshal(Builtin()); err == nil {
 		f.Add(b)
 	}
