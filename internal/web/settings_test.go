@@ -180,3 +180,18 @@ func TestSMTPPage(t *testing.T) {
 	mustContain(t, "audit", b.get("/audit?action=settings.").body, "settings.smtp.update")
 	mustNotContain(t, "audit", b.get("/audit").body, "pa55-word-xyz")
 }
+
+func TestPolicyValueOfChannels(t *testing.T) {
+	for _, tt := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"all"}, "all channels"},
+		{[]string{}, "none"},
+		{[]string{"id-1", "id-2"}, "id-1, id-2"},
+	} {
+		if got := policyValue(tt.in); got != tt.want {
+			t.Errorf("policyValue(%q) got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
