@@ -37,9 +37,10 @@ type Policies interface {
 	EffectiveFor(ctx context.Context, agentID, clientID, siteID string) (policy.Effective, error)
 }
 
-// Notifier is told of every alert transition; it queues notifications.
+// Notifier is told of every alert transition; it queues notifications for
+// the channels in route, the agent's notifications.<severity> policy value.
 type Notifier interface {
-	AlertChanged(ctx context.Context, a store.Alert, opened bool)
+	AlertChanged(ctx context.Context, a store.Alert, opened bool, route []string)
 }
 
 // Service evaluates alert rules.
@@ -90,7 +91,7 @@ func (s *Service) Observe(ctx context.Context, agentID, clientID, siteID string,
 	}
 	s.mu.Unlock()
 	for _, tr := range transitions {
-		s.record(ctx, tr, clientID, siteID)
+		s.record(ctx, tr, clientID, siteID, eff)
 	}
 }
 
@@ -105,7 +106,9 @@ func (s *Service) silenced(ctx context.Context, agentID, clientID, siteID string
 	return in
 }
 
-func (s *Service) record(ctx context.Context, tr alert.Transition, clientID, siteID string) {
+// record stores a transition and announces it; eff is the agent's
+// effective policy now, which routes the notification.
+func (s *Service) record(ctx context.Context, tr alert.Transition, clientID, siteID string, eff policy.Effective) {
 	if tr.Open {
 		if s.silenced(ctx, tr.AgentID, clientID, siteID, time.Now()) {
 			s.log.Info("alert silenced by a maintenance window", "agent_id", tr.AgentID, "rule", tr.Rule.Name)
@@ -123,7 +126,7 @@ func (s *Service) record(ctx context.Context, tr alert.Transition, clientID, sit
 			return
 		}
 		if created {
-			s.announce(ctx, Event{Alert: a, Opened: true})
+			s.announce(ctx, Event{Alert: a, Opened: true}, eff)
 		}
 		return
 	}
@@ -133,19 +136,32 @@ func (s *Service) record(ctx context.Context, tr alert.Transition, clientID, sit
 		return
 	}
 	if changed {
-		s.announce(ctx, Event{Alert: a, Opened: false})
+		s.announce(ctx, Event{Alert: a, Opened: false}, eff)
 	}
 }
 
-func (s *Service) announce(ctx context.Context, ev Event) {
+// announce notifies the channels the agent's policy routes the alert's
+// severity to, and publishes the transition for live dashboards.
+func (s *Service) announce(ctx context.Context, ev Event, eff policy.Effective) {
 	s.log.Info("alert", "opened", ev.Opened, "agent_id", ev.Alert.AgentID, "rule", ev.Alert.Rule, "severity", ev.Alert.Severity)
 	if s.notifier != nil {
-		s.notifier.AlertChanged(ctx, ev.Alert, ev.Opened)
+		s.notifier.AlertChanged(ctx, ev.Alert, ev.Opened, Route(eff, ev.Alert.Severity))
 	}
 	b, _ := json.Marshal(ev)
 	if err := s.bus.Publish(ctx, SubjectAlerts, b); err != nil {
 		s.log.Warn("announce alert", "err", err)
 	}
+}
+
+// Route returns the notification channels an agent's effective policy
+// names for a severity. A severity without a field (none today) goes to
+// every channel: better a notification too many than a missed one.
+func Route(eff policy.Effective, severity string) []string {
+	v, ok := eff.Get("notifications." + severity)
+	if ids, isList := v.Value.([]string); ok && isList {
+		return ids
+	}
+	return []string{policy.AllChannels}
 }
 
 // message describes a threshold alert for people.
@@ -170,10 +186,19 @@ func message(tr alert.Transition) string {
 // their policy allows and resolves it for agents back online. It is a
 // singleton job.
 func (s *Service) CheckOffline(ctx context.Context) error {
-	if n, err := s.db.ResolveOfflineAlertsOfOnlineAgents(ctx); err != nil {
+	resolved, err := s.db.ResolveOfflineAlertsOfOnlineAgents(ctx)
+	if err != nil {
 		return err
-	} else if n > 0 {
-		s.log.Info("resolved offline alerts of agents back online", "count", n)
+	}
+	for _, al := range resolved {
+		eff, err := s.policies.EffectiveFor(ctx, al.AgentID, al.ClientID, al.SiteID)
+		if err != nil {
+			// The resolution stands; only its notification follows the
+			// default route.
+			s.log.Error("offline alert: resolve policy", "agent_id", al.AgentID, "err", err)
+			eff = policy.Resolve()
+		}
+		s.announce(ctx, Event{Alert: al, Opened: false}, eff)
 	}
 	// The shortest allowed "after" is one minute; agents offline for less
 	// cannot be due.
@@ -200,7 +225,7 @@ func (s *Service) CheckOffline(ctx context.Context) error {
 			return err
 		}
 		if created {
-			s.announce(ctx, Event{Alert: al, Opened: true})
+			s.announce(ctx, Event{Alert: al, Opened: true}, eff)
 		}
 	}
 	return nil

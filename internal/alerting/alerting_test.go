@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,10 +33,10 @@ type recorder struct {
 	events []string
 }
 
-func (r *recorder) AlertChanged(_ context.Context, a store.Alert, opened bool) {
+func (r *recorder) AlertChanged(_ context.Context, a store.Alert, opened bool, route []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, map[bool]string{true: "open ", false: "resolve "}[opened]+a.Rule)
+	r.events = append(r.events, map[bool]string{true: "open ", false: "resolve "}[opened]+a.Rule+" "+strings.Join(route, ","))
 }
 
 func TestAlertLifecycleAndMaintenance(t *testing.T) {
@@ -48,7 +50,7 @@ func TestAlertLifecycleAndMaintenance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc, err := policy.Decode(json.RawMessage(`{"thresholds":{"cpu":{"trigger":50,"clear":40,"for":"0s"}}}`))
+		doc, err := policy.Decode(json.RawMessage(`{"thresholds":{"cpu":{"trigger":50,"clear":40,"for":"0s"}},"notifications":{"warning":["0190aaaa-0000-7000-8000-000000000001"]}}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,8 +96,10 @@ func TestAlertLifecycleAndMaintenance(t *testing.T) {
 		}
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
-		if len(rec.events) != 2 || rec.events[0] != "open cpu" || rec.events[1] != "resolve cpu" {
-			t.Errorf("notifications = %v, want [open cpu, resolve cpu]", rec.events)
+		// Both are routed by the agent's policy for the alert's severity.
+		want := []string{"open cpu 0190aaaa-0000-7000-8000-000000000001", "resolve cpu 0190aaaa-0000-7000-8000-000000000001"}
+		if !slices.Equal(rec.events, want) {
+			t.Errorf("notifications = %v, want %v", rec.events, want)
 		}
 		// Bad maintenance input.
 		if _, err := svc.StartMaintenance(ctx, access.Console(), "default", "", time.Time{}, time.Hour, ""); err == nil {
@@ -105,4 +109,51 @@ func TestAlertLifecycleAndMaintenance(t *testing.T) {
 			t.Errorf("one-second maintenance accepted")
 		}
 	})
+}
+
+func TestOfflineAlertNotifies(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := t.Context()
+			opts := b.Options(t)
+			// The agent enrolls, and is last seen, ten minutes ago.
+			opts.Now = func() time.Time { return time.Now().Add(-10 * time.Minute) }
+			db := storetest.Open(t, opts)
+			svc := manage.New(db)
+			c, _ := svc.CreateClient(ctx, access.Console(), "Acme")
+			s, _ := svc.CreateSite(ctx, access.Console(), c.ID, "HQ")
+			tok, _, _ := svc.CreateEnrollmentToken(ctx, access.Console(), s.ID, time.Hour, 0)
+			ag, err := db.Enroll(ctx, auth.HashSecret(tok), store.NewAgent{SecretHash: "x", Facts: protocol.Facts{Hostname: "pc", OS: "linux"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := policy.Decode(json.RawMessage(`{"notifications":{"warning":[]}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &recorder{}
+			eff := policy.Resolve(policy.Assignment{Level: policy.LevelClient, PolicyID: "p", Document: doc})
+			al := alerting.New(db, fixedPolicy{eff}, bus.NewLocal(), slog.New(slog.DiscardHandler), rec)
+			if err := al.CheckOffline(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.MarkConnected(ctx, store.Connection{AgentID: ag.ID, ConnID: "c1", ReplicaID: "r1", Facts: protocol.Facts{Hostname: "pc", OS: "linux"}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := al.CheckOffline(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := al.CheckOffline(ctx); err != nil { // already resolved: nothing more
+				t.Fatal(err)
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			// The offline alert is a warning, which this policy silences: the
+			// route is empty, and the notifier decides nothing goes out.
+			want := []string{"open offline ", "resolve offline "}
+			if !slices.Equal(rec.events, want) {
+				t.Errorf("notifications = %q, want %q", rec.events, want)
+			}
+		})
+	}
 }

@@ -88,12 +88,17 @@ func (a *API) Register(mux *http.ServeMux) {
 		"POST /api/v1/alerts/acknowledge":                   a.acknowledgeAlerts,
 		"GET /api/v1/notification-channels":                 a.listChannels,
 		"POST /api/v1/notification-channels":                a.createChannel,
+		"GET /api/v1/notification-channels/{id}":            a.getChannel,
+		"PUT /api/v1/notification-channels/{id}":            a.updateChannel,
 		"DELETE /api/v1/notification-channels/{id}":         a.deleteChannel,
 		"GET /api/v1/notification-channels/{id}/deliveries": a.channelDeliveries,
 		"POST /api/v1/notification-channels/{id}/test":      a.testChannel,
 		"GET /api/v1/maintenance-windows":                   a.listMaintenance,
 		"POST /api/v1/maintenance-windows":                  a.startMaintenance,
 		"DELETE /api/v1/maintenance-windows/{id}":           a.endMaintenance,
+		"GET /api/v1/settings/smtp":                         a.getSMTP,
+		"PUT /api/v1/settings/smtp":                         a.putSMTP,
+		"POST /api/v1/settings/smtp/test":                   a.testSMTP,
 	}
 	for pattern, h := range routes {
 		mux.Handle(pattern, a.serve(h))

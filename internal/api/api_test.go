@@ -19,6 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/api"
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
@@ -62,6 +63,7 @@ func newHarness(t *testing.T, db *store.DB) *harness {
 	mux := http.NewServeMux()
 	api.New(api.Config{
 		DB: db, Manage: h.svc, Auth: h.authn, Log: log, Version: "test", Started: time.Now().Add(-uptime),
+		Notify: notify.New(db, log, notify.Options{MailTimeout: 5 * time.Second}),
 	}).Register(mux)
 	h.srv = httptest.NewServer(mux)
 	t.Cleanup(h.srv.Close)

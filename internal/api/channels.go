@@ -9,10 +9,18 @@ import (
 )
 
 type channelBody struct {
-	Name        string `json:"name"`
-	URL         string `json:"url"`
-	Secret      string `json:"secret"`
-	MinSeverity string `json:"min_severity"`
+	Name        string   `json:"name"`
+	Kind        string   `json:"kind"`
+	URL         string   `json:"url"`
+	Secret      string   `json:"secret"`
+	Recipients  []string `json:"recipients"`
+	MinSeverity string   `json:"min_severity"`
+	Enabled     *bool    `json:"enabled"`
+}
+
+func (b channelBody) input() manage.ChannelInput {
+	return manage.ChannelInput{Name: b.Name, Kind: b.Kind, URL: b.URL, Secret: b.Secret, Recipients: b.Recipients,
+		MinSeverity: b.MinSeverity, Enabled: b.Enabled}
 }
 
 func (a *API) listChannels(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
@@ -29,15 +37,36 @@ func (a *API) createChannel(w http.ResponseWriter, r *http.Request, p access.Pri
 	if err := decode(w, r, &body); err != nil {
 		return err
 	}
-	c, secret, err := a.cfg.Manage.CreateChannel(r.Context(), p, manage.ChannelInput{
-		Name: body.Name, URL: body.URL, Secret: body.Secret, MinSeverity: body.MinSeverity})
+	c, secret, err := a.cfg.Manage.CreateChannel(r.Context(), p, body.input())
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, struct {
 		store.Channel
-		Secret string `json:"secret"`
+		Secret string `json:"secret,omitempty"`
 	}{c, secret})
+	return nil
+}
+
+func (a *API) getChannel(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	c, err := a.cfg.DB.Channel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (a *API) updateChannel(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	var body channelBody
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	c, err := a.cfg.Manage.UpdateChannel(r.Context(), p, r.PathValue("id"), body.input())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
 	return nil
 }
 

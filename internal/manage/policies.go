@@ -48,8 +48,9 @@ type PolicyInput struct {
 	Document    json.RawMessage
 }
 
-// checkPolicy validates the input and returns the normalized document.
-func checkPolicy(in PolicyInput) (string, string, json.RawMessage, error) {
+// checkPolicy validates the input and returns the normalized document,
+// whose notification routes name existing channels.
+func (s *Service) checkPolicy(ctx context.Context, in PolicyInput) (string, string, json.RawMessage, error) {
 	name, err := checkName("name", in.Name)
 	if err != nil {
 		return "", "", nil, err
@@ -73,6 +74,9 @@ func checkPolicy(in PolicyInput) (string, string, json.RawMessage, error) {
 	if fes := policy.Validate(doc); len(fes) > 0 {
 		return "", "", nil, &PolicyInvalidError{Fields: fes}
 	}
+	if err := s.checkRoutes(ctx, doc); err != nil {
+		return "", "", nil, err
+	}
 	canonical, err := json.Marshal(doc)
 	if err != nil {
 		return "", "", nil, fmt.Errorf("encode policy document: %w", err)
@@ -80,12 +84,51 @@ func checkPolicy(in PolicyInput) (string, string, json.RawMessage, error) {
 	return name, desc, canonical, nil
 }
 
+// checkRoutes refuses notification routes to channels that do not exist.
+// A channel deleted later is skipped when alerts are routed.
+func (s *Service) checkRoutes(ctx context.Context, doc policy.Document) error {
+	var fes []policy.FieldError
+	var known map[string]bool
+	for _, sp := range policy.Specs() {
+		if sp.Kind != policy.KindChannels {
+			continue
+		}
+		v, ok := doc.Get(sp.Path)
+		if !ok {
+			continue
+		}
+		for _, id := range v.([]string) {
+			if id == policy.AllChannels {
+				continue
+			}
+			if known == nil {
+				channels, err := s.db.ListChannels(ctx)
+				if err != nil {
+					return err
+				}
+				known = make(map[string]bool, len(channels))
+				for _, c := range channels {
+					known[strings.ToLower(c.ID)] = true
+				}
+			}
+			if !known[strings.ToLower(id)] {
+				fes = append(fes, policy.FieldError{Path: sp.Path, Message: fmt.Sprintf("no notification channel %s", id)})
+				break
+			}
+		}
+	}
+	if len(fes) > 0 {
+		return &PolicyInvalidError{Fields: fes}
+	}
+	return nil
+}
+
 // CreatePolicy stores a new, unassigned policy.
 func (s *Service) CreatePolicy(ctx context.Context, p access.Principal, in PolicyInput) (store.Policy, error) {
 	if err := require(p, access.ManagePolicies); err != nil {
 		return store.Policy{}, err
 	}
-	name, desc, doc, err := checkPolicy(in)
+	name, desc, doc, err := s.checkPolicy(ctx, in)
 	if err != nil {
 		return store.Policy{}, err
 	}
@@ -105,7 +148,7 @@ func (s *Service) UpdatePolicy(ctx context.Context, p access.Principal, id strin
 	if err := require(p, access.ManagePolicies); err != nil {
 		return store.Policy{}, err
 	}
-	name, desc, doc, err := checkPolicy(in)
+	name, desc, doc, err := s.checkPolicy(ctx, in)
 	if err != nil {
 		return store.Policy{}, err
 	}

@@ -1,7 +1,8 @@
-// Package notify delivers alert notifications to webhooks. An alert
-// transition becomes one queued delivery per matching channel, in the
-// database; a singleton job sends due deliveries, signs each body with
-// HMAC-SHA256, retries failures with exponential backoff and records every
+// Package notify delivers alert notifications to webhooks and by email.
+// An alert transition becomes one queued delivery per channel its policy
+// routes it to, in the database; a singleton job sends due deliveries
+// (webhook bodies signed with HMAC-SHA256, email through the server's SMTP
+// relay), retries failures with exponential backoff and records every
 // attempt, so a slow or broken receiver never holds up alerting and a
 // server restart loses nothing.
 package notify
@@ -11,15 +12,19 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -39,18 +44,45 @@ const (
 	maxBackoff   = time.Hour
 )
 
+// Events of a notification.
+const (
+	EventOpened   = "alert.opened"
+	EventResolved = "alert.resolved"
+	EventTest     = "test"
+)
+
 var severityRank = map[string]int{"info": 0, "warning": 1, "critical": 2}
+
+// Options are a Service's optional settings.
+type Options struct {
+	// PublicURL is the dashboard's base URL, for the agent link in email;
+	// empty for none.
+	PublicURL string
+	// RootCAs verifies SMTP relays' certificates; nil for the system pool.
+	RootCAs *x509.CertPool
+	// MailTimeout bounds one SMTP conversation; 0 for 30 seconds.
+	MailTimeout time.Duration
+}
 
 // Service queues and sends notifications.
 type Service struct {
-	db     *store.DB
-	log    *slog.Logger
-	client *http.Client
+	db          *store.DB
+	log         *slog.Logger
+	client      *http.Client
+	publicURL   string
+	rootCAs     *x509.CertPool
+	mailTimeout time.Duration
 }
 
 // New returns a Service.
-func New(db *store.DB, log *slog.Logger) *Service {
-	return &Service{db: db, log: log, client: &http.Client{Timeout: 10 * time.Second}}
+func New(db *store.DB, log *slog.Logger, opts Options) *Service {
+	if opts.MailTimeout <= 0 {
+		opts.MailTimeout = 30 * time.Second
+	}
+	return &Service{
+		db: db, log: log, client: &http.Client{Timeout: 10 * time.Second},
+		publicURL: strings.TrimRight(opts.PublicURL, "/"), rootCAs: opts.RootCAs, mailTimeout: opts.MailTimeout,
+	}
 }
 
 // Sign computes the signature header value for a body.
@@ -69,13 +101,19 @@ type Notification struct {
 	Time  time.Time   `json:"time"`
 }
 
-// AlertChanged queues the notification of an alert transition for every
-// enabled channel whose minimum severity the alert reaches. Failures are
+// AlertChanged queues the notification of an alert transition for the
+// channels route names: the value of the agent's notifications.<severity>
+// policy field, ["all"] for every channel, [] for none. Either way only
+// enabled channels whose minimum severity the alert reaches get it. A
+// routed channel that no longer exists is skipped and logged. Failures are
 // logged: notifications must never block alert processing.
-func (s *Service) AlertChanged(ctx context.Context, a store.Alert, opened bool) {
-	event := "alert.resolved"
+func (s *Service) AlertChanged(ctx context.Context, a store.Alert, opened bool, route []string) {
+	if len(route) == 0 {
+		return
+	}
+	event := EventResolved
 	if opened {
-		event = "alert.opened"
+		event = EventOpened
 	}
 	body, err := json.Marshal(Notification{Event: event, Alert: a, Time: time.Now().UTC()})
 	if err != nil {
@@ -87,8 +125,18 @@ func (s *Service) AlertChanged(ctx context.Context, a store.Alert, opened bool) 
 		s.log.Error("load notification channels", "err", err)
 		return
 	}
+	all := slices.Contains(route, policy.AllChannels)
+	if !all {
+		for _, id := range route {
+			if !slices.ContainsFunc(channels, func(c store.Channel) bool { return strings.EqualFold(c.ID, id) }) {
+				s.log.Warn("policy routes an alert to a deleted notification channel; skipped",
+					"channel_id", id, "alert_id", a.ID, "agent_id", a.AgentID, "severity", a.Severity)
+			}
+		}
+	}
 	for _, c := range channels {
-		if !c.Enabled || severityRank[a.Severity] < severityRank[c.MinSeverity] {
+		routed := all || slices.ContainsFunc(route, func(id string) bool { return strings.EqualFold(c.ID, id) })
+		if !routed || !c.Enabled || severityRank[a.Severity] < severityRank[c.MinSeverity] {
 			continue
 		}
 		if _, err := s.db.QueueDelivery(ctx, c.ID, event, string(body), time.Now()); err != nil {
@@ -113,7 +161,7 @@ func (s *Service) Deliver(ctx context.Context) error {
 			}
 			channels[d.ChannelID] = c
 		}
-		status, sendErr := s.send(ctx, c, d.ID, d.Event, []byte(d.Payload))
+		status, sendErr := s.dispatch(ctx, c, d.ID, d.Event, []byte(d.Payload))
 		state, next, errText := "sent", time.Now(), ""
 		if sendErr != nil {
 			errText = sendErr.Error()
@@ -133,19 +181,20 @@ func (s *Service) Deliver(ctx context.Context) error {
 }
 
 // Test sends a test notification to a channel at once and reports the
-// receiver's answer; the attempt is in the delivery log too.
+// receiver's answer (an HTTP status, or an SMTP reply code for email); the
+// attempt is in the delivery log too.
 func (s *Service) Test(ctx context.Context, channelID string) (int, error) {
 	c, err := s.db.Channel(ctx, channelID)
 	if err != nil {
 		return 0, err
 	}
-	body, _ := json.Marshal(Notification{Event: "test", Time: time.Now().UTC()})
+	body, _ := json.Marshal(Notification{Event: EventTest, Time: time.Now().UTC()})
 	// Logged as a delivery, but not due: the job must not send it too.
-	id, err := s.db.QueueDelivery(ctx, c.ID, "test", string(body), time.Now().Add(24*time.Hour))
+	id, err := s.db.QueueDelivery(ctx, c.ID, EventTest, string(body), time.Now().Add(24*time.Hour))
 	if err != nil {
 		return 0, err
 	}
-	status, sendErr := s.send(ctx, c, id, "test", body)
+	status, sendErr := s.dispatch(ctx, c, id, EventTest, body)
 	state, errText := "sent", ""
 	if sendErr != nil {
 		state, errText = "failed", sendErr.Error()
@@ -154,6 +203,19 @@ func (s *Service) Test(ctx context.Context, channelID string) (int, error) {
 		return status, err
 	}
 	return status, sendErr
+}
+
+// dispatch sends one delivery by the channel's kind. Email reads the relay
+// settings each time, so a change applies to the next attempt.
+func (s *Service) dispatch(ctx context.Context, c store.Channel, deliveryID, event string, payload []byte) (int, error) {
+	if c.Kind != store.ChannelEmail {
+		return s.send(ctx, c, deliveryID, event, payload)
+	}
+	cfg, err := s.smtpSettings(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return s.deliverMail(ctx, cfg, c, deliveryID, payload)
 }
 
 // send POSTs one signed notification.

@@ -13,6 +13,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
+	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
 )
@@ -54,13 +55,13 @@ func TestDeliverRetryAndRouting(t *testing.T) {
 		if _, _, err := svc.CreateChannel(ctx, access.Console(), manage.ChannelInput{Name: "crit", URL: rcv.URL + "/crit", Secret: secret, MinSeverity: "critical"}); err != nil {
 			t.Fatal(err)
 		}
-		n := notify.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		n := notify.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)), notify.Options{})
 
 		// A warning reaches only the warning channel; the receiver fails first.
 		rcv.mu.Lock()
 		rcv.status = 500
 		rcv.mu.Unlock()
-		n.AlertChanged(ctx, store.Alert{ID: "al1", Severity: "warning", Rule: "cpu"}, true)
+		n.AlertChanged(ctx, store.Alert{ID: "al1", Severity: "warning", Rule: "cpu"}, true, []string{policy.AllChannels})
 		if err := n.Deliver(ctx); err != nil {
 			t.Fatal(err)
 		}

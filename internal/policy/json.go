@@ -195,6 +195,12 @@ func decodeValue(kind Kind, path string, raw json.RawMessage) (v any, msg string
 		return Severity(s), "", nil
 	case KindMounts:
 		return decodeMounts(path, raw)
+	case KindChannels:
+		var ids []string
+		if json.Unmarshal(raw, &ids) != nil || ids == nil {
+			return nil, `must be a list of channel IDs, ["all"] or []`, nil
+		}
+		return ids, "", nil
 	}
 	return nil, "", fmt.Errorf("field %s has unsupported kind %s", path, kind)
 }
@@ -246,6 +252,10 @@ func jsonValue(v any) any {
 	case map[string]DiskLimits:
 		if x == nil {
 			return map[string]DiskLimits{}
+		}
+	case []string:
+		if x == nil {
+			return []string{}
 		}
 	}
 	return v

@@ -22,6 +22,7 @@ func TestDecode(t *testing.T) {
 			"cpu": {"severity": "critical", "trigger": 97.5, "clear": 90, "for": "10m"},
 			"disk_mounts": {"/var/lib/data.1": {"percent_trigger": 98, "percent_clear": 95}}
 		},
+		"notifications": {"critical": ["0190aaaa-0000-7000-8000-000000000001"], "info": []},
 		"inventory": {"interval": "12h"},
 		"updates": {}, "watchdog": {}, "tray": null, "remote_access": {}, "scripts": {}
 	}`
@@ -40,6 +41,8 @@ func TestDecode(t *testing.T) {
 		"thresholds.cpu.clear", 90,
 		"thresholds.cpu.for", 10*time.Minute,
 		"thresholds.disk_mounts", map[string]DiskLimits{"/var/lib/data.1": {PercentTrigger: 98, PercentClear: 95}},
+		"notifications.critical", []string{"0190aaaa-0000-7000-8000-000000000001"},
+		"notifications.info", []string{},
 		"inventory.interval", 12*time.Hour,
 	)
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(Document{})); diff != "" {
@@ -69,6 +72,12 @@ func TestDecodeFieldErrors(t *testing.T) {
 		{"fractional int", `{"metrics": {"buffer": {"max_samples": 100.5}}}`, FieldErrors{{"metrics.buffer.max_samples", "must be a whole number within int64"}}},
 		{"range checked too", `{"metrics": {"interval": "1s"}}`, FieldErrors{{"metrics.interval", "must be at least 5s"}}},
 		{"severity", `{"thresholds": {"cpu": {"severity": "bad"}}}`, FieldErrors{{"thresholds.cpu.severity", `must be one of "info", "warning", "critical"`}}},
+		{"channels not a list", `{"notifications": {"warning": "all"}}`,
+			FieldErrors{{"notifications.warning", `must be a list of channel IDs, ["all"] or []`}}},
+		{"channels of numbers", `{"notifications": {"warning": [1]}}`,
+			FieldErrors{{"notifications.warning", `must be a list of channel IDs, ["all"] or []`}}},
+		{"all with an ID", `{"notifications": {"info": ["all", "0190aaaa-0000-7000-8000-000000000001"]}}`,
+			FieldErrors{{"notifications.info", `"all" cannot be combined with channel IDs`}}},
 		{"mount unknown field", `{"thresholds": {"disk_mounts": {"/": {"percent": 5}}}}`,
 			FieldErrors{{"thresholds.disk_mounts", `mountpoint "/": json: unknown field "percent"`}}},
 		{"several", `{"metrics": {"interval": "1s", "x": 1}, "y": 2}`,
@@ -171,6 +180,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"thresholds": {"disk_mounts": {"/": {"percent_trigger": 90, "percent_clear": 80}}}}`))
 	f.Add([]byte(`{"metrics": null, "updates": {}, "x": [1, {"y": 2}]}`))
 	f.Add([]byte(`{"metrics": {"interval": "5s", "interval": "6s"}}`))
+	f.Add([]byte(`{"notifications": {"info": [], "warning": ["all"], "critical": ["0190aaaa-0000-7000-8000-000000000001", "x"]}}`))
 	if b, err := json.Marshal(Builtin()); err == nil {
 		f.Add(b)
 	}

@@ -123,17 +123,25 @@ func normalize(kind Kind, v any) (any, error) {
 		if m, ok := v.(map[string]DiskLimits); ok {
 			return maps.Clone(m), nil
 		}
+	case KindChannels:
+		if ids, ok := v.([]string); ok {
+			return cloneValue(ids), nil
+		}
 	}
 	return nil, fmt.Errorf("value of type %T is not a %s", v, kind)
 }
 
-// cloneValue copies the only mutable value type, the mounts map.
+// cloneValue copies the mutable value types: the mounts map and channel
+// lists.
 func cloneValue(v any) any {
-	if m, ok := v.(map[string]DiskLimits); ok {
-		if m == nil {
+	switch x := v.(type) {
+	case map[string]DiskLimits:
+		if x == nil {
 			return map[string]DiskLimits{}
 		}
-		return maps.Clone(m)
+		return maps.Clone(x)
+	case []string:
+		return append([]string{}, x...)
 	}
 	return v
 }
@@ -199,6 +207,10 @@ func checkValue(sp Spec, v any) string {
 	case KindSeverity:
 		if !v.(Severity).Valid() {
 			return fmt.Sprintf("must be one of %q, %q, %q", SeverityInfo, SeverityWarning, SeverityCritical)
+		}
+	case KindChannels:
+		if msg := checkChannels(v.([]string)); msg != "" {
+			return msg
 		}
 	}
 	if sp.check != nil {

@@ -205,6 +205,8 @@ func TestRevisionChangesWithAnyValue(t *testing.T) {
 			v = SeverityInfo
 		case KindMounts:
 			v = map[string]DiskLimits{"/": {PercentTrigger: 50, PercentClear: 40}}
+		case KindChannels:
+			v = []string{}
 		}
 		rev := Resolve(Assignment{Level: LevelAgent, Document: doc(t, sp.Path, v)}).Revision()
 		if prev, dup := seen[rev]; dup {

@@ -28,6 +28,10 @@ const (
 	// JSON object. It is resolved as one value: the most specific level that
 	// sets it replaces the whole map.
 	KindMounts
+	// KindChannels is a []string of notification channel IDs, written as a
+	// JSON array of strings. ["all"] (AllChannels) means every channel; []
+	// means none.
+	KindChannels
 )
 
 // String returns the name of the kind as shown to users.
@@ -45,6 +49,8 @@ func (k Kind) String() string {
 		return "severity"
 	case KindMounts:
 		return "mounts"
+	case KindChannels:
+		return "channels"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -78,6 +84,16 @@ type DiskLimits struct {
 	FreeBytesClear int64 `json:"free_bytes_clear"`
 }
 
+// AllChannels, alone in a KindChannels value, routes to every enabled
+// notification channel whose minimum severity the alert reaches.
+const AllChannels = "all"
+
+// Limits on channel lists: a channel ID is a UUID, 36 characters.
+const (
+	maxChannels     = 32
+	maxChannelIDLen = 64
+)
+
 // Limits on the per-mountpoint overrides, so an untrusted document stays small.
 const (
 	maxMounts       = 64
@@ -100,11 +116,12 @@ type Spec struct {
 	check func(v any) string
 }
 
-// Sections lists the top-level sections of a policy document. The last five
-// are placeholders that later work fills in: for now they hold no fields, so
-// a document may only contain them as empty objects.
+// Sections lists the top-level sections of a policy document. Those
+// without fields yet (updates, watchdog, tray, remote_access, scripts) are
+// placeholders that later work fills in: a document may only contain them
+// as empty objects.
 func Sections() []string {
-	return []string{"metrics", "thresholds", "inventory", "updates", "watchdog", "tray", "remote_access", "scripts"}
+	return []string{"metrics", "thresholds", "notifications", "inventory", "updates", "watchdog", "tray", "remote_access", "scripts"}
 }
 
 // schema is the immutable table of fields, built once.
@@ -205,6 +222,12 @@ func buildSchema() *schema {
 	add("thresholds.offline.after", KindDuration, 5*time.Minute,
 		"How long the agent must be silent before it counts as offline.", durationRange(time.Minute, 7*day))
 
+	// The server routes alerts by these fields; agents ignore them.
+	for _, sev := range []Severity{SeverityInfo, SeverityWarning, SeverityCritical} {
+		add("notifications."+string(sev), KindChannels, []string{AllChannels},
+			`Notification channels (IDs) that get `+string(sev)+` alerts: ["all"] for every enabled channel whose minimum severity admits them, [] for none.`, nil)
+	}
+
 	add("inventory.interval", KindDuration, day,
 		"How often the agent reports hardware and software inventory.", durationRange(time.Hour, 30*day))
 
@@ -253,6 +276,37 @@ func checkPercent(p float64) string {
 		return "must be between 0 and 100"
 	}
 	return ""
+}
+
+// checkChannels accepts ["all"] or distinct, well-formed channel IDs.
+// Whether the channels exist is for the caller that can see them.
+func checkChannels(ids []string) string {
+	if len(ids) > maxChannels {
+		return fmt.Sprintf("must have at most %d channels", maxChannels)
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		switch {
+		case id == AllChannels:
+			if len(ids) != 1 {
+				return fmt.Sprintf("%q cannot be combined with channel IDs", AllChannels)
+			}
+		case id == "" || len(id) > maxChannelIDLen || strings.Trim(id, "0123456789abcdefABCDEF-") != "":
+			return fmt.Sprintf("%q is not a channel ID", truncate(id, maxChannelIDLen))
+		case seen[strings.ToLower(id)]:
+			return fmt.Sprintf("channel %q is listed twice", id)
+		}
+		seen[strings.ToLower(id)] = true
+	}
+	return ""
+}
+
+// truncate shortens s for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func checkMounts(v any) string {

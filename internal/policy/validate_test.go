@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,16 @@ func TestValidate(t *testing.T) {
 			[]FieldError{{"thresholds.disk_mounts", `mountpoint "/": free_bytes_clear must be above free_bytes_trigger`}}},
 		{"empty mountpoint", []any{"thresholds.disk_mounts", map[string]DiskLimits{"": {}}},
 			[]FieldError{{"thresholds.disk_mounts", "mountpoint must not be empty"}}},
+		{"channel IDs", []any{"notifications.critical", []string{"0190aaaa-0000-7000-8000-000000000001", "0190AAAA-0000-7000-8000-000000000002"}}, nil},
+		{"no channels", []any{"notifications.info", []string{}}, nil},
+		{"channel ID with a slash", []any{"notifications.warning", []string{"../x"}},
+			[]FieldError{{"notifications.warning", `"../x" is not a channel ID`}}},
+		{"empty channel ID", []any{"notifications.warning", []string{""}},
+			[]FieldError{{"notifications.warning", `"" is not a channel ID`}}},
+		{"channel listed twice", []any{"notifications.warning", []string{"0190aaaa-0000-7000-8000-000000000001", "0190AAAA-0000-7000-8000-000000000001"}},
+			[]FieldError{{"notifications.warning", `channel "0190AAAA-0000-7000-8000-000000000001" is listed twice`}}},
+		{"too many channels", []any{"notifications.critical", manyIDs(maxChannels + 1)},
+			[]FieldError{{"notifications.critical", "must have at most 32 channels"}}},
 		{"several errors in spec order", []any{"inventory.interval", time.Minute, "metrics.interval", time.Second},
 			[]FieldError{{"metrics.interval", "must be at least 5s"}, {"inventory.interval", "must be at least 1h0m0s"}}},
 	}
@@ -106,4 +117,13 @@ func TestSpecs(t *testing.T) {
 			t.Errorf("no switch for metric %s", m)
 		}
 	}
+}
+
+// manyIDs returns n distinct well-formed channel IDs.
+func manyIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("0190aaaa-0000-7000-8000-%012x", i)
+	}
+	return ids
 }

@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	policies := push.New(db, h, events, log)
 	h.SetPolicyHandler(policies)
 	series := timeseries.New(db, log, reg)
-	notifier := notify.New(db, log)
+	notifier := notify.New(db, log, notify.Options{PublicURL: cfg.PublicURL})
 	alerts := alerting.New(db, policies, events, log, notifier)
 	h.SetMetricsHandler(alerting.Ingester{Series: series, Alerts: alerts})
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 
 	dash, err := web.New(web.Config{
-		DB: db, Manage: svc, Auth: authn, Series: series, Setup: setup, Bus: events, Log: log,
+		DB: db, Manage: svc, Auth: authn, Series: series, Notify: notifier, Setup: setup, Bus: events, Log: log,
 		PublicURL: cfg.PublicURL, AgentDir: cfg.AgentDir, Version: cfg.Version, TrustProxy: cfg.TrustProxy,
 	})
 	if err != nil {

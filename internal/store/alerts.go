@@ -242,12 +242,37 @@ func (db *DB) OfflineSince(ctx context.Context, cutoff time.Time) ([]Agent, erro
 }
 
 // ResolveOfflineAlertsOfOnlineAgents resolves the offline alerts of
-// agents that are connected again.
-func (db *DB) ResolveOfflineAlertsOfOnlineAgents(ctx context.Context) (int64, error) {
-	res, err := db.sql.ExecContext(ctx, `UPDATE alerts SET state = 'resolved', resolved_at = $1, resolved_by = 'system'
-		WHERE rule = 'offline' AND state <> 'resolved' AND agent_id IN (SELECT id FROM agents WHERE online)`, ms(db.now()))
+// agents that are online again and returns them, resolved.
+func (db *DB) ResolveOfflineAlertsOfOnlineAgents(ctx context.Context) ([]Alert, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT al.id FROM alerts al JOIN agents ag ON ag.id = al.agent_id
+		WHERE al.rule = 'offline' AND al.state <> 'resolved' AND ag.online`)
 	if err != nil {
-		return 0, fmt.Errorf("resolve offline alerts: %w", err)
+		return nil, fmt.Errorf("find offline alerts of online agents: %w", err)
 	}
-	return res.RowsAffected()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("find offline alerts of online agents: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find offline alerts of online agents: %w", err)
+	}
+	var out []Alert
+	for _, id := range ids {
+		// Another replica may resolve it meanwhile: only the one that
+		// changed it reports it, so it is announced once.
+		a, changed, err := db.resolve(ctx, id, db.now(), nil, "system")
+		if err != nil {
+			return out, err
+		}
+		if changed {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }

@@ -3,18 +3,28 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 )
 
-// Channel is where notifications go. Only webhooks exist so far.
+// Channel kinds.
+const (
+	ChannelWebhook = "webhook"
+	ChannelEmail   = "email"
+)
+
+// Channel is where notifications go: a webhook URL or email recipients.
 type Channel struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Kind        string    `json:"kind"`
-	URL         string    `json:"url"`
-	Secret      string    `json:"-"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Kind string `json:"kind"` // ChannelWebhook or ChannelEmail
+	// URL and Secret are a webhook's; Secret is never shown after creation.
+	URL    string `json:"url,omitempty"`
+	Secret string `json:"-"`
+	// Recipients are an email channel's addresses.
+	Recipients  []string  `json:"recipients,omitempty"`
 	MinSeverity string    `json:"min_severity"`
 	Enabled     bool      `json:"enabled"`
 	CreatedAt   time.Time `json:"created_at"`
@@ -38,8 +48,12 @@ type Delivery struct {
 // CreateChannel stores a channel.
 func (t *Tx) CreateChannel(ctx context.Context, c Channel) (Channel, error) {
 	c.ID, c.CreatedAt = NewID(), fromMS(ms(t.db.now()))
-	_, err := t.q.ExecContext(ctx, `INSERT INTO notification_channels (id, name, kind, url, secret, min_severity, enabled, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, c.ID, c.Name, c.Kind, c.URL, c.Secret, c.MinSeverity, c.Enabled, ms(c.CreatedAt))
+	rcpt, err := encodeRecipients(c.Recipients)
+	if err != nil {
+		return Channel{}, err
+	}
+	_, err = t.q.ExecContext(ctx, `INSERT INTO notification_channels (id, name, kind, url, secret, recipients, min_severity, enabled, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, c.ID, c.Name, c.Kind, c.URL, c.Secret, rcpt, c.MinSeverity, c.Enabled, ms(c.CreatedAt))
 	if t.db.dialect.isUniqueViolation(err) {
 		return Channel{}, fmt.Errorf("channel %q: %w", c.Name, ErrConflict)
 	}
@@ -47,6 +61,35 @@ func (t *Tx) CreateChannel(ctx context.Context, c Channel) (Channel, error) {
 		return Channel{}, fmt.Errorf("create channel %q: %w", c.Name, err)
 	}
 	return c, nil
+}
+
+// UpdateChannel replaces a channel's settings; its kind and creation time
+// stay.
+func (t *Tx) UpdateChannel(ctx context.Context, c Channel) error {
+	rcpt, err := encodeRecipients(c.Recipients)
+	if err != nil {
+		return err
+	}
+	res, err := t.q.ExecContext(ctx, `UPDATE notification_channels SET name = $1, url = $2, secret = $3, recipients = $4,
+		min_severity = $5, enabled = $6 WHERE id = $7`, c.Name, c.URL, c.Secret, rcpt, c.MinSeverity, c.Enabled, c.ID)
+	if t.db.dialect.isUniqueViolation(err) {
+		return fmt.Errorf("channel %q: %w", c.Name, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("update channel %s: %w", c.ID, err)
+	}
+	return expectOne(res, "channel "+c.ID)
+}
+
+func encodeRecipients(rcpt []string) (string, error) {
+	if rcpt == nil {
+		rcpt = []string{}
+	}
+	b, err := json.Marshal(rcpt)
+	if err != nil {
+		return "", fmt.Errorf("encode recipients: %w", err)
+	}
+	return string(b), nil
 }
 
 // DeleteChannel removes a channel and its deliveries.
@@ -58,15 +101,22 @@ func (t *Tx) DeleteChannel(ctx context.Context, id string) error {
 	return expectOne(res, "channel "+id)
 }
 
-const channelColumns = `id, name, kind, url, secret, min_severity, enabled, created_at`
+const channelColumns = `id, name, kind, url, secret, recipients, min_severity, enabled, created_at`
 
 func scanChannel(row interface{ Scan(...any) error }) (Channel, error) {
 	var (
 		c       Channel
+		rcpt    string
 		created int64
 	)
-	if err := row.Scan(&c.ID, &c.Name, &c.Kind, &c.URL, &c.Secret, &c.MinSeverity, &c.Enabled, &created); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &c.Kind, &c.URL, &c.Secret, &rcpt, &c.MinSeverity, &c.Enabled, &created); err != nil {
 		return Channel{}, err
+	}
+	if err := json.Unmarshal([]byte(rcpt), &c.Recipients); err != nil {
+		return Channel{}, fmt.Errorf("channel %s recipients: %w", c.ID, err)
+	}
+	if len(c.Recipients) == 0 {
+		c.Recipients = nil
 	}
 	c.CreatedAt = fromMS(created)
 	return c, nil

@@ -99,6 +99,14 @@ func policyValue(v any) string {
 		}
 		sort.Strings(mounts)
 		return strings.Join(mounts, ", ")
+	case []string: // notification channels
+		switch {
+		case len(x) == 0:
+			return "none"
+		case len(x) == 1 && x[0] == policy.AllChannels:
+			return "all channels"
+		}
+		return strings.Join(x, ", ")
 	}
 	return fmt.Sprint(v)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
 )
@@ -29,6 +30,8 @@ type Config struct {
 	Auth   *access.Authenticator
 	// Series reads the metric samples the agent page charts.
 	Series *timeseries.Store
+	// Notify sends the settings pages' test notifications.
+	Notify *notify.Service
 	// Setup holds the one-time setup token; nil or closed once users exist.
 	Setup *access.SetupGate
 	// Bus carries bus.SubjectPresence events that drive live updates.
@@ -81,6 +84,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("web: Config.Bus is required")
 	case cfg.Series == nil:
 		return nil, errors.New("web: Config.Series is required")
+	case cfg.Notify == nil:
+		return nil, errors.New("web: Config.Notify is required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -144,6 +149,15 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /sites/{id}/tokens", h.authed(h.createToken))
 	mux.Handle("POST /tokens/{id}/revoke", h.authed(h.revokeToken))
 	mux.Handle("GET /audit", h.authed(h.auditPage))
+	mux.Handle("GET /settings/notifications", h.authed(h.channelsPage))
+	mux.Handle("POST /settings/notifications", h.authed(h.createChannel))
+	mux.Handle("GET /settings/notifications/{id}", h.authed(h.channelPage))
+	mux.Handle("POST /settings/notifications/{id}", h.authed(h.updateChannel))
+	mux.Handle("POST /settings/notifications/{id}/test", h.authed(h.testChannel))
+	mux.Handle("POST /settings/notifications/{id}/delete", h.authed(h.deleteChannel))
+	mux.Handle("GET /settings/smtp", h.authed(h.smtpPage))
+	mux.Handle("POST /settings/smtp", h.authed(h.saveSMTP))
+	mux.Handle("POST /settings/smtp/test", h.authed(h.testSMTP))
 
 	// Anything else is a dashboard 404 rather than the mux's plain text.
 	mux.Handle("/", h.public(func(w http.ResponseWriter, r *http.Request) error {
