@@ -33,6 +33,12 @@ func collectPlatform(ctx context.Context, inv *protocol.Inventory, errs *errorLi
 	errs.add("hardware: disks", err)
 	inv.Hardware.Disks = disks
 
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+		if b, err := os.ReadFile(p); err == nil {
+			inv.OS.Name = firstNonEmpty(osReleaseName(b), inv.OS.Name)
+			break
+		}
+	}
 	inv.OS.PendingReboot = pendingReboot()
 	inv.OS.InstallDate = installDate()
 

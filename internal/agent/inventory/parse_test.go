@@ -306,3 +306,15 @@ func TestReadBlockDisks(t *testing.T) {
 		t.Errorf("readBlockDisks (-want +got):\n%s", diff)
 	}
 }
+
+func TestOSReleaseName(t *testing.T) {
+	for in, want := range map[string]string{
+		"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n": "Debian GNU/Linux",
+		"NAME=Fedora\nID=fedora\n": "Fedora",
+		"ID=alpine\n":              "",
+	} {
+		if got := osReleaseName([]byte(in)); got != want {
+			t.Errorf("osReleaseName(%q) got %q, want %q", in, got, want)
+		}
+	}
+}

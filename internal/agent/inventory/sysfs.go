@@ -50,6 +50,17 @@ func placeholder(s string) string {
 	return s
 }
 
+// osReleaseName is the distribution's name from an os-release file
+// ("Debian GNU/Linux"; gopsutil only has the ID, "debian").
+func osReleaseName(b []byte) string {
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "NAME="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return ""
+}
+
 // virtualBlock lists prefixes of /sys/block entries that are not physical
 // disks: loop and RAM devices, compressed swap, device-mapper and software
 // RAID volumes, network block devices, floppies and optical drives.
