@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -194,6 +195,33 @@ func FuzzAppSoftware(f *testing.F) {
 		inv := Sanitize(protocol.Inventory{CollectedAt: now, Reason: protocol.InventoryStart, Software: []protocol.Software{s}}, now)
 		if err := inv.Validate(now); err != nil {
 			t.Errorf("report from a parsed Info.plist does not validate: %v", err)
+		}
+	})
+}
+
+// FuzzParsers feeds arbitrary tool output and files to every parser: none
+// may panic, and whatever they make of it must sanitize into a valid
+// report.
+func FuzzParsers(f *testing.F) {
+	for _, name := range []string{"dpkg-status", "rpm-qa.txt", "sw_vers.txt", "system_profiler.json", "diskutil-info.plist"} {
+		b, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		now := time.Now()
+		inv := protocol.Inventory{CollectedAt: now, Reason: protocol.InventoryStart}
+		pkgs, _ := parseDpkgStatus(strings.NewReader(string(data)))
+		inv.Software = append(dpkgSoftware(pkgs, fstest.MapFS{}), parseRPM(data)...)
+		inv.OS.Name, inv.OS.Version, inv.OS.Build = parseSwVers(data)
+		_ = parseSPHardware(data, &inv.Hardware)
+		if d, err := parseDiskutilInfo(data); err == nil {
+			inv.Hardware.Disks = append(inv.Hardware.Disks, d)
+		}
+		if err := Sanitize(inv, now).Validate(now); err != nil {
+			t.Errorf("sanitized report does not validate: %v", err)
 		}
 	})
 }
