@@ -246,8 +246,8 @@ func Sanitize(inv protocol.Inventory, now time.Time) protocol.Inventory {
 
 // cleanSoftware cleans, de-duplicates, sorts and caps a software list.
 // Entries identical in name, version and publisher are one program seen
-// twice (both registry views of a 32-bit Windows, say); the first source
-// in sort order is kept.
+// twice (both registry views of a 32-bit Windows, where they are the same
+// view, say); the first source in sort order is kept.
 func cleanSoftware(list []protocol.Software) []protocol.Software {
 	out := make([]protocol.Software, 0, len(list))
 	for _, s := range list {
@@ -268,16 +268,30 @@ func cleanSoftware(list []protocol.Software) []protocol.Software {
 }
 
 // compareSoftware orders by name (case-insensitive first, so "apt" and
-// "Apache" sort as people expect), version, source, publisher and date.
+// "Apache" sort as people expect), version, source (the 64-bit or only
+// registry view first), publisher and date.
 func compareSoftware(a, b protocol.Software) int {
 	return cmp.Or(
 		strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)),
 		strings.Compare(a.Name, b.Name),
 		strings.Compare(a.Version, b.Version),
+		cmp.Compare(sourceRank(a.Source), sourceRank(b.Source)),
 		strings.Compare(a.Source, b.Source),
 		strings.Compare(a.Publisher, b.Publisher),
 		strings.Compare(a.InstallDate, b.InstallDate),
 	)
+}
+
+// sourceRank puts the machine-wide registry views before the per-user one
+// and the rest.
+func sourceRank(source string) int {
+	switch source {
+	case protocol.SoftwareRegistry64:
+		return 0
+	case protocol.SoftwareRegistry32:
+		return 1
+	}
+	return 2
 }
 
 // cleanIPs keeps addresses and prefixes that parse, in canonical form,

@@ -110,7 +110,7 @@ func TestSanitize(t *testing.T) {
 		t.Errorf("os got %+v, want cleaned name, future install date cleared, boot kept", got.OS)
 	}
 	wantSW := []protocol.Software{
-		{Name: "7-Zip", Version: "24", Publisher: "Igor", Source: protocol.SoftwareRegistry32},
+		{Name: "7-Zip", Version: "24", Publisher: "Igor", Source: protocol.SoftwareRegistry64},
 		{Name: "Apache", Version: "2", Source: protocol.SoftwareRPM},
 		{Name: "apt", Version: "2.6", Source: protocol.SoftwareDpkg},
 		{Name: "bad name", Source: protocol.SoftwareDpkg},

@@ -17,8 +17,14 @@ import (
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
-// maxErrorBody bounds what is read of an error answer.
-const maxErrorBody = 4 << 10
+const (
+	// maxErrorBody bounds what is read of an error answer.
+	maxErrorBody = 4 << 10
+	// attemptTimeout bounds one attempt, against a server or proxy that
+	// accepts the connection and never answers; the agent's HTTP client
+	// has no timeout of its own (it also carries the WebSocket).
+	attemptTimeout = 2 * time.Minute
+)
 
 // StatusError is an upload the server answered with an HTTP error status.
 // Message is the server's own explanation (protocol.ErrorResponse) when it
@@ -106,6 +112,8 @@ func (u Uploader) send(ctx context.Context, base string, body []byte) error {
 	if base == "" {
 		return errors.New("upload inventory: not connected to a server yet")
 	}
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
 	endpoint := strings.TrimRight(base, "/") + protocol.InventoryPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
