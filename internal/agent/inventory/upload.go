@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -24,6 +25,8 @@ const (
 	// accepts the connection and never answers; the agent's HTTP client
 	// has no timeout of its own (it also carries the WebSocket).
 	attemptTimeout = 2 * time.Minute
+	// maxRetryAfter bounds the wait a server's Retry-After can impose.
+	maxRetryAfter = 6 * time.Hour
 )
 
 // StatusError is an upload the server answered with an HTTP error status.
@@ -32,6 +35,9 @@ const (
 type StatusError struct {
 	StatusCode int
 	Message    string
+	// RetryAfter is the server's Retry-After (on 429 and 503), zero when
+	// it sent none.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -77,7 +83,8 @@ type Uploader struct {
 // Upload posts body (protocol.EncodeInventory output) to the server whose
 // base URL server returns, asked again before every attempt so a retry
 // follows the control connection to another replica. It retries with
-// backoff after network errors and retryable answers until ctx ends, and
+// backoff after network errors and retryable answers until ctx ends (no
+// sooner than a Retry-After the server sent), and
 // gives up at once on any other answer (a 4xx: a *StatusError naming the
 // status and the server's message).
 func (u Uploader) Upload(ctx context.Context, server func() string, body []byte) error {
@@ -96,6 +103,10 @@ func (u Uploader) Upload(ctx context.Context, server func() string, body []byte)
 			return fmt.Errorf("upload inventory: %w (last attempt: %v)", ctx.Err(), err)
 		}
 		delay := bo.Next()
+		var se *StatusError
+		if errors.As(err, &se) && se.RetryAfter > delay {
+			delay = min(se.RetryAfter, maxRetryAfter)
+		}
 		u.Log.WarnContext(ctx, "inventory upload failed; retrying", "server", base, "err", err, "retry_in", delay)
 		t := time.NewTimer(delay)
 		select {
@@ -142,7 +153,22 @@ func (u Uploader) send(ctx context.Context, base string, body []byte) error {
 		return nil
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	return fmt.Errorf("upload inventory to %s: %w", base, &StatusError{StatusCode: resp.StatusCode, Message: errorMessage(b)})
+	return fmt.Errorf("upload inventory to %s: %w", base, &StatusError{StatusCode: resp.StatusCode, Message: errorMessage(b),
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())})
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(h string, now time.Time) time.Duration {
+	if h == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
 }
 
 // errorMessage is protocol.ErrorResponse.Error from an error body, cleaned

@@ -151,3 +151,40 @@ func TestParseInterval(t *testing.T) {
 		}
 	}
 }
+
+func TestUploadHonoursRetryAfter(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	start := time.Now()
+	if err := testUploader().Upload(t.Context(), func() string { return srv.URL }, testBody(t)); err != nil {
+		t.Fatal(err)
+	}
+	// The backoff alone would retry within 2ms.
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("retried after %s, want the server's Retry-After of 1s", took)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
+	for h, want := range map[string]time.Duration{
+		"":                              0,
+		"120":                           2 * time.Minute,
+		"-5":                            0,
+		"Sun, 22 Nov 2026 06:00:30 GMT": 30 * time.Second,
+		"Sun, 22 Nov 2026 05:00:00 GMT": 0,
+		"soon":                          0,
+	} {
+		if got := retryAfter(h, now); got != want {
+			t.Errorf("retryAfter(%q) got %s, want %s", h, got, want)
+		}
+	}
+}
