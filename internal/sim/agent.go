@@ -33,6 +33,7 @@ type agent struct {
 // reads from it; heartbeat workers and the closer write to it.
 type session struct {
 	ws       *websocket.Conn
+	server   int // index of the server connected to
 	interval time.Duration
 	// seq numbers the messages of this connection, as the real agent does;
 	// the server's heartbeat answer carries the heartbeat's number.
@@ -154,7 +155,7 @@ func (s *Sim) connectOnce(ctx context.Context, a *agent, client *http.Client, se
 	// connect storm does not turn into a heartbeat storm.
 	s.sched.add(welcomed.Add(time.Duration(rand64(int64(sess.interval)))), sess)
 
-	err = s.serve(sess)
+	err = s.serve(ctx, client, a, sess)
 	if p := sess.abortErr.Load(); p != nil {
 		err = *p
 	}
@@ -195,7 +196,7 @@ func (s *Sim) greet(ctx context.Context, a *agent, client *http.Client, server i
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	ws.SetReadLimit(protocol.MaxMessageBytes)
-	sess := &session{ws: ws}
+	sess := &session{ws: ws, server: server}
 	sess.lastRecv.Store(time.Now().UnixNano())
 
 	if err := s.write(sess, protocol.TypeHello, sess.seq.Add(1), factsFor(s.cfg.NamePrefix, a.index, s.booted)); err != nil {
@@ -258,8 +259,10 @@ func (s *Sim) awaitWelcome(ctx context.Context, sess *session) (protocol.Welcome
 	}
 }
 
-// serve handles the server's messages until the connection ends.
-func (s *Sim) serve(sess *session) error {
+// serve handles the server's messages until the connection ends. An
+// inventory command is answered from a goroutine of its own (owned by the
+// Sim's uploads group), so the upload never holds up reading.
+func (s *Sim) serve(ctx context.Context, client *http.Client, a *agent, sess *session) error {
 	for {
 		// No deadline: a read with a context that can end costs a timer
 		// per message, and a dead server is noticed by the heartbeat
@@ -274,6 +277,10 @@ func (s *Sim) serve(sess *session) error {
 				s.c.rtt.record(rtt)
 			}
 		case protocol.TypeCommand:
+			if cmd, err := protocol.DecodeCommand(env.Data); err == nil && cmd.Name == protocol.CommandInventory {
+				s.uploads.Go(func() { s.answerInventory(ctx, client, a, sess, cmd) })
+				continue
+			}
 			if err := s.write(sess, protocol.TypeResult, sess.seq.Add(1), answer(env.Data)); err != nil {
 				return fmt.Errorf("send result: %w", err)
 			}

@@ -208,7 +208,8 @@ func progressLine(prev, st Stats, srv *ServerMetrics, srvErr error) string {
 // per connected agent in KiB.
 func (s Summary) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "connected=%d agents=%d errors=%d reconnects=%d commands=%d policies=%d", s.Connected, s.Agents, s.Errors, s.Reconnects, s.Commands, s.Policies)
+	fmt.Fprintf(&b, "connected=%d agents=%d errors=%d reconnects=%d commands=%d policies=%d inventories=%d",
+		s.Connected, s.Agents, s.Errors, s.Reconnects, s.Commands, s.Policies, s.Inventories)
 	tta := "never"
 	if s.TimeToAllConnected > 0 {
 		tta = seconds(s.TimeToAllConnected)

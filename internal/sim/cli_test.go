@@ -11,7 +11,7 @@ import (
 )
 
 // summaryLine is the format of the one line steward-sim prints to stdout.
-var summaryLine = regexp.MustCompile(`^connected=\d+ agents=\d+ errors=\d+ reconnects=\d+ commands=\d+ policies=\d+ enroll_time=\d+\.\d{3}s ` +
+var summaryLine = regexp.MustCompile(`^connected=\d+ agents=\d+ errors=\d+ reconnects=\d+ commands=\d+ policies=\d+ inventories=\d+ enroll_time=\d+\.\d{3}s ` +
 	`time_to_all_connected=(\d+\.\d{3}s|never) heartbeats=\d+ hb_rtt_p50=(\d+\.\d{3}ms|-) hb_rtt_p99=(\d+\.\d{3}ms|-) ` +
 	`rss_mb=\d+\.\d rss_per_agent_kb=(\d+\.\d|-) heap_per_agent_kb=(\d+\.\d|-)( server_.*)?\n$`)
 

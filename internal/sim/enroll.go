@@ -126,9 +126,9 @@ func (s *Sim) enroll(ctx context.Context, client *http.Client, i int) (Identity,
 		return Identity{}, err
 	}
 	bo := backoff.Backoff{Base: enrollBackoffBase, Cap: enrollBackoffCap}
-	server := i % len(s.enrollURLs)
+	server := i % len(s.baseURLs)
 	for attempt := 1; ; attempt++ {
-		res, wait, err := s.postEnroll(ctx, client, s.enrollURLs[server], body)
+		res, wait, err := s.postEnroll(ctx, client, s.baseURLs[server], body)
 		if err == nil {
 			return Identity{Index: i, ID: res.AgentID, Secret: res.AgentSecret}, nil
 		}
@@ -138,7 +138,7 @@ func (s *Sim) enroll(ctx context.Context, client *http.Client, i int) (Identity,
 		}
 		s.c.enrollRetries.Add(1)
 		s.cfg.Log.Debug("enrollment failed; retrying", "agent", hostname(s.cfg.NamePrefix, i), "err", err)
-		server = (server + 1) % len(s.enrollURLs)
+		server = (server + 1) % len(s.baseURLs)
 		t := time.NewTimer(max(bo.Next(), wait))
 		select {
 		case <-ctx.Done():

@@ -44,7 +44,7 @@ func (s *Sim) ServerMetrics(ctx context.Context) (ServerMetrics, error) {
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: s.dial}}
 	defer client.CloseIdleConnections()
 	var m ServerMetrics
-	for _, base := range s.enrollURLs {
+	for _, base := range s.baseURLs {
 		if err := scrape(ctx, client, base+"/metrics", &m); err != nil {
 			return ServerMetrics{}, err
 		}

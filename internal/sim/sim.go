@@ -38,7 +38,7 @@ const (
 type Sim struct {
 	cfg         Config
 	connectURLs []string
-	enrollURLs  []string
+	baseURLs    []string // the servers' base URLs, for enrollment and uploads
 	src         *addrPool
 	// booted is the reference for the agents' synthetic boot times.
 	booted time.Time
@@ -48,6 +48,10 @@ type Sim struct {
 	// agents is written before the agent goroutines start and read after
 	// they were told to stop; never resized.
 	agents []*agent
+	// uploads are the inventory uploads under way; uploadSlots bounds how
+	// many run at once (maxInventoryUploads).
+	uploads     sync.WaitGroup
+	uploadSlots chan struct{}
 
 	mu           sync.Mutex // guards the fields below
 	phase        string
@@ -67,6 +71,7 @@ type counters struct {
 	msgsOut       atomic.Int64
 	commands      atomic.Int64
 	policies      atomic.Int64
+	inventories   atomic.Int64
 	serverErrors  atomic.Int64
 	// allConnected is the time from connectStart until every agent was
 	// connected at once, in nanoseconds; 0 until then.
@@ -98,6 +103,7 @@ type Stats struct {
 	MessagesIn, MessagesOut int64
 	Commands                int64 // commands answered
 	Policies                int64 // policy revisions acknowledged
+	Inventories             int64 // inventory reports the server stored
 	ServerErrors            int64 // error and malformed messages received from servers
 	// HeartbeatRTT is the time from sending a heartbeat to receiving the
 	// server's answer, since the start.
@@ -120,6 +126,7 @@ type Summary struct {
 	Reconnects         int64
 	Commands           int64
 	Policies           int64
+	Inventories        int64
 	EnrollTime         time.Duration
 	TimeToAllConnected time.Duration // 0: never
 	Heartbeats         uint64        // heartbeat round trips measured
@@ -140,12 +147,13 @@ func New(cfg Config) (*Sim, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	s := &Sim{cfg: cfg, booted: time.Now(), sched: newScheduler(), phase: PhaseIdle}
+	s := &Sim{cfg: cfg, booted: time.Now(), sched: newScheduler(), phase: PhaseIdle,
+		uploadSlots: make(chan struct{}, maxInventoryUploads)}
 	for _, srv := range cfg.Servers {
 		u, _ := connectURL(srv)
 		s.connectURLs = append(s.connectURLs, u)
 		b, _ := baseURL(srv)
-		s.enrollURLs = append(s.enrollURLs, b.String())
+		s.baseURLs = append(s.baseURLs, b.String())
 	}
 	s.src, _ = parseSourceAddrs(cfg.SourceAddrs)
 	return s, nil
@@ -237,6 +245,7 @@ func (s *Sim) connect(ctx context.Context, ids []Identity) Summary {
 	stopBeats()
 	s.closeAll()
 	agents.Wait()
+	s.uploads.Wait() // their context ended with the agents'
 	beaters.Wait()
 	return sum
 }
@@ -281,6 +290,7 @@ func (s *Sim) measure(ctx context.Context) Summary {
 		Reconnects:         s.c.reconnects.Load(),
 		Commands:           s.c.commands.Load(),
 		Policies:           s.c.policies.Load(),
+		Inventories:        s.c.inventories.Load(),
 		TimeToAllConnected: time.Duration(s.c.allConnected.Load()),
 		Heartbeats:         rtt.Count(),
 		RTTP50:             rtt.Quantile(0.5),
@@ -348,6 +358,7 @@ func (s *Sim) Stats() Stats {
 		MessagesOut:        s.c.msgsOut.Load(),
 		Commands:           s.c.commands.Load(),
 		Policies:           s.c.policies.Load(),
+		Inventories:        s.c.inventories.Load(),
 		ServerErrors:       s.c.serverErrors.Load(),
 		HeartbeatRTT:       s.c.rtt.snapshot(),
 		TimeToAllConnected: time.Duration(s.c.allConnected.Load()),

@@ -28,6 +28,7 @@ Usage:
   steward-agent install --server URL[,URL...] --token TOKEN [--config PATH] [--no-service] [--force]
   steward-agent run [--config PATH] [--log-level LEVEL]
   steward-agent status [--config PATH]
+  steward-agent inventory
   steward-agent version
 
 Run "steward-agent COMMAND -h" for details of a command.
@@ -48,6 +49,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return run(ctx, rest, stdout, stderr)
 	case "status":
 		return status(ctx, rest, stdout, stderr)
+	case "inventory":
+		return printInventory(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "steward-agent %s %s/%s\n", agent.Version, runtime.GOOS, runtime.GOARCH)
 		return exitOK
@@ -62,6 +65,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // newFlagSet builds a command's flag set with the shared --config flag.
 func newFlagSet(name, help string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := newFlags(name, help, stderr)
+	path := fs.String("config", config.DefaultPath(), "agent config file")
+	return fs, path
+}
+
+// newFlags builds a command's flag set whose usage prints help.
+func newFlags(name, help string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("steward-agent "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -69,8 +79,7 @@ func newFlagSet(name, help string, stderr io.Writer) (*flag.FlagSet, *string) {
 		fmt.Fprintln(stderr, "\nFlags:")
 		fs.PrintDefaults()
 	}
-	path := fs.String("config", config.DefaultPath(), "agent config file")
-	return fs, path
+	return fs
 }
 
 // parse parses flags; ok is false when the command should exit with code.

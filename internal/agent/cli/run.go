@@ -15,6 +15,7 @@ import (
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/control"
 	"github.com/steward-rmm/steward/internal/agent/facts"
+	"github.com/steward-rmm/steward/internal/agent/inventory"
 	"github.com/steward-rmm/steward/internal/agent/metrics"
 	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -35,6 +36,10 @@ before it reaches the server.
 Metrics are collected at the interval the policy sets and kept beside the
 config (metrics-buffer/) until the server has stored them, within the
 policy's buffer bounds, so none are lost while the server is unreachable.
+
+The hardware, OS and software inventory is uploaded to the server after the
+first connection, every inventory interval of the policy, and when the
+server asks for it.
 
 Exit codes: 0 stopped cleanly, 1 failed to start, 2 usage error.
 `
@@ -117,6 +122,8 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 			return nil
 		},
 		PolicyRevision: saved.Revision,
+		Inventory:      inventory.Collect,
+		Policy:         policy,
 	}
 	if buf != nil {
 		opts.Metrics = buf

@@ -1,7 +1,9 @@
 // Package control keeps the agent's control connection: one WebSocket to the
 // server's /agent/v1/connect, authenticated with the agent secret, carrying
 // hello/welcome, heartbeats, facts updates, commands, the agent's
-// effective policy and its metrics (see internal/protocol). It
+// effective policy and its metrics (see internal/protocol). Beside it, the
+// client uploads the agent's inventory over HTTP to the server it is
+// connected to (see Options.Inventory). It
 // reconnects forever until its context is cancelled: a server given as
 // several replica URLs is left for the next URL whenever a connection to it
 // fails or ends, and only after every URL has failed in turn does the agent
@@ -18,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -84,8 +87,18 @@ type Options struct {
 	// the agent sends them in batches, one at a time, and has the outbox
 	// remove each batch once the server acknowledges it.
 	Metrics Outbox
-	// HTTPClient dials the WebSocket; nil means http.DefaultClient.
+	// HTTPClient dials the WebSocket and uploads the inventory; nil means
+	// http.DefaultClient.
 	HTTPClient *http.Client
+	// Inventory, if set, collects the inventory report (an
+	// inventory.Collect). The client then uploads one to the server it is
+	// connected to after the process's first connection, every
+	// inventory.interval of Policy, and for every protocol.CommandInventory,
+	// on a goroutine of its own so the connection never waits for it.
+	Inventory func(ctx context.Context, reason string) protocol.Inventory
+	// Policy is the effective policy the inventory interval is read from,
+	// followed live; nil means inventory.DefaultInterval.
+	Policy PolicySource
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
@@ -98,6 +111,8 @@ type Options struct {
 	HandshakeTimeout time.Duration // dial plus waiting for welcome
 	WriteTimeout     time.Duration // one message write
 	MetricsAckWait   time.Duration // wait for a metrics_ack before sending the batch again
+	// MinInventoryInterval floors the policy's inventory interval.
+	MinInventoryInterval time.Duration
 	// Rand is backoff.Backoff.Rand; nil means math/rand/v2.
 	Rand func(n int64) int64
 }
@@ -119,6 +134,10 @@ type Client struct {
 	// policyRev is the policy revision in force (see Options.OnPolicy).
 	// Only Run's goroutine touches it; it outlives connections.
 	policyRev string
+
+	// inv reports the inventory; nil without Options.Inventory. Its
+	// goroutine lives as long as Run.
+	inv *inventoryWorker
 }
 
 // server is one entry of Options.ServerURLs.
@@ -159,12 +178,17 @@ func New(opts Options) (*Client, error) {
 	setDefault(&opts.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&opts.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&opts.MetricsAckWait, DefaultMetricsAckWait)
-	return &Client{
+	setDefault(&opts.MinInventoryInterval, DefaultMinInventoryInterval)
+	c := &Client{
 		opts:      opts,
 		servers:   servers,
 		auth:      protocol.FormatCredential(opts.AgentID, opts.AgentSecret),
 		policyRev: opts.PolicyRevision,
-	}, nil
+	}
+	if opts.Inventory != nil {
+		c.inv = newInventoryWorker(c)
+	}
+	return c, nil
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -211,6 +235,15 @@ func connectURL(serverURL string) (string, error) {
 // backoff. protocol.CloseShutdown takes the short delay even at the end of a
 // cycle, once per cycle: a replica stopping on purpose is no reason to wait.
 func (c *Client) Run(ctx context.Context) error {
+	if c.inv != nil {
+		ictx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { c.inv.run(ictx) })
+		defer func() {
+			stop()
+			wg.Wait()
+		}()
+	}
 	bo := backoff.Backoff{Base: c.opts.BackoffBase, Cap: c.opts.BackoffCap, Rand: c.opts.Rand}
 	// Base equal to Cap: every delay is drawn from [0, FailoverDelay).
 	quick := backoff.Backoff{Base: c.opts.FailoverDelay, Cap: c.opts.FailoverDelay, Rand: c.opts.Rand}

@@ -49,6 +49,8 @@ type fakeServer struct {
 	silent atomic.Bool
 	reject func(n int32, w http.ResponseWriter) bool
 	wg     sync.WaitGroup // handlers, which outlive hijacking
+	// upload, if set, serves protocol.InventoryPath.
+	upload atomic.Pointer[http.HandlerFunc]
 }
 
 type serverConn struct {
@@ -70,6 +72,10 @@ func newFakeServer(t *testing.T, reject func(n int32, w http.ResponseWriter) boo
 	fs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fs.wg.Add(1)
 		defer fs.wg.Done()
+		if h := fs.upload.Load(); h != nil && r.URL.Path == protocol.InventoryPath {
+			(*h)(w, r)
+			return
+		}
 		n := fs.dials.Add(1)
 		if r.URL.Path != protocol.ConnectPath {
 			t.Errorf("dial path got %q, want %q", r.URL.Path, protocol.ConnectPath)

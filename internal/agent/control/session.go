@@ -58,6 +58,11 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 	}
 	metrics := newMetricsSender(c.opts.Metrics, c.opts.Log, c.opts.MetricsAckWait)
 	defer metrics.stop()
+	// Inventory commands are answered from the inventory worker through
+	// invResults, unless this session has ended (done closed) by then.
+	invResults := make(chan protocol.Result, maxInventoryWaiting)
+	done := make(chan struct{})
+	defer close(done)
 	var metricsReady <-chan struct{} // nil until welcome
 
 	if err := send(protocol.TypeHello, hello); err != nil {
@@ -121,6 +126,9 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 				heartbeat = t.C
 				welcomed = time.Now()
 				rep.report(Status{Connected: true, ServerURL: serverURL})
+				if c.inv != nil {
+					c.inv.connected(serverURL)
+				}
 				c.opts.Log.InfoContext(ctx, "connected to server", "server", serverURL,
 					"server_version", w.ServerVersion, "heartbeat_interval", interval)
 				if w.AgentID != c.opts.AgentID {
@@ -169,12 +177,21 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 					return upFor(), err
 				}
 			case protocol.TypeCommand:
-				if err := send(protocol.TypeResult, runCommand(env.Data)); err != nil {
+				res, queued := c.command(env.Data, invResults, done)
+				if queued {
+					continue // answered once done
+				}
+				if err := send(protocol.TypeResult, res); err != nil {
 					return upFor(), err
 				}
 			default:
 				// Newer servers may send types this agent does not know yet.
 				c.opts.Log.DebugContext(ctx, "ignoring unknown message type", "type", env.Type)
+			}
+
+		case res := <-invResults:
+			if err := send(protocol.TypeResult, res); err != nil {
+				return upFor(), err
 			}
 
 		case <-metricsReady:
