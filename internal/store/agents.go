@@ -365,3 +365,32 @@ func (t *Tx) SetPolicyRevision(ctx context.Context, agentID, revision string) er
 	}
 	return nil
 }
+
+// AgentRevision is what decides whether an agent runs its current policy:
+// where it sits and the revision it acknowledged.
+type AgentRevision struct {
+	ID, Hostname, ClientID, SiteID string
+	// PolicyRevision is the acknowledged revision; empty before the first.
+	PolicyRevision string
+}
+
+// AgentRevisions lists every agent's acknowledged policy revision, by
+// hostname. It reads only the columns needed to compare against the
+// effective revision, so the whole fleet fits in one cheap query.
+func (db *DB) AgentRevisions(ctx context.Context) ([]AgentRevision, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, hostname, client_id, site_id, policy_revision FROM agents
+		ORDER BY lower(hostname), id`)
+	if err != nil {
+		return nil, fmt.Errorf("list agent policy revisions: %w", err)
+	}
+	defer rows.Close()
+	var out []AgentRevision
+	for rows.Next() {
+		var a AgentRevision
+		if err := rows.Scan(&a.ID, &a.Hostname, &a.ClientID, &a.SiteID, &a.PolicyRevision); err != nil {
+			return nil, fmt.Errorf("list agent policy revisions: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
