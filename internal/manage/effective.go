@@ -127,3 +127,24 @@ func (s *Service) OutdatedAgents(ctx context.Context) ([]OutdatedAgent, error) {
 	}
 	return out, nil
 }
+
+// CountOutdated counts the agents on an older policy revision, as
+// OutdatedAgents lists them, from the fleet grouped by what decides its
+// policy: cheap enough for the home page's live refresh.
+func (s *Service) CountOutdated(ctx context.Context) (int, error) {
+	groups, err := s.db.AgentRevisionCounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	r, err := s.snapshotResolver(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, g := range groups {
+		if r.resolve(g.ClientID, g.SiteID, g.AgentID).Revision() != g.PolicyRevision {
+			n += g.N
+		}
+	}
+	return n, nil
+}

@@ -112,6 +112,13 @@ func TestEffectiveAtAndOutdated(t *testing.T) {
 			for _, o := range got {
 				hosts = append(hosts, o.Hostname)
 			}
+			n, err := f.svc.CountOutdated(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != len(hosts) {
+				t.Errorf("CountOutdated %d, OutdatedAgents lists %d", n, len(hosts))
+			}
 			return hosts
 		}
 		if d := cmp.Diff([]string{"host-a", "host-b"}, outdated()); d != "" {

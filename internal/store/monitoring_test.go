@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -92,6 +93,34 @@ func TestAgentRevisions(t *testing.T) {
 		}
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("AgentRevisions (-want +got):\n%s", d)
+		}
+
+		// Grouped: charlie apart by revision, delta apart by its own policy.
+		err = db.WithTx(ctx, func(tx *store.Tx) error {
+			p, err := tx.CreatePolicy(ctx, store.Policy{Name: "Own", Document: []byte(`{}`)})
+			if err != nil {
+				return err
+			}
+			return tx.Assign(ctx, store.PolicyAssignment{Level: store.LevelAgent, TargetID: f.delta.ID, PolicyID: p.ID, AssignedBy: "test"})
+		})
+		if err != nil {
+			t.Fatalf("assign a policy to delta: %v", err)
+		}
+		counts, err := db.AgentRevisionCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCounts := []store.RevisionCount{
+			{ClientID: f.acme.ID, SiteID: f.hq.ID, N: 2},
+			{ClientID: f.acme.ID, SiteID: f.branch.ID, PolicyRevision: "abc123", N: 1},
+			{ClientID: f.globex.ID, SiteID: f.plant.ID, N: 1},
+			{ClientID: f.globex.ID, SiteID: f.plant.ID, AgentID: f.delta.ID, N: 1},
+		}
+		sortCounts := cmpopts.SortSlices(func(a, b store.RevisionCount) bool {
+			return a.ClientID+a.SiteID+a.AgentID+a.PolicyRevision < b.ClientID+b.SiteID+b.AgentID+b.PolicyRevision
+		})
+		if d := cmp.Diff(wantCounts, counts, sortCounts); d != "" {
+			t.Errorf("AgentRevisionCounts (-want +got):\n%s", d)
 		}
 	})
 }

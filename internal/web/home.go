@@ -60,11 +60,9 @@ func (h *Handler) homePage(w http.ResponseWriter, r *http.Request, _ access.Prin
 	if hv.Alerts, err = h.severityCounts(ctx, alertQuery{}); err != nil {
 		return err
 	}
-	outdated, err := h.cfg.Manage.OutdatedAgents(ctx)
-	if err != nil {
+	if hv.Outdated, err = h.cfg.Manage.CountOutdated(ctx); err != nil {
 		return err
 	}
-	hv.Outdated = len(outdated)
 	block := ""
 	if isPartial(r) {
 		block = "home-live"

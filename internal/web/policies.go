@@ -146,11 +146,9 @@ func (h *Handler) renderPolicies(w http.ResponseWriter, r *http.Request, status 
 		}
 		pv.Policies = append(pv.Policies, row)
 	}
-	outdated, err := h.cfg.Manage.OutdatedAgents(ctx)
-	if err != nil {
+	if pv.Outdated, err = h.cfg.Manage.CountOutdated(ctx); err != nil {
 		return err
 	}
-	pv.Outdated = len(outdated)
 	return h.render(w, r, status, "policies", "", view{Title: "Policies", Nav: "policies", Page: pv})
 }
 
