@@ -111,6 +111,8 @@ type alertsView struct {
 	Alerts  []store.Alert
 	Pager   pager
 	Clients []store.Client
+	// Sites are the chosen client's, for the site filter.
+	Sites []store.Site
 	// AckURL is where the bulk form posts; it keeps this view's query so
 	// the answer comes back to it.
 	AckURL string
@@ -158,6 +160,11 @@ func (h *Handler) alertsPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 		Pager:    newPager("/alerts", q.values(), q.Page, len(alerts), total),
 		Filtered: len(q.values()) > 0,
 	}
+	if q.Client != "" {
+		if av.Sites, _, err = h.cfg.DB.ListSites(ctx, q.Client, store.Page{Limit: maxFilterChoices}); err != nil {
+			return err
+		}
+	}
 	switch {
 	case q.Agent != "":
 		if a, err := h.cfg.DB.Agent(ctx, q.Agent); err == nil {
@@ -165,7 +172,7 @@ func (h *Handler) alertsPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-	case q.Site != "":
+	case q.Site != "" && q.Client == "":
 		if s, err := h.cfg.DB.Site(ctx, q.Site); err == nil {
 			av.Scope = "site " + s.Name + " (" + s.ClientName + ")"
 		} else if !errors.Is(err, store.ErrNotFound) {

@@ -22,6 +22,8 @@ type clientsView struct {
 	Form    formView
 	// Alerts holds each client's unresolved alert counts, by client ID.
 	Alerts map[string][]severityCount
+	// Maintenance holds the clients in a maintenance window now.
+	Maintenance map[string]bool
 }
 
 // clientsPage serves GET /clients.
@@ -43,6 +45,9 @@ func (h *Handler) renderClients(w http.ResponseWriter, r *http.Request, status i
 		Alerts: map[string][]severityCount{}}
 	for _, c := range clients {
 		cv.Alerts[c.ID] = countsOf(counts[c.ID], alertQuery{Client: c.ID})
+	}
+	if cv.Maintenance, err = h.inMaintenance(r.Context(), store.LevelClient); err != nil {
+		return err
 	}
 	return h.render(w, r, status, "clients", "", view{Title: "Clients", Nav: "clients", Page: cv})
 }
@@ -73,6 +78,8 @@ type clientView struct {
 	Scope *scopeView
 	// SiteAlerts holds each site's unresolved alert counts, by site ID.
 	SiteAlerts map[string][]severityCount
+	// SiteMaintenance holds the sites in a maintenance window of their own now.
+	SiteMaintenance map[string]bool
 }
 
 // clientPage serves GET /clients/{id}.
@@ -105,6 +112,9 @@ func (h *Handler) renderClient(w http.ResponseWriter, r *http.Request, status in
 	}
 	for _, s := range sites {
 		cv.SiteAlerts[s.ID] = countsOf(counts[s.ID], alertQuery{Client: c.ID, Site: s.ID})
+	}
+	if cv.SiteMaintenance, err = h.inMaintenance(ctx, store.LevelSite); err != nil {
+		return err
 	}
 	return h.render(w, r, status, "client", "", view{Title: c.Name, Nav: "clients", Page: cv})
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/manage"
@@ -215,4 +216,61 @@ func TestPolicyEditor(t *testing.T) {
 			t.Error("policy still there after delete")
 		}
 	})
+}
+
+// A kind the editor has no input for, like one added to the schema later,
+// is edited as its JSON text.
+func TestEditorKinds(t *testing.T) {
+	future := policy.Kind(99)
+	if got := inputKind(future); got != "json" {
+		t.Errorf("inputKind(%s) = %q, want json", future, got)
+	}
+	for _, tt := range []struct {
+		kind    policy.Kind
+		in      string
+		want    string // the JSON the value encodes to
+		wantMsg string
+	}{
+		{future, ` [{"to": "ops@example.com"}] `, `[{"to":"ops@example.com"}]`, ""},
+		{future, `[{"to": `, "", "must be valid JSON"},
+		{policy.KindMounts, `{"/": {"percent_trigger": 90}}`, `{"/":{"percent_trigger":90}}`, ""},
+		{policy.KindInt, " 12 ", `12`, ""},
+		{policy.KindInt, "1.5", `"1.5"`, ""}, // left for the policy package to refuse
+		{policy.KindPercent, "87.50", `87.5`, ""},
+		{policy.KindPercent, "NaN", `"NaN"`, ""},
+		{policy.KindDuration, "5m", `"5m"`, ""},
+		{policy.KindBool, "true", `true`, ""},
+		{policy.KindBool, "", `false`, ""},
+	} {
+		v, msg := formJSON(tt.kind, tt.in)
+		if msg != tt.wantMsg {
+			t.Errorf("formJSON(%s, %q) message %q, want %q", tt.kind, tt.in, msg, tt.wantMsg)
+			continue
+		}
+		if msg != "" {
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("formJSON(%s, %q) encodes to %s (%v), want %s", tt.kind, tt.in, b, err, tt.want)
+		}
+	}
+	type channel struct {
+		To string `json:"to"`
+	}
+	for _, tt := range []struct {
+		v    any
+		want string
+	}{
+		{[]channel{{To: "ops@example.com"}}, `[{"to":"ops@example.com"}]`},
+		{5 * 60e9 * time.Nanosecond, "5m"},
+		{168 * time.Hour, "168h"},
+		{90 * time.Second, "1m30s"},
+		{policy.SeverityWarning, "warning"},
+		{int64(1 << 30), "1073741824"},
+	} {
+		if got := editorValue(tt.v); got != tt.want {
+			t.Errorf("editorValue(%#v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
 }

@@ -119,6 +119,23 @@ func (h *Handler) scope(ctx context.Context, t scopeTarget) (*scopeView, error) 
 	return sv, nil
 }
 
+// inMaintenance returns the clients, sites or agents (by level) with a
+// window of their own active now, for badges in lists.
+func (h *Handler) inMaintenance(ctx context.Context, level string) (map[string]bool, error) {
+	windows, err := h.cfg.DB.ListMaintenanceWindows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := map[string]bool{}
+	for _, w := range windows {
+		if w.Level == level && !w.StartsAt.After(now) {
+			out[w.TargetID] = true
+		}
+	}
+	return out, nil
+}
+
 // scopePath is the page of a client, site or agent.
 func scopePath(level, id string) string {
 	switch level {

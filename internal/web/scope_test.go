@@ -58,7 +58,10 @@ func TestAlertCountsOnClientsAndSites(t *testing.T) {
 	if got := alertRules(res.body); strings.Join(got, ",") != "cpu,memory" && strings.Join(got, ",") != "memory,cpu" {
 		t.Errorf("site's warning alerts: rules %v, want cpu and memory", got)
 	}
-	mustContain(t, "alerts by site", res.body, "Only site HQ (Acme)", `<input type="hidden" name="site" value="`+acme.site.ID+`">`)
+	mustContain(t, "alerts by site", res.body, `<option value="`+acme.site.ID+`" selected>HQ</option>`, `<option value="`+branch.ID+`">Branch</option>`)
+	// A site without its client keeps the filter in a hidden field.
+	res = b.get("/alerts?site=" + acme.site.ID)
+	mustContain(t, "alerts by site alone", res.body, "Only site HQ (Acme)", `<input type="hidden" name="site" value="`+acme.site.ID+`">`)
 	res = b.get("/alerts?site=" + branch.ID)
 	if got := alertRules(res.body); len(got) != 0 {
 		t.Errorf("branch alerts %v, want none", got)
@@ -107,6 +110,9 @@ func TestMaintenanceWindows(t *testing.T) {
 	res = tech.get("/agents/" + a.ID)
 	mustContain(t, "agent page", res.body, "in maintenance", "via site HQ")
 	mustNotContain(t, "client page", tech.get("/clients/"+f.client.ID).body, "in maintenance", "Switch replacement")
+	// Lists mark what is under maintenance.
+	mustContain(t, "client's sites", tech.get("/clients/"+f.client.ID).body, `HQ</a> <span class="badge maint">maintenance</span>`)
+	mustNotContain(t, "clients list", tech.get("/clients").body, `badge maint`)
 	mustNotContain(t, "other site", tech.get("/sites/"+other.site.ID).body, "in maintenance")
 
 	// Until a UTC time.
@@ -144,6 +150,13 @@ func TestMaintenanceWindows(t *testing.T) {
 	wantStatus(t, "end", res, http.StatusSeeOther)
 	mustNotContain(t, "site page after end", tech.get("/sites/"+f.site.ID).body, "Switch replacement")
 	wantStatus(t, "end again", tech.post("/maintenance/"+ws[0].ID+"/end", nil), http.StatusNotFound)
+
+	// A client's window covers its sites, and the clients list marks it.
+	if _, err := e.mgr.StartMaintenance(context.Background(), consolePrincipal(), store.LevelClient, other.client.ID, time.Time{}, time.Hour, "audit"); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "clients list", tech.get("/clients").body, `Globex</a> <span class="badge maint">maintenance</span>`)
+	mustContain(t, "other client's site", tech.get("/sites/"+other.site.ID).body, "in maintenance", "via client Globex")
 }
 
 func TestScopePolicyAssignment(t *testing.T) {
