@@ -18,8 +18,6 @@ import (
 // windows, with the forms that change them.
 type scopeView struct {
 	Level, TargetID string
-	// Name is how the scope is called in sentences: "client Acme".
-	Name string
 	// Here is the page's path, where the panel's forms return.
 	Here string
 	// Alerts counts the unresolved alerts by severity; AlertsURL lists them.
@@ -50,27 +48,27 @@ func (scopeView) Durations() []string { return []string{"30m", "1h", "2h", "4h",
 
 // scopeTarget is a scope and the scopes it belongs to.
 type scopeTarget struct {
-	level, id, name string
-	clientID        string
-	clientName      string
-	siteID          string
-	siteName        string
-	here            string
-	alerts          alertQuery
+	level, id  string
+	clientID   string
+	clientName string
+	siteID     string
+	siteName   string
+	here       string
+	alerts     alertQuery
 }
 
 func clientScope(c store.Client) scopeTarget {
-	return scopeTarget{level: store.LevelClient, id: c.ID, name: "client " + c.Name, clientID: c.ID, clientName: c.Name,
+	return scopeTarget{level: store.LevelClient, id: c.ID, clientID: c.ID, clientName: c.Name,
 		here: "/clients/" + url.PathEscape(c.ID), alerts: alertQuery{Client: c.ID}}
 }
 
 func siteScope(s store.Site) scopeTarget {
-	return scopeTarget{level: store.LevelSite, id: s.ID, name: "site " + s.Name, clientID: s.ClientID, clientName: s.ClientName,
+	return scopeTarget{level: store.LevelSite, id: s.ID, clientID: s.ClientID, clientName: s.ClientName,
 		siteID: s.ID, siteName: s.Name, here: "/sites/" + url.PathEscape(s.ID), alerts: alertQuery{Client: s.ClientID, Site: s.ID}}
 }
 
 func agentScope(a store.Agent) scopeTarget {
-	return scopeTarget{level: store.LevelAgent, id: a.ID, name: "agent " + a.Hostname, clientID: a.ClientID, clientName: a.ClientName,
+	return scopeTarget{level: store.LevelAgent, id: a.ID, clientID: a.ClientID, clientName: a.ClientName,
 		siteID: a.SiteID, siteName: a.SiteName, here: "/agents/" + url.PathEscape(a.ID), alerts: alertQuery{Agent: a.ID}}
 }
 
@@ -78,7 +76,7 @@ func agentScope(a store.Agent) scopeTarget {
 func (h *Handler) scope(ctx context.Context, t scopeTarget) (*scopeView, error) {
 	all := t.alerts
 	all.State = stateUnresolved
-	sv := &scopeView{Level: t.level, TargetID: t.id, Name: t.name, Here: t.here, AlertsURL: all.url()}
+	sv := &scopeView{Level: t.level, TargetID: t.id, Here: t.here, AlertsURL: all.url()}
 	var err error
 	if sv.Alerts, err = h.severityCounts(ctx, t.alerts); err != nil {
 		return nil, err
