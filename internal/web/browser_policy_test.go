@@ -22,7 +22,8 @@ import (
 // an invalid value refused beside its input, the alerts list with an
 // alert, a chart on the agent page and a maintenance window started from
 // a site page. With STEWARD_WEB_SCREENSHOTS set it saves policy-editor,
-// policy-editor-error, alerts and site-maintenance screenshots there.
+// policy-editor-error, policies, alerts and site-maintenance screenshots
+// there.
 func TestMonitoringInBrowser(t *testing.T) {
 	t.Parallel()
 	chromium := requireChromium(t)
@@ -122,6 +123,13 @@ func TestMonitoringInBrowser(t *testing.T) {
 	if got := b.text("#row-f-metrics-interval .source"); got != `Site Main Office: policy "Office workstations"` {
 		t.Errorf("interval source after save %q", got)
 	}
+
+	b.step("policies", chromedp.Navigate(e.srv.URL+"/policies"), chromedp.WaitVisible(chromedp.ID("policies-table")))
+	if got := b.text("#outdated-count"); got != "1 agent still on an older policy revision →" {
+		t.Errorf("policies page says %q", got)
+	}
+	b.shot("policies")
+	b.noProblems("policies page")
 
 	b.step("alerts", chromedp.Navigate(e.srv.URL+"/alerts"), chromedp.WaitVisible(chromedp.CSS("table.alerts")))
 	if got := b.eval(`String(document.querySelectorAll("table.alerts tbody tr").length)`); got != "2" {
