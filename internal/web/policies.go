@@ -488,8 +488,8 @@ func formJSON(k policy.Kind, raw string) (any, string) {
 	case policy.KindBool:
 		return s == "true" || s == "on", ""
 	case policy.KindInt:
-		if _, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return json.Number(s), ""
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return json.Number(strconv.FormatInt(n, 10)), "" // "007" is no JSON number
 		}
 		return s, ""
 	case policy.KindPercent:
@@ -532,31 +532,9 @@ func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, p access.Pr
 	if err := r.ParseForm(); err != nil {
 		return &statusError{http.StatusBadRequest, "The form could not be read."}
 	}
-	form := &editorForm{
-		Name: r.PostFormValue("name"), Description: r.PostFormValue("description"),
-		Set: map[string]bool{}, Values: map[string]string{}, Errors: map[string]string{},
-	}
-	doc := map[string]any{}
-	for _, sp := range policy.Specs() {
-		raw := r.PostForm.Get("v." + sp.Path)
-		if sp.Kind == policy.KindBool && raw == "" {
-			raw = "false" // an unchecked box sends nothing
-		}
-		set := r.PostForm.Get("set."+sp.Path) != ""
-		form.Set[sp.Path], form.Values[sp.Path] = set, raw
-		if !set {
-			continue
-		}
-		v, msg := formJSON(sp.Kind, raw)
-		if msg != "" {
-			form.Errors[sp.Path] = msg
-			continue
-		}
-		setPath(doc, sp.Path, v)
-	}
-	body, err := json.Marshal(doc)
+	form, body, err := readPolicyForm(r.PostForm)
 	if err != nil {
-		return fmt.Errorf("encode policy form: %w", err)
+		return err
 	}
 	if len(form.Errors) > 0 {
 		// Show every problem at once: check the rest as saving would.
@@ -590,6 +568,59 @@ func (h *Handler) savePolicy(w http.ResponseWriter, r *http.Request, p access.Pr
 	}
 	http.Redirect(w, r, "/policies/"+url.PathEscape(id)+"?"+q.Encode(), http.StatusSeeOther)
 	return nil
+}
+
+// readPolicyForm rebuilds the policy document from the editor's fields
+// marked "set here". Text that cannot become the field's JSON is an error
+// of that field; everything else is left for the policy package to judge.
+func readPolicyForm(pf url.Values) (*editorForm, []byte, error) {
+	form := &editorForm{
+		Name: pf.Get("name"), Description: pf.Get("description"),
+		Set: map[string]bool{}, Values: map[string]string{}, Errors: map[string]string{},
+	}
+	doc := map[string]any{}
+	for _, sp := range policy.Specs() {
+		raw := pf.Get("v." + sp.Path)
+		if sp.Kind == policy.KindBool && raw == "" {
+			raw = "false" // an unchecked box sends nothing
+		}
+		set := pf.Get("set."+sp.Path) != ""
+		form.Set[sp.Path], form.Values[sp.Path] = set, raw
+		if !set {
+			continue
+		}
+		v, msg := formJSON(sp.Kind, raw)
+		if msg == "" && inputKind(sp.Kind) == "json" {
+			msg = checkJSONField(sp.Path, v)
+		}
+		if msg != "" {
+			form.Errors[sp.Path] = msg
+			continue
+		}
+		setPath(doc, sp.Path, v)
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode policy form: %w", err)
+	}
+	return form, body, nil
+}
+
+// checkJSONField catches JSON that is well formed but that the decoder
+// cannot read at all (a number beyond float64, say), which it reports for
+// the whole document rather than the field.
+func checkJSONField(path string, v any) string {
+	one := map[string]any{}
+	setPath(one, path, v)
+	body, err := json.Marshal(one)
+	if err != nil {
+		return "must be valid JSON"
+	}
+	var fes policy.FieldErrors
+	if _, err := policy.Decode(body); err != nil && !errors.As(err, &fes) {
+		return "is not a value this field can hold"
+	}
+	return ""
 }
 
 // addFieldErrors files each error under its field, or as a general one

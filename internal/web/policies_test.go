@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -273,4 +274,31 @@ func TestEditorKinds(t *testing.T) {
 			t.Errorf("editorValue(%#v) = %q, want %q", tt.v, got, tt.want)
 		}
 	}
+}
+
+// FuzzPolicyForm feeds arbitrary text, as every field at once, through
+// what the editor's save does before the manage layer: either the form
+// names a field at fault or the document it builds decodes, or is refused
+// with field errors the editor can place.
+func FuzzPolicyForm(f *testing.F) {
+	for _, seed := range []string{"5m", "2s", "85.5", "-1", "true", `{"/": {"percent_trigger": 90}}`, `{"/":`, "", "1e400", "NaN"} {
+		f.Add(seed)
+	}
+	specs := policy.Specs()
+	f.Fuzz(func(t *testing.T, raw string) {
+		for _, sp := range specs {
+			form, body, err := readPolicyForm(url.Values{"set." + sp.Path: {"1"}, "v." + sp.Path: {raw}})
+			if err != nil {
+				t.Fatalf("%s %q: %v", sp.Path, raw, err)
+			}
+			if form.Errors[sp.Path] != "" {
+				continue
+			}
+			_, err = policy.Decode(body)
+			var fes policy.FieldErrors
+			if err != nil && !errors.As(err, &fes) {
+				t.Errorf("%s %q: decode %s: %v, want field errors or nothing", sp.Path, raw, body, err)
+			}
+		}
+	})
 }
