@@ -86,6 +86,18 @@ func TestMonitoringInBrowser(t *testing.T) {
 	}
 	b.shot("policy-editor")
 
+	// Choosing the default level shows what an agent there gets: the
+	// site's policy does not reach it.
+	b.eval(`var at = document.getElementById("at"); at.value = "default:"; at.dispatchEvent(new Event("change", {bubbles: true})); ""`)
+	b.waitForPage("the default-level context", `location.search === "?at=default%3A" && !!document.getElementById("policy-form")`)
+	if got := b.text("#row-f-thresholds-cpu-trigger .source"); got != "built-in default" {
+		t.Errorf("trigger source at the default level %q, want built-in default", got)
+	}
+	if got := b.text("#row-f-thresholds-cpu-trigger [data-state]"); got != "set here" {
+		t.Errorf("trigger at the default level shows %q, want set here (the policy still sets it)", got)
+	}
+	b.step("back to the site's context", chromedp.Navigate(e.srv.URL+"/policies/"+pol.ID), chromedp.WaitVisible(chromedp.ID("policy-form")))
+
 	// Typing into an inherited field marks it "set here"; a value the
 	// schema refuses comes back beside its input, as typed.
 	b.eval(`document.getElementById("f-metrics-interval").value = ""; ""`)

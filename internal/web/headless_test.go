@@ -90,6 +90,23 @@ func (b *headless) waitFor(what, predicate string) {
 	}
 }
 
+// waitForPage is waitFor across a page load, which ends the polling
+// script's context: it retries until the new page satisfies predicate.
+func (b *headless) waitForPage(what, predicate string) {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (`+predicate+`)`))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("waiting for %s (%s): last result %v, %v", what, predicate, ok, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // noProblems fails the test if the page reported a CSP violation or an error.
 func (b *headless) noProblems(where string) {
 	b.t.Helper()
