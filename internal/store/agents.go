@@ -365,3 +365,67 @@ func (t *Tx) SetPolicyRevision(ctx context.Context, agentID, revision string) er
 	}
 	return nil
 }
+
+// AgentRevision is what decides whether an agent runs its current policy:
+// where it sits and the revision it acknowledged.
+type AgentRevision struct {
+	ID, Hostname, ClientID, SiteID string
+	// PolicyRevision is the acknowledged revision; empty before the first.
+	PolicyRevision string
+}
+
+// AgentRevisions lists every agent's acknowledged policy revision, by
+// hostname. It reads only the columns needed to compare against the
+// effective revision, so the whole fleet fits in one cheap query.
+func (db *DB) AgentRevisions(ctx context.Context) ([]AgentRevision, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, hostname, client_id, site_id, policy_revision FROM agents
+		ORDER BY lower(hostname), id`)
+	if err != nil {
+		return nil, fmt.Errorf("list agent policy revisions: %w", err)
+	}
+	defer rows.Close()
+	var out []AgentRevision
+	for rows.Next() {
+		var a AgentRevision
+		if err := rows.Scan(&a.ID, &a.Hostname, &a.ClientID, &a.SiteID, &a.PolicyRevision); err != nil {
+			return nil, fmt.Errorf("list agent policy revisions: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// RevisionCount is how many agents under one combination of client, site
+// and, for an agent with a policy of its own, agent acknowledged one
+// policy revision.
+type RevisionCount struct {
+	ClientID, SiteID string
+	// AgentID is set only for an agent with a policy assigned to it, whose
+	// effective policy is its own; others share their site's.
+	AgentID        string
+	PolicyRevision string
+	N              int
+}
+
+// AgentRevisionCounts groups the fleet by what decides its effective
+// policy and by acknowledged revision, so counting the agents on an older
+// revision costs one resolution per group rather than a row per agent.
+func (db *DB) AgentRevisionCounts(ctx context.Context) ([]RevisionCount, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT a.client_id, a.site_id, CASE WHEN pa.target_id IS NULL THEN '' ELSE a.id END,
+		a.policy_revision, COUNT(*)
+		FROM agents a LEFT JOIN policy_assignments pa ON pa.level = 'agent' AND pa.target_id = a.id
+		GROUP BY a.client_id, a.site_id, CASE WHEN pa.target_id IS NULL THEN '' ELSE a.id END, a.policy_revision`)
+	if err != nil {
+		return nil, fmt.Errorf("count agent policy revisions: %w", err)
+	}
+	defer rows.Close()
+	var out []RevisionCount
+	for rows.Next() {
+		var c RevisionCount
+		if err := rows.Scan(&c.ClientID, &c.SiteID, &c.AgentID, &c.PolicyRevision, &c.N); err != nil {
+			return nil, fmt.Errorf("count agent policy revisions: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -276,3 +276,51 @@ func (db *DB) ResolveOfflineAlertsOfOnlineAgents(ctx context.Context) ([]Alert, 
 	}
 	return out, nil
 }
+
+// AlertCounts is how many unresolved alerts there are of each severity.
+type AlertCounts map[string]int
+
+// Total is the number of unresolved alerts of any severity.
+func (c AlertCounts) Total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// UnresolvedAlertCounts counts the unresolved alerts of every client (by
+// "client") or every site (by "site"), by severity, in one query, for the
+// lists that show them beside each row. Targets without any are absent.
+func (db *DB) UnresolvedAlertCounts(ctx context.Context, by string) (map[string]AlertCounts, error) {
+	var col string
+	switch by {
+	case LevelClient:
+		col = "client_id"
+	case LevelSite:
+		col = "site_id"
+	default:
+		return nil, fmt.Errorf("count alerts by %q: must be client or site", by)
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+col+`, severity, COUNT(*) FROM alerts
+		WHERE state <> 'resolved' GROUP BY `+col+`, severity`)
+	if err != nil {
+		return nil, fmt.Errorf("count alerts by %s: %w", by, err)
+	}
+	defer rows.Close()
+	out := map[string]AlertCounts{}
+	for rows.Next() {
+		var (
+			id, sev string
+			n       int
+		)
+		if err := rows.Scan(&id, &sev, &n); err != nil {
+			return nil, fmt.Errorf("count alerts by %s: %w", by, err)
+		}
+		if out[id] == nil {
+			out[id] = AlertCounts{}
+		}
+		out[id][sev] = n
+	}
+	return out, rows.Err()
+}

@@ -23,6 +23,8 @@ type agentView struct {
 	Policy *policyView
 	// Charts lists the metric charts, one per chart drawn by app.js.
 	Charts []chartView
+	// Scope is the agent's monitoring panel; nil in live fragments.
+	Scope *scopeView
 }
 
 // policyView is the effective policy of one agent, for display.
@@ -189,6 +191,9 @@ func (h *Handler) agentPage(w http.ResponseWriter, r *http.Request, _ access.Pri
 		return err
 	}
 	av.Charts = agentCharts(metrics)
+	if av.Scope, err = h.scope(ctx, agentScope(a)); err != nil {
+		return err
+	}
 	return h.render(w, r, http.StatusOK, "agent", "", view{Title: a.Hostname, Nav: "agents", Page: av})
 }
 

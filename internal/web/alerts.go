@@ -10,7 +10,6 @@ import (
 	"strconv"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -39,19 +38,24 @@ type alertQuery struct {
 	State    string // one of alertStates; never empty
 	Severity string // "" or one of alertSeverities
 	Client   string
+	Site     string
+	Agent    string
 	Page     int
 }
 
 func parseAlertQuery(v url.Values) alertQuery {
-	q := alertQuery{State: v.Get("state"), Severity: v.Get("severity"), Client: v.Get("client"), Page: pageNumber(v)}
+	q := alertQuery{State: v.Get("state"), Severity: v.Get("severity"), Client: v.Get("client"),
+		Site: v.Get("site"), Agent: v.Get("agent"), Page: pageNumber(v)}
 	if !slices.ContainsFunc(alertStates, func(s struct{ Value, Label string }) bool { return s.Value == q.State }) {
 		q.State = stateUnresolved
 	}
 	if !policy.Severity(q.Severity).Valid() {
 		q.Severity = ""
 	}
-	if len(q.Client) > 100 {
-		q.Client = ""
+	for _, id := range []*string{&q.Client, &q.Site, &q.Agent} {
+		if len(*id) > 100 {
+			*id = ""
+		}
 	}
 	return q
 }
@@ -67,6 +71,12 @@ func (q alertQuery) values() url.Values {
 	}
 	if q.Client != "" {
 		v.Set("client", q.Client)
+	}
+	if q.Site != "" {
+		v.Set("site", q.Site)
+	}
+	if q.Agent != "" {
+		v.Set("agent", q.Agent)
 	}
 	return v
 }
@@ -88,7 +98,7 @@ func withQuery(action string, q alertQuery) string {
 }
 
 func (q alertQuery) filter() store.AlertFilter {
-	f := store.AlertFilter{State: q.State, Severity: q.Severity, ClientID: q.Client}
+	f := store.AlertFilter{State: q.State, Severity: q.Severity, ClientID: q.Client, SiteID: q.Site, AgentID: q.Agent}
 	if f.State == "all" {
 		f.State = ""
 	}
@@ -101,11 +111,16 @@ type alertsView struct {
 	Alerts  []store.Alert
 	Pager   pager
 	Clients []store.Client
+	// Sites are the chosen client's, for the site filter.
+	Sites []store.Site
 	// AckURL is where the bulk form posts; it keeps this view's query so
 	// the answer comes back to it.
 	AckURL string
 	// Filtered is whether the user narrowed the default view.
 	Filtered bool
+	// Scope names the site or agent the list is narrowed to, which the
+	// filter form keeps in hidden fields; empty when not narrowed.
+	Scope string
 }
 
 // States lists the state filter's choices.
@@ -145,16 +160,30 @@ func (h *Handler) alertsPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 		Pager:    newPager("/alerts", q.values(), q.Page, len(alerts), total),
 		Filtered: len(q.values()) > 0,
 	}
+	if q.Client != "" {
+		if av.Sites, _, err = h.cfg.DB.ListSites(ctx, q.Client, store.Page{Limit: maxFilterChoices}); err != nil {
+			return err
+		}
+	}
+	switch {
+	case q.Agent != "":
+		if a, err := h.cfg.DB.Agent(ctx, q.Agent); err == nil {
+			av.Scope = "agent " + a.Hostname
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	case q.Site != "" && q.Client == "":
+		if s, err := h.cfg.DB.Site(ctx, q.Site); err == nil {
+			av.Scope = "site " + s.Name + " (" + s.ClientName + ")"
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
 	return h.render(w, r, http.StatusOK, "alerts", "", view{Title: "Alerts", Nav: "alerts", Page: av})
 }
 
 // canHandleAlerts refuses principals who may only look at alerts.
-func canHandleAlerts(p access.Principal) error {
-	if !access.Can(p, access.HandleAlerts) {
-		return fmt.Errorf("%w: role %s cannot %s", manage.ErrForbidden, p.User.Role, access.HandleAlerts)
-	}
-	return nil
-}
+func canHandleAlerts(p access.Principal) error { return allowed(p, access.HandleAlerts) }
 
 // acknowledgeAlerts serves POST /alerts/acknowledge: it acknowledges the
 // checked alerts and returns to the list the form came from.
@@ -221,4 +250,32 @@ func (h *Handler) auditAlert(ctx context.Context, p access.Principal, action str
 func (h *Handler) countUnresolved(ctx context.Context, severity string) (int, error) {
 	_, n, err := h.cfg.DB.ListAlerts(ctx, store.AlertFilter{State: stateUnresolved, Severity: severity}, store.Page{Limit: 1})
 	return n, err
+}
+
+// severityCounts counts the unresolved alerts of each severity within the
+// client, site or agent that q names, each linked to the list filtered so.
+func (h *Handler) severityCounts(ctx context.Context, q alertQuery) ([]severityCount, error) {
+	out := make([]severityCount, 0, len(alertSeverities))
+	for _, sev := range alertSeverities {
+		q.State, q.Severity = stateUnresolved, string(sev)
+		_, n, err := h.cfg.DB.ListAlerts(ctx, q.filter(), store.Page{Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, severityCount{Severity: string(sev), Label: upperFirst(string(sev)) + " alerts", N: n, URL: q.url()})
+	}
+	return out, nil
+}
+
+// countsOf turns one row's counts from store.UnresolvedAlertCounts into
+// linked badges; q names the row's client or site.
+func countsOf(c store.AlertCounts, q alertQuery) []severityCount {
+	var out []severityCount
+	for _, sev := range alertSeverities {
+		if n := c[string(sev)]; n > 0 {
+			q.State, q.Severity = stateUnresolved, string(sev)
+			out = append(out, severityCount{Severity: string(sev), Label: string(sev), N: n, URL: q.url()})
+		}
+	}
+	return out
 }

@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/input"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/steward-rmm/steward/internal/bus"
@@ -51,13 +48,7 @@ func chromiumPath() string {
 // surviving a reload, and the install-command tabs.
 func TestBrowser(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	chromium := chromiumPath()
-	if chromium == "" {
-		t.Skip("browser test skipped: no chromium, chromium-browser or google-chrome in PATH")
-	}
+	chromium := requireChromium(t)
 	e := newSQLiteEnv(t)
 	f := e.fixture("Acme Corp", "Head Office")
 	for i := range 60 {
@@ -69,63 +60,9 @@ func TestBrowser(t *testing.T) {
 	target := e.enroll(f, linuxFacts("target-host"))
 	u := e.user(store.RoleAdmin)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.WindowSize(1366, 768), chromedp.UserDataDir(t.TempDir()))
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		t.Fatalf("start chromium: %v", err)
-	}
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: problemRecorder}); err != nil {
-		t.Fatal(err)
-	}
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
-		defer scancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return v
-	}
-	waitFor := func(what, predicate string) {
-		t.Helper()
-		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
-		defer scancel()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			t.Fatalf("waiting for %s (%s): %v", what, predicate, err)
-		}
-	}
-	noProblems := func(where string) {
-		t.Helper()
-		if p := eval(`JSON.stringify(window.__problems || [])`); p != "[]" {
-			t.Errorf("%s: browser reported %s", where, p)
-		}
-	}
-	shots := os.Getenv(EnvScreenshots)
-	shot := func(name string) {
-		if shots == "" {
-			return
-		}
-		buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hb := newHeadless(t, chromium, 1366, 768)
+	ctx := hb.ctx
+	step, eval, waitFor, noProblems, shot := hb.step, hb.eval, hb.waitFor, hb.noProblems, hb.shot
 
 	// Sign in, landing where we were going.
 	step("open agents signed out", chromedp.Navigate(e.srv.URL+"/agents?status=offline"), chromedp.WaitVisible(chromedp.ID("email")))

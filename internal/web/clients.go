@@ -20,6 +20,10 @@ type clientsView struct {
 	Clients []store.Client
 	Pager   pager
 	Form    formView
+	// Alerts holds each client's unresolved alert counts, by client ID.
+	Alerts map[string][]severityCount
+	// Maintenance holds the clients in a maintenance window now.
+	Maintenance map[string]bool
 }
 
 // clientsPage serves GET /clients.
@@ -33,7 +37,18 @@ func (h *Handler) renderClients(w http.ResponseWriter, r *http.Request, status i
 	if err != nil {
 		return err
 	}
-	cv := clientsView{Clients: clients, Pager: newPager("/clients", url.Values{}, page, len(clients), total), Form: form}
+	counts, err := h.cfg.DB.UnresolvedAlertCounts(r.Context(), store.LevelClient)
+	if err != nil {
+		return err
+	}
+	cv := clientsView{Clients: clients, Pager: newPager("/clients", url.Values{}, page, len(clients), total), Form: form,
+		Alerts: map[string][]severityCount{}}
+	for _, c := range clients {
+		cv.Alerts[c.ID] = countsOf(counts[c.ID], alertQuery{Client: c.ID})
+	}
+	if cv.Maintenance, err = h.inMaintenance(r.Context(), store.LevelClient); err != nil {
+		return err
+	}
 	return h.render(w, r, status, "clients", "", view{Title: "Clients", Nav: "clients", Page: cv})
 }
 
@@ -59,6 +74,12 @@ type clientView struct {
 	Form   formView
 	// AgentsURL lists the client's agents.
 	AgentsURL string
+	// Scope is the client's monitoring panel.
+	Scope *scopeView
+	// SiteAlerts holds each site's unresolved alert counts, by site ID.
+	SiteAlerts map[string][]severityCount
+	// SiteMaintenance holds the sites in a maintenance window of their own now.
+	SiteMaintenance map[string]bool
 }
 
 // clientPage serves GET /clients/{id}.
@@ -80,7 +101,20 @@ func (h *Handler) renderClient(w http.ResponseWriter, r *http.Request, status in
 	cv := clientView{
 		Client: c, Sites: sites, Form: form,
 		Pager:     newPager("/clients/"+url.PathEscape(c.ID), url.Values{}, page, len(sites), total),
-		AgentsURL: agentQuery{Client: c.ID}.url(),
+		AgentsURL: agentQuery{Client: c.ID}.url(), SiteAlerts: map[string][]severityCount{},
+	}
+	if cv.Scope, err = h.scope(ctx, clientScope(c)); err != nil {
+		return err
+	}
+	counts, err := h.cfg.DB.UnresolvedAlertCounts(ctx, store.LevelSite)
+	if err != nil {
+		return err
+	}
+	for _, s := range sites {
+		cv.SiteAlerts[s.ID] = countsOf(counts[s.ID], alertQuery{Client: c.ID, Site: s.ID})
+	}
+	if cv.SiteMaintenance, err = h.inMaintenance(ctx, store.LevelSite); err != nil {
+		return err
 	}
 	return h.render(w, r, status, "client", "", view{Title: c.Name, Nav: "clients", Page: cv})
 }

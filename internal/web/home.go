@@ -16,6 +16,8 @@ type homeView struct {
 	// Alerts counts the unresolved alerts of each severity, most serious
 	// first.
 	Alerts []severityCount
+	// Outdated counts the agents still on an older policy revision.
+	Outdated int
 }
 
 // severityCount is a home page tile: unresolved alerts of one severity.
@@ -55,12 +57,11 @@ func (h *Handler) homePage(w http.ResponseWriter, r *http.Request, _ access.Prin
 		Total: counts.Total, Online: counts.Online, Offline: counts.Total - counts.Online,
 		Clients: clients, Sites: sites, Lost: lost,
 	}
-	for _, sev := range alertSeverities {
-		n, err := h.countUnresolved(ctx, string(sev))
-		if err != nil {
-			return err
-		}
-		hv.Alerts = append(hv.Alerts, severityCount{Severity: string(sev), Label: upperFirst(string(sev)) + " alerts", N: n, URL: alertQuery{State: stateUnresolved, Severity: string(sev)}.url()})
+	if hv.Alerts, err = h.severityCounts(ctx, alertQuery{}); err != nil {
+		return err
+	}
+	if hv.Outdated, err = h.cfg.Manage.CountOutdated(ctx); err != nil {
+		return err
 	}
 	block := ""
 	if isPartial(r) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,7 +26,7 @@ import (
 var templateFS embed.FS
 
 // Templates every page shares; each other file in templates/ is one page.
-var sharedTemplates = []string{"templates/layout.html", "templates/partials.html"}
+var sharedTemplates = []string{"templates/layout.html", "templates/partials.html", "templates/scope.html"}
 
 // parsePages parses the shared templates once and then each page on its
 // own copy of them, so every page can define its own "content".
@@ -40,7 +41,7 @@ func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
 	}
 	pages := map[string]*template.Template{}
 	for _, f := range files {
-		if f == sharedTemplates[0] || f == sharedTemplates[1] {
+		if slices.Contains(sharedTemplates, f) {
 			continue
 		}
 		t, err := template.Must(base.Clone()).ParseFS(templateFS, f)
@@ -174,6 +175,9 @@ func classify(err error) problem {
 		return problem{Status: http.StatusForbidden, Message: "Your role does not allow this."}
 	case errors.Is(err, store.ErrNotFound):
 		return problem{Status: http.StatusNotFound, Message: "There is nothing here. It may have been deleted, or the link is wrong."}
+	case errors.Is(err, store.ErrInUse):
+		// Store errors read like `policy p-1 is assigned 2 times; unassign it first: still in use`.
+		return problem{Status: http.StatusConflict, Message: upperFirst(strings.TrimSuffix(err.Error(), ": "+store.ErrInUse.Error())) + "."}
 	case errors.Is(err, store.ErrConflict):
 		// Store errors read like `client "Acme": already exists`.
 		msg := strings.Replace(err.Error(), ": "+store.ErrConflict.Error(), " "+store.ErrConflict.Error(), 1)

@@ -48,6 +48,8 @@ type siteView struct {
 	Tokens    []tokenRow
 	Form      tokenForm
 	AgentsURL string
+	// Scope is the site's monitoring panel.
+	Scope *scopeView
 }
 
 // Lifetimes lists the expiry choices.
@@ -74,6 +76,9 @@ func (h *Handler) renderSite(w http.ResponseWriter, r *http.Request, status int,
 		rows[i] = tokenRow{EnrollmentToken: t, State: t.State(now)}
 	}
 	sv := siteView{Site: s, Tokens: rows, Form: form, AgentsURL: agentQuery{Client: s.ClientID, Site: s.ID}.url()}
+	if sv.Scope, err = h.scope(ctx, siteScope(s)); err != nil {
+		return err
+	}
 	return h.render(w, r, status, "site", "", view{Title: s.Name + " · " + s.ClientName, Nav: "clients", Page: sv})
 }
 

@@ -158,6 +158,16 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /settings/smtp", h.authed(h.smtpPage))
 	mux.Handle("POST /settings/smtp", h.authed(h.saveSMTP))
 	mux.Handle("POST /settings/smtp/test", h.authed(h.testSMTP))
+	mux.Handle("GET /policies", h.authed(h.policiesPage))
+	mux.Handle("POST /policies", h.authed(h.createPolicy))
+	mux.Handle("GET /policies/outdated", h.authed(h.outdatedPage))
+	mux.Handle("GET /policies/{id}", h.authed(h.policyPage))
+	mux.Handle("POST /policies/{id}", h.authed(h.savePolicy))
+	mux.Handle("POST /policies/{id}/delete", h.authed(h.deletePolicy))
+	mux.Handle("POST /assignments", h.authed(h.assignPolicy))
+	mux.Handle("POST /assignments/remove", h.authed(h.unassignPolicy))
+	mux.Handle("POST /maintenance", h.authed(h.startMaintenance))
+	mux.Handle("POST /maintenance/{id}/end", h.authed(h.endMaintenance))
 
 	// Anything else is a dashboard 404 rather than the mux's plain text.
 	mux.Handle("/", h.public(func(w http.ResponseWriter, r *http.Request) error {

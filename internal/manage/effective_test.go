@@ -1,0 +1,142 @@
+package manage_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/policy"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/store/storetest"
+)
+
+func TestEffectiveAtAndOutdated(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		f := newFixture(t, db)
+		con := access.Console()
+		secret, _, err := f.svc.CreateEnrollmentToken(ctx, con, f.site.ID, 3600e9, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enroll := func(host string) store.Agent {
+			t.Helper()
+			a, err := db.Enroll(ctx, auth.HashSecret(secret), store.NewAgent{SecretHash: auth.HashSecret(auth.NewSecret("")), Facts: protocol.Facts{Hostname: host}})
+			if err != nil {
+				t.Fatalf("enroll %s: %v", host, err)
+			}
+			return a
+		}
+		a1, a2 := enroll("host-a"), enroll("host-b")
+		mk := func(name, doc string) store.Policy {
+			t.Helper()
+			p, err := f.svc.CreatePolicy(ctx, con, manage.PolicyInput{Name: name, Document: json.RawMessage(doc)})
+			if err != nil {
+				t.Fatalf("create policy %s: %v", name, err)
+			}
+			return p
+		}
+		clientPol := mk("Client pol", `{"metrics": {"interval": "30s"}, "thresholds": {"cpu": {"trigger": 95}}}`)
+		sitePol := mk("Site pol", `{"thresholds": {"cpu": {"trigger": 85}}}`)
+		agentPol := mk("Agent pol", `{"metrics": {"interval": "10s"}}`)
+		for _, as := range []struct{ level, target, id string }{
+			{store.LevelClient, f.client.ID, clientPol.ID},
+			{store.LevelSite, f.site.ID, sitePol.ID},
+			{store.LevelAgent, a2.ID, agentPol.ID},
+		} {
+			if err := f.svc.Assign(ctx, con, as.level, as.target, as.id); err != nil {
+				t.Fatalf("assign at %s: %v", as.level, err)
+			}
+		}
+
+		type field struct {
+			Value  string
+			Source policy.Level
+		}
+		get := func(eff policy.Effective, path string) field {
+			v, _ := eff.Get(path)
+			return field{Value: fmt.Sprint(v.Value), Source: v.Source.Level}
+		}
+		tests := []struct {
+			level, target     string
+			interval, trigger field
+		}{
+			{store.LevelDefault, "", field{"1m0s", policy.LevelBuiltin}, field{"90", policy.LevelBuiltin}},
+			{store.LevelClient, f.client.ID, field{"30s", policy.LevelClient}, field{"95", policy.LevelClient}},
+			{store.LevelSite, f.site.ID, field{"30s", policy.LevelClient}, field{"85", policy.LevelSite}},
+			{store.LevelAgent, a1.ID, field{"30s", policy.LevelClient}, field{"85", policy.LevelSite}},
+			{store.LevelAgent, a2.ID, field{"10s", policy.LevelAgent}, field{"85", policy.LevelSite}},
+		}
+		for _, tt := range tests {
+			eff, err := f.svc.EffectiveAt(ctx, tt.level, tt.target)
+			if err != nil {
+				t.Fatalf("EffectiveAt(%s %s): %v", tt.level, tt.target, err)
+			}
+			got := []field{get(eff, "metrics.interval"), get(eff, "thresholds.cpu.trigger")}
+			if d := cmp.Diff([]field{tt.interval, tt.trigger}, got); d != "" {
+				t.Errorf("EffectiveAt(%s) interval, trigger (-want +got):\n%s", tt.level, d)
+			}
+			if tt.level == store.LevelAgent {
+				// The same resolver as the agent's own effective policy.
+				direct, err := f.svc.EffectivePolicy(ctx, tt.target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if direct.Revision() != eff.Revision() {
+					t.Errorf("EffectiveAt(agent) revision %s, EffectivePolicy %s", eff.Revision(), direct.Revision())
+				}
+			}
+		}
+		if _, err := f.svc.EffectiveAt(ctx, "galaxy", ""); err == nil {
+			t.Error("EffectiveAt(galaxy): no error")
+		}
+		if _, err := f.svc.EffectiveAt(ctx, store.LevelSite, store.NewID()); err == nil {
+			t.Error("EffectiveAt(missing site): no error")
+		}
+
+		// Nobody acknowledged anything yet: both are outdated. Once a1
+		// acknowledges its revision, only a2 is.
+		outdated := func() []string {
+			t.Helper()
+			got, err := f.svc.OutdatedAgents(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hosts := []string{}
+			for _, o := range got {
+				hosts = append(hosts, o.Hostname)
+			}
+			n, err := f.svc.CountOutdated(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != len(hosts) {
+				t.Errorf("CountOutdated %d, OutdatedAgents lists %d", n, len(hosts))
+			}
+			return hosts
+		}
+		if d := cmp.Diff([]string{"host-a", "host-b"}, outdated()); d != "" {
+			t.Errorf("outdated before acknowledging (-want +got):\n%s", d)
+		}
+		eff, _ := f.svc.EffectivePolicy(ctx, a1.ID)
+		if err := db.WithTx(ctx, func(tx *store.Tx) error { return tx.SetPolicyRevision(ctx, a1.ID, eff.Revision()) }); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"host-b"}, outdated()); d != "" {
+			t.Errorf("outdated after host-a acknowledged (-want +got):\n%s", d)
+		}
+		// A change to the site's policy makes host-a outdated again.
+		if _, err := f.svc.UpdatePolicy(ctx, con, sitePol.ID, manage.PolicyInput{Name: "Site pol", Document: json.RawMessage(`{"thresholds": {"cpu": {"trigger": 86}}}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff([]string{"host-a", "host-b"}, outdated()); d != "" {
+			t.Errorf("outdated after a policy change (-want +got):\n%s", d)
+		}
+	})
+}

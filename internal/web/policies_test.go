@@ -1,0 +1,304 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/policy"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// mustPolicy creates a policy with a document, as the API would.
+func (e *testEnv) mustPolicy(name, doc string) store.Policy {
+	e.t.Helper()
+	p, err := e.mgr.CreatePolicy(context.Background(), access.Console(), manage.PolicyInput{Name: name, Document: json.RawMessage(doc)})
+	if err != nil {
+		e.t.Fatalf("create policy %s: %v", name, err)
+	}
+	return p
+}
+
+func (e *testEnv) mustAssign(level, target, policyID string) {
+	e.t.Helper()
+	if err := e.mgr.Assign(context.Background(), access.Console(), level, target, policyID); err != nil {
+		e.t.Fatalf("assign %s at %s %s: %v", policyID, level, target, err)
+	}
+}
+
+// editorRow returns the editor's table row of a field.
+func editorRow(t *testing.T, body, path string) string {
+	t.Helper()
+	id := "row-f-" + strings.ReplaceAll(path, ".", "-")
+	i := strings.Index(body, `id="`+id+`"`)
+	if i < 0 {
+		t.Fatalf("editor has no row %s", id)
+	}
+	row := body[i:]
+	end := strings.Index(row, "</tr>")
+	return row[:end]
+}
+
+func TestPolicyEditor(t *testing.T) {
+	t.Parallel()
+	e := newSQLiteEnv(t)
+	f := e.fixture("Acme", "HQ")
+	e.mustPolicy("unused", `{}`)
+	e.mgr.UpdatePolicy(context.Background(), access.Console(), store.DefaultPolicyID,
+		manage.PolicyInput{Name: "Default", Document: json.RawMessage(`{"metrics": {"interval": "30s"}}`)})
+	srv := e.mustPolicy("Servers", `{"thresholds": {"cpu": {"trigger": 85}}}`)
+	e.mustAssign(store.LevelSite, f.site.ID, srv.ID)
+	admin := e.signedIn(store.RoleAdmin)
+
+	res := admin.get("/policies")
+	wantStatus(t, "GET /policies", res, http.StatusOK)
+	mustContain(t, "policies page", res.body, `href="/policies/`+srv.ID+`"`, "Site HQ (Acme)", `href="/policies"`, "Default level")
+
+	res = admin.get("/policies/" + srv.ID)
+	wantStatus(t, "GET editor", res, http.StatusOK)
+	// Every field of the schema is there.
+	for _, sp := range policy.Specs() {
+		editorRow(t, res.body, sp.Path)
+	}
+	// The first assignment is the context by default.
+	mustContain(t, "editor", res.body, `<option value="site:`+f.site.ID+`" selected>`)
+	set := editorRow(t, res.body, "thresholds.cpu.trigger")
+	mustContain(t, "set field", set, "set here", `value="85"`, `Site HQ: policy &#34;Servers&#34;`)
+	inh := editorRow(t, res.body, "metrics.interval")
+	mustContain(t, "inherited field", inh, "inherited", `value="30s"`, `Default level: policy &#34;Default&#34;`)
+	mustNotContain(t, "inherited field", inh, "checked")
+	builtin := editorRow(t, res.body, "metrics.retention.raw")
+	mustContain(t, "built-in field", builtin, "built-in default", `value="168h"`)
+	// Kinds without an input of their own are JSON text.
+	mustContain(t, "mounts field", editorRow(t, res.body, "thresholds.disk_mounts"), `<textarea id="f-thresholds-disk_mounts"`, "{}")
+
+	// The default-level context: the site's policy does not apply there.
+	res = admin.get("/policies/" + srv.ID + "?at=default:")
+	mustContain(t, "editor at default", editorRow(t, res.body, "thresholds.cpu.trigger"), "built-in default", "set here")
+
+	t.Run("InvalidValuesComeBackBesideTheirInputs", func(t *testing.T) {
+		form := url.Values{"name": {"Servers"}, "description": {"For servers"},
+			"set.thresholds.cpu.trigger": {"1"}, "v.thresholds.cpu.trigger": {"85"},
+			"set.metrics.interval": {"1"}, "v.metrics.interval": {"2s"},
+			"set.metrics.buffer.max_samples": {"1"}, "v.metrics.buffer.max_samples": {"lots"},
+			"set.thresholds.disk_mounts": {"1"}, "v.thresholds.disk_mounts": {`{"/data": `},
+		}
+		res := admin.post("/policies/"+srv.ID+"?at=site:"+f.site.ID, form)
+		wantStatus(t, "save invalid", res, http.StatusBadRequest)
+		mustContain(t, "interval row", editorRow(t, res.body, "metrics.interval"), "must be at least 5s", `value="2s"`, "aria-invalid")
+		mustContain(t, "buffer row", editorRow(t, res.body, "metrics.buffer.max_samples"), "must be a number", `value="lots"`)
+		mustContain(t, "mounts row", editorRow(t, res.body, "thresholds.disk_mounts"), "must be valid JSON", `{&#34;/data&#34;: </textarea>`)
+		mustContain(t, "editor", res.body, `id="form-errors"`, `value="For servers"`)
+		pol, _ := e.db.Policy(context.Background(), srv.ID)
+		if string(pol.Document) != `{"thresholds":{"cpu":{"trigger":85}}}` {
+			t.Errorf("document after a refused save: %s", pol.Document)
+		}
+		// A cross-field rule names the field it blames.
+		form = url.Values{"name": {"Servers"}, "set.thresholds.cpu.trigger": {"1"}, "v.thresholds.cpu.trigger": {"50"},
+			"set.thresholds.cpu.clear": {"1"}, "v.thresholds.cpu.clear": {"60"}}
+		res = admin.post("/policies/"+srv.ID, form)
+		wantStatus(t, "save crossed levels", res, http.StatusBadRequest)
+		mustContain(t, "clear row", editorRow(t, res.body, "thresholds.cpu.clear"), "must be below thresholds.cpu.trigger")
+		// A bad name is shown beside the name.
+		res = admin.post("/policies/"+srv.ID, url.Values{"name": {"  "}})
+		wantStatus(t, "save without a name", res, http.StatusBadRequest)
+		mustContain(t, "editor", res.body, `id="name-error"`, "Name is required")
+	})
+
+	t.Run("SaveSetsOnlyTheFieldsMarkedSetHere", func(t *testing.T) {
+		form := url.Values{"name": {"Servers"}, "description": {"For servers"},
+			"set.thresholds.cpu.trigger": {"1"}, "v.thresholds.cpu.trigger": {"88.5"},
+			"v.metrics.interval":          {"45s"}, // not marked: stays inherited
+			"set.thresholds.cpu.enabled":  {"1"},   // unchecked box: false
+			"set.thresholds.cpu.severity": {"1"}, "v.thresholds.cpu.severity": {"critical"},
+			"set.thresholds.disk_mounts": {"1"}, "v.thresholds.disk_mounts": {`{"/data": {"percent_trigger": 80, "percent_clear": 70}}`},
+		}
+		res := admin.post("/policies/"+srv.ID+"?at=site:"+f.site.ID, form)
+		wantStatus(t, "save", res, http.StatusSeeOther)
+		if got, want := location(res), "/policies/"+srv.ID+"?at=site%3A"+f.site.ID+"&saved=1"; got != want {
+			t.Errorf("after save to %s, want %s", got, want)
+		}
+		pol, _ := e.db.Policy(context.Background(), srv.ID)
+		doc, err := policy.Decode(pol.Document)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(doc.Paths(), ","); got != "thresholds.cpu.enabled,thresholds.cpu.severity,thresholds.cpu.trigger,thresholds.disk_mounts" {
+			t.Errorf("saved paths %s", got)
+		}
+		if v, _ := doc.Get("thresholds.cpu.enabled"); v != false {
+			t.Errorf("thresholds.cpu.enabled saved as %v, want false", v)
+		}
+		if pol.Description != "For servers" {
+			t.Errorf("description %q", pol.Description)
+		}
+		entries, _, _ := e.db.ListAudit(context.Background(), store.AuditFilter{Action: "policy.update", TargetID: srv.ID}, store.Page{Limit: 5})
+		if len(entries) == 0 {
+			t.Error("no policy.update audit entry")
+		}
+		res = admin.get(location(res))
+		mustContain(t, "editor after save", res.body, `id="saved"`)
+		mustContain(t, "mounts row", editorRow(t, res.body, "thresholds.disk_mounts"), "set here", "/data")
+	})
+
+	t.Run("ReadOnlyCannotChangeAnything", func(t *testing.T) {
+		ro := e.signedIn(store.RoleReadonly)
+		res := ro.get("/policies/" + srv.ID)
+		wantStatus(t, "readonly editor", res, http.StatusOK)
+		mustContain(t, "readonly editor", res.body, `<fieldset class="bare" disabled>`)
+		mustNotContain(t, "readonly editor", res.body, "Save policy", `action="/assignments"`)
+		mustNotContain(t, "readonly list", ro.get("/policies").body, `action="/policies"`, "/delete")
+		for _, post := range []struct {
+			path string
+			form url.Values
+		}{
+			{"/policies", url.Values{"name": {"Mine"}}},
+			{"/policies/" + srv.ID, url.Values{"name": {"Hacked"}}},
+			{"/policies/" + srv.ID + "/delete", nil},
+			{"/assignments", url.Values{"scope": {"default:"}, "policy_id": {srv.ID}}},
+			{"/assignments/remove", url.Values{"level": {"site"}, "target_id": {f.site.ID}}},
+		} {
+			wantStatus(t, "readonly POST "+post.path, ro.post(post.path, post.form), http.StatusForbidden)
+		}
+		pol, _ := e.db.Policy(context.Background(), srv.ID)
+		if pol.Name != "Servers" || len(pol.Assignments) != 1 {
+			t.Errorf("after readonly posts: name %q, %d assignments", pol.Name, len(pol.Assignments))
+		}
+	})
+
+	t.Run("CSRF", func(t *testing.T) {
+		for _, path := range []string{"/policies", "/policies/" + srv.ID, "/policies/" + srv.ID + "/delete", "/assignments", "/assignments/remove", "/maintenance"} {
+			wantStatus(t, "POST "+path+" without token", admin.postRaw(path, url.Values{"name": {"x"}}), http.StatusForbidden)
+		}
+	})
+
+	t.Run("AssignAndDelete", func(t *testing.T) {
+		res := admin.post("/policies", url.Values{"name": {"Temp"}, "description": {"short-lived"}})
+		wantStatus(t, "create", res, http.StatusSeeOther)
+		id := strings.TrimPrefix(location(res), "/policies/")
+		res = admin.post("/policies", url.Values{"name": {"Temp"}})
+		wantStatus(t, "create a duplicate", res, http.StatusConflict)
+		mustContain(t, "policies page", res.body, `id="policy-error"`)
+
+		res = admin.post("/assignments", url.Values{"scope": {"client:" + f.client.ID}, "policy_id": {id}, "next": {"/policies/" + id}})
+		wantStatus(t, "assign to client", res, http.StatusSeeOther)
+		if location(res) != "/policies/"+id {
+			t.Errorf("assign went to %s", location(res))
+		}
+		a := e.enroll(f, linuxFacts("web-01"))
+		res = admin.post("/assignments", url.Values{"level": {"agent"}, "target_id": {"WEB-01"}, "policy_id": {id}, "next": {"/policies/" + id}})
+		wantStatus(t, "assign to agent by hostname", res, http.StatusSeeOther)
+		res = admin.post("/assignments", url.Values{"level": {"agent"}, "target_id": {"nobody"}, "policy_id": {id}})
+		wantStatus(t, "assign to an unknown agent", res, http.StatusBadRequest)
+
+		res = admin.get("/policies/" + id)
+		mustContain(t, "editor", res.body, "Client Acme", "Agent web-01", `<option value="agent:`+a.ID+`"`)
+		res = admin.post("/policies/"+id+"/delete", nil)
+		wantStatus(t, "delete assigned", res, http.StatusConflict)
+		mustContain(t, "refusal", res.body, `id="delete-error"`, "is assigned to Agent web-01, Client Acme; unassign it first")
+		res = admin.post("/policies/"+store.DefaultPolicyID+"/delete", nil)
+		wantStatus(t, "delete default", res, http.StatusConflict)
+		mustContain(t, "refusal", res.body, "default policy")
+
+		for _, target := range []url.Values{{"level": {"client"}, "target_id": {f.client.ID}}, {"level": {"agent"}, "target_id": {a.ID}}} {
+			wantStatus(t, "unassign", admin.post("/assignments/remove", target), http.StatusSeeOther)
+		}
+		res = admin.post("/assignments/remove", url.Values{"level": {"default"}, "target_id": {""}})
+		wantStatus(t, "unassign the default level", res, http.StatusBadRequest)
+		wantStatus(t, "delete", admin.post("/policies/"+id+"/delete", nil), http.StatusSeeOther)
+		if _, err := e.db.Policy(context.Background(), id); err == nil {
+			t.Error("policy still there after delete")
+		}
+	})
+}
+
+// A kind the editor has no input for, like one added to the schema later,
+// is edited as its JSON text.
+func TestEditorKinds(t *testing.T) {
+	future := policy.Kind(99)
+	if got := inputKind(future); got != "json" {
+		t.Errorf("inputKind(%s) = %q, want json", future, got)
+	}
+	for _, tt := range []struct {
+		kind    policy.Kind
+		in      string
+		want    string // the JSON the value encodes to
+		wantMsg string
+	}{
+		{future, ` [{"to": "ops@example.com"}] `, `[{"to":"ops@example.com"}]`, ""},
+		{future, `[{"to": `, "", "must be valid JSON"},
+		{policy.KindMounts, `{"/": {"percent_trigger": 90}}`, `{"/":{"percent_trigger":90}}`, ""},
+		{policy.KindInt, " 12 ", `12`, ""},
+		{policy.KindInt, "1.5", `"1.5"`, ""}, // left for the policy package to refuse
+		{policy.KindPercent, "87.50", `87.5`, ""},
+		{policy.KindPercent, "NaN", `"NaN"`, ""},
+		{policy.KindDuration, "5m", `"5m"`, ""},
+		{policy.KindBool, "true", `true`, ""},
+		{policy.KindBool, "", `false`, ""},
+	} {
+		v, msg := formJSON(tt.kind, tt.in)
+		if msg != tt.wantMsg {
+			t.Errorf("formJSON(%s, %q) message %q, want %q", tt.kind, tt.in, msg, tt.wantMsg)
+			continue
+		}
+		if msg != "" {
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("formJSON(%s, %q) encodes to %s (%v), want %s", tt.kind, tt.in, b, err, tt.want)
+		}
+	}
+	type channel struct {
+		To string `json:"to"`
+	}
+	for _, tt := range []struct {
+		v    any
+		want string
+	}{
+		{[]channel{{To: "ops@example.com"}}, `[{"to":"ops@example.com"}]`},
+		{5 * 60e9 * time.Nanosecond, "5m"},
+		{168 * time.Hour, "168h"},
+		{90 * time.Second, "1m30s"},
+		{policy.SeverityWarning, "warning"},
+		{int64(1 << 30), "1073741824"},
+	} {
+		if got := editorValue(tt.v); got != tt.want {
+			t.Errorf("editorValue(%#v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+// FuzzPolicyForm feeds arbitrary text, as every field at once, through
+// what the editor's save does before the manage layer: either the form
+// names a field at fault or the document it builds decodes, or is refused
+// with field errors the editor can place.
+func FuzzPolicyForm(f *testing.F) {
+	for _, seed := range []string{"5m", "2s", "85.5", "-1", "true", `{"/": {"percent_trigger": 90}}`, `{"/":`, "", "1e400", "NaN"} {
+		f.Add(seed)
+	}
+	specs := policy.Specs()
+	f.Fuzz(func(t *testing.T, raw string) {
+		for _, sp := range specs {
+			form, body, err := readPolicyForm(url.Values{"set." + sp.Path: {"1"}, "v." + sp.Path: {raw}})
+			if err != nil {
+				t.Fatalf("%s %q: %v", sp.Path, raw, err)
+			}
+			if form.Errors[sp.Path] != "" {
+				continue
+			}
+			_, err = policy.Decode(body)
+			var fes policy.FieldErrors
+			if err != nil && !errors.As(err, &fes) {
+				t.Errorf("%s %q: decode %s: %v, want field errors or nothing", sp.Path, raw, body, err)
+			}
+		}
+	})
+}
