@@ -7,15 +7,18 @@ package alerting
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/alert"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/hub"
+	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -248,4 +251,70 @@ func (i Ingester) Ingest(ctx context.Context, c *hub.Conn, b protocol.MetricsBat
 	}
 	i.Alerts.Observe(ctx, c.AgentID, c.ClientID, c.SiteID, b.Samples)
 	return ack, nil
+}
+
+// MaxHandled bounds how many alerts one call to Handle changes.
+const MaxHandled = 1000
+
+// Handle acknowledges (resolve false) or resolves alerts by hand for p.
+// Each change is stored with its audit entry in one transaction. A
+// resolution notifies the channels the agent's policy routes it to, like an
+// automatic one, and is announced to live dashboards; the rule's evaluation
+// starts afresh on this replica, so a condition that persists opens a new
+// alert after its duration instead of being forgotten. Alerts already in
+// the asked state are returned unchanged; unknown IDs fail a single change
+// and are skipped in a bulk one (gone with their agent since the list was
+// shown).
+func (s *Service) Handle(ctx context.Context, p access.Principal, ids []string, resolve bool) ([]store.Alert, error) {
+	if !access.Can(p, access.HandleAlerts) {
+		return nil, manage.ErrForbidden
+	}
+	if len(ids) == 0 || len(ids) > MaxHandled {
+		return nil, &manage.InvalidError{Field: "ids", Message: fmt.Sprintf("give 1 to %d alert ids", MaxHandled)}
+	}
+	action := "alert.acknowledge"
+	if resolve {
+		action = "alert.resolve"
+	}
+	out := make([]store.Alert, 0, len(ids))
+	for _, id := range ids {
+		var (
+			al      store.Alert
+			changed bool
+		)
+		err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+			var err error
+			if resolve {
+				al, changed, err = tx.ResolveAlert(ctx, id, p.ActorName())
+			} else {
+				al, changed, err = tx.AcknowledgeAlert(ctx, id, p.ActorName())
+			}
+			if err != nil || !changed {
+				return err
+			}
+			return tx.AddAudit(ctx, p.Audit(action, "alert", id, map[string]string{
+				"agent_id": al.AgentID, "hostname": al.Hostname, "rule": al.Rule, "severity": al.Severity}))
+		})
+		if errors.Is(err, store.ErrNotFound) && len(ids) > 1 {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		if changed && resolve {
+			s.mu.Lock()
+			s.eval.Reset(al.AgentID, al.Rule)
+			s.mu.Unlock()
+			eff, err := s.policies.EffectiveFor(ctx, al.AgentID, al.ClientID, al.SiteID)
+			if err != nil {
+				// The resolution stands; only its notification follows the
+				// default route.
+				s.log.Error("resolve alert by hand: resolve policy", "agent_id", al.AgentID, "err", err)
+				eff = policy.Resolve()
+			}
+			s.announce(ctx, Event{Alert: al, Opened: false}, eff)
+		}
+		out = append(out, al)
+	}
+	return out, nil
 }

@@ -1,11 +1,9 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -39,43 +37,12 @@ type alertIDs struct {
 	IDs []string `json:"ids"`
 }
 
-// changeAlerts acknowledges or resolves alerts, one or many, with audit.
+// changeAlerts acknowledges or resolves alerts, one or many: stored,
+// audited and, for resolutions, notified by the alerting service.
 func (a *API) changeAlerts(w http.ResponseWriter, r *http.Request, p access.Principal, ids []string, resolve bool) error {
-	if !access.Can(p, access.HandleAlerts) {
-		return manage.ErrForbidden
-	}
-	if len(ids) == 0 || len(ids) > 1000 {
-		return errBadRequest("ids: give 1 to 1000 alert ids")
-	}
-	action := "alert.acknowledge"
-	if resolve {
-		action = "alert.resolve"
-	}
-	out := make([]store.Alert, 0, len(ids))
-	for _, id := range ids {
-		var (
-			al      store.Alert
-			changed bool
-			err     error
-		)
-		if resolve {
-			al, changed, err = a.cfg.DB.ResolveAlert(r.Context(), id, p.ActorName())
-		} else {
-			al, changed, err = a.cfg.DB.AcknowledgeAlert(r.Context(), id, p.ActorName())
-		}
-		if err != nil {
-			if errors.Is(err, store.ErrNotFound) && len(ids) > 1 {
-				continue
-			}
-			return err
-		}
-		if changed {
-			if err := a.cfg.DB.AddAudit(r.Context(), p.Audit(action, "alert", id, map[string]string{
-				"agent_id": al.AgentID, "rule": al.Rule, "severity": al.Severity})); err != nil {
-				return err
-			}
-		}
-		out = append(out, al)
+	out, err := a.cfg.Alerts.Handle(r.Context(), p, ids, resolve)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, list[store.Alert]{Items: out, Total: len(out), Limit: len(out)})
 	return nil
@@ -95,4 +62,12 @@ func (a *API) acknowledgeAlerts(w http.ResponseWriter, r *http.Request, p access
 		return err
 	}
 	return a.changeAlerts(w, r, p, body.IDs, false)
+}
+
+func (a *API) resolveAlerts(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	var body alertIDs
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	return a.changeAlerts(w, r, p, body.IDs, true)
 }

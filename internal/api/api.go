@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
@@ -32,10 +33,12 @@ type Config struct {
 	Commands *command.Service
 	Series   *timeseries.Store
 	Notify   *notify.Service
-	Auth     *access.Authenticator
-	Log      *slog.Logger
-	Version  string
-	Started  time.Time
+	// Alerts acknowledges and resolves alerts by hand.
+	Alerts  *alerting.Service
+	Auth    *access.Authenticator
+	Log     *slog.Logger
+	Version string
+	Started time.Time
 }
 
 // API serves /api/v1.
@@ -86,6 +89,7 @@ func (a *API) Register(mux *http.ServeMux) {
 		"POST /api/v1/alerts/{id}/acknowledge":              a.acknowledgeAlert,
 		"POST /api/v1/alerts/{id}/resolve":                  a.resolveAlert,
 		"POST /api/v1/alerts/acknowledge":                   a.acknowledgeAlerts,
+		"POST /api/v1/alerts/resolve":                       a.resolveAlerts,
 		"GET /api/v1/notification-channels":                 a.listChannels,
 		"POST /api/v1/notification-channels":                a.createChannel,
 		"GET /api/v1/notification-channels/{id}":            a.getChannel,

@@ -16,11 +16,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/api"
 	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/push"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
 )
@@ -61,9 +64,14 @@ func newHarness(t *testing.T, db *store.DB) *harness {
 		users: map[store.Role]store.User{}, tokens: map[store.Role]string{}, agentsByHost: map[string]store.Agent{},
 	}
 	mux := http.NewServeMux()
+	notifier := notify.New(db, log, notify.Options{MailTimeout: 5 * time.Second})
+	events := bus.NewLocal()
+	// Without a hub the push service only resolves policies, which is all
+	// alerting asks of it.
+	alerts := alerting.New(db, push.New(db, nil, events, log), events, log, notifier)
 	api.New(api.Config{
 		DB: db, Manage: h.svc, Auth: h.authn, Log: log, Version: "test", Started: time.Now().Add(-uptime),
-		Notify: notify.New(db, log, notify.Options{MailTimeout: 5 * time.Second}),
+		Notify: notifier, Alerts: alerts,
 	}).Register(mux)
 	h.srv = httptest.NewServer(mux)
 	t.Cleanup(h.srv.Close)

@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 
 	dash, err := web.New(web.Config{
-		DB: db, Manage: svc, Auth: authn, Series: series, Notify: notifier, Setup: setup, Bus: events, Log: log,
+		DB: db, Manage: svc, Auth: authn, Series: series, Notify: notifier, Alerts: alerts, Setup: setup, Bus: events, Log: log,
 		PublicURL: cfg.PublicURL, AgentDir: cfg.AgentDir, Version: cfg.Version, TrustProxy: cfg.TrustProxy,
 	})
 	if err != nil {
@@ -121,7 +121,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 
 	mux := http.NewServeMux()
 	gateway.New(db, h, log, cfg.TrustProxy).Register(mux)
-	api.New(api.Config{DB: db, Manage: svc, Commands: cmds, Series: series, Notify: notifier, Auth: authn, Log: log, Version: cfg.Version, Started: started}).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, Commands: cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: started}).Register(mux)
 	dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -73,29 +73,43 @@ func (db *DB) ResolveAlertRule(ctx context.Context, agentID, rule string, at tim
 
 // ResolveAlert resolves an alert by hand.
 func (db *DB) ResolveAlert(ctx context.Context, id, by string) (Alert, bool, error) {
-	return db.resolve(ctx, id, db.now(), nil, by)
+	return db.q().ResolveAlert(ctx, id, by)
+}
+
+// ResolveAlert resolves an alert by hand, inside the transaction.
+func (t *Tx) ResolveAlert(ctx context.Context, id, by string) (Alert, bool, error) {
+	return t.resolve(ctx, id, t.db.now(), nil, by)
 }
 
 func (db *DB) resolve(ctx context.Context, id string, at time.Time, value *float64, by string) (Alert, bool, error) {
-	res, err := db.sql.ExecContext(ctx, `UPDATE alerts SET state = 'resolved', resolved_at = $1, resolved_by = $2, resolved_value = $3
+	return db.q().resolve(ctx, id, at, value, by)
+}
+
+func (t *Tx) resolve(ctx context.Context, id string, at time.Time, value *float64, by string) (Alert, bool, error) {
+	res, err := t.q.ExecContext(ctx, `UPDATE alerts SET state = 'resolved', resolved_at = $1, resolved_by = $2, resolved_value = $3
 		WHERE id = $4 AND state <> 'resolved'`, ms(at), by, value, id)
 	if err != nil {
 		return Alert{}, false, fmt.Errorf("resolve alert %s: %w", id, err)
 	}
 	n, _ := res.RowsAffected()
-	a, err := db.Alert(ctx, id)
+	a, err := t.Alert(ctx, id)
 	return a, n == 1, err
 }
 
 // AcknowledgeAlert marks an open alert acknowledged by someone.
 func (db *DB) AcknowledgeAlert(ctx context.Context, id, by string) (Alert, bool, error) {
-	res, err := db.sql.ExecContext(ctx, `UPDATE alerts SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2
-		WHERE id = $3 AND state = 'open'`, ms(db.now()), by, id)
+	return db.q().AcknowledgeAlert(ctx, id, by)
+}
+
+// AcknowledgeAlert marks an open alert acknowledged, inside the transaction.
+func (t *Tx) AcknowledgeAlert(ctx context.Context, id, by string) (Alert, bool, error) {
+	res, err := t.q.ExecContext(ctx, `UPDATE alerts SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2
+		WHERE id = $3 AND state = 'open'`, ms(t.db.now()), by, id)
 	if err != nil {
 		return Alert{}, false, fmt.Errorf("acknowledge alert %s: %w", id, err)
 	}
 	n, _ := res.RowsAffected()
-	a, err := db.Alert(ctx, id)
+	a, err := t.Alert(ctx, id)
 	return a, n == 1, err
 }
 
@@ -124,8 +138,11 @@ func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
 }
 
 // Alert loads one alert.
-func (db *DB) Alert(ctx context.Context, id string) (Alert, error) {
-	a, err := scanAlert(db.sql.QueryRowContext(ctx, alertSelect+` WHERE al.id = $1`, id))
+func (db *DB) Alert(ctx context.Context, id string) (Alert, error) { return db.q().Alert(ctx, id) }
+
+// Alert loads one alert inside the transaction.
+func (t *Tx) Alert(ctx context.Context, id string) (Alert, error) {
+	a, err := scanAlert(t.q.QueryRowContext(ctx, alertSelect+` WHERE al.id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Alert{}, fmt.Errorf("alert %s: %w", id, ErrNotFound)
 	}

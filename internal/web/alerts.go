@@ -198,19 +198,9 @@ func (h *Handler) acknowledgeAlerts(w http.ResponseWriter, r *http.Request, p ac
 	if len(ids) > maxBulkAlerts {
 		return &statusError{http.StatusBadRequest, fmt.Sprintf("Select at most %d alerts at a time.", maxBulkAlerts)}
 	}
-	ctx := r.Context()
-	for _, id := range ids {
-		a, changed, err := h.cfg.DB.AcknowledgeAlert(ctx, id, p.ActorName())
-		if errors.Is(err, store.ErrNotFound) {
-			continue // gone with its agent since the page was shown
-		}
-		if err != nil {
+	if len(ids) > 0 {
+		if _, err := h.cfg.Alerts.Handle(r.Context(), p, ids, false); err != nil {
 			return err
-		}
-		if changed {
-			if err := h.auditAlert(ctx, p, "alert.acknowledge", a); err != nil {
-				return err
-			}
 		}
 	}
 	http.Redirect(w, r, parseAlertQuery(r.URL.Query()).url(), http.StatusSeeOther)
@@ -223,25 +213,10 @@ func (h *Handler) resolveAlert(w http.ResponseWriter, r *http.Request, p access.
 	if err := canHandleAlerts(p); err != nil {
 		return err
 	}
-	ctx := r.Context()
-	a, changed, err := h.cfg.DB.ResolveAlert(ctx, r.PathValue("id"), p.ActorName())
-	if err != nil {
+	if _, err := h.cfg.Alerts.Handle(r.Context(), p, []string{r.PathValue("id")}, true); err != nil {
 		return err
 	}
-	if changed {
-		if err := h.auditAlert(ctx, p, "alert.resolve", a); err != nil {
-			return err
-		}
-	}
 	http.Redirect(w, r, parseAlertQuery(r.URL.Query()).url(), http.StatusSeeOther)
-	return nil
-}
-
-func (h *Handler) auditAlert(ctx context.Context, p access.Principal, action string, a store.Alert) error {
-	e := p.Audit(action, "alert", a.ID, map[string]string{"agent_id": a.AgentID, "hostname": a.Hostname, "rule": a.Rule, "severity": a.Severity})
-	if err := h.cfg.DB.AddAudit(ctx, e); err != nil {
-		return fmt.Errorf("audit %s %s: %w", action, a.ID, err)
-	}
 	return nil
 }
 

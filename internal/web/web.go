@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
@@ -32,6 +33,8 @@ type Config struct {
 	Series *timeseries.Store
 	// Notify sends the settings pages' test notifications.
 	Notify *notify.Service
+	// Alerts acknowledges and resolves alerts by hand.
+	Alerts *alerting.Service
 	// Setup holds the one-time setup token; nil or closed once users exist.
 	Setup *access.SetupGate
 	// Bus carries bus.SubjectPresence events that drive live updates.

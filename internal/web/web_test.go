@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/push"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
 	"github.com/steward-rmm/steward/internal/timeseries"
@@ -54,8 +56,11 @@ func newEnv(t testing.TB, db *store.DB) *testEnv {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
 	notifier := notify.New(db, log, notify.Options{PublicURL: testPublicURL, MailTimeout: 5 * time.Second})
+	// Without a hub the push service only resolves policies, which is all
+	// alerting asks of it.
+	alerts := alerting.New(db, push.New(db, nil, e.bus, log), e.bus, log, notifier)
 	h, err := New(Config{
-		DB: db, Manage: e.mgr, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup, Notify: notifier,
+		DB: db, Manage: e.mgr, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup, Notify: notifier, Alerts: alerts,
 		Bus: e.bus, Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
 	})
 	if err != nil {
