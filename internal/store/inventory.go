@@ -275,7 +275,9 @@ func (t *Tx) AddInventoryChanges(ctx context.Context, changes []InventoryChange)
 }
 
 // InventoryChanges returns one page of an agent's inventory history,
-// newest first, and the total; a non-empty kind keeps only that kind.
+// newest report first, and the total; a non-empty kind keeps only that
+// kind. The changes of one report share a time and keep the order they
+// were recorded in (ids are time-ordered).
 func (db *DB) InventoryChanges(ctx context.Context, agentID, kind string, p Page) ([]InventoryChange, int, error) {
 	p = p.Normalize()
 	where, args := ` WHERE agent_id = $1`, []any{agentID}
@@ -289,7 +291,7 @@ func (db *DB) InventoryChanges(ctx context.Context, agentID, kind string, p Page
 	}
 	n := len(args)
 	rows, err := db.sql.QueryContext(ctx, `SELECT id, agent_id, at, kind, subject, source, old_value, new_value
-		FROM inventory_changes`+where+fmt.Sprintf(` ORDER BY at DESC, id DESC LIMIT $%d OFFSET $%d`, n+1, n+2),
+		FROM inventory_changes`+where+fmt.Sprintf(` ORDER BY at DESC, id LIMIT $%d OFFSET $%d`, n+1, n+2),
 		append(args, p.Limit, p.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list inventory changes of agent %s: %w", agentID, err)
