@@ -74,8 +74,8 @@ func (a *API) searchSoftware(w http.ResponseWriter, r *http.Request, _ access.Pr
 	if err := checkSoftwareQuery(f.Name); err != nil {
 		return err
 	}
-	if len(f.Version) > maxSoftwareQuery {
-		return errBadRequest("version must be at most %d characters", maxSoftwareQuery)
+	if len(f.Version) > maxSoftwareQuery || !utf8.ValidString(f.Version) || !utf8.ValidString(f.ClientID) {
+		return errBadRequest("version and client_id must be valid UTF-8, version at most %d characters", maxSoftwareQuery)
 	}
 	items, total, err := a.cfg.DB.SearchSoftware(r.Context(), f, pg)
 	if err != nil {
@@ -89,6 +89,8 @@ func (a *API) searchSoftware(w http.ResponseWriter, r *http.Request, _ access.Pr
 // search, or too long to be a name.
 func checkSoftwareQuery(name string) error {
 	switch n := utf8.RuneCountInString(name); {
+	case !utf8.ValidString(name):
+		return errBadRequest("name must be valid UTF-8")
 	case n == 0:
 		return errBadRequest("name is required: part of the software name to search for")
 	case n < minSoftwareQuery:

@@ -159,6 +159,8 @@ func TestInventoryAPI(t *testing.T) {
 				{"/api/v1/software?name=" + strings.Repeat("x", 201), http.StatusBadRequest, "at most 200"},
 				{"/api/v1/software?name=xy&version=" + strings.Repeat("1", 201), http.StatusBadRequest, "at most 200"},
 				{"/api/v1/software?name=xy&offset=-1", http.StatusBadRequest, "offset"},
+				{"/api/v1/software?name=%ff%fe", http.StatusBadRequest, "UTF-8"},
+				{"/api/v1/software?name=xy&version=%ff", http.StatusBadRequest, "UTF-8"},
 			}
 			for _, tt := range tests {
 				e := h.as(t, store.RoleReadonly, "GET", tt.path, "").want(t, tt.status).errorBody(t)

@@ -17,6 +17,8 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/command"
+	agenthub "github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -54,7 +56,8 @@ func newEnv(t testing.TB, db *store.DB) *testEnv {
 	}
 	h, err := New(Config{
 		DB: db, Manage: e.mgr, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup,
-		Bus: e.bus, Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
+		Bus: e.bus, Commands: command.New(db, noConnections{}, e.bus, "replica-web", log),
+		Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -68,6 +71,12 @@ func newEnv(t testing.TB, db *store.DB) *testEnv {
 	t.Cleanup(h.Close) // runs first: ends event streams so srv.Close can finish
 	return e
 }
+
+// noConnections is a replica holding no agent connections: commands stay
+// queued.
+type noConnections struct{}
+
+func (noConnections) Lookup(string) (*agenthub.Conn, bool) { return nil, false }
 
 // newSQLiteEnv opens a fresh SQLite database and serves it.
 func newSQLiteEnv(t *testing.T) *testEnv {
