@@ -245,58 +245,54 @@ func splitRun(s string) (run, rest string) {
 }
 
 func describeSystem(h protocol.Hardware) string {
-	s := join(" ", h.Manufacturer, h.Model)
-	if h.Serial != "" {
-		s = join(" ", s, "(serial "+h.Serial+")")
-	}
-	return s
+	return withNote(join(" ", h.Manufacturer, h.Model), labelled("serial ", h.Serial))
 }
 
 func describeBIOS(b protocol.BIOS) string {
-	s := join(" ", b.Vendor, b.Version)
-	if s != "" && b.Date != "" {
-		s += " (" + b.Date + ")"
-	}
-	return s
+	return withNote(join(" ", b.Vendor, b.Version), b.Date)
 }
 
 func describeCPU(c protocol.CPU) string {
-	var parts []string
-	if c.Model != "" {
-		parts = append(parts, c.Model)
-	}
-	if c.Cores > 0 {
-		parts = append(parts, fmt.Sprintf("%d cores", c.Cores))
-	}
-	if c.Threads > 0 {
-		parts = append(parts, fmt.Sprintf("%d threads", c.Threads))
-	}
-	return strings.Join(parts, ", ")
+	return join(", ", c.Model, counted(c.Cores, "cores"), counted(c.Threads, "threads"))
 }
 
 func describeOS(o protocol.OSInfo) string {
-	s := join(" ", o.Name, o.Version)
-	if o.Build != "" {
-		s = join(" ", s, "(build "+o.Build+")")
-	}
-	return s
+	return withNote(join(" ", o.Name, o.Version), labelled("build ", o.Build))
 }
 
 func describeDisk(d protocol.Disk) string {
-	var parts []string
-	if d.Model != "" {
-		parts = append(parts, d.Model)
-	}
-	if d.Serial != "" {
-		parts = append(parts, "serial "+d.Serial)
-	}
+	size := ""
 	if d.SizeBytes > 0 {
-		parts = append(parts, FormatBytes(d.SizeBytes))
+		size = FormatBytes(d.SizeBytes)
 	}
-	if len(parts) == 0 {
-		return "disk"
+	if s := join(", ", d.Model, labelled("serial ", d.Serial), size); s != "" {
+		return s
 	}
-	return strings.Join(parts, ", ")
+	return "disk"
+}
+
+// withNote appends "(note)" to a known s.
+func withNote(s, note string) string {
+	if s == "" || note == "" {
+		return s
+	}
+	return s + " (" + note + ")"
+}
+
+// labelled prefixes a known v with label.
+func labelled(label, v string) string {
+	if v == "" {
+		return ""
+	}
+	return label + v
+}
+
+// counted is "8 cores", or empty for an unknown (zero) count.
+func counted(n int, unit string) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 // join joins the non-empty parts with sep.

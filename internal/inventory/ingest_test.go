@@ -287,3 +287,32 @@ func TestPrune(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestConcurrent uploads reports of one agent at once: each upload
+// diffs against the one stored before it, so none fails on a row another
+// wrote, and the newest report wins whatever the order.
+func TestIngestConcurrent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc := newService(db)
+		a := enroll(t, db, "Acme", "busy")
+		const uploads = 8
+		errs := make(chan error, uploads)
+		for i := range uploads {
+			go func() {
+				inv := report(t0.Add(time.Duration(i)*time.Minute), pkg("curl", fmt.Sprintf("8.%d", i)), pkg("zsh", "5.9"))
+				_, err := svc.Ingest(t.Context(), a.ID, inv)
+				errs <- err
+			}()
+		}
+		for range uploads {
+			if err := <-errs; err != nil {
+				t.Errorf("Ingest: %v", err)
+			}
+		}
+		want := []string{fmt.Sprintf("curl 8.%d 2026-10-01", uploads-1), "zsh 5.9 2026-10-01"}
+		if diff := cmp.Diff(want, softwareOf(t, db, a.ID, "")); diff != "" {
+			t.Errorf("software after concurrent uploads (-want +got):\n%s", diff)
+		}
+	})
+}
