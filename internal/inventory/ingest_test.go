@@ -316,3 +316,31 @@ func TestIngestConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestLargeChange replaces a list longer than one statement holds,
+// so every write is chunked.
+func TestIngestLargeChange(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc := newService(db)
+		a := enroll(t, db, "Acme", "big")
+		list := func(version string) []protocol.Software {
+			out := make([]protocol.Software, 1200)
+			for i := range out {
+				out[i] = pkg(fmt.Sprintf("lib%04d", i), version)
+			}
+			return out
+		}
+		ingest(t, svc, a.ID, report(t0, list("1.0")...))
+		if res := ingest(t, svc, a.ID, report(t0.Add(time.Hour), list("1.1")...)); res != (inventory.Result{Software: 1200, Changes: 1200}) {
+			t.Errorf("Ingest of 1,200 upgrades got %+v", res)
+		}
+		got := softwareOf(t, db, a.ID, "")
+		if len(got) != 1200 || got[0] != "lib0000 1.1 2026-10-01" || got[1199] != "lib1199 1.1 2026-10-01" {
+			t.Errorf("software after 1,200 upgrades: %d rows, first %q", len(got), got[:min(1, len(got))])
+		}
+		if _, total, err := db.InventoryChanges(t.Context(), a.ID, inventory.KindSoftwareUpgraded, store.Page{}); err != nil || total != 1200 {
+			t.Errorf("upgrades recorded = %d, %v; want 1200", total, err)
+		}
+	})
+}

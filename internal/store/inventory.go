@@ -245,7 +245,7 @@ func (t *Tx) AddAgentSoftware(ctx context.Context, agentID string, rows []Instal
 // RemoveAgentSoftware deletes an agent's rows with the given title and
 // source.
 func (t *Tx) RemoveAgentSoftware(ctx context.Context, agentID string, rows []InstalledSoftware) error {
-	n := t.db.dialect.rowsPerStatement() * 4
+	n := t.db.dialect.rowsPerStatement() // two parameters a row: see insertRows
 	for start := 0; start < len(rows); start += n {
 		chunk := rows[start:min(start+n, len(rows))]
 		args := make([]any, 1, 1+2*len(chunk))
