@@ -15,9 +15,10 @@ import (
 
 // Change kinds recorded in the history.
 const (
-	// KindFirstReport marks an agent's first report. It stands for the
-	// whole initial state, so the first report records no per-program
-	// installs.
+	// KindFirstReport marks an agent's first report (subject
+	// "inventory"), or its first readable software list after reports
+	// without one (subject "software"). It stands for the whole initial
+	// state, so no install is recorded per program.
 	KindFirstReport        = "first_report"
 	KindSoftwareInstalled  = "software_installed"
 	KindSoftwareRemoved    = "software_removed"

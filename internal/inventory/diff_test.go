@@ -152,3 +152,20 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCompareVersions checks that versions from agents, which can be any
+// text, never panic and order consistently.
+func FuzzCompareVersions(f *testing.F) {
+	for _, s := range [][2]string{{"1.10", "1.9"}, {"", "0"}, {"1:2.3-4ubuntu1", "1:2.3-4"}, {"007", "7"}, {"é1", "e1"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ab, ba := CompareVersions(a, b), CompareVersions(b, a)
+		if ab != -ba {
+			t.Errorf("CompareVersions(%q, %q) = %d but reversed %d", a, b, ab, ba)
+		}
+		if (ab == 0) != (a == b) {
+			t.Errorf("CompareVersions(%q, %q) = %d", a, b, ab)
+		}
+	})
+}

@@ -84,6 +84,12 @@ func (s *Service) Ingest(ctx context.Context, agentID string, inv protocol.Inven
 			changes = DiffSystem(previous(prev), inv)
 		case hash == prev.SoftwareHash:
 			changes = DiffSystem(previous(prev), inv)
+		case prev.SoftwareCount == 0:
+			// The first readable list: like a first report, one marker
+			// rather than an install per program.
+			added = rows
+			changes = append(DiffSystem(previous(prev), inv),
+				Change{Kind: KindFirstReport, Subject: "software", New: fmt.Sprintf("%d programs", len(rows))})
 		default:
 			stored, err := tx.AgentSoftware(ctx, agentID, "")
 			if err != nil {

@@ -344,3 +344,23 @@ func TestIngestLargeChange(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestSoftwareReadableLater: an agent whose first reports had no
+// software list records one marker when the list arrives, not an install
+// per program.
+func TestIngestSoftwareReadableLater(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc := newService(db)
+		a := enroll(t, db, "Acme", "late")
+		ingest(t, svc, a.ID, report(t0))
+		ingest(t, svc, a.ID, report(t0.Add(time.Hour), pkg("curl", "8.5"), pkg("zsh", "5.9")))
+		want := []change{{inventory.KindFirstReport, "software", "", "2 programs"}, {inventory.KindFirstReport, "inventory", "", "0 programs"}}
+		if diff := cmp.Diff(want, history(t, db, a.ID)); diff != "" {
+			t.Errorf("history (-want +got):\n%s", diff)
+		}
+		if got := softwareOf(t, db, a.ID, ""); len(got) != 2 {
+			t.Errorf("software %q, want 2 programs", got)
+		}
+	})
+}
