@@ -37,7 +37,18 @@ type Gateway struct {
 	enrollLimiter *access.Limiter
 	// authLimiter slows down guessing of agent secrets per IP.
 	authLimiter *access.Limiter
+	// uploadLimiter bounds inventory uploads per agent: each costs a
+	// transaction over thousands of rows, and an agent in a restart loop
+	// or a compromised one must not keep the database busy.
+	uploadLimiter *access.Limiter
 }
+
+// Inventory uploads allowed per agent and window on one replica: far above
+// start, schedule and a technician's refreshes.
+const (
+	maxUploads   = 20
+	uploadWindow = time.Hour
+)
 
 // New returns a Gateway.
 func New(db *store.DB, h *hub.Hub, log *slog.Logger, trustProxy bool) *Gateway {
@@ -45,6 +56,7 @@ func New(db *store.DB, h *hub.Hub, log *slog.Logger, trustProxy bool) *Gateway {
 		db: db, hub: h, inventory: inventory.New(db, log), log: log, trustProxy: trustProxy,
 		enrollLimiter: access.NewLimiter(30, 10*time.Minute),
 		authLimiter:   access.NewLimiter(60, 10*time.Minute),
+		uploadLimiter: access.NewLimiter(maxUploads, uploadWindow),
 	}
 }
 
@@ -195,6 +207,15 @@ func (g *Gateway) uploadInventory(w http.ResponseWriter, r *http.Request) {
 		g.log.Info("inventory rejected", "agent_id", agent.ID, "ip", ip, "reason", msg)
 		writeError(w, status, msg)
 	}
+	// Every upload counts, stored or refused, so a broken agent that
+	// keeps sending a bad report is slowed down too.
+	if ok, wait := g.uploadLimiter.Allow(agent.ID); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		reject(http.StatusTooManyRequests, "inventory_rate_limited",
+			fmt.Sprintf("more than %d inventory uploads in %v; try again later", maxUploads, uploadWindow))
+		return
+	}
+	g.uploadLimiter.Fail(agent.ID)
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		reject(http.StatusUnsupportedMediaType, "inventory_content_type", "Content-Type must be application/json")
 		return

@@ -123,7 +123,31 @@ func testInventory(t *testing.T, f *fleet) {
 		t.Errorf("stored snapshot = %+v, want the plain JSON upload", snap)
 	}
 
-	want := map[string]float64{"auth": 2, "inventory_bad_request": 3, "inventory_content_type": 3, "inventory_too_large": 2}
+	// Ten uploads of this agent so far, accepted or not; ten more pass,
+	// then it waits, while another agent is not held up.
+	for i := range 10 {
+		if status, body := s.postInventory(t, cred, "application/json", "gzip", good); status != http.StatusNoContent {
+			t.Fatalf("upload %d: status %d, body %s", 11+i, status, body)
+		}
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", s.srv.URL+protocol.InventoryPath, bytes.NewReader(good))
+	req.Header.Set("Authorization", cred)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	res, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Errorf("21st upload: status %d, Retry-After %q; want 429 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	otherID, otherSecret := s.enroll(t, "other")
+	if status, body := s.postInventory(t, protocol.FormatCredential(otherID, otherSecret), "application/json", "gzip", good); status != http.StatusNoContent {
+		t.Errorf("another agent's upload: status %d, body %s", status, body)
+	}
+
+	want := map[string]float64{"auth": 2, "inventory_bad_request": 3, "inventory_content_type": 3, "inventory_too_large": 2, "inventory_rate_limited": 1}
 	if diff := cmp.Diff(want, rejected(t, reg)); diff != "" {
 		t.Errorf("steward_agent_rejected_total by reason (-want +got):\n%s", diff)
 	}
