@@ -341,7 +341,7 @@ type SoftwareFilter struct {
 
 func (f SoftwareFilter) where() (string, []any) {
 	var (
-		conds []string
+		conds = []string{"x.title_id = t.id", "a.id = x.agent_id"}
 		args  []any
 	)
 	add := func(cond string, v any) {
@@ -360,9 +360,6 @@ func (f SoftwareFilter) where() (string, []any) {
 	if f.ClientID != "" {
 		add(`a.client_id = $%d`, f.ClientID)
 	}
-	if len(conds) == 0 {
-		return "", nil
-	}
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
@@ -378,7 +375,11 @@ type SoftwareInstall struct {
 	InstalledSoftware
 }
 
-const softwareFrom = ` FROM software_titles t JOIN agent_software x ON x.title_id = t.id JOIN agents a ON a.id = x.agent_id`
+// softwareFrom starts from the titles: SQLite (without statistics) would
+// otherwise scan every agent's software rows, and CROSS JOIN is how it is
+// told the order. PostgreSQL plans it as an inner join; the join
+// conditions are in SoftwareFilter.where.
+const softwareFrom = ` FROM software_titles t CROSS JOIN agent_software x CROSS JOIN agents a`
 
 // SearchSoftware returns one page of installations matching f, sorted by
 // title then hostname, and the total.

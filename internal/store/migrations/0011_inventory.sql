@@ -26,12 +26,13 @@ CREATE TABLE software_titles (
     id        TEXT PRIMARY KEY,
     name      TEXT NOT NULL,
     -- name_key is the name lower-cased by the server (the same on both
-    -- engines), searched with LIKE.
+    -- engines), searched with LIKE '%text%'. No index serves a substring
+    -- search: it scans this table, which holds each distinct program
+    -- version once for the whole fleet.
     name_key  TEXT NOT NULL,
     version   TEXT NOT NULL,
     publisher TEXT NOT NULL
 );
-CREATE INDEX software_titles_name ON software_titles (name_key, version);
 
 CREATE TABLE agent_software (
     agent_id     TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
