@@ -112,8 +112,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 
 	dash, err := web.New(web.Config{
-		DB: db, Manage: svc, Auth: authn, Series: series, Setup: setup, Bus: events, Commands: cmds, Log: log,
+		DB: db, Manage: svc, Auth: authn, Series: series, Setup: setup, Bus: events, Log: log,
 		PublicURL: cfg.PublicURL, AgentDir: cfg.AgentDir, Version: cfg.Version, TrustProxy: cfg.TrustProxy,
+		Commands: cmds,
 	})
 	if err != nil {
 		return fmt.Errorf("build dashboard: %w", err)

@@ -56,8 +56,8 @@ func newEnv(t testing.TB, db *store.DB) *testEnv {
 	}
 	h, err := New(Config{
 		DB: db, Manage: e.mgr, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup,
-		Bus: e.bus, Commands: command.New(db, noConnections{}, e.bus, "replica-web", log),
-		Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
+		Bus: e.bus, Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
+		Commands: command.New(db, noConnections{}, e.bus, "replica-web", log),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
