@@ -300,6 +300,8 @@ func (h *harness) endpoints(t *testing.T, suffix string) []endpoint {
 		{"GET", "/api/v1/agents", ""},
 		{"GET", "/api/v1/agents/" + h.web01.ID, ""},
 		{"GET", "/api/v1/audit", ""},
+		{"GET", "/api/v1/agents/" + h.web01.ID + "/inventory/history", ""},
+		{"GET", "/api/v1/software?name=curl", ""},
 	}
 }
 

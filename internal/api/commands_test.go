@@ -99,8 +99,17 @@ type pinger struct {
 	answered atomic.Int32
 }
 
-// connect dials as the agent and starts answering.
+// connect dials as the agent and starts answering pings.
 func (h *commandHarness) connect(t *testing.T, id, secret string) *pinger {
+	t.Helper()
+	return h.connectWith(t, id, secret, func(protocol.Command) any {
+		return protocol.PingOutput{AgentTime: time.Now().UTC()}
+	})
+}
+
+// connectWith dials as the agent and answers every command with the
+// output of answer.
+func (h *commandHarness) connectWith(t *testing.T, id, secret string, answer func(protocol.Command) any) *pinger {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), commandWait)
 	defer cancel()
@@ -141,7 +150,7 @@ func (h *commandHarness) connect(t *testing.T, id, secret string) *pinger {
 			if err != nil {
 				continue
 			}
-			out, _ := json.Marshal(protocol.PingOutput{AgentTime: time.Now().UTC()})
+			out, _ := json.Marshal(answer(cmd))
 			if write(runCtx, protocol.TypeResult, protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out}) == nil {
 				p.answered.Add(1)
 			}

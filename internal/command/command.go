@@ -12,6 +12,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +29,9 @@ import (
 // Known commands and how long the server waits for each by default.
 var defaultTimeouts = map[string]time.Duration{
 	protocol.CommandPing: time.Minute,
+	// Collecting software can take minutes on a slow Windows machine, and
+	// the agent answers only once the upload is stored.
+	protocol.CommandInventory: 10 * time.Minute,
 }
 
 // Known reports whether name is a command the server can send.
@@ -104,7 +110,8 @@ func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (
 	}
 	def, ok := defaultTimeouts[req.Name]
 	if !ok {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "name", Message: fmt.Sprintf("unknown command %q (known: ping)", req.Name)}
+		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "name",
+			Message: fmt.Sprintf("unknown command %q (known: %s)", req.Name, strings.Join(slices.Sorted(maps.Keys(defaultTimeouts)), ", "))}
 	}
 	timeout := req.Timeout
 	if timeout == 0 {

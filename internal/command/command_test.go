@@ -467,6 +467,9 @@ func TestCreateRefused(t *testing.T) {
 				if !errors.As(err, &inv) || inv.Field != tt.field {
 					t.Errorf("Create error = %v, want an InvalidError for field %q", err, tt.field)
 				}
+				if tt.field == "name" && !strings.Contains(err.Error(), "(known: inventory, ping)") {
+					t.Errorf("Create error = %v, want it to list the known commands", err)
+				}
 			})
 		}
 		if _, total, err := db.ListAgentCommands(ctx, id, store.Page{}); err != nil || total != 0 {
@@ -487,17 +490,23 @@ func TestCreateRefused(t *testing.T) {
 			{"shortest timeout", store.RoleTechnician, time.Second, nil},
 			{"longest timeout", store.RoleAdmin, 24 * time.Hour, nil},
 			{"largest args", store.RoleOwner, time.Minute, jsonString(32 << 10)},
+			{"inventory, default timeout", store.RoleTechnician, 0, nil},
 		}
 		for _, tt := range allowed {
 			t.Run(tt.name, func(t *testing.T) {
 				p := access.Principal{User: store.User{ID: "user-" + string(tt.role), Role: tt.role}, Via: "session"}
-				_, ids, err := s.cmds.Create(ctx, p, command.Request{Name: protocol.CommandPing, Timeout: tt.timeout, Args: tt.args, AgentIDs: []string{id}})
+				// No timeout asks for the command's default.
+				name, want := protocol.CommandPing, tt.timeout
+				if tt.timeout == 0 {
+					name, want = protocol.CommandInventory, 10*time.Minute
+				}
+				_, ids, err := s.cmds.Create(ctx, p, command.Request{Name: name, Timeout: tt.timeout, Args: tt.args, AgentIDs: []string{id}})
 				if err != nil {
 					t.Fatalf("Create: %v", err)
 				}
 				c := mustCommand(t, db, ids[0])
-				if got := c.ExpiresAt.Sub(c.CreatedAt); got != tt.timeout {
-					t.Errorf("timeout = %v, want %v", got, tt.timeout)
+				if got := c.ExpiresAt.Sub(c.CreatedAt); got != want {
+					t.Errorf("timeout = %v, want %v", got, want)
 				}
 				if !cmp.Equal(c.Args, tt.args) {
 					t.Errorf("stored args of %d bytes, want %d", len(c.Args), len(tt.args))

@@ -28,6 +28,7 @@ func TestGateway(t *testing.T) {
 		t.Run("Hello", func(t *testing.T) { testHello(t, f) })
 		t.Run("Messages", func(t *testing.T) { testMessages(t, f) })
 		t.Run("ProtocolViolations", func(t *testing.T) { testProtocolViolations(t, f) })
+		t.Run("Inventory", func(t *testing.T) { testInventory(t, f) })
 	})
 }
 

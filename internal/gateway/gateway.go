@@ -1,5 +1,5 @@
-// Package gateway serves the agent-facing HTTP endpoints: enrollment and
-// the WebSocket control channel. Agents are untrusted: every body is
+// Package gateway serves the agent-facing HTTP endpoints: enrollment, the
+// WebSocket control channel and inventory uploads. Agents are untrusted: every body is
 // size-limited and validated, and credential failures never say how close
 // a guess was.
 package gateway
@@ -7,10 +7,13 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -18,6 +21,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/hub"
+	"github.com/steward-rmm/steward/internal/inventory"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -26,20 +30,33 @@ import (
 type Gateway struct {
 	db         *store.DB
 	hub        *hub.Hub
+	inventory  *inventory.Service
 	log        *slog.Logger
 	trustProxy bool
 	// enrollLimiter slows down guessing of enrollment tokens per IP.
 	enrollLimiter *access.Limiter
 	// authLimiter slows down guessing of agent secrets per IP.
 	authLimiter *access.Limiter
+	// uploadLimiter bounds inventory uploads per agent: each costs a
+	// transaction over thousands of rows, and an agent in a restart loop
+	// or a compromised one must not keep the database busy.
+	uploadLimiter *access.Limiter
 }
+
+// Inventory uploads allowed per agent and window on one replica: far above
+// start, schedule and a technician's refreshes.
+const (
+	maxUploads   = 20
+	uploadWindow = time.Hour
+)
 
 // New returns a Gateway.
 func New(db *store.DB, h *hub.Hub, log *slog.Logger, trustProxy bool) *Gateway {
 	return &Gateway{
-		db: db, hub: h, log: log, trustProxy: trustProxy,
+		db: db, hub: h, inventory: inventory.New(db, log), log: log, trustProxy: trustProxy,
 		enrollLimiter: access.NewLimiter(30, 10*time.Minute),
 		authLimiter:   access.NewLimiter(60, 10*time.Minute),
+		uploadLimiter: access.NewLimiter(maxUploads, uploadWindow),
 	}
 }
 
@@ -47,6 +64,7 @@ func New(db *store.DB, h *hub.Hub, log *slog.Logger, trustProxy bool) *Gateway {
 func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+protocol.EnrollPath, g.enroll)
 	mux.HandleFunc("GET "+protocol.ConnectPath, g.connect)
+	mux.HandleFunc("POST "+protocol.InventoryPath, g.uploadInventory)
 }
 
 func (g *Gateway) enroll(w http.ResponseWriter, r *http.Request) {
@@ -104,27 +122,8 @@ func (g *Gateway) enroll(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	ip := access.ClientIP(r, g.trustProxy)
-	// Throttle per address and claimed agent, so a few agents with stale
-	// credentials behind one office NAT cannot lock out the rest.
-	claimed, _, _ := protocol.ParseCredential(r.Header.Get("Authorization"))
-	limitKey := ip + "/" + claimed
-	if ok, wait := g.authLimiter.Allow(limitKey); !ok {
-		g.hub.CountRejected("auth_rate_limited")
-		w.Header().Set("Retry-After", retryAfter(wait))
-		writeError(w, http.StatusTooManyRequests, "too many failed agent authentications; try again later")
-		return
-	}
-	agent, ok, err := g.authenticate(r)
-	if err != nil {
-		g.log.Error("authenticate agent", "ip", ip, "err", err)
-		writeError(w, http.StatusInternalServerError, "server error while checking agent credentials")
-		return
-	}
+	agent, ok := g.authorize(w, r, ip)
 	if !ok {
-		g.authLimiter.Fail(limitKey)
-		g.hub.CountRejected("auth")
-		g.log.Info("agent authentication failed", "ip", ip)
-		writeError(w, http.StatusUnauthorized, "invalid agent credentials")
 		return
 	}
 	lean := &leanHijacker{ResponseWriter: w}
@@ -137,6 +136,35 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	// The hub serves the connection on a goroutine of its own, so this
 	// handler's goroutine, its stack grown by request parsing, can end.
 	g.hub.Go(ws, lean.conn, agent, ip)
+}
+
+// authorize authenticates an agent request, throttling failures, and
+// answers it with an error when it fails.
+func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, ip string) (store.Agent, bool) {
+	// Throttle per address and claimed agent, so a few agents with stale
+	// credentials behind one office NAT cannot lock out the rest.
+	claimed, _, _ := protocol.ParseCredential(r.Header.Get("Authorization"))
+	limitKey := ip + "/" + claimed
+	if ok, wait := g.authLimiter.Allow(limitKey); !ok {
+		g.hub.CountRejected("auth_rate_limited")
+		w.Header().Set("Retry-After", retryAfter(wait))
+		writeError(w, http.StatusTooManyRequests, "too many failed agent authentications; try again later")
+		return store.Agent{}, false
+	}
+	agent, ok, err := g.authenticate(r)
+	if err != nil {
+		g.log.Error("authenticate agent", "ip", ip, "err", err)
+		writeError(w, http.StatusInternalServerError, "server error while checking agent credentials")
+		return store.Agent{}, false
+	}
+	if !ok {
+		g.authLimiter.Fail(limitKey)
+		g.hub.CountRejected("auth")
+		g.log.Info("agent authentication failed", "ip", ip)
+		writeError(w, http.StatusUnauthorized, "invalid agent credentials")
+		return store.Agent{}, false
+	}
+	return agent, true
 }
 
 // authenticate checks the Authorization header. An unknown agent and a
@@ -164,6 +192,68 @@ func (g *Gateway) authenticate(r *http.Request) (store.Agent, bool, error) {
 // unknownAgentHash is compared against for unknown agent IDs so they cost
 // the same as a wrong secret.
 const unknownAgentHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// uploadInventory stores an agent's inventory report (see
+// protocol.InventoryPath) and answers 204 once it and its changes are
+// stored.
+func (g *Gateway) uploadInventory(w http.ResponseWriter, r *http.Request) {
+	ip := access.ClientIP(r, g.trustProxy)
+	agent, ok := g.authorize(w, r, ip)
+	if !ok {
+		return
+	}
+	reject := func(status int, reason, msg string) {
+		g.hub.CountRejected(reason)
+		g.log.Info("inventory rejected", "agent_id", agent.ID, "ip", ip, "reason", msg)
+		writeError(w, status, msg)
+	}
+	// Every upload counts, stored or refused, so a broken agent that
+	// keeps sending a bad report is slowed down too.
+	if ok, wait := g.uploadLimiter.Allow(agent.ID); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		reject(http.StatusTooManyRequests, "inventory_rate_limited",
+			fmt.Sprintf("more than %d inventory uploads in %v; try again later", maxUploads, uploadWindow))
+		return
+	}
+	g.uploadLimiter.Fail(agent.ID)
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		reject(http.StatusUnsupportedMediaType, "inventory_content_type", "Content-Type must be application/json")
+		return
+	}
+	var gzipped bool
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "":
+	case "gzip":
+		gzipped = true
+	default:
+		reject(http.StatusUnsupportedMediaType, "inventory_content_type", "Content-Encoding must be gzip or absent")
+		return
+	}
+	tooLarge := fmt.Sprintf("inventory is larger than %d bytes (%d compressed)", protocol.MaxInventoryBytes, protocol.MaxInventoryCompressedBytes)
+	if r.ContentLength > protocol.MaxInventoryCompressedBytes {
+		reject(http.StatusRequestEntityTooLarge, "inventory_too_large", tooLarge)
+		return
+	}
+	inv, err := protocol.DecodeInventoryBody(http.MaxBytesReader(w, r.Body, protocol.MaxInventoryCompressedBytes), gzipped)
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.Is(err, protocol.ErrTooLarge), errors.As(err, &maxBytes):
+		reject(http.StatusRequestEntityTooLarge, "inventory_too_large", tooLarge)
+		return
+	case err != nil:
+		reject(http.StatusBadRequest, "inventory_bad_request", "invalid inventory: "+err.Error())
+		return
+	}
+	res, err := g.inventory.Ingest(r.Context(), agent.ID, inv)
+	if err != nil {
+		g.log.Error("store inventory", "agent_id", agent.ID, "err", err)
+		writeError(w, http.StatusInternalServerError, "inventory not stored because of a server error")
+		return
+	}
+	g.log.Debug("inventory stored", "agent_id", agent.ID, "reason", inv.Reason, "software", res.Software,
+		"changes", res.Changes, "stale", res.Stale)
+	w.WriteHeader(http.StatusNoContent)
+}
 
 func retryAfter(d time.Duration) string {
 	s := int(d.Seconds()) + 1

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/bus"
@@ -68,6 +69,8 @@ type server struct {
 type serverOptions struct {
 	heartbeat  time.Duration
 	trustProxy bool
+	// registerer receives the hub's metrics; nil skips them.
+	registerer prometheus.Registerer
 }
 
 func newServer(t *testing.T, f *fleet, o serverOptions) *server {
@@ -83,7 +86,7 @@ func newServer(t *testing.T, f *fleet, o serverOptions) *server {
 	if _, err := b.Subscribe(bus.SubjectPresence, events.record); err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
-	h := hub.New(f.db, b, log, hub.Options{ReplicaID: "r1", Heartbeat: o.heartbeat, ServerVersion: "test"})
+	h := hub.New(f.db, b, log, hub.Options{ReplicaID: "r1", Heartbeat: o.heartbeat, ServerVersion: "test", Registerer: o.registerer})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

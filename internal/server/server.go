@@ -26,6 +26,7 @@ import (
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/gateway"
 	"github.com/steward-rmm/steward/internal/hub"
+	"github.com/steward-rmm/steward/internal/inventory"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/push"
@@ -113,6 +114,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	dash, err := web.New(web.Config{
 		DB: db, Manage: svc, Auth: authn, Series: series, Notify: notifier, Alerts: alerts, Setup: setup, Bus: events, Log: log,
 		PublicURL: cfg.PublicURL, AgentDir: cfg.AgentDir, Version: cfg.Version, TrustProxy: cfg.TrustProxy,
+		Commands: cmds,
 	})
 	if err != nil {
 		return fmt.Errorf("build dashboard: %w", err)
@@ -178,6 +180,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 			return errors.Join(series.Prune(ctx, raw), series.PruneRollups(ctx, rollup))
 		}},
 		{Name: "offline-alerts", Every: 30 * time.Second, Run: alerts.CheckOffline},
+		{Name: "inventory-history", Every: time.Hour, Run: inventory.New(db, log).Prune},
 		{Name: "notifications", Every: time.Second, Run: notifier.Deliver},
 		{Name: "session-prune", Every: time.Hour, Run: func(ctx context.Context) error {
 			n, err := db.DeleteExpiredSessions(ctx)

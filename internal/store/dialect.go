@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,6 +21,9 @@ type dialect interface {
 	isUniqueViolation(err error) bool
 	// rowsPerStatement bounds the rows of one multi-row statement.
 	rowsPerStatement() int
+	// lockKey serialises transactions that take the same key until tx
+	// ends, even when no row exists yet to lock.
+	lockKey(ctx context.Context, q querier, key string) error
 }
 
 type sqliteDialect struct{}
@@ -36,6 +40,9 @@ func (sqliteDialect) lockUsers(context.Context, querier) error { return nil }
 // SQLite looks $N parameters up linearly, so a statement's cost grows with
 // the square of its parameters: short statements are faster per row.
 func (sqliteDialect) rowsPerStatement() int { return 100 }
+
+// lockKey: BEGIN IMMEDIATE already serialises every writing transaction.
+func (sqliteDialect) lockKey(context.Context, querier, string) error { return nil }
 
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
@@ -61,6 +68,17 @@ func (postgresDialect) lockMigrations(ctx context.Context, q querier) error {
 func (postgresDialect) lockUsers(ctx context.Context, q querier) error {
 	if _, err := q.ExecContext(ctx, "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 		return fmt.Errorf("lock users: %w", err)
+	}
+	return nil
+}
+
+// lockKey takes a transaction-scoped advisory lock on a 64-bit hash of
+// key. Two keys sharing a hash only wait for each other.
+func (postgresDialect) lockKey(ctx context.Context, q querier, key string) error {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	if _, err := q.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(h.Sum64())); err != nil {
+		return fmt.Errorf("take lock %s: %w", key, err)
 	}
 	return nil
 }

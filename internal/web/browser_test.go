@@ -168,6 +168,23 @@ func TestBrowser(t *testing.T) {
 	step("light again", chromedp.Click(chromedp.CSS("[data-theme-toggle]")))
 	noProblems("agent page")
 
+	// The inventory section loads into the agent page, its filter narrows
+	// the software table in place, and a refresh shows as pending.
+	e.report(target.ID, webReport(now.Add(-time.Hour), deb("firefox", "129.0"), deb("curl", "8.5.0"), deb("openssh-server", "9.6p1")))
+	step("agent page with inventory", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID), chromedp.WaitVisible(chromedp.CSS("#inventory table.software")))
+	eval(`window.__samePage = true; document.getElementById("inventory").scrollIntoView(); ""`)
+	shot("agent-inventory")
+	step("filter software", chromedp.SendKeys(chromedp.ID("software-q"), "ssh"))
+	waitFor("one software row", `document.querySelectorAll("#inventory table.software tbody tr").length === 1`)
+	step("refresh inventory", chromedp.Click(chromedp.CSS(`#inventory form[action$="/inventory/refresh"] button`)))
+	waitFor("the refresh pending", `/waiting for the agent/.test(document.getElementById("inventory").textContent)`)
+	if got := eval(`String(window.__samePage)`); got != "true" {
+		t.Error("the inventory filter or refresh reloaded the page")
+	}
+	step("software page", chromedp.Navigate(e.srv.URL+"/software?name=fire"), chromedp.WaitVisible(chromedp.CSS("table.software-titles")))
+	shot("software")
+	noProblems("inventory and software pages")
+
 	// Dark mode toggles, persists, and applies before paint on reload.
 	step("home", chromedp.Navigate(e.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("home-live")))
 	light := eval(`getComputedStyle(document.body).backgroundColor`)

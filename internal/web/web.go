@@ -18,6 +18,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/store"
@@ -39,7 +40,10 @@ type Config struct {
 	Setup *access.SetupGate
 	// Bus carries bus.SubjectPresence events that drive live updates.
 	Bus bus.Bus
-	Log *slog.Logger
+	// Commands sends commands to agents (inventory refresh); nil hides
+	// the buttons that need it.
+	Commands *command.Service
+	Log      *slog.Logger
 	// PublicURL is the base of install commands, e.g. "https://rmm.example.com".
 	PublicURL string
 	// AgentDir holds agent binaries named steward-agent-<os>-<arch>[.exe].
@@ -141,6 +145,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /agents", h.authed(h.agentsPage))
 	mux.Handle("GET /agents/{id}", h.authed(h.agentPage))
 	mux.Handle("GET /agents/{id}/series", h.authed(h.agentSeries))
+	mux.Handle("GET /agents/{id}/inventory", h.authed(h.agentInventory))
+	mux.Handle("POST /agents/{id}/inventory/refresh", h.authed(h.refreshInventory))
+	mux.Handle("GET /software", h.authed(h.softwarePage))
 	mux.Handle("GET /alerts", h.authed(h.alertsPage))
 	mux.Handle("POST /alerts/acknowledge", h.authed(h.acknowledgeAlerts))
 	mux.Handle("POST /alerts/{id}/resolve", h.authed(h.resolveAlert))

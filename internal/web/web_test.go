@@ -18,6 +18,8 @@ import (
 	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/command"
+	agenthub "github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -62,6 +64,7 @@ func newEnv(t testing.TB, db *store.DB) *testEnv {
 	h, err := New(Config{
 		DB: db, Manage: e.mgr, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup, Notify: notifier, Alerts: alerts,
 		Bus: e.bus, Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
+		Commands: command.New(db, noConnections{}, e.bus, "replica-web", log),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -75,6 +78,12 @@ func newEnv(t testing.TB, db *store.DB) *testEnv {
 	t.Cleanup(h.Close) // runs first: ends event streams so srv.Close can finish
 	return e
 }
+
+// noConnections is a replica holding no agent connections: commands stay
+// queued.
+type noConnections struct{}
+
+func (noConnections) Lookup(string) (*agenthub.Conn, bool) { return nil, false }
 
 // newSQLiteEnv opens a fresh SQLite database and serves it.
 func newSQLiteEnv(t *testing.T) *testEnv {
