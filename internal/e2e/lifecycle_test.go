@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,6 +119,80 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 	})
 	if ping.ResultStatus != "ok" || !strings.Contains(string(ping.Output), "agent_time") {
 		t.Errorf("ping result = %+v, want ok with agent_time", ping)
+	}
+
+	// The agent reports its inventory when it starts: this host's real
+	// packages, found again by a fleet-wide software search.
+	type inventoryJSON struct {
+		Reason        string    `json:"reason"`
+		CollectedAt   time.Time `json:"collected_at"`
+		SoftwareCount int       `json:"software_count"`
+		OS            struct{ Name, Arch string }
+		Hardware      struct {
+			CPU struct{ Threads int }
+		}
+		Software []struct{ Name, Version, Source string }
+	}
+	var inv inventoryJSON
+	waitFor(t, 20*time.Second, "start inventory stored", func() error {
+		if code := api.do("GET", "/api/v1/agents/"+online.ID+"/inventory", nil, &inv); code != 200 {
+			return fmt.Errorf("inventory: HTTP %d", code)
+		}
+		return nil
+	})
+	if inv.Reason != "start" || inv.SoftwareCount == 0 || len(inv.Software) != inv.SoftwareCount || inv.Hardware.CPU.Threads == 0 || inv.OS.Arch == "" {
+		t.Errorf("start inventory = reason %q, %d/%d programs, %d threads, arch %q; want a full start report",
+			inv.Reason, len(inv.Software), inv.SoftwareCount, inv.Hardware.CPU.Threads, inv.OS.Arch)
+	}
+	if len(inv.Software) > 0 {
+		probe := inv.Software[len(inv.Software)/2]
+		var found struct {
+			Items []struct {
+				AgentID string `json:"agent_id"`
+				Version string
+			}
+		}
+		api.mustDo("GET", "/api/v1/software?name="+url.QueryEscape(probe.Name)+"&version="+url.QueryEscape(probe.Version), nil, &found, 200)
+		if !slices.ContainsFunc(found.Items, func(it struct {
+			AgentID string `json:"agent_id"`
+			Version string
+		}) bool {
+			return it.AgentID == online.ID && it.Version == probe.Version
+		}) {
+			t.Errorf("software search for %q %q = %+v, want agent %s", probe.Name, probe.Version, found.Items, online.ID)
+		}
+	}
+	// On request, the agent reports again and the command's answer counts
+	// the programs; the history holds the first report.
+	var invCmd struct {
+		ID           string          `json:"id"`
+		State        string          `json:"state"`
+		ResultStatus string          `json:"result_status"`
+		Output       json.RawMessage `json:"output"`
+	}
+	api.mustDo("POST", "/api/v1/agents/"+online.ID+"/commands", map[string]any{"name": "inventory"}, &invCmd, 201)
+	waitFor(t, 30*time.Second, "inventory command answered", func() error {
+		api.mustDo("GET", "/api/v1/commands/"+invCmd.ID, nil, &invCmd, 200)
+		if invCmd.State != "done" {
+			return fmt.Errorf("inventory command state %q", invCmd.State)
+		}
+		return nil
+	})
+	var invOut struct{ Software int }
+	json.Unmarshal(invCmd.Output, &invOut)
+	if invCmd.ResultStatus != "ok" || invOut.Software == 0 {
+		t.Errorf("inventory command result = %s %s, want ok with a software count", invCmd.ResultStatus, invCmd.Output)
+	}
+	api.mustDo("GET", "/api/v1/agents/"+online.ID+"/inventory", nil, &inv, 200)
+	if inv.Reason != "request" {
+		t.Errorf("inventory after the command has reason %q, want request", inv.Reason)
+	}
+	var history struct {
+		Items []struct{ Kind string }
+	}
+	api.mustDo("GET", "/api/v1/agents/"+online.ID+"/inventory/history", nil, &history, 200)
+	if len(history.Items) == 0 || history.Items[len(history.Items)-1].Kind != "first_report" {
+		t.Errorf("inventory history = %+v, want it to start with first_report", history.Items)
 	}
 
 	// The agent runs the policy from its welcome; a change to its site's
