@@ -68,7 +68,9 @@ func testInventory(t *testing.T, f *fleet) {
 	s := newServer(t, f, serverOptions{registerer: reg})
 	id, secret := s.enroll(t, "inventoried")
 	cred := protocol.FormatCredential(id, secret)
-	at := time.Now().UTC().Truncate(time.Millisecond)
+	// A minute ago: a report dated after the server's clock would count as
+	// collected on arrival.
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
 	good, err := protocol.EncodeInventory(inventoryReport(at))
 	if err != nil {
 		t.Fatal(err)

@@ -142,13 +142,16 @@ type softwareKey struct{ name, source string }
 // like kernels, come and go independently). Publisher and install date
 // changes alone are not recorded.
 func DiffSoftware(old, new []protocol.Software) []Change {
-	versions := func(list []protocol.Software) map[softwareKey][]string {
-		m := map[softwareKey][]string{}
+	// Sets, not lists: a report may hold thousands of versions of one
+	// program, and the diff runs inside the upload's transaction.
+	versions := func(list []protocol.Software) map[softwareKey]map[string]bool {
+		m := map[softwareKey]map[string]bool{}
 		for _, s := range list {
 			k := softwareKey{s.Name, s.Source}
-			if !slices.Contains(m[k], s.Version) {
-				m[k] = append(m[k], s.Version)
+			if m[k] == nil {
+				m[k] = map[string]bool{}
 			}
+			m[k][s.Version] = true
 		}
 		return m
 	}
@@ -188,10 +191,10 @@ func DiffSoftware(old, new []protocol.Software) []Change {
 }
 
 // without returns the values of a not in b, sorted.
-func without(a, b []string) []string {
+func without(a, b map[string]bool) []string {
 	var out []string
-	for _, v := range a {
-		if !slices.Contains(b, v) {
+	for v := range a {
+		if !b[v] {
 			out = append(out, v)
 		}
 	}

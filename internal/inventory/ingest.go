@@ -51,6 +51,14 @@ func (s *Service) Ingest(ctx context.Context, agentID string, inv protocol.Inven
 	rows := installed(inv.Software)
 	hash := softwareHash(rows)
 	now := s.now().UTC()
+	// A clock running ahead (the protocol accepts up to a day) would date
+	// the report in the future, and every report after the clock is put
+	// right would look older and be ignored: such a report counts as
+	// collected when it arrived.
+	collected := inv.CollectedAt
+	if collected.After(now) {
+		collected = now
+	}
 	var res Result
 	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
 		res = Result{}
@@ -62,12 +70,12 @@ func (s *Service) Ingest(ctx context.Context, agentID string, inv protocol.Inven
 		if err != nil && !first {
 			return err
 		}
-		if !first && inv.CollectedAt.Before(prev.CollectedAt) {
+		if !first && collected.Before(prev.CollectedAt) {
 			res.Stale = true
 			return nil
 		}
 		snap := store.InventorySnapshot{
-			AgentID: agentID, CollectedAt: inv.CollectedAt, ReceivedAt: now, Reason: inv.Reason,
+			AgentID: agentID, CollectedAt: collected, ReceivedAt: now, Reason: inv.Reason,
 			Hardware: inv.Hardware, OS: inv.OS, Errors: inv.Errors, SoftwareCount: len(rows), SoftwareHash: hash,
 		}
 		var (
@@ -115,7 +123,7 @@ func (s *Service) Ingest(ctx context.Context, agentID string, inv protocol.Inven
 		entries := make([]store.InventoryChange, len(changes))
 		for i, c := range changes {
 			entries[i] = store.InventoryChange{
-				ID: store.NewID(), AgentID: agentID, At: inv.CollectedAt, Kind: c.Kind, Subject: c.Subject,
+				ID: store.NewID(), AgentID: agentID, At: collected, Kind: c.Kind, Subject: c.Subject,
 				Source: c.Source, OldValue: c.Old, NewValue: c.New,
 			}
 		}

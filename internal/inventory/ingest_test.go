@@ -364,3 +364,30 @@ func TestIngestSoftwareReadableLater(t *testing.T) {
 		}
 	})
 }
+
+// TestIngestClockAhead stores a report from an agent whose clock runs
+// ahead as collected on arrival, so the reports after its clock is put
+// right are not taken for delayed old ones and ignored.
+func TestIngestClockAhead(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc := newService(db)
+		a := enroll(t, db, "Acme", "ws1")
+		before := time.Now()
+		ingest(t, svc, a.ID, report(before.Add(12*time.Hour), pkg("curl", "8.5")))
+		snap, err := db.InventorySnapshot(t.Context(), a.ID)
+		if err != nil {
+			t.Fatalf("InventorySnapshot: %v", err)
+		}
+		if after := time.Now(); snap.CollectedAt.After(after) {
+			t.Errorf("report from 12 hours ahead stored as collected at %v, want by %v (when it arrived)", snap.CollectedAt, after)
+		}
+		// The clock is right again.
+		if res := ingest(t, svc, a.ID, report(time.Now(), pkg("curl", "8.9"))); res.Stale || res.Changes != 1 {
+			t.Errorf("Ingest after the clock was put right got %+v, want stored with 1 change (the upgrade)", res)
+		}
+		if diff := cmp.Diff([]string{"curl 8.9 2026-10-01"}, softwareOf(t, db, a.ID, "")); diff != "" {
+			t.Errorf("software (-want +got):\n%s", diff)
+		}
+	})
+}

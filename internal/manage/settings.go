@@ -20,7 +20,8 @@ type SMTPInput struct {
 	// Username is empty for a relay without authentication; the password
 	// is then dropped.
 	Username string
-	// Password is empty to keep the stored one.
+	// Password is empty to keep the stored one, which is only allowed
+	// while Host stays the same.
 	Password string
 	From     string
 	HELO     string
@@ -114,7 +115,7 @@ func (s *Service) SaveSMTP(ctx context.Context, p access.Principal, in SMTPInput
 	}
 	cfg.UpdatedBy = p.ActorName()
 	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
-		old, err := tx.SMTPPassword(ctx)
+		oldHost, old, err := tx.SMTPCredentials(ctx)
 		if err != nil {
 			return err
 		}
@@ -129,6 +130,11 @@ func (s *Service) SaveSMTP(ctx context.Context, p access.Principal, in SMTPInput
 			cfg.Password = old
 			if old == "" {
 				return invalid("password", "is required with a username")
+			}
+			// The stored password goes only to the relay it was entered
+			// for: a new host could be anyone's.
+			if !strings.EqualFold(cfg.Host, oldHost) {
+				return invalid("password", "is required again when the host changes")
 			}
 		default:
 			cfg.Password = in.Password

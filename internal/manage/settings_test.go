@@ -75,6 +75,17 @@ func TestSaveSMTP(t *testing.T) {
 		if s, _ := db.SMTPSettings(ctx); s.Password != "s3cret-pass" || s.Port != 2525 {
 			t.Errorf("after a save without password: password %q, port %d; want the old password, 2525", s.Password, s.Port)
 		}
+		// The kept password goes to no other host: it must be given again.
+		in.Host = "relay.attacker.example"
+		_, err = f.svc.SaveSMTP(ctx, owner, in)
+		wantField(t, "new host without a password", err, "password")
+		if s, _ := db.SMTPSettings(ctx); s.Host != "smtp.example.com" {
+			t.Errorf("host after a refused change = %q, want smtp.example.com", s.Host)
+		}
+		in.Host = "SMTP.example.com" // host names ignore case
+		if _, err := f.svc.SaveSMTP(ctx, owner, in); err != nil {
+			t.Errorf("same host in other case without a password: %v", err)
+		}
 		// A local relay without authentication drops the password.
 		if _, err := f.svc.SaveSMTP(ctx, owner, manage.SMTPInput{Host: "localhost", Security: store.SMTPNone, From: "rmm@example.com"}); err != nil {
 			t.Fatal(err)
@@ -83,8 +94,8 @@ func TestSaveSMTP(t *testing.T) {
 			t.Errorf("local relay: password %q, port %d; want none, 25", s.Password, s.Port)
 		}
 		entries := f.auditFor(t, "settings.smtp.update", "smtp")
-		if len(entries) != 3 {
-			t.Fatalf("%d audit entries, want 3", len(entries))
+		if len(entries) != 4 {
+			t.Fatalf("%d audit entries, want 4", len(entries))
 		}
 		for _, e := range entries {
 			for k, v := range e.Detail {
@@ -93,8 +104,8 @@ func TestSaveSMTP(t *testing.T) {
 				}
 			}
 		}
-		if got := []string{entries[2].Detail["password"], entries[1].Detail["password"], entries[0].Detail["password"]}; strings.Join(got, " ") != "changed unchanged removed" {
-			t.Errorf("audit password notes %v, want [changed unchanged removed]", got)
+		if got := []string{entries[3].Detail["password"], entries[2].Detail["password"], entries[1].Detail["password"], entries[0].Detail["password"]}; strings.Join(got, " ") != "changed unchanged unchanged removed" {
+			t.Errorf("audit password notes %v, want [changed unchanged unchanged removed]", got)
 		}
 	})
 }

@@ -421,3 +421,98 @@ func TestSplitStatements(t *testing.T) {
 		})
 	}
 }
+
+// upTo keeps the embedded migrations up to and including version last: the
+// schema of an older release.
+func upTo(t *testing.T, last int64) fs.FS {
+	t.Helper()
+	migs, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatalf("load migrations: %v", err)
+	}
+	m := fstest.MapFS{}
+	for _, mig := range migs {
+		if mig.version <= last {
+			m["migrations/"+mig.name] = &fstest.MapFile{Data: []byte(mig.sql)}
+		}
+	}
+	return m
+}
+
+// TestMigrateUpgradeFromMonitoringRelease upgrades a database created by
+// the release before inventory and email settings (migrations 0001-0010),
+// holding an agent and a webhook channel, and checks both work with the new
+// tables and columns.
+func TestMigrateUpgradeFromMonitoringRelease(t *testing.T) {
+	t.Parallel()
+	for _, b := range testBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			db := openUnmigrated(t, b.opts(t))
+			if err := db.migrate(ctx, upTo(t, 10)); err != nil {
+				t.Fatalf("migrate to 0010: %v", err)
+			}
+			var agentID string
+			err := db.WithTx(ctx, func(tx *Tx) error {
+				c, err := tx.CreateClient(ctx, "Acme")
+				if err != nil {
+					return err
+				}
+				s, err := tx.CreateSite(ctx, c.ID, "HQ")
+				if err != nil {
+					return err
+				}
+				agentID = NewID()
+				if _, err := tx.q.ExecContext(ctx, `INSERT INTO agents (id, client_id, site_id, secret_hash, hostname, os, os_name,
+					os_version, arch, kernel, version, boot_time, ip_addresses, users, enrolled_at, last_seen)
+					VALUES ($1, $2, $3, 'h', 'pc-1', 'linux', 'Ubuntu', '24.04', 'amd64', '6.8', '1.0', 0, '[]', '[]', 1, 1)`,
+					agentID, c.ID, s.ID); err != nil {
+					return err
+				}
+				_, err = tx.q.ExecContext(ctx, `INSERT INTO notification_channels (id, name, kind, url, secret, min_severity, enabled, created_at)
+					VALUES ($1, 'ops', 'webhook', 'https://hooks.example.com/x', 'whsec_0123456789abcdef', 'warning', TRUE, 1)`, NewID())
+				return err
+			})
+			if err != nil {
+				t.Fatalf("fill the 0010 schema: %v", err)
+			}
+
+			if err := db.migrate(ctx, migrationFiles); err != nil {
+				t.Fatalf("migrate 0010 to the latest: %v", err)
+			}
+
+			chans, err := db.ListChannels(ctx)
+			if err != nil {
+				t.Fatalf("ListChannels after the upgrade: %v", err)
+			}
+			if len(chans) != 1 || chans[0].Kind != ChannelWebhook || chans[0].Recipients != nil || chans[0].Secret != "whsec_0123456789abcdef" {
+				t.Errorf("channels after the upgrade = %+v, want the webhook with its secret and no recipients", chans)
+			}
+			sw := []InstalledSoftware{{TitleID: TitleID("curl", "8.5", "Ubuntu"), Name: "curl", Version: "8.5", Publisher: "Ubuntu", Source: "dpkg"}}
+			err = db.WithTx(ctx, func(tx *Tx) error {
+				if err := tx.AddSoftwareTitles(ctx, []SoftwareTitle{{ID: sw[0].TitleID, Name: "curl", Version: "8.5", Publisher: "Ubuntu"}}); err != nil {
+					return err
+				}
+				if err := tx.AddAgentSoftware(ctx, agentID, sw); err != nil {
+					return err
+				}
+				if err := tx.PutInventorySnapshot(ctx, InventorySnapshot{AgentID: agentID, CollectedAt: time.UnixMilli(5), ReceivedAt: time.UnixMilli(6),
+					Reason: "start", SoftwareCount: 1, SoftwareHash: "x"}); err != nil {
+					return err
+				}
+				_, err := tx.SaveSMTPSettings(ctx, SMTPSettings{Host: "smtp.example.com", Port: 587, Security: SMTPStartTLS, From: "rmm@example.com"})
+				return err
+			})
+			if err != nil {
+				t.Fatalf("store inventory and SMTP settings for the upgraded agent: %v", err)
+			}
+			got, err := db.AgentSoftware(ctx, agentID, "")
+			if err != nil {
+				t.Fatalf("AgentSoftware: %v", err)
+			}
+			if diff := cmp.Diff(sw, got); diff != "" {
+				t.Errorf("software of the upgraded agent (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

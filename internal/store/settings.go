@@ -68,15 +68,15 @@ func (t *Tx) SaveSMTPSettings(ctx context.Context, s SMTPSettings) (SMTPSettings
 	return s, nil
 }
 
-// SMTPPassword returns the stored relay password, "" when none is stored.
-func (t *Tx) SMTPPassword(ctx context.Context) (string, error) {
-	var pw string
-	err := t.q.QueryRowContext(ctx, `SELECT password FROM smtp_settings WHERE id = 1`).Scan(&pw)
+// SMTPCredentials returns the stored relay host and password, both ""
+// when no settings are stored.
+func (t *Tx) SMTPCredentials(ctx context.Context) (host, password string, err error) {
+	err = t.q.QueryRowContext(ctx, `SELECT host, password FROM smtp_settings WHERE id = 1`).Scan(&host, &password)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+		return "", "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("load smtp password: %w", err)
+		return "", "", fmt.Errorf("load smtp credentials: %w", err)
 	}
-	return pw, nil
+	return host, password, nil
 }

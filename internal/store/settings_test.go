@@ -37,9 +37,9 @@ func TestSMTPSettings(t *testing.T) {
 			}
 		}
 		err := db.WithTx(ctx, func(tx *store.Tx) error {
-			pw, err := tx.SMTPPassword(ctx)
-			if pw != "p" {
-				t.Errorf("SMTPPassword() = %q, want %q", pw, "p")
+			host, pw, err := tx.SMTPCredentials(ctx)
+			if host != want.Host || pw != "p" {
+				t.Errorf("SMTPCredentials() = %q, %q; want %q, %q", host, pw, want.Host, "p")
 			}
 			return err
 		})

@@ -13,6 +13,10 @@ import (
 // database, system_profiler, diskutil), against one that hangs.
 const toolTimeout = 2 * time.Minute
 
+// toolWaitDelay bounds the wait for a tool's output once it is killed: a
+// helper it started may still hold the pipe open.
+const toolWaitDelay = 5 * time.Second
+
 // run runs a system tool and returns its standard output; a failure names
 // the tool and the first line of what it said.
 func run(ctx context.Context, name string, args ...string) ([]byte, error) {
@@ -21,6 +25,7 @@ func run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stderr = &stderr
+	cmd.WaitDelay = toolWaitDelay
 	out, err := cmd.Output()
 	if err != nil {
 		return out, fmt.Errorf("%s: %w: %s", name, err, firstLine(stderr.String()))

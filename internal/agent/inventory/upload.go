@@ -157,16 +157,17 @@ func (u Uploader) send(ctx context.Context, base string, body []byte) error {
 		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())})
 }
 
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+// retryAfter reads a Retry-After header: seconds, or an HTTP date. It is
+// at most maxRetryAfter, so a huge number of seconds cannot overflow.
 func retryAfter(h string, now time.Time) time.Duration {
 	if h == "" {
 		return 0
 	}
 	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil {
-		return time.Duration(max(secs, 0)) * time.Second
+		return time.Duration(min(max(secs, 0), int(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(h); err == nil {
-		return max(t.Sub(now), 0)
+		return min(max(t.Sub(now), 0), maxRetryAfter)
 	}
 	return 0
 }

@@ -182,6 +182,9 @@ func TestRetryAfter(t *testing.T) {
 		"Sun, 22 Nov 2026 06:00:30 GMT": 30 * time.Second,
 		"Sun, 22 Nov 2026 05:00:00 GMT": 0,
 		"soon":                          0,
+		// Beyond what a Duration holds: as long as a wait can be.
+		"9223372036854775807":           maxRetryAfter,
+		"Sat, 22 Nov 2036 06:00:00 GMT": maxRetryAfter,
 	} {
 		if got := retryAfter(h, now); got != want {
 			t.Errorf("retryAfter(%q) got %s, want %s", h, got, want)
