@@ -118,7 +118,9 @@ func Resolve(assignments ...Assignment) Effective {
 	values := make(map[string]any, len(fields))
 	for i := range fields {
 		fields[i].Value = cloneValue(fields[i].Value)
-		values[fields[i].Path] = fields[i].Value
+		if !s.specs[i].ServerOnly {
+			values[fields[i].Path] = fields[i].Value
+		}
 	}
 	canonical, err := marshalNested(values)
 	if err != nil {
@@ -152,6 +154,7 @@ func (e Effective) Get(path string) (Value, bool) {
 
 // CanonicalJSON returns the effective values as nested JSON with sorted
 // keys and no sources: the form sent to agents and hashed into Revision.
+// Server-only fields (Spec.ServerOnly) are left out.
 func (e Effective) CanonicalJSON() []byte {
 	return slices.Clone(e.canonical)
 }

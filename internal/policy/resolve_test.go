@@ -209,6 +209,13 @@ func TestRevisionChangesWithAnyValue(t *testing.T) {
 			v = []string{}
 		}
 		rev := Resolve(Assignment{Level: LevelAgent, Document: doc(t, sp.Path, v)}).Revision()
+		if sp.ServerOnly {
+			// Agents never see it: a change must not push a new revision.
+			if rev != base {
+				t.Errorf("changing server-only %s gave revision %s, want the built-in %s", sp.Path, rev, base)
+			}
+			continue
+		}
 		if prev, dup := seen[rev]; dup {
 			t.Errorf("changing %s gave revision %s, same as %s", sp.Path, rev, prev)
 		}
@@ -224,12 +231,22 @@ func TestCanonicalJSONShape(t *testing.T) {
 	if got["metrics"]["interval"] != "1m0s" {
 		t.Errorf(`canonical metrics.interval got %v, want "1m0s"`, got["metrics"]["interval"])
 	}
-	// The canonical form decodes back to a document equal to the built-in one.
+	if _, ok := got["notifications"]; ok {
+		t.Errorf("canonical JSON holds the server-only notifications section")
+	}
+	// The canonical form decodes back to the built-in document without its
+	// server-only fields.
 	d, err := Decode(Resolve().CanonicalJSON())
 	if err != nil {
 		t.Fatalf("Decode(CanonicalJSON()): %v", err)
 	}
-	if diff := cmp.Diff(Builtin(), d, cmp.AllowUnexported(Document{})); diff != "" {
+	want := Builtin()
+	for _, sp := range Specs() {
+		if sp.ServerOnly {
+			delete(want.values, sp.Path)
+		}
+	}
+	if diff := cmp.Diff(want, d, cmp.AllowUnexported(Document{})); diff != "" {
 		t.Errorf("decoded canonical JSON mismatch (-want +got):\n%s", diff)
 	}
 }

@@ -111,6 +111,10 @@ type Spec struct {
 	Default any
 	// Help says what the field does, for the dashboard.
 	Help string
+	// ServerOnly fields steer the server (notification routing): they are
+	// resolved like every field but left out of the document sent to
+	// agents and of its revision, so changing one pushes nothing.
+	ServerOnly bool
 	// check returns a message when v is out of range, or "" when it is fine.
 	// v is already of Kind's Go type.
 	check func(v any) string
@@ -222,10 +226,11 @@ func buildSchema() *schema {
 	add("thresholds.offline.after", KindDuration, 5*time.Minute,
 		"How long the agent must be silent before it counts as offline.", durationRange(time.Minute, 7*day))
 
-	// The server routes alerts by these fields; agents ignore them.
+	// The server routes alerts by these fields; agents never see them.
 	for _, sev := range []Severity{SeverityInfo, SeverityWarning, SeverityCritical} {
 		add("notifications."+string(sev), KindChannels, []string{AllChannels},
 			`Notification channels (IDs) that get `+string(sev)+` alerts: ["all"] for every enabled channel whose minimum severity admits them, [] for none.`, nil)
+		specs[len(specs)-1].ServerOnly = true
 	}
 
 	add("inventory.interval", KindDuration, day,
