@@ -189,10 +189,9 @@ func message(tr alert.Transition) string {
 // their policy allows and resolves it for agents back online. It is a
 // singleton job.
 func (s *Service) CheckOffline(ctx context.Context) error {
-	resolved, err := s.db.ResolveOfflineAlertsOfOnlineAgents(ctx)
-	if err != nil {
-		return err
-	}
+	// Alerts resolved before a failure are announced all the same: they
+	// are resolved in the database and their notifications are owed.
+	resolved, resolveErr := s.db.ResolveOfflineAlertsOfOnlineAgents(ctx)
 	for _, al := range resolved {
 		eff, err := s.policies.EffectiveFor(ctx, al.AgentID, al.ClientID, al.SiteID)
 		if err != nil {
@@ -202,6 +201,9 @@ func (s *Service) CheckOffline(ctx context.Context) error {
 			eff = policy.Resolve()
 		}
 		s.announce(ctx, Event{Alert: al, Opened: false}, eff)
+	}
+	if resolveErr != nil {
+		return resolveErr
 	}
 	// The shortest allowed "after" is one minute; agents offline for less
 	// cannot be due.

@@ -34,14 +34,55 @@ const (
 	// KindSystemChanged is a new manufacturer, model or serial number:
 	// the agent now runs on other hardware.
 	KindSystemChanged = "system_changed"
+	// KindSoftwareChanged stands for more than MaxSoftwareChanges program
+	// changes in one report (subject "software"; new value counts them by
+	// kind), so one report cannot flood the history.
+	KindSoftwareChanged = "software_changed"
 )
+
+// MaxSoftwareChanges is the most program changes one report records one
+// by one; beyond it they are summed up in one KindSoftwareChanged entry.
+const MaxSoftwareChanges = 500
+
+// FoldSoftware replaces the program changes in changes by one summary
+// entry when there are more than MaxSoftwareChanges of them.
+func FoldSoftware(changes []Change) []Change {
+	counts := map[string]int{}
+	n := 0
+	for _, c := range changes {
+		if isSoftwareKind(c.Kind) {
+			counts[c.Kind]++
+			n++
+		}
+	}
+	if n <= MaxSoftwareChanges {
+		return changes
+	}
+	out := slices.DeleteFunc(slices.Clone(changes), func(c Change) bool { return isSoftwareKind(c.Kind) })
+	var parts []string
+	for _, k := range []string{KindSoftwareInstalled, KindSoftwareRemoved, KindSoftwareUpgraded, KindSoftwareDowngraded} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], strings.TrimPrefix(k, "software_")))
+		}
+	}
+	return append(out, Change{Kind: KindSoftwareChanged, Subject: "software",
+		New: fmt.Sprintf("%d programs changed: %s", n, strings.Join(parts, ", "))})
+}
+
+func isSoftwareKind(k string) bool {
+	switch k {
+	case KindSoftwareInstalled, KindSoftwareRemoved, KindSoftwareUpgraded, KindSoftwareDowngraded:
+		return true
+	}
+	return false
+}
 
 // ValidKind reports whether k is a change kind.
 func ValidKind(k string) bool {
 	switch k {
 	case KindFirstReport, KindSoftwareInstalled, KindSoftwareRemoved, KindSoftwareUpgraded, KindSoftwareDowngraded,
 		KindMemoryChanged, KindCPUChanged, KindDiskAdded, KindDiskRemoved, KindDiskChanged, KindOSChanged,
-		KindBIOSChanged, KindSystemChanged:
+		KindBIOSChanged, KindSystemChanged, KindSoftwareChanged:
 		return true
 	}
 	return false

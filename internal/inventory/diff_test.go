@@ -203,3 +203,45 @@ func TestDiffSoftwareManyVersionsScalesLinearly(t *testing.T) {
 			small, protocol.MaxSoftware/40, large, protocol.MaxSoftware, ratio)
 	}
 }
+
+func TestFoldSoftware(t *testing.T) {
+	changes := func(n int, kind string) []Change {
+		out := make([]Change, n)
+		for i := range out {
+			out[i] = Change{Kind: kind, Subject: fmt.Sprintf("p%d", i), New: "1"}
+		}
+		return out
+	}
+	mem := Change{Kind: KindMemoryChanged, Subject: "memory", Old: "8.0 GiB", New: "16.0 GiB"}
+	tests := []struct {
+		name  string
+		in    []Change
+		kinds []string
+		note  string
+	}{
+		{"at the limit stays itemised", changes(MaxSoftwareChanges, KindSoftwareInstalled), nil, ""},
+		{"over the limit folds", append(append(changes(400, KindSoftwareInstalled), changes(101, KindSoftwareRemoved)...), mem),
+			[]string{KindMemoryChanged, KindSoftwareChanged}, "501 programs changed: 400 installed, 101 removed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := FoldSoftware(tt.in)
+			if tt.kinds == nil {
+				if len(got) != len(tt.in) {
+					t.Errorf("FoldSoftware kept %d of %d changes", len(got), len(tt.in))
+				}
+				return
+			}
+			var kinds []string
+			for _, c := range got {
+				kinds = append(kinds, c.Kind)
+			}
+			if diff := cmp.Diff(tt.kinds, kinds); diff != "" {
+				t.Errorf("kinds (-want +got):\n%s", diff)
+			}
+			if last := got[len(got)-1]; last.New != tt.note {
+				t.Errorf("summary = %q, want %q", last.New, tt.note)
+			}
+		})
+	}
+}

@@ -106,7 +106,7 @@ func (s *Service) Ingest(ctx context.Context, agentID string, inv protocol.Inven
 			added, gone = diffRows(stored, rows)
 			old := previous(prev)
 			old.Software = asReported(stored)
-			changes = Diff(old, protocol.Inventory{Hardware: inv.Hardware, OS: inv.OS, Software: asReported(rows)})
+			changes = FoldSoftware(Diff(old, protocol.Inventory{Hardware: inv.Hardware, OS: inv.OS, Software: asReported(rows)}))
 		}
 		if err := tx.RemoveAgentSoftware(ctx, agentID, gone); err != nil {
 			return err

@@ -332,15 +332,20 @@ func TestIngestLargeChange(t *testing.T) {
 			return out
 		}
 		ingest(t, svc, a.ID, report(t0, list("1.0")...))
-		if res := ingest(t, svc, a.ID, report(t0.Add(time.Hour), list("1.1")...)); res != (inventory.Result{Software: 1200, Changes: 1200}) {
-			t.Errorf("Ingest of 1,200 upgrades got %+v", res)
+		// More program changes than MaxSoftwareChanges become one entry.
+		if res := ingest(t, svc, a.ID, report(t0.Add(time.Hour), list("1.1")...)); res != (inventory.Result{Software: 1200, Changes: 1}) {
+			t.Errorf("Ingest of 1,200 upgrades got %+v, want 1 summary change", res)
 		}
 		got := softwareOf(t, db, a.ID, "")
 		if len(got) != 1200 || got[0] != "lib0000 1.1 2026-10-01" || got[1199] != "lib1199 1.1 2026-10-01" {
 			t.Errorf("software after 1,200 upgrades: %d rows, first %q", len(got), got[:min(1, len(got))])
 		}
-		if _, total, err := db.InventoryChanges(t.Context(), a.ID, inventory.KindSoftwareUpgraded, store.Page{}); err != nil || total != 1200 {
-			t.Errorf("upgrades recorded = %d, %v; want 1200", total, err)
+		if _, total, err := db.InventoryChanges(t.Context(), a.ID, inventory.KindSoftwareUpgraded, store.Page{}); err != nil || total != 0 {
+			t.Errorf("upgrades recorded one by one = %d, %v; want 0", total, err)
+		}
+		sum, _, err := db.InventoryChanges(t.Context(), a.ID, inventory.KindSoftwareChanged, store.Page{})
+		if err != nil || len(sum) != 1 || sum[0].NewValue != "1200 programs changed: 1200 upgraded" {
+			t.Errorf("summary entries = %+v, %v; want one saying 1200 programs changed: 1200 upgraded", sum, err)
 		}
 	})
 }

@@ -105,7 +105,7 @@ var changeLabels = map[string]string{
 	inventory.KindSoftwareDowngraded: "downgraded", inventory.KindMemoryChanged: "memory",
 	inventory.KindCPUChanged: "CPU", inventory.KindDiskAdded: "disk added", inventory.KindDiskRemoved: "disk removed",
 	inventory.KindDiskChanged: "disk changed", inventory.KindOSChanged: "operating system",
-	inventory.KindBIOSChanged: "BIOS", inventory.KindSystemChanged: "system",
+	inventory.KindBIOSChanged: "BIOS", inventory.KindSystemChanged: "system", inventory.KindSoftwareChanged: "software changes",
 }
 
 // ChangeLabel names a change kind for people.
