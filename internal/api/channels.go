@@ -23,10 +23,13 @@ func (b channelBody) input() manage.ChannelInput {
 		MinSeverity: b.MinSeverity, Enabled: b.Enabled}
 }
 
-func (a *API) listChannels(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+func (a *API) listChannels(w http.ResponseWriter, r *http.Request, p access.Principal) error {
 	items, err := a.cfg.DB.ListChannels(r.Context())
 	if err != nil {
 		return err
+	}
+	for i := range items {
+		items[i] = manage.ChannelFor(p, items[i])
 	}
 	writeJSON(w, http.StatusOK, list[store.Channel]{Items: items, Total: len(items), Limit: len(items)})
 	return nil
@@ -48,12 +51,12 @@ func (a *API) createChannel(w http.ResponseWriter, r *http.Request, p access.Pri
 	return nil
 }
 
-func (a *API) getChannel(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+func (a *API) getChannel(w http.ResponseWriter, r *http.Request, p access.Principal) error {
 	c, err := a.cfg.DB.Channel(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, manage.ChannelFor(p, c))
 	return nil
 }
 

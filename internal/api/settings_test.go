@@ -99,3 +99,42 @@ func TestEmailChannelsAndRoutesAPI(t *testing.T) {
 			`{"name":"Default","document":{"notifications":{"critical":["`+c.ID+`"],"info":[]}}}`).want(t, http.StatusOK)
 	})
 }
+
+// TestWebhookURLMasked: a chat webhook's URL carries its credential, so
+// only people who manage notifications see it whole.
+func TestWebhookURLMasked(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db)
+		const hook = "https://hooks.example.com/services/T000/B000/XXXXSECRET?token=abc"
+		c := decode[store.Channel](t, h.as(t, store.RoleAdmin, "POST", "/api/v1/notification-channels",
+			`{"name":"Chat","url":"`+hook+`","min_severity":"warning"}`).want(t, http.StatusCreated))
+		for _, tt := range []struct {
+			role store.Role
+			want string
+		}{
+			{store.RoleAdmin, hook},
+			{store.RoleTechnician, "https://hooks.example.com/…"},
+			{store.RoleReadonly, "https://hooks.example.com/…"},
+		} {
+			got := decode[store.Channel](t, h.as(t, tt.role, "GET", "/api/v1/notification-channels/"+c.ID, "").want(t, http.StatusOK))
+			if got.URL != tt.want {
+				t.Errorf("%s GET channel url = %q, want %q", tt.role, got.URL, tt.want)
+			}
+			all := decode[struct{ Items []store.Channel }](t, h.as(t, tt.role, "GET", "/api/v1/notification-channels", "").want(t, http.StatusOK))
+			if len(all.Items) != 1 || all.Items[0].URL != tt.want {
+				t.Errorf("%s list channels = %+v, want url %q", tt.role, all.Items, tt.want)
+			}
+		}
+		audit := decode[struct {
+			Items []struct {
+				Action string
+				Detail map[string]string
+			}
+		}](t, h.as(t, store.RoleOwner, "GET", "/api/v1/audit?limit=100", "").want(t, http.StatusOK))
+		for _, e := range audit.Items {
+			if strings.Contains(e.Detail["url"], "SECRET") {
+				t.Errorf("audit %s detail holds the webhook's path: %v", e.Action, e.Detail)
+			}
+		}
+	})
+}

@@ -129,10 +129,33 @@ func channelDetail(c store.Channel) map[string]string {
 	d := map[string]string{"name": c.Name, "kind": c.Kind, "min_severity": c.MinSeverity, "enabled": boolText(c.Enabled)}
 	if c.Kind == store.ChannelEmail {
 		d["recipients"] = strings.Join(c.Recipients, ", ")
-	} else if u, err := url.Parse(c.URL); err == nil {
-		d["url"] = u.Redacted()
+	} else {
+		d["url"] = MaskURL(c.URL)
 	}
 	return d
+}
+
+// MaskURL keeps a webhook URL's scheme and host and hides the rest: chat
+// services put the credential in the path (Slack, Teams) or the query.
+func MaskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "…"
+	}
+	masked := u.Scheme + "://" + u.Host
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		masked += "/…"
+	}
+	return masked
+}
+
+// ChannelFor returns c as p may see it: people who cannot manage
+// notifications see its URL masked.
+func ChannelFor(p access.Principal, c store.Channel) store.Channel {
+	if !access.Can(p, access.ManageNotifications) {
+		c.URL = MaskURL(c.URL)
+	}
+	return c
 }
 
 func boolText(b bool) string {

@@ -139,6 +139,11 @@ func (h *Handler) renderChannels(w http.ResponseWriter, r *http.Request, status 
 	if err != nil {
 		return err
 	}
+	if p, ok := access.FromContext(r.Context()); ok {
+		for i := range channels {
+			channels[i] = manage.ChannelFor(p, channels[i])
+		}
+	}
 	_, configured, err := h.smtpConfigured(r)
 	if err != nil {
 		return err
@@ -178,11 +183,12 @@ func problemField(pr problem) string {
 }
 
 // channelPage serves GET /settings/notifications/{id}.
-func (h *Handler) channelPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+func (h *Handler) channelPage(w http.ResponseWriter, r *http.Request, p access.Principal) error {
 	c, err := h.cfg.DB.Channel(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
+	c = manage.ChannelFor(p, c)
 	return h.renderChannel(w, r, http.StatusOK, c, formOf(c), nil)
 }
 
