@@ -58,6 +58,11 @@ type inventoryWorker struct {
 	started  bool   // startDue was set once in this process
 	waiting  []inventoryRequest
 	wake     chan struct{} // capacity 1: work may be due
+	// preempt, while a start or scheduled report runs, cancels it: a
+	// technician's request must not wait behind its retries (a busy
+	// server may ask for minutes between them). The requested report
+	// replaces it.
+	preempt context.CancelFunc
 }
 
 func newInventoryWorker(c *Client) *inventoryWorker {
@@ -111,9 +116,19 @@ func (w *inventoryWorker) request(r inventoryRequest) bool {
 		return false
 	}
 	w.waiting = append(w.waiting, r)
+	if w.preempt != nil {
+		w.preempt()
+	}
 	w.mu.Unlock()
 	w.signal()
 	return true
+}
+
+// pending reports whether commands wait for a report.
+func (w *inventoryWorker) pending() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.waiting) > 0
 }
 
 // interval is the policy's inventory interval, floored against a busy
@@ -178,6 +193,9 @@ func (w *inventoryWorker) run(ctx context.Context) {
 		if ctx.Err() != nil && len(reqs) == 0 {
 			return
 		}
+		if err != nil && len(reqs) == 0 && w.pending() {
+			w.log.InfoContext(ctx, "inventory report gave way to a requested one", "reason", reason)
+		}
 		for _, r := range reqs {
 			w.answer(ctx, r, n, err)
 		}
@@ -213,6 +231,24 @@ func (w *inventoryWorker) report(ctx context.Context, reason string, reqs []inve
 	if err != nil {
 		w.log.ErrorContext(ctx, "cannot encode inventory", "reason", reason, "err", err)
 		return 0, err
+	}
+	if len(reqs) == 0 {
+		// Only the upload gives way: collection is short and bounded, its
+		// retries are not.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		w.mu.Lock()
+		w.preempt = cancel
+		if len(w.waiting) > 0 {
+			cancel() // asked for while collecting
+		}
+		w.mu.Unlock()
+		defer func() {
+			w.mu.Lock()
+			w.preempt = nil
+			w.mu.Unlock()
+			cancel()
+		}()
 	}
 	if err := w.uploader.Upload(ctx, w.target, body); err != nil {
 		if ctx.Err() == nil || len(reqs) > 0 {

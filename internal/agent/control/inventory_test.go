@@ -47,6 +47,9 @@ func inventoryServer(t *testing.T, fs *fakeServer, statuses ...int) <-chan uploa
 			status = statuses[min(int(n.Add(1)), len(statuses))-1]
 		}
 		ch <- upload{inv: inv, status: status} // before the agent can see the answer
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "3600") // far beyond any test
+		}
 		if status >= 400 {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
@@ -264,10 +267,7 @@ func TestInventoryDoesNotBlockControl(t *testing.T) {
 		sc.send(t, protocol.TypeCommand, protocol.Command{CommandID: id, Name: protocol.CommandInventory})
 	}
 	sc.ping(t, "p2")
-	col.gate <- struct{}{} // start report
-	if u := nextUpload(t, ups); u.inv.Reason != protocol.InventoryStart {
-		t.Errorf("first upload reason got %q, want start", u.inv.Reason)
-	}
+	col.gate <- struct{}{} // start report: collected, but its upload gives way to the requested one
 	waitCalls(t, col, 2)
 	col.gate <- struct{}{} // the one report for the three commands
 	got := map[string]string{}
@@ -281,7 +281,7 @@ func TestInventoryDoesNotBlockControl(t *testing.T) {
 		}
 	}
 	if u := nextUpload(t, ups); u.inv.Reason != protocol.InventoryRequest {
-		t.Errorf("second upload reason got %q, want request", u.inv.Reason)
+		t.Errorf("upload reason got %q, want request", u.inv.Reason)
 	}
 	noUpload(t, ups, 100*time.Millisecond)
 	if n := col.calls.Load(); n != 2 {
@@ -337,4 +337,24 @@ func TestInventoryCommandWithoutInventory(t *testing.T) {
 	if r := sc.inventoryCommand(t, "inv-x"); r.Status != protocol.ResultUnsupported {
 		t.Errorf("result got %+v, want unsupported", r)
 	}
+}
+
+// TestInventoryCommandPreemptsRetries: a start report that a busy server
+// told to come back in an hour gives way to a technician's request, which
+// is answered at once.
+func TestInventoryCommandPreemptsRetries(t *testing.T) {
+	fs := newFakeServer(t, nil)
+	ups := inventoryServer(t, fs, 429, 204)
+	a, sc := startInventoryAgent(t, fs, &fakeCollector{}, nil)
+	if u := nextUpload(t, ups); u.inv.Reason != protocol.InventoryStart || u.status != 429 {
+		t.Fatalf("first upload got %q answered %d, want start answered 429", u.inv.Reason, u.status)
+	}
+	r := sc.inventoryCommand(t, "inv-9")
+	if r.Status != protocol.ResultOK {
+		t.Fatalf("result got %+v, want ok", r)
+	}
+	if u := nextUpload(t, ups); u.inv.Reason != protocol.InventoryRequest || u.status != 204 {
+		t.Errorf("second upload got %q answered %d, want request answered 204", u.inv.Reason, u.status)
+	}
+	a.waitLog(t, "inventory report gave way to a requested one")
 }
