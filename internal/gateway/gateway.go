@@ -5,15 +5,18 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
@@ -127,16 +130,41 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "invalid agent credentials")
 		return
 	}
-	lean := &leanHijacker{ResponseWriter: w}
-	ws, err := websocket.Accept(lean, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if !sameOrigin(r) {
+		g.hub.CountRejected("cross_origin")
+		writeError(w, http.StatusForbidden, "cross-origin WebSocket requests are not accepted")
+		return
+	}
+	conn, rw, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil {
-		// Accept already wrote an HTTP error.
+		// The upgrader already answered with an HTTP error.
+		if conn != nil {
+			conn.Close()
+		}
 		g.log.Info("agent websocket upgrade failed", "agent_id", agent.ID, "err", err)
 		return
 	}
+	// net/http's 4 KiB buffers go with this handler; only bytes the agent
+	// sent right behind the handshake are kept.
+	var early []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		b, _ := rw.Reader.Peek(n)
+		early = bytes.Clone(b)
+	}
 	// The hub serves the connection on a goroutine of its own, so this
 	// handler's goroutine, its stack grown by request parsing, can end.
-	g.hub.Go(ws, lean.conn, agent, ip)
+	g.hub.Go(conn, early, agent, ip)
+}
+
+// sameOrigin refuses WebSocket requests a browser sends from another
+// site's page. Agents send no Origin.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
 // authenticate checks the Authorization header. An unknown agent and a

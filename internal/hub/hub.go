@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/steward-rmm/steward/internal/bus"
@@ -68,31 +68,51 @@ type Hub struct {
 	active  atomic.Int64
 }
 
-// Conn is one agent's control connection.
+// Conn is one agent's control connection. It holds no context, timer or
+// buffer while idle: an idle agent is this struct, its socket and one
+// goroutine blocked reading.
 type Conn struct {
 	AgentID  string
 	ClientID string
 	SiteID   string
 	ConnID   string
-	ws       *websocket.Conn
-	raw      Deadliner
-	// kick ends the connection's serve loop with a close code.
-	kick context.CancelCauseFunc
+	link     link
+	// cause, once set, ends the serve loop with its close code.
+	cause atomic.Pointer[closeCause]
 }
 
-// Send writes one message to the agent. Writes are safe from any
-// goroutine.
+// Send writes one message to the agent, giving up at ctx's deadline (10
+// seconds without one). Writes are safe from any goroutine.
 func (c *Conn) Send(ctx context.Context, typ, id string, payload any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	b, err := protocol.Encode(typ, id, payload)
 	if err != nil {
 		return err
 	}
-	return c.ws.Write(ctx, websocket.MessageText, b)
+	deadline, _ := ctx.Deadline()
+	return c.link.write(b, deadline)
+}
+
+// kick ends the connection's serve loop with a close code: the first
+// cause wins, and a read deadline in the past wakes the blocked read.
+func (c *Conn) kick(cause closeCause) {
+	c.cause.CompareAndSwap(nil, &cause)
+	c.link.conn.SetReadDeadline(time.Unix(1, 0))
+}
+
+// kicked returns the cause the connection was kicked with, if any.
+func (c *Conn) kicked() error {
+	if cc := c.cause.Load(); cc != nil {
+		return *cc
+	}
+	return nil
 }
 
 // closeCause tells the serve loop which close code to send.
 type closeCause struct {
-	code   websocket.StatusCode
+	code   ws.StatusCode
 	reason string
 }
 
