@@ -62,10 +62,14 @@ type Hub struct {
 	// base is the context of connections served with Go; it carries no
 	// deadline and is never cancelled: Shutdown ends them.
 	base context.Context
-	// serving counts running serve loops so shutdown can wait for them;
-	// active counts them for Active.
+	// serving counts open connections and the goroutines serving them, so
+	// shutdown can wait for them; active counts connections for Active.
 	serving sync.WaitGroup
 	active  atomic.Int64
+	// poller watches idle connections (Linux); started on first use.
+	pollOnce sync.Once
+	poller   *epoller
+	pollDone chan struct{}
 }
 
 // Conn is one agent's control connection. It holds no context, timer or
@@ -77,8 +81,12 @@ type Conn struct {
 	SiteID   string
 	ConnID   string
 	link     link
-	// cause, once set, ends the serve loop with its close code.
+	// cause, once set, ends the connection with its close code.
 	cause atomic.Pointer[closeCause]
+	// state is connBusy or connArmed (watch.go).
+	state atomic.Int32
+	// bad counts malformed messages in a row.
+	bad int
 }
 
 // Send writes one message to the agent, giving up at ctx's deadline (10
@@ -95,11 +103,12 @@ func (c *Conn) Send(ctx context.Context, typ, id string, payload any) error {
 	return c.link.write(b, deadline)
 }
 
-// kick ends the connection's serve loop with a close code: the first
-// cause wins, and a read deadline in the past wakes the blocked read.
-func (c *Conn) kick(cause closeCause) {
+// kick ends the connection with a close code: the first cause wins. A
+// deadline in the past wakes whoever waits on the socket.
+func (h *Hub) kick(c *Conn, cause closeCause) {
 	c.cause.CompareAndSwap(nil, &cause)
-	c.link.conn.SetReadDeadline(time.Unix(1, 0))
+	c.link.expire()
+	h.poke(h.base, c, false)
 }
 
 // kicked returns the cause the connection was kicked with, if any.
@@ -246,7 +255,7 @@ func (h *Hub) register(ctx context.Context, c *Conn, remoteAddr string, facts pr
 	h.mu.Unlock()
 	if old != nil {
 		h.log.Warn("agent connected again; closing the older connection", "agent_id", c.AgentID, "old_conn", old.ConnID, "new_conn", c.ConnID)
-		old.kick(closeCause{protocol.CloseReplaced, "replaced by a newer connection"})
+		h.kick(old, closeCause{protocol.CloseReplaced, "replaced by a newer connection"})
 	} else {
 		h.metrics.connected.Inc()
 	}
@@ -288,8 +297,8 @@ func (h *Hub) unregister(ctx context.Context, c *Conn) {
 	}
 }
 
-// Active returns how many connection serve loops are running, including
-// ones still cleaning up after their agent was replaced or left.
+// Active returns how many connections are served, including ones still
+// closing after their agent was replaced or left.
 func (h *Hub) Active() int { return int(h.active.Load()) }
 
 // Connected returns how many agents this replica holds.
@@ -362,11 +371,12 @@ func (h *Hub) Shutdown() {
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
-		c.kick(closeCause{protocol.CloseShutdown, "server shutting down"})
+		h.kick(c, closeCause{protocol.CloseShutdown, "server shutting down"})
 	}
-	// Serve loops mark their agents offline as they end; wait for them so
+	// Connections mark their agents offline as they end; wait for them so
 	// the final sweep below sees no stragglers.
 	h.serving.Wait()
+	h.stopPoller()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := h.db.MarkReplicaOffline(ctx, h.replicaID); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -42,6 +43,10 @@ type link struct {
 	// held says how many of them next has yet to consume.
 	first [2]byte
 	held  int
+	// deadline is the read deadline in unix nanoseconds, for the poller
+	// (a socket deadline wakes only a goroutine blocked reading); 0 once
+	// expired early by a kick or a failed write.
+	deadline atomic.Int64
 
 	wmu sync.Mutex
 	// closeSent is set once a close frame went out: no frame may follow.
@@ -191,12 +196,20 @@ func (l *link) writeFrame(f ws.Frame, deadline time.Time) error {
 		return err
 	}
 	if _, err := l.conn.Write(b); err != nil {
-		// Part of a frame may have gone out: nothing can follow it.
+		// Part of a frame may have gone out: nothing can follow it. The
+		// socket is closed by whoever serves the connection next.
 		l.broken = true
-		l.conn.Close()
+		l.expire()
 		return err
 	}
 	return nil
+}
+
+// expire moves the read deadline to the past, so that the connection is
+// served (and, failing to read, ended) at once.
+func (l *link) expire() {
+	l.deadline.Store(0)
+	l.conn.SetReadDeadline(time.Unix(1, 0))
 }
 
 // close ends the connection. With a closeCause it first sends the close

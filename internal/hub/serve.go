@@ -21,10 +21,10 @@ const helloTimeout = 15 * time.Second
 // before the server gives up on the connection.
 const maxBadMessages = 10
 
-// Go serves an authenticated agent's control connection on a new
-// goroutine that the hub owns: Shutdown ends it and waits for it. conn is
-// the upgraded WebSocket connection; early holds bytes already read from it
-// behind the upgrade request (usually none).
+// Go serves an authenticated agent's control connection; the hub owns
+// the goroutines that serve it: Shutdown ends it and waits for them. conn
+// is the upgraded WebSocket connection; early holds bytes already read
+// from it behind the upgrade request (usually none).
 func (h *Hub) Go(conn net.Conn, early []byte, agent store.Agent, remoteAddr string) {
 	c := &Conn{AgentID: agent.ID, ClientID: agent.ClientID, SiteID: agent.SiteID, ConnID: store.NewID(),
 		link: link{conn: conn, early: early}}
@@ -32,31 +32,40 @@ func (h *Hub) Go(conn net.Conn, early []byte, agent store.Agent, remoteAddr stri
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
-		onFreshStack(func() { c.link.close(closeCause{protocol.CloseShutdown, "server shutting down"}) })
+		c.link.close(closeCause{protocol.CloseShutdown, "server shutting down"})
 		return
 	}
 	h.serving.Add(1)
+	h.active.Add(1)
 	h.mu.Unlock()
-	go func() {
-		defer h.serving.Done()
-		h.serve(h.base, c, remoteAddr)
-	}()
+	go h.serve(h.base, c, remoteAddr)
 }
 
-// serve runs the connection: hello, welcome, then heartbeats, facts and
-// results. Only the read loop runs on this goroutine, which lives as long
-// as the connection: opening and closing (decoding, logging, database
-// writes) run on short-lived stacks, so an idle agent costs a small stack.
+// serve opens the connection (hello, welcome) and hands it to watch. No
+// goroutine lives as long as the connection: each message is read and
+// handled by a short-lived one, so an idle agent costs no stack (on
+// Linux) or a small one.
 func (h *Hub) serve(ctx context.Context, c *Conn, remoteAddr string) {
-	h.active.Add(1)
-	defer h.active.Add(-1)
-	var opened bool
-	onFreshStack(func() { opened = h.open(ctx, c, remoteAddr) })
-	if !opened {
+	if !h.open(ctx, c, remoteAddr) {
+		h.serving.Done()
+		h.active.Add(-1)
 		return
 	}
-	err := h.readLoop(ctx, c)
-	onFreshStack(func() { h.finish(ctx, c, err) })
+	if err := h.expect(c, h.OfflineAfter()); err != nil {
+		h.end(ctx, c, err)
+		return
+	}
+	h.watch(ctx, c)
+}
+
+// end closes an open connection and releases its count in serving.
+func (h *Hub) end(ctx context.Context, c *Conn, err error) {
+	defer h.active.Add(-1)
+	defer h.serving.Done()
+	if p := h.startPoller(); p != nil {
+		p.forget(c)
+	}
+	h.finish(ctx, c, err)
 }
 
 // open reads the hello, registers the connection, sends the welcome and
@@ -104,8 +113,8 @@ func (h *Hub) open(ctx context.Context, c *Conn, remoteAddr string) bool {
 	return true
 }
 
-// finish closes a connection whose read loop ended with err and marks the
-// agent offline unless a newer connection took over.
+// finish closes a connection that failed with err (or was kicked, or went
+// silent) and marks the agent offline unless a newer connection took over.
 func (h *Hub) finish(ctx context.Context, c *Conn, err error) {
 	if cause := c.kicked(); cause != nil {
 		err = cause
@@ -140,33 +149,6 @@ func (h *Hub) readHello(ctx context.Context, c *Conn) (protocol.Facts, error) {
 	return facts, nil
 }
 
-// readLoop handles messages until the connection fails or the agent stays
-// silent for OfflineAfter. This goroutine only waits for the first bytes
-// of each message: everything else runs on a short-lived stack, so the
-// idle goroutine keeps the smallest stack Go gives (a goroutine's stack
-// never shrinks below the most it needed by much).
-func (h *Hub) readLoop(ctx context.Context, c *Conn) error {
-	bad := 0
-	var err error
-	onFreshStack(func() { err = h.expect(c, h.OfflineAfter()) })
-	for err == nil {
-		if err = c.link.wait(); err != nil {
-			break
-		}
-		onFreshStack(func() {
-			var data []byte
-			if data, err = c.link.next(); err != nil {
-				return
-			}
-			if err = h.handle(ctx, c, data, &bad); err != nil {
-				return
-			}
-			err = h.expect(c, h.OfflineAfter())
-		})
-	}
-	return err
-}
-
 // read waits up to timeout for the agent's next message.
 func (h *Hub) read(c *Conn, timeout time.Duration) ([]byte, error) {
 	if err := h.expect(c, timeout); err != nil {
@@ -182,7 +164,9 @@ func (h *Hub) read(c *Conn, timeout time.Duration) ([]byte, error) {
 // detected with a socket deadline: a context or timer per read would cost
 // every idle agent memory. A kick moves the deadline to the past.
 func (h *Hub) expect(c *Conn, timeout time.Duration) error {
-	if err := c.link.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+	d := time.Now().Add(timeout)
+	c.link.deadline.Store(d.UnixNano())
+	if err := c.link.conn.SetReadDeadline(d); err != nil {
 		return err
 	}
 	// Checked after setting the deadline: a kick after this point moves
@@ -192,18 +176,18 @@ func (h *Hub) expect(c *Conn, timeout time.Duration) error {
 
 // handle processes one message from the agent. It returns an error only
 // when the connection must end.
-func (h *Hub) handle(ctx context.Context, c *Conn, data []byte, bad *int) error {
+func (h *Hub) handle(ctx context.Context, c *Conn, data []byte) error {
 	env, err := protocol.DecodeEnvelope(data)
 	if err != nil {
 		h.CountRejected("bad_envelope")
-		*bad++
+		c.bad++
 		h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), "")
-		if *bad >= maxBadMessages {
+		if c.bad >= maxBadMessages {
 			return closeCause{protocol.CloseProtocol, "too many malformed messages"}
 		}
 		return nil
 	}
-	*bad = 0 // only a run of malformed messages ends the connection
+	c.bad = 0 // only a run of malformed messages ends the connection
 	h.CountMessage("in", env.Type)
 	switch env.Type {
 	case protocol.TypeResult:
@@ -296,19 +280,4 @@ func (h *Hub) sendError(ctx context.Context, c *Conn, code, msg, ref string) {
 	if err := h.send(ctx, c, protocol.TypeError, "", protocol.Error{Code: code, Message: msg, RefID: ref}); err != nil {
 		h.log.Debug("send error to agent", "agent_id", c.AgentID, "err", err)
 	}
-}
-
-// onFreshStack runs fn on a short-lived goroutine and waits for it. A
-// goroutine keeps the largest stack it ever needed, and the database
-// drivers (SQLite's especially) need deep ones: run on the connection's
-// own goroutine, one query would leave every idle agent holding tens of
-// kilobytes of stack. Database work is rare per connection, so the extra
-// goroutine costs nothing that matters.
-func onFreshStack(fn func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	<-done
 }
