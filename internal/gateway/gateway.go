@@ -186,7 +186,7 @@ func (g *Gateway) authenticate(r *http.Request) (store.Agent, bool, error) {
 	if !auth.SecretMatches(secret, cred.SecretHash) {
 		return store.Agent{}, false, nil
 	}
-	return store.Agent{ID: cred.AgentID, ClientID: cred.ClientID, SiteID: cred.SiteID}, true, nil
+	return store.Agent{ID: cred.AgentID, ClientID: cred.ClientID, SiteID: cred.SiteID, PolicyRevision: cred.PolicyRevision}, true, nil
 }
 
 // unknownAgentHash is compared against for unknown agent IDs so they cost

@@ -87,6 +87,9 @@ type Conn struct {
 	state atomic.Int32
 	// bad counts malformed messages in a row.
 	bad int
+	// policyRev is the policy revision stored for the agent when it equals
+	// the one its welcome carried, so acknowledging it needs no write.
+	policyRev string
 }
 
 // Send writes one message to the agent, giving up at ctx's deadline (10

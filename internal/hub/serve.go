@@ -27,7 +27,7 @@ const maxBadMessages = 10
 // from it behind the upgrade request (usually none).
 func (h *Hub) Go(conn net.Conn, early []byte, agent store.Agent, remoteAddr string) {
 	c := &Conn{AgentID: agent.ID, ClientID: agent.ClientID, SiteID: agent.SiteID, ConnID: store.NewID(),
-		link: link{conn: conn, early: early}}
+		link: link{conn: conn, early: early}, policyRev: agent.PolicyRevision}
 	// Add under mu so that it happens before Shutdown's Wait, or not at all.
 	h.mu.Lock()
 	if h.closing {
@@ -100,6 +100,13 @@ func (h *Hub) open(ctx context.Context, c *Conn, remoteAddr string) bool {
 		if welcome.Policy, err = ph.Effective(ctx, c); err != nil {
 			log.Error("resolve policy for welcome", "err", err)
 		}
+	}
+	// Keep the welcome's revision string (shared by every agent on that
+	// policy) rather than the one read from the database.
+	if welcome.Policy != nil && welcome.Policy.Revision == c.policyRev {
+		c.policyRev = welcome.Policy.Revision
+	} else {
+		c.policyRev = ""
 	}
 	if err := h.send(ctx, c, protocol.TypeWelcome, "", welcome); err != nil {
 		log.Warn("send welcome", "err", err)
@@ -232,6 +239,11 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte) error {
 		if err != nil {
 			h.CountRejected("bad_policy_ack")
 			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
+			return nil
+		}
+		if ack.Revision == c.policyRev {
+			// Reconnecting on an unchanged policy: already stored. A
+			// connect storm skips one write per agent.
 			return nil
 		}
 		if err := h.presence.do(ctx, &presenceOp{agentID: c.AgentID, policyRevision: ack.Revision}); err != nil {

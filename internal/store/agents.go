@@ -235,12 +235,16 @@ type AgentCredential struct {
 	ClientID   string
 	SiteID     string
 	SecretHash string
+	// PolicyRevision is the policy revision the agent last acknowledged.
+	PolicyRevision string
 }
 
-// AgentCredential loads an agent's secret hash and client.
+// AgentCredential loads an agent's secret hash, client and site, and the
+// policy revision it last acknowledged.
 func (db *DB) AgentCredential(ctx context.Context, id string) (AgentCredential, error) {
 	c := AgentCredential{AgentID: id}
-	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash, client_id, site_id FROM agents WHERE id = $1`, id).Scan(&c.SecretHash, &c.ClientID, &c.SiteID)
+	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash, client_id, site_id, policy_revision FROM agents WHERE id = $1`, id).
+		Scan(&c.SecretHash, &c.ClientID, &c.SiteID, &c.PolicyRevision)
 	if errors.Is(err, sql.ErrNoRows) {
 		return AgentCredential{}, fmt.Errorf("agent %s: %w", id, ErrNotFound)
 	}
