@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -116,11 +117,13 @@ func (p *epoller) expired(now int64, fn func(*Conn)) {
 }
 
 // run waits for readable connections and hands each to ready, calling
-// tick at least every tickMillis, until stop.
+// tick every tickMillis, until stop.
 func (p *epoller) run(ready func(*Conn), tick func(), tickMillis int) error {
 	events := make([]unix.EpollEvent, 256)
+	every := time.Duration(tickMillis) * time.Millisecond
+	next := time.Now().Add(every)
 	for {
-		n, err := unix.EpollWait(p.epfd, events, tickMillis)
+		n, err := unix.EpollWait(p.epfd, events, max(int(time.Until(next).Milliseconds()), 0))
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("wait for agent sockets: %w", err)
 		}
@@ -137,7 +140,12 @@ func (p *epoller) run(ready func(*Conn), tick func(), tickMillis int) error {
 				ready(c)
 			}
 		}
-		tick()
+		// Only on time: a busy fleet wakes the wait far more often, and
+		// tick looks at every idle connection.
+		if now := time.Now(); !now.Before(next) {
+			tick()
+			next = now.Add(every)
+		}
 	}
 }
 
