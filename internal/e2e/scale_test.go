@@ -87,9 +87,10 @@ func scale(t *testing.T, dbURL string, sizes []int) {
 	t.Logf("server base: RSS %.1f MiB, heap in use %.1f MiB, stacks %.1f MiB", base.rssKB/1024, base.heapInuse/(1<<20), base.stackInuse/(1<<20))
 
 	var (
-		sims    []*exec.Cmd
-		running int
-		rows    []string
+		sims     []*exec.Cmd
+		simSizes []int // agents of each simulator process, by index
+		running  int
+		rows     []string
 	)
 	t.Cleanup(func() {
 		for _, s := range sims {
@@ -100,18 +101,24 @@ func scale(t *testing.T, dbURL string, sizes []int) {
 		}
 	})
 	stateRoot := t.TempDir()
+	// startSim starts simulator i with k agents, kept in its own state
+	// directory so a restart brings back the same identities.
+	startSim := func(i, k int, extra ...string) {
+		args := append([]string{"--server", srv.URL, "--token", tok.Token, "--agents", strconv.Itoa(k),
+			"--state-dir", filepath.Join(stateRoot, strconv.Itoa(i)), "--name-prefix", fmt.Sprintf("sim%d-", i),
+			"--source-addrs", fmt.Sprintf("127.0.%d.1-127.0.%d.250", i+1, i+1), "--report-every", "0"}, extra...)
+		cmd := exec.Command(bin(t, "steward-sim"), args...)
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start steward-sim: %v", err)
+		}
+		sims = append(sims, cmd)
+	}
 	startSims := func(n int) {
 		for n > 0 {
 			k := min(n, simPerProcess)
-			i := len(sims)
-			cmd := exec.Command(bin(t, "steward-sim"), "--server", srv.URL, "--token", tok.Token, "--agents", strconv.Itoa(k),
-				"--ramp", "2000", "--state-dir", filepath.Join(stateRoot, strconv.Itoa(i)), "--name-prefix", fmt.Sprintf("sim%d-", i),
-				"--source-addrs", fmt.Sprintf("127.0.%d.1-127.0.%d.250", i+1, i+1), "--report-every", "0")
-			cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-			if err := cmd.Start(); err != nil {
-				t.Fatalf("start steward-sim: %v", err)
-			}
-			sims = append(sims, cmd)
+			startSim(len(simSizes), k, "--ramp", "2000")
+			simSizes = append(simSizes, k)
 			n -= k
 		}
 	}
@@ -191,7 +198,15 @@ func scale(t *testing.T, dbURL string, sizes []int) {
 		time.Sleep(60 * time.Second)
 		c2, u2 := pgWrites(t, dbURL)
 		atRest = fmt.Sprintf("%.2f transactions/s, %.0f rows updated/s over 60 s", float64(c2-c1)/60, float64(u2-u1)/60)
+	} else {
+		time.Sleep(60 * time.Second)
 	}
+	// By now Go has returned to the OS most of what the ramp, the fan-out
+	// and the push freed; the samples above still hold some of it.
+	rest := sampleMem(t, srv, debugAddr)
+	memAtRest := fmt.Sprintf("RSS %.1f MiB (%.1f KiB per agent), heap in use %.1f KiB per agent, stacks %.2f KiB per agent",
+		rest.rssKB/1024, (rest.rssKB-base.rssKB)/float64(n), (rest.heapInuse-base.heapInuse)/float64(n)/1024,
+		(rest.stackInuse-base.stackInuse)/float64(n)/1024)
 
 	// Connect storm: stop every simulator, restart the server, then start
 	// the whole fleet at once (known identities, no ramp).
@@ -205,17 +220,10 @@ func scale(t *testing.T, dbURL string, sizes []int) {
 	srv.restart()
 	cpu0 := procCPU(t, srv.cmd.Process.Pid)
 	stormStart := time.Now()
-	for i, remaining := 0, n; remaining > 0; i++ {
-		k := min(remaining, simPerProcess)
-		cmd := exec.Command(bin(t, "steward-sim"), "--server", srv.URL, "--token", tok.Token, "--agents", strconv.Itoa(k),
-			"--state-dir", filepath.Join(stateRoot, strconv.Itoa(i)), "--name-prefix", fmt.Sprintf("sim%d-", i),
-			"--source-addrs", fmt.Sprintf("127.0.%d.1-127.0.%d.250", i+1, i+1), "--report-every", "0")
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start steward-sim: %v", err)
-		}
-		sims = append(sims, cmd)
-		remaining -= k
+	// The same processes with the same state directories: every agent
+	// reconnects with its identity, none enrolls.
+	for i, k := range simSizes {
+		startSim(i, k)
 	}
 	waitOnline(t, api, n, 5*time.Minute)
 	storm := time.Since(stormStart)
@@ -226,10 +234,11 @@ func scale(t *testing.T, dbURL string, sizes []int) {
 		"policy push to %d agents: every agent acknowledged the new revision after %s\n"+
 		"GET /api/v1/agents?client_id (50 of %d): median %s; dashboard /agents?client=: median %s; home: median %s\n"+
 		"at rest: %s\n"+
+		"memory after the minute at rest: %s\n"+
 		"connect storm (server restarted, then all %d agents started at once): all online after %s, server CPU %.1f s",
 		strings.Join(rows, "\n"), n, created.Round(time.Millisecond), fanout.Round(time.Millisecond),
 		n, policyPush.Round(time.Millisecond), n,
-		apiList, page, home, atRest, n, storm.Round(time.Millisecond), stormCPU)
+		apiList, page, home, atRest, memAtRest, n, storm.Round(time.Millisecond), stormCPU)
 }
 
 // waitOnline polls the status API until n agents are online.

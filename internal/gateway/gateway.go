@@ -5,6 +5,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,11 +13,12 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
@@ -126,16 +128,41 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	lean := &leanHijacker{ResponseWriter: w}
-	ws, err := websocket.Accept(lean, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if !sameOrigin(r) {
+		g.hub.CountRejected("cross_origin")
+		writeError(w, http.StatusForbidden, "cross-origin WebSocket requests are not accepted")
+		return
+	}
+	conn, rw, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil {
-		// Accept already wrote an HTTP error.
+		// The upgrader already answered with an HTTP error.
+		if conn != nil {
+			conn.Close()
+		}
 		g.log.Info("agent websocket upgrade failed", "agent_id", agent.ID, "err", err)
 		return
 	}
+	// net/http's 4 KiB buffers go with this handler; only bytes the agent
+	// sent right behind the handshake are kept.
+	var early []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		b, _ := rw.Reader.Peek(n)
+		early = bytes.Clone(b)
+	}
 	// The hub serves the connection on a goroutine of its own, so this
 	// handler's goroutine, its stack grown by request parsing, can end.
-	g.hub.Go(ws, lean.conn, agent, ip)
+	g.hub.Go(conn, early, agent, ip)
+}
+
+// sameOrigin refuses WebSocket requests a browser sends from another
+// site's page. Agents send no Origin.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
 // authorize authenticates an agent request, throttling failures, and
@@ -186,7 +213,7 @@ func (g *Gateway) authenticate(r *http.Request) (store.Agent, bool, error) {
 	if !auth.SecretMatches(secret, cred.SecretHash) {
 		return store.Agent{}, false, nil
 	}
-	return store.Agent{ID: cred.AgentID, ClientID: cred.ClientID, SiteID: cred.SiteID}, true, nil
+	return store.Agent{ID: cred.AgentID, ClientID: cred.ClientID, SiteID: cred.SiteID, PolicyRevision: cred.PolicyRevision}, true, nil
 }
 
 // unknownAgentHash is compared against for unknown agent IDs so they cost

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/steward-rmm/steward/internal/bus"
@@ -62,37 +62,69 @@ type Hub struct {
 	// base is the context of connections served with Go; it carries no
 	// deadline and is never cancelled: Shutdown ends them.
 	base context.Context
-	// serving counts running serve loops so shutdown can wait for them;
-	// active counts them for Active.
+	// serving counts open connections and the goroutines serving them, so
+	// shutdown can wait for them; active counts connections for Active.
 	serving sync.WaitGroup
 	active  atomic.Int64
+	// poller watches idle connections (Linux); started on first use.
+	pollOnce sync.Once
+	poller   *epoller
+	pollDone chan struct{}
 }
 
-// Conn is one agent's control connection.
+// Conn is one agent's control connection. It holds no context, timer or
+// buffer while idle: an idle agent is this struct, its socket and one
+// goroutine blocked reading.
 type Conn struct {
 	AgentID  string
 	ClientID string
 	SiteID   string
 	ConnID   string
-	ws       *websocket.Conn
-	raw      Deadliner
-	// kick ends the connection's serve loop with a close code.
-	kick context.CancelCauseFunc
+	link     link
+	// cause, once set, ends the connection with its close code.
+	cause atomic.Pointer[closeCause]
+	// state is connBusy or connArmed (watch.go).
+	state atomic.Int32
+	// bad counts malformed messages in a row.
+	bad int
+	// policyRev is the policy revision stored for the agent when it equals
+	// the one its welcome carried, so acknowledging it needs no write.
+	policyRev string
 }
 
-// Send writes one message to the agent. Writes are safe from any
-// goroutine.
+// Send writes one message to the agent, giving up at ctx's deadline (10
+// seconds without one). Writes are safe from any goroutine.
 func (c *Conn) Send(ctx context.Context, typ, id string, payload any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	b, err := protocol.Encode(typ, id, payload)
 	if err != nil {
 		return err
 	}
-	return c.ws.Write(ctx, websocket.MessageText, b)
+	deadline, _ := ctx.Deadline()
+	return c.link.write(b, deadline)
+}
+
+// kick ends the connection with a close code: the first cause wins. A
+// deadline in the past wakes whoever waits on the socket.
+func (h *Hub) kick(c *Conn, cause closeCause) {
+	c.cause.CompareAndSwap(nil, &cause)
+	c.link.expire()
+	h.poke(h.base, c, false)
+}
+
+// kicked returns the cause the connection was kicked with, if any.
+func (c *Conn) kicked() error {
+	if cc := c.cause.Load(); cc != nil {
+		return *cc
+	}
+	return nil
 }
 
 // closeCause tells the serve loop which close code to send.
 type closeCause struct {
-	code   websocket.StatusCode
+	code   ws.StatusCode
 	reason string
 }
 
@@ -226,7 +258,7 @@ func (h *Hub) register(ctx context.Context, c *Conn, remoteAddr string, facts pr
 	h.mu.Unlock()
 	if old != nil {
 		h.log.Warn("agent connected again; closing the older connection", "agent_id", c.AgentID, "old_conn", old.ConnID, "new_conn", c.ConnID)
-		old.kick(closeCause{protocol.CloseReplaced, "replaced by a newer connection"})
+		h.kick(old, closeCause{protocol.CloseReplaced, "replaced by a newer connection"})
 	} else {
 		h.metrics.connected.Inc()
 	}
@@ -268,8 +300,8 @@ func (h *Hub) unregister(ctx context.Context, c *Conn) {
 	}
 }
 
-// Active returns how many connection serve loops are running, including
-// ones still cleaning up after their agent was replaced or left.
+// Active returns how many connections are served, including ones still
+// closing after their agent was replaced or left.
 func (h *Hub) Active() int { return int(h.active.Load()) }
 
 // Connected returns how many agents this replica holds.
@@ -342,11 +374,12 @@ func (h *Hub) Shutdown() {
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
-		c.kick(closeCause{protocol.CloseShutdown, "server shutting down"})
+		h.kick(c, closeCause{protocol.CloseShutdown, "server shutting down"})
 	}
-	// Serve loops mark their agents offline as they end; wait for them so
+	// Connections mark their agents offline as they end; wait for them so
 	// the final sweep below sees no stragglers.
 	h.serving.Wait()
+	h.stopPoller()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := h.db.MarkReplicaOffline(ctx, h.replicaID); err != nil {

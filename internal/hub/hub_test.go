@@ -57,6 +57,7 @@ func TestHub(t *testing.T) {
 			t.Run("Shutdown", func(t *testing.T) { testShutdown(t, db) })
 			t.Run("StaleReplica", func(t *testing.T) { testStaleReplica(t, db, pastDB) })
 			t.Run("Metrics", func(t *testing.T) { testMetrics(t, db) })
+			t.Run("PolicyAck", func(t *testing.T) { testPolicyAck(t, db) })
 		})
 	}
 }
@@ -377,5 +378,57 @@ func testMetrics(t *testing.T, db *store.DB) {
 	})
 	if got := metric(t, r.reg, "steward_agent_connects_total", nil); got != 2 {
 		t.Errorf("steward_agent_connects_total after a disconnect = %v, want 2 (a counter)", got)
+	}
+}
+
+// fixedPolicy gives every agent the same policy revision.
+type fixedPolicy struct{ revision string }
+
+func (p fixedPolicy) Effective(context.Context, *hub.Conn) (*protocol.PolicyUpdate, error) {
+	return &protocol.PolicyUpdate{Revision: p.revision, Policy: []byte(`{}`)}, nil
+}
+
+func testPolicyAck(t *testing.T, db *store.DB) {
+	r := newReplica(t, db, options{heartbeat: 10 * time.Second})
+	r.hub.SetPolicyHandler(fixedPolicy{"rev-1"})
+	id, secret := r.enroll(t, "acker")
+	stored := func(t *testing.T) store.Agent {
+		t.Helper()
+		a, err := db.Agent(t.Context(), id)
+		if err != nil {
+			t.Fatalf("Agent: %v", err)
+		}
+		return a
+	}
+	// ack sends an acknowledgement and waits until the server handled it:
+	// messages of one connection are handled in order.
+	ack := func(t *testing.T, a *agent, revision string) {
+		t.Helper()
+		a.send(t, protocol.TypePolicyAck, "", protocol.PolicyAck{Revision: revision})
+		a.heartbeat(t, "after-ack")
+	}
+
+	first := r.connect(t, id, secret)
+	ack(t, first, "rev-1")
+	got := stored(t)
+	if got.PolicyRevision != "rev-1" || got.PolicyAppliedAt.IsZero() {
+		t.Fatalf("after the first ack: revision %q applied at %v, want rev-1 with a time", got.PolicyRevision, got.PolicyAppliedAt)
+	}
+	applied := got.PolicyAppliedAt
+	first.ws.Close(websocket.StatusNormalClosure, "")
+	eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
+	time.Sleep(5 * time.Millisecond) // a rewrite would store a later millisecond
+
+	// Reconnecting on the same policy acknowledges what is stored: no write.
+	again := r.connect(t, id, secret)
+	ack(t, again, "rev-1")
+	if got := stored(t); got.PolicyRevision != "rev-1" || !got.PolicyAppliedAt.Equal(applied) {
+		t.Errorf("after acking the stored revision again: revision %q applied at %v, want rev-1 still applied at %v",
+			got.PolicyRevision, got.PolicyAppliedAt, applied)
+	}
+	// Any other revision is stored.
+	ack(t, again, "rev-2")
+	if got := stored(t); got.PolicyRevision != "rev-2" {
+		t.Errorf("after acking rev-2: revision %q, want rev-2", got.PolicyRevision)
 	}
 }

@@ -70,8 +70,23 @@ func (w *presenceWriter) do(ctx context.Context, op *presenceOp) error {
 // its own so one bad row cannot fail the others.
 func (w *presenceWriter) write(ctx context.Context, batch []*presenceOp) {
 	err := w.db.WithTx(ctx, func(tx *store.Tx) error {
-		for _, op := range batch {
-			if err := apply(ctx, tx, op); err != nil {
+		for i := 0; i < len(batch); {
+			if batch[i].connect == nil {
+				if err := apply(ctx, tx, batch[i]); err != nil {
+					return err
+				}
+				i++
+				continue
+			}
+			// A run of connects, each agent once, is one statement: a
+			// storm's batch costs a few round trips, not one per agent.
+			seen := map[string]bool{}
+			var run []store.Connection
+			for ; i < len(batch) && batch[i].connect != nil && !seen[batch[i].connect.AgentID]; i++ {
+				seen[batch[i].connect.AgentID] = true
+				run = append(run, *batch[i].connect)
+			}
+			if err := tx.MarkConnectedAll(ctx, run); err != nil {
 				return err
 			}
 		}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -20,87 +21,72 @@ const helloTimeout = 15 * time.Second
 // before the server gives up on the connection.
 const maxBadMessages = 10
 
-// Deadliner is the part of the agent's network connection the hub uses to
-// detect silence without a timer and context per read.
-type Deadliner interface {
-	SetReadDeadline(t time.Time) error
-}
-
-// Go serves an authenticated agent's control connection on a new
-// goroutine that the hub owns: Shutdown ends it and waits for it. raw is
-// the connection under ws, for read deadlines; nil falls back to a
-// timeout context per read.
-func (h *Hub) Go(ws *websocket.Conn, raw Deadliner, agent store.Agent, remoteAddr string) {
+// Go serves an authenticated agent's control connection; the hub owns
+// the goroutines that serve it: Shutdown ends it and waits for them. conn
+// is the upgraded WebSocket connection; early holds bytes already read
+// from it behind the upgrade request (usually none).
+func (h *Hub) Go(conn net.Conn, early []byte, agent store.Agent, remoteAddr string) {
+	c := &Conn{AgentID: agent.ID, ClientID: agent.ClientID, SiteID: agent.SiteID, ConnID: store.NewID(),
+		link: link{conn: conn, early: early}, policyRev: agent.PolicyRevision}
 	// Add under mu so that it happens before Shutdown's Wait, or not at all.
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
-		ws.Close(protocol.CloseShutdown, "server shutting down")
+		c.link.close(closeCause{protocol.CloseShutdown, "server shutting down"})
 		return
 	}
 	h.serving.Add(1)
+	h.active.Add(1)
 	h.mu.Unlock()
-	go func() {
-		defer h.serving.Done()
-		h.serve(h.base, ws, raw, agent, remoteAddr)
-	}()
+	go h.serve(h.base, c, remoteAddr)
 }
 
-// serve runs the connection: hello, welcome, then heartbeats, facts and
-// results. Only the read loop runs on this goroutine, which lives as long
-// as the connection: opening and closing (decoding, logging, database
-// writes) run on short-lived stacks, so an idle agent costs a small stack.
-func (h *Hub) serve(ctx context.Context, ws *websocket.Conn, raw Deadliner, agent store.Agent, remoteAddr string) {
-	h.active.Add(1)
-	defer h.active.Add(-1)
-	ws.SetReadLimit(protocol.MaxMessageBytes)
-
-	connCtx, kick := context.WithCancelCause(ctx)
-	defer kick(nil)
-	c := &Conn{AgentID: agent.ID, ClientID: agent.ClientID, SiteID: agent.SiteID, ConnID: store.NewID(), ws: ws, raw: raw, kick: kick}
-	// coder/websocket drops the TCP connection without a close frame when
-	// the context of a read or write ends, which would lose the kick's
-	// close code. So reads and writes below use ctx, and a kick closes ws
-	// from here, close code first, which ends the pending read.
-	kicked := make(chan struct{})
-	stopKick := context.AfterFunc(connCtx, func() {
-		defer close(kicked)
-		closeWith(ws, context.Cause(connCtx))
-	})
-	defer func() {
-		if !stopKick() {
-			<-kicked
-		}
-	}()
-
-	var opened bool
-	onFreshStack(func() { opened = h.open(ctx, connCtx, c, remoteAddr) })
-	if !opened {
+// serve opens the connection (hello, welcome) and hands it to watch. No
+// goroutine lives as long as the connection: each message is read and
+// handled by a short-lived one, so an idle agent costs no stack (on
+// Linux) or a small one.
+func (h *Hub) serve(ctx context.Context, c *Conn, remoteAddr string) {
+	if !h.open(ctx, c, remoteAddr) {
+		h.serving.Done()
+		h.active.Add(-1)
 		return
 	}
-	err := h.readLoop(ctx, c)
-	onFreshStack(func() { h.finish(ctx, connCtx, c, err) })
+	if err := h.expect(c, h.OfflineAfter()); err != nil {
+		h.end(ctx, c, err)
+		return
+	}
+	h.watch(ctx, c)
+}
+
+// end closes an open connection and releases its count in serving.
+func (h *Hub) end(ctx context.Context, c *Conn, err error) {
+	defer h.active.Add(-1)
+	defer h.serving.Done()
+	if p := h.startPoller(); p != nil {
+		p.forget(c)
+	}
+	h.finish(ctx, c, err)
 }
 
 // open reads the hello, registers the connection, sends the welcome and
 // any queued commands. It reports whether the connection is open.
-func (h *Hub) open(ctx, connCtx context.Context, c *Conn, remoteAddr string) bool {
+func (h *Hub) open(ctx context.Context, c *Conn, remoteAddr string) bool {
 	log := h.log.With("agent_id", c.AgentID, "remote_addr", remoteAddr)
 	facts, err := h.readHello(ctx, c)
 	if err != nil {
 		log.Warn("agent connection rejected before hello", "err", err)
 		h.CountRejected("hello")
-		closeWith(c.ws, err)
+		c.link.close(err)
 		return false
 	}
-	queued, err := h.register(connCtx, c, remoteAddr, facts)
+	queued, err := h.register(ctx, c, remoteAddr, facts)
 	if err != nil {
 		var cc closeCause
 		if !errors.As(err, &cc) {
 			log.Error("register agent connection", "err", err)
-			err = closeCause{websocket.StatusInternalError, "server error"}
+			err = closeCause{ws.StatusInternalServerError, "server error"}
 		}
-		closeWith(c.ws, err)
+		c.link.close(err)
 		return false
 	}
 	log.Info("agent connected", "hostname", facts.Hostname, "version", facts.AgentVersion, "conn_id", c.ConnID)
@@ -115,9 +101,16 @@ func (h *Hub) open(ctx, connCtx context.Context, c *Conn, remoteAddr string) boo
 			log.Error("resolve policy for welcome", "err", err)
 		}
 	}
+	// Keep the welcome's revision string (shared by every agent on that
+	// policy) rather than the one read from the database.
+	if welcome.Policy != nil && welcome.Policy.Revision == c.policyRev {
+		c.policyRev = welcome.Policy.Revision
+	} else {
+		c.policyRev = ""
+	}
 	if err := h.send(ctx, c, protocol.TypeWelcome, "", welcome); err != nil {
 		log.Warn("send welcome", "err", err)
-		closeWith(c.ws, context.Cause(connCtx))
+		c.link.close(c.kicked())
 		h.unregister(context.WithoutCancel(ctx), c)
 		return false
 	}
@@ -127,33 +120,21 @@ func (h *Hub) open(ctx, connCtx context.Context, c *Conn, remoteAddr string) boo
 	return true
 }
 
-// finish closes a connection whose read loop ended with err and marks the
-// agent offline unless a newer connection took over.
-func (h *Hub) finish(ctx, connCtx context.Context, c *Conn, err error) {
-	if cause := context.Cause(connCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+// finish closes a connection that failed with err (or was kicked, or went
+// silent) and marks the agent offline unless a newer connection took over.
+func (h *Hub) finish(ctx context.Context, c *Conn, err error) {
+	if cause := c.kicked(); cause != nil {
 		err = cause
+	} else if ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("no message for %s: %w", h.OfflineAfter(), err)
 	}
 	h.log.Info("agent disconnected", "agent_id", c.AgentID, "reason", err)
-	closeWith(c.ws, err)
+	c.link.close(err)
 	h.unregister(context.WithoutCancel(ctx), c)
 }
 
-// closeWith closes ws with the code a closeCause carries, or a generic one.
-func closeWith(ws *websocket.Conn, err error) {
-	// Without a close cause the peer is gone or broken: waiting for a close
-	// handshake would only delay cleanup.
-	var cc closeCause
-	if errors.As(err, &cc) {
-		ws.Close(cc.code, cc.reason)
-		return
-	}
-	ws.CloseNow()
-}
-
 func (h *Hub) readHello(ctx context.Context, c *Conn) (protocol.Facts, error) {
-	ctx, cancel := context.WithTimeout(ctx, helloTimeout)
-	defer cancel()
-	_, data, err := c.ws.Read(ctx)
+	data, err := h.read(c, helloTimeout)
 	if err != nil {
 		return protocol.Facts{}, fmt.Errorf("read hello: %w", err)
 	}
@@ -175,58 +156,45 @@ func (h *Hub) readHello(ctx context.Context, c *Conn) (protocol.Facts, error) {
 	return facts, nil
 }
 
-// readLoop handles messages until the connection fails or the agent stays
-// silent for OfflineAfter.
-func (h *Hub) readLoop(ctx context.Context, c *Conn) error {
-	bad := 0
-	for {
-		data, err := h.read(ctx, c)
-		if err != nil {
-			if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)) {
-				return fmt.Errorf("no message for %s: %w", h.OfflineAfter(), err)
-			}
-			return err
-		}
-		// Decoding, encoding and storing need deep stacks; the connection's
-		// goroutine, idle nearly always, only reads.
-		onFreshStack(func() { err = h.handle(ctx, c, data, &bad) })
-		if err != nil {
-			return err
-		}
+// read waits up to timeout for the agent's next message.
+func (h *Hub) read(c *Conn, timeout time.Duration) ([]byte, error) {
+	if err := h.expect(c, timeout); err != nil {
+		return nil, err
 	}
+	if err := c.link.wait(); err != nil {
+		return nil, err
+	}
+	return c.link.next()
 }
 
-// read waits up to OfflineAfter for the agent's next message. With the
-// raw connection at hand it uses a socket deadline: a context with a
-// timeout per read would cost a timer and callbacks for every idle agent.
-func (h *Hub) read(ctx context.Context, c *Conn) ([]byte, error) {
-	if c.raw != nil {
-		if err := c.raw.SetReadDeadline(time.Now().Add(h.OfflineAfter())); err != nil {
-			return nil, err
-		}
-		_, data, err := c.ws.Read(ctx)
-		return data, err
+// expect gives the agent timeout to start its next message. Silence is
+// detected with a socket deadline: a context or timer per read would cost
+// every idle agent memory. A kick moves the deadline to the past.
+func (h *Hub) expect(c *Conn, timeout time.Duration) error {
+	d := time.Now().Add(timeout)
+	c.link.deadline.Store(d.UnixNano())
+	if err := c.link.conn.SetReadDeadline(d); err != nil {
+		return err
 	}
-	readCtx, cancel := context.WithTimeout(ctx, h.OfflineAfter())
-	defer cancel()
-	_, data, err := c.ws.Read(readCtx)
-	return data, err
+	// Checked after setting the deadline: a kick after this point moves
+	// the deadline back to the past, one before it is seen here.
+	return c.kicked()
 }
 
 // handle processes one message from the agent. It returns an error only
 // when the connection must end.
-func (h *Hub) handle(ctx context.Context, c *Conn, data []byte, bad *int) error {
+func (h *Hub) handle(ctx context.Context, c *Conn, data []byte) error {
 	env, err := protocol.DecodeEnvelope(data)
 	if err != nil {
 		h.CountRejected("bad_envelope")
-		*bad++
+		c.bad++
 		h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), "")
-		if *bad >= maxBadMessages {
+		if c.bad >= maxBadMessages {
 			return closeCause{protocol.CloseProtocol, "too many malformed messages"}
 		}
 		return nil
 	}
-	*bad = 0 // only a run of malformed messages ends the connection
+	c.bad = 0 // only a run of malformed messages ends the connection
 	h.CountMessage("in", env.Type)
 	switch env.Type {
 	case protocol.TypeResult:
@@ -271,6 +239,11 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte, bad *int) error 
 		if err != nil {
 			h.CountRejected("bad_policy_ack")
 			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
+			return nil
+		}
+		if ack.Revision == c.policyRev {
+			// Reconnecting on an unchanged policy: already stored. A
+			// connect storm skips one write per agent.
 			return nil
 		}
 		if err := h.presence.do(ctx, &presenceOp{agentID: c.AgentID, policyRevision: ack.Revision}); err != nil {
@@ -319,19 +292,4 @@ func (h *Hub) sendError(ctx context.Context, c *Conn, code, msg, ref string) {
 	if err := h.send(ctx, c, protocol.TypeError, "", protocol.Error{Code: code, Message: msg, RefID: ref}); err != nil {
 		h.log.Debug("send error to agent", "agent_id", c.AgentID, "err", err)
 	}
-}
-
-// onFreshStack runs fn on a short-lived goroutine and waits for it. A
-// goroutine keeps the largest stack it ever needed, and the database
-// drivers (SQLite's especially) need deep ones: run on the connection's
-// own goroutine, one query would leave every idle agent holding tens of
-// kilobytes of stack. Database work is rare per connection, so the extra
-// goroutine costs nothing that matters.
-func onFreshStack(fn func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	<-done
 }

@@ -235,12 +235,16 @@ type AgentCredential struct {
 	ClientID   string
 	SiteID     string
 	SecretHash string
+	// PolicyRevision is the policy revision the agent last acknowledged.
+	PolicyRevision string
 }
 
-// AgentCredential loads an agent's secret hash and client.
+// AgentCredential loads an agent's secret hash, client and site, and the
+// policy revision it last acknowledged.
 func (db *DB) AgentCredential(ctx context.Context, id string) (AgentCredential, error) {
 	c := AgentCredential{AgentID: id}
-	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash, client_id, site_id FROM agents WHERE id = $1`, id).Scan(&c.SecretHash, &c.ClientID, &c.SiteID)
+	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash, client_id, site_id, policy_revision FROM agents WHERE id = $1`, id).
+		Scan(&c.SecretHash, &c.ClientID, &c.SiteID, &c.PolicyRevision)
 	if errors.Is(err, sql.ErrNoRows) {
 		return AgentCredential{}, fmt.Errorf("agent %s: %w", id, ErrNotFound)
 	}
@@ -267,19 +271,56 @@ func (db *DB) MarkConnected(ctx context.Context, c Connection) error {
 
 // MarkConnected marks an agent online inside tx.
 func (t *Tx) MarkConnected(ctx context.Context, c Connection) error {
-	var a Agent
-	a.setFacts(c.Facts)
-	now := ms(t.db.now())
-	res, err := t.q.ExecContext(ctx, `UPDATE agents SET hostname = $1, os = $2, os_name = $3, os_version = $4, arch = $5,
-		kernel = $6, version = $7, boot_time = $8, ip_addresses = $9, users = $10,
-		online = true, last_seen = $11, connected_at = $11, remote_addr = $12, replica_id = $13, conn_id = $14
-		WHERE id = $15`,
-		a.Hostname, a.OS, a.OSName, a.OSVersion, a.Arch, a.Kernel, a.Version, ms(a.BootTime),
-		jsonList(a.IPAddresses), jsonList(a.Users), now, c.RemoteAddr, c.ReplicaID, c.ConnID, c.AgentID)
-	if err != nil {
+	if err := t.MarkConnectedAll(ctx, []Connection{c}); err != nil {
 		return fmt.Errorf("mark agent %s connected: %w", c.AgentID, err)
 	}
-	return expectOne(res, "agent "+c.AgentID)
+	return nil
+}
+
+// MarkConnectedAll marks several agents online as MarkConnected does, with
+// one statement per chunk instead of one per agent: a connect storm's
+// batches cost a few round trips. Each agent may appear once. If one is
+// unknown it fails with ErrNotFound without saying which; callers retry
+// one by one.
+func (t *Tx) MarkConnectedAll(ctx context.Context, cs []Connection) error {
+	now := ms(t.db.now())
+	n := t.db.dialect.rowsPerStatement()
+	for start := 0; start < len(cs); start += n {
+		chunk := cs[start:min(start+n, len(cs))]
+		var sb strings.Builder
+		args := []any{now}
+		// A CTE with named columns reads the same on SQLite and PostgreSQL;
+		// PostgreSQL types untyped parameters as text, hence the casts.
+		sb.WriteString(`WITH v (id, hostname, os, os_name, os_version, arch, kernel, version, boot_time, ip_addresses, users,
+			remote_addr, replica_id, conn_id) AS (VALUES `)
+		for i, c := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			var a Agent
+			a.setFacts(c.Facts)
+			k := len(args)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, CAST($%d AS BIGINT), $%d, $%d, $%d, $%d, $%d)",
+				k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9, k+10, k+11, k+12, k+13, k+14)
+			args = append(args, c.AgentID, a.Hostname, a.OS, a.OSName, a.OSVersion, a.Arch, a.Kernel, a.Version, ms(a.BootTime),
+				jsonList(a.IPAddresses), jsonList(a.Users), c.RemoteAddr, c.ReplicaID, c.ConnID)
+		}
+		sb.WriteString(`) UPDATE agents SET hostname = v.hostname, os = v.os, os_name = v.os_name, os_version = v.os_version,
+			arch = v.arch, kernel = v.kernel, version = v.version, boot_time = v.boot_time, ip_addresses = v.ip_addresses,
+			users = v.users, online = true, last_seen = $1, connected_at = $1, remote_addr = v.remote_addr,
+			replica_id = v.replica_id, conn_id = v.conn_id
+			FROM v WHERE agents.id = v.id`)
+		res, err := t.q.ExecContext(ctx, sb.String(), args...)
+		if err != nil {
+			return fmt.Errorf("mark %d agents connected: %w", len(chunk), err)
+		}
+		if got, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("mark %d agents connected: %w", len(chunk), err)
+		} else if got != int64(len(chunk)) {
+			return fmt.Errorf("mark %d agents connected: %d updated: %w", len(chunk), got, ErrNotFound)
+		}
+	}
+	return nil
 }
 
 // UpdateFacts stores changed facts of a connected agent.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -263,6 +264,47 @@ func TestListAgentsQuery(t *testing.T) {
 			if total != len(tt.want) {
 				t.Errorf("ListAgents(%+v) total = %d, want %d", f, total, len(tt.want))
 			}
+		}
+	})
+}
+
+func TestMarkConnectedAll(t *testing.T) {
+	t.Parallel()
+	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
+		ctx := t.Context()
+		site := mustSite(t, db, mustClient(t, db, "Acme").ID, "HQ")
+		var conns []store.Connection
+		for i := range 3 {
+			a := mustEnroll(t, db, site.ID, protocol.Facts{Hostname: fmt.Sprintf("pc-%d", i), OS: "linux"})
+			conns = append(conns, store.Connection{AgentID: a.ID, ConnID: fmt.Sprintf("c%d", i), ReplicaID: "r1",
+				RemoteAddr: fmt.Sprintf("203.0.113.%d:4000", i), Facts: protocol.Facts{Hostname: fmt.Sprintf("renamed-%d", i),
+					OS: "linux", BootTime: clk.Now().Add(-time.Duration(i+1) * time.Hour), Users: []string{fmt.Sprintf("user%d", i)}}})
+		}
+		clk.Advance(time.Minute)
+		if err := db.WithTx(ctx, func(tx *store.Tx) error { return tx.MarkConnectedAll(ctx, conns) }); err != nil {
+			t.Fatalf("MarkConnectedAll: %v", err)
+		}
+		for i, c := range conns {
+			got, err := db.Agent(ctx, c.AgentID)
+			if err != nil {
+				t.Fatalf("Agent: %v", err)
+			}
+			if !got.Online || got.Hostname != c.Facts.Hostname || got.RemoteAddr != c.RemoteAddr || !got.BootTime.Equal(c.Facts.BootTime) ||
+				!slices.Equal(got.Users, c.Facts.Users) || !got.ConnectedAt.Equal(clk.Now()) || !got.LastSeen.Equal(clk.Now()) {
+				t.Errorf("agent %d after MarkConnectedAll = %+v, want online with the facts and address of %+v at %v", i, got, c, clk.Now())
+			}
+		}
+
+		// One unknown agent fails the statement, and nothing is written.
+		clk.Advance(time.Minute)
+		bad := append(slices.Clone(conns[:1]), store.Connection{AgentID: store.NewID(), ConnID: "x"})
+		bad[0].Facts.Hostname = "must-not-stick"
+		err := db.WithTx(ctx, func(tx *store.Tx) error { return tx.MarkConnectedAll(ctx, bad) })
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("MarkConnectedAll with an unknown agent: error %v, want ErrNotFound", err)
+		}
+		if got, _ := db.Agent(ctx, conns[0].AgentID); got.Hostname != conns[0].Facts.Hostname {
+			t.Errorf("hostname after the failed batch = %q, want %q", got.Hostname, conns[0].Facts.Hostname)
 		}
 	})
 }
