@@ -170,6 +170,11 @@ type CommandHandler interface {
 // welcome. The push service implements it.
 type PolicyHandler interface {
 	Effective(ctx context.Context, c *Conn) (*protocol.PolicyUpdate, error)
+	// Welcomed is told the revision the welcome carried once it is sent
+	// ("" for none), so that a change pushed between the welcome's
+	// resolution and its sending, which may have reached the agent first,
+	// is sent again after it.
+	Welcomed(ctx context.Context, c *Conn, revision string)
 }
 
 // MetricsHandler stores the samples an agent sends and returns the

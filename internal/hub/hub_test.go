@@ -384,6 +384,8 @@ func testMetrics(t *testing.T, db *store.DB) {
 // fixedPolicy gives every agent the same policy revision.
 type fixedPolicy struct{ revision string }
 
+func (p fixedPolicy) Welcomed(context.Context, *hub.Conn, string) {}
+
 func (p fixedPolicy) Effective(context.Context, *hub.Conn) (*protocol.PolicyUpdate, error) {
 	return &protocol.PolicyUpdate{Revision: p.revision, Policy: []byte(`{}`)}, nil
 }
@@ -430,5 +432,10 @@ func testPolicyAck(t *testing.T, db *store.DB) {
 	ack(t, again, "rev-2")
 	if got := stored(t); got.PolicyRevision != "rev-2" {
 		t.Errorf("after acking rev-2: revision %q, want rev-2", got.PolicyRevision)
+	}
+	// A change undone: the welcome's revision again is stored again.
+	ack(t, again, "rev-1")
+	if got := stored(t); got.PolicyRevision != "rev-1" {
+		t.Errorf("after acking rev-1 again: revision %q, want rev-1", got.PolicyRevision)
 	}
 }

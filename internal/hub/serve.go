@@ -114,6 +114,13 @@ func (h *Hub) open(ctx context.Context, c *Conn, remoteAddr string) bool {
 		h.unregister(context.WithoutCancel(ctx), c)
 		return false
 	}
+	if ph := h.policyHandler(); ph != nil {
+		rev := ""
+		if welcome.Policy != nil {
+			rev = welcome.Policy.Revision
+		}
+		ph.Welcomed(ctx, c, rev)
+	}
 	if ch := h.commandHandler(); ch != nil {
 		ch.Connected(ctx, c, queued)
 	}
@@ -249,6 +256,9 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte) error {
 		if err := h.presence.do(ctx, &presenceOp{agentID: c.AgentID, policyRevision: ack.Revision}); err != nil {
 			return fmt.Errorf("record policy revision: %w", err)
 		}
+		// What is stored now: a later acknowledgement of the welcome's
+		// revision (a change undone) must be written again.
+		c.policyRev = ack.Revision
 	case protocol.TypeHeartbeat:
 		if _, err := protocol.DecodeHeartbeat(env.Data); err != nil {
 			h.CountRejected("bad_heartbeat")

@@ -71,6 +71,29 @@ func (s *Service) Effective(ctx context.Context, c *hub.Conn) (*protocol.PolicyU
 	return res.update, err
 }
 
+// Welcomed implements hub.PolicyHandler. It resolves the agent's policy
+// again under the push lock and sends it when it differs from what the
+// welcome carried: a push that ran between the welcome's resolution and
+// its sending reached the agent before the welcome, which then replaced
+// the newer policy. Holding the lock orders this send with every push.
+func (s *Service) Welcomed(ctx context.Context, c *hub.Conn, revision string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, err := s.resolveLocked(ctx, c.AgentID, c.ClientID, c.SiteID)
+	if err != nil {
+		s.log.Error("resolve policy after welcome", "agent_id", c.AgentID, "err", err)
+		return
+	}
+	if res.update == nil || res.update.Revision == revision {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.Send(wctx, protocol.TypePolicy, "", res.update); err != nil {
+		s.log.Debug("send policy after welcome", "agent_id", c.AgentID, "err", err)
+	}
+}
+
 // EffectiveFor returns an agent's effective policy from the cached
 // resolution, for the server's own use (alert thresholds).
 func (s *Service) EffectiveFor(ctx context.Context, agentID, clientID, siteID string) (policy.Effective, error) {
@@ -81,6 +104,11 @@ func (s *Service) EffectiveFor(ctx context.Context, agentID, clientID, siteID st
 func (s *Service) resolve(ctx context.Context, agentID, clientID, siteID string) (resolved, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.resolveLocked(ctx, agentID, clientID, siteID)
+}
+
+// resolveLocked is resolve with s.mu held.
+func (s *Service) resolveLocked(ctx context.Context, agentID, clientID, siteID string) (resolved, error) {
 	if s.cache == nil {
 		snap, err := s.db.PolicySnapshot(ctx)
 		if err != nil {
