@@ -107,6 +107,15 @@ func TestWelcomedResendsNewerPolicy(t *testing.T) {
 		t.Fatalf("welcome: %+v, %v; want one with a policy", welcome, err)
 	}
 	old := welcome.Policy.Revision
+	// Messages are handled once the connection is open, so the answer to a
+	// heartbeat means the hub's own call to Welcomed has run.
+	hb, _ := protocol.Encode(protocol.TypeHeartbeat, "hb-1", protocol.Heartbeat{Time: time.Now().UTC()})
+	if err := ws.Write(ctx, websocket.MessageText, hb); err != nil {
+		t.Fatal(err)
+	}
+	if env, err := read(10 * time.Second); err != nil || env.Type != protocol.TypeHeartbeat {
+		t.Fatalf("answer to a heartbeat: %+v, %v", env, err)
+	}
 
 	// The site gets a policy; the change has not been pushed here yet
 	// (its announcement is what races with the welcome), but the push
