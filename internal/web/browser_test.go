@@ -176,6 +176,12 @@ func TestBrowser(t *testing.T) {
 	shot("agent-inventory")
 	step("filter software", chromedp.SendKeys(chromedp.ID("software-q"), "ssh"))
 	waitFor("one software row", `document.querySelectorAll("#inventory table.software tbody tr").length === 1`)
+	// The filter swapped the section in: click only once htmx has taken
+	// over its refresh form, or the browser would post it as a plain form.
+	waitFor("the refresh form handled by htmx", `(() => {
+		const f = document.querySelector('#inventory form[action$="/inventory/refresh"]');
+		return !!f && f["htmx-internal-data"] !== undefined && !document.querySelector(".htmx-settling, .htmx-swapping");
+	})()`)
 	step("refresh inventory", chromedp.Click(chromedp.CSS(`#inventory form[action$="/inventory/refresh"] button`)))
 	waitFor("the refresh pending", `/waiting for the agent/.test(document.getElementById("inventory").textContent)`)
 	if got := eval(`String(window.__samePage)`); got != "true" {
