@@ -190,20 +190,8 @@ func (db *DB) ListAgents(ctx context.Context, f AgentFilter, p Page) ([]Agent, i
 	orderBy := " ORDER BY " + strings.ReplaceAll(order, "DIR", dir)
 	n := len(args)
 	q := agentSelect + where + orderBy + fmt.Sprintf(" LIMIT $%d OFFSET $%d", n+1, n+2)
-	rows, err := db.sql.QueryContext(ctx, q, append(args, p.Limit, p.Offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list agents: %w", err)
-	}
-	defer rows.Close()
-	out := []Agent{}
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list agents: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, total, rows.Err()
+	out, err := queryAll(ctx, db.sql, "list agents", scanAgent, q, append(args, p.Limit, p.Offset)...)
+	return out, total, err
 }
 
 // AgentCounts are fleet totals.

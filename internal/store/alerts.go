@@ -200,21 +200,9 @@ func (db *DB) ListAlerts(ctx context.Context, f AlertFilter, p Page) ([]Alert, i
 		return nil, 0, fmt.Errorf("count alerts: %w", err)
 	}
 	n := len(args)
-	rows, err := db.sql.QueryContext(ctx, alertSelect+where+fmt.Sprintf(` ORDER BY al.opened_at DESC, al.id DESC LIMIT $%d OFFSET $%d`, n+1, n+2),
+	out, err := queryAll(ctx, db.sql, "list alerts", scanAlert, alertSelect+where+fmt.Sprintf(` ORDER BY al.opened_at DESC, al.id DESC LIMIT $%d OFFSET $%d`, n+1, n+2),
 		append(args, p.Limit, p.Offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list alerts: %w", err)
-	}
-	defer rows.Close()
-	out := []Alert{}
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list alerts: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, total, rows.Err()
+	return out, total, err
 }
 
 // UnresolvedRules returns the rules of an agent's unresolved alerts.

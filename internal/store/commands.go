@@ -285,21 +285,9 @@ func (db *DB) ListAgentCommands(ctx context.Context, agentID string, p Page) ([]
 	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM commands WHERE agent_id = $1`, agentID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count commands: %w", err)
 	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+commandColumns+` FROM commands WHERE agent_id = $1
+	out, err := queryAll(ctx, db.sql, "list commands", scanCommand, `SELECT `+commandColumns+` FROM commands WHERE agent_id = $1
 		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, agentID, p.Limit, p.Offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list commands: %w", err)
-	}
-	defer rows.Close()
-	out := []Command{}
-	for rows.Next() {
-		c, err := scanCommand(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list commands: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, total, rows.Err()
+	return out, total, err
 }
 
 // BatchStatus is a batch with its commands counted by state.

@@ -96,20 +96,7 @@ func scanToken(row interface{ Scan(...any) error }) (EnrollmentToken, error) {
 
 // ListEnrollmentTokens returns a site's tokens, newest first.
 func (db *DB) ListEnrollmentTokens(ctx context.Context, siteID string) ([]EnrollmentToken, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+tokenColumns+` FROM enrollment_tokens WHERE site_id = $1 ORDER BY created_at DESC`, siteID)
-	if err != nil {
-		return nil, fmt.Errorf("list enrollment tokens: %w", err)
-	}
-	defer rows.Close()
-	out := []EnrollmentToken{}
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list enrollment tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.sql, "list enrollment tokens", scanToken, `SELECT `+tokenColumns+` FROM enrollment_tokens WHERE site_id = $1 ORDER BY created_at DESC`, siteID)
 }
 
 // EnrollmentToken loads one token by ID.

@@ -136,20 +136,7 @@ func (db *DB) Channel(ctx context.Context, id string) (Channel, error) {
 
 // ListChannels returns every channel by name.
 func (db *DB) ListChannels(ctx context.Context) ([]Channel, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+channelColumns+` FROM notification_channels ORDER BY lower(name)`)
-	if err != nil {
-		return nil, fmt.Errorf("list channels: %w", err)
-	}
-	defer rows.Close()
-	out := []Channel{}
-	for rows.Next() {
-		c, err := scanChannel(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list channels: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.sql, "list channels", scanChannel, `SELECT `+channelColumns+` FROM notification_channels ORDER BY lower(name)`)
 }
 
 // QueueDelivery adds a pending delivery, due at next, and returns its ID.
@@ -180,21 +167,8 @@ func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 
 // DueDeliveries returns pending deliveries whose time has come, oldest first.
 func (db *DB) DueDeliveries(ctx context.Context, limit int) ([]Delivery, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM notification_deliveries
+	return queryAll(ctx, db.sql, "load due notifications", scanDelivery, `SELECT `+deliveryColumns+` FROM notification_deliveries
 		WHERE state = 'pending' AND next_at <= $1 ORDER BY created_at LIMIT $2`, ms(db.now()), limit)
-	if err != nil {
-		return nil, fmt.Errorf("load due notifications: %w", err)
-	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, fmt.Errorf("load due notifications: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
 }
 
 // RecordAttempt stores the outcome of one delivery attempt: sent, retry at
@@ -215,19 +189,6 @@ func (db *DB) RecordAttempt(ctx context.Context, id, state string, status int, e
 // ListDeliveries returns a channel's delivery log, newest first.
 func (db *DB) ListDeliveries(ctx context.Context, channelID string, p Page) ([]Delivery, error) {
 	p = p.Normalize()
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM notification_deliveries WHERE channel_id = $1
+	return queryAll(ctx, db.sql, "list deliveries", scanDelivery, `SELECT `+deliveryColumns+` FROM notification_deliveries WHERE channel_id = $1
 		ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, channelID, p.Limit, p.Offset)
-	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
-	}
-	defer rows.Close()
-	out := []Delivery{}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list deliveries: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
 }

@@ -181,3 +181,29 @@ func redactURL(raw string) string {
 	}
 	return u.Redacted()
 }
+
+// row is what sql.Row and sql.Rows offer to the scan functions.
+type row = interface{ Scan(...any) error }
+
+// queryAll runs a query and scans every row with scan. It returns an empty,
+// non-nil slice when nothing matches, so lists encode as [] in JSON; what
+// names the work in errors ("list alerts").
+func queryAll[T any](ctx context.Context, q querier, what string, scan func(row) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}

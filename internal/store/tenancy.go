@@ -100,20 +100,8 @@ func (db *DB) ListClients(ctx context.Context, p Page) ([]Client, int, error) {
 	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM clients`).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count clients: %w", err)
 	}
-	rows, err := db.sql.QueryContext(ctx, clientSelect+` ORDER BY lower(c.name) LIMIT $1 OFFSET $2`, p.Limit, p.Offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list clients: %w", err)
-	}
-	defer rows.Close()
-	out := []Client{}
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list clients: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, total, rows.Err()
+	out, err := queryAll(ctx, db.sql, "list clients", scanClient, clientSelect+` ORDER BY lower(c.name) LIMIT $1 OFFSET $2`, p.Limit, p.Offset)
+	return out, total, err
 }
 
 // CreateSite inserts a site under a client. It returns ErrNotFound when the
@@ -177,19 +165,7 @@ func (db *DB) ListSites(ctx context.Context, clientID string, p Page) ([]Site, i
 	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM sites WHERE ($1 = '' OR client_id = $1)`, clientID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count sites: %w", err)
 	}
-	rows, err := db.sql.QueryContext(ctx, siteSelect+` WHERE ($1 = '' OR s.client_id = $1)
+	out, err := queryAll(ctx, db.sql, "list sites", scanSite, siteSelect+` WHERE ($1 = '' OR s.client_id = $1)
 		ORDER BY lower(c.name), lower(s.name) LIMIT $2 OFFSET $3`, clientID, p.Limit, p.Offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list sites: %w", err)
-	}
-	defer rows.Close()
-	out := []Site{}
-	for rows.Next() {
-		s, err := scanSite(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list sites: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, total, rows.Err()
+	return out, total, err
 }
