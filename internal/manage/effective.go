@@ -2,67 +2,19 @@ package manage
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
-// snapshotResolver resolves effective policies from one read of every
-// assignment. An agent's policy depends only on which policies its
-// default, client, site and agent levels hold, so results are memoized by
-// that combination and a fleet costs one resolution per combination.
-type snapshotResolver struct {
-	byTarget map[string]store.PolicyAssignment // "level/target" → assignment
-	docs     map[string]policy.Document        // policy ID → document
-	memo     map[[4]string]policy.Effective
-}
-
-func (s *Service) snapshotResolver(ctx context.Context) (*snapshotResolver, error) {
+// resolver reads every assignment once for a resolution of many agents.
+func (s *Service) resolver(ctx context.Context) (*effective.Resolver, error) {
 	snap, err := s.db.PolicySnapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r := &snapshotResolver{
-		byTarget: make(map[string]store.PolicyAssignment, len(snap.Assignments)),
-		docs:     make(map[string]policy.Document, len(snap.Policies)),
-		memo:     map[[4]string]policy.Effective{},
-	}
-	for _, a := range snap.Assignments {
-		r.byTarget[a.Level+"/"+a.TargetID] = a
-	}
-	for id, p := range snap.Policies {
-		doc, err := policy.Decode(p.Document)
-		if err != nil {
-			return nil, fmt.Errorf("stored policy %s: %w", id, err)
-		}
-		r.docs[id] = doc
-	}
-	return r, nil
-}
-
-// resolve returns the effective policy under the given client, site and
-// agent; an empty ID leaves that level out.
-func (r *snapshotResolver) resolve(clientID, siteID, agentID string) policy.Effective {
-	keys := [4]string{store.LevelDefault + "/", store.LevelClient + "/" + clientID, store.LevelSite + "/" + siteID, store.LevelAgent + "/" + agentID}
-	var (
-		combo       [4]string
-		assignments []policy.Assignment
-	)
-	for i, k := range keys {
-		a, ok := r.byTarget[k]
-		if !ok {
-			continue // an empty ID finds nothing: no assignment has an empty client, site or agent
-		}
-		combo[i] = a.PolicyID
-		assignments = append(assignments, policy.Assignment{Level: levels[a.Level], PolicyID: a.PolicyID, PolicyName: a.PolicyName, Document: r.docs[a.PolicyID]})
-	}
-	if eff, ok := r.memo[combo]; ok {
-		return eff
-	}
-	eff := policy.Resolve(assignments...)
-	r.memo[combo] = eff
-	return eff
+	return effective.New(snap), nil
 }
 
 // EffectiveAt resolves the policy an agent would get if it sat directly at
@@ -93,11 +45,11 @@ func (s *Service) EffectiveAt(ctx context.Context, level, targetID string) (poli
 	default:
 		return policy.Effective{}, invalid("level", "must be default, client, site or agent")
 	}
-	r, err := s.snapshotResolver(ctx)
+	r, err := s.resolver(ctx)
 	if err != nil {
 		return policy.Effective{}, err
 	}
-	return r.resolve(clientID, siteID, agentID), nil
+	return r.Resolve(clientID, siteID, agentID)
 }
 
 // OutdatedAgent is an agent whose acknowledged policy revision is not its
@@ -115,13 +67,17 @@ func (s *Service) OutdatedAgents(ctx context.Context) ([]OutdatedAgent, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.snapshotResolver(ctx)
+	r, err := s.resolver(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []OutdatedAgent
 	for _, a := range revs {
-		if want := r.resolve(a.ClientID, a.SiteID, a.ID).Revision(); want != a.PolicyRevision {
+		eff, err := r.Resolve(a.ClientID, a.SiteID, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		if want := eff.Revision(); want != a.PolicyRevision {
 			out = append(out, OutdatedAgent{AgentRevision: a, Want: want})
 		}
 	}
@@ -136,13 +92,17 @@ func (s *Service) CountOutdated(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, err := s.snapshotResolver(ctx)
+	r, err := s.resolver(ctx)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, g := range groups {
-		if r.resolve(g.ClientID, g.SiteID, g.AgentID).Revision() != g.PolicyRevision {
+		eff, err := r.Resolve(g.ClientID, g.SiteID, g.AgentID)
+		if err != nil {
+			return 0, err
+		}
+		if eff.Revision() != g.PolicyRevision {
 			n += g.N
 		}
 	}

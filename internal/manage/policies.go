@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -260,13 +261,6 @@ func (s *Service) checkTarget(ctx context.Context, level, targetID string) error
 	return err
 }
 
-var levels = map[string]policy.Level{
-	store.LevelDefault: policy.LevelDefault,
-	store.LevelClient:  policy.LevelClient,
-	store.LevelSite:    policy.LevelSite,
-	store.LevelAgent:   policy.LevelAgent,
-}
-
 // EffectivePolicy resolves an agent's policy from its assignments.
 func (s *Service) EffectivePolicy(ctx context.Context, agentID string) (policy.Effective, error) {
 	as, ps, err := s.db.AgentPolicies(ctx, agentID)
@@ -279,7 +273,7 @@ func (s *Service) EffectivePolicy(ctx context.Context, agentID string) (policy.E
 		if err != nil {
 			return policy.Effective{}, fmt.Errorf("stored policy %s: %w", ps[i].ID, err)
 		}
-		assignments = append(assignments, policy.Assignment{Level: levels[a.Level], PolicyID: a.PolicyID, PolicyName: a.PolicyName, Document: doc})
+		assignments = append(assignments, effective.Assignment(a, doc))
 	}
 	return policy.Resolve(assignments...), nil
 }
