@@ -131,10 +131,20 @@ func TestWebhookURLMasked(t *testing.T) {
 				Detail map[string]string
 			}
 		}](t, h.as(t, store.RoleOwner, "GET", "/api/v1/audit?limit=100", "").want(t, http.StatusOK))
+		created := false
 		for _, e := range audit.Items {
 			if strings.Contains(e.Detail["url"], "SECRET") {
 				t.Errorf("audit %s detail holds the webhook's path: %v", e.Action, e.Detail)
 			}
+			if e.Action == "channel.create" {
+				created = true
+				if e.Detail["url"] != "https://hooks.example.com/…" {
+					t.Errorf("audit channel.create url = %q, want it masked to https://hooks.example.com/…", e.Detail["url"])
+				}
+			}
+		}
+		if !created {
+			t.Error("no channel.create entry in the audit log")
 		}
 	})
 }

@@ -5,10 +5,12 @@ import (
 	"net/mail"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -82,11 +84,9 @@ func checkChannel(in ChannelInput, old store.Channel) (store.Channel, error) {
 	}
 	c.MinSeverity = in.MinSeverity
 	if c.MinSeverity == "" {
-		c.MinSeverity = "warning"
+		c.MinSeverity = string(policy.SeverityWarning)
 	}
-	switch c.MinSeverity {
-	case "info", "warning", "critical":
-	default:
+	if !policy.Severity(c.MinSeverity).Valid() {
 		return store.Channel{}, invalid("min_severity", "must be info, warning or critical")
 	}
 	switch {
@@ -126,7 +126,7 @@ func checkRecipients(in []string) ([]string, error) {
 
 // channelDetail is a channel's audit detail, without its secret.
 func channelDetail(c store.Channel) map[string]string {
-	d := map[string]string{"name": c.Name, "kind": c.Kind, "min_severity": c.MinSeverity, "enabled": boolText(c.Enabled)}
+	d := map[string]string{"name": c.Name, "kind": c.Kind, "min_severity": c.MinSeverity, "enabled": strconv.FormatBool(c.Enabled)}
 	if c.Kind == store.ChannelEmail {
 		d["recipients"] = strings.Join(c.Recipients, ", ")
 	} else {
@@ -156,13 +156,6 @@ func ChannelFor(p access.Principal, c store.Channel) store.Channel {
 		c.URL = MaskURL(c.URL)
 	}
 	return c
-}
-
-func boolText(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
 }
 
 // CreateChannel adds a channel. For a webhook it also returns the secret,

@@ -81,17 +81,16 @@ func (h *Handler) scope(ctx context.Context, t scopeTarget) (*scopeView, error) 
 	if sv.Alerts, err = h.severityCounts(ctx, t.alerts); err != nil {
 		return nil, err
 	}
-	assignments, err := h.cfg.DB.ListAssignments(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range assignments {
-		if a.Level == t.level && a.TargetID == t.id {
-			sv.Assigned = &a
-		}
-	}
+	// The policies come with their assignments: one read finds the one here.
 	if sv.Policies, err = h.cfg.DB.ListPolicies(ctx); err != nil {
 		return nil, err
+	}
+	for _, p := range sv.Policies {
+		for _, a := range p.Assignments {
+			if a.Level == t.level && a.TargetID == t.id {
+				sv.Assigned = &a
+			}
+		}
 	}
 	windows, err := h.cfg.DB.ListMaintenanceWindows(ctx)
 	if err != nil {

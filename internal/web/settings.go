@@ -130,19 +130,17 @@ func (h *Handler) smtpConfigured(r *http.Request) (store.SMTPSettings, bool, err
 }
 
 // channelsPage serves GET /settings/notifications.
-func (h *Handler) channelsPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
-	return h.renderChannels(w, r, http.StatusOK, channelForm{Kind: store.ChannelWebhook, MinSeverity: "warning", Enabled: true})
+func (h *Handler) channelsPage(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	return h.renderChannels(w, r, p, http.StatusOK, channelForm{Kind: store.ChannelWebhook, MinSeverity: "warning", Enabled: true})
 }
 
-func (h *Handler) renderChannels(w http.ResponseWriter, r *http.Request, status int, form channelForm) error {
+func (h *Handler) renderChannels(w http.ResponseWriter, r *http.Request, p access.Principal, status int, form channelForm) error {
 	channels, err := h.cfg.DB.ListChannels(r.Context())
 	if err != nil {
 		return err
 	}
-	if p, ok := access.FromContext(r.Context()); ok {
-		for i := range channels {
-			channels[i] = manage.ChannelFor(p, channels[i])
-		}
+	for i := range channels {
+		channels[i] = manage.ChannelFor(p, channels[i])
 	}
 	_, configured, err := h.smtpConfigured(r)
 	if err != nil {
@@ -161,7 +159,7 @@ func (h *Handler) createChannel(w http.ResponseWriter, r *http.Request, p access
 	c, secret, err := h.cfg.Manage.CreateChannel(r.Context(), p, in)
 	if pr, ok := formProblem(err); ok {
 		form.Error, form.Field = pr.Message, problemField(pr)
-		return h.renderChannels(w, r, pr.Status, form)
+		return h.renderChannels(w, r, p, pr.Status, form)
 	}
 	if err != nil {
 		return err
