@@ -241,8 +241,8 @@ func (h *Handler) deleteChannel(w http.ResponseWriter, r *http.Request, p access
 // test notification at once and shows the receiver's answer above the
 // delivery log, where the attempt also appears.
 func (h *Handler) testChannel(w http.ResponseWriter, r *http.Request, p access.Principal) error {
-	if !access.Can(p, access.ManageNotifications) {
-		return fmt.Errorf("%w: role %s cannot %s", manage.ErrForbidden, p.User.Role, access.ManageNotifications)
+	if err := allowed(p, access.ManageNotifications); err != nil {
+		return err
 	}
 	ctx := r.Context()
 	c, err := h.cfg.DB.Channel(ctx, r.PathValue("id"))
@@ -255,12 +255,7 @@ func (h *Handler) testChannel(w http.ResponseWriter, r *http.Request, p access.P
 
 // canManageSettings refuses principals who may not see or change server
 // settings; the SMTP page is theirs alone, as in the API.
-func canManageSettings(p access.Principal) error {
-	if !access.Can(p, access.ManageSettings) {
-		return fmt.Errorf("%w: role %s cannot %s", manage.ErrForbidden, p.User.Role, access.ManageSettings)
-	}
-	return nil
-}
+func canManageSettings(p access.Principal) error { return allowed(p, access.ManageSettings) }
 
 // smtpPage serves GET /settings/smtp.
 func (h *Handler) smtpPage(w http.ResponseWriter, r *http.Request, p access.Principal) error {
