@@ -87,6 +87,9 @@ type Conn struct {
 	state atomic.Int32
 	// bad counts malformed messages in a row.
 	bad int
+	// forgotten is set, under the poller's lock, once the connection has
+	// ended, so a late arm does not add it back to the poller.
+	forgotten bool
 	// policyRev is the policy revision stored for the agent when it equals
 	// the one its welcome carried, so acknowledging it needs no write.
 	policyRev string

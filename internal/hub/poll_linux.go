@@ -51,6 +51,9 @@ func newPoller() (*epoller, error) {
 // plain TCP socket); its goroutine waits on it instead.
 var errNotPollable = errors.New("connection is not a TCP socket")
 
+// errForgotten says the connection ended while it was being armed.
+var errForgotten = errors.New("connection already ended")
+
 // arm reports c's next readable data (or hang-up) once to run's ready.
 func (p *epoller) arm(c *Conn) error {
 	tcp, ok := c.link.conn.(*net.TCPConn)
@@ -67,6 +70,12 @@ func (p *epoller) arm(c *Conn) error {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: key}
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		if c.forgotten {
+			// Ended by an owner that took it while it was being armed:
+			// an entry now would outlive the connection.
+			ctlErr = errForgotten
+			return
+		}
 		if p.conns[key] == c {
 			ctlErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
 			return
@@ -81,12 +90,15 @@ func (p *epoller) arm(c *Conn) error {
 	return ctlErr
 }
 
-// forget stops watching c. Call it before closing c's socket.
+// forget stops watching c for good. Call it before closing c's socket.
 func (p *epoller) forget(c *Conn) {
 	tcp, ok := c.link.conn.(*net.TCPConn)
 	if !ok {
 		return
 	}
+	p.mu.Lock()
+	c.forgotten = true
+	p.mu.Unlock()
 	rc, err := tcp.SyscallConn()
 	if err != nil {
 		return

@@ -31,7 +31,12 @@ func (h *Hub) watch(ctx context.Context, c *Conn) {
 			}
 			return
 		}
-		c.state.Store(connBusy)
+		// A kick between the store above and the failed arm took the
+		// connection (and may have closed it, failing the arm): it has
+		// its owner, and a second would end it twice.
+		if !c.state.CompareAndSwap(connArmed, connBusy) {
+			return
+		}
 	}
 	h.spawn(ctx, c, false)
 }
