@@ -253,8 +253,12 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte) error {
 			// connect storm skips one write per agent.
 			return nil
 		}
+		// A database failure is logged, not fatal to the connection: after
+		// a push, a blip would otherwise disconnect every acknowledging
+		// agent at once. The dashboard shows the older revision meanwhile.
 		if err := h.presence.do(ctx, &presenceOp{agentID: c.AgentID, policyRevision: ack.Revision}); err != nil {
-			return fmt.Errorf("record policy revision: %w", err)
+			h.log.Error("record policy revision", "agent_id", c.AgentID, "revision", ack.Revision, "err", err)
+			return nil
 		}
 		// What is stored now: a later acknowledgement of the welcome's
 		// revision (a change undone) must be written again.
@@ -276,7 +280,7 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte) error {
 			return nil
 		}
 		if err := h.db.UpdateFacts(ctx, c.AgentID, facts); err != nil {
-			return fmt.Errorf("store facts: %w", err)
+			h.log.Error("store facts", "agent_id", c.AgentID, "err", err)
 		}
 	case protocol.TypeError:
 		e, _ := protocol.DecodeError(env.Data)

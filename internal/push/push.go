@@ -84,7 +84,7 @@ func (s *Service) Welcomed(ctx context.Context, c *hub.Conn, revision string) {
 		s.log.Error("resolve policy after welcome", "agent_id", c.AgentID, "err", err)
 		return
 	}
-	if res.update == nil || res.update.Revision == revision {
+	if res.update.Revision == revision {
 		return
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
