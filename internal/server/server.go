@@ -45,6 +45,7 @@ type Server struct {
 	replicaID string
 
 	db       *store.DB
+	events   bus.Bus
 	hub      *hub.Hub
 	cmds     *command.Service
 	policies *push.Service
@@ -64,16 +65,29 @@ type Server struct {
 // the bus, wires every service, binds the listener (so Addr is known
 // before Run) and registers the replica. The caller must call Run or Close.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
+	derivedURL := cfg.PublicURL == ""
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, started: time.Now(), replicaID: store.NewID()}
+	s := &Server{log: log, started: time.Now(), replicaID: store.NewID()}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
 	raiseFileLimit(log)
+
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.closers = append(s.closers, func() { s.ln.Close() })
+	if _, port, _ := net.SplitHostPort(cfg.Listen); derivedURL && port == "0" {
+		// A port chosen by the system is only known now; links and
+		// install commands must carry it.
+		cfg.PublicURL = "http://" + s.ln.Addr().String()
+	}
+	s.cfg = cfg
 
 	if cfg.DatabaseURL == "" {
 		unlock, err := lockDataDir(cfg.DataDir)
@@ -115,6 +129,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		events = nb
 		log.Info("joined the replica bus", "nats_url", redact(cfg.NATSURL))
 	}
+	s.events = events
 	s.hub = hub.New(db, events, log, hub.Options{
 		ReplicaID: s.replicaID, Heartbeat: cfg.Heartbeat, Registerer: reg, ServerVersion: cfg.Version,
 	})
@@ -206,11 +221,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		ID: s.replicaID, Hostname: hostname, Version: cfg.Version, StartedAt: s.started,
 	}, hub.MissedHeartbeats*cfg.Heartbeat, s.jobs)
 
-	s.ln, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	s.closers = append(s.closers, func() { s.ln.Close() })
 	if err := s.member.Join(ctx); err != nil {
 		return nil, err
 	}
@@ -225,6 +235,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // DB is the server's database handle.
 func (s *Server) DB() *store.DB { return s.db }
+
+// Bus is the bus the replica publishes presence and routes commands on.
+func (s *Server) Bus() bus.Bus { return s.events }
 
 // ReplicaID identifies this replica in presence and command routing.
 func (s *Server) ReplicaID() string { return s.replicaID }
