@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,6 +154,15 @@ func (s *Service) UpdatePolicy(ctx context.Context, p access.Principal, id strin
 	if err != nil {
 		return store.Policy{}, err
 	}
+	err = s.checkEffective(ctx, func(snap *store.PolicySnapshot) {
+		if pol, ok := snap.Policies[id]; ok {
+			pol.Name, pol.Document = name, doc
+			snap.Policies[id] = pol
+		}
+	})
+	if err != nil {
+		return store.Policy{}, err
+	}
 	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
 		if err := tx.UpdatePolicy(ctx, store.Policy{ID: id, Name: name, Description: desc, Document: doc}); err != nil {
 			return err
@@ -196,13 +206,21 @@ func (s *Service) Assign(ctx context.Context, p access.Principal, level, targetI
 	if err := s.checkTarget(ctx, level, targetID); err != nil {
 		return err
 	}
-	if _, err := s.db.Policy(ctx, policyID); err != nil {
+	pol, err := s.db.Policy(ctx, policyID)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return invalid("policy_id", "no policy %s", policyID)
 		}
 		return err
 	}
-	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+	scope, err := s.scopeOf(ctx, level, targetID)
+	if err != nil {
+		return err
+	}
+	if err := s.checkEffective(ctx, withAssignment(level, targetID, pol), scope); err != nil {
+		return err
+	}
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
 		if err := tx.Assign(ctx, store.PolicyAssignment{Level: level, TargetID: targetID, PolicyID: policyID, AssignedBy: p.ActorName()}); err != nil {
 			return err
 		}
@@ -226,7 +244,15 @@ func (s *Service) Unassign(ctx context.Context, p access.Principal, level, targe
 	if level == store.LevelDefault {
 		return invalid("level", "the default level always has a policy; assign another one instead")
 	}
-	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+	err := s.checkEffective(ctx, func(snap *store.PolicySnapshot) {
+		snap.Assignments = slices.DeleteFunc(snap.Assignments, func(a store.PolicyAssignment) bool {
+			return a.Level == level && a.TargetID == targetID
+		})
+	})
+	if err != nil {
+		return err
+	}
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
 		if err := tx.Unassign(ctx, level, targetID); err != nil {
 			return err
 		}

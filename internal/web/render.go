@@ -165,10 +165,15 @@ func classify(err error) problem {
 	var (
 		se  *statusError
 		inv *manage.InvalidError
+		pol *manage.PolicyInvalidError
 	)
 	switch {
 	case errors.As(err, &se):
 		return problem{Status: se.status, Message: se.msg}
+	case errors.As(err, &pol):
+		// An assignment refused for what it would make of an effective
+		// policy: say which field, where and why.
+		return problem{Status: http.StatusBadRequest, Message: upperFirst(pol.Error()) + "."}
 	case errors.As(err, &inv):
 		return problem{Status: http.StatusBadRequest, Message: fieldLabel(inv.Field) + " " + inv.Message, Field: inv.Field}
 	case errors.Is(err, manage.ErrForbidden):

@@ -215,7 +215,7 @@ func TestOlderPolicyRevision(t *testing.T) {
 	mustContain(t, "outdated", res.body, "none acknowledged", eff.Revision())
 
 	// A change to the site's policy leaves both behind until they acknowledge.
-	p := e.mustPolicy("Tighter", `{"thresholds": {"cpu": {"trigger": 70}}}`)
+	p := e.mustPolicy("Tighter", `{"thresholds": {"cpu": {"trigger": 70, "clear": 60}}}`)
 	e.mustAssign(store.LevelSite, f.site.ID, p.ID)
 	if got := hostnames(b.get("/policies/outdated").body); strings.Join(got, ",") != "alpha,bravo" {
 		t.Errorf("outdated agents after a change %v, want [alpha bravo]", got)
