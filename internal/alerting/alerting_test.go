@@ -25,7 +25,7 @@ import (
 
 type fixedPolicy struct{ eff policy.Effective }
 
-func (f fixedPolicy) EffectiveFor(context.Context, string, string, string) (policy.Effective, error) {
+func (f fixedPolicy) For(context.Context, string, string, string) (policy.Effective, error) {
 	return f.eff, nil
 }
 

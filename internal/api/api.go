@@ -17,6 +17,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/store"
@@ -30,6 +31,7 @@ const MaxBodyBytes = 1 << 20
 type Config struct {
 	DB       *store.DB
 	Manage   *manage.Service
+	Policies *effective.Policies
 	Commands *command.Service
 	Series   *timeseries.Store
 	Notify   *notify.Service

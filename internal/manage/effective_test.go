@@ -11,6 +11,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -76,7 +77,7 @@ func TestEffectiveAtAndOutdated(t *testing.T) {
 			{store.LevelAgent, a2.ID, field{"10s", policy.LevelAgent}, field{"85", policy.LevelSite}},
 		}
 		for _, tt := range tests {
-			eff, err := f.svc.EffectiveAt(ctx, tt.level, tt.target)
+			eff, err := effective.NewPolicies(db).At(ctx, tt.level, tt.target)
 			if err != nil {
 				t.Fatalf("EffectiveAt(%s %s): %v", tt.level, tt.target, err)
 			}
@@ -86,7 +87,7 @@ func TestEffectiveAtAndOutdated(t *testing.T) {
 			}
 			if tt.level == store.LevelAgent {
 				// The same resolver as the agent's own effective policy.
-				direct, err := f.svc.EffectivePolicy(ctx, tt.target)
+				direct, err := effective.NewPolicies(db).Agent(ctx, tt.target)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -95,10 +96,10 @@ func TestEffectiveAtAndOutdated(t *testing.T) {
 				}
 			}
 		}
-		if _, err := f.svc.EffectiveAt(ctx, "galaxy", ""); err == nil {
+		if _, err := effective.NewPolicies(db).At(ctx, "galaxy", ""); err == nil {
 			t.Error("EffectiveAt(galaxy): no error")
 		}
-		if _, err := f.svc.EffectiveAt(ctx, store.LevelSite, store.NewID()); err == nil {
+		if _, err := effective.NewPolicies(db).At(ctx, store.LevelSite, store.NewID()); err == nil {
 			t.Error("EffectiveAt(missing site): no error")
 		}
 
@@ -106,7 +107,7 @@ func TestEffectiveAtAndOutdated(t *testing.T) {
 		// acknowledges its revision, only a2 is.
 		outdated := func() []string {
 			t.Helper()
-			got, err := f.svc.OutdatedAgents(ctx)
+			got, err := effective.NewPolicies(db).Outdated(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +115,7 @@ func TestEffectiveAtAndOutdated(t *testing.T) {
 			for _, o := range got {
 				hosts = append(hosts, o.Hostname)
 			}
-			n, err := f.svc.CountOutdated(ctx)
+			n, err := effective.NewPolicies(db).CountOutdated(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +127,7 @@ func TestEffectiveAtAndOutdated(t *testing.T) {
 		if d := cmp.Diff([]string{"host-a", "host-b"}, outdated()); d != "" {
 			t.Errorf("outdated before acknowledging (-want +got):\n%s", d)
 		}
-		eff, _ := f.svc.EffectivePolicy(ctx, a1.ID)
+		eff, _ := effective.NewPolicies(db).Agent(ctx, a1.ID)
 		if err := db.WithTx(ctx, func(tx *store.Tx) error { return tx.SetPolicyRevision(ctx, a1.ID, eff.Revision()) }); err != nil {
 			t.Fatal(err)
 		}

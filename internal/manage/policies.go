@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -285,77 +283,4 @@ func (s *Service) checkTarget(ctx context.Context, level, targetID string) error
 		return invalid("target_id", "no %s %s", level, targetID)
 	}
 	return err
-}
-
-// EffectivePolicy resolves an agent's policy from its assignments.
-func (s *Service) EffectivePolicy(ctx context.Context, agentID string) (policy.Effective, error) {
-	as, ps, err := s.db.AgentPolicies(ctx, agentID)
-	if err != nil {
-		return policy.Effective{}, err
-	}
-	assignments := make([]policy.Assignment, 0, len(as))
-	for i, a := range as {
-		doc, err := policy.Decode(ps[i].Document)
-		if err != nil {
-			return policy.Effective{}, fmt.Errorf("stored policy %s: %w", ps[i].ID, err)
-		}
-		assignments = append(assignments, effective.Assignment(a, doc))
-	}
-	return policy.Resolve(assignments...), nil
-}
-
-// DefaultRetention is how long raw metric samples are kept according to
-// the policy assigned at the default level.
-func (s *Service) DefaultRetention(ctx context.Context) (time.Duration, error) {
-	return s.defaultDuration(ctx, "metrics.retention.raw")
-}
-
-// DefaultRollupRetention is how long hourly metric rollups are kept
-// according to the policy assigned at the default level.
-func (s *Service) DefaultRollupRetention(ctx context.Context) (time.Duration, error) {
-	return s.defaultDuration(ctx, "metrics.retention.rollup")
-}
-
-// defaultDuration resolves a duration field of the default level's policy.
-func (s *Service) defaultDuration(ctx context.Context, field string) (time.Duration, error) {
-	pol, err := s.db.Policy(ctx, store.DefaultPolicyID)
-	var assignments []policy.Assignment
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return 0, err
-	default:
-		doc, err := policy.Decode(pol.Document)
-		if err != nil {
-			return 0, fmt.Errorf("stored default policy: %w", err)
-		}
-		assignments = append(assignments, policy.Assignment{Level: policy.LevelDefault, PolicyID: pol.ID, PolicyName: pol.Name, Document: doc})
-	}
-	v, ok := policy.Resolve(assignments...).Get(field)
-	if !ok {
-		return 0, fmt.Errorf("policy has no %s", field)
-	}
-	d, ok := v.Value.(time.Duration)
-	if !ok {
-		return 0, fmt.Errorf("%s is %T, want a duration", field, v.Value)
-	}
-	return d, nil
-}
-
-// MetricsInterval is how often an agent collects samples under its
-// effective policy; charts and the series API size their buckets by it.
-func (s *Service) MetricsInterval(ctx context.Context, agentID string) (time.Duration, error) {
-	eff, err := s.EffectivePolicy(ctx, agentID)
-	if err != nil {
-		return 0, err
-	}
-	v, ok := eff.Get("metrics.interval")
-	if !ok {
-		return 0, errors.New("policy has no metrics.interval")
-	}
-	d, ok := v.Value.(time.Duration)
-	if !ok || d <= 0 {
-		return 0, fmt.Errorf("metrics.interval is %v, want a positive duration", v.Value)
-	}
-	return d, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -52,7 +53,7 @@ func TestAgentPageEffectivePolicy(t *testing.T) {
 	)
 	mustNotContain(t, "agent page", res.body, "up to date")
 
-	eff, err := e.mgr.EffectivePolicy(t.Context(), a.ID)
+	eff, err := effective.NewPolicies(e.db).Agent(t.Context(), a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -194,7 +195,7 @@ func TestOlderPolicyRevision(t *testing.T) {
 	e := newSQLiteEnv(t)
 	f := e.fixture("Acme", "HQ")
 	a1, a2 := e.enroll(f, linuxFacts("alpha")), e.enroll(f, linuxFacts("bravo"))
-	eff, err := e.mgr.EffectivePolicy(context.Background(), a1.ID)
+	eff, err := effective.NewPolicies(e.db).Agent(context.Background(), a1.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
