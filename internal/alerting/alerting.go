@@ -18,7 +18,7 @@ import (
 	"github.com/steward-rmm/steward/internal/alert"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/hub"
-	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -270,10 +270,10 @@ const MaxHandled = 1000
 // shown).
 func (s *Service) Handle(ctx context.Context, p access.Principal, ids []string, resolve bool) ([]store.Alert, error) {
 	if !access.Can(p, access.HandleAlerts) {
-		return nil, manage.ErrForbidden
+		return nil, access.ErrForbidden
 	}
 	if len(ids) == 0 || len(ids) > MaxHandled {
-		return nil, &manage.InvalidError{Field: "ids", Message: fmt.Sprintf("give 1 to %d alert ids", MaxHandled)}
+		return nil, &input.Error{Field: "ids", Message: fmt.Sprintf("give 1 to %d alert ids", MaxHandled)}
 	}
 	action := "alert.acknowledge"
 	if resolve {

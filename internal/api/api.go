@@ -18,6 +18,7 @@ import (
 	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/effective"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/store"
@@ -160,7 +161,7 @@ func errBadRequest(format string, args ...any) error {
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		br  *badRequest
-		inv *manage.InvalidError
+		inv *input.Error
 		pol *manage.PolicyInvalidError
 	)
 	switch {
@@ -176,7 +177,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": pol.Error(), "fields": fields})
 	case errors.Is(err, store.ErrInUse):
 		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, manage.ErrForbidden):
+	case errors.Is(err, access.ErrForbidden):
 		writeError(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())

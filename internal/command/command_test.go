@@ -16,7 +16,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/hub"
-	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
@@ -458,12 +458,12 @@ func TestCreateRefused(t *testing.T) {
 					t.Errorf("Create returned batch %q and IDs %v with the error", st.ID, ids)
 				}
 				if tt.forbidden {
-					if !errors.Is(err, manage.ErrForbidden) {
+					if !errors.Is(err, access.ErrForbidden) {
 						t.Errorf("Create error = %v, want ErrForbidden", err)
 					}
 					return
 				}
-				var inv *manage.InvalidError
+				var inv *input.Error
 				if !errors.As(err, &inv) || inv.Field != tt.field {
 					t.Errorf("Create error = %v, want an InvalidError for field %q", err, tt.field)
 				}

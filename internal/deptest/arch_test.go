@@ -26,6 +26,9 @@ func rules() []rule {
 		{why: "the store speaks SQL and the wire types only", pkgs: []string{"internal/store"}, except: testOnly, only: []string{"internal/protocol"}},
 		{why: "policy documents are pure data", pkgs: []string{"internal/policy"}, only: []string{}},
 		{why: "the wire protocol is shared by agent and server and depends on nothing", pkgs: []string{"internal/protocol"}, only: []string{}},
+		{why: "input errors are a leaf every layer can use", pkgs: []string{"internal/input"}, only: []string{}},
+		{why: "services take permission checks from access and input errors from input, not from the manage service",
+			pkgs: []string{"internal/command", "internal/alerting", "internal/push", "internal/effective", "internal/hub"}, forbid: []string{"internal/manage"}},
 		{why: "the agent never imports server code", pkgs: []string{"internal/agent", "cmd/steward-agent"}, only: []string{"internal/agent", "internal/protocol"}},
 		{why: "the simulator is an agent too", pkgs: []string{"internal/sim", "cmd/steward-sim"}, only: []string{"internal/sim", "internal/agent/backoff", "internal/protocol"}},
 		{why: "domain packages do not reach up into the HTTP layer or the wiring",
@@ -88,6 +91,7 @@ func TestRulesCatch(t *testing.T) {
 		{Path: "internal/hub", Imports: []string{"internal/store", "internal/web"}},
 		{Path: "internal/alerting", Imports: []string{"internal/server"}},
 		{Path: "internal/manage", Imports: []string{"internal/servertest"}},
+		{Path: "internal/command", Imports: []string{"internal/manage"}},
 		{Path: "internal/server", Imports: []string{"internal/web", "internal/api", "internal/store"}},
 		{Path: "internal/cli", Imports: []string{"internal/server"}},
 	}
@@ -102,6 +106,7 @@ func TestRulesCatch(t *testing.T) {
 		"internal/alerting imports internal/server: domain packages do not reach up into the HTTP layer or the wiring",
 		"internal/alerting imports internal/server: only the console runs the server",
 		"internal/manage imports internal/servertest: test harnesses are for tests",
+		"internal/command imports internal/manage: services take permission checks from access and input errors from input, not from the manage service",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("violations:\n%q\nwant:\n%q", got, want)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -57,7 +58,7 @@ func (s *Service) checkPolicy(ctx context.Context, in PolicyInput) (string, stri
 	}
 	desc := strings.TrimSpace(in.Description)
 	if len(desc) > 1000 {
-		return "", "", nil, invalid("description", "must be at most 1000 characters")
+		return "", "", nil, input.Errorf("description", "must be at most 1000 characters")
 	}
 	raw := in.Document
 	if len(raw) == 0 {
@@ -69,7 +70,7 @@ func (s *Service) checkPolicy(ctx context.Context, in PolicyInput) (string, stri
 		return "", "", nil, &PolicyInvalidError{Fields: fes}
 	}
 	if err != nil {
-		return "", "", nil, invalid("document", "%s", err.Error())
+		return "", "", nil, input.Errorf("document", "%s", err.Error())
 	}
 	if fes := policy.Validate(doc); len(fes) > 0 {
 		return "", "", nil, &PolicyInvalidError{Fields: fes}
@@ -125,7 +126,7 @@ func (s *Service) checkRoutes(ctx context.Context, doc policy.Document) error {
 
 // CreatePolicy stores a new, unassigned policy.
 func (s *Service) CreatePolicy(ctx context.Context, p access.Principal, in PolicyInput) (store.Policy, error) {
-	if err := require(p, access.ManagePolicies); err != nil {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
 		return store.Policy{}, err
 	}
 	name, desc, doc, err := s.checkPolicy(ctx, in)
@@ -145,7 +146,7 @@ func (s *Service) CreatePolicy(ctx context.Context, p access.Principal, in Polic
 
 // UpdatePolicy replaces a policy's name, description and document.
 func (s *Service) UpdatePolicy(ctx context.Context, p access.Principal, id string, in PolicyInput) (store.Policy, error) {
-	if err := require(p, access.ManagePolicies); err != nil {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
 		return store.Policy{}, err
 	}
 	name, desc, doc, err := s.checkPolicy(ctx, in)
@@ -180,7 +181,7 @@ func (s *Service) UpdatePolicy(ctx context.Context, p access.Principal, id strin
 
 // DeletePolicy removes an unassigned policy.
 func (s *Service) DeletePolicy(ctx context.Context, p access.Principal, id string) error {
-	if err := require(p, access.ManagePolicies); err != nil {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
 		return err
 	}
 	pol, err := s.db.Policy(ctx, id)
@@ -198,7 +199,7 @@ func (s *Service) DeletePolicy(ctx context.Context, p access.Principal, id strin
 // Assign places a policy at the default level or on a client, site or
 // agent, replacing the policy there.
 func (s *Service) Assign(ctx context.Context, p access.Principal, level, targetID, policyID string) error {
-	if err := require(p, access.ManagePolicies); err != nil {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
 		return err
 	}
 	if err := s.checkTarget(ctx, level, targetID); err != nil {
@@ -207,7 +208,7 @@ func (s *Service) Assign(ctx context.Context, p access.Principal, level, targetI
 	pol, err := s.db.Policy(ctx, policyID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return invalid("policy_id", "no policy %s", policyID)
+			return input.Errorf("policy_id", "no policy %s", policyID)
 		}
 		return err
 	}
@@ -233,14 +234,14 @@ func (s *Service) Assign(ctx context.Context, p access.Principal, level, targetI
 // Unassign removes the policy at a level and target; the fields it set
 // fall back to the levels above.
 func (s *Service) Unassign(ctx context.Context, p access.Principal, level, targetID string) error {
-	if err := require(p, access.ManagePolicies); err != nil {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
 		return err
 	}
 	if err := s.checkTarget(ctx, level, targetID); err != nil {
 		return err
 	}
 	if level == store.LevelDefault {
-		return invalid("level", "the default level always has a policy; assign another one instead")
+		return input.Errorf("level", "the default level always has a policy; assign another one instead")
 	}
 	err := s.checkEffective(ctx, func(snap *store.PolicySnapshot) {
 		snap.Assignments = slices.DeleteFunc(snap.Assignments, func(a store.PolicyAssignment) bool {
@@ -267,7 +268,7 @@ func (s *Service) checkTarget(ctx context.Context, level, targetID string) error
 	switch level {
 	case store.LevelDefault:
 		if targetID != "" {
-			return invalid("target_id", "must be empty at the default level")
+			return input.Errorf("target_id", "must be empty at the default level")
 		}
 		return nil
 	case store.LevelClient:
@@ -277,10 +278,10 @@ func (s *Service) checkTarget(ctx context.Context, level, targetID string) error
 	case store.LevelAgent:
 		_, err = s.db.Agent(ctx, targetID)
 	default:
-		return invalid("level", "must be default, client, site or agent")
+		return input.Errorf("level", "must be default, client, site or agent")
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return invalid("target_id", "no %s %s", level, targetID)
+		return input.Errorf("target_id", "no %s %s", level, targetID)
 	}
 	return err
 }

@@ -23,7 +23,7 @@ import (
 // validation message.
 func allowed(p access.Principal, a access.Action) error {
 	if !access.Can(p, a) {
-		return fmt.Errorf("%w: role %s cannot %s", manage.ErrForbidden, p.User.Role, a)
+		return fmt.Errorf("%w: role %s cannot %s", access.ErrForbidden, p.User.Role, a)
 	}
 	return nil
 }

@@ -263,7 +263,7 @@ func (h *Handler) authed(fn pageFunc) http.Handler {
 		case !access.Safe(r.Method) && !access.CSRFValid(r):
 			err = errCSRF
 		case !access.Can(p, access.ReadFleet):
-			err = fmt.Errorf("%w: role %s cannot view the dashboard", manage.ErrForbidden, p.User.Role)
+			err = fmt.Errorf("%w: role %s cannot view the dashboard", access.ErrForbidden, p.User.Role)
 		default:
 			err = fn(w, r, p)
 		}
