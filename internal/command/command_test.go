@@ -589,11 +589,17 @@ func TestRunFinishesFlushOnCancel(t *testing.T) {
 	runDone := make(chan error, 1)
 	go func() { runDone <- svc.Run(ctx) }()
 	svc.Result(t.Context(), id, protocol.Result{CommandID: ids[0], Status: protocol.ResultOK})
-	// Let the batching delay pass so the write is under way and waiting
-	// for the lock, then stop Run and let the write through.
-	time.Sleep(200 * time.Millisecond)
+	// The write is under way once it holds a second connection (the lock
+	// holds the first); it then waits for the lock. Stop Run there.
+	eventually(t, "the answer's write to wait for the lock", func() bool { return db.Stats().InUse >= 2 })
 	cancel()
-	time.Sleep(100 * time.Millisecond)
+	// Run must keep waiting for its write: a flush that gave up on the
+	// cancel would return here, with the answer lost.
+	select {
+	case err := <-runDone:
+		t.Fatalf("Run returned (%v) while its write waited for the lock", err)
+	case <-time.After(100 * time.Millisecond):
+	}
 	close(release)
 	if err := <-lockDone; err != nil {
 		t.Fatalf("lock transaction: %v", err)
