@@ -318,7 +318,14 @@ func TestBatch(t *testing.T) {
 			t.Fatalf("batch for %d agents has %d agents and %d commands", n, st.Agents, len(ids))
 		}
 		var b store.BatchStatus
-		eventually(t, "every agent to answer", func() bool {
+		defer func() {
+			if t.Failed() {
+				t.Logf("last batch states: %v", b.States)
+			}
+		}()
+		// 300 answers take about 5s under -race alone, and several times
+		// that beside other tests on a loaded machine.
+		eventuallyWithin(t, time.Minute, "every agent to answer", func() bool {
 			b, err = db.CommandBatch(context.WithoutCancel(t.Context()), st.ID)
 			if err != nil {
 				t.Fatalf("CommandBatch: %v", err)
