@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,22 +77,9 @@ func (m *member) stop() {
 	<-m.done
 }
 
-// each runs fn on every database engine inside a synctest bubble: leases
-// expire and renew on the bubble's clock, so lease lifetimes are exact
-// however loaded the machine is. The database is opened in the bubble
-// too, so its connections live and end there.
-func each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
-	t.Helper()
-	if os.Getenv(storetest.EnvPostgresURL) == "" {
-		t.Logf("PostgreSQL skipped: set %s to run it", storetest.EnvPostgresURL)
-	}
-	for _, b := range storetest.Backends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			opts := b.Options(t)
-			synctest.Test(t, func(t *testing.T) { fn(t, storetest.Open(t, opts)) })
-		})
-	}
-}
+// The tests run in synctest bubbles (storetest.EachInBubble): leases
+// expire and renew on the bubble's clock, so lease lifetimes and job counts
+// are exact however loaded the machine is.
 
 // tick lets n renew intervals pass and every member handle them.
 func tick(n int) {
@@ -138,7 +124,7 @@ func counter(n *atomic.Int64) func(context.Context) error {
 }
 
 func TestLeaderRunsJobsAtTheirInterval(t *testing.T) {
-	each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		var fast, slow atomic.Int64
 		m := newMember(t, db, "a",
 			Job{Name: "fast", Every: ttl / 3, Run: counter(&fast)},
@@ -175,7 +161,7 @@ func TestLeaderRunsJobsAtTheirInterval(t *testing.T) {
 }
 
 func TestTwoMembersElectOneLeader(t *testing.T) {
-	each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		var runsA, runsB atomic.Int64
 		a := newMember(t, db, "a", Job{Name: "count", Every: time.Millisecond, Run: counter(&runsA)})
 		b := newMember(t, db, "b", Job{Name: "count", Every: time.Millisecond, Run: counter(&runsB)})
@@ -214,7 +200,7 @@ func TestTwoMembersElectOneLeader(t *testing.T) {
 }
 
 func TestCancelledLeaderHandsOver(t *testing.T) {
-	each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		a := newMember(t, db, "a")
 		a.start(t)
 		synctest.Wait()
@@ -252,7 +238,7 @@ func TestCancelledLeaderHandsOver(t *testing.T) {
 }
 
 func TestStaleLeaseIsTakenOverAfterExpiry(t *testing.T) {
-	each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		a := newMember(t, db, "a")
 		a.start(t)
 		synctest.Wait()
@@ -285,7 +271,7 @@ func TestStaleLeaseIsTakenOverAfterExpiry(t *testing.T) {
 }
 
 func TestFailingJobDoesNotStopTheLoop(t *testing.T) {
-	each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		var failed, ok atomic.Int64
 		m := newMember(t, db, "a",
 			Job{Name: "broken", Every: time.Millisecond, Run: func(context.Context) error {
@@ -314,7 +300,7 @@ func TestFailingJobDoesNotStopTheLoop(t *testing.T) {
 // A leader cancelled while a job is still running must release the lease
 // too, even when its renew tick fires before it sees the cancellation.
 func TestLeaderCancelledMidJobReleasesLease(t *testing.T) {
-	each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		for i := range 4 {
 			started := make(chan struct{}, 1)
 			m := newMember(t, db, "a", Job{Name: "slow", Every: time.Hour, Run: func(ctx context.Context) error {
