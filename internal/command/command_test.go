@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -320,7 +321,7 @@ func TestBatch(t *testing.T) {
 		var b store.BatchStatus
 		defer func() {
 			if t.Failed() {
-				t.Logf("last batch states: %v", b.States)
+				t.Logf("last batch states: %v; agents connected: %d", b.States, s.hub.Connected())
 			}
 		}()
 		// 300 answers take about 5s under -race alone, and several times
@@ -563,6 +564,44 @@ func TestRunFlushesOnCancel(t *testing.T) {
 		}
 		if c := mustCommand(t, db, cmdB); c.State != store.CommandFailed || c.Error != "boom" {
 			t.Errorf("B's command after Run = %s with error %q, want failed with boom", c.State, c.Error)
+		}
+	})
+}
+
+// TestRunBatchesWrites checks the batching delay on the bubble's clock:
+// an answer waits in Run for up to 20 ms (Run's maxDelay) so that answers
+// arriving together are written together, and is written when it ends.
+func TestRunBatchesWrites(t *testing.T) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
+		f := newFleet(t, db)
+		b := newBus()
+		svc := command.New(db, hub.New(db, b, quiet, hub.Options{ReplicaID: "r1", Heartbeat: time.Second}), b, "r1", quiet)
+		id, _ := f.enroll(t, "a")
+		_, ids, err := svc.Create(t.Context(), technician, command.Request{Name: protocol.CommandPing, AgentIDs: []string{id}})
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		runDone := make(chan error, 1)
+		go func() { runDone <- svc.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-runDone; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}()
+
+		const maxDelay = 20 * time.Millisecond
+		svc.Result(t.Context(), id, protocol.Result{CommandID: ids[0], Status: protocol.ResultOK})
+		time.Sleep(maxDelay - time.Millisecond)
+		synctest.Wait()
+		if c := mustCommand(t, db, ids[0]); c.State != store.CommandQueued {
+			t.Fatalf("command %v after the answer = %s, want queued (held for the batch)", maxDelay-time.Millisecond, c.State)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if c := mustCommand(t, db, ids[0]); c.State != store.CommandDone {
+			t.Errorf("command %v after the answer = %s, want done", maxDelay, c.State)
 		}
 	})
 }
