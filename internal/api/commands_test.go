@@ -61,7 +61,9 @@ func newCommandHarness(t *testing.T, db *store.DB) *commandHarness {
 	// logs out of t.
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := bus.NewLocal()
-	hb := hub.New(db, b, log, hub.Options{ReplicaID: "r1", Heartbeat: 500 * time.Millisecond, ServerVersion: "test"})
+	// A heartbeat far longer than any test, so that the silence timeout
+	// cannot close a fake agent a loaded machine held up.
+	hb := hub.New(db, b, log, hub.Options{ReplicaID: "r1", Heartbeat: 10 * time.Second, ServerVersion: "test"})
 	cmds := command.New(db, hb, b, "r1", log)
 	hb.SetCommandHandler(cmds)
 	ctx, cancel := context.WithCancel(context.Background())

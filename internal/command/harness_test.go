@@ -97,7 +97,10 @@ type server struct {
 
 func newServer(t *testing.T, f *fleet, b *watchedBus, replicaID string) *server {
 	t.Helper()
-	h := hub.New(f.db, b, quiet, hub.Options{ReplicaID: replicaID, Heartbeat: 500 * time.Millisecond, ServerVersion: "test"})
+	// A heartbeat far longer than any test: the silence timeout (three
+	// heartbeats) must not close a fake agent whose heartbeat goroutine a
+	// loaded machine held up; 500 ms lost hundreds of agents under -race.
+	h := hub.New(f.db, b, quiet, hub.Options{ReplicaID: replicaID, Heartbeat: 10 * time.Second, ServerVersion: "test"})
 	cmds := command.New(f.db, h, b, replicaID, quiet)
 	h.SetCommandHandler(cmds)
 
