@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -318,7 +319,14 @@ func TestBatch(t *testing.T) {
 			t.Fatalf("batch for %d agents has %d agents and %d commands", n, st.Agents, len(ids))
 		}
 		var b store.BatchStatus
-		eventually(t, "every agent to answer", func() bool {
+		defer func() {
+			if t.Failed() {
+				t.Logf("last batch states: %v; agents connected: %d", b.States, s.hub.Connected())
+			}
+		}()
+		// 300 answers take about 5s under -race alone, and several times
+		// that beside other tests on a loaded machine.
+		eventuallyWithin(t, time.Minute, "every agent to answer", func() bool {
 			b, err = db.CommandBatch(context.WithoutCancel(t.Context()), st.ID)
 			if err != nil {
 				t.Fatalf("CommandBatch: %v", err)
@@ -560,6 +568,44 @@ func TestRunFlushesOnCancel(t *testing.T) {
 	})
 }
 
+// TestRunBatchesWrites checks the batching delay on the bubble's clock:
+// an answer waits in Run for up to 20 ms (Run's maxDelay) so that answers
+// arriving together are written together, and is written when it ends.
+func TestRunBatchesWrites(t *testing.T) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
+		f := newFleet(t, db)
+		b := newBus()
+		svc := command.New(db, hub.New(db, b, quiet, hub.Options{ReplicaID: "r1", Heartbeat: time.Second}), b, "r1", quiet)
+		id, _ := f.enroll(t, "a")
+		_, ids, err := svc.Create(t.Context(), technician, command.Request{Name: protocol.CommandPing, AgentIDs: []string{id}})
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		runDone := make(chan error, 1)
+		go func() { runDone <- svc.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-runDone; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}()
+
+		const maxDelay = 20 * time.Millisecond
+		svc.Result(t.Context(), id, protocol.Result{CommandID: ids[0], Status: protocol.ResultOK})
+		time.Sleep(maxDelay - time.Millisecond)
+		synctest.Wait()
+		if c := mustCommand(t, db, ids[0]); c.State != store.CommandQueued {
+			t.Fatalf("command %v after the answer = %s, want queued (held for the batch)", maxDelay-time.Millisecond, c.State)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if c := mustCommand(t, db, ids[0]); c.State != store.CommandDone {
+			t.Errorf("command %v after the answer = %s, want done", maxDelay, c.State)
+		}
+	})
+}
+
 // TestRunFinishesFlushOnCancel cancels Run while a batch of answers is
 // being written (held up by another writer's lock on the SQLite file):
 // the answers must still be stored.
@@ -589,11 +635,17 @@ func TestRunFinishesFlushOnCancel(t *testing.T) {
 	runDone := make(chan error, 1)
 	go func() { runDone <- svc.Run(ctx) }()
 	svc.Result(t.Context(), id, protocol.Result{CommandID: ids[0], Status: protocol.ResultOK})
-	// Let the batching delay pass so the write is under way and waiting
-	// for the lock, then stop Run and let the write through.
-	time.Sleep(200 * time.Millisecond)
+	// The write is under way once it holds a second connection (the lock
+	// holds the first); it then waits for the lock. Stop Run there.
+	eventually(t, "the answer's write to wait for the lock", func() bool { return db.Stats().InUse >= 2 })
 	cancel()
-	time.Sleep(100 * time.Millisecond)
+	// Run must keep waiting for its write: a flush that gave up on the
+	// cancel would return here, with the answer lost.
+	select {
+	case err := <-runDone:
+		t.Fatalf("Run returned (%v) while its write waited for the lock", err)
+	case <-time.After(100 * time.Millisecond):
+	}
 	close(release)
 	if err := <-lockDone; err != nil {
 		t.Fatalf("lock transaction: %v", err)

@@ -97,7 +97,10 @@ type server struct {
 
 func newServer(t *testing.T, f *fleet, b *watchedBus, replicaID string) *server {
 	t.Helper()
-	h := hub.New(f.db, b, quiet, hub.Options{ReplicaID: replicaID, Heartbeat: 500 * time.Millisecond, ServerVersion: "test"})
+	// A heartbeat far longer than any test: the silence timeout (three
+	// heartbeats) must not close a fake agent whose heartbeat goroutine a
+	// loaded machine held up; 500 ms lost hundreds of agents under -race.
+	h := hub.New(f.db, b, quiet, hub.Options{ReplicaID: replicaID, Heartbeat: 10 * time.Second, ServerVersion: "test"})
 	cmds := command.New(f.db, h, b, replicaID, quiet)
 	h.SetCommandHandler(cmds)
 
@@ -365,10 +368,17 @@ func ping(c protocol.Command) protocol.Result {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
+	eventuallyWithin(t, wait, what, cond)
+}
+
+// eventuallyWithin is eventually with its own bound, for work that grows
+// with a fleet's size.
+func eventuallyWithin(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", wait, what)
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
