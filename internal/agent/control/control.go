@@ -138,6 +138,9 @@ type Client struct {
 	// inv reports the inventory; nil without Options.Inventory. Its
 	// goroutine lives as long as Run.
 	inv *inventoryWorker
+	// ledger holds the commands taken and their results, across
+	// connections.
+	ledger *ledger
 }
 
 // server is one entry of Options.ServerURLs.
@@ -184,6 +187,7 @@ func New(opts Options) (*Client, error) {
 		servers:   servers,
 		auth:      protocol.FormatCredential(opts.AgentID, opts.AgentSecret),
 		policyRev: opts.PolicyRevision,
+		ledger:    newLedger(),
 	}
 	if opts.Inventory != nil {
 		c.inv = newInventoryWorker(c)
