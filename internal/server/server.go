@@ -134,6 +134,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		ReplicaID: s.replicaID, Heartbeat: cfg.Heartbeat, Registerer: reg, ServerVersion: cfg.Version,
 	})
 	s.cmds = command.New(db, s.hub, events, s.replicaID, log)
+	// Commands lost on the bus are offered again within a few heartbeats.
+	s.cmds.SetRedeliverEvery(min(cfg.Heartbeat, command.DefaultRedeliverEvery))
 	s.hub.SetCommandHandler(s.cmds)
 	s.policies = push.New(db, s.hub, events, log)
 	s.hub.SetPolicyHandler(s.policies)
