@@ -183,6 +183,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 			fmt.Fprintln(w, "database unavailable")
 			return
 		}
+		// A database that answers reads may still refuse every write (a
+		// full disk, a lost lock, a read-only failover): the writes this
+		// replica makes on its own every heartbeat tell.
+		if err := errors.Join(s.hub.PresenceErr(), s.member.Err()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "database writes failing")
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
