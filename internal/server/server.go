@@ -96,7 +96,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		}
 		s.closers = append(s.closers, unlock)
 	}
-	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	var db *store.DB
+	err = retry(ctx, log, "the database "+redact(cfg.DatabaseURL), func(err error) bool {
+		return cfg.DatabaseURL != "" && errors.Is(err, store.ErrUnavailable)
+	}, func() (err error) {
+		db, err = store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +127,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 
 	var events bus.Bus = bus.NewLocal()
 	if cfg.NATSURL != "" {
-		nb, err := bus.DialNATS(cfg.NATSURL, "steward "+s.replicaID, log)
+		var nb *bus.NATS
+		err := retry(ctx, log, "NATS at "+redact(cfg.NATSURL), func(error) bool { return true }, func() (err error) {
+			nb, err = bus.DialNATS(cfg.NATSURL, "steward "+s.replicaID, log)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
