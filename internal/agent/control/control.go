@@ -99,6 +99,10 @@ type Options struct {
 	// Policy is the effective policy the inventory interval is read from,
 	// followed live; nil means inventory.DefaultInterval.
 	Policy PolicySource
+	// CommandsFile keeps the IDs of the commands taken (and their results
+	// until sent), so that a restarted agent does not run a command the
+	// server offers again; "" keeps them in memory (see ledger).
+	CommandsFile string
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
@@ -187,7 +191,7 @@ func New(opts Options) (*Client, error) {
 		servers:   servers,
 		auth:      protocol.FormatCredential(opts.AgentID, opts.AgentSecret),
 		policyRev: opts.PolicyRevision,
-		ledger:    newLedger(),
+		ledger:    newLedger(opts.CommandsFile, opts.Log),
 	}
 	if opts.Inventory != nil {
 		c.inv = newInventoryWorker(c)

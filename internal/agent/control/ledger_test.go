@@ -2,7 +2,11 @@ package control
 
 import (
 	"bytes"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/steward-rmm/steward/internal/protocol"
 )
@@ -66,5 +70,47 @@ func TestResultOutlivesConnection(t *testing.T) {
 	sc.expectNothing(t)
 	if n := col.calls.Load(); n != 2 {
 		t.Errorf("collections = %d, want 2 (start and one for the command offered twice)", n)
+	}
+}
+
+// TestLedgerFile: the ledger outlives the process. A result not yet sent is
+// sent by the next run and answers the command offered again; a command
+// whose result is gone is refused rather than run a second time.
+func TestLedgerFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "commands.json")
+	log := slog.New(slog.DiscardHandler)
+	now := time.Now()
+	l := newLedger(path, log)
+	sent := protocol.Command{CommandID: "sent", Name: protocol.CommandPing, Deadline: now.Add(time.Minute)}
+	unsent := protocol.Command{CommandID: "unsent", Name: protocol.CommandPing, Deadline: now.Add(time.Minute)}
+	running := protocol.Command{CommandID: "running", Name: protocol.CommandInventory, Deadline: now.Add(time.Minute)}
+	for _, c := range []protocol.Command{sent, unsent, running} {
+		if _, seen := l.take(c, now); seen {
+			t.Fatalf("take(%s) on a new ledger: seen", c.CommandID)
+		}
+	}
+	l.finish(protocol.Result{CommandID: "sent", Status: protocol.ResultOK}, now)
+	l.sent("sent")
+	l.finish(protocol.Result{CommandID: "unsent", Status: protocol.ResultOK, Output: json.RawMessage(`{"n":1}`)}, now)
+
+	// The next run of the agent.
+	l = newLedger(path, log)
+	if got := l.unsent(); len(got) != 1 || got[0].CommandID != "unsent" || string(got[0].Output) != `{"n":1}` {
+		t.Errorf("unsent() after a restart = %+v, want the unsent result", got)
+	}
+	if res, seen := l.take(unsent, now); !seen || res == nil || res.Status != protocol.ResultOK {
+		t.Errorf("take(unsent) after a restart = %+v, %t; want its result", res, seen)
+	}
+	for _, c := range []protocol.Command{sent, running} {
+		if res, seen := l.take(c, now); !seen || res == nil || res.Status != protocol.ResultError || res.Error != errRanBefore {
+			t.Errorf("take(%s) after a restart = %+v, %t; want an error result, not a second run", c.CommandID, res, seen)
+		}
+	}
+	// Past the grace the records go.
+	if _, seen := l.take(protocol.Command{CommandID: "new"}, now.Add(time.Minute+ledgerGrace+time.Second)); seen {
+		t.Error("take(new) seen")
+	}
+	if _, seen := l.take(sent, now.Add(time.Minute+ledgerGrace+time.Second)); seen {
+		t.Error("take(sent) past its keep: seen, want forgotten")
 	}
 }
