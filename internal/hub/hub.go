@@ -7,7 +7,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"maps"
 	"slices"
@@ -377,24 +376,42 @@ func (h *Hub) Run(ctx context.Context) {
 	}
 }
 
-// Flush makes the database say what this replica holds: the offline marks
-// that failed earlier are written, then every connection held is asserted
-// by its ID, online and last seen together, in one statement per chunk.
-// Asserting rather than refreshing is what heals an outage: while this
-// replica could not write, another one's sweep (or its own, first thing
-// after) may have marked its agents offline, and no new connection will
-// come to set them online again.
+// Flush makes the database say what this replica holds: every connection
+// held is asserted by its ID, online and last seen together, in one
+// statement per chunk; then the offline marks that failed earlier are
+// written. Asserting rather than refreshing is what heals an outage: while
+// this replica could not write, another one's sweep (or its own, first
+// thing after) may have marked its agents offline, and no new connection
+// will come to set them online again. A flush gives up after the offline
+// window, against a database that hangs rather than fails.
 func (h *Hub) Flush(ctx context.Context) error {
-	err := h.flushDeparted(ctx)
+	ctx, cancel := context.WithTimeout(ctx, max(h.OfflineAfter(), 5*time.Second))
+	defer cancel()
+	err := h.assert(ctx)
+	if err == nil {
+		// Not while the database fails: each mark would wait it out in
+		// turn.
+		err = h.flushDeparted(ctx)
+	}
+	if err != nil {
+		h.presenceErr.Store(&err)
+	} else {
+		h.presenceErr.Store(nil)
+	}
+	return err
+}
+
+// assert asserts the connections held now.
+func (h *Hub) assert(ctx context.Context) error {
 	held := h.Snapshot()
 	list := make([]store.Held, len(held))
 	for i, c := range held {
 		list[i] = store.Held{AgentID: c.AgentID, ConnID: c.ConnID}
 	}
-	restored, aerr := h.db.AssertPresence(ctx, list)
+	restored, err := h.db.AssertPresence(ctx, list)
 	for _, id := range restored {
 		c, ok := h.Lookup(id)
-		if !ok || !slices.ContainsFunc(held, func(h *Conn) bool { return h == c }) {
+		if !ok || !slices.Contains(held, c) {
 			// It ended between the snapshot and the write, whose online
 			// mark may have landed after the offline one.
 			for _, old := range held {
@@ -407,26 +424,19 @@ func (h *Hub) Flush(ctx context.Context) error {
 		h.log.Info("agent held by this replica was marked offline; marked online again", "agent_id", id, "conn_id", c.ConnID)
 		h.publish(ctx, c, true)
 	}
-	err = errors.Join(err, aerr)
-	if err != nil {
-		h.presenceErr.Store(&err)
-	} else {
-		h.presenceErr.Store(nil)
-	}
 	return err
 }
 
-// flushDeparted writes the offline marks that failed before.
+// flushDeparted writes the offline marks that failed before, until one
+// fails again.
 func (h *Hub) flushDeparted(ctx context.Context) error {
 	h.mu.Lock()
 	departed := maps.Clone(h.departed)
 	h.mu.Unlock()
-	var errs []error
 	for agentID, d := range departed {
 		op := &presenceOp{agentID: agentID, connID: d.connID}
 		if err := h.presence.do(ctx, op); err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		h.mu.Lock()
 		if h.departed[agentID] == d {
@@ -438,7 +448,7 @@ func (h *Hub) flushDeparted(ctx context.Context) error {
 			h.publishPresence(ctx, agentID, d.clientID, false)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // departure is a connection whose offline mark is still to be written.
