@@ -169,12 +169,12 @@ func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 	return h
 }
 
-// CommandHandler delivers the commands queued for an agent when it
-// connects and records the results agents send. The command service
-// implements it; the hub only carries messages.
+// CommandHandler delivers the open commands of an agent when it connects
+// and records the results agents send. The command service implements it;
+// the hub only carries messages.
 type CommandHandler interface {
-	// Connected delivers the commands queued for the agent, read when it
-	// connected.
+	// Connected delivers the agent's open (queued or sent, unanswered)
+	// commands, read when it connected.
 	Connected(ctx context.Context, c *Conn, queued []store.Command)
 	Result(ctx context.Context, agentID string, r protocol.Result)
 }
