@@ -728,3 +728,60 @@ func TestBusDelivery(t *testing.T) {
 		}
 	})
 }
+
+// TestLostRoute: a command routed over the bus to the replica holding its
+// agent, and lost on the way, is offered again by that replica from the
+// database, once.
+func TestLostRoute(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFleet(t, db)
+		b := newBus()
+		r1 := newServer(t, f, b, "r1")
+		r2 := newServer(t, f, b, "r2")
+		id, secret := f.enroll(t, "remote")
+		a := r2.connect(t, id, secret, false)
+		b.drop(deliverSubject("r2"))
+
+		_, ids := r1.create(t, id)
+		cmd := a.command(t)
+		if cmd.CommandID != ids[0] {
+			t.Fatalf("agent received command %s, want %s", cmd.CommandID, ids[0])
+		}
+		waitState(t, db, ids[0], store.CommandSent)
+		a.send(t, protocol.TypeResult, "", ping(cmd))
+		waitState(t, db, ids[0], store.CommandDone)
+		// Sent once: a second copy would be the next thing the agent reads.
+		_, more := r1.create(t, id)
+		if next := a.command(t); next.CommandID != more[0] {
+			t.Errorf("agent received %s after answering, want the next command %s", next.CommandID, more[0])
+		}
+	})
+}
+
+// TestSentOfferedAgain: a command sent to a connection that ended before
+// the answer was stored is offered again when the agent reconnects.
+func TestSentOfferedAgain(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFleet(t, db)
+		s := newServer(t, f, newBus(), "r1")
+		id, secret := f.enroll(t, "flaky")
+		a := s.connect(t, id, secret, false)
+		_, ids := s.create(t, id)
+		cmd := a.command(t)
+		waitState(t, db, ids[0], store.CommandSent)
+		a.ws.CloseNow()
+		eventually(t, "the agent marked offline", func() bool {
+			ag, err := db.Agent(context.WithoutCancel(t.Context()), id)
+			return err == nil && !ag.Online
+		})
+
+		a = s.connect(t, id, secret, false)
+		if again := a.command(t); again.CommandID != cmd.CommandID {
+			t.Fatalf("after reconnecting the agent received %s, want %s again", again.CommandID, cmd.CommandID)
+		}
+		a.send(t, protocol.TypeResult, "", ping(cmd))
+		waitState(t, db, ids[0], store.CommandDone)
+	})
+}

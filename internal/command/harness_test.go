@@ -102,6 +102,7 @@ func newServer(t *testing.T, f *fleet, b *watchedBus, replicaID string) *server 
 	// loaded machine held up; 500 ms lost hundreds of agents under -race.
 	h := hub.New(f.db, b, quiet, hub.Options{ReplicaID: replicaID, Heartbeat: 10 * time.Second, ServerVersion: "test"})
 	cmds := command.New(f.db, h, b, replicaID, quiet)
+	cmds.SetRedeliverEvery(time.Second)
 	h.SetCommandHandler(cmds)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -135,14 +136,35 @@ func newServer(t *testing.T, f *fleet, b *watchedBus, replicaID string) *server 
 func deliverSubject(replicaID string) string { return "steward.deliver." + replicaID }
 
 // watchedBus is the in-process bus, telling which subjects have
-// subscribers.
+// subscribers, and dropping what is published on the subjects a test cuts.
 type watchedBus struct {
 	*bus.Local
 	mu   sync.Mutex
 	subs map[string]int
+	cut  map[string]bool
 }
 
-func newBus() *watchedBus { return &watchedBus{Local: bus.NewLocal(), subs: map[string]int{}} }
+func newBus() *watchedBus {
+	return &watchedBus{Local: bus.NewLocal(), subs: map[string]int{}, cut: map[string]bool{}}
+}
+
+// drop makes the bus lose every message on subject, as NATS does while a
+// replica is cut off from it.
+func (b *watchedBus) drop(subject string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cut[subject] = true
+}
+
+func (b *watchedBus) Publish(ctx context.Context, subject string, data []byte) error {
+	b.mu.Lock()
+	cut := b.cut[subject]
+	b.mu.Unlock()
+	if cut {
+		return nil
+	}
+	return b.Local.Publish(ctx, subject, data)
+}
 
 func (b *watchedBus) Subscribe(subject string, h bus.Handler) (func(), error) {
 	unsub, err := b.Local.Subscribe(subject, h)

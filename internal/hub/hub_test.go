@@ -57,6 +57,7 @@ func TestHub(t *testing.T) {
 			t.Run("Silent", func(t *testing.T) { testSilent(t, db) })
 			t.Run("Shutdown", func(t *testing.T) { testShutdown(t, db) })
 			t.Run("StaleReplica", func(t *testing.T) { testStaleReplica(t, db, pastDB) })
+			t.Run("Restored", func(t *testing.T) { testRestored(t, db) })
 			t.Run("Metrics", func(t *testing.T) { testMetrics(t, db) })
 			t.Run("PolicyAck", func(t *testing.T) { testPolicyAck(t, db) })
 		})
@@ -431,5 +432,45 @@ func testPolicyAck(t *testing.T, db *store.DB) {
 	ack(t, again, "rev-1")
 	if got := stored(t); got.PolicyRevision != "rev-1" {
 		t.Errorf("after acking rev-1 again: revision %q, want rev-1", got.PolicyRevision)
+	}
+}
+
+// testRestored is a replica that could not write for longer than the
+// offline window: another replica's sweep marked its agents offline,
+// though they stayed connected. Its next flush marks them online again
+// and says so on the bus; an agent it no longer holds stays offline.
+func testRestored(t *testing.T, db *store.DB) {
+	r := newReplica(t, db, options{heartbeat: time.Minute, noRun: true})
+	ctx := t.Context()
+	heldID, heldSecret := r.enroll(t, "held")
+	r.connect(t, heldID, heldSecret)
+	goneID, goneSecret := r.enroll(t, "gone")
+	gone := r.connect(t, goneID, goneSecret)
+	gone.ws.Close(websocket.StatusNormalClosure, "bye")
+	eventually(t, "the departed agent marked offline", func() bool { return !online(t, db, goneID) })
+
+	// The sweep, as another replica runs it once this one's last_seen
+	// went stale.
+	if _, err := db.MarkStaleOffline(ctx, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if online(t, db, heldID) {
+		t.Fatal("held agent still online after the sweep")
+	}
+	if err := r.hub.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if !online(t, db, heldID) {
+		t.Error("held agent offline after Flush, want online")
+	}
+	if online(t, db, goneID) {
+		t.Error("departed agent online after Flush, want offline")
+	}
+	events := r.events.of(heldID)
+	if want := (bus.PresenceEvent{AgentID: heldID, ClientID: r.site.ClientID, Online: true}); len(events) != 2 || events[1] != want {
+		t.Errorf("presence events of the held agent = %+v, want the connect and then %+v", events, want)
+	}
+	if err := r.hub.PresenceErr(); err != nil {
+		t.Errorf("PresenceErr() after a good flush = %v, want nil", err)
 	}
 }

@@ -97,7 +97,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		}
 		s.closers = append(s.closers, unlock)
 	}
-	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	var db *store.DB
+	err = retry(ctx, log, "the database "+redact(cfg.DatabaseURL), func(err error) bool {
+		return cfg.DatabaseURL != "" && errors.Is(err, store.ErrUnavailable)
+	}, func() (err error) {
+		db, err = store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +128,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 
 	var events bus.Bus = bus.NewLocal()
 	if cfg.NATSURL != "" {
-		nb, err := bus.DialNATS(cfg.NATSURL, "steward "+s.replicaID, log)
+		var nb *bus.NATS
+		err := retry(ctx, log, "NATS at "+redact(cfg.NATSURL), func(error) bool { return true }, func() (err error) {
+			nb, err = bus.DialNATS(cfg.NATSURL, "steward "+s.replicaID, log)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -135,6 +145,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		ReplicaID: s.replicaID, Heartbeat: cfg.Heartbeat, Registerer: reg, ServerVersion: cfg.Version,
 	})
 	s.cmds = command.New(db, s.hub, events, s.replicaID, log)
+	// Commands lost on the bus are offered again within a few heartbeats.
+	s.cmds.SetRedeliverEvery(min(cfg.Heartbeat, command.DefaultRedeliverEvery))
 	s.hub.SetCommandHandler(s.cmds)
 	policies := effective.NewPolicies(db)
 	s.policies = push.New(policies, s.hub, events, log)
@@ -181,6 +193,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		if err := db.Ping(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "database unavailable")
+			return
+		}
+		// A database that answers reads may still refuse every write (a
+		// full disk, a lost lock, a read-only failover): the writes this
+		// replica makes on its own every heartbeat tell.
+		if err := errors.Join(s.hub.PresenceErr(), s.member.Err()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "database writes failing")
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -58,12 +58,10 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 	}
 	metrics := newMetricsSender(c.opts.Metrics, c.opts.Log, c.opts.MetricsAckWait)
 	defer metrics.stop()
-	// Inventory commands are answered from the inventory worker through
-	// invResults, unless this session has ended (done closed) by then.
-	invResults := make(chan protocol.Result, maxInventoryWaiting)
-	done := make(chan struct{})
-	defer close(done)
-	var metricsReady <-chan struct{} // nil until welcome
+	var (
+		metricsReady <-chan struct{} // nil until welcome
+		resultsReady <-chan struct{} // nil until welcome
+	)
 
 	if err := send(protocol.TypeHello, hello); err != nil {
 		return 0, err
@@ -148,6 +146,11 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 						return upFor(), err
 					}
 				}
+				// Results that finished while no connection could take them.
+				resultsReady = c.ledger.ready
+				if err := c.sendResults(send); err != nil {
+					return upFor(), err
+				}
 				metricsReady = metrics.ready()
 				if err := metrics.send(ctx, nextID, write); err != nil {
 					return upFor(), err
@@ -177,11 +180,12 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 					return upFor(), err
 				}
 			case protocol.TypeCommand:
-				res, queued := c.command(env.Data, invResults, done)
-				if queued {
-					continue // answered once done
+				if res, ok := c.command(ctx, env.Data); ok {
+					if err := send(protocol.TypeResult, res); err != nil {
+						return upFor(), err
+					}
 				}
-				if err := send(protocol.TypeResult, res); err != nil {
+				if err := c.sendResults(send); err != nil {
 					return upFor(), err
 				}
 			default:
@@ -189,8 +193,8 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 				c.opts.Log.DebugContext(ctx, "ignoring unknown message type", "type", env.Type)
 			}
 
-		case res := <-invResults:
-			if err := send(protocol.TypeResult, res); err != nil {
+		case <-resultsReady:
+			if err := c.sendResults(send); err != nil {
 				return upFor(), err
 			}
 
