@@ -237,7 +237,11 @@ func testShutdown(t *testing.T, db *store.DB) {
 }
 
 func testStaleReplica(t *testing.T, db, pastDB *store.DB) {
-	const heartbeat = 200 * time.Millisecond
+	// The test drives the hub's flush and the sweep itself, one after the
+	// other, so the live agent's freshness never depends on how fast a
+	// loaded machine runs a ticker; the offline window (three heartbeats)
+	// only has to outlast the gap between two calls.
+	const heartbeat = time.Second
 	r := newReplica(t, db, options{heartbeat: heartbeat, noRun: true})
 
 	// An agent held by a replica that died an hour ago without cleaning up.
@@ -258,47 +262,31 @@ func testStaleReplica(t *testing.T, db, pastDB *store.DB) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.hub.Run(ctx)
-	}()
-	// The sweep is a singleton job the cluster runs on one replica; here
-	// this replica runs it every interval.
-	sweepDone := make(chan struct{})
-	go func() {
-		defer close(sweepDone)
-		tick := time.NewTicker(heartbeat)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if err := r.hub.Sweep(ctx); err != nil && ctx.Err() == nil {
-					t.Errorf("Sweep: %v", err)
-				}
-			}
+	ctx := t.Context()
+	sweep := func() {
+		t.Helper()
+		if err := r.hub.Flush(ctx); err != nil {
+			t.Fatalf("Flush: %v", err)
 		}
-	}()
-	defer func() {
-		cancel()
-		<-done
-		<-sweepDone
-	}()
-
-	eventually(t, "the stale agent to be marked offline", func() bool { return !online(t, db, staleID) })
+		if err := r.hub.Sweep(ctx); err != nil {
+			t.Fatalf("Sweep: %v", err)
+		}
+	}
+	sweep()
+	if online(t, db, staleID) {
+		t.Error("the stale agent is still online after a sweep")
+	}
 	eventually(t, "an offline presence event", func() bool { return len(r.events.of(staleID)) == 1 })
 	if got, want := r.events.of(staleID)[0], (bus.PresenceEvent{AgentID: staleID, Online: false}); got != want {
 		t.Errorf("presence event = %+v, want %+v", got, want)
 	}
 
-	// Across several sweeps, the live agent stays online: the hub's flush
-	// keeps its last_seen within the window although heartbeats do not
-	// write to the database.
-	for end := time.Now().Add(2 * hub.MissedHeartbeats * heartbeat); time.Now().Before(end); {
+	// Across several sweeps spanning more than the offline window, the
+	// live agent stays online: the hub's flush keeps its last_seen within
+	// the window although heartbeats do not write to the database.
+	for end := time.Now().Add(hub.MissedHeartbeats*heartbeat + heartbeat); time.Now().Before(end); {
 		live.heartbeat(t, "hb")
+		sweep()
 	}
 	after, err := db.Agent(t.Context(), liveID)
 	if err != nil {

@@ -84,7 +84,8 @@ func TestRestartKeepsData(t *testing.T) {
 	if err != nil || got.Name != "Acme" {
 		t.Errorf("client after restart = %+v, %v; want Acme", got, err)
 	}
-	if want := again.URL + "/setup?token="; !strings.Contains(again.Logs(), want) {
-		t.Errorf("log of a server without users does not offer %s…; log:\n%s", want, again.Logs())
-	}
+	// Run logs the link as it starts serving, which may be a moment after
+	// Start returns.
+	want := again.URL + "/setup?token="
+	servertest.Eventually(t, "the log to offer "+want, func() bool { return strings.Contains(again.Logs(), want) })
 }
