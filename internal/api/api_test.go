@@ -606,7 +606,6 @@ func testUnknownEndpoint(t *testing.T, h *harness) {
 		{"POST", "/api/v1/x", h.tokens[store.RoleOwner]},
 		{"GET", "/api/v1/clients/a/b/c", h.tokens[store.RoleOwner]},
 		{"GET", "/api/v2/status", h.tokens[store.RoleOwner]},
-		{"DELETE", "/api/v1/clients/" + h.acme.ID, h.tokens[store.RoleOwner]},
 		{"GET", "/api/v1/x", ""},
 	}
 	for _, tt := range tests {
@@ -616,6 +615,14 @@ func testUnknownEndpoint(t *testing.T, h *harness) {
 				t.Errorf("error = %q, want it to name %s", got, tt.path)
 			}
 		})
+	}
+	// A known endpoint called with a method it does not take.
+	res := h.do(t, request{method: "DELETE", path: "/api/v1/clients/" + h.acme.ID, token: h.tokens[store.RoleOwner]}).want(t, http.StatusMethodNotAllowed)
+	if allow := res.header.Get("Allow"); !strings.Contains(allow, "GET") || strings.Contains(allow, "DELETE") {
+		t.Errorf("Allow = %q, want the client's methods, GET among them", allow)
+	}
+	if got := res.errorBody(t)["error"]; !strings.Contains(got, "DELETE is not allowed") {
+		t.Errorf("error = %q, want it to say DELETE is not allowed", got)
 	}
 	// Nothing was deleted.
 	h.as(t, store.RoleOwner, "GET", "/api/v1/clients/"+h.acme.ID, "").want(t, http.StatusOK)

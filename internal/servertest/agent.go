@@ -278,7 +278,13 @@ func (a *Agent) ReadError(t testing.TB, code, refID string) protocol.Error {
 // the agent before has been written to it.
 func (a *Agent) Sync(t testing.TB) {
 	t.Helper()
-	id := "sync-" + strconv.FormatInt(a.syncs.Add(1), 10)
+	a.Heartbeat(t, "sync-"+strconv.FormatInt(a.syncs.Add(1), 10))
+}
+
+// Heartbeat sends a heartbeat with the ID and waits for its answer, which
+// must be the next message (see Sync).
+func (a *Agent) Heartbeat(t testing.TB, id string) {
+	t.Helper()
 	a.Send(t, protocol.TypeHeartbeat, id, protocol.Heartbeat{Time: time.Now().UTC()})
 	if env := a.Next(t); env.Type != protocol.TypeHeartbeat || env.ID != id {
 		t.Fatalf("agent %s got %s %q %s, want the answer to heartbeat %s", a.ID, env.Type, env.ID, env.Data, id)
