@@ -193,22 +193,13 @@ func (h *commandHarness) connectWith(t *testing.T, id, secret string, answer fun
 		wg.Wait()
 		// The next test must not find this agent still online: a command
 		// to it would be sent to a closed connection.
-		deadline := time.Now().Add(commandWait)
-		for {
+		poll(t, "the server to record agent "+id+" offline", func() store.Agent {
 			a, err := h.db.Agent(context.Background(), id)
 			if err != nil {
-				t.Errorf("load agent %s after disconnect: %v", id, err)
-				return
+				t.Fatalf("load agent %s after disconnect: %v", id, err)
 			}
-			if !a.Online {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("agent %s still online %v after it disconnected", id, commandWait)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return a
+		}, func(a store.Agent) bool { return !a.Online })
 	})
 	return p
 }
