@@ -32,7 +32,8 @@ func TestEveryPageForEveryRole(t *testing.T) {
 		"/", "/agents", "/agents?q=web&client=" + f.client.ID + "&site=" + f.site.ID + "&status=online&os=linux&sort=-last_seen&page=1",
 		"/agents/" + a.ID, "/clients", "/clients/" + f.client.ID, "/sites/" + f.site.ID, "/audit", "/audit?action=client.",
 		"/alerts", "/alerts?state=all&severity=critical&client=" + f.client.ID + "&page=3",
-		"/agents/" + a.ID + "/inventory", "/software", "/software?name=curl&version=8&client=" + f.client.ID, "/software?title=x",
+		"/agents/" + a.ID + "/inventory", "/agents/" + a.ID + "/metrics", "/agents/" + a.ID + "/software",
+		"/agents/" + a.ID + "/policy", "/agents/" + a.ID + "/alerts", "/agents/" + a.ID + "/history", "/software", "/software?name=curl&version=8&client=" + f.client.ID, "/software?title=x",
 	}
 	forms := map[store.Role]bool{store.RoleOwner: true, store.RoleAdmin: true}
 	tokenForms := map[store.Role]bool{store.RoleOwner: true, store.RoleAdmin: true, store.RoleTechnician: true}
