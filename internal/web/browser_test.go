@@ -85,6 +85,18 @@ func TestBrowser(t *testing.T) {
 	if got := eval(`String(document.querySelectorAll("#agents-table tbody tr").length)`); got != "50" {
 		t.Errorf("agents rows %s, want 50", got)
 	}
+	// The column chooser adds a column in place, and the URL keeps it.
+	eval(`window.__samePage = true; ""`)
+	step("open the column chooser", chromedp.Click(chromedp.CSS(".columns-chooser summary")))
+	step("show IP addresses", chromedp.Click(chromedp.CSS(`.columns-chooser input[value="ip"]`)))
+	waitFor("the IP column", `[...document.querySelectorAll("#agents-table th")].some(th => th.textContent.trim() === "IP address")`)
+	waitFor("the URL to keep the columns", `/col=/.test(location.search)`)
+	if got := eval(`String(window.__samePage)`); got != "true" {
+		t.Error("the column chooser reloaded the page")
+	}
+	step("hide IP addresses", chromedp.Click(chromedp.CSS(`.columns-chooser input[value="ip"]`)))
+	waitFor("the default columns again", `location.search === ""`)
+	eval(`document.activeElement.blur(); document.querySelector(".columns-chooser").open = false; ""`)
 
 	// "/" focuses the search box; typing filters without a page load.
 	eval(`window.__samePage = true; ""`)

@@ -66,6 +66,8 @@ func (h *Handler) funcs() template.FuncMap {
 		"detail":  sortedDetail,
 		"join":    strings.Join,
 		"extra":   func(s []string) int { return len(s) - 1 },
+		"percent": percent,
+		"load":    load,
 	}
 }
 
