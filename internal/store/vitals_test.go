@@ -64,3 +64,52 @@ func TestAgentVitals(t *testing.T) {
 		}
 	})
 }
+
+func TestListAlertsSearchAndNames(t *testing.T) {
+	t.Parallel()
+	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
+		ctx := context.Background()
+		f := newFleet(t, db, clk)
+		open := func(a store.Agent, rule, msg string) {
+			t.Helper()
+			if _, ok, err := db.OpenAlert(ctx, store.Alert{AgentID: a.ID, Rule: rule, Metric: "cpu.percent", Severity: "warning",
+				Message: msg, OpenedAt: time.Now()}); err != nil || !ok {
+				t.Fatalf("open %s on %s: %v %v", rule, a.Hostname, ok, err)
+			}
+		}
+		open(f.alpha, "cpu", "CPU above 90 % for 5 minutes")
+		open(f.bravo, "disk:/", "Disk usage on / above 90 % for 5 minutes")
+		open(f.charlie, "memory", "Memory above 90 % for 5 minutes")
+		open(f.echo, "offline", "Agent offline for more than 100%_ minutes")
+		for _, tt := range []struct {
+			q    string
+			want []string
+		}{
+			{"BRAVO", []string{"Bravo"}},          // hostname, any case
+			{"disk:", []string{"Bravo"}},          // rule
+			{"memory ABOVE", []string{"charlie"}}, // message
+			{"100%_", []string{"Echo"}},           // LIKE wildcards are literal
+			{"%_", []string{"Echo"}},
+			{"nothing", nil},
+		} {
+			got, n, err := db.ListAlerts(ctx, store.AlertFilter{Query: tt.q}, store.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hosts []string
+			for _, a := range got {
+				hosts = append(hosts, a.Hostname)
+			}
+			if !cmp.Equal(hosts, tt.want) || n != len(tt.want) {
+				t.Errorf("query %q got %v (total %d), want %v", tt.q, hosts, n, tt.want)
+			}
+		}
+		got, _, err := db.ListAlerts(ctx, store.AlertFilter{AgentID: f.bravo.ID}, store.Page{})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("bravo's alerts %v, %v", got, err)
+		}
+		if got[0].ClientName != "Globex" || got[0].SiteName != "Plant" {
+			t.Errorf("bravo's alert in %q / %q, want Globex / Plant", got[0].ClientName, got[0].SiteName)
+		}
+	})
+}

@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -174,7 +173,7 @@ func isSize(path string) bool { return strings.Contains(path, "bytes") }
 func policyValue(path string, v any, channels map[string]string) string {
 	switch x := v.(type) {
 	case time.Duration:
-		return humanDuration(x)
+		return policy.HumanDuration(x)
 	case policy.Severity:
 		return string(x)
 	case bool:
@@ -184,7 +183,7 @@ func policyValue(path string, v any, channels map[string]string) string {
 		return "off"
 	case int64:
 		if isSize(path) {
-			return humanBytes(x)
+			return policy.HumanBytes(x)
 		}
 		return num(int(x))
 	case float64:
@@ -198,7 +197,7 @@ func policyValue(path string, v any, channels map[string]string) string {
 			s := fmt.Sprintf("%s: used above %s %% (clears below %s %%)", m,
 				strconv.FormatFloat(l.PercentTrigger, 'f', -1, 64), strconv.FormatFloat(l.PercentClear, 'f', -1, 64))
 			if l.FreeBytesTrigger > 0 {
-				s += fmt.Sprintf(", free below %s (clears above %s)", humanBytes(l.FreeBytesTrigger), humanBytes(l.FreeBytesClear))
+				s += fmt.Sprintf(", free below %s (clears above %s)", policy.HumanBytes(l.FreeBytesTrigger), policy.HumanBytes(l.FreeBytesClear))
 			}
 			mounts = append(mounts, s)
 		}
@@ -234,53 +233,6 @@ func rawPolicyValue(v any) string {
 		return strconv.FormatInt(x, 10)
 	}
 	return ""
-}
-
-// humanDuration says a duration in the largest unit that divides it:
-// "400 days", "24 hours", "90 seconds", or "1 h 30 min" when none does.
-func humanDuration(d time.Duration) string {
-	// Each unit is used alone up to a bound: "90 minutes", not "90,030 seconds".
-	units := []struct {
-		d, below time.Duration
-		name     string
-	}{{24 * time.Hour, 1 << 62, "day"}, {time.Hour, 1 << 62, "hour"}, {time.Minute, 24 * time.Hour, "minute"}, {time.Second, time.Hour, "second"}}
-	if d <= 0 {
-		return "0 seconds"
-	}
-	for _, u := range units {
-		if d%u.d == 0 && d < u.below {
-			return plural(int(d/u.d), u.name)
-		}
-	}
-	if d < time.Second {
-		return d.String()
-	}
-	var parts []string
-	for _, u := range []struct {
-		d    time.Duration
-		name string
-	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "min"}, {time.Second, "s"}} {
-		if n := d / u.d; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, u.name))
-			d -= n * u.d
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
-// humanBytes says a size in the binary units the policy's defaults are
-// written in: 16777216 → "16 MB", 65536 → "64 kB", 1500 → "1,500 bytes".
-func humanBytes(n int64) string {
-	for _, u := range []struct {
-		size int64
-		name string
-	}{{1 << 40, "TB"}, {1 << 30, "GB"}, {1 << 20, "MB"}, {1 << 10, "kB"}} {
-		if n >= u.size {
-			v := float64(n) / float64(u.size)
-			return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + " " + u.name
-		}
-	}
-	return plural(int(n), "byte")
 }
 
 // chartView is one chart of the agent page: its title, unit and series.

@@ -119,6 +119,10 @@
       if (isNaN(d.getTime())) return;
       el.title = d.toLocaleString(); // the reader's time zone
       if (el.hasAttribute("data-rel")) el.textContent = relTime(d);
+      else if (el.hasAttribute("data-local")) {
+        el.textContent = d.toLocaleString(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+        el.title = relTime(d);
+      }
     });
   }
 
