@@ -168,6 +168,9 @@ func TestMonitoringInBrowser(t *testing.T) {
 	b.step("start maintenance on the site",
 		chromedp.Navigate(e.srv.URL+"/sites/"+f.site.ID),
 		chromedp.WaitVisible(chromedp.ID("maint-duration")))
+	if got := b.text("[data-tz-label]"); !strings.HasSuffix(got, " time)") {
+		t.Errorf("until label %q, want the reader's time zone", got)
+	}
 	b.eval(`document.getElementById("maint-duration").value = "4h"; ""`)
 	b.step("submit the maintenance form",
 		chromedp.SendKeys(chromedp.ID("maint-reason"), "Network switch replacement"),

@@ -114,6 +114,9 @@ func New(cfg Config) (*Handler, error) {
 		emailLimit:     access.NewLimiter(loginFailsPerKey, loginWindow),
 		passwordChecks: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
+	for _, warning := range PublicURLWarnings(h.publicURL) {
+		h.log.Warn(warning, "public_url", h.publicURL)
+	}
 	if h.pages, err = parsePages(h.funcs()); err != nil {
 		return nil, err
 	}
@@ -165,6 +168,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /clients/{id}/sites", h.authed(h.createSite))
 	mux.Handle("GET /sites/{id}", h.authed(h.sitePage))
 	mux.Handle("POST /sites/{id}/tokens", h.authed(h.createToken))
+	mux.Handle("GET /tokens/{id}", h.authed(h.tokenPage))
 	mux.Handle("POST /tokens/{id}/revoke", h.authed(h.revokeToken))
 	mux.Handle("GET /audit", h.authed(h.auditPage))
 	mux.Handle("GET /settings/notifications", h.authed(h.channelsPage))

@@ -322,6 +322,26 @@
     all.form.querySelectorAll('input[type=checkbox][name=id]').forEach(function (b) { b.checked = all.checked; });
   });
 
+  // A datetime-local input is in the reader's time zone: on submit, its
+  // [data-local-input] names the hidden field that carries it in UTC, and
+  // [data-tz-label] says which zone that is.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.querySelectorAll) return;
+    form.querySelectorAll("[data-local-input]").forEach(function (input) {
+      var out = form.elements[input.getAttribute("data-local-input")];
+      if (!out) return;
+      var d = input.value ? new Date(input.value) : null;
+      out.value = d && !isNaN(d.getTime()) ? d.toISOString() : "";
+    });
+  }, true);
+  function labelTimeZones(scope) {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (err) { zone = ""; }
+    if (!zone) return;
+    scope.querySelectorAll("[data-tz-label]").forEach(function (el) { el.textContent = "(" + zone + " time)"; });
+  }
+
   // Forms that destroy something ask first.
   document.addEventListener("submit", function (e) {
     var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
@@ -331,6 +351,7 @@
   function init(scope) {
     initTabs(scope);
     refreshTimes(scope);
+    labelTimeZones(scope);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
