@@ -19,7 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/alert"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/hub"
-	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -36,9 +36,10 @@ type Event struct {
 	Opened bool `json:"opened"`
 }
 
-// Policies resolves an agent's effective policy.
+// Policies resolves an agent's effective policy from its client, site and
+// agent IDs.
 type Policies interface {
-	EffectiveFor(ctx context.Context, agentID, clientID, siteID string) (policy.Effective, error)
+	For(ctx context.Context, clientID, siteID, agentID string) (policy.Effective, error)
 }
 
 // Notifier is told of every alert transition; it queues notifications for
@@ -68,7 +69,7 @@ func New(db *store.DB, policies Policies, b bus.Bus, log *slog.Logger, notifier 
 // Observe evaluates an agent's samples, oldest first, and records the
 // transitions. Failures are logged: alerting must never hold up ingestion.
 func (s *Service) Observe(ctx context.Context, agentID, clientID, siteID string, samples []protocol.Sample) {
-	eff, err := s.policies.EffectiveFor(ctx, agentID, clientID, siteID)
+	eff, err := s.policies.For(ctx, clientID, siteID, agentID)
 	if err != nil {
 		s.log.Error("alert rules: resolve policy", "agent_id", agentID, "err", err)
 		return
@@ -202,7 +203,7 @@ func (s *Service) CheckOffline(ctx context.Context) error {
 	// are resolved in the database and their notifications are owed.
 	resolved, resolveErr := s.db.ResolveOfflineAlertsOfOnlineAgents(ctx)
 	for _, al := range resolved {
-		eff, err := s.policies.EffectiveFor(ctx, al.AgentID, al.ClientID, al.SiteID)
+		eff, err := s.policies.For(ctx, al.ClientID, al.SiteID, al.AgentID)
 		if err != nil {
 			// The resolution stands; only its notification follows the
 			// default route.
@@ -222,7 +223,7 @@ func (s *Service) CheckOffline(ctx context.Context) error {
 	}
 	now := time.Now()
 	for _, a := range agents {
-		eff, err := s.policies.EffectiveFor(ctx, a.ID, a.ClientID, a.SiteID)
+		eff, err := s.policies.For(ctx, a.ClientID, a.SiteID, a.ID)
 		if err != nil {
 			s.log.Error("offline alert: resolve policy", "agent_id", a.ID, "err", err)
 			continue
@@ -280,10 +281,10 @@ const MaxHandled = 1000
 // shown).
 func (s *Service) Handle(ctx context.Context, p access.Principal, ids []string, resolve bool) ([]store.Alert, error) {
 	if !access.Can(p, access.HandleAlerts) {
-		return nil, manage.ErrForbidden
+		return nil, access.ErrForbidden
 	}
 	if len(ids) == 0 || len(ids) > MaxHandled {
-		return nil, &manage.InvalidError{Field: "ids", Message: fmt.Sprintf("give 1 to %d alert ids", MaxHandled)}
+		return nil, &input.Error{Field: "ids", Message: fmt.Sprintf("give 1 to %d alert ids", MaxHandled)}
 	}
 	action := "alert.acknowledge"
 	if resolve {
@@ -318,7 +319,7 @@ func (s *Service) Handle(ctx context.Context, p access.Principal, ids []string, 
 			s.mu.Lock()
 			s.eval.Reset(al.AgentID, al.Rule)
 			s.mu.Unlock()
-			eff, err := s.policies.EffectiveFor(ctx, al.AgentID, al.ClientID, al.SiteID)
+			eff, err := s.policies.For(ctx, al.ClientID, al.SiteID, al.AgentID)
 			if err != nil {
 				// The resolution stands; only its notification follows the
 				// default route.

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/effective"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/store"
@@ -30,6 +33,7 @@ const MaxBodyBytes = 1 << 20
 type Config struct {
 	DB       *store.DB
 	Manage   *manage.Service
+	Policies *effective.Policies
 	Commands *command.Service
 	Series   *timeseries.Store
 	Notify   *notify.Service
@@ -39,7 +43,13 @@ type Config struct {
 	Log     *slog.Logger
 	Version string
 	Started time.Time
+	// RequestTimeout bounds each request, so that a hung database fails
+	// requests instead of piling them up; zero means DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout bounds an API request when Config sets none.
+const DefaultRequestTimeout = 30 * time.Second
 
 // API serves /api/v1.
 type API struct {
@@ -117,7 +127,14 @@ func (a *API) Register(mux *http.ServeMux) {
 }
 
 func (a *API) serve(h handlerFunc) http.Handler {
+	timeout := a.cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 		p, err := a.cfg.Auth.Authenticate(r)
 		if err != nil {
 			if errors.Is(err, access.ErrUnauthenticated) {
@@ -158,7 +175,7 @@ func errBadRequest(format string, args ...any) error {
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		br  *badRequest
-		inv *manage.InvalidError
+		inv *input.Error
 		pol *manage.PolicyInvalidError
 	)
 	switch {
@@ -174,12 +191,18 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": pol.Error(), "fields": fields})
 	case errors.Is(err, store.ErrInUse):
 		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, manage.ErrForbidden):
+	case errors.Is(err, access.ErrForbidden):
 		writeError(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, store.ErrConflict):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The caller hung up; nobody reads an answer and nothing failed.
+		a.cfg.Log.Info("api request abandoned by the caller", "method", r.Method, "path", r.URL.Path)
+	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() != nil:
+		a.cfg.Log.Warn("api request timed out", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the server could not finish the request in time; try again")
 	default:
 		a.cfg.Log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal server error")

@@ -20,6 +20,7 @@ import (
 	"github.com/steward-rmm/steward/internal/api"
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -66,11 +67,13 @@ func newHarness(t *testing.T, db *store.DB) *harness {
 	mux := http.NewServeMux()
 	notifier := notify.New(db, log, notify.Options{MailTimeout: 5 * time.Second})
 	events := bus.NewLocal()
-	// Without a hub the push service only resolves policies, which is all
-	// alerting asks of it.
-	alerts := alerting.New(db, push.New(db, nil, events, log), events, log, notifier)
+	// As in the server, the manage service's changes drop the cached
+	// policies through the push service (which has no hub to push to here).
+	policies := effective.NewPolicies(db)
+	h.svc.SetPolicyNotifier(push.New(policies, nil, events, log))
+	alerts := alerting.New(db, policies, events, log, notifier)
 	api.New(api.Config{
-		DB: db, Manage: h.svc, Auth: h.authn, Log: log, Version: "test", Started: time.Now().Add(-uptime),
+		DB: db, Manage: h.svc, Policies: policies, Auth: h.authn, Log: log, Version: "test", Started: time.Now().Add(-uptime),
 		Notify: notifier, Alerts: alerts,
 	}).Register(mux)
 	h.srv = httptest.NewServer(mux)

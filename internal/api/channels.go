@@ -100,7 +100,7 @@ func (a *API) channelDeliveries(w http.ResponseWriter, r *http.Request, _ access
 
 func (a *API) testChannel(w http.ResponseWriter, r *http.Request, p access.Principal) error {
 	if !access.Can(p, access.ManageNotifications) {
-		return manage.ErrForbidden
+		return access.ErrForbidden
 	}
 	status, err := a.cfg.Notify.Test(r.Context(), r.PathValue("id"))
 	if err != nil && status == 0 {

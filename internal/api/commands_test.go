@@ -36,8 +36,22 @@ const commandWait = 10 * time.Second
 // connect for real and answer pings.
 type commandHarness struct {
 	*harness
-	ops   store.Site
-	token string // unlimited enrollment token for Ops
+	token string // unlimited enrollment token for the site Ops
+}
+
+// site adds a site to Acme and returns it with an unlimited enrollment
+// token, for a test that counts the agents of a site of its own.
+func (h *commandHarness) site(t *testing.T, name string) (store.Site, string) {
+	t.Helper()
+	s, err := h.svc.CreateSite(t.Context(), access.Console(), h.acme.ID, name)
+	if err != nil {
+		t.Fatalf("CreateSite(%q): %v", name, err)
+	}
+	tok, _, err := h.svc.CreateEnrollmentToken(t.Context(), access.Console(), s.ID, time.Hour, 0)
+	if err != nil {
+		t.Fatalf("CreateEnrollmentToken(%q): %v", name, err)
+	}
+	return s, tok
 }
 
 func newCommandHarness(t *testing.T, db *store.DB) *commandHarness {
@@ -47,7 +61,9 @@ func newCommandHarness(t *testing.T, db *store.DB) *commandHarness {
 	// logs out of t.
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := bus.NewLocal()
-	hb := hub.New(db, b, log, hub.Options{ReplicaID: "r1", Heartbeat: 500 * time.Millisecond, ServerVersion: "test"})
+	// A heartbeat far longer than any test, so that the silence timeout
+	// cannot close a fake agent a loaded machine held up.
+	hb := hub.New(db, b, log, hub.Options{ReplicaID: "r1", Heartbeat: 10 * time.Second, ServerVersion: "test"})
 	cmds := command.New(db, hb, b, "r1", log)
 	hb.SetCommandHandler(cmds)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -70,21 +86,22 @@ func newCommandHarness(t *testing.T, db *store.DB) *commandHarness {
 	t.Cleanup(hb.Shutdown) // runs first: ends every control connection
 
 	ch := &commandHarness{harness: h}
-	var err error
-	if ch.ops, err = h.svc.CreateSite(t.Context(), access.Console(), h.acme.ID, "Ops"); err != nil {
-		t.Fatalf("CreateSite: %v", err)
-	}
-	if ch.token, _, err = h.svc.CreateEnrollmentToken(t.Context(), access.Console(), ch.ops.ID, time.Hour, 0); err != nil {
-		t.Fatalf("CreateEnrollmentToken: %v", err)
-	}
+	_, ch.token = ch.site(t, "Ops")
 	return ch
 }
 
 // enroll adds an agent to Ops and returns its credentials.
 func (h *commandHarness) enroll(t *testing.T, hostname string) (id, secret string) {
 	t.Helper()
+	return h.enrollWith(t, h.token, hostname)
+}
+
+// enrollWith adds an agent with an enrollment token and returns its
+// credentials.
+func (h *commandHarness) enrollWith(t *testing.T, token, hostname string) (id, secret string) {
+	t.Helper()
 	secret = auth.NewSecret("")
-	a, err := h.db.Enroll(t.Context(), auth.HashSecret(h.token), store.NewAgent{
+	a, err := h.db.Enroll(t.Context(), auth.HashSecret(token), store.NewAgent{
 		SecretHash: auth.HashSecret(secret), Facts: protocol.Facts{Hostname: hostname, OS: "linux"}, IP: "192.0.2.60",
 	})
 	if err != nil {
@@ -174,6 +191,24 @@ func (h *commandHarness) connectWith(t *testing.T, id, secret string, answer fun
 		stop()
 		ws.CloseNow()
 		wg.Wait()
+		// The next test must not find this agent still online: a command
+		// to it would be sent to a closed connection.
+		deadline := time.Now().Add(commandWait)
+		for {
+			a, err := h.db.Agent(context.Background(), id)
+			if err != nil {
+				t.Errorf("load agent %s after disconnect: %v", id, err)
+				return
+			}
+			if !a.Online {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("agent %s still online %v after it disconnected", id, commandWait)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	})
 	return p
 }
@@ -319,25 +354,22 @@ func testAgentCommand(t *testing.T, h *commandHarness) {
 }
 
 func testCommandBatch(t *testing.T, h *commandHarness) {
+	// A site of its own: no agent of another test is counted or pinged.
+	site, token := h.site(t, "Batch")
 	var agents []*pinger
 	for i := range 3 {
-		id, secret := h.enroll(t, fmt.Sprintf("batch-%d", i))
+		id, secret := h.enrollWith(t, token, fmt.Sprintf("batch-%d", i))
 		agents = append(agents, h.connect(t, id, secret))
 	}
 	// Enrolled in the same site but never connected: stays queued.
-	h.enroll(t, "batch-away")
-	// Ops also holds api-ping from AgentCommand, when that ran; it
-	// disconnected when that test ended.
-	_, inSite, err := h.db.ListAgents(t.Context(), store.AgentFilter{SiteID: h.ops.ID}, store.Page{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.enrollWith(t, token, "batch-away")
+	const inSite = 4
 
-	res := h.as(t, store.RoleAdmin, "POST", "/api/v1/commands", `{"name":"ping","target":{"site_id":"`+h.ops.ID+`"}}`).want(t, http.StatusCreated)
+	res := h.as(t, store.RoleAdmin, "POST", "/api/v1/commands", `{"name":"ping","target":{"site_id":"`+site.ID+`"}}`).want(t, http.StatusCreated)
 	b := decode[store.BatchStatus](t, res)
 	admin := h.users[store.RoleAdmin]
-	if b.Agents != inSite || b.Name != "ping" || b.Target != "site_id="+h.ops.ID || b.CreatedBy != admin.Email+" (api token)" {
-		t.Errorf("created batch = %+v, want ping to the %d agents of site_id=%s by %s", b, inSite, h.ops.ID, admin.Email)
+	if b.Agents != inSite || b.Name != "ping" || b.Target != "site_id="+site.ID || b.CreatedBy != admin.Email+" (api token)" {
+		t.Errorf("created batch = %+v, want ping to the %d agents of site_id=%s by %s", b, inSite, site.ID, admin.Email)
 	}
 	if sum := b.States[store.CommandQueued] + b.States[store.CommandSent] + b.States[store.CommandDone]; sum != inSite {
 		t.Errorf("created batch states = %v, want %d commands open or done", b.States, inSite)

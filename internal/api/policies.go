@@ -125,7 +125,7 @@ func (a *API) effectivePolicy(w http.ResponseWriter, r *http.Request, _ access.P
 	if err != nil {
 		return err
 	}
-	eff, err := a.cfg.Manage.EffectivePolicy(r.Context(), id)
+	eff, err := a.cfg.Policies.Agent(r.Context(), id)
 	if err != nil {
 		return err
 	}

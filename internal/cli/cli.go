@@ -217,7 +217,11 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 		h = slog.NewJSONHandler(stdio.Stderr, &slog.HandlerOptions{Level: level})
 	}
 	cfg.DataDir, cfg.DatabaseURL, cfg.Version = db.dataDir, db.databaseURL, Version
-	return server.Run(ctx, cfg, slog.New(h), nil)
+	srv, err := server.New(ctx, cfg, slog.New(h))
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
 }
 
 // flagGroup is a heading of a command's help and the flags under it.

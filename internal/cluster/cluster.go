@@ -7,6 +7,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,8 @@ type Member struct {
 	ttl    time.Duration
 	jobs   []Job
 	leader atomic.Bool
+	// renewErr is the last renewal's failure, nil after one succeeded.
+	renewErr atomic.Pointer[error]
 }
 
 // New returns a Member. ttl is how long a lease lasts without renewal; the
@@ -80,19 +83,25 @@ func (m *Member) Run(ctx context.Context) {
 
 func (m *Member) renew(ctx context.Context) {
 	expires := time.Now().Add(m.ttl)
+	var failed error
 	if err := m.db.RenewReplica(ctx, m.self, expires); err != nil {
+		failed = err
 		if ctx.Err() == nil {
 			m.log.Error("renew replica lease", "err", err)
 		}
 	}
 	held, err := m.db.AcquireLease(ctx, JobsLease, m.self.ID, expires)
 	if err != nil {
+		failed = errors.Join(failed, err)
 		if ctx.Err() == nil {
 			m.log.Error("renew jobs lease", "err", err)
 		}
-		// Without a confirmed lease, stop running jobs: another replica may
-		// take over once ours expires.
 		held = false
+	}
+	if failed != nil {
+		m.renewErr.Store(&failed)
+	} else {
+		m.renewErr.Store(nil)
 	}
 	if was := m.leader.Swap(held); was != held {
 		if held {
@@ -101,6 +110,15 @@ func (m *Member) renew(ctx context.Context) {
 			m.log.Info("another replica runs the background jobs now", "replica_id", m.self.ID)
 		}
 	}
+}
+
+// Err returns why the last lease renewal failed, or nil: a replica that
+// cannot write its lease cannot write much else.
+func (m *Member) Err() error {
+	if p := m.renewErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (m *Member) leave() {

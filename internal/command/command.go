@@ -21,7 +21,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/hub"
-	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -73,6 +73,9 @@ type Service struct {
 	log       *slog.Logger
 
 	writes chan write
+	// redeliverEvery is how often commands still queued for agents this
+	// replica holds are offered again (see Run).
+	redeliverEvery time.Duration
 
 	mu sync.Mutex
 	// written records, for each open command this replica wrote to an
@@ -97,7 +100,19 @@ type write struct {
 // New returns a Service. Run must be running for results to be stored.
 func New(db *store.DB, conns Locator, b bus.Bus, replicaID string, log *slog.Logger) *Service {
 	return &Service{db: db, conns: conns, bus: b, replicaID: replicaID, log: log, writes: make(chan write, 16384),
-		written: map[string]writtenTo{}}
+		written: map[string]writtenTo{}, redeliverEvery: DefaultRedeliverEvery}
+}
+
+// DefaultRedeliverEvery is how often, by default, commands still queued
+// for the agents a replica holds are offered again.
+const DefaultRedeliverEvery = 5 * time.Second
+
+// SetRedeliverEvery sets how often commands still queued for the agents
+// this replica holds are offered again. Call it before Run.
+func (s *Service) SetRedeliverEvery(d time.Duration) {
+	if d > 0 {
+		s.redeliverEvery = d
+	}
 }
 
 var _ hub.CommandHandler = (*Service)(nil)
@@ -106,11 +121,11 @@ var _ hub.CommandHandler = (*Service)(nil)
 // with its commands counted by state, and the IDs of its commands.
 func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (store.BatchStatus, []string, error) {
 	if !access.Can(p, access.RunCommands) {
-		return store.BatchStatus{}, nil, fmt.Errorf("%w: role %s cannot run commands", manage.ErrForbidden, p.User.Role)
+		return store.BatchStatus{}, nil, fmt.Errorf("%w: role %s cannot run commands", access.ErrForbidden, p.User.Role)
 	}
 	def, ok := defaultTimeouts[req.Name]
 	if !ok {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "name",
+		return store.BatchStatus{}, nil, &input.Error{Field: "name",
 			Message: fmt.Sprintf("unknown command %q (known: %s)", req.Name, strings.Join(slices.Sorted(maps.Keys(defaultTimeouts)), ", "))}
 	}
 	timeout := req.Timeout
@@ -118,20 +133,20 @@ func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (
 		timeout = def
 	}
 	if timeout < MinTimeout || timeout > MaxTimeout {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "timeout", Message: "must be between 1s and 24h"}
+		return store.BatchStatus{}, nil, &input.Error{Field: "timeout", Message: "must be between 1s and 24h"}
 	}
 	if len(req.Args) > maxArgBytes {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "args", Message: "must be at most 32 KiB"}
+		return store.BatchStatus{}, nil, &input.Error{Field: "args", Message: "must be at most 32 KiB"}
 	}
 	if len(req.Args) > 0 && !json.Valid(req.Args) {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "args", Message: "must be JSON"}
+		return store.BatchStatus{}, nil, &input.Error{Field: "args", Message: "must be JSON"}
 	}
 	targets, err := s.db.CommandTargets(ctx, req.Filter, req.AgentIDs)
 	if err != nil {
 		return store.BatchStatus{}, nil, err
 	}
 	if len(targets) == 0 {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "target", Message: "no agent matches"}
+		return store.BatchStatus{}, nil, &input.Error{Field: "target", Message: "no agent matches"}
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	batch := store.CommandBatch{ID: store.NewID(), Name: req.Name, Target: req.Target, CreatedBy: p.ActorName(), CreatedAt: now, Agents: len(targets)}
@@ -205,22 +220,33 @@ func (s *Service) sendLocal(ctx context.Context, cmds []store.Command) {
 }
 
 // deliver writes one command to the agent's connection on this replica,
-// if it is here, and records it sent.
-func (s *Service) deliver(ctx context.Context, agentID string, cmd protocol.Command) {
+// if it is here, and records it sent. It reports whether it wrote it.
+func (s *Service) deliver(ctx context.Context, agentID string, cmd protocol.Command) bool {
 	c, ok := s.conns.Lookup(agentID)
 	if !ok {
-		return // it left; the command waits for the next connection
+		return false // it left; the command waits for the next connection
 	}
 	if !s.claim(c.ConnID, cmd) {
-		return // the other path wrote it to this connection already
+		return false // the other path wrote it to this connection already
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.Send(wctx, protocol.TypeCommand, "", cmd); err != nil {
 		s.log.Debug("send command", "agent_id", agentID, "command_id", cmd.CommandID, "err", err)
-		return
+		s.unclaim(c.ConnID, cmd.CommandID)
+		return false
 	}
 	s.enqueue(ctx, write{sentID: cmd.CommandID})
+	return true
+}
+
+// unclaim forgets that cmd went to connID, whose write failed.
+func (s *Service) unclaim(connID, commandID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w, ok := s.written[commandID]; ok && w.connID == connID {
+		delete(s.written, commandID)
+	}
 }
 
 // claim records that cmd goes to connection connID and reports whether it
@@ -265,7 +291,9 @@ type delivery struct {
 
 func deliverSubject(replicaID string) string { return "steward.deliver." + replicaID }
 
-// Connected sends an agent the commands queued while it was away.
+// Connected sends an agent its open commands: those queued while it was
+// away, and those sent before without a stored answer (the agent answers
+// one it already ran with its result again).
 func (s *Service) Connected(ctx context.Context, c *hub.Conn, queued []store.Command) {
 	for _, cmd := range queued {
 		s.deliver(ctx, c.AgentID, wire(cmd))
@@ -300,9 +328,10 @@ func (s *Service) Expire(ctx context.Context) error {
 	return nil
 }
 
-// Run writes sent marks and results in batches and routes commands that
-// other replicas send to this one, until ctx ends; then it flushes what is
-// pending.
+// Run writes sent marks and results in batches, routes commands that
+// other replicas send to this one, and offers again the commands still
+// queued for agents this replica holds, until ctx ends; then it flushes
+// what is pending.
 func (s *Service) Run(ctx context.Context) error {
 	unsub, err := s.bus.Subscribe(deliverSubject(s.replicaID), func(data []byte) {
 		var d delivery
@@ -316,19 +345,44 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe to command deliveries: %w", err)
 	}
 	defer unsub()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.redeliverLoop(ctx) })
+	s.writeLoop(ctx)
+	return nil
+}
+
+// Bounds of the batching writer.
+const (
+	maxBatch = 2000
+	maxDelay = 20 * time.Millisecond
+	// retryDelay spaces writes again after one failed.
+	retryDelay = time.Second
+	// maxPending bounds the writes kept across failures; past it the
+	// oldest are dropped (their commands are offered again when the agent
+	// reconnects, and the agent answers with the same result).
+	maxPending = 100000
+)
+
+// writeLoop stores sent marks and results in batches until ctx ends. A
+// failed write is kept and tried again: an answer taken off the queue must
+// not be lost to a database blip.
+func (s *Service) writeLoop(ctx context.Context) {
 	forget := time.NewTicker(time.Minute)
 	defer forget.Stop()
-
-	const (
-		maxBatch = 2000
-		maxDelay = 20 * time.Millisecond
-	)
 	var (
 		sent    []string
 		results []store.CommandResult
 		timer   *time.Timer
 		timerC  <-chan time.Time
+		failing bool
 	)
+	arm := func(d time.Duration) {
+		if timer == nil {
+			timer = time.NewTimer(d)
+			timerC = timer.C
+		}
+	}
 	// A flush under way when ctx ends still finishes, so that no answer
 	// taken off the queue is lost; the timeout bounds it instead.
 	flush := func() {
@@ -341,22 +395,37 @@ func (s *Service) Run(ctx context.Context) error {
 		// Every pending send happened before now. Results go first: a
 		// command answered in this batch takes its answer's time as sent_at
 		// and is no longer queued, so the sent mark cannot put sent_at
-		// after finished_at.
+		// after finished_at. After a failure both wait, in that order.
 		now := time.Now()
 		if len(results) > 0 {
 			n, err := s.db.ApplyResults(ctx, results)
 			if err != nil {
-				s.log.Error("store command results", "count", len(results), "err", err)
-			} else if n < len(results) {
+				if !failing {
+					s.log.Error("store command results; trying again", "count", len(results), "err", err)
+				}
+				failing = true
+				arm(retryDelay)
+				return
+			}
+			if n < len(results) {
 				s.log.Info("ignored results for unknown, foreign or finished commands", "count", len(results)-n)
 			}
 			results = results[:0]
 		}
 		if len(sent) > 0 {
 			if err := s.db.MarkCommandsSent(ctx, sent, now); err != nil {
-				s.log.Error("record commands sent", "count", len(sent), "err", err)
+				if !failing {
+					s.log.Error("record commands sent; trying again", "count", len(sent), "err", err)
+				}
+				failing = true
+				arm(retryDelay)
+				return
 			}
 			sent = sent[:0]
+		}
+		if failing {
+			s.log.Info("command results and sent marks stored again")
+			failing = false
 		}
 	}
 	add := func(w write) {
@@ -365,10 +434,14 @@ func (s *Service) Run(ctx context.Context) error {
 		} else {
 			sent = append(sent, w.sentID)
 		}
-		if timer == nil {
-			timer = time.NewTimer(maxDelay)
-			timerC = timer.C
+		if n := len(results) - maxPending; n > 0 {
+			s.log.Error("too many command results waiting for the database; dropping the oldest", "count", n)
+			results = slices.Delete(results, 0, n)
 		}
+		if n := len(sent) - maxPending; n > 0 {
+			sent = slices.Delete(sent, 0, n)
+		}
+		arm(maxDelay)
 	}
 	for {
 		select {
@@ -384,10 +457,10 @@ func (s *Service) Run(ctx context.Context) error {
 				break
 			}
 			flush()
-			return nil
+			return
 		case w := <-s.writes:
 			add(w)
-			if len(sent)+len(results) >= maxBatch {
+			if !failing && len(sent)+len(results) >= maxBatch {
 				flush()
 			}
 		case <-timerC:
@@ -397,4 +470,49 @@ func (s *Service) Run(ctx context.Context) error {
 			s.forgetWritten(now)
 		}
 	}
+}
+
+// maxRedeliver bounds the commands offered again per round.
+const maxRedeliver = 5000
+
+// redeliverLoop offers again, every redeliverEvery, the commands still
+// queued for agents this replica holds, until ctx ends.
+func (s *Service) redeliverLoop(ctx context.Context) {
+	t := time.NewTicker(s.redeliverEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Redeliver(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("offer queued commands again", "err", err)
+			}
+		}
+	}
+}
+
+// Redeliver offers again the commands still queued, for longer than the
+// redelivery interval, for agents this replica holds. A command is routed
+// to the holding replica over the bus, which drops messages while it is
+// cut off (and a publish buffered during a reconnect is flushed before the
+// other replica subscribes again): the database, not the bus, decides
+// what is still to deliver. A command already written to the agent's
+// current connection is not written again; the agent ignores one it has
+// seen.
+func (s *Service) Redeliver(ctx context.Context) error {
+	cmds, err := s.db.QueuedForReplica(ctx, s.replicaID, time.Now().Add(-s.redeliverEvery), maxRedeliver)
+	if err != nil {
+		return err
+	}
+	var wrote []string
+	for _, c := range cmds {
+		if s.deliver(ctx, c.AgentID, wire(c)) {
+			wrote = append(wrote, c.ID)
+		}
+	}
+	if len(wrote) > 0 {
+		s.log.Warn("commands for agents held here were still queued; offered again", "count", len(wrote), "first_command_id", wrote[0])
+	}
+	return nil
 }

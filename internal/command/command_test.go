@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -16,7 +17,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/hub"
-	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
@@ -318,7 +319,14 @@ func TestBatch(t *testing.T) {
 			t.Fatalf("batch for %d agents has %d agents and %d commands", n, st.Agents, len(ids))
 		}
 		var b store.BatchStatus
-		eventually(t, "every agent to answer", func() bool {
+		defer func() {
+			if t.Failed() {
+				t.Logf("last batch states: %v; agents connected: %d", b.States, s.hub.Connected())
+			}
+		}()
+		// 300 answers take about 5s under -race alone, and several times
+		// that beside other tests on a loaded machine.
+		eventuallyWithin(t, time.Minute, "every agent to answer", func() bool {
 			b, err = db.CommandBatch(context.WithoutCancel(t.Context()), st.ID)
 			if err != nil {
 				t.Fatalf("CommandBatch: %v", err)
@@ -458,12 +466,12 @@ func TestCreateRefused(t *testing.T) {
 					t.Errorf("Create returned batch %q and IDs %v with the error", st.ID, ids)
 				}
 				if tt.forbidden {
-					if !errors.Is(err, manage.ErrForbidden) {
+					if !errors.Is(err, access.ErrForbidden) {
 						t.Errorf("Create error = %v, want ErrForbidden", err)
 					}
 					return
 				}
-				var inv *manage.InvalidError
+				var inv *input.Error
 				if !errors.As(err, &inv) || inv.Field != tt.field {
 					t.Errorf("Create error = %v, want an InvalidError for field %q", err, tt.field)
 				}
@@ -560,6 +568,44 @@ func TestRunFlushesOnCancel(t *testing.T) {
 	})
 }
 
+// TestRunBatchesWrites checks the batching delay on the bubble's clock:
+// an answer waits in Run for up to 20 ms (Run's maxDelay) so that answers
+// arriving together are written together, and is written when it ends.
+func TestRunBatchesWrites(t *testing.T) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
+		f := newFleet(t, db)
+		b := newBus()
+		svc := command.New(db, hub.New(db, b, quiet, hub.Options{ReplicaID: "r1", Heartbeat: time.Second}), b, "r1", quiet)
+		id, _ := f.enroll(t, "a")
+		_, ids, err := svc.Create(t.Context(), technician, command.Request{Name: protocol.CommandPing, AgentIDs: []string{id}})
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		runDone := make(chan error, 1)
+		go func() { runDone <- svc.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-runDone; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}()
+
+		const maxDelay = 20 * time.Millisecond
+		svc.Result(t.Context(), id, protocol.Result{CommandID: ids[0], Status: protocol.ResultOK})
+		time.Sleep(maxDelay - time.Millisecond)
+		synctest.Wait()
+		if c := mustCommand(t, db, ids[0]); c.State != store.CommandQueued {
+			t.Fatalf("command %v after the answer = %s, want queued (held for the batch)", maxDelay-time.Millisecond, c.State)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if c := mustCommand(t, db, ids[0]); c.State != store.CommandDone {
+			t.Errorf("command %v after the answer = %s, want done", maxDelay, c.State)
+		}
+	})
+}
+
 // TestRunFinishesFlushOnCancel cancels Run while a batch of answers is
 // being written (held up by another writer's lock on the SQLite file):
 // the answers must still be stored.
@@ -589,11 +635,17 @@ func TestRunFinishesFlushOnCancel(t *testing.T) {
 	runDone := make(chan error, 1)
 	go func() { runDone <- svc.Run(ctx) }()
 	svc.Result(t.Context(), id, protocol.Result{CommandID: ids[0], Status: protocol.ResultOK})
-	// Let the batching delay pass so the write is under way and waiting
-	// for the lock, then stop Run and let the write through.
-	time.Sleep(200 * time.Millisecond)
+	// The write is under way once it holds a second connection (the lock
+	// holds the first); it then waits for the lock. Stop Run there.
+	eventually(t, "the answer's write to wait for the lock", func() bool { return db.Stats().InUse >= 2 })
 	cancel()
-	time.Sleep(100 * time.Millisecond)
+	// Run must keep waiting for its write: a flush that gave up on the
+	// cancel would return here, with the answer lost.
+	select {
+	case err := <-runDone:
+		t.Fatalf("Run returned (%v) while its write waited for the lock", err)
+	case <-time.After(100 * time.Millisecond):
+	}
 	close(release)
 	if err := <-lockDone; err != nil {
 		t.Fatalf("lock transaction: %v", err)
@@ -674,5 +726,62 @@ func TestBusDelivery(t *testing.T) {
 		if got := a.command(t); !cmp.Equal(got, fresh) {
 			t.Errorf("routed command = %+v, want %+v", got, fresh)
 		}
+	})
+}
+
+// TestLostRoute: a command routed over the bus to the replica holding its
+// agent, and lost on the way, is offered again by that replica from the
+// database, once.
+func TestLostRoute(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFleet(t, db)
+		b := newBus()
+		r1 := newServer(t, f, b, "r1")
+		r2 := newServer(t, f, b, "r2")
+		id, secret := f.enroll(t, "remote")
+		a := r2.connect(t, id, secret, false)
+		b.drop(deliverSubject("r2"))
+
+		_, ids := r1.create(t, id)
+		cmd := a.command(t)
+		if cmd.CommandID != ids[0] {
+			t.Fatalf("agent received command %s, want %s", cmd.CommandID, ids[0])
+		}
+		waitState(t, db, ids[0], store.CommandSent)
+		a.send(t, protocol.TypeResult, "", ping(cmd))
+		waitState(t, db, ids[0], store.CommandDone)
+		// Sent once: a second copy would be the next thing the agent reads.
+		_, more := r1.create(t, id)
+		if next := a.command(t); next.CommandID != more[0] {
+			t.Errorf("agent received %s after answering, want the next command %s", next.CommandID, more[0])
+		}
+	})
+}
+
+// TestSentOfferedAgain: a command sent to a connection that ended before
+// the answer was stored is offered again when the agent reconnects.
+func TestSentOfferedAgain(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFleet(t, db)
+		s := newServer(t, f, newBus(), "r1")
+		id, secret := f.enroll(t, "flaky")
+		a := s.connect(t, id, secret, false)
+		_, ids := s.create(t, id)
+		cmd := a.command(t)
+		waitState(t, db, ids[0], store.CommandSent)
+		a.ws.CloseNow()
+		eventually(t, "the agent marked offline", func() bool {
+			ag, err := db.Agent(context.WithoutCancel(t.Context()), id)
+			return err == nil && !ag.Online
+		})
+
+		a = s.connect(t, id, secret, false)
+		if again := a.command(t); again.CommandID != cmd.CommandID {
+			t.Fatalf("after reconnecting the agent received %s, want %s again", again.CommandID, cmd.CommandID)
+		}
+		a.send(t, protocol.TypeResult, "", ping(cmd))
+		waitState(t, db, ids[0], store.CommandDone)
 	})
 }

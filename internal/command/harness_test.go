@@ -97,8 +97,12 @@ type server struct {
 
 func newServer(t *testing.T, f *fleet, b *watchedBus, replicaID string) *server {
 	t.Helper()
-	h := hub.New(f.db, b, quiet, hub.Options{ReplicaID: replicaID, Heartbeat: 500 * time.Millisecond, ServerVersion: "test"})
+	// A heartbeat far longer than any test: the silence timeout (three
+	// heartbeats) must not close a fake agent whose heartbeat goroutine a
+	// loaded machine held up; 500 ms lost hundreds of agents under -race.
+	h := hub.New(f.db, b, quiet, hub.Options{ReplicaID: replicaID, Heartbeat: 10 * time.Second, ServerVersion: "test"})
 	cmds := command.New(f.db, h, b, replicaID, quiet)
+	cmds.SetRedeliverEvery(time.Second)
 	h.SetCommandHandler(cmds)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -132,14 +136,35 @@ func newServer(t *testing.T, f *fleet, b *watchedBus, replicaID string) *server 
 func deliverSubject(replicaID string) string { return "steward.deliver." + replicaID }
 
 // watchedBus is the in-process bus, telling which subjects have
-// subscribers.
+// subscribers, and dropping what is published on the subjects a test cuts.
 type watchedBus struct {
 	*bus.Local
 	mu   sync.Mutex
 	subs map[string]int
+	cut  map[string]bool
 }
 
-func newBus() *watchedBus { return &watchedBus{Local: bus.NewLocal(), subs: map[string]int{}} }
+func newBus() *watchedBus {
+	return &watchedBus{Local: bus.NewLocal(), subs: map[string]int{}, cut: map[string]bool{}}
+}
+
+// drop makes the bus lose every message on subject, as NATS does while a
+// replica is cut off from it.
+func (b *watchedBus) drop(subject string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cut[subject] = true
+}
+
+func (b *watchedBus) Publish(ctx context.Context, subject string, data []byte) error {
+	b.mu.Lock()
+	cut := b.cut[subject]
+	b.mu.Unlock()
+	if cut {
+		return nil
+	}
+	return b.Local.Publish(ctx, subject, data)
+}
 
 func (b *watchedBus) Subscribe(subject string, h bus.Handler) (func(), error) {
 	unsub, err := b.Local.Subscribe(subject, h)
@@ -365,10 +390,17 @@ func ping(c protocol.Command) protocol.Result {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
+	eventuallyWithin(t, wait, what, cond)
+}
+
+// eventuallyWithin is eventually with its own bound, for work that grows
+// with a fleet's size.
+func eventuallyWithin(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", wait, what)
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -107,6 +107,10 @@ func (g *Gateway) enroll(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, store.ErrTokenExpired), errors.Is(err, store.ErrTokenRevoked), errors.Is(err, store.ErrTokenUsedUp):
 			status = http.StatusForbidden
 		}
+		if status == http.StatusInternalServerError && abandoned(r) {
+			g.log.Info("enrollment abandoned by the agent", "ip", ip, "err", err)
+			return
+		}
 		if status == http.StatusInternalServerError {
 			g.log.Error("enroll agent", "ip", ip, "err", err)
 			writeError(w, status, "enrollment failed because of a server error")
@@ -179,6 +183,10 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, ip string) (
 		return store.Agent{}, false
 	}
 	agent, ok, err := g.authenticate(r)
+	if err != nil && abandoned(r) {
+		g.log.Info("agent abandoned its request during authentication", "ip", ip, "path", r.URL.Path)
+		return store.Agent{}, false
+	}
 	if err != nil {
 		g.log.Error("authenticate agent", "ip", ip, "err", err)
 		writeError(w, http.StatusInternalServerError, "server error while checking agent credentials")
@@ -272,6 +280,11 @@ func (g *Gateway) uploadInventory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := g.inventory.Ingest(r.Context(), agent.ID, inv)
+	if err != nil && abandoned(r) {
+		// The agent gave up (its upload deadline) and sends the report again.
+		g.log.Info("inventory upload abandoned by the agent", "agent_id", agent.ID, "err", err)
+		return
+	}
 	if err != nil {
 		g.log.Error("store inventory", "agent_id", agent.ID, "err", err)
 		writeError(w, http.StatusInternalServerError, "inventory not stored because of a server error")
@@ -292,6 +305,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
+
+// abandoned reports whether the agent hung up on r: an error that follows
+// is not the server's, and nobody reads the answer.
+func abandoned(r *http.Request) bool { return r.Context().Err() != nil }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, protocol.ErrorResponse{Error: msg})

@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,14 @@ type Hub struct {
 	metricsIn MetricsHandler
 	// presence records connects and disconnects in batches.
 	presence *presenceWriter
+	// departed holds, by agent ID, the connections that ended while their
+	// offline mark could not be written; Run writes them again each tick
+	// until it succeeds. The mark is conditional on the connection ID, so
+	// a later connection of the agent is never undone.
+	departed map[string]departure
+	// presenceErr is the last failure to record presence, nil once a tick
+	// succeeds: the replica cannot write.
+	presenceErr atomic.Pointer[error]
 	// base is the context of connections served with Go; it carries no
 	// deadline and is never cancelled: Shutdown ends them.
 	base context.Context
@@ -143,7 +153,7 @@ type metrics struct {
 // New returns a Hub.
 func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 	h := &Hub{db: db, bus: b, log: log, replicaID: opts.ReplicaID, heartbeat: opts.Heartbeat,
-		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}, base: context.Background(),
+		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}, departed: map[string]departure{}, base: context.Background(),
 		presence: &presenceWriter{db: db}}
 	h.metrics = metrics{
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "steward_agents_connected", Help: "Agents connected to this replica."}),
@@ -159,12 +169,12 @@ func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 	return h
 }
 
-// CommandHandler delivers the commands queued for an agent when it
-// connects and records the results agents send. The command service
-// implements it; the hub only carries messages.
+// CommandHandler delivers the open commands of an agent when it connects
+// and records the results agents send. The command service implements it;
+// the hub only carries messages.
 type CommandHandler interface {
-	// Connected delivers the commands queued for the agent, read when it
-	// connected.
+	// Connected delivers the agent's open (queued or sent, unanswered)
+	// commands, read when it connected.
 	Connected(ctx context.Context, c *Conn, queued []store.Command)
 	Result(ctx context.Context, agentID string, r protocol.Result)
 }
@@ -298,13 +308,24 @@ func (h *Hub) unregister(ctx context.Context, c *Conn) {
 		return
 	}
 	h.metrics.connected.Dec()
-	op := &presenceOp{agentID: c.AgentID, connID: c.ConnID}
+	h.markOffline(ctx, c.AgentID, c.ClientID, c.ConnID)
+}
+
+// markOffline records that the agent's connection connID ended. A failed
+// write is kept for Run to try again: until it succeeds the agent would
+// look online, and nothing else would ever correct it while this replica
+// lives and keeps its other agents fresh.
+func (h *Hub) markOffline(ctx context.Context, agentID, clientID, connID string) {
+	op := &presenceOp{agentID: agentID, connID: connID}
 	if err := h.presence.do(ctx, op); err != nil {
-		h.log.Error("mark agent offline", "agent_id", c.AgentID, "err", err)
+		h.log.Warn("mark agent offline failed; trying again every heartbeat", "agent_id", agentID, "conn_id", connID, "err", err)
+		h.mu.Lock()
+		h.departed[agentID] = departure{connID: connID, clientID: clientID}
+		h.mu.Unlock()
 		return
 	}
 	if op.changed {
-		h.publish(ctx, c, false)
+		h.publishPresence(ctx, agentID, clientID, false)
 	}
 }
 
@@ -328,14 +349,18 @@ func (h *Hub) Lookup(agentID string) (*Conn, bool) {
 }
 
 func (h *Hub) publish(ctx context.Context, c *Conn, online bool) {
-	b, _ := json.Marshal(bus.PresenceEvent{AgentID: c.AgentID, ClientID: c.ClientID, Online: online})
+	h.publishPresence(ctx, c.AgentID, c.ClientID, online)
+}
+
+func (h *Hub) publishPresence(ctx context.Context, agentID, clientID string, online bool) {
+	b, _ := json.Marshal(bus.PresenceEvent{AgentID: agentID, ClientID: clientID, Online: online})
 	if err := h.bus.Publish(ctx, bus.SubjectPresence, b); err != nil {
-		h.log.Warn("publish presence", "agent_id", c.AgentID, "err", err)
+		h.log.Warn("publish presence", "agent_id", agentID, "err", err)
 	}
 }
 
-// Run flushes last-seen for the agents this replica holds, in one
-// statement every heartbeat interval, until ctx ends.
+// Run records this replica's presence every heartbeat interval until ctx
+// ends (see Flush).
 func (h *Hub) Run(ctx context.Context) {
 	t := time.NewTicker(h.heartbeat)
 	defer t.Stop()
@@ -344,11 +369,98 @@ func (h *Hub) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := h.db.TouchReplica(ctx, h.replicaID); err != nil && ctx.Err() == nil {
-				h.log.Error("flush last seen", "err", err)
+			if err := h.Flush(ctx); err != nil && ctx.Err() == nil {
+				h.log.Error("record presence", "err", err)
 			}
 		}
 	}
+}
+
+// Flush makes the database say what this replica holds: every connection
+// held is asserted by its ID, online and last seen together, in one
+// statement per chunk; then the offline marks that failed earlier are
+// written. Asserting rather than refreshing is what heals an outage: while
+// this replica could not write, another one's sweep (or its own, first
+// thing after) may have marked its agents offline, and no new connection
+// will come to set them online again. A flush gives up after the offline
+// window, against a database that hangs rather than fails.
+func (h *Hub) Flush(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, max(h.OfflineAfter(), 5*time.Second))
+	defer cancel()
+	err := h.assert(ctx)
+	if err == nil {
+		// Not while the database fails: each mark would wait it out in
+		// turn.
+		err = h.flushDeparted(ctx)
+	}
+	if err != nil {
+		h.presenceErr.Store(&err)
+	} else {
+		h.presenceErr.Store(nil)
+	}
+	return err
+}
+
+// assert asserts the connections held now.
+func (h *Hub) assert(ctx context.Context) error {
+	held := h.Snapshot()
+	list := make([]store.Held, len(held))
+	for i, c := range held {
+		list[i] = store.Held{AgentID: c.AgentID, ConnID: c.ConnID}
+	}
+	restored, err := h.db.AssertPresence(ctx, list)
+	for _, id := range restored {
+		c, ok := h.Lookup(id)
+		if !ok || !slices.Contains(held, c) {
+			// It ended between the snapshot and the write, whose online
+			// mark may have landed after the offline one.
+			for _, old := range held {
+				if old.AgentID == id {
+					h.markOffline(ctx, id, old.ClientID, old.ConnID)
+				}
+			}
+			continue
+		}
+		h.log.Info("agent held by this replica was marked offline; marked online again", "agent_id", id, "conn_id", c.ConnID)
+		h.publish(ctx, c, true)
+	}
+	return err
+}
+
+// flushDeparted writes the offline marks that failed before, until one
+// fails again.
+func (h *Hub) flushDeparted(ctx context.Context) error {
+	h.mu.Lock()
+	departed := maps.Clone(h.departed)
+	h.mu.Unlock()
+	for agentID, d := range departed {
+		op := &presenceOp{agentID: agentID, connID: d.connID}
+		if err := h.presence.do(ctx, op); err != nil {
+			return err
+		}
+		h.mu.Lock()
+		if h.departed[agentID] == d {
+			delete(h.departed, agentID)
+		}
+		h.mu.Unlock()
+		if op.changed {
+			h.log.Info("agent marked offline after an earlier failure", "agent_id", agentID, "conn_id", d.connID)
+			h.publishPresence(ctx, agentID, d.clientID, false)
+		}
+	}
+	return nil
+}
+
+// departure is a connection whose offline mark is still to be written.
+type departure struct{ connID, clientID string }
+
+// PresenceErr returns why the last Flush failed, or nil if it succeeded:
+// while it fails, the database does not show who is connected here.
+func (h *Hub) PresenceErr() error {
+	if p := h.presenceErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Sweep marks offline every agent not seen for OfflineAfter: agents of a

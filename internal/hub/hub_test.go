@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -56,6 +57,7 @@ func TestHub(t *testing.T) {
 			t.Run("Silent", func(t *testing.T) { testSilent(t, db) })
 			t.Run("Shutdown", func(t *testing.T) { testShutdown(t, db) })
 			t.Run("StaleReplica", func(t *testing.T) { testStaleReplica(t, db, pastDB) })
+			t.Run("Restored", func(t *testing.T) { testRestored(t, db) })
 			t.Run("Metrics", func(t *testing.T) { testMetrics(t, db) })
 			t.Run("PolicyAck", func(t *testing.T) { testPolicyAck(t, db) })
 		})
@@ -119,12 +121,10 @@ func testDisconnect(t *testing.T, db *store.DB) {
 			if !online(t, db, id) {
 				t.Fatal("agent not online after welcome")
 			}
-			start := time.Now()
 			tt.close(a)
+			// eventually gives up after wait, well inside the silence
+			// timeout: offline here comes from the closed socket.
 			eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
-			if elapsed := time.Since(start); elapsed > 3*time.Second {
-				t.Errorf("agent went offline %v after disconnecting, want within 3s", elapsed)
-			}
 			eventually(t, "an offline presence event", func() bool { return len(r.events.of(id)) == 2 })
 			if got, want := r.events.of(id)[1], (bus.PresenceEvent{AgentID: id, ClientID: r.site.ClientID}); got != want {
 				t.Errorf("presence event = %+v, want %+v", got, want)
@@ -141,10 +141,11 @@ func testSilent(t *testing.T, db *store.DB) {
 	t.Run("heartbeats keep the connection", func(t *testing.T) {
 		id, secret := r.enroll(t, "talker")
 		a := r.connect(t, id, secret)
-		// Keep talking for twice the offline window.
+		// Keep talking for twice the offline window, each heartbeat right
+		// after the answer to the last: no pause of the test's own can
+		// pass for silence.
 		for end := time.Now().Add(2 * hub.MissedHeartbeats * heartbeat); time.Now().Before(end); {
 			a.heartbeat(t, "hb")
-			time.Sleep(heartbeat / 2)
 		}
 		if !online(t, db, id) {
 			t.Error("agent that kept sending heartbeats is offline")
@@ -157,11 +158,9 @@ func testSilent(t *testing.T, db *store.DB) {
 		start := time.Now()
 		a.readClose(t)
 		elapsed := time.Since(start)
+		// A loaded machine only makes this later; readClose bounds it.
 		if min := hub.MissedHeartbeats*heartbeat - 100*time.Millisecond; elapsed < min {
 			t.Errorf("server closed a silent connection after %v, want at least %v", elapsed, min)
-		}
-		if elapsed > 5*time.Second {
-			t.Errorf("server closed a silent connection after %v, want about %v", elapsed, hub.MissedHeartbeats*heartbeat)
 		}
 		eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
 	})
@@ -300,7 +299,6 @@ func testStaleReplica(t *testing.T, db, pastDB *store.DB) {
 	// write to the database.
 	for end := time.Now().Add(2 * hub.MissedHeartbeats * heartbeat); time.Now().Before(end); {
 		live.heartbeat(t, "hb")
-		time.Sleep(heartbeat / 2)
 	}
 	after, err := db.Agent(t.Context(), liveID)
 	if err != nil {
@@ -362,14 +360,9 @@ func testMetrics(t *testing.T, db *store.DB) {
 	for _, tt := range tests {
 		// Outgoing messages are counted after the write returns, which
 		// can be after the agent has read them: poll.
-		got := metric(t, r.reg, tt.name, tt.labels)
-		for deadline := time.Now().Add(wait); got != tt.want && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-			got = metric(t, r.reg, tt.name, tt.labels)
-		}
-		if got != tt.want {
-			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
-		}
+		eventually(t, fmt.Sprintf("%s%v to be %v", tt.name, tt.labels, tt.want), func() bool {
+			return metric(t, r.reg, tt.name, tt.labels) == tt.want
+		})
 	}
 
 	a2.ws.CloseNow()
@@ -419,7 +412,9 @@ func testPolicyAck(t *testing.T, db *store.DB) {
 	applied := got.PolicyAppliedAt
 	first.ws.Close(websocket.StatusNormalClosure, "")
 	eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
-	time.Sleep(5 * time.Millisecond) // a rewrite would store a later millisecond
+	// Stored times have millisecond precision: a rewrite must be able to
+	// store a later one.
+	eventually(t, "the clock to pass the stored time", func() bool { return time.Since(applied) > time.Millisecond })
 
 	// Reconnecting on the same policy acknowledges what is stored: no write.
 	again := r.connect(t, id, secret)
@@ -437,5 +432,45 @@ func testPolicyAck(t *testing.T, db *store.DB) {
 	ack(t, again, "rev-1")
 	if got := stored(t); got.PolicyRevision != "rev-1" {
 		t.Errorf("after acking rev-1 again: revision %q, want rev-1", got.PolicyRevision)
+	}
+}
+
+// testRestored is a replica that could not write for longer than the
+// offline window: another replica's sweep marked its agents offline,
+// though they stayed connected. Its next flush marks them online again
+// and says so on the bus; an agent it no longer holds stays offline.
+func testRestored(t *testing.T, db *store.DB) {
+	r := newReplica(t, db, options{heartbeat: time.Minute, noRun: true})
+	ctx := t.Context()
+	heldID, heldSecret := r.enroll(t, "held")
+	r.connect(t, heldID, heldSecret)
+	goneID, goneSecret := r.enroll(t, "gone")
+	gone := r.connect(t, goneID, goneSecret)
+	gone.ws.Close(websocket.StatusNormalClosure, "bye")
+	eventually(t, "the departed agent marked offline", func() bool { return !online(t, db, goneID) })
+
+	// The sweep, as another replica runs it once this one's last_seen
+	// went stale.
+	if _, err := db.MarkStaleOffline(ctx, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if online(t, db, heldID) {
+		t.Fatal("held agent still online after the sweep")
+	}
+	if err := r.hub.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if !online(t, db, heldID) {
+		t.Error("held agent offline after Flush, want online")
+	}
+	if online(t, db, goneID) {
+		t.Error("departed agent online after Flush, want offline")
+	}
+	events := r.events.of(heldID)
+	if want := (bus.PresenceEvent{AgentID: heldID, ClientID: r.site.ClientID, Online: true}); len(events) != 2 || events[1] != want {
+		t.Errorf("presence events of the held agent = %+v, want the connect and then %+v", events, want)
+	}
+	if err := r.hub.PresenceErr(); err != nil {
+		t.Errorf("PresenceErr() after a good flush = %v, want nil", err)
 	}
 }

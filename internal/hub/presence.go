@@ -18,7 +18,7 @@ type presenceOp struct {
 	changed        bool // set for a disconnect that marked the agent offline
 	err            error
 	done           chan struct{}
-	// queued holds a connecting agent's queued commands, read after the
+	// queued holds a connecting agent's open commands, read after the
 	// connect committed (so a command created meanwhile is either seen
 	// here or dispatched to the live connection), in one query per batch.
 	queued    []store.Command
@@ -107,7 +107,7 @@ func (w *presenceWriter) write(ctx context.Context, batch []*presenceOp) {
 	}
 }
 
-// loadQueued reads the queued commands of the batch's connected agents.
+// loadQueued reads the open commands of the batch's connected agents.
 func (w *presenceWriter) loadQueued(ctx context.Context, batch []*presenceOp) {
 	var ids []string
 	for _, op := range batch {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,7 @@ import (
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/cluster"
 	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/gateway"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/inventory"
@@ -35,37 +37,86 @@ import (
 	"github.com/steward-rmm/steward/internal/web"
 )
 
-// Run starts the server and blocks until ctx ends, then shuts down
-// gracefully. ready, if not nil, receives the bound address once the
-// server accepts connections.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.Addr)) error {
+// Server is one replica, built by New and served by Run: its database,
+// services, HTTP handler, periodic jobs and listener.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	started   time.Time
+	replicaID string
+
+	db       *store.DB
+	events   bus.Bus
+	hub      *hub.Hub
+	cmds     *command.Service
+	policies *push.Service
+	member   *cluster.Member
+	jobs     []cluster.Job
+	dash     *web.Handler
+	setup    *access.SetupGate
+	handler  http.Handler
+	ln       net.Listener
+
+	// closers release what New acquired, last first; Close runs them once.
+	closers   []func()
+	closeOnce sync.Once
+}
+
+// New builds a replica from cfg: it opens and migrates the database, joins
+// the bus, wires every service, binds the listener (so Addr is known
+// before Run) and registers the replica. The caller must call Run or Close.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
+	derivedURL := cfg.PublicURL == ""
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
-	started := time.Now()
+	s := &Server{log: log, started: time.Now(), replicaID: store.NewID()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
 	raiseFileLimit(log)
+
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.closers = append(s.closers, func() { s.ln.Close() })
+	if _, port, _ := net.SplitHostPort(cfg.Listen); derivedURL && port == "0" {
+		// A port chosen by the system is only known now; links and
+		// install commands must carry it.
+		cfg.PublicURL = "http://" + s.ln.Addr().String()
+	}
+	s.cfg = cfg
 
 	if cfg.DatabaseURL == "" {
 		unlock, err := lockDataDir(cfg.DataDir)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer unlock()
+		s.closers = append(s.closers, unlock)
 	}
-	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
-	if err != nil {
+	var db *store.DB
+	err = retry(ctx, log, "the database "+redact(cfg.DatabaseURL), func(err error) bool {
+		return cfg.DatabaseURL != "" && errors.Is(err, store.ErrUnavailable)
+	}, func() (err error) {
+		db, err = store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
 		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	defer db.Close()
+	s.db = db
+	s.closers = append(s.closers, func() { db.Close() })
 	schema, _ := db.SchemaVersion(ctx)
 	log.Info("database ready", "engine", db.Dialect(), "schema_version", schema)
 
-	replicaID := store.NewID()
 	if db.Dialect() == "sqlite" {
 		// Only one replica can use a SQLite file, so nothing holds any agent
 		// yet: whoever was online belonged to the previous process.
 		if ids, err := db.MarkStaleOffline(ctx, time.Now().Add(time.Second)); err != nil {
-			return err
+			return nil, err
 		} else if len(ids) > 0 {
 			log.Info("marked agents of the previous run offline", "agents", len(ids))
 		}
@@ -77,54 +128,60 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 
 	var events bus.Bus = bus.NewLocal()
 	if cfg.NATSURL != "" {
-		nb, err := bus.DialNATS(cfg.NATSURL, "steward "+replicaID, log)
-		if err != nil {
+		var nb *bus.NATS
+		err := retry(ctx, log, "NATS at "+redact(cfg.NATSURL), func(error) bool { return true }, func() (err error) {
+			nb, err = bus.DialNATS(cfg.NATSURL, "steward "+s.replicaID, log)
 			return err
+		})
+		if err != nil {
+			return nil, err
 		}
-		defer nb.Close()
+		s.closers = append(s.closers, nb.Close)
 		events = nb
 		log.Info("joined the replica bus", "nats_url", redact(cfg.NATSURL))
 	}
-	h := hub.New(db, events, log, hub.Options{
-		ReplicaID: replicaID, Heartbeat: cfg.Heartbeat, Registerer: reg, ServerVersion: cfg.Version,
+	s.events = events
+	s.hub = hub.New(db, events, log, hub.Options{
+		ReplicaID: s.replicaID, Heartbeat: cfg.Heartbeat, Registerer: reg, ServerVersion: cfg.Version,
 	})
-	cmds := command.New(db, h, events, replicaID, log)
-	h.SetCommandHandler(cmds)
-	policies := push.New(db, h, events, log)
-	h.SetPolicyHandler(policies)
+	s.cmds = command.New(db, s.hub, events, s.replicaID, log)
+	// Commands lost on the bus are offered again within a few heartbeats.
+	s.cmds.SetRedeliverEvery(min(cfg.Heartbeat, command.DefaultRedeliverEvery))
+	s.hub.SetCommandHandler(s.cmds)
+	policies := effective.NewPolicies(db)
+	s.policies = push.New(policies, s.hub, events, log)
+	s.hub.SetPolicyHandler(s.policies)
 	series := timeseries.New(db, log, reg)
 	notifier := notify.New(db, log, notify.Options{PublicURL: cfg.PublicURL})
 	alerts := alerting.New(db, policies, events, log, notifier)
-	h.SetMetricsHandler(alerting.Ingester{Series: series, Alerts: alerts})
+	s.hub.SetMetricsHandler(alerting.Ingester{Series: series, Alerts: alerts})
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
-	svc.SetPolicyNotifier(policies)
+	svc.SetPolicyNotifier(s.policies)
 
-	var setup *access.SetupGate
 	hasUsers, err := db.HasUsers(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !hasUsers {
-		setup = access.NewSetupGate()
-	} else {
-		setup = closedGate()
+	s.setup = access.NewSetupGate()
+	if hasUsers {
+		s.setup.Close()
 	}
 
-	dash, err := web.New(web.Config{
-		DB: db, Manage: svc, Auth: authn, Series: series, Notify: notifier, Alerts: alerts, Setup: setup, Bus: events, Log: log,
+	s.dash, err = web.New(web.Config{
+		DB: db, Manage: svc, Policies: policies, Auth: authn, Series: series, Notify: notifier, Alerts: alerts, Setup: s.setup, Bus: events, Log: log,
 		PublicURL: cfg.PublicURL, AgentDir: cfg.AgentDir, Version: cfg.Version, TrustProxy: cfg.TrustProxy,
-		Commands: cmds,
+		Commands: s.cmds,
 	})
 	if err != nil {
-		return fmt.Errorf("build dashboard: %w", err)
+		return nil, fmt.Errorf("build dashboard: %w", err)
 	}
-	defer dash.Close()
+	s.closers = append(s.closers, s.dash.Close)
 
 	mux := http.NewServeMux()
-	gateway.New(db, h, log, cfg.TrustProxy).Register(mux)
-	api.New(api.Config{DB: db, Manage: svc, Commands: cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: started}).Register(mux)
-	dash.Register(mux)
+	gateway.New(db, s.hub, log, cfg.TrustProxy).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
+	s.dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -138,42 +195,29 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 			fmt.Fprintln(w, "database unavailable")
 			return
 		}
+		// A database that answers reads may still refuse every write (a
+		// full disk, a lost lock, a read-only failover): the writes this
+		// replica makes on its own every heartbeat tell.
+		if err := errors.Join(s.hub.PresenceErr(), s.member.Err()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "database writes failing")
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.handler = crossOrigin(httpMetrics.wrap(mux, log))
 
-	handler := httpMetrics.wrap(mux, log)
-	handler = crossOrigin(handler)
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-
-	hostname, _ := os.Hostname()
-	member := cluster.New(db, log, store.Replica{
-		ID: replicaID, Hostname: hostname, Version: cfg.Version, StartedAt: started,
-	}, hub.MissedHeartbeats*cfg.Heartbeat, []cluster.Job{
-		{Name: "offline-sweep", Every: cfg.Heartbeat, Run: h.Sweep},
-		{Name: "command-expiry", Every: 15 * time.Second, Run: cmds.Expire},
+	s.jobs = []cluster.Job{
+		{Name: "offline-sweep", Every: cfg.Heartbeat, Run: s.hub.Sweep},
+		{Name: "command-expiry", Every: 15 * time.Second, Run: s.cmds.Expire},
 		// Rolling up is idempotent and cheap when there is nothing new, so
 		// it runs more often than hourly to keep the previous hour fresh.
 		{Name: "metrics-rollup", Every: 10 * time.Minute, Run: series.RollUp},
 		{Name: "metrics-retention", Every: time.Hour, Run: func(ctx context.Context) error {
 			// Raw samples and rollups live as long as the default level's
 			// policy says.
-			raw, err := svc.DefaultRetention(ctx)
-			if err != nil {
-				return err
-			}
-			rollup, err := svc.DefaultRollupRetention(ctx)
+			raw, rollup, err := policies.Retention(ctx)
 			if err != nil {
 				return err
 			}
@@ -189,87 +233,124 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 			}
 			return err
 		}},
-	})
-	if err := member.Join(ctx); err != nil {
-		return err
 	}
+	hostname, _ := os.Hostname()
+	s.member = cluster.New(db, log, store.Replica{
+		ID: s.replicaID, Hostname: hostname, Version: cfg.Version, StartedAt: s.started,
+	}, hub.MissedHeartbeats*cfg.Heartbeat, s.jobs)
+
+	if err := s.member.Join(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Handler is the server's whole HTTP surface, as Run serves it.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// DB is the server's database handle.
+func (s *Server) DB() *store.DB { return s.db }
+
+// Bus is the bus the replica publishes presence and routes commands on.
+func (s *Server) Bus() bus.Bus { return s.events }
+
+// ReplicaID identifies this replica in presence and command routing.
+func (s *Server) ReplicaID() string { return s.replicaID }
+
+// SetupToken is the one-time setup token while no user exists, else "".
+func (s *Server) SetupToken() string { return s.setup.Token() }
+
+// RunJob runs the named periodic job once, now, whether or not this
+// replica holds the jobs lease: the console and tests use it to act
+// without waiting for the job's period.
+func (s *Server) RunJob(ctx context.Context, name string) error {
+	for _, j := range s.jobs {
+		if j.Name == name {
+			return j.Run(ctx)
+		}
+	}
+	return fmt.Errorf("no job named %q", name)
+}
+
+// Close releases what New acquired. Run calls it on the way out; call it
+// directly only for a server that is never run.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			s.closers[i]()
+		}
+	})
+}
+
+// Run starts the hub, the command and policy services
+// and the jobs, serves HTTP until ctx ends, then shuts down gracefully and
+// closes the server.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.Close()
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		h.Run(bg)
-	}()
-	cmdsDone := make(chan struct{})
-	go func() {
-		defer close(cmdsDone)
-		if err := cmds.Run(bg); err != nil {
-			log.Error("command service stopped", "err", err)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.hub.Run(bg) })
+	wg.Go(func() {
+		if err := s.cmds.Run(bg); err != nil {
+			s.log.Error("command service stopped", "err", err)
 		}
-	}()
-	pushDone := make(chan struct{})
-	go func() {
-		defer close(pushDone)
-		if err := policies.Run(bg); err != nil {
-			log.Error("policy push stopped", "err", err)
+	})
+	wg.Go(func() {
+		if err := s.policies.Run(bg); err != nil {
+			s.log.Error("policy push stopped", "err", err)
 		}
-	}()
-	memberDone := make(chan struct{})
-	go func() {
-		defer close(memberDone)
-		member.Run(bg)
-	}()
+	})
+	wg.Go(func() { s.member.Run(bg) })
 	defer func() {
 		stopBG()
-		<-done
-		<-cmdsDone
-		<-pushDone
-		<-memberDone
+		wg.Wait()
 	}()
 
-	if cfg.DebugListen != "" {
-		stop, err := serveDebug(cfg.DebugListen, log)
+	if s.cfg.DebugListen != "" {
+		stop, err := serveDebug(s.cfg.DebugListen, s.log)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("steward listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "version", cfg.Version)
-	if tok := setup.Token(); tok != "" {
-		log.Warn("no user exists yet: open the one-time setup link to create the first owner account",
-			"setup_url", cfg.PublicURL+"/setup?token="+tok)
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	if ready != nil {
-		ready(ln.Addr())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(s.ln) }()
+	s.log.Info("steward listening", "addr", s.ln.Addr().String(), "public_url", s.cfg.PublicURL, "version", s.cfg.Version)
+	if tok := s.setup.Token(); tok != "" {
+		s.log.Warn("no user exists yet: open the one-time setup link to create the first owner account",
+			"setup_url", s.cfg.PublicURL+"/setup?token="+tok)
 	}
 
 	select {
 	case err := <-serveErr:
-		h.Shutdown()
+		s.hub.Shutdown()
 		return fmt.Errorf("serve http: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
+	s.log.Info("shutting down")
 	// Event streams never go idle: end them first, or the HTTP shutdown
 	// would wait out its whole timeout for open dashboards.
-	dash.Close()
+	s.dash.Close()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("http shutdown", "err", err)
+		s.log.Warn("http shutdown", "err", err)
 	}
-	h.Shutdown()
+	s.hub.Shutdown()
 	<-serveErr
 	return nil
-}
-
-func closedGate() *access.SetupGate {
-	g := access.NewSetupGate()
-	g.Close()
-	return g
 }
 
 // crossOrigin rejects cross-site unsafe requests from browsers (the

@@ -49,7 +49,15 @@ func startServer(t *testing.T, cfg Config) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
 	errc := make(chan error, 1)
-	go func() { errc <- Run(ctx, cfg, log, func(a net.Addr) { addrc <- a }) }()
+	go func() {
+		srv, err := New(ctx, cfg, log)
+		if err != nil {
+			errc <- err
+			return
+		}
+		addrc <- srv.Addr()
+		errc <- srv.Run(ctx)
+	}()
 
 	var (
 		once    sync.Once
@@ -158,24 +166,29 @@ func TestRunNoSetupURLWhenUsersExist(t *testing.T) {
 	}
 }
 
-func TestRunRefusesSecondReplicaOnSQLite(t *testing.T) {
+func TestNewRefusesSecondReplicaOnSQLite(t *testing.T) {
 	dir := t.TempDir()
 	startServer(t, Config{Listen: "127.0.0.1:0", DataDir: dir})
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	err := Run(ctx, Config{Listen: "127.0.0.1:0", DataDir: dir}, slog.New(slog.DiscardHandler), func(net.Addr) {
-		t.Error("the second Run became ready")
-	})
+	srv, err := New(ctx, Config{Listen: "127.0.0.1:0", DataDir: dir}, slog.New(slog.DiscardHandler))
+	if err == nil {
+		srv.Close()
+		t.Error("the second replica was built")
+	}
 	if err == nil || !strings.Contains(err.Error(), "one replica only") {
 		t.Errorf("second Run on %s = %v, want an error mentioning %q", dir, err, "one replica only")
 	}
 }
 
-func TestRunRejectsInvalidConfig(t *testing.T) {
-	err := Run(t.Context(), Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), NATSURL: "nats://127.0.0.1:4222"},
-		slog.New(slog.DiscardHandler), func(net.Addr) { t.Error("Run became ready with --nats-url on SQLite") })
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	srv, err := New(t.Context(), Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), NATSURL: "nats://127.0.0.1:4222"},
+		slog.New(slog.DiscardHandler))
+	if err == nil {
+		srv.Close()
+	}
 	if err == nil || !strings.Contains(err.Error(), "--nats-url") {
-		t.Errorf("Run with --nats-url and SQLite = %v, want a --nats-url error", err)
+		t.Errorf("New with --nats-url and SQLite = %v, want a --nats-url error", err)
 	}
 }

@@ -343,15 +343,60 @@ func (t *Tx) MarkDisconnected(ctx context.Context, agentID, connID string) (bool
 	return n > 0, nil
 }
 
-// TouchReplica sets last_seen to now for every online agent the replica
-// holds: one statement per flush instead of one write per heartbeat.
-func (db *DB) TouchReplica(ctx context.Context, replicaID string) (int64, error) {
-	res, err := db.sql.ExecContext(ctx, `UPDATE agents SET last_seen = $1 WHERE replica_id = $2 AND online`, ms(db.now()), replicaID)
-	if err != nil {
-		return 0, fmt.Errorf("touch agents of replica %s: %w", replicaID, err)
+// Held names a connection a replica holds now: the agent and the
+// connection's ID.
+type Held struct {
+	AgentID string
+	ConnID  string
+}
+
+// AssertPresence records that the replica holds the given connections:
+// every agent whose current connection is one of them is online with
+// last_seen now, even if a sweep marked it offline while this replica could
+// not write (a database outage outlasting the offline window). An agent
+// whose current connection is another one (it connected again, here or
+// elsewhere) is left alone, and so is one the replica no longer holds: a
+// departure whose write failed is not kept fresh. It returns the IDs of the
+// agents it brought back online. One statement per chunk when every agent
+// was online already, which is the common case.
+func (db *DB) AssertPresence(ctx context.Context, held []Held) (restored []string, err error) {
+	now := ms(db.now())
+	// Two parameters a row, not fourteen: five times the usual rows fit.
+	n := 5 * db.dialect.rowsPerStatement()
+	for start := 0; start < len(held); start += n {
+		chunk := held[start:min(start+n, len(held))]
+		var sb strings.Builder
+		args := []any{now}
+		// Column names of their own: RETURNING id must not be ambiguous.
+		sb.WriteString(`WITH v (held_id, held_conn) AS (VALUES `)
+		for i, h := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			fmt.Fprintf(&sb, "($%d, $%d)", len(args)+1, len(args)+2)
+			args = append(args, h.AgentID, h.ConnID)
+		}
+		sb.WriteString(`) UPDATE agents SET `)
+		values := sb.String()
+		res, err := db.sql.ExecContext(ctx, values+`last_seen = $1 FROM v
+			WHERE agents.id = v.held_id AND agents.conn_id = v.held_conn AND agents.online`, args...)
+		if err != nil {
+			return restored, fmt.Errorf("touch %d held agents: %w", len(chunk), err)
+		}
+		if touched, err := res.RowsAffected(); err != nil || touched == int64(len(chunk)) {
+			continue
+		}
+		ids, err := queryAll(ctx, db.sql, "restore held agents online", func(r row) (string, error) {
+			var id string
+			return id, r.Scan(&id)
+		}, values+`online = true, last_seen = $1 FROM v
+			WHERE agents.id = v.held_id AND agents.conn_id = v.held_conn AND NOT agents.online RETURNING id`, args...)
+		if err != nil {
+			return restored, err
+		}
+		restored = append(restored, ids...)
 	}
-	n, _ := res.RowsAffected()
-	return n, nil
+	return restored, nil
 }
 
 // MarkStaleOffline marks offline every online agent not seen since cutoff,

@@ -395,8 +395,8 @@ func TestReplicaBookkeeping(t *testing.T) {
 			agents[h] = mustEnroll(t, db, site.ID, protocol.Facts{Hostname: h})
 		}
 		connectedAt := clk.Now()
-		connect(t, db, agents["r1-a"], "r1")
-		connect(t, db, agents["r1-b"], "r1")
+		r1a := connect(t, db, agents["r1-a"], "r1")
+		r1b := connect(t, db, agents["r1-b"], "r1")
 		gone := connect(t, db, agents["r1-gone"], "r1")
 		connect(t, db, agents["r2-a"], "r2")
 		if ok, err := db.MarkDisconnected(ctx, agents["r1-gone"].ID, gone); err != nil || !ok {
@@ -415,19 +415,22 @@ func TestReplicaBookkeeping(t *testing.T) {
 			return a.LastSeen
 		}
 
-		// TouchReplica refreshes only the replica's online agents.
+		// AssertPresence refreshes only the connections the replica holds:
+		// not r1-gone, which left (even if its offline mark had failed), nor
+		// an agent whose current connection is another one.
 		clk.Advance(30 * time.Second)
-		n, err := db.TouchReplica(ctx, "r1")
-		if err != nil || n != 2 {
-			t.Errorf("TouchReplica(r1) = %d, %v; want 2, nil", n, err)
+		held := []store.Held{{agents["r1-a"].ID, r1a}, {agents["r1-b"].ID, r1b}, {agents["r2-a"].ID, "old-conn"}}
+		restored, err := db.AssertPresence(ctx, held)
+		if err != nil || len(restored) != 0 {
+			t.Errorf("AssertPresence() = %q, %v; want none restored, nil", restored, err)
 		}
 		for h, want := range map[string]time.Time{"r1-a": clk.Now(), "r1-b": clk.Now(), "r1-gone": connectedAt, "r2-a": connectedAt} {
 			if got := lastSeen(h); !got.Equal(want) {
-				t.Errorf("last_seen of %s after TouchReplica(r1) = %v, want %v", h, got, want)
+				t.Errorf("last_seen of %s after AssertPresence = %v, want %v", h, got, want)
 			}
 		}
-		if n, err := db.TouchReplica(ctx, "r9"); err != nil || n != 0 {
-			t.Errorf("TouchReplica(unknown replica) = %d, %v; want 0, nil", n, err)
+		if restored, err := db.AssertPresence(ctx, nil); err != nil || len(restored) != 0 {
+			t.Errorf("AssertPresence(nothing held) = %q, %v; want none, nil", restored, err)
 		}
 
 		// r2 died silently: its agent was last seen before the cutoff.
@@ -450,8 +453,26 @@ func TestReplicaBookkeeping(t *testing.T) {
 			t.Errorf("MarkStaleOffline(last_seen) = %q, want none", ids)
 		}
 
+		// A sweep marked r1-b offline while r1 could not write (its
+		// last_seen went stale); r1 still holds it and says so again.
+		if _, err := db.MarkStaleOffline(ctx, clk.Now().Add(time.Second)); err != nil {
+			t.Fatalf("MarkStaleOffline: %v", err)
+		}
+		clk.Advance(time.Second)
+		restored, err = db.AssertPresence(ctx, held[1:])
+		if diff := cmp.Diff([]string{agents["r1-b"].ID}, restored); err != nil || diff != "" {
+			t.Errorf("AssertPresence after a sweep: err %v, restored (-want +got):\n%s", err, diff)
+		}
+		if a, _ := db.Agent(ctx, agents["r1-b"].ID); !a.Online || !a.LastSeen.Equal(clk.Now()) {
+			t.Errorf("r1-b after AssertPresence: online %t, last_seen %v; want true, %v", a.Online, a.LastSeen, clk.Now())
+		}
+		if a, _ := db.Agent(ctx, agents["r1-a"].ID); a.Online {
+			t.Errorf("r1-a, not asserted, is online after the sweep")
+		}
+		connect(t, db, agents["r1-a"], "r1")
+
 		clk.Advance(time.Minute)
-		n, err = db.MarkReplicaOffline(ctx, "r1")
+		n, err := db.MarkReplicaOffline(ctx, "r1")
 		if err != nil || n != 2 {
 			t.Errorf("MarkReplicaOffline(r1) = %d, %v; want 2, nil", n, err)
 		}

@@ -235,15 +235,18 @@ func (db *DB) Command(ctx context.Context, id string) (Command, error) {
 	return c, nil
 }
 
-// OpenCommands returns an agent's queued, unexpired commands, oldest first,
-// to deliver when it connects.
+// OpenCommands returns an agent's open (queued or sent), unexpired
+// commands, oldest first, to deliver when it connects.
 func (db *DB) OpenCommands(ctx context.Context, agentID string) ([]Command, error) {
 	byAgent, err := db.OpenCommandsFor(ctx, []string{agentID})
 	return byAgent[agentID], err
 }
 
-// OpenCommandsFor returns the queued, unexpired commands of several agents
-// at once, oldest first per agent, for agents connecting together.
+// OpenCommandsFor returns the open, unexpired commands of several agents at
+// once, oldest first per agent, for agents connecting together. Sent ones
+// are included: the answer to a command sent before a crash or a dropped
+// connection may never have been stored, and the agent answers a command
+// it already ran with its result again.
 func (db *DB) OpenCommandsFor(ctx context.Context, agentIDs []string) (map[string][]Command, error) {
 	out := map[string][]Command{}
 	n := db.dialect.rowsPerStatement()
@@ -256,7 +259,7 @@ func (db *DB) OpenCommandsFor(ctx context.Context, agentIDs []string) (map[strin
 			ph[i] = fmt.Sprintf("$%d", i+2)
 		}
 		rows, err := db.sql.QueryContext(ctx, `SELECT `+commandColumns+` FROM commands
-			WHERE state = 'queued' AND expires_at > $1 AND agent_id IN (`+strings.Join(ph, ", ")+`)
+			WHERE state IN ('queued', 'sent') AND expires_at > $1 AND agent_id IN (`+strings.Join(ph, ", ")+`)
 			ORDER BY created_at, id`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("load open commands: %w", err)
@@ -276,6 +279,19 @@ func (db *DB) OpenCommandsFor(ctx context.Context, agentIDs []string) (map[strin
 		}
 	}
 	return out, nil
+}
+
+// QueuedForReplica returns the unexpired commands created before
+// createdBefore that are still queued for agents the replica holds,
+// oldest first, at most limit. Such a command was routed to the replica
+// and lost on the way (a bus outage drops messages), or its sending was
+// never recorded; the replica offers it again.
+func (db *DB) QueuedForReplica(ctx context.Context, replicaID string, createdBefore time.Time, limit int) ([]Command, error) {
+	cols := "c." + strings.Join(strings.Split(strings.Join(strings.Fields(commandColumns), " "), ", "), ", c.")
+	return queryAll(ctx, db.sql, "load commands queued for replica "+replicaID, scanCommand, `SELECT `+cols+`
+		FROM commands c JOIN agents a ON a.id = c.agent_id
+		WHERE c.state = 'queued' AND c.expires_at > $1 AND c.created_at < $2 AND a.replica_id = $3
+		ORDER BY c.created_at, c.id LIMIT $4`, ms(db.now()), ms(createdBefore), replicaID, limit)
 }
 
 // ListAgentCommands returns an agent's commands, newest first.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -384,26 +385,46 @@ func TestOpenCommands(t *testing.T) {
 
 		// Two batches, the newer created first in the slice order, so the
 		// result order comes from created_at.
-		b2, newer := newCommands(now.Add(time.Second), time.Minute, 2, a)
+		b2, newer := newCommands(now.Add(time.Second), time.Minute, 3, a)
 		b1, older := newCommands(now, time.Minute, 4, a, other) // a, other, a, other
 		mustCreateCommands(t, db, b2, newer)
 		mustCreateCommands(t, db, b1, older)
 		_, stale := newCommands(now.Add(-time.Hour), time.Minute, 1, a) // past its deadline, not yet swept
 		mustCreateCommands(t, db, store.CommandBatch{ID: stale[0].BatchID, Name: "ping", CreatedAt: now}, stale)
-		if err := db.MarkCommandsSent(ctx, []string{newer[1].ID}, now); err != nil {
+		if err := db.MarkCommandsSent(ctx, []string{newer[1].ID, newer[2].ID}, now); err != nil {
 			t.Fatal(err)
 		}
+		if n, err := db.ApplyResults(ctx, []store.CommandResult{{CommandID: newer[2].ID, AgentID: a.ID, Status: "ok", At: now}}); err != nil || n != 1 {
+			t.Fatalf("ApplyResults = %d, %v", n, err)
+		}
+		byID := func(cs ...store.Command) []string {
+			out := ids(cs)
+			slices.Sort(out)
+			return out
+		}
 
+		// Queued and sent ones: an answer to a sent command may have been
+		// lost, and the agent answers it again.
 		got, err := db.OpenCommands(ctx, a.ID)
 		if err != nil {
 			t.Fatalf("OpenCommands: %v", err)
 		}
-		want := []string{older[0].ID, older[2].ID, newer[0].ID}
-		if older[2].ID < older[0].ID {
-			want[0], want[1] = want[1], want[0]
-		}
+		want := append(byID(older[0], older[2]), byID(newer[0], newer[1])...)
 		if diff := cmp.Diff(want, ids(got)); diff != "" {
 			t.Errorf("OpenCommands (-want +got):\n%s", diff)
+		}
+
+		// Only queued ones, of agents the replica holds, created before
+		// the cutoff.
+		connect(t, db, a, "r1")
+		connect(t, db, other, "r2")
+		got, err = db.QueuedForReplica(ctx, "r1", now.Add(2*time.Second), 100)
+		if diff := cmp.Diff(append(byID(older[0], older[2]), newer[0].ID), ids(got)); err != nil || diff != "" {
+			t.Errorf("QueuedForReplica(r1): err %v, (-want +got):\n%s", err, diff)
+		}
+		got, err = db.QueuedForReplica(ctx, "r1", now.Add(time.Second), 1)
+		if diff := cmp.Diff(byID(older[0], older[2])[:1], ids(got)); err != nil || diff != "" {
+			t.Errorf("QueuedForReplica(r1, before the newer batch, limit 1): err %v, (-want +got):\n%s", err, diff)
 		}
 		if got, err := db.OpenCommands(ctx, store.NewID()); err != nil || len(got) != 0 {
 			t.Errorf("OpenCommands(unknown agent) = %v, %v; want none", got, err)

@@ -23,6 +23,9 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("already exists")
+	// ErrUnavailable is a database that does not answer when opened: down,
+	// unreachable or still starting, worth waiting for.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // DB is a handle on Steward's database.
@@ -104,7 +107,7 @@ func open(ctx context.Context, opts Options) (*DB, error) {
 	defer cancel()
 	if err := sqldb.PingContext(pingCtx); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("connect to %s database: %w", d.name(), err)
+		return nil, fmt.Errorf("connect to %s database: %w: %w", d.name(), ErrUnavailable, err)
 	}
 	return &DB{sql: sqldb, dialect: d, now: now}, nil
 }

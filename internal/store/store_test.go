@@ -355,7 +355,7 @@ func TestClosedDatabase(t *testing.T) {
 		"MarkConnected":         func() error { return db.MarkConnected(ctx, store.Connection{AgentID: id, Facts: facts}) },
 		"UpdateFacts":           func() error { return db.UpdateFacts(ctx, id, facts) },
 		"MarkDisconnected":      func() error { _, err := db.MarkDisconnected(ctx, id, "c"); return err },
-		"TouchReplica":          func() error { _, err := db.TouchReplica(ctx, "r"); return err },
+		"AssertPresence":        func() error { _, err := db.AssertPresence(ctx, []store.Held{{id, "c"}}); return err },
 		"MarkStaleOffline":      func() error { _, err := db.MarkStaleOffline(ctx, time.Now()); return err },
 		"MarkReplicaOffline":    func() error { _, err := db.MarkReplicaOffline(ctx, "r"); return err },
 		"AddAudit":              func() error { return db.AddAudit(ctx, store.AuditEntry{Action: "x"}) },

@@ -332,7 +332,7 @@ func (h *Handler) agentPolicy(w http.ResponseWriter, r *http.Request, _ access.P
 	if err != nil {
 		return err
 	}
-	eff, err := h.cfg.Manage.EffectivePolicy(ctx, a.ID)
+	eff, err := h.cfg.Policies.Agent(ctx, a.ID)
 	if err != nil {
 		return fmt.Errorf("effective policy of %s: %w", a.ID, err)
 	}
@@ -405,7 +405,7 @@ func (h *Handler) agentSeries(w http.ResponseWriter, r *http.Request, _ access.P
 	if _, err := h.cfg.DB.Agent(ctx, id); err != nil {
 		return err
 	}
-	interval, err := h.cfg.Manage.MetricsInterval(ctx, id)
+	interval, err := h.cfg.Policies.MetricsInterval(ctx, id)
 	if err != nil {
 		return fmt.Errorf("metrics interval of %s: %w", id, err)
 	}

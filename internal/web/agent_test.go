@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -66,7 +67,7 @@ func TestAgentPageEffectivePolicy(t *testing.T) {
 	mustContain(t, "overview", res.body, `id="agent-live"`, `href="/agents/`+a.ID+`/policy"`, `id="monitoring"`)
 	mustNotContain(t, "overview", res.body, "Effective policy", "data-charts", "table grid software")
 
-	eff, err := e.mgr.EffectivePolicy(t.Context(), a.ID)
+	eff, err := effective.NewPolicies(e.db).Agent(t.Context(), a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 // validation message.
 func allowed(p access.Principal, a access.Action) error {
 	if !access.Can(p, a) {
-		return fmt.Errorf("%w: role %s cannot %s", manage.ErrForbidden, p.User.Role, a)
+		return fmt.Errorf("%w: role %s cannot %s", access.ErrForbidden, p.User.Role, a)
 	}
 	return nil
 }
@@ -146,7 +146,7 @@ func (h *Handler) renderPolicies(w http.ResponseWriter, r *http.Request, status 
 		}
 		pv.Policies = append(pv.Policies, row)
 	}
-	if pv.Outdated, err = h.cfg.Manage.CountOutdated(ctx); err != nil {
+	if pv.Outdated, err = h.cfg.Policies.CountOutdated(ctx); err != nil {
 		return err
 	}
 	return h.render(w, r, status, "policies", "", view{Title: "Policies", Nav: "policies", Page: pv})
@@ -327,7 +327,7 @@ func (h *Handler) renderEditorWith(w http.ResponseWriter, r *http.Request, statu
 		}
 	}
 	ev.Action = "/policies/" + url.PathEscape(pol.ID) + "?" + url.Values{"at": {ev.At.Scope()}}.Encode()
-	eff, err := h.cfg.Manage.EffectiveAt(ctx, ev.At.Level, ev.At.TargetID)
+	eff, err := h.cfg.Policies.At(ctx, ev.At.Level, ev.At.TargetID)
 	if err != nil {
 		return fmt.Errorf("effective policy at %s: %w", ev.At.Scope(), err)
 	}
@@ -665,7 +665,7 @@ type outdatedView struct {
 // acknowledged policy revision is not their effective one.
 func (h *Handler) outdatedPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
 	ctx := r.Context()
-	all, err := h.cfg.Manage.OutdatedAgents(ctx)
+	all, err := h.cfg.Policies.Outdated(ctx)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -167,14 +168,19 @@ type problem struct {
 func classify(err error) problem {
 	var (
 		se  *statusError
-		inv *manage.InvalidError
+		inv *input.Error
+		pol *manage.PolicyInvalidError
 	)
 	switch {
 	case errors.As(err, &se):
 		return problem{Status: se.status, Message: se.msg}
+	case errors.As(err, &pol):
+		// An assignment refused for what it would make of an effective
+		// policy: say which field, where and why.
+		return problem{Status: http.StatusBadRequest, Message: upperFirst(pol.Error()) + "."}
 	case errors.As(err, &inv):
 		return problem{Status: http.StatusBadRequest, Message: fieldLabel(inv.Field) + " " + inv.Message, Field: inv.Field}
-	case errors.Is(err, manage.ErrForbidden):
+	case errors.Is(err, access.ErrForbidden):
 		return problem{Status: http.StatusForbidden, Message: "Your role does not allow this."}
 	case errors.Is(err, store.ErrNotFound):
 		return problem{Status: http.StatusNotFound, Message: "There is nothing here. It may have been deleted, or the link is wrong."}

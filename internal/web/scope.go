@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -248,11 +248,11 @@ func (h *Handler) agentByName(ctx context.Context, name string) (string, error) 
 	}
 	switch len(ids) {
 	case 0:
-		return "", &manage.InvalidError{Field: "agent", Message: "matches no agent ID or hostname"}
+		return "", &input.Error{Field: "agent", Message: "matches no agent ID or hostname"}
 	case 1:
 		return ids[0], nil
 	}
-	return "", &manage.InvalidError{Field: "agent", Message: "matches several hostnames; use the agent ID"}
+	return "", &input.Error{Field: "agent", Message: "matches several hostnames; use the agent ID"}
 }
 
 // unassignPolicy serves POST /assignments/remove.

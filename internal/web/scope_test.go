@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -205,7 +206,7 @@ func TestOlderPolicyRevision(t *testing.T) {
 	e := newSQLiteEnv(t)
 	f := e.fixture("Acme", "HQ")
 	a1, a2 := e.enroll(f, linuxFacts("alpha")), e.enroll(f, linuxFacts("bravo"))
-	eff, err := e.mgr.EffectivePolicy(context.Background(), a1.ID)
+	eff, err := effective.NewPolicies(e.db).Agent(context.Background(), a1.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestOlderPolicyRevision(t *testing.T) {
 	mustContain(t, "outdated", res.body, "none acknowledged", eff.Revision())
 
 	// A change to the site's policy leaves both behind until they acknowledge.
-	p := e.mustPolicy("Tighter", `{"thresholds": {"cpu": {"trigger": 70}}}`)
+	p := e.mustPolicy("Tighter", `{"thresholds": {"cpu": {"trigger": 70, "clear": 60}}}`)
 	e.mustAssign(store.LevelSite, f.site.ID, p.ID)
 	if got := hostnames(b.get("/policies/outdated").body); strings.Join(got, ",") != "alpha,bravo" {
 		t.Errorf("outdated agents after a change %v, want [alpha bravo]", got)

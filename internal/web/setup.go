@@ -6,7 +6,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
-	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -74,7 +74,7 @@ func (h *Handler) createOwner(w http.ResponseWriter, r *http.Request) error {
 	if errors.Is(err, store.ErrConflict) {
 		return errSetupDone // someone else finished setup first
 	}
-	var inv *manage.InvalidError
+	var inv *input.Error
 	if errors.As(err, &inv) {
 		pr := classify(err)
 		sv.Error, sv.Field = pr.Message, pr.Field

@@ -19,6 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/store"
@@ -29,7 +30,9 @@ import (
 type Config struct {
 	DB     *store.DB
 	Manage *manage.Service
-	Auth   *access.Authenticator
+	// Policies resolves effective policies for the policy pages.
+	Policies *effective.Policies
+	Auth     *access.Authenticator
 	// Series reads the metric samples the agent page charts.
 	Series *timeseries.Store
 	// Notify sends the settings pages' test notifications.
@@ -85,6 +88,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("web: Config.DB is required")
 	case cfg.Manage == nil:
 		return nil, errors.New("web: Config.Manage is required")
+	case cfg.Policies == nil:
+		return nil, errors.New("web: Config.Policies is required")
 	case cfg.Auth == nil:
 		return nil, errors.New("web: Config.Auth is required")
 	case cfg.Bus == nil:
@@ -270,7 +275,7 @@ func (h *Handler) authed(fn pageFunc) http.Handler {
 		case !access.Safe(r.Method) && !access.CSRFValid(r):
 			err = errCSRF
 		case !access.Can(p, access.ReadFleet):
-			err = fmt.Errorf("%w: role %s cannot view the dashboard", manage.ErrForbidden, p.User.Role)
+			err = fmt.Errorf("%w: role %s cannot view the dashboard", access.ErrForbidden, p.User.Role)
 		default:
 			err = fn(w, r, p)
 		}

@@ -124,6 +124,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		PolicyRevision: saved.Revision,
 		Inventory:      inventory.Collect,
 		Policy:         policy,
+		CommandsFile:   config.CommandsPath(*path),
 	}
 	if buf != nil {
 		opts.Metrics = buf

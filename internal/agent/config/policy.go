@@ -74,3 +74,10 @@ func MetricsDir(configPath string) string {
 func WriteFile(path string, data []byte) error {
 	return writeFileSecure(path, data)
 }
+
+// CommandsPath returns the file beside a config file that keeps the
+// commands the agent took, so that a restarted agent does not run one
+// again: /etc/steward-agent/agent.json → /etc/steward-agent/commands.json.
+func CommandsPath(configPath string) string {
+	return filepath.Join(filepath.Dir(configPath), "commands.json")
+}

@@ -1,33 +1,63 @@
 package control
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
-// command answers a command from the server. Commands that take time run
-// elsewhere: queued is then true and the result comes later through
-// results, unless the session has ended (done closed) by then.
-func (c *Client) command(data json.RawMessage, results chan<- protocol.Result, done <-chan struct{}) (res protocol.Result, queued bool) {
+// command takes a command from the server. A command is run once (see
+// ledger): its result goes to the ledger, from which the session sends
+// it; commands that take time run elsewhere and finish there. now, when
+// ok, is a result to send at once: for a command that does not decode, or
+// the result of one offered again.
+func (c *Client) command(ctx context.Context, data json.RawMessage) (now protocol.Result, ok bool) {
 	cmd, err := protocol.DecodeCommand(data)
 	if err != nil {
 		var partial struct {
 			CommandID string `json:"command_id"`
 		}
 		json.Unmarshal(data, &partial)
-		return protocol.Result{CommandID: partial.CommandID, Status: protocol.ResultError, Error: err.Error()}, false
+		return protocol.Result{CommandID: partial.CommandID, Status: protocol.ResultError, Error: err.Error()}, true
+	}
+	if res, seen := c.ledger.take(cmd, time.Now()); seen {
+		if res == nil {
+			c.opts.Log.DebugContext(ctx, "command offered again while it runs", "command_id", cmd.CommandID, "name", cmd.Name)
+			return protocol.Result{}, false
+		}
+		c.opts.Log.InfoContext(ctx, "command offered again; sending its result again", "command_id", cmd.CommandID, "name", cmd.Name)
+		return *res, true
 	}
 	switch cmd.Name {
 	case protocol.CommandPing:
 		out, _ := json.Marshal(protocol.PingOutput{AgentTime: time.Now().UTC()})
-		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out}, false
+		c.finish(protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out})
+		return protocol.Result{}, false
 	case protocol.CommandInventory:
 		if c.inv != nil {
-			return c.inv.command(cmd, results, done)
+			if res, queued := c.inv.command(cmd); !queued {
+				c.finish(res)
+			}
+			return protocol.Result{}, false
 		}
 	}
-	return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultUnsupported,
-		Error: "this agent version does not support the command " + cmd.Name}, false
+	c.finish(protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultUnsupported,
+		Error: "this agent version does not support the command " + cmd.Name})
+	return protocol.Result{}, false
+}
+
+// finish records a command's result for the session to send.
+func (c *Client) finish(res protocol.Result) { c.ledger.finish(res, time.Now()) }
+
+// sendResults sends the results waiting in the ledger.
+func (c *Client) sendResults(send func(typ string, payload any) error) error {
+	for _, res := range c.ledger.unsent() {
+		if err := send(protocol.TypeResult, res); err != nil {
+			return err
+		}
+		c.ledger.sent(res.CommandID)
+	}
+	return nil
 }

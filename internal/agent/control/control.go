@@ -99,6 +99,10 @@ type Options struct {
 	// Policy is the effective policy the inventory interval is read from,
 	// followed live; nil means inventory.DefaultInterval.
 	Policy PolicySource
+	// CommandsFile keeps the IDs of the commands taken (and their results
+	// until sent), so that a restarted agent does not run a command the
+	// server offers again; "" keeps them in memory (see ledger).
+	CommandsFile string
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
@@ -138,6 +142,9 @@ type Client struct {
 	// inv reports the inventory; nil without Options.Inventory. Its
 	// goroutine lives as long as Run.
 	inv *inventoryWorker
+	// ledger holds the commands taken and their results, across
+	// connections.
+	ledger *ledger
 }
 
 // server is one entry of Options.ServerURLs.
@@ -184,6 +191,7 @@ func New(opts Options) (*Client, error) {
 		servers:   servers,
 		auth:      protocol.FormatCredential(opts.AgentID, opts.AgentSecret),
 		policyRev: opts.PolicyRevision,
+		ledger:    newLedger(opts.CommandsFile, opts.Log),
 	}
 	if opts.Inventory != nil {
 		c.inv = newInventoryWorker(c)

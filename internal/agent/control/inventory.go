@@ -30,13 +30,11 @@ const (
 	maxInventoryWaiting = 64
 )
 
-// inventoryRequest is a CommandInventory waiting for the next report. The
-// result goes back to the session that received the command through reply,
-// unless that session has ended (done closed).
+// inventoryRequest is a CommandInventory waiting for the next report; its
+// result goes to the ledger, from which whichever connection is up then
+// sends it.
 type inventoryRequest struct {
-	cmd   protocol.Command
-	reply chan<- protocol.Result
-	done  <-chan struct{}
+	cmd protocol.Command
 }
 
 // inventoryWorker collects and uploads inventory reports on its own
@@ -51,6 +49,8 @@ type inventoryWorker struct {
 	minEvery time.Duration
 	uploader inventory.Uploader
 	log      *slog.Logger
+	// finish records a command's result.
+	finish func(protocol.Result)
 
 	mu       sync.Mutex
 	server   string // base URL of the server last connected to
@@ -77,8 +77,9 @@ func newInventoryWorker(c *Client) *inventoryWorker {
 			Backoff: backoff.Backoff{Base: o.BackoffBase, Cap: o.BackoffCap, Rand: o.Rand},
 			Log:     o.Log,
 		},
-		log:  o.Log,
-		wake: make(chan struct{}, 1),
+		log:    o.Log,
+		wake:   make(chan struct{}, 1),
+		finish: c.finish,
 	}
 }
 
@@ -276,7 +277,7 @@ func latestDeadline(reqs []inventoryRequest) (time.Time, bool) {
 	return latest, !latest.IsZero()
 }
 
-// answer hands a command's result to the session that received it.
+// answer records a command's result for the connection to send.
 func (w *inventoryWorker) answer(ctx context.Context, r inventoryRequest, software int, err error) {
 	res := protocol.Result{CommandID: r.cmd.CommandID, Status: protocol.ResultOK}
 	if err != nil {
@@ -284,11 +285,7 @@ func (w *inventoryWorker) answer(ctx context.Context, r inventoryRequest, softwa
 	} else {
 		res.Output, _ = json.Marshal(protocol.InventoryOutput{Software: software})
 	}
-	select {
-	case r.reply <- res:
-	case <-r.done:
-		w.log.InfoContext(ctx, "inventory command finished after its connection ended; result not delivered", "command_id", r.cmd.CommandID)
-	}
+	w.finish(res)
 }
 
 // truncateError fits an error into a result (the protocol bounds it).
@@ -300,10 +297,10 @@ func truncateError(err error) string {
 	return s
 }
 
-// command queues an inventory command of a session; ok is false, with the
-// result to send at once, when too many are waiting already.
-func (w *inventoryWorker) command(cmd protocol.Command, reply chan<- protocol.Result, done <-chan struct{}) (protocol.Result, bool) {
-	if w.request(inventoryRequest{cmd: cmd, reply: reply, done: done}) {
+// command queues an inventory command; queued is false, with the result,
+// when too many are waiting already.
+func (w *inventoryWorker) command(cmd protocol.Command) (res protocol.Result, queued bool) {
+	if w.request(inventoryRequest{cmd: cmd}) {
 		return protocol.Result{}, true
 	}
 	return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError,
