@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -169,13 +170,17 @@ func Route(eff policy.Effective, severity string) []string {
 }
 
 // message describes a threshold alert for people.
+// It reads as people say it: "CPU above 90 % for 5 minutes (now 93 %)".
 func message(tr alert.Transition) string {
 	r := tr.Rule
-	what := map[string]string{"cpu": "CPU usage", "memory": "Memory usage"}[r.Name]
-	unit := "%"
+	what := map[string]string{"cpu": "CPU", "memory": "Memory"}[r.Name]
+	value := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + " %" }
+	now := fmt.Sprintf("%.0f %%", tr.Value)
 	switch {
 	case strings.HasPrefix(r.Name, "disk_free:"):
-		what, unit = "Free space on "+strings.TrimPrefix(r.Name, "disk_free:"), " bytes"
+		what = "Free space on " + strings.TrimPrefix(r.Name, "disk_free:")
+		value = func(v float64) string { return policy.HumanBytes(int64(v)) }
+		now = value(tr.Value)
 	case strings.HasPrefix(r.Name, "disk:"):
 		what = "Disk usage on " + strings.TrimPrefix(r.Name, "disk:")
 	}
@@ -183,7 +188,11 @@ func message(tr alert.Transition) string {
 	if !r.Above {
 		dir = "below"
 	}
-	return fmt.Sprintf("%s %s %g%s for %s (now %.4g%s)", what, dir, r.Trigger, unit, r.For, tr.Value, unit)
+	lasting := ""
+	if r.For > 0 {
+		lasting = " for " + policy.HumanDuration(r.For)
+	}
+	return fmt.Sprintf("%s %s %s%s (now %s)", what, dir, value(r.Trigger), lasting, now)
 }
 
 // CheckOffline opens the offline alert of agents offline longer than
@@ -225,7 +234,9 @@ func (s *Service) CheckOffline(ctx context.Context) error {
 		}
 		al, created, err := s.db.OpenAlert(ctx, store.Alert{
 			AgentID: a.ID, Rule: "offline", Metric: "", Severity: string(severity), Value: now.Sub(a.LastSeen).Seconds(),
-			Message: fmt.Sprintf("Agent offline for more than %s (last seen %s)", after, a.LastSeen.Format(time.RFC3339)), OpenedAt: now,
+			// The time it was last seen is in the alert's opening time and the
+			// agent's page, shown in the reader's time zone; not in UTC here.
+			Message: "Agent offline for more than " + policy.HumanDuration(after), OpenedAt: now,
 		})
 		if err != nil {
 			return err

@@ -271,6 +271,24 @@ type list[T any] struct {
 	Offset int `json:"offset"`
 }
 
+// writeAll answers a list the store reads whole (policies, assignments,
+// channels, maintenance windows: tens of rows) with the same paging as
+// every other list: limit and offset from the query, the default limit
+// when none is given.
+func writeAll[T any](w http.ResponseWriter, r *http.Request, items []T) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	from := min(pg.Offset, len(items))
+	out := items[from:min(from+pg.Limit, len(items))]
+	if out == nil {
+		out = []T{}
+	}
+	writeJSON(w, http.StatusOK, list[T]{Items: out, Total: len(items), Limit: pg.Limit, Offset: pg.Offset})
+	return nil
+}
+
 func page(r *http.Request) (store.Page, error) {
 	var p store.Page
 	q := r.URL.Query()

@@ -127,8 +127,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	// inside the test's directory instead of /etc.
 	work := t.TempDir()
 	config := filepath.Join(work, "agent.json")
-	shell := strings.ReplaceAll(command, "sudo ", "")
-	shell = regexp.MustCompile(`\./steward-agent (install|run)`).ReplaceAllString(shell, "./steward-agent $1 --config "+config)
+	shell := strings.ReplaceAll(command, "S=sudo", "S=")
+	shell = regexp.MustCompile(`\$S \./steward-agent (install|run)`).ReplaceAllString(shell, "./steward-agent $1 --config "+config)
 	install, run, ok := strings.Cut(shell, "&& ./steward-agent run")
 	if !ok {
 		t.Fatalf("install command %q does not end by running the agent", command)
