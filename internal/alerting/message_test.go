@@ -3,7 +3,6 @@ package alerting
 import (
 	"testing"
 	"time"
-
 )
 
 func TestMessage(t *testing.T) {
