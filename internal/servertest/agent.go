@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,13 +60,21 @@ func AnswerPings(c protocol.Command) (protocol.Result, bool) {
 // (empty for none), returning the handshake's error as is.
 func (s *Server) DialControl(t testing.TB, authorization string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
+	return DialControl(t, s.URL, authorization)
+}
+
+// DialControl opens the control channel of the server at baseURL (any
+// handler serving the gateway's routes, for tests of the hub alone).
+func DialControl(t testing.TB, baseURL, authorization string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(testContext(t), Wait)
 	defer cancel()
 	h := http.Header{}
 	if authorization != "" {
 		h.Set("Authorization", authorization)
 	}
-	ws, res, err := websocket.Dial(ctx, s.WSURL(protocol.ConnectPath), &websocket.DialOptions{HTTPHeader: h})
+	url := "ws" + strings.TrimPrefix(baseURL, "http") + protocol.ConnectPath
+	ws, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
 	if ws != nil {
 		t.Cleanup(func() { ws.CloseNow() })
 	}
@@ -75,7 +84,21 @@ func (s *Server) DialControl(t testing.TB, authorization string) (*websocket.Con
 // Dial opens the control channel as the agent without saying hello.
 func (s *Server) Dial(t testing.TB, id, secret string) *Agent {
 	t.Helper()
-	ws, res, err := s.DialControl(t, protocol.FormatCredential(id, secret))
+	return Dial(t, s.URL, id, secret)
+}
+
+// Connect dials as the agent, says hello, waits for the welcome and runs
+// the agent live until the test ends or Close.
+func (s *Server) Connect(t testing.TB, id, secret string, o AgentOptions) *Agent {
+	t.Helper()
+	return Connect(t, s.URL, id, secret, o)
+}
+
+// Dial opens the control channel of the server at baseURL as the agent,
+// without saying hello.
+func Dial(t testing.TB, baseURL, id, secret string) *Agent {
+	t.Helper()
+	ws, res, err := DialControl(t, baseURL, protocol.FormatCredential(id, secret))
 	if err != nil {
 		status := 0
 		if res != nil {
@@ -86,11 +109,11 @@ func (s *Server) Dial(t testing.TB, id, secret string) *Agent {
 	return &Agent{ID: id, Secret: secret, ws: ws, stop: func() {}}
 }
 
-// Connect dials as the agent, says hello, waits for the welcome and runs
-// the agent live until the test ends or Close.
-func (s *Server) Connect(t testing.TB, id, secret string, o AgentOptions) *Agent {
+// Connect dials the server at baseURL as the agent, says hello, waits for
+// the welcome and runs the agent live until the test ends or Close.
+func Connect(t testing.TB, baseURL, id, secret string, o AgentOptions) *Agent {
 	t.Helper()
-	a := s.Dial(t, id, secret)
+	a := Dial(t, baseURL, id, secret)
 	f := o.Facts
 	if f.Hostname == "" {
 		f = Facts("agent-" + id)

@@ -166,11 +166,6 @@ func (s *Server) Stop() error { return s.stop() }
 // Logs returns what the server has logged so far.
 func (s *Server) Logs() string { return s.logs.String() }
 
-// WSURL is the URL of a websocket path on the server.
-func (s *Server) WSURL(path string) string {
-	return "ws" + strings.TrimPrefix(s.URL, "http") + path
-}
-
 // logBuffer collects the server's log lines for a failing test.
 type logBuffer struct {
 	mu  sync.Mutex
