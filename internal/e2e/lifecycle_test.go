@@ -397,7 +397,7 @@ func waitMetricBetween(t *testing.T, api *apiClient, agentID, metric string, fro
 		if end.IsZero() {
 			end = time.Now().UTC().Add(time.Minute)
 		}
-		api.mustDo("GET", "/api/v1/agents/"+agentID+"/metrics?metric="+metric+"&from="+from.Format(time.RFC3339)+"&to="+end.Format(time.RFC3339), nil, &series, 200)
+		api.mustDo("GET", "/api/v1/agents/"+agentID+"/metrics?metric="+metric+"&from="+from.Format(time.RFC3339Nano)+"&to="+end.Format(time.RFC3339Nano), nil, &series, 200)
 		if len(series.Points) < n {
 			return fmt.Errorf("%d points", len(series.Points))
 		}
