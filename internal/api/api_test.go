@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -152,40 +151,11 @@ type response struct {
 
 func (h *harness) do(t *testing.T, r request) response {
 	t.Helper()
-	var body io.Reader
-	if r.body != "" {
-		body = strings.NewReader(r.body)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), r.method, h.URL+r.path, body)
-	if err != nil {
-		t.Fatalf("NewRequest(%s %s): %v", r.method, r.path, err)
-	}
-	if r.body != "" {
-		ct := r.contentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		req.Header.Set("Content-Type", ct)
-	}
-	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	for k, vs := range r.header {
-		req.Header[k] = vs
-	}
-	for _, c := range r.cookies {
-		req.AddCookie(c)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", r.method, r.path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", r.method, r.path, err)
-	}
-	return response{status: res.StatusCode, header: res.Header, body: b}
+	res := h.Do(t, servertest.Request{
+		Method: r.method, Path: r.path, Body: r.body, Token: r.token, ContentType: r.contentType,
+		Header: r.header, Cookies: r.cookies,
+	})
+	return response{status: res.Status, header: res.Header, body: res.Body}
 }
 
 // as calls the API with the API token of role.
