@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,8 +27,9 @@ import (
 // injects and what it guarantees.
 
 // faultSite creates an owner with an API token on srv, a client and a
-// site, and returns the API client and an enrollment token for the site.
-func faultSite(t *testing.T, srv *server) (*apiClient, string) {
+// site, and returns the API client, an enrollment token for the site and
+// the site's ID.
+func faultSite(t *testing.T, srv *server) (api *apiClient, token, siteID string) {
 	t.Helper()
 	if _, err := srv.cli("fault-password-1\n", "user", "create", "--email", "ops@example.com", "--role", "owner", "--password-stdin"); err != nil {
 		t.Fatal(err)
@@ -36,13 +38,13 @@ func faultSite(t *testing.T, srv *server) (*apiClient, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := &apiClient{t: t, base: srv.URL, token: firstLine(out)}
+	api = &apiClient{t: t, base: srv.URL, token: firstLine(out)}
 	var client, site struct{ ID string }
 	api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Faults"}, &client, 201)
 	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "HQ"}, &site, 201)
 	var tok struct{ Token string }
 	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "1h"}, &tok, 201)
-	return api, tok.Token
+	return api, tok.Token, site.ID
 }
 
 // installAgent enrolls an agent with the servers (comma-separated URLs)
@@ -166,7 +168,7 @@ func waitLog(t *testing.T, log *logBuffer, timeout time.Duration, want string) {
 // departed one offline, without any agent reconnecting.
 func TestFaultPresenceOutage(t *testing.T) {
 	srv := startServer(t, "")
-	api, token := faultSite(t, srv)
+	api, token, _ := faultSite(t, srv)
 	_, stayID := connectedAgent(t, api, srv.URL, token)
 	leaving, leftID := connectedAgent(t, api, srv.URL, token)
 
@@ -217,7 +219,7 @@ func TestFaultCrashWithCommandSent(t *testing.T) {
 	// A long heartbeat, so the stopped agent is not dropped as silent
 	// before the command goes out.
 	srv := startServer(t, "", "--heartbeat", "10s")
-	api, token := faultSite(t, srv)
+	api, token, _ := faultSite(t, srv)
 	agent, id := connectedAgent(t, api, srv.URL, token)
 
 	if err := agent.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
@@ -376,7 +378,7 @@ func replicaFaults(t *testing.T, through string) (a, b *server, p *tcpProxy, api
 	// B holds the jobs (it started first): A's outage must be seen by
 	// another replica's sweep.
 	a = startServer(t, dbA, "--nats-url", natsA)
-	apiB, token := faultSite(t, b)
+	apiB, token, _ := faultSite(t, b)
 	_, agentID = connectedAgent(t, apiB, a.URL, token)
 	return a, b, p, apiB, agentID
 }
@@ -475,4 +477,83 @@ func TestFaultStartWithoutDependencies(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// EnvFaultAgents sets how many simulated agents TestFaultFleet runs.
+const EnvFaultAgents = "STEWARD_TEST_FAULT_AGENTS"
+
+// TestFaultFleet repeats the replica faults with a fleet of simulated
+// agents (steward-sim; 50, or as many as STEWARD_TEST_FAULT_AGENTS says)
+// held by replica A: A cut from PostgreSQL while B's sweep marks every
+// agent offline, then A cut from NATS while a ping to the whole site is
+// sent through B. Every agent is online again once A reaches the database,
+// and every ping is answered with the bus still cut.
+func TestFaultFleet(t *testing.T) {
+	natsURL := os.Getenv(EnvNATSURL)
+	if natsURL == "" || os.Getenv(storetest.EnvPostgresURL) == "" {
+		t.Skipf("fleet fault test skipped: set %s and %s (e.g. nats://127.0.0.1:4222)", storetest.EnvPostgresURL, EnvNATSURL)
+	}
+	n := 50
+	if v := os.Getenv(EnvFaultAgents); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive number", EnvFaultAgents, v)
+		}
+	}
+	dbURL := storetest.NewPostgresDatabase(t)
+	pgProxy, natsProxy := startProxy(t, hostPort(t, dbURL)), startProxy(t, hostPort(t, natsURL))
+	b := startServer(t, dbURL, "--nats-url", natsURL)
+	a := startServer(t, strings.Replace(dbURL, hostPort(t, dbURL), pgProxy.Addr(), 1), "--nats-url", "nats://"+natsProxy.Addr())
+	apiB, token, siteID := faultSite(t, b)
+
+	sim := exec.Command(bin(t, "steward-sim"), "--server", a.URL, "--token", token, "--agents", strconv.Itoa(n),
+		"--state-dir", t.TempDir(), "--report-every", "0", "--log-level", "warn")
+	simLog := &logBuffer{}
+	sim.Stdout, sim.Stderr = simLog, simLog
+	if err := sim.Start(); err != nil {
+		t.Fatalf("start steward-sim: %v", err)
+	}
+	t.Cleanup(func() {
+		sim.Process.Signal(os.Interrupt)
+		sim.Wait()
+		if t.Failed() {
+			t.Logf("simulator log:\n%s", simLog.String())
+		}
+	})
+	online := func() int {
+		var st statusJSON
+		apiB.mustDo("GET", "/api/v1/status", nil, &st, 200)
+		return st.Agents.Online
+	}
+	waitOnline(t, apiB, n, 2*time.Minute)
+
+	pgProxy.setCut(true)
+	waitFor(t, time.Minute, "B's sweep to mark A's agents offline", func() error {
+		if got := online(); got != 0 {
+			return fmt.Errorf("%d of %d online", got, n)
+		}
+		return nil
+	})
+	pgProxy.setCut(false)
+	waitOnline(t, apiB, n, time.Minute)
+
+	natsProxy.setCut(true)
+	waitLog(t, a.log, 30*time.Second, "nats disconnected")
+	var batch struct{ ID string }
+	apiB.mustDo("POST", "/api/v1/commands", map[string]any{"name": "ping", "target": map[string]any{"site_id": siteID}}, &batch, 201)
+	var st struct {
+		States   map[string]int `json:"states"`
+		Finished int            `json:"finished"`
+	}
+	waitFor(t, time.Minute, "every ping answered", func() error {
+		apiB.mustDo("GET", "/api/v1/command-batches/"+batch.ID, nil, &st, 200)
+		if st.States["done"] != n {
+			return fmt.Errorf("batch states %v", st.States)
+		}
+		return nil
+	})
+	natsProxy.setCut(false)
+	if got := online(); got != n {
+		t.Errorf("%d of %d agents online at the end", got, n)
+	}
 }
