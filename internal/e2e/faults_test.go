@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -260,6 +259,10 @@ type tcpProxy struct {
 	target string
 	mu     sync.Mutex
 	cut    bool
+	// frozen holds every byte in the proxy, connections open: a database
+	// that hangs rather than fails. thawed is closed while not frozen.
+	frozen bool
+	thawed chan struct{}
 	conns  map[net.Conn]bool
 	wg     sync.WaitGroup
 }
@@ -270,10 +273,12 @@ func startProxy(t *testing.T, target string) *tcpProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]bool{}, thawed: make(chan struct{})}
+	close(p.thawed)
 	p.wg.Go(p.accept)
 	t.Cleanup(func() {
 		ln.Close()
+		p.setFrozen(false)
 		p.setCut(true)
 		p.wg.Wait()
 	})
@@ -316,9 +321,24 @@ func (p *tcpProxy) forward(c net.Conn) {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		dst.Close()
-		src.Close()
+		defer dst.Close()
+		defer src.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.mu.Lock()
+				thawed := p.thawed
+				p.mu.Unlock()
+				<-thawed
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
 	}
 	wg.Go(func() { pipe(up, c) })
 	wg.Go(func() { pipe(c, up) })
@@ -338,6 +358,21 @@ func (p *tcpProxy) setCut(cut bool) {
 		for c := range p.conns {
 			c.Close()
 		}
+	}
+}
+
+// setFrozen stops (or resumes) forwarding without closing anything.
+func (p *tcpProxy) setFrozen(frozen bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if frozen == p.frozen {
+		return
+	}
+	p.frozen = frozen
+	if frozen {
+		p.thawed = make(chan struct{})
+	} else {
+		close(p.thawed)
 	}
 }
 
@@ -556,4 +591,34 @@ func TestFaultFleet(t *testing.T) {
 	if got := online(); got != n {
 		t.Errorf("%d of %d agents online at the end", got, n)
 	}
+}
+
+// TestFaultDatabaseHangs: PostgreSQL stops answering without failing (a
+// proxy holds every byte, connections open). API requests end with a 503
+// at the server's deadline instead of hanging, /readyz says so, and both
+// recover when the database answers again.
+func TestFaultDatabaseHangs(t *testing.T) {
+	if os.Getenv(storetest.EnvPostgresURL) == "" {
+		t.Skipf("PostgreSQL fault test skipped: %s is not set", storetest.EnvPostgresURL)
+	}
+	dbURL := storetest.NewPostgresDatabase(t)
+	p := startProxy(t, hostPort(t, dbURL))
+	srv := startServer(t, strings.Replace(dbURL, hostPort(t, dbURL), p.Addr(), 1))
+	api, _, _ := faultSite(t, srv)
+
+	p.setFrozen(true)
+	code := api.do("GET", "/api/v1/agents", nil, nil)
+	if code != 503 {
+		t.Errorf("GET /api/v1/agents with the database hung = %d, want 503 at the server's deadline", code)
+	}
+	if code, err := httpGet(srv.URL + "/readyz"); err != nil || code != 503 {
+		t.Errorf("GET /readyz with the database hung = %d, %v; want 503", code, err)
+	}
+	p.setFrozen(false)
+	waitFor(t, 30*time.Second, "API answering again", func() error {
+		if code := api.do("GET", "/api/v1/agents", nil, nil); code != 200 {
+			return fmt.Errorf("GET /api/v1/agents = %d", code)
+		}
+		return nil
+	})
 }
