@@ -5,6 +5,8 @@ package access
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -50,6 +52,18 @@ var allowed = map[store.Role]map[Action]bool{
 // Can reports whether p may perform a.
 func Can(p Principal, a Action) bool {
 	return allowed[p.User.Role][a]
+}
+
+// ErrForbidden means the principal lacks the permission.
+var ErrForbidden = errors.New("permission denied")
+
+// Require returns nil when p may perform a, the console always may, and
+// an error wrapping ErrForbidden that names the role and action otherwise.
+func Require(p Principal, a Action) error {
+	if p.Via == "console" || Can(p, a) {
+		return nil
+	}
+	return fmt.Errorf("%w: role %s cannot %s", ErrForbidden, p.User.Role, a)
 }
 
 type ctxKey struct{}

@@ -25,7 +25,7 @@ import (
 
 type fixedPolicy struct{ eff policy.Effective }
 
-func (f fixedPolicy) EffectiveFor(context.Context, string, string, string) (policy.Effective, error) {
+func (f fixedPolicy) For(context.Context, string, string, string) (policy.Effective, error) {
 	return f.eff, nil
 }
 
@@ -196,7 +196,7 @@ func TestHandleByHand(t *testing.T) {
 			t.Fatalf("%d unresolved alerts, want 1", len(open))
 		}
 		id := open[0].ID
-		if _, err := al.Handle(ctx, viewer, []string{id}, true); !errors.Is(err, manage.ErrForbidden) {
+		if _, err := al.Handle(ctx, viewer, []string{id}, true); !errors.Is(err, access.ErrForbidden) {
 			t.Fatalf("read-only Handle: err = %v, want ErrForbidden", err)
 		}
 		if _, err := al.Handle(ctx, tech, nil, false); err == nil {

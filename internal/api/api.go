@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/effective"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/store"
@@ -31,6 +34,7 @@ const MaxBodyBytes = 1 << 20
 type Config struct {
 	DB       *store.DB
 	Manage   *manage.Service
+	Policies *effective.Policies
 	Commands *command.Service
 	Series   *timeseries.Store
 	Notify   *notify.Service
@@ -114,11 +118,27 @@ func (a *API) Register(mux *http.ServeMux) {
 		"PUT /api/v1/settings/smtp":                         a.putSMTP,
 		"POST /api/v1/settings/smtp/test":                   a.testSMTP,
 	}
+	// paths knows every route's path without its method, to tell a wrong
+	// method (405 with Allow) from an unknown endpoint (404).
+	paths := http.NewServeMux()
+	allowed := map[string][]string{}
 	for pattern, h := range routes {
 		mux.Handle(pattern, a.serve(h))
+		method, path, _ := strings.Cut(pattern, " ")
+		if allowed[path] == nil {
+			paths.Handle(path, http.NotFoundHandler())
+		}
+		allowed[path] = append(allowed[path], method)
 	}
-	// Anything else under /api/ is a JSON 404 rather than a dashboard page.
+	// Anything else under /api/ is answered in JSON rather than by a
+	// dashboard page.
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, path := paths.Handler(r); path != "" && path != "/" {
+			methods := slices.Sorted(slices.Values(allowed[path]))
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; use "+strings.Join(methods, " or "))
+			return
+		}
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	}))
 }
@@ -172,7 +192,7 @@ func errBadRequest(format string, args ...any) error {
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		br  *badRequest
-		inv *manage.InvalidError
+		inv *input.Error
 		pol *manage.PolicyInvalidError
 	)
 	switch {
@@ -188,7 +208,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": pol.Error(), "fields": fields})
 	case errors.Is(err, store.ErrInUse):
 		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, manage.ErrForbidden):
+	case errors.Is(err, access.ErrForbidden):
 		writeError(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
@@ -249,6 +269,24 @@ type list[T any] struct {
 	Total  int `json:"total"`
 	Limit  int `json:"limit"`
 	Offset int `json:"offset"`
+}
+
+// writeAll answers a list the store reads whole (policies, assignments,
+// channels, maintenance windows: tens of rows) with the same paging as
+// every other list: limit and offset from the query, the default limit
+// when none is given.
+func writeAll[T any](w http.ResponseWriter, r *http.Request, items []T) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	from := min(pg.Offset, len(items))
+	out := items[from:min(from+pg.Limit, len(items))]
+	if out == nil {
+		out = []T{}
+	}
+	writeJSON(w, http.StatusOK, list[T]{Items: out, Total: len(items), Limit: pg.Limit, Offset: pg.Offset})
+	return nil
 }
 
 func page(r *http.Request) (store.Page, error) {

@@ -31,8 +31,7 @@ func (a *API) listChannels(w http.ResponseWriter, r *http.Request, p access.Prin
 	for i := range items {
 		items[i] = manage.ChannelFor(p, items[i])
 	}
-	writeJSON(w, http.StatusOK, list[store.Channel]{Items: items, Total: len(items), Limit: len(items)})
-	return nil
+	return writeAll(w, r, items)
 }
 
 func (a *API) createChannel(w http.ResponseWriter, r *http.Request, p access.Principal) error {
@@ -100,7 +99,7 @@ func (a *API) channelDeliveries(w http.ResponseWriter, r *http.Request, _ access
 
 func (a *API) testChannel(w http.ResponseWriter, r *http.Request, p access.Principal) error {
 	if !access.Can(p, access.ManageNotifications) {
-		return manage.ErrForbidden
+		return access.ErrForbidden
 	}
 	status, err := a.cfg.Notify.Test(r.Context(), r.PathValue("id"))
 	if err != nil && status == 0 {

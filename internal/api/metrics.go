@@ -56,7 +56,7 @@ func (a *API) agentMetrics(w http.ResponseWriter, r *http.Request, _ access.Prin
 	if _, _, ok := protocol.SplitMetric(metric); !ok {
 		return errBadRequest("unknown metric %q; see docs/api.md for the names", metric)
 	}
-	interval, err := a.cfg.Manage.MetricsInterval(r.Context(), id)
+	interval, err := a.cfg.Policies.MetricsInterval(r.Context(), id)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -37,7 +38,7 @@ func newSMTPView(s store.SMTPSettings) smtpView {
 // relay's host and account are the owner's business.
 func canManageSettings(p access.Principal) error {
 	if !access.Can(p, access.ManageSettings) {
-		return manage.ErrForbidden
+		return access.ErrForbidden
 	}
 	return nil
 }
@@ -95,7 +96,7 @@ func (a *API) testSMTP(w http.ResponseWriter, r *http.Request, p access.Principa
 		return err
 	}
 	if _, err := mail.ParseAddress(body.To); err != nil {
-		return &manage.InvalidError{Field: "to", Message: "must be an email address"}
+		return &input.Error{Field: "to", Message: "must be an email address"}
 	}
 	res := map[string]any{"ok": true}
 	if err := a.cfg.Notify.SendTestMail(r.Context(), body.To); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/store"
@@ -76,16 +77,14 @@ func (m *member) stop() {
 	<-m.done
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// The tests run in synctest bubbles (storetest.EachInBubble): leases
+// expire and renew on the bubble's clock, so lease lifetimes and job counts
+// are exact however loaded the machine is.
+
+// tick lets n renew intervals pass and every member handle them.
+func tick(n int) {
+	time.Sleep(time.Duration(n) * ttl / 3)
+	synctest.Wait()
 }
 
 func holder(t *testing.T, db *store.DB) string {
@@ -125,7 +124,7 @@ func counter(n *atomic.Int64) func(context.Context) error {
 }
 
 func TestLeaderRunsJobsAtTheirInterval(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		var fast, slow atomic.Int64
 		m := newMember(t, db, "a",
 			Job{Name: "fast", Every: ttl / 3, Run: counter(&fast)},
@@ -141,11 +140,17 @@ func TestLeaderRunsJobsAtTheirInterval(t *testing.T) {
 			t.Fatal("Leader() before Run = true, want false")
 		}
 		m.start(t)
-		waitFor(t, 2*time.Second, "a to lead", m.Leader)
+		synctest.Wait() // the first renew runs at once
+		if !m.Leader() {
+			t.Fatal("a does not lead after its first renew")
+		}
 		if got := holder(t, db); got != "a" {
 			t.Errorf("LeaseHolder = %q, want a", got)
 		}
-		waitFor(t, 3*time.Second, "the fast job to run 4 times", func() bool { return fast.Load() >= 4 })
+		tick(3)
+		if got := fast.Load(); got != 4 {
+			t.Errorf("job due every renew ran %d times in 3 renew intervals, want 4", got)
+		}
 		if got := slow.Load(); got != 1 {
 			t.Errorf("hourly job ran %d times, want 1", got)
 		}
@@ -156,26 +161,27 @@ func TestLeaderRunsJobsAtTheirInterval(t *testing.T) {
 }
 
 func TestTwoMembersElectOneLeader(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		var runsA, runsB atomic.Int64
 		a := newMember(t, db, "a", Job{Name: "count", Every: time.Millisecond, Run: counter(&runsA)})
 		b := newMember(t, db, "b", Job{Name: "count", Every: time.Millisecond, Run: counter(&runsB)})
 		a.start(t)
 		b.start(t)
-		waitFor(t, 2*time.Second, "a leader", func() bool { return a.Leader() || b.Leader() })
-		// Sample for several lease lifetimes: leadership never splits or
-		// moves while both renew.
+		synctest.Wait()
+		// Check after every renew for two lease lifetimes: leadership
+		// never splits or moves while both renew.
 		leader := a
 		if b.Leader() {
 			leader = b
 		}
-		for end := time.Now().Add(2 * ttl); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		for range 6 {
 			if a.Leader() == b.Leader() {
 				t.Fatalf("a.Leader() = %v, b.Leader() = %v, want exactly one", a.Leader(), b.Leader())
 			}
 			if !leader.Leader() {
 				t.Fatalf("leadership moved from %s while both renew", leader.id)
 			}
+			tick(1)
 		}
 		if got := holder(t, db); got != leader.id {
 			t.Errorf("LeaseHolder = %q, want %s", got, leader.id)
@@ -194,13 +200,16 @@ func TestTwoMembersElectOneLeader(t *testing.T) {
 }
 
 func TestCancelledLeaderHandsOver(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		a := newMember(t, db, "a")
 		a.start(t)
-		waitFor(t, 2*time.Second, "a to lead", a.Leader)
+		synctest.Wait()
+		if !a.Leader() {
+			t.Fatal("a does not lead after its first renew")
+		}
 		b := newMember(t, db, "b")
 		b.start(t)
-		time.Sleep(ttl / 2) // let b renew and lose at least once
+		synctest.Wait() // b renewed once and lost
 		if b.Leader() {
 			t.Fatal("b leads while a still renews")
 		}
@@ -216,11 +225,11 @@ func TestCancelledLeaderHandsOver(t *testing.T) {
 		if got := liveIDs(t, db); contains(got, "a") {
 			t.Errorf("LiveReplicas after a left = %q, want a removed", got)
 		}
-		start := time.Now()
-		waitFor(t, 2*time.Second, "b to take over", b.Leader)
-		// b renews every ttl/3; a released lease is free at b's next tick.
-		if took := time.Since(start); took > ttl {
-			t.Errorf("b took over after %s, want within one ttl (%s) of a release", took, ttl)
+		// b renews every ttl/3; a released lease is free at b's next tick,
+		// long before it would have expired.
+		tick(1)
+		if !b.Leader() {
+			t.Fatal("b does not lead one renew after a released the lease")
 		}
 		if got := holder(t, db); got != "b" {
 			t.Errorf("LeaseHolder = %q, want b", got)
@@ -229,10 +238,13 @@ func TestCancelledLeaderHandsOver(t *testing.T) {
 }
 
 func TestStaleLeaseIsTakenOverAfterExpiry(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		a := newMember(t, db, "a")
 		a.start(t)
-		waitFor(t, 2*time.Second, "a to lead", a.Leader)
+		synctest.Wait()
+		if !a.Leader() {
+			t.Fatal("a does not lead after its first renew")
+		}
 		a.stop()
 		// Put a's lease back as if a had died without releasing it.
 		expires := time.Now().Add(2 * ttl)
@@ -242,9 +254,14 @@ func TestStaleLeaseIsTakenOverAfterExpiry(t *testing.T) {
 
 		b := newMember(t, db, "b")
 		b.start(t)
-		waitFor(t, 4*time.Second, "b to take over", b.Leader)
-		// Leases are stored to the millisecond; allow for that.
-		if early := time.Until(expires); early > 5*time.Millisecond {
+		synctest.Wait()
+		for !b.Leader() {
+			if time.Now().After(expires) {
+				t.Fatalf("b does not lead %s after a's lease expired", time.Since(expires))
+			}
+			tick(1)
+		}
+		if early := time.Until(expires); early > 0 {
 			t.Errorf("b took over %s before a's lease expired", early)
 		}
 		if got := holder(t, db); got != "b" {
@@ -254,7 +271,7 @@ func TestStaleLeaseIsTakenOverAfterExpiry(t *testing.T) {
 }
 
 func TestFailingJobDoesNotStopTheLoop(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		var failed, ok atomic.Int64
 		m := newMember(t, db, "a",
 			Job{Name: "broken", Every: time.Millisecond, Run: func(context.Context) error {
@@ -264,9 +281,10 @@ func TestFailingJobDoesNotStopTheLoop(t *testing.T) {
 			Job{Name: "healthy", Every: time.Millisecond, Run: counter(&ok)},
 		)
 		m.start(t)
-		waitFor(t, 3*time.Second, "both jobs to run 3 times", func() bool {
-			return failed.Load() >= 3 && ok.Load() >= 3
-		})
+		tick(2)
+		if failed.Load() != 3 || ok.Load() != 3 {
+			t.Errorf("in 3 renews the failing job ran %d times and the healthy one %d, want 3 each", failed.Load(), ok.Load())
+		}
 		logs := m.log.String()
 		for _, want := range []string{"background job failed", "job=broken", "disk on fire"} {
 			if !strings.Contains(logs, want) {
@@ -282,7 +300,7 @@ func TestFailingJobDoesNotStopTheLoop(t *testing.T) {
 // A leader cancelled while a job is still running must release the lease
 // too, even when its renew tick fires before it sees the cancellation.
 func TestLeaderCancelledMidJobReleasesLease(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		for i := range 4 {
 			started := make(chan struct{}, 1)
 			m := newMember(t, db, "a", Job{Name: "slow", Every: time.Hour, Run: func(ctx context.Context) error {

@@ -21,7 +21,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/hub"
-	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -121,11 +121,11 @@ var _ hub.CommandHandler = (*Service)(nil)
 // with its commands counted by state, and the IDs of its commands.
 func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (store.BatchStatus, []string, error) {
 	if !access.Can(p, access.RunCommands) {
-		return store.BatchStatus{}, nil, fmt.Errorf("%w: role %s cannot run commands", manage.ErrForbidden, p.User.Role)
+		return store.BatchStatus{}, nil, fmt.Errorf("%w: role %s cannot run commands", access.ErrForbidden, p.User.Role)
 	}
 	def, ok := defaultTimeouts[req.Name]
 	if !ok {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "name",
+		return store.BatchStatus{}, nil, &input.Error{Field: "name",
 			Message: fmt.Sprintf("unknown command %q (known: %s)", req.Name, strings.Join(slices.Sorted(maps.Keys(defaultTimeouts)), ", "))}
 	}
 	timeout := req.Timeout
@@ -133,20 +133,20 @@ func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (
 		timeout = def
 	}
 	if timeout < MinTimeout || timeout > MaxTimeout {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "timeout", Message: "must be between 1s and 24h"}
+		return store.BatchStatus{}, nil, &input.Error{Field: "timeout", Message: "must be between 1s and 24h"}
 	}
 	if len(req.Args) > maxArgBytes {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "args", Message: "must be at most 32 KiB"}
+		return store.BatchStatus{}, nil, &input.Error{Field: "args", Message: "must be at most 32 KiB"}
 	}
 	if len(req.Args) > 0 && !json.Valid(req.Args) {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "args", Message: "must be JSON"}
+		return store.BatchStatus{}, nil, &input.Error{Field: "args", Message: "must be JSON"}
 	}
 	targets, err := s.db.CommandTargets(ctx, req.Filter, req.AgentIDs)
 	if err != nil {
 		return store.BatchStatus{}, nil, err
 	}
 	if len(targets) == 0 {
-		return store.BatchStatus{}, nil, &manage.InvalidError{Field: "target", Message: "no agent matches"}
+		return store.BatchStatus{}, nil, &input.Error{Field: "target", Message: "no agent matches"}
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	batch := store.CommandBatch{ID: store.NewID(), Name: req.Name, Target: req.Target, CreatedBy: p.ActorName(), CreatedAt: now, Agents: len(targets)}

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -120,12 +121,10 @@ func testDisconnect(t *testing.T, db *store.DB) {
 			if !online(t, db, id) {
 				t.Fatal("agent not online after welcome")
 			}
-			start := time.Now()
 			tt.close(a)
+			// eventually gives up after wait, well inside the silence
+			// timeout: offline here comes from the closed socket.
 			eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
-			if elapsed := time.Since(start); elapsed > 3*time.Second {
-				t.Errorf("agent went offline %v after disconnecting, want within 3s", elapsed)
-			}
 			eventually(t, "an offline presence event", func() bool { return len(r.events.of(id)) == 2 })
 			if got, want := r.events.of(id)[1], (bus.PresenceEvent{AgentID: id, ClientID: r.site.ClientID}); got != want {
 				t.Errorf("presence event = %+v, want %+v", got, want)
@@ -142,10 +141,11 @@ func testSilent(t *testing.T, db *store.DB) {
 	t.Run("heartbeats keep the connection", func(t *testing.T) {
 		id, secret := r.enroll(t, "talker")
 		a := r.connect(t, id, secret)
-		// Keep talking for twice the offline window.
+		// Keep talking for twice the offline window, each heartbeat right
+		// after the answer to the last: no pause of the test's own can
+		// pass for silence.
 		for end := time.Now().Add(2 * hub.MissedHeartbeats * heartbeat); time.Now().Before(end); {
 			a.heartbeat(t, "hb")
-			time.Sleep(heartbeat / 2)
 		}
 		if !online(t, db, id) {
 			t.Error("agent that kept sending heartbeats is offline")
@@ -158,11 +158,9 @@ func testSilent(t *testing.T, db *store.DB) {
 		start := time.Now()
 		a.readClose(t)
 		elapsed := time.Since(start)
+		// A loaded machine only makes this later; readClose bounds it.
 		if min := hub.MissedHeartbeats*heartbeat - 100*time.Millisecond; elapsed < min {
 			t.Errorf("server closed a silent connection after %v, want at least %v", elapsed, min)
-		}
-		if elapsed > 5*time.Second {
-			t.Errorf("server closed a silent connection after %v, want about %v", elapsed, hub.MissedHeartbeats*heartbeat)
 		}
 		eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
 	})
@@ -239,7 +237,11 @@ func testShutdown(t *testing.T, db *store.DB) {
 }
 
 func testStaleReplica(t *testing.T, db, pastDB *store.DB) {
-	const heartbeat = 200 * time.Millisecond
+	// The test drives the hub's flush and the sweep itself, one after the
+	// other, so the live agent's freshness never depends on how fast a
+	// loaded machine runs a ticker; the offline window (three heartbeats)
+	// only has to outlast the gap between two calls.
+	const heartbeat = time.Second
 	r := newReplica(t, db, options{heartbeat: heartbeat, noRun: true})
 
 	// An agent held by a replica that died an hour ago without cleaning up.
@@ -260,48 +262,31 @@ func testStaleReplica(t *testing.T, db, pastDB *store.DB) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.hub.Run(ctx)
-	}()
-	// The sweep is a singleton job the cluster runs on one replica; here
-	// this replica runs it every interval.
-	sweepDone := make(chan struct{})
-	go func() {
-		defer close(sweepDone)
-		tick := time.NewTicker(heartbeat)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if err := r.hub.Sweep(ctx); err != nil && ctx.Err() == nil {
-					t.Errorf("Sweep: %v", err)
-				}
-			}
+	ctx := t.Context()
+	sweep := func() {
+		t.Helper()
+		if err := r.hub.Flush(ctx); err != nil {
+			t.Fatalf("Flush: %v", err)
 		}
-	}()
-	defer func() {
-		cancel()
-		<-done
-		<-sweepDone
-	}()
-
-	eventually(t, "the stale agent to be marked offline", func() bool { return !online(t, db, staleID) })
+		if err := r.hub.Sweep(ctx); err != nil {
+			t.Fatalf("Sweep: %v", err)
+		}
+	}
+	sweep()
+	if online(t, db, staleID) {
+		t.Error("the stale agent is still online after a sweep")
+	}
 	eventually(t, "an offline presence event", func() bool { return len(r.events.of(staleID)) == 1 })
 	if got, want := r.events.of(staleID)[0], (bus.PresenceEvent{AgentID: staleID, Online: false}); got != want {
 		t.Errorf("presence event = %+v, want %+v", got, want)
 	}
 
-	// Across several sweeps, the live agent stays online: the hub's flush
-	// keeps its last_seen within the window although heartbeats do not
-	// write to the database.
-	for end := time.Now().Add(2 * hub.MissedHeartbeats * heartbeat); time.Now().Before(end); {
+	// Across several sweeps spanning more than the offline window, the
+	// live agent stays online: the hub's flush keeps its last_seen within
+	// the window although heartbeats do not write to the database.
+	for end := time.Now().Add(hub.MissedHeartbeats*heartbeat + heartbeat); time.Now().Before(end); {
 		live.heartbeat(t, "hb")
-		time.Sleep(heartbeat / 2)
+		sweep()
 	}
 	after, err := db.Agent(t.Context(), liveID)
 	if err != nil {
@@ -363,14 +348,9 @@ func testMetrics(t *testing.T, db *store.DB) {
 	for _, tt := range tests {
 		// Outgoing messages are counted after the write returns, which
 		// can be after the agent has read them: poll.
-		got := metric(t, r.reg, tt.name, tt.labels)
-		for deadline := time.Now().Add(wait); got != tt.want && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-			got = metric(t, r.reg, tt.name, tt.labels)
-		}
-		if got != tt.want {
-			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
-		}
+		eventually(t, fmt.Sprintf("%s%v to be %v", tt.name, tt.labels, tt.want), func() bool {
+			return metric(t, r.reg, tt.name, tt.labels) == tt.want
+		})
 	}
 
 	a2.ws.CloseNow()
@@ -420,7 +400,9 @@ func testPolicyAck(t *testing.T, db *store.DB) {
 	applied := got.PolicyAppliedAt
 	first.ws.Close(websocket.StatusNormalClosure, "")
 	eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
-	time.Sleep(5 * time.Millisecond) // a rewrite would store a later millisecond
+	// Stored times have millisecond precision: a rewrite must be able to
+	// store a later one.
+	eventually(t, "the clock to pass the stored time", func() bool { return time.Since(applied) > time.Millisecond })
 
 	// Reconnecting on the same policy acknowledges what is stored: no write.
 	again := r.connect(t, id, secret)

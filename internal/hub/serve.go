@@ -205,89 +205,116 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte) error {
 	h.CountMessage("in", env.Type)
 	switch env.Type {
 	case protocol.TypeResult:
-		r, err := protocol.DecodeResult(env.Data)
-		if err != nil {
-			h.CountRejected("bad_result")
-			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
-			return nil
-		}
-		if ch := h.commandHandler(); ch != nil {
-			ch.Result(ctx, c.AgentID, r)
-		}
+		return h.handleResult(ctx, c, env)
 	case protocol.TypeMetrics:
-		mh := h.metricsHandler()
-		if mh == nil {
-			h.sendError(ctx, c, protocol.CodeUnknownType, "this server does not store metrics", env.ID)
-			return nil
-		}
-		if env.ID == "" {
-			h.CountRejected("bad_metrics")
-			h.sendError(ctx, c, protocol.CodeBadMessage, "a metrics message needs an id to be acknowledged", "")
-			return nil
-		}
-		batch, err := protocol.DecodeMetricsBatch(env.Data)
-		if err != nil {
-			h.CountRejected("bad_metrics")
-			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
-			return nil
-		}
-		ack, err := mh.Ingest(ctx, c, batch)
-		if err != nil {
-			// Not acknowledged: the agent keeps the batch and sends it again.
-			h.log.Error("store metrics", "agent_id", c.AgentID, "err", err)
-			return nil
-		}
-		ack.RefID = env.ID
-		if err := h.send(ctx, c, protocol.TypeMetricsAck, "", ack); err != nil {
-			return fmt.Errorf("acknowledge metrics: %w", err)
-		}
+		return h.handleMetrics(ctx, c, env)
 	case protocol.TypePolicyAck:
-		ack, err := protocol.DecodePolicyAck(env.Data)
-		if err != nil {
-			h.CountRejected("bad_policy_ack")
-			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
-			return nil
-		}
-		if ack.Revision == c.policyRev {
-			// Reconnecting on an unchanged policy: already stored. A
-			// connect storm skips one write per agent.
-			return nil
-		}
-		// A database failure is logged, not fatal to the connection: after
-		// a push, a blip would otherwise disconnect every acknowledging
-		// agent at once. The dashboard shows the older revision meanwhile.
-		if err := h.presence.do(ctx, &presenceOp{agentID: c.AgentID, policyRevision: ack.Revision}); err != nil {
-			h.log.Error("record policy revision", "agent_id", c.AgentID, "revision", ack.Revision, "err", err)
-			return nil
-		}
-		// What is stored now: a later acknowledgement of the welcome's
-		// revision (a change undone) must be written again.
-		c.policyRev = ack.Revision
+		return h.handlePolicyAck(ctx, c, env)
 	case protocol.TypeHeartbeat:
-		if _, err := protocol.DecodeHeartbeat(env.Data); err != nil {
-			h.CountRejected("bad_heartbeat")
-			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
-			return nil
-		}
-		if err := h.send(ctx, c, protocol.TypeHeartbeat, env.ID, protocol.Heartbeat{Time: time.Now().UTC()}); err != nil {
-			return fmt.Errorf("answer heartbeat: %w", err)
-		}
+		return h.handleHeartbeat(ctx, c, env)
 	case protocol.TypeFacts:
-		facts, err := protocol.DecodeFacts(env.Data)
-		if err != nil {
-			h.CountRejected("bad_facts")
-			h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
-			return nil
-		}
-		if err := h.db.UpdateFacts(ctx, c.AgentID, facts); err != nil {
-			h.log.Error("store facts", "agent_id", c.AgentID, "err", err)
-		}
+		return h.handleFacts(ctx, c, env)
 	case protocol.TypeError:
 		e, _ := protocol.DecodeError(env.Data)
 		h.log.Warn("agent reported an error", "agent_id", c.AgentID, "code", e.Code, "message", e.Message)
 	default:
 		h.CountRejected("unknown_type")
 		h.sendError(ctx, c, protocol.CodeUnknownType, "unknown message type "+env.Type, env.ID)
+	}
+	return nil
+}
+
+// reject counts a message whose payload does not decode and tells the
+// agent why; the connection goes on.
+func (h *Hub) reject(ctx context.Context, c *Conn, reason string, env protocol.Envelope, err error) error {
+	h.CountRejected(reason)
+	h.sendError(ctx, c, protocol.CodeBadMessage, err.Error(), env.ID)
+	return nil
+}
+
+// handleResult hands a command's result to the command service.
+func (h *Hub) handleResult(ctx context.Context, c *Conn, env protocol.Envelope) error {
+	r, err := protocol.DecodeResult(env.Data)
+	if err != nil {
+		return h.reject(ctx, c, "bad_result", env, err)
+	}
+	if ch := h.commandHandler(); ch != nil {
+		ch.Result(ctx, c.AgentID, r)
+	}
+	return nil
+}
+
+// handleMetrics stores a batch of samples and acknowledges it; a batch
+// that could not be stored is not acknowledged, so the agent sends it
+// again.
+func (h *Hub) handleMetrics(ctx context.Context, c *Conn, env protocol.Envelope) error {
+	mh := h.metricsHandler()
+	if mh == nil {
+		h.sendError(ctx, c, protocol.CodeUnknownType, "this server does not store metrics", env.ID)
+		return nil
+	}
+	if env.ID == "" {
+		return h.reject(ctx, c, "bad_metrics", env, errors.New("a metrics message needs an id to be acknowledged"))
+	}
+	batch, err := protocol.DecodeMetricsBatch(env.Data)
+	if err != nil {
+		return h.reject(ctx, c, "bad_metrics", env, err)
+	}
+	ack, err := mh.Ingest(ctx, c, batch)
+	if err != nil {
+		h.log.Error("store metrics", "agent_id", c.AgentID, "err", err)
+		return nil
+	}
+	ack.RefID = env.ID
+	if err := h.send(ctx, c, protocol.TypeMetricsAck, "", ack); err != nil {
+		return fmt.Errorf("acknowledge metrics: %w", err)
+	}
+	return nil
+}
+
+// handlePolicyAck records the policy revision the agent runs.
+func (h *Hub) handlePolicyAck(ctx context.Context, c *Conn, env protocol.Envelope) error {
+	ack, err := protocol.DecodePolicyAck(env.Data)
+	if err != nil {
+		return h.reject(ctx, c, "bad_policy_ack", env, err)
+	}
+	if ack.Revision == c.policyRev {
+		// Reconnecting on an unchanged policy: already stored. A connect
+		// storm skips one write per agent.
+		return nil
+	}
+	// A database failure is logged, not fatal to the connection: after a
+	// push, a blip would otherwise disconnect every acknowledging agent at
+	// once. The dashboard shows the older revision meanwhile.
+	if err := h.presence.do(ctx, &presenceOp{agentID: c.AgentID, policyRevision: ack.Revision}); err != nil {
+		h.log.Error("record policy revision", "agent_id", c.AgentID, "revision", ack.Revision, "err", err)
+		return nil
+	}
+	// What is stored now: a later acknowledgement of the welcome's revision
+	// (a change undone) must be written again.
+	c.policyRev = ack.Revision
+	return nil
+}
+
+// handleHeartbeat answers a heartbeat with the server's time.
+func (h *Hub) handleHeartbeat(ctx context.Context, c *Conn, env protocol.Envelope) error {
+	if _, err := protocol.DecodeHeartbeat(env.Data); err != nil {
+		return h.reject(ctx, c, "bad_heartbeat", env, err)
+	}
+	if err := h.send(ctx, c, protocol.TypeHeartbeat, env.ID, protocol.Heartbeat{Time: time.Now().UTC()}); err != nil {
+		return fmt.Errorf("answer heartbeat: %w", err)
+	}
+	return nil
+}
+
+// handleFacts stores facts the agent reports as changed.
+func (h *Hub) handleFacts(ctx context.Context, c *Conn, env protocol.Envelope) error {
+	facts, err := protocol.DecodeFacts(env.Data)
+	if err != nil {
+		return h.reject(ctx, c, "bad_facts", env, err)
+	}
+	if err := h.db.UpdateFacts(ctx, c.AgentID, facts); err != nil {
+		h.log.Error("store facts", "agent_id", c.AgentID, "err", err)
 	}
 	return nil
 }

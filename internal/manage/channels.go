@@ -10,6 +10,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -51,15 +52,15 @@ func checkChannel(in ChannelInput, old store.Channel) (store.Channel, error) {
 	}
 	switch {
 	case kind != store.ChannelWebhook && kind != store.ChannelEmail:
-		return store.Channel{}, invalid("kind", "must be webhook or email")
+		return store.Channel{}, input.Errorf("kind", "must be webhook or email")
 	case old.Kind != "" && kind != old.Kind:
-		return store.Channel{}, invalid("kind", "cannot change: create a new channel instead")
+		return store.Channel{}, input.Errorf("kind", "cannot change: create a new channel instead")
 	}
 	c.Kind = kind
 	if kind == store.ChannelWebhook {
 		u, err := url.Parse(strings.TrimSpace(in.URL))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(in.URL) > 2000 {
-			return store.Channel{}, invalid("url", "must be an http:// or https:// URL")
+			return store.Channel{}, input.Errorf("url", "must be an http:// or https:// URL")
 		}
 		c.URL = u.String()
 		switch {
@@ -67,16 +68,16 @@ func checkChannel(in ChannelInput, old store.Channel) (store.Channel, error) {
 			c.Secret = auth.NewSecret("whsec_")
 		case in.Secret == "":
 		case len(in.Secret) < 16 || len(in.Secret) > 256:
-			return store.Channel{}, invalid("secret", "must be 16 to 256 characters, or empty to keep or generate one")
+			return store.Channel{}, input.Errorf("secret", "must be 16 to 256 characters, or empty to keep or generate one")
 		default:
 			c.Secret = in.Secret
 		}
 		if len(in.Recipients) > 0 {
-			return store.Channel{}, invalid("recipients", "are for email channels only")
+			return store.Channel{}, input.Errorf("recipients", "are for email channels only")
 		}
 	} else {
 		if in.URL != "" || in.Secret != "" {
-			return store.Channel{}, invalid("url", "is for webhook channels only")
+			return store.Channel{}, input.Errorf("url", "is for webhook channels only")
 		}
 		if c.Recipients, err = checkRecipients(in.Recipients); err != nil {
 			return store.Channel{}, err
@@ -87,7 +88,7 @@ func checkChannel(in ChannelInput, old store.Channel) (store.Channel, error) {
 		c.MinSeverity = string(policy.SeverityWarning)
 	}
 	if !policy.Severity(c.MinSeverity).Valid() {
-		return store.Channel{}, invalid("min_severity", "must be info, warning or critical")
+		return store.Channel{}, input.Errorf("min_severity", "must be info, warning or critical")
 	}
 	switch {
 	case in.Enabled != nil:
@@ -109,7 +110,7 @@ func checkRecipients(in []string) ([]string, error) {
 		}
 		a, err := mail.ParseAddress(r)
 		if err != nil || len(a.Address) > 254 {
-			return nil, invalid("recipients", "%q is not an email address", r)
+			return nil, input.Errorf("recipients", "%q is not an email address", r)
 		}
 		if !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, a.Address) }) {
 			out = append(out, a.Address)
@@ -117,9 +118,9 @@ func checkRecipients(in []string) ([]string, error) {
 	}
 	switch {
 	case len(out) == 0:
-		return nil, invalid("recipients", "at least one email address is required")
+		return nil, input.Errorf("recipients", "at least one email address is required")
 	case len(out) > MaxRecipients:
-		return nil, invalid("recipients", "must be at most %d addresses", MaxRecipients)
+		return nil, input.Errorf("recipients", "must be at most %d addresses", MaxRecipients)
 	}
 	return out, nil
 }
@@ -161,7 +162,7 @@ func ChannelFor(p access.Principal, c store.Channel) store.Channel {
 // CreateChannel adds a channel. For a webhook it also returns the secret,
 // which is shown only here.
 func (s *Service) CreateChannel(ctx context.Context, p access.Principal, in ChannelInput) (store.Channel, string, error) {
-	if err := require(p, access.ManageNotifications); err != nil {
+	if err := access.Require(p, access.ManageNotifications); err != nil {
 		return store.Channel{}, "", err
 	}
 	c, err := checkChannel(in, store.Channel{})
@@ -180,7 +181,7 @@ func (s *Service) CreateChannel(ctx context.Context, p access.Principal, in Chan
 
 // UpdateChannel changes a channel's settings; its kind stays.
 func (s *Service) UpdateChannel(ctx context.Context, p access.Principal, id string, in ChannelInput) (store.Channel, error) {
-	if err := require(p, access.ManageNotifications); err != nil {
+	if err := access.Require(p, access.ManageNotifications); err != nil {
 		return store.Channel{}, err
 	}
 	old, err := s.db.Channel(ctx, id)
@@ -207,7 +208,7 @@ func (s *Service) UpdateChannel(ctx context.Context, p access.Principal, id stri
 // DeleteChannel removes a channel and its delivery log. Policies that
 // route to it skip it from then on.
 func (s *Service) DeleteChannel(ctx context.Context, p access.Principal, id string) error {
-	if err := require(p, access.ManageNotifications); err != nil {
+	if err := access.Require(p, access.ManageNotifications); err != nil {
 		return err
 	}
 	return s.db.WithTx(ctx, func(tx *store.Tx) error {

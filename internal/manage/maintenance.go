@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -18,21 +19,21 @@ const (
 // StartMaintenance silences new alerts of a client, site or agent from
 // start for the duration.
 func (s *Service) StartMaintenance(ctx context.Context, p access.Principal, level, targetID string, start time.Time, d time.Duration, reason string) (store.MaintenanceWindow, error) {
-	if err := require(p, access.HandleAlerts); err != nil {
+	if err := access.Require(p, access.HandleAlerts); err != nil {
 		return store.MaintenanceWindow{}, err
 	}
 	if level == store.LevelDefault {
-		return store.MaintenanceWindow{}, invalid("level", "must be client, site or agent")
+		return store.MaintenanceWindow{}, input.Errorf("level", "must be client, site or agent")
 	}
 	if err := s.checkTarget(ctx, level, targetID); err != nil {
 		return store.MaintenanceWindow{}, err
 	}
 	if d < MinMaintenance || d > MaxMaintenance {
-		return store.MaintenanceWindow{}, invalid("duration", "must be between 1m and 720h")
+		return store.MaintenanceWindow{}, input.Errorf("duration", "must be between 1m and 720h")
 	}
 	reason = strings.TrimSpace(reason)
 	if len(reason) > 500 {
-		return store.MaintenanceWindow{}, invalid("reason", "must be at most 500 characters")
+		return store.MaintenanceWindow{}, input.Errorf("reason", "must be at most 500 characters")
 	}
 	if start.IsZero() {
 		start = s.now()
@@ -54,7 +55,7 @@ func (s *Service) StartMaintenance(ctx context.Context, p access.Principal, leve
 
 // EndMaintenance removes a window.
 func (s *Service) EndMaintenance(ctx context.Context, p access.Principal, id string) error {
-	if err := require(p, access.HandleAlerts); err != nil {
+	if err := access.Require(p, access.HandleAlerts); err != nil {
 		return err
 	}
 	return s.db.WithTx(ctx, func(tx *store.Tx) error {

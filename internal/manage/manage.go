@@ -6,7 +6,6 @@ package manage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,23 +13,9 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/store"
 )
-
-// ErrForbidden means the principal lacks the permission.
-var ErrForbidden = errors.New("permission denied")
-
-// InvalidError reports bad input, naming the field.
-type InvalidError struct {
-	Field   string
-	Message string
-}
-
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
-
-func invalid(field, format string, args ...any) error {
-	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
-}
 
 // Service applies changes to the database.
 type Service struct {
@@ -43,27 +28,20 @@ type Service struct {
 // New returns a Service over db.
 func New(db *store.DB) *Service { return &Service{db: db, now: time.Now} }
 
-func require(p access.Principal, a access.Action) error {
-	if p.Via == "console" || access.Can(p, a) {
-		return nil
-	}
-	return fmt.Errorf("%w: role %s cannot %s", ErrForbidden, p.User.Role, a)
-}
-
 // checkName validates a client or site name.
 func checkName(field, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
-		return "", invalid(field, "is required")
+		return "", input.Errorf(field, "is required")
 	case utf8.RuneCountInString(name) > 100:
-		return "", invalid(field, "must be at most 100 characters")
+		return "", input.Errorf(field, "must be at most 100 characters")
 	case !utf8.ValidString(name):
-		return "", invalid(field, "must be valid UTF-8")
+		return "", input.Errorf(field, "must be valid UTF-8")
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f {
-			return "", invalid(field, "must not contain control characters")
+			return "", input.Errorf(field, "must not contain control characters")
 		}
 	}
 	return name, nil
@@ -71,7 +49,7 @@ func checkName(field, name string) (string, error) {
 
 // CreateClient adds a client company.
 func (s *Service) CreateClient(ctx context.Context, p access.Principal, name string) (store.Client, error) {
-	if err := require(p, access.ManageTenancy); err != nil {
+	if err := access.Require(p, access.ManageTenancy); err != nil {
 		return store.Client{}, err
 	}
 	name, err := checkName("name", name)
@@ -91,7 +69,7 @@ func (s *Service) CreateClient(ctx context.Context, p access.Principal, name str
 
 // CreateSite adds a site to a client.
 func (s *Service) CreateSite(ctx context.Context, p access.Principal, clientID, name string) (store.Site, error) {
-	if err := require(p, access.ManageTenancy); err != nil {
+	if err := access.Require(p, access.ManageTenancy); err != nil {
 		return store.Site{}, err
 	}
 	name, err := checkName("name", name)
@@ -120,14 +98,14 @@ const (
 // CreateEnrollmentToken makes a token for a site and returns it in clear,
 // the only time it is ever visible.
 func (s *Service) CreateEnrollmentToken(ctx context.Context, p access.Principal, siteID string, expiresIn time.Duration, maxUses int) (string, store.EnrollmentToken, error) {
-	if err := require(p, access.ManageEnroll); err != nil {
+	if err := access.Require(p, access.ManageEnroll); err != nil {
 		return "", store.EnrollmentToken{}, err
 	}
 	if expiresIn < MinTokenLifetime || expiresIn > MaxTokenLifetime {
-		return "", store.EnrollmentToken{}, invalid("expires_in", "must be between 1m and 8760h")
+		return "", store.EnrollmentToken{}, input.Errorf("expires_in", "must be between 1 minute and 365 days (e.g. 90m, 24h or 7d)")
 	}
 	if maxUses < 0 || maxUses > MaxTokenUses {
-		return "", store.EnrollmentToken{}, invalid("max_uses", "must be between 0 (unlimited) and %d", MaxTokenUses)
+		return "", store.EnrollmentToken{}, input.Errorf("max_uses", "must be between 0 (unlimited) and %d", MaxTokenUses)
 	}
 	secret := auth.NewSecret(auth.PrefixEnrollment)
 	var tok store.EnrollmentToken
@@ -153,7 +131,7 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, p access.Principal,
 
 // RevokeEnrollmentToken stops a token from enrolling more agents.
 func (s *Service) RevokeEnrollmentToken(ctx context.Context, p access.Principal, id string) (store.EnrollmentToken, error) {
-	if err := require(p, access.ManageEnroll); err != nil {
+	if err := access.Require(p, access.ManageEnroll); err != nil {
 		return store.EnrollmentToken{}, err
 	}
 	tok, err := s.db.EnrollmentToken(ctx, id)
@@ -181,7 +159,7 @@ func CheckEmail(email string) (string, error) {
 	email = store.NormalizeEmail(email)
 	local, domain, ok := strings.Cut(email, "@")
 	if !ok || local == "" || domain == "" || strings.ContainsAny(email, " \t\r\n<>\"") || len(email) > 254 {
-		return "", invalid("email", "must be a valid email address")
+		return "", input.Errorf("email", "must be a valid email address")
 	}
 	return email, nil
 }
@@ -189,16 +167,16 @@ func CheckEmail(email string) (string, error) {
 // CreateUser adds an account. An empty password is an error here; the
 // console generates one before calling.
 func (s *Service) CreateUser(ctx context.Context, p access.Principal, email, password string, role store.Role) (store.User, error) {
-	if err := require(p, access.ManageUsers); err != nil {
+	if err := access.Require(p, access.ManageUsers); err != nil {
 		return store.User{}, err
 	}
 	if p.Via != "console" && role == store.RoleOwner && p.User.Role != store.RoleOwner {
-		return store.User{}, fmt.Errorf("%w: only an owner can create owners", ErrForbidden)
+		return store.User{}, fmt.Errorf("%w: only an owner can create owners", access.ErrForbidden)
 	}
 	switch role {
 	case store.RoleOwner, store.RoleAdmin, store.RoleTechnician, store.RoleReadonly:
 	default:
-		return store.User{}, invalid("role", "must be owner, admin, technician or readonly")
+		return store.User{}, input.Errorf("role", "must be owner, admin, technician or readonly")
 	}
 	email, hash, err := checkCredentials(email, password)
 	if err != nil {
@@ -223,7 +201,7 @@ func checkCredentials(email, password string) (normalized, hash string, err erro
 		return "", "", err
 	}
 	if err := auth.CheckPasswordPolicy(password); err != nil {
-		return "", "", invalid("password", "%s", err.Error())
+		return "", "", input.Errorf("password", "%s", err.Error())
 	}
 	hash, err = auth.HashPassword(password)
 	if err != nil {
@@ -259,7 +237,7 @@ func (s *Service) CreateFirstOwner(ctx context.Context, ip, email, password stri
 // once.
 func (s *Service) CreateAPIToken(ctx context.Context, p access.Principal, userID, name string) (string, store.APIToken, error) {
 	if p.Via != "console" && p.User.ID != userID {
-		if err := require(p, access.ManageUsers); err != nil {
+		if err := access.Require(p, access.ManageUsers); err != nil {
 			return "", store.APIToken{}, err
 		}
 	}
@@ -270,7 +248,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, p access.Principal, userID
 	// A token acts with its user's role, so minting one for an owner is
 	// as good as creating an owner.
 	if p.Via != "console" && u.Role == store.RoleOwner && p.User.Role != store.RoleOwner {
-		return "", store.APIToken{}, fmt.Errorf("%w: only an owner can create tokens for an owner", ErrForbidden)
+		return "", store.APIToken{}, fmt.Errorf("%w: only an owner can create tokens for an owner", access.ErrForbidden)
 	}
 	name, err = checkName("name", name)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -194,8 +195,8 @@ func testPermissions(t *testing.T, f *fixture) {
 				switch {
 				case want && err != nil:
 					t.Errorf("%s as %s: %v, want success", m.name, role, err)
-				case !want && !errors.Is(err, manage.ErrForbidden):
-					t.Errorf("%s as %s: error = %v, want ErrForbidden", m.name, role, err)
+				case !want && !errors.Is(err, access.ErrForbidden):
+					t.Errorf("%s as %s: error = %v, want access.ErrForbidden", m.name, role, err)
 				case !want && after != before:
 					t.Errorf("%s as %s was refused but wrote %d audit entries", m.name, role, after-before)
 				}
@@ -226,16 +227,16 @@ func testPermissions(t *testing.T, f *fixture) {
 		_, checks["CreateUser"] = f.svc.CreateUser(ctx, p, "bad", "short", "bogus")
 		_, _, checks["CreateAPIToken"] = f.svc.CreateAPIToken(ctx, p, f.users[store.RoleAdmin].ID, "")
 		for name, err := range checks {
-			if !errors.Is(err, manage.ErrForbidden) {
-				t.Errorf("%s as readonly with bad input: error = %v, want ErrForbidden", name, err)
+			if !errors.Is(err, access.ErrForbidden) {
+				t.Errorf("%s as readonly with bad input: error = %v, want access.ErrForbidden", name, err)
 			}
 		}
 	})
 
 	t.Run("UnknownRoleHasNoPermission", func(t *testing.T) {
 		p := access.Principal{User: store.User{ID: "x", Role: "superuser"}, Via: "api_token"}
-		if _, err := f.svc.CreateClient(ctx, p, "Never"); !errors.Is(err, manage.ErrForbidden) {
-			t.Errorf("CreateClient by an unknown role: error = %v, want ErrForbidden", err)
+		if _, err := f.svc.CreateClient(ctx, p, "Never"); !errors.Is(err, access.ErrForbidden) {
+			t.Errorf("CreateClient by an unknown role: error = %v, want access.ErrForbidden", err)
 		}
 	})
 }
@@ -314,15 +315,15 @@ func testValidation(t *testing.T, f *fixture) {
 				}
 				return
 			}
-			var inv *manage.InvalidError
+			var inv *input.Error
 			if !errors.As(err, &inv) {
-				t.Fatalf("got error %v (%T), want *manage.InvalidError for %q", err, err, tt.wantField)
+				t.Fatalf("got error %v (%T), want *input.Error for %q", err, err, tt.wantField)
 			}
 			if inv.Field != tt.wantField {
-				t.Errorf("InvalidError.Field = %q, want %q (error %q)", inv.Field, tt.wantField, err)
+				t.Errorf("input.Error.Field = %q, want %q (error %q)", inv.Field, tt.wantField, err)
 			}
 			if !strings.HasPrefix(inv.Error(), tt.wantField+": ") || inv.Message == "" {
-				t.Errorf("InvalidError.Error() = %q, want %q followed by a message", inv.Error(), tt.wantField+": ")
+				t.Errorf("input.Error.Error() = %q, want %q followed by a message", inv.Error(), tt.wantField+": ")
 			}
 			if after := f.auditCount(t); after != before {
 				t.Errorf("invalid input wrote %d audit entries, want 0", after-before)

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
-	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/effective"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -58,7 +58,7 @@ func (s *Service) checkPolicy(ctx context.Context, in PolicyInput) (string, stri
 	}
 	desc := strings.TrimSpace(in.Description)
 	if len(desc) > 1000 {
-		return "", "", nil, invalid("description", "must be at most 1000 characters")
+		return "", "", nil, input.Errorf("description", "must be at most 1000 characters")
 	}
 	raw := in.Document
 	if len(raw) == 0 {
@@ -70,7 +70,7 @@ func (s *Service) checkPolicy(ctx context.Context, in PolicyInput) (string, stri
 		return "", "", nil, &PolicyInvalidError{Fields: fes}
 	}
 	if err != nil {
-		return "", "", nil, invalid("document", "%s", err.Error())
+		return "", "", nil, input.Errorf("document", "%s", err.Error())
 	}
 	if fes := policy.Validate(doc); len(fes) > 0 {
 		return "", "", nil, &PolicyInvalidError{Fields: fes}
@@ -126,7 +126,7 @@ func (s *Service) checkRoutes(ctx context.Context, doc policy.Document) error {
 
 // CreatePolicy stores a new, unassigned policy.
 func (s *Service) CreatePolicy(ctx context.Context, p access.Principal, in PolicyInput) (store.Policy, error) {
-	if err := require(p, access.ManagePolicies); err != nil {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
 		return store.Policy{}, err
 	}
 	name, desc, doc, err := s.checkPolicy(ctx, in)
@@ -146,10 +146,19 @@ func (s *Service) CreatePolicy(ctx context.Context, p access.Principal, in Polic
 
 // UpdatePolicy replaces a policy's name, description and document.
 func (s *Service) UpdatePolicy(ctx context.Context, p access.Principal, id string, in PolicyInput) (store.Policy, error) {
-	if err := require(p, access.ManagePolicies); err != nil {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
 		return store.Policy{}, err
 	}
 	name, desc, doc, err := s.checkPolicy(ctx, in)
+	if err != nil {
+		return store.Policy{}, err
+	}
+	err = s.checkEffective(ctx, func(snap *store.PolicySnapshot) {
+		if pol, ok := snap.Policies[id]; ok {
+			pol.Name, pol.Document = name, doc
+			snap.Policies[id] = pol
+		}
+	})
 	if err != nil {
 		return store.Policy{}, err
 	}
@@ -172,7 +181,7 @@ func (s *Service) UpdatePolicy(ctx context.Context, p access.Principal, id strin
 
 // DeletePolicy removes an unassigned policy.
 func (s *Service) DeletePolicy(ctx context.Context, p access.Principal, id string) error {
-	if err := require(p, access.ManagePolicies); err != nil {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
 		return err
 	}
 	pol, err := s.db.Policy(ctx, id)
@@ -190,19 +199,27 @@ func (s *Service) DeletePolicy(ctx context.Context, p access.Principal, id strin
 // Assign places a policy at the default level or on a client, site or
 // agent, replacing the policy there.
 func (s *Service) Assign(ctx context.Context, p access.Principal, level, targetID, policyID string) error {
-	if err := require(p, access.ManagePolicies); err != nil {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
 		return err
 	}
 	if err := s.checkTarget(ctx, level, targetID); err != nil {
 		return err
 	}
-	if _, err := s.db.Policy(ctx, policyID); err != nil {
+	pol, err := s.db.Policy(ctx, policyID)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return invalid("policy_id", "no policy %s", policyID)
+			return input.Errorf("policy_id", "no policy %s", policyID)
 		}
 		return err
 	}
-	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+	scope, err := s.scopeOf(ctx, level, targetID)
+	if err != nil {
+		return err
+	}
+	if err := s.checkEffective(ctx, withAssignment(level, targetID, pol), scope); err != nil {
+		return err
+	}
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
 		if err := tx.Assign(ctx, store.PolicyAssignment{Level: level, TargetID: targetID, PolicyID: policyID, AssignedBy: p.ActorName()}); err != nil {
 			return err
 		}
@@ -217,16 +234,24 @@ func (s *Service) Assign(ctx context.Context, p access.Principal, level, targetI
 // Unassign removes the policy at a level and target; the fields it set
 // fall back to the levels above.
 func (s *Service) Unassign(ctx context.Context, p access.Principal, level, targetID string) error {
-	if err := require(p, access.ManagePolicies); err != nil {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
 		return err
 	}
 	if err := s.checkTarget(ctx, level, targetID); err != nil {
 		return err
 	}
 	if level == store.LevelDefault {
-		return invalid("level", "the default level always has a policy; assign another one instead")
+		return input.Errorf("level", "the default level always has a policy; assign another one instead")
 	}
-	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+	err := s.checkEffective(ctx, func(snap *store.PolicySnapshot) {
+		snap.Assignments = slices.DeleteFunc(snap.Assignments, func(a store.PolicyAssignment) bool {
+			return a.Level == level && a.TargetID == targetID
+		})
+	})
+	if err != nil {
+		return err
+	}
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
 		if err := tx.Unassign(ctx, level, targetID); err != nil {
 			return err
 		}
@@ -243,7 +268,7 @@ func (s *Service) checkTarget(ctx context.Context, level, targetID string) error
 	switch level {
 	case store.LevelDefault:
 		if targetID != "" {
-			return invalid("target_id", "must be empty at the default level")
+			return input.Errorf("target_id", "must be empty at the default level")
 		}
 		return nil
 	case store.LevelClient:
@@ -253,83 +278,10 @@ func (s *Service) checkTarget(ctx context.Context, level, targetID string) error
 	case store.LevelAgent:
 		_, err = s.db.Agent(ctx, targetID)
 	default:
-		return invalid("level", "must be default, client, site or agent")
+		return input.Errorf("level", "must be default, client, site or agent")
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return invalid("target_id", "no %s %s", level, targetID)
+		return input.Errorf("target_id", "no %s %s", level, targetID)
 	}
 	return err
-}
-
-// EffectivePolicy resolves an agent's policy from its assignments.
-func (s *Service) EffectivePolicy(ctx context.Context, agentID string) (policy.Effective, error) {
-	as, ps, err := s.db.AgentPolicies(ctx, agentID)
-	if err != nil {
-		return policy.Effective{}, err
-	}
-	assignments := make([]policy.Assignment, 0, len(as))
-	for i, a := range as {
-		doc, err := policy.Decode(ps[i].Document)
-		if err != nil {
-			return policy.Effective{}, fmt.Errorf("stored policy %s: %w", ps[i].ID, err)
-		}
-		assignments = append(assignments, effective.Assignment(a, doc))
-	}
-	return policy.Resolve(assignments...), nil
-}
-
-// DefaultRetention is how long raw metric samples are kept according to
-// the policy assigned at the default level.
-func (s *Service) DefaultRetention(ctx context.Context) (time.Duration, error) {
-	return s.defaultDuration(ctx, "metrics.retention.raw")
-}
-
-// DefaultRollupRetention is how long hourly metric rollups are kept
-// according to the policy assigned at the default level.
-func (s *Service) DefaultRollupRetention(ctx context.Context) (time.Duration, error) {
-	return s.defaultDuration(ctx, "metrics.retention.rollup")
-}
-
-// defaultDuration resolves a duration field of the default level's policy.
-func (s *Service) defaultDuration(ctx context.Context, field string) (time.Duration, error) {
-	pol, err := s.db.Policy(ctx, store.DefaultPolicyID)
-	var assignments []policy.Assignment
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return 0, err
-	default:
-		doc, err := policy.Decode(pol.Document)
-		if err != nil {
-			return 0, fmt.Errorf("stored default policy: %w", err)
-		}
-		assignments = append(assignments, policy.Assignment{Level: policy.LevelDefault, PolicyID: pol.ID, PolicyName: pol.Name, Document: doc})
-	}
-	v, ok := policy.Resolve(assignments...).Get(field)
-	if !ok {
-		return 0, fmt.Errorf("policy has no %s", field)
-	}
-	d, ok := v.Value.(time.Duration)
-	if !ok {
-		return 0, fmt.Errorf("%s is %T, want a duration", field, v.Value)
-	}
-	return d, nil
-}
-
-// MetricsInterval is how often an agent collects samples under its
-// effective policy; charts and the series API size their buckets by it.
-func (s *Service) MetricsInterval(ctx context.Context, agentID string) (time.Duration, error) {
-	eff, err := s.EffectivePolicy(ctx, agentID)
-	if err != nil {
-		return 0, err
-	}
-	v, ok := eff.Get("metrics.interval")
-	if !ok {
-		return 0, errors.New("policy has no metrics.interval")
-	}
-	d, ok := v.Value.(time.Duration)
-	if !ok || d <= 0 {
-		return 0, fmt.Errorf("metrics.interval is %v, want a positive duration", v.Value)
-	}
-	return d, nil
 }

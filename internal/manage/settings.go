@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -36,7 +37,7 @@ func checkHostname(field, h string) error {
 	}
 	if len(h) > 253 || strings.Trim(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != "" ||
 		strings.HasPrefix(h, ".") || strings.HasPrefix(h, "-") || strings.Contains(h, "..") {
-		return invalid(field, "must be a host name or an IP address")
+		return input.Errorf(field, "must be a host name or an IP address")
 	}
 	return nil
 }
@@ -58,7 +59,7 @@ func checkSMTP(in SMTPInput) (store.SMTPSettings, error) {
 		Username: strings.TrimSpace(in.Username), HELO: strings.TrimSpace(in.HELO),
 	}
 	if out.Host == "" {
-		return store.SMTPSettings{}, invalid("host", "is required")
+		return store.SMTPSettings{}, input.Errorf("host", "is required")
 	}
 	if err := checkHostname("host", out.Host); err != nil {
 		return store.SMTPSettings{}, err
@@ -69,27 +70,27 @@ func checkSMTP(in SMTPInput) (store.SMTPSettings, error) {
 	def, ok := defaultSMTPPorts[out.Security]
 	switch {
 	case !ok:
-		return store.SMTPSettings{}, invalid("security", "must be starttls, tls or none")
+		return store.SMTPSettings{}, input.Errorf("security", "must be starttls, tls or none")
 	case out.Security == store.SMTPNone && !isLoopback(out.Host):
-		return store.SMTPSettings{}, invalid("security", "none sends mail unencrypted and is only allowed for a relay on this host (localhost); use starttls or tls")
+		return store.SMTPSettings{}, input.Errorf("security", "none sends mail unencrypted and is only allowed for a relay on this host (localhost); use starttls or tls")
 	}
 	if out.Port == 0 {
 		out.Port = def
 	}
 	if out.Port < 1 || out.Port > 65535 {
-		return store.SMTPSettings{}, invalid("port", "must be between 1 and 65535")
+		return store.SMTPSettings{}, input.Errorf("port", "must be between 1 and 65535")
 	}
 	switch {
 	case len(out.Username) > 256 || strings.ContainsFunc(out.Username, isControl):
-		return store.SMTPSettings{}, invalid("username", "must be at most 256 characters, without control characters")
+		return store.SMTPSettings{}, input.Errorf("username", "must be at most 256 characters, without control characters")
 	case out.Username != "" && out.Security == store.SMTPNone:
-		return store.SMTPSettings{}, invalid("username", "authentication needs starttls or tls, so the password is never sent in clear")
+		return store.SMTPSettings{}, input.Errorf("username", "authentication needs starttls or tls, so the password is never sent in clear")
 	case len(in.Password) > 1024 || strings.ContainsFunc(in.Password, isControl):
-		return store.SMTPSettings{}, invalid("password", "must be at most 1024 characters, without control characters")
+		return store.SMTPSettings{}, input.Errorf("password", "must be at most 1024 characters, without control characters")
 	}
 	from, err := mail.ParseAddress(strings.TrimSpace(in.From))
 	if err != nil || len(in.From) > 320 {
-		return store.SMTPSettings{}, invalid("from", "must be an email address, e.g. Steward <rmm@example.com>")
+		return store.SMTPSettings{}, input.Errorf("from", "must be an email address, e.g. Steward <rmm@example.com>")
 	}
 	out.From = from.String()
 	if out.HELO != "" {
@@ -106,7 +107,7 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 // names every field but the password, of which it says only whether it
 // changed.
 func (s *Service) SaveSMTP(ctx context.Context, p access.Principal, in SMTPInput) (store.SMTPSettings, error) {
-	if err := require(p, access.ManageSettings); err != nil {
+	if err := access.Require(p, access.ManageSettings); err != nil {
 		return store.SMTPSettings{}, err
 	}
 	cfg, err := checkSMTP(in)
@@ -129,12 +130,12 @@ func (s *Service) SaveSMTP(ctx context.Context, p access.Principal, in SMTPInput
 		case in.Password == "":
 			cfg.Password = old
 			if old == "" {
-				return invalid("password", "is required with a username")
+				return input.Errorf("password", "is required with a username")
 			}
 			// The stored password goes only to the relay it was entered
 			// for: a new host could be anyone's.
 			if !strings.EqualFold(cfg.Host, oldHost) {
-				return invalid("password", "is required again when the host changes")
+				return input.Errorf("password", "is required again when the host changes")
 			}
 		default:
 			cfg.Password = in.Password

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
@@ -15,7 +16,7 @@ import (
 // wantField checks that err is a field error naming field.
 func wantField(t *testing.T, what string, err error, field string) {
 	t.Helper()
-	var inv *manage.InvalidError
+	var inv *input.Error
 	if !errors.As(err, &inv) || inv.Field != field {
 		t.Errorf("%s: error %v, want a field error on %q", what, err, field)
 	}
@@ -29,8 +30,8 @@ func TestSaveSMTP(t *testing.T) {
 		good := manage.SMTPInput{Host: "smtp.example.com", Username: "rmm", Password: "s3cret-pass", From: "Steward <rmm@example.com>"}
 
 		for _, role := range []store.Role{store.RoleAdmin, store.RoleTechnician, store.RoleReadonly} {
-			if _, err := f.svc.SaveSMTP(ctx, f.principal(role), good); !errors.Is(err, manage.ErrForbidden) {
-				t.Errorf("SaveSMTP as %s: %v, want ErrForbidden", role, err)
+			if _, err := f.svc.SaveSMTP(ctx, f.principal(role), good); !errors.Is(err, access.ErrForbidden) {
+				t.Errorf("SaveSMTP as %s: %v, want access.ErrForbidden", role, err)
 			}
 		}
 		bad := []struct {
@@ -115,8 +116,8 @@ func TestEmailChannels(t *testing.T) {
 		ctx := t.Context()
 		f := newFixture(t, db)
 		admin := f.principal(store.RoleAdmin)
-		if _, _, err := f.svc.CreateChannel(ctx, f.principal(store.RoleTechnician), manage.ChannelInput{Name: "x", Kind: store.ChannelEmail, Recipients: []string{"a@example.com"}}); !errors.Is(err, manage.ErrForbidden) {
-			t.Errorf("technician creates a channel: %v, want ErrForbidden", err)
+		if _, _, err := f.svc.CreateChannel(ctx, f.principal(store.RoleTechnician), manage.ChannelInput{Name: "x", Kind: store.ChannelEmail, Recipients: []string{"a@example.com"}}); !errors.Is(err, access.ErrForbidden) {
+			t.Errorf("technician creates a channel: %v, want access.ErrForbidden", err)
 		}
 		for _, tt := range []struct {
 			name  string

@@ -166,7 +166,7 @@ func cmpOr(a, b string) string {
 // fixedPolicy gives every agent the same effective policy.
 type fixedPolicy struct{ eff policy.Effective }
 
-func (f fixedPolicy) EffectiveFor(context.Context, string, string, string) (policy.Effective, error) {
+func (f fixedPolicy) For(context.Context, string, string, string) (policy.Effective, error) {
 	return f.eff, nil
 }
 

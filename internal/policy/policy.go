@@ -219,40 +219,60 @@ func checkValue(sp Spec, v any) string {
 	return ""
 }
 
-// checkPairs checks the rules that relate two fields, where get returns
-// both; a pair with a missing side is skipped.
-func checkPairs(get func(path string) (any, bool)) []FieldError {
-	var errs []FieldError
-	pair := func(a, b string, f func(x, y any) string) {
-		x, ok1 := get(a)
-		y, ok2 := get(b)
-		if !ok1 || !ok2 {
-			return
-		}
-		if msg := f(x, y); msg != "" {
-			errs = append(errs, FieldError{Path: b, Message: msg})
-		}
-	}
-	pair("metrics.retention.raw", "metrics.retention.rollup", func(x, y any) string {
+// pairRule relates two fields: check says what is wrong with b given a.
+type pairRule struct {
+	a, b  string
+	check func(a, b any) string
+}
+
+func pairRules() []pairRule {
+	rules := []pairRule{{"metrics.retention.raw", "metrics.retention.rollup", func(x, y any) string {
 		if y.(time.Duration) < x.(time.Duration) {
 			return fmt.Sprintf("must be at least metrics.retention.raw (%s)", x.(time.Duration))
 		}
 		return ""
-	})
+	}}}
 	for _, rule := range []string{"cpu", "memory", "disk"} {
 		p := "thresholds." + rule + "."
-		pair(p+"trigger", p+"clear", func(x, y any) string {
+		rules = append(rules, pairRule{p + "trigger", p + "clear", func(x, y any) string {
 			if y.(float64) >= x.(float64) {
 				return fmt.Sprintf("must be below %strigger (%g)", p, x.(float64))
 			}
 			return ""
-		})
+		}})
 	}
-	pair("thresholds.disk_free.trigger", "thresholds.disk_free.clear", func(x, y any) string {
+	return append(rules, pairRule{"thresholds.disk_free.trigger", "thresholds.disk_free.clear", func(x, y any) string {
 		if y.(int64) <= x.(int64) {
 			return fmt.Sprintf("must be above thresholds.disk_free.trigger (%d)", x.(int64))
 		}
 		return ""
-	})
+	}})
+}
+
+// Related returns the field that path is checked against by a rule that
+// relates two fields (a clear level's trigger, say), or "" when none is.
+func Related(path string) string {
+	for _, r := range pairRules() {
+		if r.b == path {
+			return r.a
+		}
+	}
+	return ""
+}
+
+// checkPairs checks the rules that relate two fields, where get returns
+// both; a pair with a missing side is skipped.
+func checkPairs(get func(path string) (any, bool)) []FieldError {
+	var errs []FieldError
+	for _, r := range pairRules() {
+		x, ok1 := get(r.a)
+		y, ok2 := get(r.b)
+		if !ok1 || !ok2 {
+			continue
+		}
+		if msg := r.check(x, y); msg != "" {
+			errs = append(errs, FieldError{Path: r.b, Message: msg})
+		}
+	}
 	return errs
 }

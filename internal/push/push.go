@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/hub"
-	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -40,26 +40,26 @@ type Conns interface {
 	Snapshot() []*hub.Conn
 }
 
-// Service pushes policies.
+// Service pushes policies. It only delivers: what an agent's policy is
+// comes from the replica's effective.Policies.
 type Service struct {
-	db    *store.DB
-	conns Conns
-	bus   bus.Bus
-	log   *slog.Logger
+	policies *effective.Policies
+	conns    Conns
+	bus      bus.Bus
+	log      *slog.Logger
 	// writers bounds concurrent sends during a push.
 	writers int
 
 	// mu serialises pushes on this replica so an older resolution can
-	// never overtake a newer one, and guards cache.
+	// never overtake a newer one, and guards wire.
 	mu sync.Mutex
-	// cache resolves welcomes until the next change, so a connect storm
-	// reads the assignments once rather than once per agent.
-	cache *resolver
+	// wire holds the encoded policies of the current snapshot.
+	wire *wireCache
 }
 
-// New returns a Service.
-func New(db *store.DB, conns Conns, b bus.Bus, log *slog.Logger) *Service {
-	return &Service{db: db, conns: conns, bus: b, log: log, writers: 16}
+// New returns a Service delivering what policies resolves.
+func New(policies *effective.Policies, conns Conns, b bus.Bus, log *slog.Logger) *Service {
+	return &Service{policies: policies, conns: conns, bus: b, log: log, writers: 16}
 }
 
 var _ hub.PolicyHandler = (*Service)(nil)
@@ -67,8 +67,9 @@ var _ hub.PolicyHandler = (*Service)(nil)
 // Effective returns the effective policy of a connecting agent for its
 // welcome.
 func (s *Service) Effective(ctx context.Context, c *hub.Conn) (*protocol.PolicyUpdate, error) {
-	res, err := s.resolve(ctx, c.AgentID, c.ClientID, c.SiteID)
-	return res.update, err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.updateLocked(ctx, c)
 }
 
 // Welcomed implements hub.PolicyHandler. It resolves the agent's policy
@@ -79,44 +80,32 @@ func (s *Service) Effective(ctx context.Context, c *hub.Conn) (*protocol.PolicyU
 func (s *Service) Welcomed(ctx context.Context, c *hub.Conn, revision string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res, err := s.resolveLocked(ctx, c.AgentID, c.ClientID, c.SiteID)
+	up, err := s.updateLocked(ctx, c)
 	if err != nil {
 		s.log.Error("resolve policy after welcome", "agent_id", c.AgentID, "err", err)
 		return
 	}
-	if res.update.Revision == revision {
+	if up.Revision == revision {
 		return
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.Send(wctx, protocol.TypePolicy, "", res.update); err != nil {
+	if err := c.Send(wctx, protocol.TypePolicy, "", up); err != nil {
 		s.log.Debug("send policy after welcome", "agent_id", c.AgentID, "err", err)
 	}
 }
 
-// EffectiveFor returns an agent's effective policy from the cached
-// resolution, for the server's own use (alert thresholds).
-func (s *Service) EffectiveFor(ctx context.Context, agentID, clientID, siteID string) (policy.Effective, error) {
-	res, err := s.resolve(ctx, agentID, clientID, siteID)
-	return res.eff, err
-}
-
-func (s *Service) resolve(ctx context.Context, agentID, clientID, siteID string) (resolved, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.resolveLocked(ctx, agentID, clientID, siteID)
-}
-
-// resolveLocked is resolve with s.mu held.
-func (s *Service) resolveLocked(ctx context.Context, agentID, clientID, siteID string) (resolved, error) {
-	if s.cache == nil {
-		snap, err := s.db.PolicySnapshot(ctx)
-		if err != nil {
-			return resolved{}, err
-		}
-		s.cache = newResolver(snap)
+// updateLocked returns the wire form of a connection's policy from the
+// current snapshot, with s.mu held.
+func (s *Service) updateLocked(ctx context.Context, c *hub.Conn) (*protocol.PolicyUpdate, error) {
+	r, err := s.policies.Resolver(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return s.cache.resolve(agentID, clientID, siteID)
+	if s.wire == nil || s.wire.Resolver != r {
+		s.wire = newWireCache(r)
+	}
+	return s.wire.update(c.AgentID, c.ClientID, c.SiteID)
 }
 
 // Notify announces a change to every replica, this one included.
@@ -179,8 +168,14 @@ func (s *Service) Push(ctx context.Context, ch Change) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start := time.Now()
-	// Whatever changed, welcomes from now on resolve afresh.
-	s.cache = nil
+	// Whatever changed, welcomes and reads from now on resolve afresh.
+	res, err := s.policies.Reload(ctx)
+	if err != nil {
+		s.policies.Invalidate()
+		return 0, err
+	}
+	s.wire = newWireCache(res)
+	r := s.wire
 	var targets []*hub.Conn
 	for _, c := range s.conns.Snapshot() {
 		if affected(ch, c) {
@@ -190,12 +185,6 @@ func (s *Service) Push(ctx context.Context, ch Change) (int, error) {
 	if len(targets) == 0 {
 		return 0, nil
 	}
-	snap, err := s.db.PolicySnapshot(ctx)
-	if err != nil {
-		return 0, err
-	}
-	r := newResolver(snap)
-	s.cache = r
 	work := make(chan *hub.Conn)
 	var wg sync.WaitGroup
 	for range min(s.writers, len(targets)) {
@@ -219,7 +208,7 @@ func (s *Service) Push(ctx context.Context, ch Change) (int, error) {
 	}
 	close(work)
 	wg.Wait()
-	s.log.Debug("policy push", "agents", len(targets), "resolutions", r.resolutions(), "duration", time.Since(start))
+	s.log.Debug("policy push", "agents", len(targets), "resolutions", r.Resolutions(), "duration", time.Since(start))
 	return len(targets), nil
 }
 
@@ -245,10 +234,12 @@ func affected(ch Change, c *hub.Conn) bool {
 	return false
 }
 
-// PolicyChanged announces that the agents under these assignments need
-// their policy again. Failures are logged: the agents still get the new
-// policy when they next connect.
+// PolicyChanged drops this replica's snapshot at once, so the writer's
+// next read sees its change, and announces that the agents under these
+// assignments need their policy again. Failures are logged: the agents
+// still get the new policy when they next connect.
 func (s *Service) PolicyChanged(ctx context.Context, scopes []store.PolicyAssignment) {
+	s.policies.Invalidate()
 	if len(scopes) == 0 {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -39,7 +40,7 @@ func interval(t *testing.T, raw json.RawMessage) string {
 }
 
 func TestResolverMemoizesByCombination(t *testing.T) {
-	r := newResolver(snapshot())
+	r := newWireCache(effective.New(snapshot()))
 	// 1,000 agents in client c1 over two sites, one with its own policy:
 	// three distinct combinations (site s1, site s2, agent a9 in s1).
 	for i := range 1000 {
@@ -56,7 +57,7 @@ func TestResolverMemoizesByCombination(t *testing.T) {
 			t.Fatalf("update(%s): %v", id, err)
 		}
 	}
-	if got := r.resolutions(); got != 3 {
+	if got := r.Resolutions(); got != 3 {
 		t.Errorf("resolutions = %d, want 3 (one per combination of assigned policies)", got)
 	}
 	s1, _ := r.update("x", "c1", "s1")
@@ -79,7 +80,7 @@ func TestResolverMemoizesByCombination(t *testing.T) {
 func TestResolverReportsBrokenStoredPolicy(t *testing.T) {
 	snap := snapshot()
 	snap.Policies["p-client"] = store.Policy{ID: "p-client", Document: json.RawMessage(`{"metrics":{"interval":"forever"}}`)}
-	r := newResolver(snap)
+	r := newWireCache(effective.New(snap))
 	if _, err := r.update("a1", "c1", "s1"); err == nil {
 		t.Errorf("update with an undecodable client policy = nil error, want one")
 	}

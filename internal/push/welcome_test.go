@@ -16,6 +16,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/bus"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/gateway"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/manage"
@@ -48,7 +49,7 @@ func TestWelcomedResendsNewerPolicy(t *testing.T) {
 
 	events := bus.NewLocal()
 	h := hub.New(db, events, log, hub.Options{ReplicaID: "r1", Heartbeat: time.Minute, ServerVersion: "test"})
-	pusher := push.New(db, h, events, log)
+	pusher := push.New(effective.NewPolicies(db), h, events, log)
 	h.SetPolicyHandler(pusher)
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -25,6 +25,7 @@ import (
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/cluster"
 	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/gateway"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/inventory"
@@ -147,11 +148,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	// Commands lost on the bus are offered again within a few heartbeats.
 	s.cmds.SetRedeliverEvery(min(cfg.Heartbeat, command.DefaultRedeliverEvery))
 	s.hub.SetCommandHandler(s.cmds)
-	s.policies = push.New(db, s.hub, events, log)
+	policies := effective.NewPolicies(db)
+	s.policies = push.New(policies, s.hub, events, log)
 	s.hub.SetPolicyHandler(s.policies)
 	series := timeseries.New(db, log, reg)
 	notifier := notify.New(db, log, notify.Options{PublicURL: cfg.PublicURL})
-	alerts := alerting.New(db, s.policies, events, log, notifier)
+	alerts := alerting.New(db, policies, events, log, notifier)
 	s.hub.SetMetricsHandler(alerting.Ingester{Series: series, Alerts: alerts})
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
@@ -167,7 +169,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}
 
 	s.dash, err = web.New(web.Config{
-		DB: db, Manage: svc, Auth: authn, Series: series, Notify: notifier, Alerts: alerts, Setup: s.setup, Bus: events, Log: log,
+		DB: db, Manage: svc, Policies: policies, Auth: authn, Series: series, Notify: notifier, Alerts: alerts, Setup: s.setup, Bus: events, Log: log,
 		PublicURL: cfg.PublicURL, AgentDir: cfg.AgentDir, Version: cfg.Version, TrustProxy: cfg.TrustProxy,
 		Commands: s.cmds,
 	})
@@ -178,7 +180,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 
 	mux := http.NewServeMux()
 	gateway.New(db, s.hub, log, cfg.TrustProxy).Register(mux)
-	api.New(api.Config{DB: db, Manage: svc, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
 	s.dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -215,11 +217,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		{Name: "metrics-retention", Every: time.Hour, Run: func(ctx context.Context) error {
 			// Raw samples and rollups live as long as the default level's
 			// policy says.
-			raw, err := svc.DefaultRetention(ctx)
-			if err != nil {
-				return err
-			}
-			rollup, err := svc.DefaultRollupRetention(ctx)
+			raw, rollup, err := policies.Retention(ctx)
 			if err != nil {
 				return err
 			}
@@ -255,6 +253,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // DB is the server's database handle.
 func (s *Server) DB() *store.DB { return s.db }
+
+// Hub is the replica's connection hub, for tests and diagnostics that
+// look at the connections it holds.
+func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Bus is the bus the replica publishes presence and routes commands on.
 func (s *Server) Bus() bus.Bus { return s.events }

@@ -280,3 +280,31 @@ func (db *DB) PolicySnapshot(ctx context.Context) (PolicySnapshot, error) {
 	}
 	return snap, rows.Err()
 }
+
+// PolicyScope is a place in the tenancy that holds a policy assignment,
+// with the IDs that decide the effective policy there and a name people
+// know it by ("Acme", "Acme / HQ", a hostname).
+type PolicyScope struct {
+	Level, TargetID           string
+	ClientID, SiteID, AgentID string
+	Name                      string
+}
+
+// PolicyScopes lists every assigned scope but the default level, by level
+// and target.
+func (db *DB) PolicyScopes(ctx context.Context) ([]PolicyScope, error) {
+	return queryAll(ctx, db.sql, "list policy scopes", func(r row) (PolicyScope, error) {
+		var p PolicyScope
+		err := r.Scan(&p.Level, &p.TargetID, &p.ClientID, &p.SiteID, &p.AgentID, &p.Name)
+		return p, err
+	}, `SELECT a.level, a.target_id,
+			COALESCE(c.id, s.client_id, ag.client_id, ''), COALESCE(s.id, ag.site_id, ''), COALESCE(ag.id, ''),
+			COALESCE(c.name, sc.name || ' / ' || s.name, ag.hostname, a.target_id)
+		FROM policy_assignments a
+		LEFT JOIN clients c ON a.level = 'client' AND c.id = a.target_id
+		LEFT JOIN sites s ON a.level = 'site' AND s.id = a.target_id
+		LEFT JOIN clients sc ON sc.id = s.client_id
+		LEFT JOIN agents ag ON a.level = 'agent' AND ag.id = a.target_id
+		WHERE a.level <> 'default'
+		ORDER BY a.level, a.target_id`)
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -220,7 +221,7 @@ func TestPrune(t *testing.T) {
 		if _, err := ts.Ingest(t.Context(), agent, b); err != nil {
 			t.Fatal(err)
 		}
-		retention, err := manage.New(db).DefaultRetention(t.Context())
+		retention, _, err := effective.NewPolicies(db).Retention(t.Context())
 		if err != nil || retention != 7*24*time.Hour {
 			t.Errorf("DefaultRetention = %s, %v; want the built-in 168h", retention, err)
 		}

@@ -60,7 +60,7 @@ func (h *Handler) homePage(w http.ResponseWriter, r *http.Request, _ access.Prin
 	if hv.Alerts, err = h.severityCounts(ctx, alertQuery{}); err != nil {
 		return err
 	}
-	if hv.Outdated, err = h.cfg.Manage.CountOutdated(ctx); err != nil {
+	if hv.Outdated, err = h.cfg.Policies.CountOutdated(ctx); err != nil {
 		return err
 	}
 	block := ""

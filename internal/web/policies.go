@@ -23,7 +23,7 @@ import (
 // validation message.
 func allowed(p access.Principal, a access.Action) error {
 	if !access.Can(p, a) {
-		return fmt.Errorf("%w: role %s cannot %s", manage.ErrForbidden, p.User.Role, a)
+		return fmt.Errorf("%w: role %s cannot %s", access.ErrForbidden, p.User.Role, a)
 	}
 	return nil
 }
@@ -146,7 +146,7 @@ func (h *Handler) renderPolicies(w http.ResponseWriter, r *http.Request, status 
 		}
 		pv.Policies = append(pv.Policies, row)
 	}
-	if pv.Outdated, err = h.cfg.Manage.CountOutdated(ctx); err != nil {
+	if pv.Outdated, err = h.cfg.Policies.CountOutdated(ctx); err != nil {
 		return err
 	}
 	return h.render(w, r, status, "policies", "", view{Title: "Policies", Nav: "policies", Page: pv})
@@ -230,6 +230,8 @@ type editorView struct {
 	Scopes []targetRef
 	// Action is where the form posts, keeping the chosen context.
 	Action string
+	// Assign is a refused agent assignment, for its field.
+	Assign assignProblem
 }
 
 // Severities are the severity select's choices.
@@ -281,6 +283,16 @@ func (h *Handler) policyPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 }
 
 func (h *Handler) renderEditor(w http.ResponseWriter, r *http.Request, status int, form *editorForm) error {
+	return h.renderEditorWith(w, r, status, form, assignProblem{})
+}
+
+// assignProblem is a refused "assign to agent" of the editor, shown
+// beside its field: the name typed and what is wrong with it.
+type assignProblem struct {
+	Agent, Error string
+}
+
+func (h *Handler) renderEditorWith(w http.ResponseWriter, r *http.Request, status int, form *editorForm, assign assignProblem) error {
 	ctx := r.Context()
 	pol, err := h.cfg.DB.Policy(ctx, r.PathValue("id"))
 	if err != nil {
@@ -290,7 +302,7 @@ func (h *Handler) renderEditor(w http.ResponseWriter, r *http.Request, status in
 	if err != nil {
 		return fmt.Errorf("stored policy %s: %w", pol.ID, err)
 	}
-	ev := editorView{Policy: pol, Name: pol.Name, Description: pol.Description, Saved: r.URL.Query().Get("saved") == "1"}
+	ev := editorView{Policy: pol, Name: pol.Name, Description: pol.Description, Saved: r.URL.Query().Get("saved") == "1", Assign: assign}
 	n := h.namer()
 	def, err := n.name(ctx, store.LevelDefault, "")
 	if err != nil {
@@ -315,7 +327,7 @@ func (h *Handler) renderEditor(w http.ResponseWriter, r *http.Request, status in
 		}
 	}
 	ev.Action = "/policies/" + url.PathEscape(pol.ID) + "?" + url.Values{"at": {ev.At.Scope()}}.Encode()
-	eff, err := h.cfg.Manage.EffectiveAt(ctx, ev.At.Level, ev.At.TargetID)
+	eff, err := h.cfg.Policies.At(ctx, ev.At.Level, ev.At.TargetID)
 	if err != nil {
 		return fmt.Errorf("effective policy at %s: %w", ev.At.Scope(), err)
 	}
@@ -653,7 +665,7 @@ type outdatedView struct {
 // acknowledged policy revision is not their effective one.
 func (h *Handler) outdatedPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
 	ctx := r.Context()
-	all, err := h.cfg.Manage.OutdatedAgents(ctx)
+	all, err := h.cfg.Policies.Outdated(ctx)
 	if err != nil {
 		return err
 	}

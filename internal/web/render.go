@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -66,6 +67,8 @@ func (h *Handler) funcs() template.FuncMap {
 		"detail":  sortedDetail,
 		"join":    strings.Join,
 		"extra":   func(s []string) int { return len(s) - 1 },
+		"percent": percent,
+		"load":    load,
 	}
 }
 
@@ -78,8 +81,8 @@ type view struct {
 	User    *access.Principal
 	CSRF    string
 	Version string
-	// Unresolved is the number of unresolved alerts, for the nav.
-	Unresolved int
+	// OpenAlerts is the number of open (unacknowledged) alerts, for the nav.
+	OpenAlerts int
 	// Page is the page's own data.
 	Page any
 }
@@ -105,7 +108,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	if block == "" {
 		block = "layout"
 		if v.User != nil {
-			v.Unresolved = h.navAlerts(r.Context())
+			v.OpenAlerts = h.navAlerts(r.Context())
 		}
 	}
 	var buf bytes.Buffer
@@ -123,12 +126,13 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	return nil
 }
 
-// navAlerts counts the unresolved alerts for the nav. The count is an
-// aside: a failure is logged and the page shown without it.
+// navAlerts counts the open alerts for the nav: those waiting for
+// someone, not those already acknowledged. The count is an aside: a
+// failure is logged and the page shown without it.
 func (h *Handler) navAlerts(ctx context.Context) int {
-	n, err := h.countUnresolved(ctx, "")
+	n, err := h.countOpen(ctx)
 	if err != nil && !errors.Is(err, context.Canceled) {
-		h.log.Warn("count unresolved alerts for the nav", "err", err)
+		h.log.Warn("count open alerts for the nav", "err", err)
 	}
 	return n
 }
@@ -164,14 +168,19 @@ type problem struct {
 func classify(err error) problem {
 	var (
 		se  *statusError
-		inv *manage.InvalidError
+		inv *input.Error
+		pol *manage.PolicyInvalidError
 	)
 	switch {
 	case errors.As(err, &se):
 		return problem{Status: se.status, Message: se.msg}
+	case errors.As(err, &pol):
+		// An assignment refused for what it would make of an effective
+		// policy: say which field, where and why.
+		return problem{Status: http.StatusBadRequest, Message: upperFirst(pol.Error()) + "."}
 	case errors.As(err, &inv):
 		return problem{Status: http.StatusBadRequest, Message: fieldLabel(inv.Field) + " " + inv.Message, Field: inv.Field}
-	case errors.Is(err, manage.ErrForbidden):
+	case errors.Is(err, access.ErrForbidden):
 		return problem{Status: http.StatusForbidden, Message: "Your role does not allow this."}
 	case errors.Is(err, store.ErrNotFound):
 		return problem{Status: http.StatusNotFound, Message: "There is nothing here. It may have been deleted, or the link is wrong."}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -126,6 +127,17 @@ func TestMaintenanceWindows(t *testing.T) {
 	if len(ws) != 2 || !ws[1].EndsAt.Equal(until) {
 		t.Errorf("windows %+v, want a second one ending %s", ws, until)
 	}
+	// Until the reader's local time, which the browser sends in UTC; it
+	// wins over the field it was converted from.
+	local := time.Now().Add(5 * time.Hour).Truncate(time.Minute).In(time.FixedZone("UTC+2", 2*3600))
+	res = tech.post("/maintenance", url.Values{"level": {"agent"}, "target_id": {a.ID}, "until": {local.Format("2006-01-02T15:04")},
+		"until_utc": {local.UTC().Format("2006-01-02T15:04:05.000Z")}})
+	wantStatus(t, "start until a local time", res, http.StatusSeeOther)
+	ws, _ = e.db.ListMaintenanceWindows(context.Background())
+	if len(ws) != 3 || !ws[2].EndsAt.Equal(local) {
+		t.Errorf("windows %+v, want a third one ending %s", ws, local.UTC())
+	}
+	mustContain(t, "agent page", tech.get("/agents/"+a.ID).body, `<span data-tz-label>(UTC)</span>`, `name="until_utc"`, `data-local>`)
 
 	for _, bad := range []url.Values{
 		{"level": {"site"}, "target_id": {f.site.ID}, "duration": {"forever"}},
@@ -194,7 +206,7 @@ func TestOlderPolicyRevision(t *testing.T) {
 	e := newSQLiteEnv(t)
 	f := e.fixture("Acme", "HQ")
 	a1, a2 := e.enroll(f, linuxFacts("alpha")), e.enroll(f, linuxFacts("bravo"))
-	eff, err := e.mgr.EffectivePolicy(context.Background(), a1.ID)
+	eff, err := effective.NewPolicies(e.db).Agent(context.Background(), a1.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +227,7 @@ func TestOlderPolicyRevision(t *testing.T) {
 	mustContain(t, "outdated", res.body, "none acknowledged", eff.Revision())
 
 	// A change to the site's policy leaves both behind until they acknowledge.
-	p := e.mustPolicy("Tighter", `{"thresholds": {"cpu": {"trigger": 70}}}`)
+	p := e.mustPolicy("Tighter", `{"thresholds": {"cpu": {"trigger": 70, "clear": 60}}}`)
 	e.mustAssign(store.LevelSite, f.site.ID, p.ID)
 	if got := hostnames(b.get("/policies/outdated").body); strings.Join(got, ",") != "alpha,bravo" {
 		t.Errorf("outdated agents after a change %v, want [alpha bravo]", got)

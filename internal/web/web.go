@@ -19,6 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/store"
@@ -29,7 +30,9 @@ import (
 type Config struct {
 	DB     *store.DB
 	Manage *manage.Service
-	Auth   *access.Authenticator
+	// Policies resolves effective policies for the policy pages.
+	Policies *effective.Policies
+	Auth     *access.Authenticator
 	// Series reads the metric samples the agent page charts.
 	Series *timeseries.Store
 	// Notify sends the settings pages' test notifications.
@@ -85,6 +88,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("web: Config.DB is required")
 	case cfg.Manage == nil:
 		return nil, errors.New("web: Config.Manage is required")
+	case cfg.Policies == nil:
+		return nil, errors.New("web: Config.Policies is required")
 	case cfg.Auth == nil:
 		return nil, errors.New("web: Config.Auth is required")
 	case cfg.Bus == nil:
@@ -113,6 +118,9 @@ func New(cfg Config) (*Handler, error) {
 		ipLimit:        access.NewLimiter(loginFailsPerIP, loginWindow),
 		emailLimit:     access.NewLimiter(loginFailsPerKey, loginWindow),
 		passwordChecks: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+	}
+	for _, warning := range PublicURLWarnings(h.publicURL) {
+		h.log.Warn(warning, "public_url", h.publicURL)
 	}
 	if h.pages, err = parsePages(h.funcs()); err != nil {
 		return nil, err
@@ -143,20 +151,29 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", h.authed(h.homePage))
 	mux.Handle("GET /events", h.authed(h.eventStream))
 	mux.Handle("GET /agents", h.authed(h.agentsPage))
+	mux.Handle("GET /agents.csv", h.authed(h.agentsCSV))
 	mux.Handle("GET /agents/{id}", h.authed(h.agentPage))
 	mux.Handle("GET /agents/{id}/series", h.authed(h.agentSeries))
+	mux.Handle("GET /agents/{id}/metrics", h.authed(h.agentMetrics))
 	mux.Handle("GET /agents/{id}/inventory", h.authed(h.agentInventory))
+	mux.Handle("GET /agents/{id}/software", h.authed(h.agentSoftware))
+	mux.Handle("GET /agents/{id}/policy", h.authed(h.agentPolicy))
+	mux.Handle("GET /agents/{id}/alerts", h.authed(h.agentAlerts))
+	mux.Handle("GET /agents/{id}/history", h.authed(h.agentHistory))
 	mux.Handle("POST /agents/{id}/inventory/refresh", h.authed(h.refreshInventory))
 	mux.Handle("GET /software", h.authed(h.softwarePage))
 	mux.Handle("GET /alerts", h.authed(h.alertsPage))
 	mux.Handle("POST /alerts/acknowledge", h.authed(h.acknowledgeAlerts))
+	mux.Handle("POST /alerts/resolve", h.authed(h.resolveAlerts))
 	mux.Handle("POST /alerts/{id}/resolve", h.authed(h.resolveAlert))
+	mux.Handle("POST /alerts/{id}/acknowledge", h.authed(h.acknowledgeAlert))
 	mux.Handle("GET /clients", h.authed(h.clientsPage))
 	mux.Handle("POST /clients", h.authed(h.createClient))
 	mux.Handle("GET /clients/{id}", h.authed(h.clientPage))
 	mux.Handle("POST /clients/{id}/sites", h.authed(h.createSite))
 	mux.Handle("GET /sites/{id}", h.authed(h.sitePage))
 	mux.Handle("POST /sites/{id}/tokens", h.authed(h.createToken))
+	mux.Handle("GET /tokens/{id}", h.authed(h.tokenPage))
 	mux.Handle("POST /tokens/{id}/revoke", h.authed(h.revokeToken))
 	mux.Handle("GET /audit", h.authed(h.auditPage))
 	mux.Handle("GET /settings/notifications", h.authed(h.channelsPage))
@@ -258,7 +275,7 @@ func (h *Handler) authed(fn pageFunc) http.Handler {
 		case !access.Safe(r.Method) && !access.CSRFValid(r):
 			err = errCSRF
 		case !access.Can(p, access.ReadFleet):
-			err = fmt.Errorf("%w: role %s cannot view the dashboard", manage.ErrForbidden, p.User.Role)
+			err = fmt.Errorf("%w: role %s cannot view the dashboard", access.ErrForbidden, p.User.Role)
 		default:
 			err = fn(w, r, p)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/effective"
 	agenthub "github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
@@ -58,11 +59,13 @@ func newEnv(t testing.TB, db *store.DB) *testEnv {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
 	notifier := notify.New(db, log, notify.Options{PublicURL: testPublicURL, MailTimeout: 5 * time.Second})
-	// Without a hub the push service only resolves policies, which is all
-	// alerting asks of it.
-	alerts := alerting.New(db, push.New(db, nil, e.bus, log), e.bus, log, notifier)
+	// As in the server, the manage service's changes drop the cached
+	// policies through the push service (which has no hub to push to here).
+	policies := effective.NewPolicies(db)
+	e.mgr.SetPolicyNotifier(push.New(policies, nil, e.bus, log))
+	alerts := alerting.New(db, policies, e.bus, log, notifier)
 	h, err := New(Config{
-		DB: db, Manage: e.mgr, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup, Notify: notifier, Alerts: alerts,
+		DB: db, Manage: e.mgr, Policies: policies, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup, Notify: notifier, Alerts: alerts,
 		Bus: e.bus, Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
 		Commands: command.New(db, noConnections{}, e.bus, "replica-web", log),
 	})

@@ -17,7 +17,7 @@ import (
 // serve runs one established WebSocket: hello, wait for welcome, then
 // heartbeats, facts updates, commands, policies and metrics until the connection
 // fails, the server goes silent for three heartbeat intervals, or ctx is
-// cancelled.
+// cancelled. It returns how long the connection was up after the welcome.
 //
 // One goroutine reads and hands decoded messages over; this goroutine owns
 // every write and every timer, so no locking is needed. The reader is
@@ -36,203 +36,256 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn, serverURL stri
 		wg.Wait()
 	}()
 
-	seq := 0
-	nextID := func() string {
-		seq++
-		return strconv.Itoa(seq)
+	s := &session{
+		c: c, conn: conn, serverURL: serverURL, rep: rep, lastFacts: hello,
+		metrics: newMetricsSender(c.opts.Metrics, c.opts.Log, c.opts.MetricsAckWait),
+		silence: time.NewTimer(c.opts.HandshakeTimeout),
 	}
-	write := func(typ string, b []byte) error {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.WriteTimeout)
-		defer cancel()
-		if err := conn.Write(wctx, websocket.MessageText, b); err != nil {
-			return fmt.Errorf("send %s: %w", typ, err)
-		}
+	defer s.stop()
+	err := s.run(ctx, msgs, readErr)
+	return s.upFor(), err
+}
+
+// session is the state of one control connection, owned by the goroutine
+// that runs it.
+type session struct {
+	c         *Client
+	conn      *websocket.Conn
+	serverURL string
+	rep       *reporter
+	seq       int
+	lastFacts protocol.Facts
+	metrics   *metricsSender
+
+	welcomed  time.Time     // zero until welcome
+	deadAfter time.Duration // silence that counts as a dead connection
+	silence   *time.Timer
+	heartbeat *time.Ticker // nil until welcome
+	// metricsReady and resultsReady are nil until welcome.
+	metricsReady, resultsReady <-chan struct{}
+}
+
+func (s *session) stop() {
+	s.metrics.stop()
+	s.silence.Stop()
+	if s.heartbeat != nil {
+		s.heartbeat.Stop()
+	}
+}
+
+// upFor is how long the connection has been up since the welcome.
+func (s *session) upFor() time.Duration {
+	if s.welcomed.IsZero() {
+		return 0
+	}
+	return time.Since(s.welcomed)
+}
+
+func (s *session) nextID() string {
+	s.seq++
+	return strconv.Itoa(s.seq)
+}
+
+func (s *session) write(ctx context.Context, typ string, b []byte) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.c.opts.WriteTimeout)
+	defer cancel()
+	if err := s.conn.Write(wctx, websocket.MessageText, b); err != nil {
+		return fmt.Errorf("send %s: %w", typ, err)
+	}
+	return nil
+}
+
+func (s *session) send(ctx context.Context, typ string, payload any) error {
+	b, err := protocol.Encode(typ, s.nextID(), payload)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, typ, b)
+}
+
+// sendFunc is send bound to ctx, for helpers that only send.
+func (s *session) sendFunc(ctx context.Context) func(typ string, payload any) error {
+	return func(typ string, payload any) error { return s.send(ctx, typ, payload) }
+}
+
+// sendMetrics sends what the metrics outbox allows now.
+func (s *session) sendMetrics(ctx context.Context) error {
+	return s.metrics.send(ctx, s.nextID, func(typ string, b []byte) error { return s.write(ctx, typ, b) })
+}
+
+// heartbeats is the heartbeat ticker's channel, nil (never ready) until the
+// welcome.
+func (s *session) heartbeats() <-chan time.Time {
+	if s.heartbeat == nil {
 		return nil
 	}
-	send := func(typ string, payload any) error {
-		b, err := protocol.Encode(typ, nextID(), payload)
+	return s.heartbeat.C
+}
+
+// run says hello and serves the connection until it must end.
+func (s *session) run(ctx context.Context, msgs <-chan protocol.Envelope, readErr <-chan error) error {
+	if err := s.send(ctx, protocol.TypeHello, s.lastFacts); err != nil {
+		return err
+	}
+	factsTick := time.NewTicker(s.c.opts.FactsInterval)
+	defer factsTick.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			if err := s.conn.Close(websocket.StatusNormalClosure, "agent shutting down"); err != nil {
+				s.c.opts.Log.DebugContext(ctx, "close control connection", "err", err)
+			}
+			return ctx.Err()
+		case err := <-readErr:
+			return fmt.Errorf("read: %w", err)
+		case <-s.silence.C:
+			if s.welcomed.IsZero() {
+				return fmt.Errorf("no welcome from server within %s", s.c.opts.HandshakeTimeout)
+			}
+			return fmt.Errorf("nothing received from server for %s", s.deadAfter)
+		case env := <-msgs:
+			err = s.onMessage(ctx, env)
+		case <-s.resultsReady:
+			err = s.c.sendResults(s.sendFunc(ctx))
+		case <-s.metricsReady:
+			err = s.sendMetrics(ctx)
+		case <-s.metrics.timer.C:
+			s.metrics.timedOut(ctx)
+			err = s.sendMetrics(ctx)
+		case <-s.heartbeats():
+			err = s.send(ctx, protocol.TypeHeartbeat, protocol.Heartbeat{Time: time.Now().UTC()})
+		case <-factsTick.C:
+			err = s.onFactsTick(ctx)
+		}
 		if err != nil {
 			return err
 		}
-		return write(typ, b)
 	}
-	metrics := newMetricsSender(c.opts.Metrics, c.opts.Log, c.opts.MetricsAckWait)
-	defer metrics.stop()
-	var (
-		metricsReady <-chan struct{} // nil until welcome
-		resultsReady <-chan struct{} // nil until welcome
-	)
+}
 
-	if err := send(protocol.TypeHello, hello); err != nil {
-		return 0, err
+// onMessage handles one message from the server. It returns an error only
+// when the connection must end.
+func (s *session) onMessage(ctx context.Context, env protocol.Envelope) error {
+	if !s.welcomed.IsZero() {
+		s.silence.Reset(s.deadAfter)
 	}
-	lastFacts := hello
-
-	var (
-		welcomed  time.Time     // zero until welcome
-		deadAfter time.Duration // silence that counts as a dead connection
-		heartbeat <-chan time.Time
-	)
-	upFor := func() time.Duration {
-		if welcomed.IsZero() {
-			return 0
+	switch env.Type {
+	case protocol.TypeWelcome:
+		return s.onWelcome(ctx, env)
+	case protocol.TypeMetricsAck:
+		if s.metrics.acked(ctx, env.Data) {
+			return s.sendMetrics(ctx)
 		}
-		return time.Since(welcomed)
+	case protocol.TypeHeartbeat:
+		s.c.opts.Log.DebugContext(ctx, "heartbeat from server")
+	case protocol.TypeError:
+		return s.onError(ctx, env)
+	case protocol.TypePolicy:
+		return s.c.handlePolicy(ctx, env.Data, s.sendFunc(ctx))
+	case protocol.TypeCommand:
+		return s.onCommand(ctx, env)
+	default:
+		// Newer servers may send types this agent does not know yet.
+		s.c.opts.Log.DebugContext(ctx, "ignoring unknown message type", "type", env.Type)
 	}
-	silence := time.NewTimer(c.opts.HandshakeTimeout)
-	defer silence.Stop()
-	factsTick := time.NewTicker(c.opts.FactsInterval)
-	defer factsTick.Stop()
+	return nil
+}
 
-	for {
-		select {
-		case <-ctx.Done():
-			if err := conn.Close(websocket.StatusNormalClosure, "agent shutting down"); err != nil {
-				c.opts.Log.DebugContext(ctx, "close control connection", "err", err)
-			}
-			return upFor(), ctx.Err()
-
-		case err := <-readErr:
-			return upFor(), fmt.Errorf("read: %w", err)
-
-		case <-silence.C:
-			if welcomed.IsZero() {
-				return 0, fmt.Errorf("no welcome from server within %s", c.opts.HandshakeTimeout)
-			}
-			return upFor(), fmt.Errorf("nothing received from server for %s", deadAfter)
-
-		case env := <-msgs:
-			if !welcomed.IsZero() {
-				silence.Reset(deadAfter)
-			}
-			switch env.Type {
-			case protocol.TypeWelcome:
-				if !welcomed.IsZero() {
-					c.opts.Log.DebugContext(ctx, "ignoring repeated welcome")
-					continue
-				}
-				w, err := protocol.DecodeWelcome(env.Data)
-				if err != nil {
-					conn.Close(protocol.CloseProtocol, "bad welcome")
-					return 0, err
-				}
-				interval := c.heartbeatInterval(w)
-				deadAfter = 3 * interval
-				silence.Reset(deadAfter)
-				t := time.NewTicker(interval)
-				defer t.Stop()
-				heartbeat = t.C
-				welcomed = time.Now()
-				rep.report(Status{Connected: true, ServerURL: serverURL})
-				if c.inv != nil {
-					c.inv.connected(serverURL)
-				}
-				c.opts.Log.InfoContext(ctx, "connected to server", "server", serverURL,
-					"server_version", w.ServerVersion, "heartbeat_interval", interval)
-				if w.AgentID != c.opts.AgentID {
-					c.opts.Log.WarnContext(ctx, "server welcomed a different agent id", "want", c.opts.AgentID, "got", w.AgentID)
-				}
-				if w.ProtocolVersion != protocol.Version {
-					c.opts.Log.WarnContext(ctx, "server speaks another protocol version", "agent", protocol.Version, "server", w.ProtocolVersion)
-				}
-				if w.Policy != nil {
-					// Decoded again from the raw field, exactly as a policy
-					// message is.
-					var raw struct {
-						Policy json.RawMessage `json:"policy"`
-					}
-					json.Unmarshal(env.Data, &raw) // DecodeWelcome accepted it
-					if err := c.handlePolicy(ctx, raw.Policy, send); err != nil {
-						return upFor(), err
-					}
-				}
-				// Results that finished while no connection could take them.
-				resultsReady = c.ledger.ready
-				if err := c.sendResults(send); err != nil {
-					return upFor(), err
-				}
-				metricsReady = metrics.ready()
-				if err := metrics.send(ctx, nextID, write); err != nil {
-					return upFor(), err
-				}
-			case protocol.TypeMetricsAck:
-				if metrics.acked(ctx, env.Data) {
-					if err := metrics.send(ctx, nextID, write); err != nil {
-						return upFor(), err
-					}
-				}
-			case protocol.TypeHeartbeat:
-				c.opts.Log.DebugContext(ctx, "heartbeat from server")
-			case protocol.TypeError:
-				e, err := protocol.DecodeError(env.Data)
-				if err != nil {
-					c.opts.Log.WarnContext(ctx, "malformed error message from server", "err", err)
-					continue
-				}
-				c.opts.Log.WarnContext(ctx, "server reported an error", "code", e.Code, "message", e.Message, "ref_id", e.RefID)
-				if metrics.refused(ctx, e) {
-					if err := metrics.send(ctx, nextID, write); err != nil {
-						return upFor(), err
-					}
-				}
-			case protocol.TypePolicy:
-				if err := c.handlePolicy(ctx, env.Data, send); err != nil {
-					return upFor(), err
-				}
-			case protocol.TypeCommand:
-				if res, ok := c.command(ctx, env.Data); ok {
-					if err := send(protocol.TypeResult, res); err != nil {
-						return upFor(), err
-					}
-				}
-				if err := c.sendResults(send); err != nil {
-					return upFor(), err
-				}
-			default:
-				// Newer servers may send types this agent does not know yet.
-				c.opts.Log.DebugContext(ctx, "ignoring unknown message type", "type", env.Type)
-			}
-
-		case <-resultsReady:
-			if err := c.sendResults(send); err != nil {
-				return upFor(), err
-			}
-
-		case <-metricsReady:
-			if err := metrics.send(ctx, nextID, write); err != nil {
-				return upFor(), err
-			}
-
-		case <-metrics.timer.C:
-			metrics.timedOut(ctx)
-			if err := metrics.send(ctx, nextID, write); err != nil {
-				return upFor(), err
-			}
-
-		case <-heartbeat:
-			if err := send(protocol.TypeHeartbeat, protocol.Heartbeat{Time: time.Now().UTC()}); err != nil {
-				return upFor(), err
-			}
-
-		case <-factsTick.C:
-			if welcomed.IsZero() {
-				continue
-			}
-			f, err := c.opts.Facts(ctx)
-			if err != nil {
-				c.opts.Log.WarnContext(ctx, "collect facts", "err", err)
-				continue
-			}
-			if facts.Equal(f, lastFacts) {
-				continue
-			}
-			if err := send(protocol.TypeFacts, f); err != nil {
-				return upFor(), err
-			}
-			lastFacts = f
-			c.opts.Log.InfoContext(ctx, "sent changed facts")
+// onWelcome starts heartbeats and the silence watch at the server's
+// interval, applies the welcome's policy, and sends the results and
+// metrics that waited for a connection.
+func (s *session) onWelcome(ctx context.Context, env protocol.Envelope) error {
+	c := s.c
+	if !s.welcomed.IsZero() {
+		c.opts.Log.DebugContext(ctx, "ignoring repeated welcome")
+		return nil
+	}
+	w, err := protocol.DecodeWelcome(env.Data)
+	if err != nil {
+		s.conn.Close(protocol.CloseProtocol, "bad welcome")
+		return err
+	}
+	interval := c.heartbeatInterval(w)
+	s.deadAfter = 3 * interval
+	s.silence.Reset(s.deadAfter)
+	s.heartbeat = time.NewTicker(interval)
+	s.welcomed = time.Now()
+	s.rep.report(Status{Connected: true, ServerURL: s.serverURL})
+	if c.inv != nil {
+		c.inv.connected(s.serverURL)
+	}
+	c.opts.Log.InfoContext(ctx, "connected to server", "server", s.serverURL,
+		"server_version", w.ServerVersion, "heartbeat_interval", interval)
+	if w.AgentID != c.opts.AgentID {
+		c.opts.Log.WarnContext(ctx, "server welcomed a different agent id", "want", c.opts.AgentID, "got", w.AgentID)
+	}
+	if w.ProtocolVersion != protocol.Version {
+		c.opts.Log.WarnContext(ctx, "server speaks another protocol version", "agent", protocol.Version, "server", w.ProtocolVersion)
+	}
+	if w.Policy != nil {
+		// Decoded again from the raw field, exactly as a policy message is.
+		var raw struct {
+			Policy json.RawMessage `json:"policy"`
+		}
+		json.Unmarshal(env.Data, &raw) // DecodeWelcome accepted it
+		if err := c.handlePolicy(ctx, raw.Policy, s.sendFunc(ctx)); err != nil {
+			return err
 		}
 	}
+	// Results that finished while no connection could take them.
+	s.resultsReady = c.ledger.ready
+	if err := c.sendResults(s.sendFunc(ctx)); err != nil {
+		return err
+	}
+	s.metricsReady = s.metrics.ready()
+	return s.sendMetrics(ctx)
+}
+
+// onError logs an error the server reports; a refused metrics batch is
+// dropped and the next one sent.
+func (s *session) onError(ctx context.Context, env protocol.Envelope) error {
+	e, err := protocol.DecodeError(env.Data)
+	if err != nil {
+		s.c.opts.Log.WarnContext(ctx, "malformed error message from server", "err", err)
+		return nil
+	}
+	s.c.opts.Log.WarnContext(ctx, "server reported an error", "code", e.Code, "message", e.Message, "ref_id", e.RefID)
+	if s.metrics.refused(ctx, e) {
+		return s.sendMetrics(ctx)
+	}
+	return nil
+}
+
+// onCommand runs or starts a command and sends what results are ready.
+func (s *session) onCommand(ctx context.Context, env protocol.Envelope) error {
+	if res, ok := s.c.command(ctx, env.Data); ok {
+		if err := s.send(ctx, protocol.TypeResult, res); err != nil {
+			return err
+		}
+	}
+	return s.c.sendResults(s.sendFunc(ctx))
+}
+
+// onFactsTick sends the host's facts when they changed since last sent.
+func (s *session) onFactsTick(ctx context.Context) error {
+	if s.welcomed.IsZero() {
+		return nil
+	}
+	f, err := s.c.opts.Facts(ctx)
+	if err != nil {
+		s.c.opts.Log.WarnContext(ctx, "collect facts", "err", err)
+		return nil
+	}
+	if facts.Equal(f, s.lastFacts) {
+		return nil
+	}
+	if err := s.send(ctx, protocol.TypeFacts, f); err != nil {
+		return err
+	}
+	s.lastFacts = f
+	s.c.opts.Log.InfoContext(ctx, "sent changed facts")
+	return nil
 }
 
 // handlePolicy applies a policy update through Options.OnPolicy and

@@ -24,14 +24,35 @@ func allOn() Policy {
 	return p
 }
 
+// collectUntil collects until a sample satisfies cond: rates need the
+// CPU counters, which move in 10 ms ticks, to have moved since the last
+// pass.
+func collectUntil(t *testing.T, c *Collector, p Policy, what string, cond func(protocol.Sample) bool) protocol.Sample {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := c.Collect(t.Context(), p)
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sample with %s within 10s; last: %v", what, s.Values)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestCollectKeysValid collects on this machine, twice so that rates
 // appear, and checks that the server would accept every key and value.
 func TestCollectKeysValid(t *testing.T) {
 	c := NewCollector(discardLog())
 	p := allOn()
 	c.Collect(t.Context(), p)
-	time.Sleep(50 * time.Millisecond)
-	s := c.Collect(t.Context(), p)
+	s := collectUntil(t, c, p, "CPU rates", func(s protocol.Sample) bool {
+		_, all := s.Values["cpu.percent"]
+		_, core := s.Values["cpu.core_percent:0"]
+		return all && core
+	})
 	if s.Time.IsZero() {
 		t.Error("sample has no time")
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -52,6 +53,24 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	for _, b := range Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			fn(t, Open(t, b.Options(t)))
+		})
+	}
+}
+
+// EachInBubble is Each with fn run inside a testing/synctest bubble, for
+// tests whose subject is time (leases, intervals, batching delays): the
+// store's clock is then the bubble's. The database is opened inside the
+// bubble so that its connections begin and end there; fn must not call
+// t.Run or t.Parallel.
+func EachInBubble(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	t.Helper()
+	if os.Getenv(EnvPostgresURL) == "" {
+		t.Logf("PostgreSQL skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it", EnvPostgresURL)
+	}
+	for _, b := range Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			opts := b.Options(t)
+			synctest.Test(t, func(t *testing.T) { fn(t, Open(t, opts)) })
 		})
 	}
 }
