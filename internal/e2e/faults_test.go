@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,8 +26,9 @@ import (
 // injects and what it guarantees.
 
 // faultSite creates an owner with an API token on srv, a client and a
-// site, and returns the API client and an enrollment token for the site.
-func faultSite(t *testing.T, srv *server) (*apiClient, string) {
+// site, and returns the API client, an enrollment token for the site and
+// the site's ID.
+func faultSite(t *testing.T, srv *server) (api *apiClient, token, siteID string) {
 	t.Helper()
 	if _, err := srv.cli("fault-password-1\n", "user", "create", "--email", "ops@example.com", "--role", "owner", "--password-stdin"); err != nil {
 		t.Fatal(err)
@@ -36,13 +37,13 @@ func faultSite(t *testing.T, srv *server) (*apiClient, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := &apiClient{t: t, base: srv.URL, token: firstLine(out)}
+	api = &apiClient{t: t, base: srv.URL, token: firstLine(out)}
 	var client, site struct{ ID string }
 	api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Faults"}, &client, 201)
 	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "HQ"}, &site, 201)
 	var tok struct{ Token string }
 	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "1h"}, &tok, 201)
-	return api, tok.Token
+	return api, tok.Token, site.ID
 }
 
 // installAgent enrolls an agent with the servers (comma-separated URLs)
@@ -166,7 +167,7 @@ func waitLog(t *testing.T, log *logBuffer, timeout time.Duration, want string) {
 // departed one offline, without any agent reconnecting.
 func TestFaultPresenceOutage(t *testing.T) {
 	srv := startServer(t, "")
-	api, token := faultSite(t, srv)
+	api, token, _ := faultSite(t, srv)
 	_, stayID := connectedAgent(t, api, srv.URL, token)
 	leaving, leftID := connectedAgent(t, api, srv.URL, token)
 
@@ -217,7 +218,7 @@ func TestFaultCrashWithCommandSent(t *testing.T) {
 	// A long heartbeat, so the stopped agent is not dropped as silent
 	// before the command goes out.
 	srv := startServer(t, "", "--heartbeat", "10s")
-	api, token := faultSite(t, srv)
+	api, token, _ := faultSite(t, srv)
 	agent, id := connectedAgent(t, api, srv.URL, token)
 
 	if err := agent.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
@@ -258,6 +259,10 @@ type tcpProxy struct {
 	target string
 	mu     sync.Mutex
 	cut    bool
+	// frozen holds every byte in the proxy, connections open: a database
+	// that hangs rather than fails. thawed is closed while not frozen.
+	frozen bool
+	thawed chan struct{}
 	conns  map[net.Conn]bool
 	wg     sync.WaitGroup
 }
@@ -268,10 +273,12 @@ func startProxy(t *testing.T, target string) *tcpProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]bool{}, thawed: make(chan struct{})}
+	close(p.thawed)
 	p.wg.Go(p.accept)
 	t.Cleanup(func() {
 		ln.Close()
+		p.setFrozen(false)
 		p.setCut(true)
 		p.wg.Wait()
 	})
@@ -314,9 +321,24 @@ func (p *tcpProxy) forward(c net.Conn) {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		dst.Close()
-		src.Close()
+		defer dst.Close()
+		defer src.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.mu.Lock()
+				thawed := p.thawed
+				p.mu.Unlock()
+				<-thawed
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
 	}
 	wg.Go(func() { pipe(up, c) })
 	wg.Go(func() { pipe(c, up) })
@@ -336,6 +358,21 @@ func (p *tcpProxy) setCut(cut bool) {
 		for c := range p.conns {
 			c.Close()
 		}
+	}
+}
+
+// setFrozen stops (or resumes) forwarding without closing anything.
+func (p *tcpProxy) setFrozen(frozen bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if frozen == p.frozen {
+		return
+	}
+	p.frozen = frozen
+	if frozen {
+		p.thawed = make(chan struct{})
+	} else {
+		close(p.thawed)
 	}
 }
 
@@ -376,7 +413,7 @@ func replicaFaults(t *testing.T, through string) (a, b *server, p *tcpProxy, api
 	// B holds the jobs (it started first): A's outage must be seen by
 	// another replica's sweep.
 	a = startServer(t, dbA, "--nats-url", natsA)
-	apiB, token := faultSite(t, b)
+	apiB, token, _ := faultSite(t, b)
 	_, agentID = connectedAgent(t, apiB, a.URL, token)
 	return a, b, p, apiB, agentID
 }
@@ -472,6 +509,115 @@ func TestFaultStartWithoutDependencies(t *testing.T) {
 		}
 		if code, err := httpGet("http://" + addr + "/readyz"); err != nil || code != 200 {
 			return fmt.Errorf("GET /readyz = %d, %v", code, err)
+		}
+		return nil
+	})
+}
+
+// EnvFaultAgents sets how many simulated agents TestFaultFleet runs.
+const EnvFaultAgents = "STEWARD_TEST_FAULT_AGENTS"
+
+// TestFaultFleet repeats the replica faults with a fleet of simulated
+// agents (steward-sim; 50, or as many as STEWARD_TEST_FAULT_AGENTS says)
+// held by replica A: A cut from PostgreSQL while B's sweep marks every
+// agent offline, then A cut from NATS while a ping to the whole site is
+// sent through B. Every agent is online again once A reaches the database,
+// and every ping is answered with the bus still cut.
+func TestFaultFleet(t *testing.T) {
+	natsURL := os.Getenv(EnvNATSURL)
+	if natsURL == "" || os.Getenv(storetest.EnvPostgresURL) == "" {
+		t.Skipf("fleet fault test skipped: set %s and %s (e.g. nats://127.0.0.1:4222)", storetest.EnvPostgresURL, EnvNATSURL)
+	}
+	n := 50
+	if v := os.Getenv(EnvFaultAgents); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive number", EnvFaultAgents, v)
+		}
+	}
+	dbURL := storetest.NewPostgresDatabase(t)
+	pgProxy, natsProxy := startProxy(t, hostPort(t, dbURL)), startProxy(t, hostPort(t, natsURL))
+	b := startServer(t, dbURL, "--nats-url", natsURL)
+	a := startServer(t, strings.Replace(dbURL, hostPort(t, dbURL), pgProxy.Addr(), 1), "--nats-url", "nats://"+natsProxy.Addr())
+	apiB, token, siteID := faultSite(t, b)
+
+	sim := exec.Command(bin(t, "steward-sim"), "--server", a.URL, "--token", token, "--agents", strconv.Itoa(n),
+		"--state-dir", t.TempDir(), "--report-every", "0", "--log-level", "warn")
+	simLog := &logBuffer{}
+	sim.Stdout, sim.Stderr = simLog, simLog
+	if err := sim.Start(); err != nil {
+		t.Fatalf("start steward-sim: %v", err)
+	}
+	t.Cleanup(func() {
+		sim.Process.Signal(os.Interrupt)
+		sim.Wait()
+		if t.Failed() {
+			t.Logf("simulator log:\n%s", simLog.String())
+		}
+	})
+	online := func() int {
+		var st statusJSON
+		apiB.mustDo("GET", "/api/v1/status", nil, &st, 200)
+		return st.Agents.Online
+	}
+	waitOnline(t, apiB, n, 2*time.Minute)
+
+	pgProxy.setCut(true)
+	waitFor(t, time.Minute, "B's sweep to mark A's agents offline", func() error {
+		if got := online(); got != 0 {
+			return fmt.Errorf("%d of %d online", got, n)
+		}
+		return nil
+	})
+	pgProxy.setCut(false)
+	waitOnline(t, apiB, n, time.Minute)
+
+	natsProxy.setCut(true)
+	waitLog(t, a.log, 30*time.Second, "nats disconnected")
+	var batch struct{ ID string }
+	apiB.mustDo("POST", "/api/v1/commands", map[string]any{"name": "ping", "target": map[string]any{"site_id": siteID}}, &batch, 201)
+	var st struct {
+		States   map[string]int `json:"states"`
+		Finished int            `json:"finished"`
+	}
+	waitFor(t, time.Minute, "every ping answered", func() error {
+		apiB.mustDo("GET", "/api/v1/command-batches/"+batch.ID, nil, &st, 200)
+		if st.States["done"] != n {
+			return fmt.Errorf("batch states %v", st.States)
+		}
+		return nil
+	})
+	natsProxy.setCut(false)
+	if got := online(); got != n {
+		t.Errorf("%d of %d agents online at the end", got, n)
+	}
+}
+
+// TestFaultDatabaseHangs: PostgreSQL stops answering without failing (a
+// proxy holds every byte, connections open). API requests end with a 503
+// at the server's deadline instead of hanging, /readyz says so, and both
+// recover when the database answers again.
+func TestFaultDatabaseHangs(t *testing.T) {
+	if os.Getenv(storetest.EnvPostgresURL) == "" {
+		t.Skipf("PostgreSQL fault test skipped: %s is not set", storetest.EnvPostgresURL)
+	}
+	dbURL := storetest.NewPostgresDatabase(t)
+	p := startProxy(t, hostPort(t, dbURL))
+	srv := startServer(t, strings.Replace(dbURL, hostPort(t, dbURL), p.Addr(), 1))
+	api, _, _ := faultSite(t, srv)
+
+	p.setFrozen(true)
+	code := api.do("GET", "/api/v1/agents", nil, nil)
+	if code != 503 {
+		t.Errorf("GET /api/v1/agents with the database hung = %d, want 503 at the server's deadline", code)
+	}
+	if code, err := httpGet(srv.URL + "/readyz"); err != nil || code != 503 {
+		t.Errorf("GET /readyz with the database hung = %d, %v; want 503", code, err)
+	}
+	p.setFrozen(false)
+	waitFor(t, 30*time.Second, "API answering again", func() error {
+		if code := api.do("GET", "/api/v1/agents", nil, nil); code != 200 {
+			return fmt.Errorf("GET /api/v1/agents = %d", code)
 		}
 		return nil
 	})

@@ -148,6 +148,10 @@ type metrics struct {
 	messages  *prometheus.CounterVec
 	connects  prometheus.Counter
 	rejected  *prometheus.CounterVec
+	// restored counts held agents a flush marked online again; departing
+	// counts offline marks waiting to be written again.
+	restored  prometheus.Counter
+	departing prometheus.Gauge
 }
 
 // New returns a Hub.
@@ -162,9 +166,14 @@ func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 		connects: prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_agent_connects_total", Help: "Accepted agent control connections."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_agent_rejected_total",
 			Help: "Rejected agent requests and messages by reason."}, []string{"reason"}),
+		restored: prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_presence_restored_total",
+			Help: "Agents held by this replica that a sweep had marked offline (while it could not write) and it marked online again."}),
+		departing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "steward_presence_offline_pending",
+			Help: "Agents that left this replica whose offline mark failed and waits to be written again."}),
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(h.metrics.connected, h.metrics.messages, h.metrics.connects, h.metrics.rejected)
+		opts.Registerer.MustRegister(h.metrics.connected, h.metrics.messages, h.metrics.connects, h.metrics.rejected,
+			h.metrics.restored, h.metrics.departing)
 	}
 	return h
 }
@@ -321,6 +330,7 @@ func (h *Hub) markOffline(ctx context.Context, agentID, clientID, connID string)
 		h.log.Warn("mark agent offline failed; trying again every heartbeat", "agent_id", agentID, "conn_id", connID, "err", err)
 		h.mu.Lock()
 		h.departed[agentID] = departure{connID: connID, clientID: clientID}
+		h.metrics.departing.Set(float64(len(h.departed)))
 		h.mu.Unlock()
 		return
 	}
@@ -422,6 +432,7 @@ func (h *Hub) assert(ctx context.Context) error {
 			continue
 		}
 		h.log.Info("agent held by this replica was marked offline; marked online again", "agent_id", id, "conn_id", c.ConnID)
+		h.metrics.restored.Inc()
 		h.publish(ctx, c, true)
 	}
 	return err
@@ -442,6 +453,7 @@ func (h *Hub) flushDeparted(ctx context.Context) error {
 		if h.departed[agentID] == d {
 			delete(h.departed, agentID)
 		}
+		h.metrics.departing.Set(float64(len(h.departed)))
 		h.mu.Unlock()
 		if op.changed {
 			h.log.Info("agent marked offline after an earlier failure", "agent_id", agentID, "conn_id", d.connID)

@@ -464,4 +464,7 @@ func testRestored(t *testing.T, db *store.DB) {
 	if err := r.hub.PresenceErr(); err != nil {
 		t.Errorf("PresenceErr() after a good flush = %v, want nil", err)
 	}
+	if got := metric(t, r.reg, "steward_presence_restored_total", nil); got != 1 {
+		t.Errorf("steward_presence_restored_total = %v, want 1", got)
+	}
 }
