@@ -117,13 +117,15 @@ func startServer(t *testing.T, dbURL string, extra ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
 	s := &server{t: t, addr: addr, URL: "http://" + addr, dataDir: t.TempDir(), dbURL: dbURL, log: &logBuffer{}, extra: extra}
-	s.start()
+	// Registered before the start, so a server that fails to start shows
+	// its log.
 	t.Cleanup(func() {
 		s.stop()
 		if t.Failed() {
 			t.Logf("server log:\n%s", s.log.String())
 		}
 	})
+	s.start()
 	return s
 }
 

@@ -257,7 +257,8 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 		}
 		return nil
 	})
-	up := time.Now().UTC()
+	// The API takes whole seconds: round the end of the outage up.
+	up := time.Now().UTC().Truncate(time.Second).Add(time.Second)
 	srv.start()
 	waitAgent(t, api, true)
 	waitMetricBetween(t, api, online.ID, "cpu.percent", down, up, 2)
