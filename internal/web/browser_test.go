@@ -232,6 +232,14 @@ func TestBrowser(t *testing.T) {
 	shot("software")
 	noProblems("inventory and software pages")
 
+	// The audit log fits the window: long details wrap.
+	step("audit log", chromedp.Navigate(e.srv.URL+"/audit"), chromedp.WaitVisible(chromedp.CSS("table.audit")))
+	if got := eval(`String(document.documentElement.scrollWidth <= innerWidth)`); got != "true" {
+		t.Errorf("audit page is %s px wide in a %s px window", eval(`String(document.documentElement.scrollWidth)`), eval(`String(innerWidth)`))
+	}
+	shot("audit-web")
+	noProblems("audit page")
+
 	// Dark mode toggles, persists, and applies before paint on reload.
 	step("home", chromedp.Navigate(e.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("home-live")))
 	light := eval(`getComputedStyle(document.body).backgroundColor`)
