@@ -77,7 +77,8 @@ func benchmarkAgentsPage(b *testing.B, opts store.Options) {
 		enroll(small, 10_000+i)
 	}
 	// An hour of samples for every agent, so the list's vitals columns
-	// (CPU, RAM, fullest disk now) read real rows.
+	// (CPU, RAM, fullest disk now) read real rows. Agents sample on their
+	// own clocks: no two share an instant to the millisecond.
 	agents, _, err := e.db.ListAgents(ctx, store.AgentFilter{}, store.Page{Limit: 500})
 	if err != nil {
 		b.Fatal(err)
@@ -86,7 +87,7 @@ func benchmarkAgentsPage(b *testing.B, opts store.Options) {
 		var rows []store.SampleRow
 		for i, a := range agents {
 			for m := range 12 {
-				at := start.Add(-time.Duration(60-5*m) * time.Minute)
+				at := start.Add(-time.Duration(60-5*m)*time.Minute + time.Duration(off+i)*time.Millisecond)
 				for metric, v := range map[string]float64{"cpu.percent": float64(i % 100), "memory.percent": 50, "disk.percent:/": 40, "disk.percent:/var": 70} {
 					rows = append(rows, store.SampleRow{AgentID: a.ID, Metric: metric, At: at, Value: v})
 				}
