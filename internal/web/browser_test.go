@@ -179,7 +179,7 @@ func TestBrowser(t *testing.T) {
 	if got := eval(`String(document.documentElement.scrollHeight <= 2000)`); got != "true" {
 		t.Errorf("overview is %s px tall, want at most 2000", eval(`String(document.documentElement.scrollHeight)`))
 	}
-	shot("agent")
+	shot("agent-tabs")
 	step("metrics tab", chromedp.Click(chromedp.CSS(`.agent-tabs a[href$="/metrics"]`)), chromedp.WaitVisible(chromedp.ID("charts")))
 	waitFor("every chart drawn", `document.querySelectorAll("#charts figure:not([hidden]) canvas").length === 5`)
 	waitFor("the idle interface folded", `/ifb0/.test(document.querySelector("[data-idle-note]").textContent)`)
