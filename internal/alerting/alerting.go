@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/alert"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/input"
@@ -57,13 +56,13 @@ type Service struct {
 	notifier Notifier
 
 	mu       sync.Mutex
-	eval     *alert.Evaluator
+	eval     *Evaluator
 	restored map[string]bool // agents whose open alerts were loaded into eval
 }
 
 // New returns a Service. notifier may be nil.
 func New(db *store.DB, policies Policies, b bus.Bus, log *slog.Logger, notifier Notifier) *Service {
-	return &Service{db: db, policies: policies, bus: b, log: log, notifier: notifier, eval: alert.NewEvaluator(), restored: map[string]bool{}}
+	return &Service{db: db, policies: policies, bus: b, log: log, notifier: notifier, eval: NewEvaluator(), restored: map[string]bool{}}
 }
 
 // Observe evaluates an agent's samples, oldest first, and records the
@@ -74,7 +73,7 @@ func (s *Service) Observe(ctx context.Context, agentID, clientID, siteID string,
 		s.log.Error("alert rules: resolve policy", "agent_id", agentID, "err", err)
 		return
 	}
-	th := alert.ThresholdsOf(eff)
+	th := ThresholdsOf(eff)
 	s.mu.Lock()
 	if !s.restored[agentID] {
 		// An agent that moved from another replica or a restarted server
@@ -90,7 +89,7 @@ func (s *Service) Observe(ctx context.Context, agentID, clientID, siteID string,
 		}
 		s.restored[agentID] = true
 	}
-	var transitions []alert.Transition
+	var transitions []Transition
 	for _, sample := range samples {
 		transitions = append(transitions, s.eval.Observe(agentID, th, sample.Time, sample.Values)...)
 	}
@@ -113,7 +112,7 @@ func (s *Service) silenced(ctx context.Context, agentID, clientID, siteID string
 
 // record stores a transition and announces it; eff is the agent's
 // effective policy now, which routes the notification.
-func (s *Service) record(ctx context.Context, tr alert.Transition, clientID, siteID string, eff policy.Effective) {
+func (s *Service) record(ctx context.Context, tr Transition, clientID, siteID string, eff policy.Effective) {
 	if tr.Open {
 		if s.silenced(ctx, tr.AgentID, clientID, siteID, time.Now()) {
 			s.log.Info("alert silenced by a maintenance window", "agent_id", tr.AgentID, "rule", tr.Rule.Name)
@@ -171,7 +170,7 @@ func Route(eff policy.Effective, severity string) []string {
 
 // message describes a threshold alert for people.
 // It reads as people say it: "CPU above 90 % for 5 minutes (now 93 %)".
-func message(tr alert.Transition) string {
+func message(tr Transition) string {
 	r := tr.Rule
 	what := map[string]string{"cpu": "CPU", "memory": "Memory"}[r.Name]
 	value := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + " %" }
@@ -228,7 +227,7 @@ func (s *Service) CheckOffline(ctx context.Context) error {
 			s.log.Error("offline alert: resolve policy", "agent_id", a.ID, "err", err)
 			continue
 		}
-		after, severity, ok := alert.ThresholdsOf(eff).Offline()
+		after, severity, ok := ThresholdsOf(eff).Offline()
 		if !ok || now.Sub(a.LastSeen) < after || s.silenced(ctx, a.ID, a.ClientID, a.SiteID, now) {
 			continue
 		}

@@ -6,17 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
-	"github.com/steward-rmm/steward/internal/store/storetest"
 )
 
 // TestAlertsSearchAndNames lists alerts by a text search and checks each
 // carries its client's and site's names.
 func TestAlertsSearchAndNames(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db)
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newHarness(t, s)
 		for _, a := range []store.Agent{h.web01, h.winpc} {
-			if _, ok, err := db.OpenAlert(t.Context(), store.Alert{AgentID: a.ID, Rule: "cpu", Metric: "cpu.percent",
+			if _, ok, err := h.db.OpenAlert(t.Context(), store.Alert{AgentID: a.ID, Rule: "cpu", Metric: "cpu.percent",
 				Severity: "warning", Message: "CPU above 90 % for 5 minutes (now 93 %)", OpenedAt: time.Now()}); err != nil || !ok {
 				t.Fatalf("open alert on %s: %v %v", a.Hostname, ok, err)
 			}

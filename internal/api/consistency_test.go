@@ -6,16 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
-	"github.com/steward-rmm/steward/internal/store/storetest"
 )
 
 // TestListsAndAssignmentsConsistent checks that the lists read whole
 // answer with the paging every list has, that the default policy carries
 // real times, and that an assignment answers as the list shows it.
 func TestListsAndAssignmentsConsistent(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db)
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newHarness(t, s)
 		type page struct {
 			Items  []map[string]any `json:"items"`
 			Total  int              `json:"total"`

@@ -19,6 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
 )
@@ -35,7 +36,7 @@ func TestPing(t *testing.T) {
 		if st.Agents != 1 || st.Name != protocol.CommandPing || st.CreatedBy != technician.User.Email || st.Target != "test" {
 			t.Errorf("Create returned batch %+v, want ping to 1 agent by %s for target test", st.CommandBatch, technician.User.Email)
 		}
-		cmd := a.command(t)
+		cmd := a.Command(t)
 		stored := mustCommand(t, db, ids[0])
 		want := protocol.Command{CommandID: ids[0], Name: protocol.CommandPing, Deadline: stored.ExpiresAt}
 		if diff := cmp.Diff(want, cmd); diff != "" {
@@ -45,7 +46,7 @@ func TestPing(t *testing.T) {
 			t.Errorf("default ping timeout = %v, want 1m", got)
 		}
 
-		a.send(t, protocol.TypeResult, "", ping(cmd))
+		a.Send(t, protocol.TypeResult, "", ping(cmd))
 		done := waitState(t, db, ids[0], store.CommandDone)
 		var out protocol.PingOutput
 		if err := json.Unmarshal(done.Output, &out); err != nil || out.AgentTime.IsZero() {
@@ -64,8 +65,8 @@ func TestPing(t *testing.T) {
 
 		// An agent that does not know a command says so; it fails.
 		_, ids2 := s.create(t, id)
-		cmd = a.command(t)
-		a.send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultUnsupported, Error: "unknown command"})
+		cmd = a.Command(t)
+		a.Send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultUnsupported, Error: "unknown command"})
 		if c := waitState(t, db, ids2[0], store.CommandFailed); c.ResultStatus != protocol.ResultUnsupported || c.Error != "unknown command" {
 			t.Errorf("unsupported answer stored as status %q error %q", c.ResultStatus, c.Error)
 		}
@@ -101,25 +102,25 @@ func TestAnswersFromOtherAgents(t *testing.T) {
 		b := s.connect(t, idB, secretB, false)
 
 		_, idsA := s.create(t, idA)
-		cmdA := a.command(t)
+		cmdA := a.Command(t)
 		waitState(t, db, idsA[0], store.CommandSent)
-		b.send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmdA.CommandID, Status: protocol.ResultOK, Output: json.RawMessage(`{"forged":true}`)})
-		b.send(t, protocol.TypeResult, "", protocol.Result{CommandID: store.NewID(), Status: protocol.ResultError, Error: "no such command"})
+		b.Send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmdA.CommandID, Status: protocol.ResultOK, Output: json.RawMessage(`{"forged":true}`)})
+		b.Send(t, protocol.TypeResult, "", protocol.Result{CommandID: store.NewID(), Status: protocol.ResultError, Error: "no such command"})
 		// Neither answer is refused on the wire: the agent learns nothing
 		// about other agents' commands.
-		b.sync(t)
+		b.Sync(t)
 
 		// B's own command, answered after: once it is done, the writer
 		// has handled B's earlier answers too.
 		_, idsB := s.create(t, idB)
-		cmdB := b.command(t)
-		b.send(t, protocol.TypeResult, "", ping(cmdB))
+		cmdB := b.Command(t)
+		b.Send(t, protocol.TypeResult, "", ping(cmdB))
 		waitState(t, db, idsB[0], store.CommandDone)
 
 		if got := mustCommand(t, db, idsA[0]); got.State != store.CommandSent || got.Output != nil || got.ResultStatus != "" {
 			t.Fatalf("A's command after B answered it: state %s status %q output %s, want sent and unanswered", got.State, got.ResultStatus, got.Output)
 		}
-		a.send(t, protocol.TypeResult, "", ping(cmdA))
+		a.Send(t, protocol.TypeResult, "", ping(cmdA))
 		if got := waitState(t, db, idsA[0], store.CommandDone); strings.Contains(string(got.Output), "forged") {
 			t.Errorf("A's command output = %s, want A's own answer", got.Output)
 		}
@@ -133,7 +134,7 @@ func TestMalformedResults(t *testing.T) {
 		id, secret := s.enroll(t, "sloppy")
 		a := s.connect(t, id, secret, false)
 		_, ids := s.create(t, id)
-		cmd := a.command(t)
+		cmd := a.Command(t)
 
 		results := []struct {
 			name, data string
@@ -148,8 +149,8 @@ func TestMalformedResults(t *testing.T) {
 		for i, r := range results {
 			t.Run(r.name, func(t *testing.T) {
 				ref := fmt.Sprintf("bad-%d", i)
-				a.sendRaw(t, []byte(`{"type":"result","id":"`+ref+`","data":`+r.data+`}`))
-				env := a.next(t)
+				a.SendRaw(t, []byte(`{"type":"result","id":"`+ref+`","data":`+r.data+`}`))
+				env := a.Next(t)
 				if env.Type != protocol.TypeError {
 					t.Fatalf("answer = %s %s, want an error", env.Type, env.Data)
 				}
@@ -165,15 +166,15 @@ func TestMalformedResults(t *testing.T) {
 		// Bad results are answered one by one and never end the
 		// connection, however many there are.
 		for i := range 12 {
-			a.send(t, protocol.TypeResult, fmt.Sprint("again-", i), json.RawMessage(`{"command_id":"x","status":"maybe"}`))
-			if env := a.next(t); env.Type != protocol.TypeError {
+			a.Send(t, protocol.TypeResult, fmt.Sprint("again-", i), json.RawMessage(`{"command_id":"x","status":"maybe"}`))
+			if env := a.Next(t); env.Type != protocol.TypeError {
 				t.Fatalf("answer to bad result %d = %s, want an error", i, env.Type)
 			}
 		}
 		if got := mustCommand(t, db, ids[0]); got.State == store.CommandDone || got.State == store.CommandFailed {
 			t.Fatalf("command state after malformed answers = %s, want still open", got.State)
 		}
-		a.send(t, protocol.TypeResult, "", ping(cmd))
+		a.Send(t, protocol.TypeResult, "", ping(cmd))
 		waitState(t, db, ids[0], store.CommandDone)
 	})
 }
@@ -202,24 +203,24 @@ func TestQueuedUntilConnected(t *testing.T) {
 		a := s.connect(t, offID, offSecret, false)
 		// Oldest first, before anything else is read.
 		for _, want := range []string{first[0], second[0]} {
-			cmd := a.command(t)
+			cmd := a.Command(t)
 			if cmd.CommandID != want {
 				t.Fatalf("delivered command %s, want %s", cmd.CommandID, want)
 			}
-			a.send(t, protocol.TypeResult, "", ping(cmd))
+			a.Send(t, protocol.TypeResult, "", ping(cmd))
 			waitState(t, db, want, store.CommandDone)
 		}
-		a.sync(t) // nothing else was queued
+		a.Sync(t) // nothing else was queued
 
 		if got := mustCommand(t, db, stale[0]); got.State != store.CommandQueued {
 			t.Fatalf("command for the stale agent = %s, want queued", got.State)
 		}
 		b := s.connect(t, staleID, staleSecret, false)
-		cmd := b.command(t)
+		cmd := b.Command(t)
 		if cmd.CommandID != stale[0] {
 			t.Fatalf("delivered command %s, want %s", cmd.CommandID, stale[0])
 		}
-		b.send(t, protocol.TypeResult, "", ping(cmd))
+		b.Send(t, protocol.TypeResult, "", ping(cmd))
 		waitState(t, db, stale[0], store.CommandDone)
 	})
 }
@@ -250,7 +251,7 @@ func TestExpiry(t *testing.T) {
 				t.Fatalf("Create: %v", err)
 			}
 			sent := commandFor(t, db, ids, onID)
-			cmd := a.command(t)
+			cmd := a.Command(t)
 			waitState(t, db, sent, store.CommandSent)
 
 			// Expire is the singleton job one replica runs for all.
@@ -272,16 +273,16 @@ func TestExpiry(t *testing.T) {
 
 			// A late answer is dropped. Another command answered after it
 			// shows when the writer has handled it.
-			a.send(t, protocol.TypeResult, "", ping(cmd))
+			a.Send(t, protocol.TypeResult, "", ping(cmd))
 			_, next := s.create(t, onID)
-			a.send(t, protocol.TypeResult, "", ping(a.command(t)))
+			a.Send(t, protocol.TypeResult, "", ping(a.Command(t)))
 			waitState(t, db, next[0], store.CommandDone)
 			if c := mustCommand(t, db, sent); c.State != store.CommandExpired || c.Output != nil {
 				t.Errorf("expired command after a late answer: state %s output %s, want expired without output", c.State, c.Output)
 			}
 
 			// The agent that was away gets nothing when it comes back.
-			s.connect(t, offID, offSecret, false).sync(t)
+			s.connect(t, offID, offSecret, false).Sync(t)
 
 			b, err := db.CommandBatch(ctx, st.ID)
 			if err != nil {
@@ -300,7 +301,7 @@ func TestBatch(t *testing.T) {
 		const n = 300
 		f := newFleet(t, db)
 		s := newServer(t, f, newBus(), "r1")
-		agents := make([]*agent, n)
+		agents := make([]*servertest.Agent, n)
 		for i := range agents {
 			id, secret := f.enroll(t, fmt.Sprintf("host-%03d", i))
 			agents[i] = s.connect(t, id, secret, true)
@@ -326,7 +327,7 @@ func TestBatch(t *testing.T) {
 		}()
 		// 300 answers take about 5s under -race alone, and several times
 		// that beside other tests on a loaded machine.
-		eventuallyWithin(t, time.Minute, "every agent to answer", func() bool {
+		servertest.EventuallyWithin(t, time.Minute, "every agent to answer", func() bool {
 			b, err = db.CommandBatch(context.WithoutCancel(t.Context()), st.ID)
 			if err != nil {
 				t.Fatalf("CommandBatch: %v", err)
@@ -338,7 +339,7 @@ func TestBatch(t *testing.T) {
 			t.Errorf("batch states = %v, want %d done", b.States, n)
 		}
 		for i, a := range agents {
-			if got := a.answered.Load(); got != 1 {
+			if got := a.Answered.Load(); got != 1 {
 				t.Errorf("agent %d answered %d pings, want 1", i, got)
 			}
 		}
@@ -408,14 +409,14 @@ func TestRemoteDispatch(t *testing.T) {
 		}
 
 		for _, x := range []struct {
-			a  *agent
+			a  *servertest.Agent
 			id string
 		}{{local, localID}, {remote, remoteID}} {
-			cmd := x.a.command(t)
+			cmd := x.a.Command(t)
 			if want := wire(x.id).Command; !cmp.Equal(cmd, want) {
 				t.Errorf("agent %s received %+v, want %+v", x.id, cmd, want)
 			}
-			x.a.send(t, protocol.TypeResult, "", ping(cmd))
+			x.a.Send(t, protocol.TypeResult, "", ping(cmd))
 			waitState(t, db, cmd.CommandID, store.CommandDone)
 		}
 		if c := mustCommand(t, db, commandFor(t, db, ids, awayID)); c.State != store.CommandQueued {
@@ -669,14 +670,14 @@ func TestCreateWhileConnecting(t *testing.T) {
 			id, secret := s.enroll(t, fmt.Sprint("racer-", i))
 			a := s.connect(t, id, secret, false)
 			_, ids := s.create(t, id)
-			cmd := a.command(t)
+			cmd := a.Command(t)
 			if cmd.CommandID != ids[0] {
 				t.Fatalf("agent %d got command %s, want %s", i, cmd.CommandID, ids[0])
 			}
 			// Both paths have written whatever they were going to before
 			// the agent's next message is read.
-			a.sync(t)
-			a.send(t, protocol.TypeResult, "", ping(cmd))
+			a.Sync(t)
+			a.Send(t, protocol.TypeResult, "", ping(cmd))
 			waitState(t, db, ids[0], store.CommandDone)
 		}
 	})
@@ -694,7 +695,7 @@ func TestBusDelivery(t *testing.T) {
 		// Queued while the agent was away, then routed here by "r2".
 		_, ids := s.create(t, id)
 		a := s.connect(t, id, secret, false)
-		if got := a.command(t); got.CommandID != ids[0] {
+		if got := a.Command(t); got.CommandID != ids[0] {
 			t.Fatalf("queued command delivered on connect = %s, want %s", got.CommandID, ids[0])
 		}
 		c := mustCommand(t, db, ids[0])
@@ -719,11 +720,11 @@ func TestBusDelivery(t *testing.T) {
 		publish(delivery{AgentID: id, Command: protocol.Command{CommandID: store.NewID(), Name: "ping", Deadline: time.Now().Add(-time.Second)}})
 		// For an agent this replica does not hold.
 		publish(delivery{AgentID: store.NewID(), Command: protocol.Command{CommandID: store.NewID(), Name: "ping", Deadline: time.Now().Add(time.Minute)}})
-		a.sync(t)
+		a.Sync(t)
 
 		fresh := protocol.Command{CommandID: store.NewID(), Name: "ping", Deadline: time.Now().Add(time.Minute).UTC().Truncate(time.Millisecond)}
 		publish(delivery{AgentID: id, Command: fresh})
-		if got := a.command(t); !cmp.Equal(got, fresh) {
+		if got := a.Command(t); !cmp.Equal(got, fresh) {
 			t.Errorf("routed command = %+v, want %+v", got, fresh)
 		}
 	})
@@ -744,16 +745,16 @@ func TestLostRoute(t *testing.T) {
 		b.drop(deliverSubject("r2"))
 
 		_, ids := r1.create(t, id)
-		cmd := a.command(t)
+		cmd := a.Command(t)
 		if cmd.CommandID != ids[0] {
 			t.Fatalf("agent received command %s, want %s", cmd.CommandID, ids[0])
 		}
 		waitState(t, db, ids[0], store.CommandSent)
-		a.send(t, protocol.TypeResult, "", ping(cmd))
+		a.Send(t, protocol.TypeResult, "", ping(cmd))
 		waitState(t, db, ids[0], store.CommandDone)
 		// Sent once: a second copy would be the next thing the agent reads.
 		_, more := r1.create(t, id)
-		if next := a.command(t); next.CommandID != more[0] {
+		if next := a.Command(t); next.CommandID != more[0] {
 			t.Errorf("agent received %s after answering, want the next command %s", next.CommandID, more[0])
 		}
 	})
@@ -769,19 +770,19 @@ func TestSentOfferedAgain(t *testing.T) {
 		id, secret := f.enroll(t, "flaky")
 		a := s.connect(t, id, secret, false)
 		_, ids := s.create(t, id)
-		cmd := a.command(t)
+		cmd := a.Command(t)
 		waitState(t, db, ids[0], store.CommandSent)
-		a.ws.CloseNow()
+		a.Kill()
 		eventually(t, "the agent marked offline", func() bool {
 			ag, err := db.Agent(context.WithoutCancel(t.Context()), id)
 			return err == nil && !ag.Online
 		})
 
 		a = s.connect(t, id, secret, false)
-		if again := a.command(t); again.CommandID != cmd.CommandID {
+		if again := a.Command(t); again.CommandID != cmd.CommandID {
 			t.Fatalf("after reconnecting the agent received %s, want %s again", again.CommandID, cmd.CommandID)
 		}
-		a.send(t, protocol.TypeResult, "", ping(cmd))
+		a.Send(t, protocol.TypeResult, "", ping(cmd))
 		waitState(t, db, ids[0], store.CommandDone)
 	})
 }

@@ -2,19 +2,13 @@ package command_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
@@ -24,6 +18,7 @@ import (
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -212,198 +207,21 @@ func (b *watchedBus) record(t *testing.T, subject string) func() [][]byte {
 	}
 }
 
-// agent is a fake steward-agent speaking the real protocol. A reader
-// goroutine hands every message but heartbeat answers to msgs, and a
-// heartbeat goroutine keeps the connection alive like the real agent.
-type agent struct {
-	id   string
-	ws   *websocket.Conn
-	msgs chan protocol.Envelope
-	// auto answers pings by itself instead of handing them to msgs.
-	auto bool
-	// answered counts the pings answered automatically.
-	answered atomic.Int32
-	syncs    int
-}
-
-// connect dials as the agent, says hello, waits for the welcome and starts
-// the agent's goroutines; the test's cleanup stops them. An auto agent
-// answers every ping itself.
-func (s *server) connect(t *testing.T, id, secret string, auto bool) *agent {
+// connect dials as the agent, says hello and runs it live until the test
+// ends; an auto agent answers every ping itself, as the real agent does.
+func (s *server) connect(t *testing.T, id, secret string, auto bool) *servertest.Agent {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
-	defer cancel()
-	url := "ws" + strings.TrimPrefix(s.srv.URL, "http") + protocol.ConnectPath
-	ws, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {protocol.FormatCredential(id, secret)}},
-	})
-	if err != nil {
-		t.Fatalf("dial as %s: %v (%v)", id, err, res)
+	o := servertest.AgentOptions{Facts: facts("connected")}
+	if auto {
+		o.Answer = servertest.AnswerPings
 	}
-	t.Cleanup(func() { ws.CloseNow() })
-	a := &agent{id: id, ws: ws, msgs: make(chan protocol.Envelope, 64), auto: auto}
-	a.send(t, protocol.TypeHello, "", facts("connected"))
-	_, b, err := ws.Read(ctx)
-	if err != nil {
-		t.Fatalf("read welcome: %v", err)
-	}
-	env, err := protocol.DecodeEnvelope(b)
-	if err != nil || env.Type != protocol.TypeWelcome {
-		t.Fatalf("answer to hello = %s (%v), want welcome", b, err)
-	}
-	w, err := protocol.DecodeWelcome(env.Data)
-	if err != nil {
-		t.Fatalf("DecodeWelcome(%s): %v", env.Data, err)
-	}
-
-	runCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { a.readLoop(runCtx) })
-	wg.Go(func() { a.heartbeats(runCtx, time.Duration(w.HeartbeatInterval)) })
-	t.Cleanup(func() {
-		stop()
-		ws.CloseNow()
-		wg.Wait()
-	})
-	return a
-}
-
-func (a *agent) readLoop(ctx context.Context) {
-	defer close(a.msgs)
-	for {
-		_, b, err := a.ws.Read(ctx)
-		if err != nil {
-			return
-		}
-		env, err := protocol.DecodeEnvelope(b)
-		if err != nil {
-			env = protocol.Envelope{Type: "undecodable", Data: b}
-		}
-		if env.Type == protocol.TypeHeartbeat && env.ID == "" {
-			continue // the answer to a background heartbeat
-		}
-		if a.auto && env.Type == protocol.TypeCommand {
-			cmd, err := protocol.DecodeCommand(env.Data)
-			if err == nil && a.write(ctx, protocol.TypeResult, "", ping(cmd)) == nil {
-				a.answered.Add(1)
-				continue
-			}
-		}
-		select {
-		case a.msgs <- env:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-func (a *agent) heartbeats(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if a.write(ctx, protocol.TypeHeartbeat, "", protocol.Heartbeat{Time: time.Now().UTC()}) != nil {
-				return
-			}
-		}
-	}
-}
-
-func (a *agent) write(ctx context.Context, typ, id string, payload any) error {
-	b, err := protocol.Encode(typ, id, payload)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	return a.ws.Write(ctx, websocket.MessageText, b)
-}
-
-func (a *agent) send(t *testing.T, typ, id string, payload any) {
-	t.Helper()
-	if err := a.write(t.Context(), typ, id, payload); err != nil {
-		t.Fatalf("write %s: %v", typ, err)
-	}
-}
-
-func (a *agent) sendRaw(t *testing.T, b []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
-	defer cancel()
-	if err := a.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		t.Fatalf("write %s: %v", b, err)
-	}
-}
-
-// next returns the next message from the server.
-func (a *agent) next(t *testing.T) protocol.Envelope {
-	t.Helper()
-	select {
-	case env, ok := <-a.msgs:
-		if !ok {
-			t.Fatalf("agent %s: connection closed", a.id)
-		}
-		return env
-	case <-time.After(wait):
-		t.Fatalf("agent %s: no message within %v", a.id, wait)
-	}
-	panic("unreachable")
-}
-
-// command reads the next message, which must be a command.
-func (a *agent) command(t *testing.T) protocol.Command {
-	t.Helper()
-	env := a.next(t)
-	if env.Type != protocol.TypeCommand {
-		t.Fatalf("agent %s got %s %s, want a command", a.id, env.Type, env.Data)
-	}
-	c, err := protocol.DecodeCommand(env.Data)
-	if err != nil {
-		t.Fatalf("DecodeCommand(%s): %v", env.Data, err)
-	}
-	return c
-}
-
-// sync sends a heartbeat and waits for its answer, which must be the next
-// message. The hub handles one message at a time, so every earlier
-// message has been handled, and every command queued for the agent
-// before has been written to it.
-func (a *agent) sync(t *testing.T) {
-	t.Helper()
-	a.syncs++
-	id := "sync-" + strconv.Itoa(a.syncs)
-	a.send(t, protocol.TypeHeartbeat, id, protocol.Heartbeat{Time: time.Now().UTC()})
-	if env := a.next(t); env.Type != protocol.TypeHeartbeat || env.ID != id {
-		t.Fatalf("agent %s got %s %q %s, want the answer to heartbeat %s", a.id, env.Type, env.ID, env.Data, id)
-	}
-}
-
-// ping is the answer the real agent gives to a ping.
-func ping(c protocol.Command) protocol.Result {
-	out, _ := json.Marshal(protocol.PingOutput{AgentTime: time.Now().UTC()})
-	return protocol.Result{CommandID: c.CommandID, Status: protocol.ResultOK, Output: out}
+	return servertest.Connect(t, s.srv.URL, id, secret, o)
 }
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	eventuallyWithin(t, wait, what, cond)
-}
-
-// eventuallyWithin is eventually with its own bound, for work that grows
-// with a fleet's size.
-func eventuallyWithin(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	servertest.Eventually(t, what, cond)
 }
 
 // waitState polls a command until it reaches state.
@@ -455,4 +273,10 @@ func commandFor(t *testing.T, db *store.DB, ids []string, agentID string) string
 	}
 	t.Fatalf("no command for agent %s among %v", agentID, ids)
 	return ""
+}
+
+// ping is the answer the real agent gives to a ping.
+func ping(c protocol.Command) protocol.Result {
+	r, _ := servertest.AnswerPings(c)
+	return r
 }

@@ -7,12 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/steward-rmm/steward/internal/access"
@@ -22,6 +20,7 @@ import (
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -116,84 +115,13 @@ func facts(hostname string) protocol.Facts {
 	return protocol.Facts{Hostname: hostname, OS: "linux", Arch: "amd64", AgentVersion: "0.1.0", IPAddresses: []string{"10.0.0.1"}}
 }
 
-// agent is a fake steward-agent speaking the real protocol.
-type agent struct {
-	ws *websocket.Conn
-}
-
-// connect dials as the agent, says hello and waits for the welcome.
-func (r *replica) connect(t *testing.T, id, secret string) *agent {
+// connect dials as the agent, says hello and waits for the welcome; the
+// test reads every message itself.
+func (r *replica) connect(t *testing.T, id, secret string) *servertest.Agent {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
-	defer cancel()
-	url := "ws" + strings.TrimPrefix(r.srv.URL, "http") + protocol.ConnectPath
-	ws, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {protocol.FormatCredential(id, secret)}},
-	})
-	if err != nil {
-		t.Fatalf("dial: %v (%v)", err, res)
-	}
-	t.Cleanup(func() { ws.CloseNow() })
-	a := &agent{ws: ws}
-	a.send(t, protocol.TypeHello, "", facts("connected"))
-	if env := a.read(t); env.Type != protocol.TypeWelcome {
-		t.Fatalf("answer to hello = %s %s, want welcome", env.Type, env.Data)
-	}
+	a := servertest.Dial(t, r.srv.URL, id, secret)
+	a.Hello(t, facts("connected"))
 	return a
-}
-
-func (a *agent) send(t *testing.T, typ, id string, payload any) {
-	t.Helper()
-	b, err := protocol.Encode(typ, id, payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
-	defer cancel()
-	if err := a.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		t.Fatalf("write %s: %v", typ, err)
-	}
-}
-
-func (a *agent) read(t *testing.T) protocol.Envelope {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
-	defer cancel()
-	_, b, err := a.ws.Read(ctx)
-	if err != nil {
-		t.Fatalf("read from server: %v", err)
-	}
-	env, err := protocol.DecodeEnvelope(b)
-	if err != nil {
-		t.Fatalf("DecodeEnvelope(%s): %v", b, err)
-	}
-	return env
-}
-
-func (a *agent) heartbeat(t *testing.T, id string) {
-	t.Helper()
-	a.send(t, protocol.TypeHeartbeat, id, protocol.Heartbeat{Time: time.Now().UTC()})
-	if env := a.read(t); env.Type != protocol.TypeHeartbeat || env.ID != id {
-		t.Fatalf("answer to heartbeat %s = %s %q, want heartbeat", id, env.Type, env.ID)
-	}
-}
-
-// readClose reads until the connection ends and returns the close status
-// (-1 when the server dropped the connection without a close frame).
-func (a *agent) readClose(t *testing.T) websocket.StatusCode {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
-	defer cancel()
-	for {
-		_, b, err := a.ws.Read(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				t.Fatalf("server did not close the connection within %v", wait)
-			}
-			return websocket.CloseStatus(err)
-		}
-		t.Logf("message before close: %s", b)
-	}
 }
 
 // presence records PresenceEvents from the bus.
@@ -226,13 +154,7 @@ func (p *presence) of(agentID string) []bus.PresenceEvent {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", wait, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	servertest.Eventually(t, what, cond)
 }
 
 func online(t *testing.T, db *store.DB, id string) bool {

@@ -154,7 +154,7 @@ type metrics struct {
 func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 	h := &Hub{db: db, bus: b, log: log, replicaID: opts.ReplicaID, heartbeat: opts.Heartbeat,
 		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}, departed: map[string]departure{}, base: context.Background(),
-		presence: &presenceWriter{db: db}}
+		presence: newPresenceWriter(db)}
 	h.metrics = metrics{
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "steward_agents_connected", Help: "Agents connected to this replica."}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_agent_messages_total",

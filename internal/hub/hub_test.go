@@ -18,6 +18,7 @@ import (
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
 )
@@ -70,7 +71,7 @@ func testReplaced(t *testing.T, db *store.DB) {
 	older := r.connect(t, id, secret)
 	newer := r.connect(t, id, secret)
 
-	if code := older.readClose(t); code != protocol.CloseReplaced {
+	if code := older.ReadClose(t); code != protocol.CloseReplaced {
 		t.Errorf("older connection closed with %d, want %d (CloseReplaced)", code, protocol.CloseReplaced)
 	}
 	// Wait until the older connection's server side has fully cleaned up:
@@ -89,10 +90,10 @@ func testReplaced(t *testing.T, db *store.DB) {
 	if got := metric(t, r.reg, "steward_agents_connected", nil); got != 1 {
 		t.Errorf("steward_agents_connected = %v, want 1", got)
 	}
-	newer.heartbeat(t, "still-here")
+	newer.Heartbeat(t, "still-here")
 
 	// When the newer one goes, the agent goes offline.
-	newer.ws.Close(websocket.StatusNormalClosure, "bye")
+	newer.Conn().Close(websocket.StatusNormalClosure, "bye")
 	eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
 	eventually(t, "an offline presence event", func() bool { return len(r.events.of(id)) == 3 })
 	if last := r.events.of(id)[2]; last.Online {
@@ -109,10 +110,10 @@ func testDisconnect(t *testing.T, db *store.DB) {
 	r := newReplica(t, db, options{heartbeat: 10 * time.Second})
 	tests := []struct {
 		name  string
-		close func(a *agent)
+		close func(a *servertest.Agent)
 	}{
-		{"close handshake", func(a *agent) { a.ws.Close(websocket.StatusNormalClosure, "") }},
-		{"dropped connection", func(a *agent) { a.ws.CloseNow() }},
+		{"close handshake", func(a *servertest.Agent) { a.Conn().Close(websocket.StatusNormalClosure, "") }},
+		{"dropped connection", func(a *servertest.Agent) { a.Conn().CloseNow() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,7 +146,7 @@ func testSilent(t *testing.T, db *store.DB) {
 		// after the answer to the last: no pause of the test's own can
 		// pass for silence.
 		for end := time.Now().Add(2 * hub.MissedHeartbeats * heartbeat); time.Now().Before(end); {
-			a.heartbeat(t, "hb")
+			a.Heartbeat(t, "hb")
 		}
 		if !online(t, db, id) {
 			t.Error("agent that kept sending heartbeats is offline")
@@ -156,7 +157,7 @@ func testSilent(t *testing.T, db *store.DB) {
 		id, secret := r.enroll(t, "mute")
 		a := r.connect(t, id, secret)
 		start := time.Now()
-		a.readClose(t)
+		a.ReadClose(t)
 		elapsed := time.Since(start)
 		// A loaded machine only makes this later; readClose bounds it.
 		if min := hub.MissedHeartbeats*heartbeat - 100*time.Millisecond; elapsed < min {
@@ -183,8 +184,8 @@ func testShutdown(t *testing.T, db *store.DB) {
 		defer close(done)
 		r.hub.Shutdown()
 	}()
-	for i, a := range []*agent{a1, a2} {
-		if code := a.readClose(t); code != protocol.CloseShutdown {
+	for i, a := range []*servertest.Agent{a1, a2} {
+		if code := a.ReadClose(t); code != protocol.CloseShutdown {
 			t.Errorf("agent %d closed with %d, want %d (CloseShutdown)", i+1, code, protocol.CloseShutdown)
 		}
 	}
@@ -224,10 +225,12 @@ func testShutdown(t *testing.T, db *store.DB) {
 			return // refusing the handshake is fine too
 		}
 		defer ws.CloseNow()
-		a := &agent{ws: ws}
 		b, _ := protocol.Encode(protocol.TypeHello, "", facts("late"))
 		ws.Write(ctx, websocket.MessageText, b) // may fail if already closed
-		if code := a.readClose(t); code != protocol.CloseShutdown {
+		for err == nil {
+			_, _, err = ws.Read(ctx) // until the server closes
+		}
+		if code := websocket.CloseStatus(err); code != protocol.CloseShutdown {
 			t.Errorf("connection after Shutdown closed with %d, want %d (CloseShutdown)", code, protocol.CloseShutdown)
 		}
 		if online(t, db, id1) {
@@ -237,7 +240,11 @@ func testShutdown(t *testing.T, db *store.DB) {
 }
 
 func testStaleReplica(t *testing.T, db, pastDB *store.DB) {
-	const heartbeat = 200 * time.Millisecond
+	// The test drives the hub's flush and the sweep itself, one after the
+	// other, so the live agent's freshness never depends on how fast a
+	// loaded machine runs a ticker; the offline window (three heartbeats)
+	// only has to outlast the gap between two calls.
+	const heartbeat = time.Second
 	r := newReplica(t, db, options{heartbeat: heartbeat, noRun: true})
 
 	// An agent held by a replica that died an hour ago without cleaning up.
@@ -258,47 +265,31 @@ func testStaleReplica(t *testing.T, db, pastDB *store.DB) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.hub.Run(ctx)
-	}()
-	// The sweep is a singleton job the cluster runs on one replica; here
-	// this replica runs it every interval.
-	sweepDone := make(chan struct{})
-	go func() {
-		defer close(sweepDone)
-		tick := time.NewTicker(heartbeat)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if err := r.hub.Sweep(ctx); err != nil && ctx.Err() == nil {
-					t.Errorf("Sweep: %v", err)
-				}
-			}
+	ctx := t.Context()
+	sweep := func() {
+		t.Helper()
+		if err := r.hub.Flush(ctx); err != nil {
+			t.Fatalf("Flush: %v", err)
 		}
-	}()
-	defer func() {
-		cancel()
-		<-done
-		<-sweepDone
-	}()
-
-	eventually(t, "the stale agent to be marked offline", func() bool { return !online(t, db, staleID) })
+		if err := r.hub.Sweep(ctx); err != nil {
+			t.Fatalf("Sweep: %v", err)
+		}
+	}
+	sweep()
+	if online(t, db, staleID) {
+		t.Error("the stale agent is still online after a sweep")
+	}
 	eventually(t, "an offline presence event", func() bool { return len(r.events.of(staleID)) == 1 })
 	if got, want := r.events.of(staleID)[0], (bus.PresenceEvent{AgentID: staleID, Online: false}); got != want {
 		t.Errorf("presence event = %+v, want %+v", got, want)
 	}
 
-	// Across several sweeps, the live agent stays online: the hub's flush
-	// keeps its last_seen within the window although heartbeats do not
-	// write to the database.
-	for end := time.Now().Add(2 * hub.MissedHeartbeats * heartbeat); time.Now().Before(end); {
-		live.heartbeat(t, "hb")
+	// Across several sweeps spanning more than the offline window, the
+	// live agent stays online: the hub's flush keeps its last_seen within
+	// the window although heartbeats do not write to the database.
+	for end := time.Now().Add(hub.MissedHeartbeats*heartbeat + heartbeat); time.Now().Before(end); {
+		live.Heartbeat(t, "hb")
+		sweep()
 	}
 	after, err := db.Agent(t.Context(), liveID)
 	if err != nil {
@@ -324,9 +315,9 @@ func testMetrics(t *testing.T, db *store.DB) {
 	id2, secret2 := r.enroll(t, "m2")
 	a1 := r.connect(t, id1, secret1)
 	a2 := r.connect(t, id2, secret2)
-	a1.heartbeat(t, "hb")
-	a1.send(t, "bogus", "b-1", nil)
-	if env := a1.read(t); env.Type != protocol.TypeError {
+	a1.Heartbeat(t, "hb")
+	a1.Send(t, "bogus", "b-1", nil)
+	if env := a1.Next(t); env.Type != protocol.TypeError {
 		t.Fatalf("answer to an unknown type = %s, want error", env.Type)
 	}
 
@@ -365,7 +356,7 @@ func testMetrics(t *testing.T, db *store.DB) {
 		})
 	}
 
-	a2.ws.CloseNow()
+	a2.Conn().CloseNow()
 	eventually(t, "steward_agents_connected to drop to 1", func() bool {
 		return metric(t, r.reg, "steward_agents_connected", nil) == 1
 	})
@@ -397,10 +388,10 @@ func testPolicyAck(t *testing.T, db *store.DB) {
 	}
 	// ack sends an acknowledgement and waits until the server handled it:
 	// messages of one connection are handled in order.
-	ack := func(t *testing.T, a *agent, revision string) {
+	ack := func(t *testing.T, a *servertest.Agent, revision string) {
 		t.Helper()
-		a.send(t, protocol.TypePolicyAck, "", protocol.PolicyAck{Revision: revision})
-		a.heartbeat(t, "after-ack")
+		a.Send(t, protocol.TypePolicyAck, "", protocol.PolicyAck{Revision: revision})
+		a.Heartbeat(t, "after-ack")
 	}
 
 	first := r.connect(t, id, secret)
@@ -410,7 +401,7 @@ func testPolicyAck(t *testing.T, db *store.DB) {
 		t.Fatalf("after the first ack: revision %q applied at %v, want rev-1 with a time", got.PolicyRevision, got.PolicyAppliedAt)
 	}
 	applied := got.PolicyAppliedAt
-	first.ws.Close(websocket.StatusNormalClosure, "")
+	first.Conn().Close(websocket.StatusNormalClosure, "")
 	eventually(t, "the agent to go offline", func() bool { return !online(t, db, id) })
 	// Stored times have millisecond precision: a rewrite must be able to
 	// store a later one.
@@ -446,7 +437,7 @@ func testRestored(t *testing.T, db *store.DB) {
 	r.connect(t, heldID, heldSecret)
 	goneID, goneSecret := r.enroll(t, "gone")
 	gone := r.connect(t, goneID, goneSecret)
-	gone.ws.Close(websocket.StatusNormalClosure, "bye")
+	gone.Conn().Close(websocket.StatusNormalClosure, "bye")
 	eventually(t, "the departed agent marked offline", func() bool { return !online(t, db, goneID) })
 
 	// The sweep, as another replica runs it once this one's last_seen

@@ -2,8 +2,8 @@ package hub
 
 import (
 	"context"
-	"sync"
 
+	"github.com/steward-rmm/steward/internal/groupcommit"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -16,8 +16,6 @@ type presenceOp struct {
 	// policyRevision, when set, records a policy acknowledgement instead.
 	policyRevision string
 	changed        bool // set for a disconnect that marked the agent offline
-	err            error
-	done           chan struct{}
 	// queued holds a connecting agent's open commands, read after the
 	// connect committed (so a command created meanwhile is either seen
 	// here or dispatched to the live connection), in one query per batch.
@@ -25,50 +23,29 @@ type presenceOp struct {
 	queuedErr error
 }
 
-// presenceWriter records connects and disconnects with group commit: the
-// first caller writes everything queued, in order and in one transaction,
-// while later callers wait for it. A connect storm of thousands of agents
-// becomes a few hundred transactions instead of thousands, and nobody
-// waits on a timer.
+// presenceWriter records connects, disconnects and policy
+// acknowledgements with group commit, in order and in one transaction per
+// batch: a connect storm of thousands of agents becomes a few hundred
+// transactions instead of thousands, and nobody waits on a timer.
 type presenceWriter struct {
-	db *store.DB
+	db    *store.DB
+	group *groupcommit.Group[*presenceOp]
+}
 
-	mu      sync.Mutex
-	pending []*presenceOp
-	writing bool
+func newPresenceWriter(db *store.DB) *presenceWriter {
+	w := &presenceWriter{db: db}
+	w.group = groupcommit.New(w.write)
+	return w
 }
 
 // do records op and returns when it is committed.
 func (w *presenceWriter) do(ctx context.Context, op *presenceOp) error {
-	op.done = make(chan struct{})
-	w.mu.Lock()
-	w.pending = append(w.pending, op)
-	if w.writing {
-		w.mu.Unlock()
-		<-op.done
-		return op.err
-	}
-	w.writing = true
-	w.mu.Unlock()
-	for {
-		w.mu.Lock()
-		batch := w.pending
-		w.pending = nil
-		if len(batch) == 0 {
-			w.writing = false
-			w.mu.Unlock()
-			break
-		}
-		w.mu.Unlock()
-		w.write(context.WithoutCancel(ctx), batch)
-	}
-	<-op.done
-	return op.err
+	return w.group.Do(ctx, op)
 }
 
 // write commits a batch; if the transaction fails, each op is retried on
 // its own so one bad row cannot fail the others.
-func (w *presenceWriter) write(ctx context.Context, batch []*presenceOp) {
+func (w *presenceWriter) write(ctx context.Context, batch []*presenceOp) []error {
 	err := w.db.WithTx(ctx, func(tx *store.Tx) error {
 		for i := 0; i < len(batch); {
 			if batch[i].connect == nil {
@@ -92,26 +69,23 @@ func (w *presenceWriter) write(ctx context.Context, batch []*presenceOp) {
 		}
 		return nil
 	})
+	errs := groupcommit.Same(err, len(batch))
 	if err != nil && len(batch) > 1 {
-		for _, op := range batch {
-			op.err = w.db.WithTx(ctx, func(tx *store.Tx) error { return apply(ctx, tx, op) })
-		}
-	} else {
-		for _, op := range batch {
-			op.err = err
+		for i, op := range batch {
+			errs[i] = w.db.WithTx(ctx, func(tx *store.Tx) error { return apply(ctx, tx, op) })
 		}
 	}
-	w.loadQueued(ctx, batch)
-	for _, op := range batch {
-		close(op.done)
-	}
+	w.loadQueued(ctx, batch, errs)
+	return errs
 }
 
-// loadQueued reads the open commands of the batch's connected agents.
-func (w *presenceWriter) loadQueued(ctx context.Context, batch []*presenceOp) {
+// loadQueued reads the open commands of the batch's connected agents
+// whose connect was stored (errs holds the batch's errors, nil for none).
+func (w *presenceWriter) loadQueued(ctx context.Context, batch []*presenceOp, errs []error) {
+	stored := func(i int) bool { return batch[i].connect != nil && (errs == nil || errs[i] == nil) }
 	var ids []string
-	for _, op := range batch {
-		if op.connect != nil && op.err == nil {
+	for i, op := range batch {
+		if stored(i) {
 			ids = append(ids, op.connect.AgentID)
 		}
 	}
@@ -119,8 +93,8 @@ func (w *presenceWriter) loadQueued(ctx context.Context, batch []*presenceOp) {
 		return
 	}
 	queued, err := w.db.OpenCommandsFor(ctx, ids)
-	for _, op := range batch {
-		if op.connect != nil && op.err == nil {
+	for i, op := range batch {
+		if stored(i) {
 			op.queued, op.queuedErr = queued[op.connect.AgentID], err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,13 +60,21 @@ func AnswerPings(c protocol.Command) (protocol.Result, bool) {
 // (empty for none), returning the handshake's error as is.
 func (s *Server) DialControl(t testing.TB, authorization string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), Wait)
+	return DialControl(t, s.URL, authorization)
+}
+
+// DialControl opens the control channel of the server at baseURL (any
+// handler serving the gateway's routes, for tests of the hub alone).
+func DialControl(t testing.TB, baseURL, authorization string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(testContext(t), Wait)
 	defer cancel()
 	h := http.Header{}
 	if authorization != "" {
 		h.Set("Authorization", authorization)
 	}
-	ws, res, err := websocket.Dial(ctx, s.WSURL(protocol.ConnectPath), &websocket.DialOptions{HTTPHeader: h})
+	url := "ws" + strings.TrimPrefix(baseURL, "http") + protocol.ConnectPath
+	ws, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
 	if ws != nil {
 		t.Cleanup(func() { ws.CloseNow() })
 	}
@@ -75,7 +84,21 @@ func (s *Server) DialControl(t testing.TB, authorization string) (*websocket.Con
 // Dial opens the control channel as the agent without saying hello.
 func (s *Server) Dial(t testing.TB, id, secret string) *Agent {
 	t.Helper()
-	ws, res, err := s.DialControl(t, protocol.FormatCredential(id, secret))
+	return Dial(t, s.URL, id, secret)
+}
+
+// Connect dials as the agent, says hello, waits for the welcome and runs
+// the agent live until the test ends or Close.
+func (s *Server) Connect(t testing.TB, id, secret string, o AgentOptions) *Agent {
+	t.Helper()
+	return Connect(t, s.URL, id, secret, o)
+}
+
+// Dial opens the control channel of the server at baseURL as the agent,
+// without saying hello.
+func Dial(t testing.TB, baseURL, id, secret string) *Agent {
+	t.Helper()
+	ws, res, err := DialControl(t, baseURL, protocol.FormatCredential(id, secret))
 	if err != nil {
 		status := 0
 		if res != nil {
@@ -86,11 +109,11 @@ func (s *Server) Dial(t testing.TB, id, secret string) *Agent {
 	return &Agent{ID: id, Secret: secret, ws: ws, stop: func() {}}
 }
 
-// Connect dials as the agent, says hello, waits for the welcome and runs
-// the agent live until the test ends or Close.
-func (s *Server) Connect(t testing.TB, id, secret string, o AgentOptions) *Agent {
+// Connect dials the server at baseURL as the agent, says hello, waits for
+// the welcome and runs the agent live until the test ends or Close.
+func Connect(t testing.TB, baseURL, id, secret string, o AgentOptions) *Agent {
 	t.Helper()
-	a := s.Dial(t, id, secret)
+	a := Dial(t, baseURL, id, secret)
 	f := o.Facts
 	if f.Hostname == "" {
 		f = Facts("agent-" + id)
@@ -205,7 +228,7 @@ func (a *Agent) Send(t testing.TB, typ, id string, payload any) {
 // SendRaw writes bytes as one text message.
 func (a *Agent) SendRaw(t testing.TB, b []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), Wait)
+	ctx, cancel := context.WithTimeout(testContext(t), Wait)
 	defer cancel()
 	if err := a.ws.Write(ctx, websocket.MessageText, b); err != nil {
 		t.Fatalf("agent %s: write %d bytes: %v", a.ID, len(b), err)
@@ -216,7 +239,7 @@ func (a *Agent) SendRaw(t testing.TB, b []byte) {
 func (a *Agent) Next(t testing.TB) protocol.Envelope {
 	t.Helper()
 	if a.msgs == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), Wait)
+		ctx, cancel := context.WithTimeout(testContext(t), Wait)
 		defer cancel()
 		_, b, err := a.ws.Read(ctx)
 		if err != nil {
@@ -278,7 +301,13 @@ func (a *Agent) ReadError(t testing.TB, code, refID string) protocol.Error {
 // the agent before has been written to it.
 func (a *Agent) Sync(t testing.TB) {
 	t.Helper()
-	id := "sync-" + strconv.FormatInt(a.syncs.Add(1), 10)
+	a.Heartbeat(t, "sync-"+strconv.FormatInt(a.syncs.Add(1), 10))
+}
+
+// Heartbeat sends a heartbeat with the ID and waits for its answer, which
+// must be the next message (see Sync).
+func (a *Agent) Heartbeat(t testing.TB, id string) {
+	t.Helper()
 	a.Send(t, protocol.TypeHeartbeat, id, protocol.Heartbeat{Time: time.Now().UTC()})
 	if env := a.Next(t); env.Type != protocol.TypeHeartbeat || env.ID != id {
 		t.Fatalf("agent %s got %s %q %s, want the answer to heartbeat %s", a.ID, env.Type, env.ID, env.Data, id)
@@ -289,7 +318,7 @@ func (a *Agent) Sync(t testing.TB) {
 // close status. Only for a raw agent.
 func (a *Agent) ReadClose(t testing.TB) websocket.StatusCode {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), Wait)
+	ctx, cancel := context.WithTimeout(testContext(t), Wait)
 	defer cancel()
 	for {
 		_, b, err := a.ws.Read(ctx)

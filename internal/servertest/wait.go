@@ -1,6 +1,7 @@
 package servertest
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -8,14 +9,26 @@ import (
 // Eventually polls cond until it holds, failing the test after Wait.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	Poll(t, what, func() bool { return cond() }, func(ok bool) bool { return ok })
+	EventuallyWithin(t, Wait, what, cond)
+}
+
+// EventuallyWithin is Eventually with its own limit, for work known to
+// take long on a loaded machine (hundreds of agents answering under -race).
+func EventuallyWithin(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	pollWithin(t, limit, what, func() bool { return cond() }, func(ok bool) bool { return ok })
 }
 
 // Poll calls get until done holds for its value and returns that value,
 // failing the test with the last value after Wait.
 func Poll[T any](t testing.TB, what string, get func() T, done func(T) bool) T {
 	t.Helper()
-	deadline := time.Now().Add(Wait)
+	return pollWithin(t, Wait, what, get, done)
+}
+
+func pollWithin[T any](t testing.TB, limit time.Duration, what string, get func() T, done func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -24,12 +37,15 @@ func Poll[T any](t testing.TB, what string, get func() T, done func(T) bool) T {
 			return v
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last: %+v", Wait, what, v)
+			t.Fatalf("timed out after %v waiting for %s; last: %+v", limit, what, v)
 		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting for %s", what)
-		case <-tick.C:
-		}
+		<-tick.C
 	}
+}
+
+// testContext is the test's context without its cancellation: the
+// helpers also run in cleanups (to wait for a disconnect to be recorded,
+// say), after t.Context is done; Wait bounds what they wait for.
+func testContext(t testing.TB) context.Context {
+	return context.WithoutCancel(t.Context())
 }

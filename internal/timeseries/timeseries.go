@@ -9,11 +9,11 @@ package timeseries
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/steward-rmm/steward/internal/groupcommit"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -34,15 +34,7 @@ type Store struct {
 	rejected *prometheus.CounterVec
 	dropped  prometheus.Counter
 
-	mu      sync.Mutex
-	pending []*write
-	writing bool
-}
-
-type write struct {
-	rows []store.SampleRow
-	err  error
-	done chan struct{}
+	group *groupcommit.Group[[]store.SampleRow]
 }
 
 // New returns a Store; reg, if not nil, receives its metrics.
@@ -56,6 +48,7 @@ func New(db *store.DB, log *slog.Logger, reg prometheus.Registerer) *Store {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_agent_samples_dropped_total",
 			Help: "Samples agents reported dropping from their offline buffers."}),
 	}
+	s.group = groupcommit.New(s.commit)
 	if reg != nil {
 		reg.MustRegister(s.stored, s.rejected, s.dropped)
 	}
@@ -115,50 +108,27 @@ func (s *Store) Ingest(ctx context.Context, agentID string, b protocol.MetricsBa
 
 // write commits rows with group commit.
 func (s *Store) write(ctx context.Context, rows []store.SampleRow) error {
-	w := &write{rows: rows, done: make(chan struct{})}
-	s.mu.Lock()
-	s.pending = append(s.pending, w)
-	if s.writing {
-		s.mu.Unlock()
-		<-w.done
-		return w.err
+	return s.group.Do(ctx, rows)
+}
+
+// commit writes batches of rows in one transaction and moves the rollups
+// back for samples that arrived late.
+func (s *Store) commit(ctx context.Context, batches [][]store.SampleRow) []error {
+	var all []store.SampleRow
+	for _, rows := range batches {
+		all = append(all, rows...)
 	}
-	s.writing = true
-	s.mu.Unlock()
-	for {
-		s.mu.Lock()
-		batch := s.pending
-		s.pending = nil
-		if len(batch) == 0 {
-			s.writing = false
-			s.mu.Unlock()
-			break
+	late := lateBefore(all, s.now())
+	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.InsertSamples(ctx, all); err != nil {
+			return err
 		}
-		s.mu.Unlock()
-		var all []store.SampleRow
-		for _, b := range batch {
-			all = append(all, b.rows...)
+		if late.IsZero() {
+			return nil
 		}
-		// The write serves other agents' batches too: it must not stop
-		// because this caller's context ends.
-		wctx := context.WithoutCancel(ctx)
-		late := lateBefore(all, s.now())
-		err := s.db.WithTx(wctx, func(tx *store.Tx) error {
-			if err := tx.InsertSamples(wctx, all); err != nil {
-				return err
-			}
-			if late.IsZero() {
-				return nil
-			}
-			return tx.RewindRollups(wctx, late)
-		})
-		for _, b := range batch {
-			b.err = err
-			close(b.done)
-		}
-	}
-	<-w.done
-	return w.err
+		return tx.RewindRollups(ctx, late)
+	})
+	return groupcommit.Same(err, len(batches))
 }
 
 // maxPoints bounds a series answer; longer ranges are averaged per bucket.
