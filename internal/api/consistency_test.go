@@ -79,8 +79,8 @@ func TestListsAndAssignmentsConsistent(t *testing.T) {
 }
 
 func TestAuditFilters(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db)
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newHarness(t, s)
 		h.as(t, store.RoleAdmin, "POST", "/api/v1/clients", `{"name":"Filtered"}`).want(t, http.StatusCreated)
 		type entries struct {
 			Items []struct {
