@@ -77,3 +77,29 @@ func TestListsAndAssignmentsConsistent(t *testing.T) {
 		}
 	})
 }
+
+func TestAuditFilters(t *testing.T) {
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newHarness(t, s)
+		h.as(t, store.RoleAdmin, "POST", "/api/v1/clients", `{"name":"Filtered"}`).want(t, http.StatusCreated)
+		type entries struct {
+			Items []struct {
+				Action     string `json:"action"`
+				TargetType string `json:"target_type"`
+			} `json:"items"`
+			Total int `json:"total"`
+		}
+		got := decode[entries](t, h.as(t, store.RoleAdmin, "GET", "/api/v1/audit?actor=ADMIN@&target_type=client", "").want(t, http.StatusOK))
+		if got.Total != 1 || got.Items[0].Action != "client.create" {
+			t.Errorf("audit by actor and target type: %+v", got)
+		}
+		future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		if got := decode[entries](t, h.as(t, store.RoleAdmin, "GET", "/api/v1/audit?since="+future, "").want(t, http.StatusOK)); got.Total != 0 {
+			t.Errorf("audit since an hour ahead: %d entries", got.Total)
+		}
+		if got := decode[entries](t, h.as(t, store.RoleAdmin, "GET", "/api/v1/audit?until="+future, "").want(t, http.StatusOK)); got.Total == 0 {
+			t.Error("audit until an hour ahead: no entries")
+		}
+		h.as(t, store.RoleAdmin, "GET", "/api/v1/audit?since=yesterday", "").want(t, http.StatusBadRequest)
+	})
+}

@@ -269,7 +269,20 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, _ access.Princip
 		return err
 	}
 	q := r.URL.Query()
-	f := store.AuditFilter{Action: q.Get("action"), ActorID: q.Get("actor_id"), TargetID: q.Get("target_id")}
+	f := store.AuditFilter{Action: q.Get("action"), ActorID: q.Get("actor_id"), TargetID: q.Get("target_id"),
+		Actor: q.Get("actor"), TargetType: q.Get("target_type")}
+	for _, b := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if s := q.Get(b.name); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return errBadRequest("%s must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z", b.name)
+			}
+			*b.t = t
+		}
+	}
 	items, total, err := a.cfg.DB.ListAudit(r.Context(), f, pg)
 	if err != nil {
 		return err

@@ -217,7 +217,11 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 		h = slog.NewJSONHandler(stdio.Stderr, &slog.HandlerOptions{Level: level})
 	}
 	cfg.DataDir, cfg.DatabaseURL, cfg.Version = db.dataDir, db.databaseURL, Version
-	srv, err := server.New(ctx, cfg, slog.New(h))
+	log := slog.New(h)
+	// Say which database, as the other commands do: a server started from
+	// another directory otherwise quietly makes a new one there.
+	log.Info("opening database", "database", db.describe())
+	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

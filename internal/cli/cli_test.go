@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -305,5 +307,19 @@ func TestServeHelp(t *testing.T) {
 	}
 	if n := strings.Count(r.stderr, "\n  --"); n != 11 {
 		t.Errorf("serve -h lists %d flags, want 11:\n%s", n, r.stderr)
+	}
+}
+
+// TestServeSaysWhichDatabase starts serve with a context already ended:
+// before anything else it logs the database it opens.
+func TestServeSaysWhichDatabase(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var stderr bytes.Buffer
+	Run(ctx, []string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0"}, func(string) string { return "" },
+		IO{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &stderr})
+	if want := "database=\"SQLite " + filepath.Join(dir, store.SQLiteFile) + "\""; !strings.Contains(stderr.String(), want) {
+		t.Errorf("serve log %q, want %s", stderr.String(), want)
 	}
 }

@@ -200,5 +200,9 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("audit page lacks %q", want)
 		}
 	}
+	// The audit log fits a 1440 px window.
+	if w, err := chromedp.Run(browser, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 1440 {
+		t.Errorf("audit page %d px wide (%v), want at most 1440", w, err)
+	}
 	shot("audit.png")
 }

@@ -54,6 +54,12 @@ type AuditFilter struct {
 	Action   string // prefix, e.g. "client." or "agent.enroll"
 	ActorID  string
 	TargetID string
+	// Actor matches part of the actor's name, ignoring case.
+	Actor string
+	// TargetType keeps entries about one kind of object: agent, client...
+	TargetType string
+	// Since and Until bound the time, Until excluded; zero does not bound.
+	Since, Until time.Time
 }
 
 // ListAudit returns audit entries newest first.
@@ -74,6 +80,22 @@ func (db *DB) ListAudit(ctx context.Context, f AuditFilter, p Page) ([]AuditEntr
 	if f.TargetID != "" {
 		args = append(args, f.TargetID)
 		conds = append(conds, fmt.Sprintf("target_id = $%d", len(args)))
+	}
+	if f.Actor != "" {
+		args = append(args, "%"+escapeLike(strings.ToLower(f.Actor))+"%")
+		conds = append(conds, fmt.Sprintf(`lower(actor_name) LIKE $%d ESCAPE '\'`, len(args)))
+	}
+	if f.TargetType != "" {
+		args = append(args, f.TargetType)
+		conds = append(conds, fmt.Sprintf("target_type = $%d", len(args)))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, ms(f.Since))
+		conds = append(conds, fmt.Sprintf("at >= $%d", len(args)))
+	}
+	if !f.Until.IsZero() {
+		args = append(args, ms(f.Until))
+		conds = append(conds, fmt.Sprintf("at < $%d", len(args)))
 	}
 	where := ""
 	if len(conds) > 0 {

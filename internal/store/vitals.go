@@ -39,7 +39,9 @@ const maxVitalsAgents = 500
 // It reads each agent's latest sample by its time: one seek per agent for
 // the newest CPU or memory row, then the rows taken at those instants,
 // which every metric of one sample shares, so no agent's history is
-// scanned.
+// scanned. Agents sample on tickers of their own, so an instant is
+// nearly always one agent's; agents in lockstep to the millisecond would
+// only make the second read return their rows too, which are skipped.
 func (db *DB) AgentVitals(ctx context.Context, ids []string, since time.Time) (map[string]Vitals, error) {
 	out := map[string]Vitals{}
 	if len(ids) == 0 {

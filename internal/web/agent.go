@@ -43,6 +43,9 @@ type agentView struct {
 	Charts []chartView
 	// Scope is the agent's monitoring panel (overview).
 	Scope *scopeView
+	// Vitals are the latest CPU, memory and disk use and the reboot
+	// state (overview).
+	Vitals store.Vitals
 	// Inventory is the inventory, software or history tab's data.
 	Inventory *inventoryView
 	// Alerts are the agent's latest alerts (alerts tab); AlertsTotal
@@ -301,6 +304,11 @@ func (h *Handler) agentPage(w http.ResponseWriter, r *http.Request, _ access.Pri
 		return err
 	}
 	av := agentView{Agent: a}
+	vitals, err := h.cfg.DB.AgentVitals(ctx, []string{a.ID}, time.Now().Add(-vitalsSince))
+	if err != nil {
+		return err
+	}
+	av.Vitals = vitals[a.ID]
 	if isPartial(r) {
 		return h.renderAgent(w, r, av, "agent-live")
 	}

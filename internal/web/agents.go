@@ -217,6 +217,32 @@ func (q agentQuery) columns() []agentColumn {
 	return out
 }
 
+// columnsCookie remembers the agents list's chosen columns in this
+// browser, so the choice outlives the URL it was made in.
+const columnsCookie = "steward_agent_cols"
+
+// agentColumnsRemembered applies and keeps the column choice: a request
+// that names columns (the chooser, or a link carrying them) stores them,
+// the default set clears the cookie, and one that names none gets the
+// stored choice.
+func (h *Handler) agentColumnsRemembered(w http.ResponseWriter, r *http.Request, q agentQuery) agentQuery {
+	cookie := &http.Cookie{Name: columnsCookie, Path: "/agents", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: access.IsTLS(r, h.cfg.TrustProxy), MaxAge: 365 * 24 * 3600}
+	if _, chosen := r.URL.Query()["col"]; chosen {
+		if q.Cols == nil {
+			cookie.MaxAge = -1
+		} else {
+			cookie.Value = strings.Join(q.Cols, ",")
+		}
+		http.SetCookie(w, cookie)
+		return q
+	}
+	if c, err := r.Cookie(columnsCookie); err == nil {
+		q.Cols = parseColumns(url.Values{"col": {c.Value}})
+	}
+	return q
+}
+
 // vitalsSince is how old a sample may be for the list to show its values
 // as "now".
 const vitalsSince = 15 * time.Minute
@@ -262,7 +288,7 @@ const liveRefreshID = "agents-table"
 // and a presence event re-fetches it.
 func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
 	ctx := r.Context()
-	q := parseAgentQuery(r.URL.Query())
+	q := h.agentColumnsRemembered(w, r, parseAgentQuery(r.URL.Query()))
 	partial := isPartial(r)
 	fromFilters := partial && r.Header.Get("HX-Trigger") != liveRefreshID
 

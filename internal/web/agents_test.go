@@ -263,3 +263,20 @@ func TestAgentsListShowsFacts(t *testing.T) {
 		t.Errorf("csvSafe got %q", got)
 	}
 }
+
+func TestAgentsColumnsRemembered(t *testing.T) {
+	t.Parallel()
+	e := newSQLiteEnv(t)
+	f := e.fixture("Acme", "HQ")
+	e.enroll(f, linuxFacts("web-01"))
+	b := e.signedIn(store.RoleReadonly)
+	ipHeader := `<th scope="col">IP address</th>`
+	mustNotContain(t, "default columns", b.get("/agents").body, ipHeader)
+	mustContain(t, "chosen columns", b.get("/agents?col=os&col=ip").body, ipHeader)
+	// The choice outlives its URL, in this browser only.
+	mustContain(t, "agents page later", b.get("/agents").body, ipHeader)
+	mustNotContain(t, "another browser", e.signedIn(store.RoleReadonly).get("/agents").body, ipHeader)
+	// Choosing the default set again forgets the choice.
+	mustNotContain(t, "default chosen", b.get("/agents?"+url.Values{"col": defaultColumns()}.Encode()).body, ipHeader)
+	mustNotContain(t, "agents page after", b.get("/agents").body, ipHeader)
+}

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/store"
@@ -11,50 +14,168 @@ import (
 
 // auditView is the data of the audit page.
 type auditView struct {
-	Action  string
-	Entries []store.AuditEntry
-	Pager   pager
+	// The filters, as typed: an action prefix, part of the actor's name, a
+	// kind of target and a range of UTC days.
+	Action, Actor, TargetType, From, To string
+	Entries                             []auditRow
+	Pager                               pager
+	Filtered                            bool
+}
+
+// auditRow is an entry with its target named for people.
+type auditRow struct {
+	store.AuditEntry
+	// Target names the object ("agent web-01"); TargetURL opens its page,
+	// empty when it has none or is gone.
+	Target, TargetURL string
+	// ShowActorType is false where the actor's name already says it.
+	ShowActorType bool
 }
 
 // auditActions are offered as filter suggestions; any prefix works.
 var auditActions = []string{
-	"agent.", "agent.enroll", "alert.", "client.", "enrollment_token.", "enrollment_token.create",
-	"enrollment_token.revoke", "site.", "user.", "api_token.",
+	"agent.", "agent.enroll", "alert.", "api_token.", "channel.", "client.", "command.", "enrollment_token.",
+	"maintenance.", "policy.", "settings.", "site.", "user.", "user.sign_in",
+}
+
+// auditTargetTypes are the target filter's choices.
+var auditTargetTypes = []struct{ Value, Label string }{
+	{"agent", "Agents"}, {"alert", "Alerts"}, {"channel", "Notification channels"}, {"client", "Clients"},
+	{"command_batch", "Commands"}, {"maintenance_window", "Maintenance windows"}, {"policy", "Policies"},
+	{"settings", "Settings"}, {"site", "Sites"}, {"user", "Users"},
 }
 
 // Suggestions lists common action prefixes.
 func (auditView) Suggestions() []string { return auditActions }
 
-// auditPage serves GET /audit: the audit log, newest first, filtered by an
-// action prefix.
+// TargetTypes lists the target filter's choices.
+func (auditView) TargetTypes() []struct{ Value, Label string } { return auditTargetTypes }
+
+// auditDay reads a yyyy-mm-dd filter as the start of that UTC day.
+func auditDay(s string) (time.Time, bool) {
+	t, err := time.ParseInLocation(time.DateOnly, s, time.UTC)
+	return t, err == nil
+}
+
+// auditPage serves GET /audit: the audit log, newest first, filtered by
+// action prefix, actor, kind of target and days.
 func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
 	q := r.URL.Query()
-	action := strings.TrimSpace(q.Get("action"))
-	if len(action) > 100 {
-		action = action[:100]
+	clip := func(k string) string {
+		s := strings.TrimSpace(q.Get(k))
+		if len(s) > 100 {
+			s = s[:100]
+		}
+		return strings.ToValidUTF8(s, "")
 	}
+	av := auditView{Action: clip("action"), Actor: clip("actor"), TargetType: clip("target_type"), From: clip("from"), To: clip("to")}
+	f := store.AuditFilter{Action: av.Action, Actor: av.Actor, TargetType: av.TargetType}
+	if t, ok := auditDay(av.From); ok {
+		f.Since = t
+	} else {
+		av.From = ""
+	}
+	if t, ok := auditDay(av.To); ok {
+		f.Until = t.AddDate(0, 0, 1) // the whole "to" day
+	} else {
+		av.To = ""
+	}
+	base := url.Values{}
+	for k, v := range map[string]string{"action": av.Action, "actor": av.Actor, "target_type": av.TargetType, "from": av.From, "to": av.To} {
+		if v != "" {
+			base.Set(k, v)
+		}
+	}
+	av.Filtered = len(base) > 0
 	page := pageNumber(q)
-	entries, total, err := h.cfg.DB.ListAudit(r.Context(), store.AuditFilter{Action: action}, store.Page{Limit: pageSize, Offset: (page - 1) * pageSize})
+	entries, total, err := h.cfg.DB.ListAudit(r.Context(), f, store.Page{Limit: pageSize, Offset: (page - 1) * pageSize})
 	if err != nil {
 		return err
 	}
-	base := url.Values{}
-	if action != "" {
-		base.Set("action", action)
+	names := auditNamer{h: h, seen: map[string]auditTarget{}}
+	for _, e := range entries {
+		t, err := names.target(r.Context(), e)
+		if err != nil {
+			return err
+		}
+		av.Entries = append(av.Entries, auditRow{AuditEntry: e, Target: t.name, TargetURL: t.url,
+			ShowActorType: e.ActorType != "user" && e.ActorType != "api_token"})
 	}
-	av := auditView{Action: action, Entries: entries, Pager: newPager("/audit", base, page, len(entries), total)}
+	av.Pager = newPager("/audit", base, page, len(entries), total)
 	return h.render(w, r, http.StatusOK, "audit", "", view{Title: "Audit log", Nav: "audit", Page: av})
 }
 
-// TargetURL links an audit target to its page, when it has one.
-func (auditView) TargetURL(e store.AuditEntry) string {
-	switch e.TargetType {
-	case "agent":
-		return "/agents/" + url.PathEscape(e.TargetID)
-	case "client":
-		return "/clients/" + url.PathEscape(e.TargetID)
-	case "site":
-		return "/sites/" + url.PathEscape(e.TargetID)
+type auditTarget struct{ name, url string }
+
+// auditNamer names audit targets, looking each one up once per page.
+type auditNamer struct {
+	h    *Handler
+	seen map[string]auditTarget
+}
+
+// target names an entry's target. An object since deleted is named from
+// the entry's own detail when it carries a name, else by a short ID.
+func (n auditNamer) target(ctx context.Context, e store.AuditEntry) (auditTarget, error) {
+	key := e.TargetType + "\x00" + e.TargetID
+	if t, ok := n.seen[key]; ok {
+		return t, nil
 	}
-	return ""
+	t, err := n.lookup(ctx, e.TargetType, e.TargetID)
+	if errors.Is(err, store.ErrNotFound) {
+		err, t = nil, auditTarget{}
+	}
+	if err != nil {
+		return t, err
+	}
+	if t.name == "" {
+		name := e.Detail["name"]
+		if name == "" {
+			name = e.Detail["hostname"]
+		}
+		if name == "" && e.TargetID != "" {
+			name = shortID(e.TargetID)
+		}
+		t.name = strings.TrimSpace(strings.ReplaceAll(e.TargetType, "_", " ") + " " + name)
+	}
+	n.seen[key] = t
+	return t, nil
+}
+
+func (n auditNamer) lookup(ctx context.Context, typ, id string) (auditTarget, error) {
+	db := n.h.cfg.DB
+	esc := url.PathEscape(id)
+	switch typ {
+	case store.LevelAgent:
+		a, err := db.Agent(ctx, id)
+		return auditTarget{"agent " + a.Hostname, "/agents/" + esc}, err
+	case store.LevelClient:
+		c, err := db.Client(ctx, id)
+		return auditTarget{"client " + c.Name, "/clients/" + esc}, err
+	case store.LevelSite:
+		s, err := db.Site(ctx, id)
+		return auditTarget{"site " + s.Name + " (" + s.ClientName + ")", "/sites/" + esc}, err
+	case "policy":
+		p, err := db.Policy(ctx, id)
+		return auditTarget{"policy " + p.Name, "/policies/" + esc}, err
+	case "channel":
+		c, err := db.Channel(ctx, id)
+		return auditTarget{"channel " + c.Name, "/settings/notifications/" + esc}, err
+	case "user":
+		u, err := db.UserByID(ctx, id)
+		return auditTarget{"user " + u.Email, ""}, err
+	case "alert":
+		a, err := db.Alert(ctx, id)
+		return auditTarget{"alert " + a.Rule + " on " + a.Hostname, "/alerts?" + url.Values{"agent": {a.AgentID}, "state": {"all"}}.Encode()}, err
+	case store.LevelDefault:
+		return auditTarget{"the default level", "/policies"}, nil
+	}
+	return auditTarget{}, nil
+}
+
+// shortID keeps an ID readable in a table: its first 8 characters.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8] + "…"
+	}
+	return id
 }

@@ -76,7 +76,32 @@ func benchmarkAgentsPage(b *testing.B, opts store.Options) {
 	for i := range 500 {
 		enroll(small, 10_000+i)
 	}
-	b.Logf("seeded 10,500 agents in %v", time.Since(start).Round(time.Millisecond))
+	// An hour of samples for every agent, so the list's vitals columns
+	// (CPU, RAM, fullest disk now) read real rows. Agents sample on their
+	// own clocks: no two share an instant to the millisecond.
+	agents, _, err := e.db.ListAgents(ctx, store.AgentFilter{}, store.Page{Limit: 500})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for off := 0; len(agents) > 0; {
+		var rows []store.SampleRow
+		for i, a := range agents {
+			for m := range 12 {
+				at := start.Add(-time.Duration(60-5*m)*time.Minute + time.Duration(off+i)*time.Millisecond)
+				for metric, v := range map[string]float64{"cpu.percent": float64(i % 100), "memory.percent": 50, "disk.percent:/": 40, "disk.percent:/var": 70} {
+					rows = append(rows, store.SampleRow{AgentID: a.ID, Metric: metric, At: at, Value: v})
+				}
+			}
+		}
+		if err := e.db.WithTx(ctx, func(tx *store.Tx) error { return tx.InsertSamples(ctx, rows) }); err != nil {
+			b.Fatal(err)
+		}
+		off += len(agents)
+		if agents, _, err = e.db.ListAgents(ctx, store.AgentFilter{}, store.Page{Limit: 500, Offset: off}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("seeded 10,500 agents and an hour of their samples in %v", time.Since(start).Round(time.Millisecond))
 
 	br := e.signedIn(store.RoleTechnician)
 	cookies := br.c.Jar.Cookies(br.base)

@@ -81,10 +81,22 @@ func TestMonitoringInBrowser(t *testing.T) {
 			t.Errorf("%s source %q, want %q", c.field, got, c.source)
 		}
 	}
-	if got := b.text("#row-f-metrics-interval td.effective .mono"); got != "30s" {
-		t.Errorf("effective interval %q, want 30s", got)
+	if got := b.text("#row-f-metrics-interval td.effective .mono"); got != "30 seconds" {
+		t.Errorf("effective interval %q, want 30 seconds", got)
 	}
 	b.shot("policy-editor")
+	// The save bar stays in view halfway down the long form.
+	b.eval(`document.getElementById("row-f-thresholds-cpu-trigger").scrollIntoView(); ""`)
+	if got := b.eval(`(() => { const r = document.querySelector(".save-bar button").getBoundingClientRect(); return String(r.top >= 0 && r.bottom <= innerHeight); })()`); got != "true" {
+		t.Error("the save button is out of view in the middle of the form")
+	}
+	// Ticking a channel of a route marks the route "set here".
+	b.eval(`document.getElementById("row-f-notifications-critical").scrollIntoView(); ""`)
+	b.step("tick a route box", chromedp.Click(chromedp.CSS(`#row-f-notifications-critical input[value="all"]`)))
+	if got := b.text("#row-f-notifications-critical [data-state]"); got != "set here" {
+		t.Errorf("route after a tick shows %q, want set here", got)
+	}
+	b.step("reload the editor", chromedp.Navigate(e.srv.URL+"/policies/"+pol.ID), chromedp.WaitVisible(chromedp.ID("policy-form")))
 
 	// Choosing the default level shows what an agent there gets: the
 	// site's policy does not reach it.

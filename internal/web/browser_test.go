@@ -179,7 +179,7 @@ func TestBrowser(t *testing.T) {
 	if got := eval(`String(document.documentElement.scrollHeight <= 2000)`); got != "true" {
 		t.Errorf("overview is %s px tall, want at most 2000", eval(`String(document.documentElement.scrollHeight)`))
 	}
-	shot("agent")
+	shot("agent-tabs")
 	step("metrics tab", chromedp.Click(chromedp.CSS(`.agent-tabs a[href$="/metrics"]`)), chromedp.WaitVisible(chromedp.ID("charts")))
 	waitFor("every chart drawn", `document.querySelectorAll("#charts figure:not([hidden]) canvas").length === 5`)
 	waitFor("the idle interface folded", `/ifb0/.test(document.querySelector("[data-idle-note]").textContent)`)
@@ -206,7 +206,11 @@ func TestBrowser(t *testing.T) {
 
 	// The inventory tab shows hardware and the refresh; the software tab
 	// filters in place as one types.
-	e.report(target.ID, webReport(now.Add(-time.Hour), deb("firefox", "129.0"), deb("curl", "8.5.0"), deb("openssh-server", "9.6p1")))
+	pkgs := []protocol.Software{deb("firefox", "129.0"), deb("curl", "8.5.0"), deb("openssh-server", "9.6p1")}
+	for i := range 60 {
+		pkgs = append(pkgs, deb(fmt.Sprintf("lib-%02d", i), "1.0"))
+	}
+	e.report(target.ID, webReport(now.Add(-time.Hour), pkgs...))
 	step("inventory tab", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID+"/inventory"), chromedp.WaitVisible(chromedp.CSS("#inventory .facts")))
 	eval(`window.__samePage = true; ""`)
 	shot("agent-inventory")
@@ -221,6 +225,18 @@ func TestBrowser(t *testing.T) {
 	}
 	step("software tab", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID+"/software"), chromedp.WaitVisible(chromedp.CSS("#software table.software")))
 	eval(`window.__samePage = true; ""`)
+	// The pager swaps the table in place and the URL follows it.
+	waitFor("the pager handled by htmx", `(() => { const a = document.querySelector('#software a[rel=next]'); return !!a && a["htmx-internal-data"] !== undefined; })()`)
+	step("next software page", chromedp.Click(chromedp.CSS(`#software a[rel=next]`)))
+	waitFor("the second page", `location.search === "?page=2" && document.querySelectorAll("#software table.software tbody tr").length === 13`)
+	if got := eval(`String(window.__samePage)`); got != "true" {
+		t.Error("the software pager reloaded the page")
+	}
+	// Type only once htmx has taken over the swapped-in filter form.
+	waitFor("the filter form handled by htmx", `(() => {
+		const f = document.querySelector('#software form[role=search]');
+		return !!f && f["htmx-internal-data"] !== undefined && !document.querySelector(".htmx-settling, .htmx-swapping");
+	})()`)
 	step("filter software", chromedp.SendKeys(chromedp.ID("software-q"), "ssh"))
 	waitFor("one software row", `document.querySelectorAll("#software table.software tbody tr").length === 1`)
 	waitFor("the URL to follow the filter", `location.search === "?q=ssh"`)
@@ -231,6 +247,14 @@ func TestBrowser(t *testing.T) {
 	step("software page", chromedp.Navigate(e.srv.URL+"/software?name=fire"), chromedp.WaitVisible(chromedp.CSS("table.software-titles")))
 	shot("software")
 	noProblems("inventory and software pages")
+
+	// The audit log fits the window: long details wrap.
+	step("audit log", chromedp.Navigate(e.srv.URL+"/audit"), chromedp.WaitVisible(chromedp.CSS("table.audit")))
+	if got := eval(`String(document.documentElement.scrollWidth <= innerWidth)`); got != "true" {
+		t.Errorf("audit page is %s px wide in a %s px window", eval(`String(document.documentElement.scrollWidth)`), eval(`String(innerWidth)`))
+	}
+	shot("audit-web")
+	noProblems("audit page")
 
 	// Dark mode toggles, persists, and applies before paint on reload.
 	step("home", chromedp.Navigate(e.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("home-live")))

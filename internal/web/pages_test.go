@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -288,5 +289,9 @@ func TestHomeAndAgentPage(t *testing.T) {
 	mustContain(t, "agent page", res.body, "<h1>lab-1</h1>", "Online", "ubuntu 24.04", "6.8.0-45-generic", "amd64",
 		"10.0.0.5", "fe80::1", "alice", "0.1.0", "198.51.100.7:40000", a.ID, "up 2 d 2 h", `href="/sites/`+f.site.ID+`">Lab</a>`)
 	res = b.get("/agents/" + gone.ID)
-	mustContain(t, "offline agent page", res.body, "Offline", "not connected")
+	mustContain(t, "offline agent page", res.body, "Offline", "not connected", "no sample in the last 15 minutes")
+	// The overview says what the machine uses now.
+	e.ingest(a.ID, protocol.Sample{Time: time.Now().Add(-time.Minute), Values: map[string]float64{"cpu.percent": 95, "memory.percent": 30, "disk.percent:/": 80}})
+	mustContain(t, "agent page with a sample", b.get("/agents/"+a.ID).body,
+		`<span class="hot">CPU 95 %</span> · <span class="">RAM 30 %</span> · <span class="warm">disk / 80 %</span>`)
 }

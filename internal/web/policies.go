@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -265,6 +266,39 @@ type editorField struct {
 	FromHere bool
 	Default  string
 	Error    string
+	// Channels are the choices of a notification route, by name.
+	Channels []channelChoice
+}
+
+// channelChoice is one box of a notification route: every channel, or
+// one channel by name.
+type channelChoice struct {
+	ID, Name string
+	Checked  bool
+}
+
+// channelChoices lists "all channels" and each channel for a route whose
+// input value is a JSON list of IDs. An ID no channel has any more stays
+// listed while the policy names it, so saving does not drop it unseen.
+func channelChoices(value string, chans []store.Channel) []channelChoice {
+	var ids []string
+	_ = json.Unmarshal([]byte(value), &ids)
+	chosen := map[string]bool{}
+	for _, id := range ids {
+		chosen[id] = true
+	}
+	out := []channelChoice{{ID: policy.AllChannels, Name: "All channels (each by its minimum severity)", Checked: chosen[policy.AllChannels]}}
+	known := map[string]bool{}
+	for _, c := range chans {
+		known[c.ID] = true
+		out = append(out, channelChoice{ID: c.ID, Name: c.Name, Checked: chosen[c.ID]})
+	}
+	for _, id := range ids {
+		if id != policy.AllChannels && !known[id] {
+			out = append(out, channelChoice{ID: id, Name: "deleted channel " + id, Checked: true})
+		}
+	}
+	return out
 }
 
 // editorForm is a submitted editor form, shown again when it has errors.
@@ -338,17 +372,28 @@ func (h *Handler) renderEditorWith(w http.ResponseWriter, r *http.Request, statu
 	if form != nil {
 		ev.Name, ev.Description, ev.Errors, ev.General = form.Name, form.Description, form.Errors, form.General
 	}
+	chans, err := h.cfg.DB.ListChannels(ctx)
+	if err != nil {
+		return err
+	}
+	chanNames := make(map[string]string, len(chans))
+	for _, c := range chans {
+		chanNames[c.ID] = c.Name
+	}
 	for _, sp := range policy.Specs() {
 		section, label, _ := strings.Cut(sp.Path, ".")
 		if k := len(ev.Sections); k == 0 || ev.Sections[k-1].Name != section {
 			ev.Sections = append(ev.Sections, editorSection{Name: section})
 		}
 		f := editorField{Path: sp.Path, Label: label, Help: sp.Help, ID: "f-" + strings.ReplaceAll(sp.Path, ".", "-"),
-			Input: inputKind(sp.Kind), Default: editorValue(sp.Default)}
+			Input: inputKind(sp.Kind), Default: policyValue(sp.Path, sp.Default, chanNames)}
+		if f.Input == "int" && isSize(sp.Path) {
+			f.Input = "bytes"
+		}
 		own, set := doc.Get(sp.Path)
 		value := own
 		if ef, ok := eff.Get(sp.Path); ok {
-			f.Effective, f.Source = editorValue(ef.Value), sourceLabel(ef.Source, names)
+			f.Effective, f.Source = policyValue(sp.Path, ef.Value, chanNames), sourceLabel(ef.Source, names)
 			f.FromHere = ef.Source.PolicyID == pol.ID
 			if ef.Source.Level != policy.LevelBuiltin && !f.FromHere {
 				f.SourceURL = "/policies/" + url.PathEscape(ef.Source.PolicyID) + "?" + url.Values{"at": {ev.At.Scope()}}.Encode()
@@ -358,11 +403,19 @@ func (h *Handler) renderEditorWith(w http.ResponseWriter, r *http.Request, statu
 			}
 		}
 		f.Set, f.Value = set, editorValue(value)
+		if f.Input == "bytes" {
+			if n, ok := value.(int64); ok {
+				f.Value = sizeInput(n)
+			}
+		}
 		if form != nil {
 			f.Set, f.Value, f.Error = form.Set[sp.Path], form.Values[sp.Path], form.Errors[sp.Path]
 			if f.Error != "" {
 				ev.Invalid++
 			}
+		}
+		if f.Input == "channels" {
+			f.Channels = channelChoices(f.Value, chans)
 		}
 		s := &ev.Sections[len(ev.Sections)-1]
 		s.Fields = append(s.Fields, f)
@@ -452,6 +505,8 @@ func inputKind(k policy.Kind) string {
 		return "duration"
 	case policy.KindSeverity:
 		return "severity"
+	case policy.KindChannels:
+		return "channels"
 	}
 	return "json"
 }
@@ -478,8 +533,12 @@ func editorValue(v any) string {
 }
 
 // shortDuration drops the zero units Go's duration string carries:
-// "5m" rather than "5m0s", "168h" rather than "168h0m0s".
+// "5m" rather than "5m0s", "12h" rather than "12h0m0s", and writes whole
+// days as days: "400d" rather than "9600h".
 func shortDuration(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
@@ -509,8 +568,22 @@ func formJSON(k policy.Kind, raw string) (any, string) {
 			return json.Number(strconv.FormatFloat(f, 'f', -1, 64)), ""
 		}
 		return s, ""
-	case policy.KindDuration, policy.KindSeverity:
+	case policy.KindDuration:
+		// Days are written "7d"; Go durations stop at hours.
+		if days, ok := strings.CutSuffix(s, "d"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(days)); err == nil && n >= 0 && n <= 100_000 {
+				return (time.Duration(n) * 24 * time.Hour).String(), ""
+			}
+		}
 		return s, ""
+	case policy.KindSeverity:
+		return s, ""
+	case policy.KindChannels:
+		var ids []string
+		if err := json.Unmarshal([]byte(s), &ids); err != nil {
+			return nil, "must be a list of channels"
+		}
+		return ids, ""
 	}
 	if !json.Valid([]byte(s)) {
 		return nil, "must be valid JSON"
@@ -593,8 +666,11 @@ func readPolicyForm(pf url.Values) (*editorForm, []byte, error) {
 	doc := map[string]any{}
 	for _, sp := range policy.Specs() {
 		raw := pf.Get("v." + sp.Path)
-		if sp.Kind == policy.KindBool && raw == "" {
+		switch {
+		case sp.Kind == policy.KindBool && raw == "":
 			raw = "false" // an unchecked box sends nothing
+		case sp.Kind == policy.KindChannels:
+			raw = channelsJSON(pf["v."+sp.Path])
 		}
 		set := pf.Get("set."+sp.Path) != ""
 		form.Set[sp.Path], form.Values[sp.Path] = set, raw
@@ -602,6 +678,9 @@ func readPolicyForm(pf url.Values) (*editorForm, []byte, error) {
 			continue
 		}
 		v, msg := formJSON(sp.Kind, raw)
+		if sp.Kind == policy.KindInt && isSize(sp.Path) {
+			v, msg = sizeJSON(raw)
+		}
 		if msg == "" && inputKind(sp.Kind) == "json" {
 			msg = checkJSONField(sp.Path, v)
 		}
@@ -684,4 +763,59 @@ func (h *Handler) outdatedPage(w http.ResponseWriter, r *http.Request, _ access.
 		ov.Agents = append(ov.Agents, outdatedRow{Agent: a, Want: o.Want})
 	}
 	return h.render(w, r, http.StatusOK, "outdated", "", view{Title: "Older policy revision", Nav: "policies", Page: ov})
+}
+
+// channelsJSON turns a route's checked boxes into its JSON list: "all"
+// alone when checked, else the channels checked; none routes nowhere.
+func channelsJSON(checked []string) string {
+	ids := []string{}
+	for _, id := range checked {
+		if id == policy.AllChannels {
+			ids = []string{policy.AllChannels}
+			break
+		}
+		if id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	b, _ := json.Marshal(ids)
+	return string(b)
+}
+
+// sizeUnits are the units a size input takes, as the policy's defaults
+// are written: binary multiples.
+var sizeUnits = []struct {
+	name string
+	n    int64
+}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"kB", 1 << 10}}
+
+// sizeInput writes a size in the largest unit that divides it: "16 MB".
+func sizeInput(n int64) string {
+	for _, u := range sizeUnits {
+		if n >= u.n && n%u.n == 0 {
+			return strconv.FormatInt(n/u.n, 10) + " " + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// sizeJSON reads a size input: a number of bytes, or a number with kB,
+// MB or GB (any case, space optional). Other text goes on as a string so
+// the policy package's message is the one shown.
+func sizeJSON(raw string) (any, string) {
+	s := strings.TrimSpace(raw)
+	mult := int64(1)
+	lower := strings.ToLower(s)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(lower, strings.ToLower(u.name)) {
+			s, mult = strings.TrimSpace(s[:len(s)-len(u.name)]), u.n
+			break
+		}
+	}
+	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(strings.ToLower(s), "bytes"), "b"))
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && math.Abs(f*float64(mult)) < 1<<62 {
+		n := int64(math.Round(f * float64(mult)))
+		return json.Number(strconv.FormatInt(n, 10)), ""
+	}
+	return raw, ""
 }

@@ -75,7 +75,11 @@ func TestPolicyEditor(t *testing.T) {
 	mustContain(t, "inherited field", inh, "inherited", `value="30s"`, `Default level: policy &#34;Default&#34;`)
 	mustNotContain(t, "inherited field", inh, "checked")
 	builtin := editorRow(t, res.body, "metrics.retention.raw")
-	mustContain(t, "built-in field", builtin, "built-in default", `value="168h"`)
+	mustContain(t, "built-in field", builtin, "built-in default", `value="7d"`, "7 days", "90s, 5m, 12h or 7d")
+	// Sizes are in MB; notification routes are boxes named after the channels.
+	mustContain(t, "size field", editorRow(t, res.body, "metrics.buffer.max_bytes"), `value="16 MB"`, "kB, MB or GB")
+	mustContain(t, "route field", editorRow(t, res.body, "notifications.critical"),
+		`<input type="checkbox" name="v.notifications.critical" value="all" id="f-notifications-critical-0" data-field="f-notifications-critical" checked> All channels`)
 	// Kinds without an input of their own are JSON text.
 	mustContain(t, "mounts field", editorRow(t, res.body, "thresholds.disk_mounts"), `<textarea id="f-thresholds-disk_mounts"`, "{}")
 
@@ -272,7 +276,8 @@ func TestEditorKinds(t *testing.T) {
 	}{
 		{[]channel{{To: "ops@example.com"}}, `[{"to":"ops@example.com"}]`},
 		{5 * 60e9 * time.Nanosecond, "5m"},
-		{168 * time.Hour, "168h"},
+		{168 * time.Hour, "7d"},
+		{36 * time.Hour, "36h"},
 		{90 * time.Second, "1m30s"},
 		{policy.SeverityWarning, "warning"},
 		{int64(1 << 30), "1073741824"},
@@ -308,4 +313,65 @@ func FuzzPolicyForm(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPolicyEditorUnits saves sizes with units, durations in days and a
+// notification route chosen by channel name, and reads them back so.
+func TestPolicyEditorUnits(t *testing.T) {
+	t.Parallel()
+	e := newSQLiteEnv(t)
+	ch, _, err := e.mgr.CreateChannel(context.Background(), access.Console(), manage.ChannelInput{Name: "Ops mail", Kind: store.ChannelEmail, Recipients: []string{"ops@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := e.mustPolicy("Units", `{}`)
+	admin := e.signedIn(store.RoleAdmin)
+	form := url.Values{"name": {"Units"},
+		"set.metrics.buffer.max_bytes": {"1"}, "v.metrics.buffer.max_bytes": {"32 mb"},
+		"set.metrics.retention.rollup": {"1"}, "v.metrics.retention.rollup": {"30d"},
+		"set.notifications.critical": {"1"}, "v.notifications.critical": {ch.ID},
+		"set.notifications.warning": {"1"},                                         // no box checked: routes nowhere
+		"set.notifications.info":    {"1"}, "v.notifications.info": {ch.ID, "all"}, // "all" wins
+	}
+	res := admin.post("/policies/"+pol.ID, form)
+	wantStatus(t, "save with units", res, http.StatusSeeOther)
+	stored, _ := e.db.Policy(context.Background(), pol.ID)
+	want := `{"metrics":{"buffer":{"max_bytes":33554432},"retention":{"rollup":"720h0m0s"}},"notifications":{"critical":["` + ch.ID + `"],"info":["all"],"warning":[]}}`
+	if string(stored.Document) != want {
+		t.Errorf("stored %s\nwant   %s", stored.Document, want)
+	}
+	res = admin.get("/policies/" + pol.ID)
+	mustContain(t, "size row", editorRow(t, res.body, "metrics.buffer.max_bytes"), `value="32 MB"`)
+	mustContain(t, "rollup row", editorRow(t, res.body, "metrics.retention.rollup"), `value="30d"`)
+	critical := editorRow(t, res.body, "notifications.critical")
+	mustContain(t, "critical route", critical, `value="`+ch.ID+`" id="f-notifications-critical-1" data-field="f-notifications-critical" checked> Ops mail`)
+	mustNotContain(t, "critical route", critical, `value="all" id="f-notifications-critical-0" data-field="f-notifications-critical" checked`)
+
+	// A bad size comes back beside its input, as typed.
+	form.Set("v.metrics.buffer.max_bytes", "lots")
+	res = admin.post("/policies/"+pol.ID, form)
+	wantStatus(t, "save a bad size", res, http.StatusBadRequest)
+	mustContain(t, "size row", editorRow(t, res.body, "metrics.buffer.max_bytes"), `value="lots"`, "aria-invalid")
+	mustContain(t, "critical route kept", editorRow(t, res.body, "notifications.critical"), `data-field="f-notifications-critical" checked> Ops mail`)
+}
+
+func TestSizeInput(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string
+	}{
+		{"16 MB", "16777216"}, {"16mb", "16777216"}, {"64 kB", "65536"}, {"1.5 GB", "1610612736"}, {"4096", "4096"}, {"100 bytes", "100"},
+		{"-1", "-1"}, {"lots", `"lots"`}, {"", `""`},
+	} {
+		v, msg := sizeJSON(tt.in)
+		b, _ := json.Marshal(v)
+		if msg != "" || string(b) != tt.want {
+			t.Errorf("sizeJSON(%q) = %s %q, want %s", tt.in, b, msg, tt.want)
+		}
+	}
+	for n, want := range map[int64]string{16 << 20: "16 MB", 64 << 10: "64 kB", 1 << 30: "1 GB", 1000: "1000", 3 << 19: "1536 kB"} {
+		if got := sizeInput(n); got != want {
+			t.Errorf("sizeInput(%d) = %q, want %q", n, got, want)
+		}
+	}
 }

@@ -17,7 +17,9 @@
   function onEdit(e) {
     var input = e.target;
     if (!input.id || !input.name || input.name.indexOf("v.") !== 0) return;
-    var box = document.querySelector('[data-set-for="' + input.id + '"]');
+    // A route's boxes belong to one field: its fieldset's id.
+    var field = input.getAttribute("data-field") || input.id;
+    var box = document.querySelector('[data-set-for="' + field + '"]');
     if (box && !box.checked) {
       box.checked = true;
       sync(box);
