@@ -89,12 +89,23 @@ func (a *Authenticator) StartSession(ctx context.Context, w http.ResponseWriter,
 	if len(ua) > 256 {
 		ua = ua[:256]
 	}
-	err := a.db.CreateSession(ctx, store.Session{
-		IDHash: auth.HashSecret(id), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionLifetime),
-		IP: a.ClientIP(r), UserAgent: ua,
+	ip := a.ClientIP(r)
+	// The session and its audit entry are stored together: every sign-in
+	// is in the audit log, or none happened.
+	err := a.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateSession(ctx, store.Session{
+			IDHash: auth.HashSecret(id), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionLifetime),
+			IP: ip, UserAgent: ua,
+		}); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, store.AuditEntry{
+			ActorType: "user", ActorID: u.ID, ActorName: u.Email, Action: "user.sign_in",
+			TargetType: "user", TargetID: u.ID, Detail: map[string]string{"user_agent": ua}, IP: ip,
+		})
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("start session of %s: %w", u.ID, err)
 	}
 	http.SetCookie(w, a.cookie(r, id, int(SessionLifetime/time.Second)))
 	return nil

@@ -10,12 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/alert"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/input"
@@ -56,13 +56,13 @@ type Service struct {
 	notifier Notifier
 
 	mu       sync.Mutex
-	eval     *alert.Evaluator
+	eval     *Evaluator
 	restored map[string]bool // agents whose open alerts were loaded into eval
 }
 
 // New returns a Service. notifier may be nil.
 func New(db *store.DB, policies Policies, b bus.Bus, log *slog.Logger, notifier Notifier) *Service {
-	return &Service{db: db, policies: policies, bus: b, log: log, notifier: notifier, eval: alert.NewEvaluator(), restored: map[string]bool{}}
+	return &Service{db: db, policies: policies, bus: b, log: log, notifier: notifier, eval: NewEvaluator(), restored: map[string]bool{}}
 }
 
 // Observe evaluates an agent's samples, oldest first, and records the
@@ -73,7 +73,7 @@ func (s *Service) Observe(ctx context.Context, agentID, clientID, siteID string,
 		s.log.Error("alert rules: resolve policy", "agent_id", agentID, "err", err)
 		return
 	}
-	th := alert.ThresholdsOf(eff)
+	th := ThresholdsOf(eff)
 	s.mu.Lock()
 	if !s.restored[agentID] {
 		// An agent that moved from another replica or a restarted server
@@ -89,7 +89,7 @@ func (s *Service) Observe(ctx context.Context, agentID, clientID, siteID string,
 		}
 		s.restored[agentID] = true
 	}
-	var transitions []alert.Transition
+	var transitions []Transition
 	for _, sample := range samples {
 		transitions = append(transitions, s.eval.Observe(agentID, th, sample.Time, sample.Values)...)
 	}
@@ -112,7 +112,7 @@ func (s *Service) silenced(ctx context.Context, agentID, clientID, siteID string
 
 // record stores a transition and announces it; eff is the agent's
 // effective policy now, which routes the notification.
-func (s *Service) record(ctx context.Context, tr alert.Transition, clientID, siteID string, eff policy.Effective) {
+func (s *Service) record(ctx context.Context, tr Transition, clientID, siteID string, eff policy.Effective) {
 	if tr.Open {
 		if s.silenced(ctx, tr.AgentID, clientID, siteID, time.Now()) {
 			s.log.Info("alert silenced by a maintenance window", "agent_id", tr.AgentID, "rule", tr.Rule.Name)
@@ -169,13 +169,17 @@ func Route(eff policy.Effective, severity string) []string {
 }
 
 // message describes a threshold alert for people.
-func message(tr alert.Transition) string {
+// It reads as people say it: "CPU above 90 % for 5 minutes (now 93 %)".
+func message(tr Transition) string {
 	r := tr.Rule
-	what := map[string]string{"cpu": "CPU usage", "memory": "Memory usage"}[r.Name]
-	unit := "%"
+	what := map[string]string{"cpu": "CPU", "memory": "Memory"}[r.Name]
+	value := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + " %" }
+	now := fmt.Sprintf("%.0f %%", tr.Value)
 	switch {
 	case strings.HasPrefix(r.Name, "disk_free:"):
-		what, unit = "Free space on "+strings.TrimPrefix(r.Name, "disk_free:"), " bytes"
+		what = "Free space on " + strings.TrimPrefix(r.Name, "disk_free:")
+		value = func(v float64) string { return policy.HumanBytes(int64(v)) }
+		now = value(tr.Value)
 	case strings.HasPrefix(r.Name, "disk:"):
 		what = "Disk usage on " + strings.TrimPrefix(r.Name, "disk:")
 	}
@@ -183,7 +187,11 @@ func message(tr alert.Transition) string {
 	if !r.Above {
 		dir = "below"
 	}
-	return fmt.Sprintf("%s %s %g%s for %s (now %.4g%s)", what, dir, r.Trigger, unit, r.For, tr.Value, unit)
+	lasting := ""
+	if r.For > 0 {
+		lasting = " for " + policy.HumanDuration(r.For)
+	}
+	return fmt.Sprintf("%s %s %s%s (now %s)", what, dir, value(r.Trigger), lasting, now)
 }
 
 // CheckOffline opens the offline alert of agents offline longer than
@@ -219,13 +227,15 @@ func (s *Service) CheckOffline(ctx context.Context) error {
 			s.log.Error("offline alert: resolve policy", "agent_id", a.ID, "err", err)
 			continue
 		}
-		after, severity, ok := alert.ThresholdsOf(eff).Offline()
+		after, severity, ok := ThresholdsOf(eff).Offline()
 		if !ok || now.Sub(a.LastSeen) < after || s.silenced(ctx, a.ID, a.ClientID, a.SiteID, now) {
 			continue
 		}
 		al, created, err := s.db.OpenAlert(ctx, store.Alert{
 			AgentID: a.ID, Rule: "offline", Metric: "", Severity: string(severity), Value: now.Sub(a.LastSeen).Seconds(),
-			Message: fmt.Sprintf("Agent offline for more than %s (last seen %s)", after, a.LastSeen.Format(time.RFC3339)), OpenedAt: now,
+			// The time it was last seen is in the alert's opening time and the
+			// agent's page, shown in the reader's time zone; not in UTC here.
+			Message: "Agent offline for more than " + policy.HumanDuration(after), OpenedAt: now,
 		})
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/store"
@@ -14,7 +15,10 @@ func (a *API) listAlerts(w http.ResponseWriter, r *http.Request, _ access.Princi
 	}
 	q := r.URL.Query()
 	f := store.AlertFilter{State: q.Get("state"), AgentID: q.Get("agent_id"), ClientID: q.Get("client_id"),
-		SiteID: q.Get("site_id"), Severity: q.Get("severity")}
+		SiteID: q.Get("site_id"), Severity: q.Get("severity"), Query: strings.TrimSpace(q.Get("q"))}
+	if len(f.Query) > 200 {
+		return errBadRequest("q must be at most 200 bytes")
+	}
 	switch f.State {
 	case "", "open", "acknowledged", "resolved", "unresolved":
 	default:

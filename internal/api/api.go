@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,11 +118,27 @@ func (a *API) Register(mux *http.ServeMux) {
 		"PUT /api/v1/settings/smtp":                         a.putSMTP,
 		"POST /api/v1/settings/smtp/test":                   a.testSMTP,
 	}
+	// paths knows every route's path without its method, to tell a wrong
+	// method (405 with Allow) from an unknown endpoint (404).
+	paths := http.NewServeMux()
+	allowed := map[string][]string{}
 	for pattern, h := range routes {
 		mux.Handle(pattern, a.serve(h))
+		method, path, _ := strings.Cut(pattern, " ")
+		if allowed[path] == nil {
+			paths.Handle(path, http.NotFoundHandler())
+		}
+		allowed[path] = append(allowed[path], method)
 	}
-	// Anything else under /api/ is a JSON 404 rather than a dashboard page.
+	// Anything else under /api/ is answered in JSON rather than by a
+	// dashboard page.
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, path := paths.Handler(r); path != "" && path != "/" {
+			methods := slices.Sorted(slices.Values(allowed[path]))
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; use "+strings.Join(methods, " or "))
+			return
+		}
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	}))
 }
@@ -252,6 +269,24 @@ type list[T any] struct {
 	Total  int `json:"total"`
 	Limit  int `json:"limit"`
 	Offset int `json:"offset"`
+}
+
+// writeAll answers a list the store reads whole (policies, assignments,
+// channels, maintenance windows: tens of rows) with the same paging as
+// every other list: limit and offset from the query, the default limit
+// when none is given.
+func writeAll[T any](w http.ResponseWriter, r *http.Request, items []T) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	from := min(pg.Offset, len(items))
+	out := items[from:min(from+pg.Limit, len(items))]
+	if out == nil {
+		out = []T{}
+	}
+	writeJSON(w, http.StatusOK, list[T]{Items: out, Total: len(items), Limit: pg.Limit, Offset: pg.Offset})
+	return nil
 }
 
 func page(r *http.Request) (store.Page, error) {

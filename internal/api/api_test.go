@@ -16,23 +16,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/api"
 	"github.com/steward-rmm/steward/internal/auth"
-	"github.com/steward-rmm/steward/internal/bus"
-	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
-	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
-	"github.com/steward-rmm/steward/internal/push"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
-	"github.com/steward-rmm/steward/internal/store/storetest"
 )
 
 var roles = []store.Role{store.RoleOwner, store.RoleAdmin, store.RoleTechnician, store.RoleReadonly}
 
-// uptime is how long ago the test server pretends to have started.
-const uptime = 90 * time.Second
+// harnessOptions start the API tests' server with a heartbeat far longer
+// than any test: the agents the harness marks online hold no connection,
+// and the offline sweep must not take them offline meanwhile.
+var harnessOptions = servertest.Options{Heartbeat: 10 * time.Minute}
 
 // harness is the API behind the real router, with a user and an API token
 // for every role and a small fleet:
@@ -41,12 +38,13 @@ const uptime = 90 * time.Second
 //	Acme   / Branch db-01 (online)
 //	Globex / Main   WIN-PC7
 type harness struct {
-	db     *store.DB
-	svc    *manage.Service
-	authn  *access.Authenticator
-	srv    *httptest.Server
-	users  map[store.Role]store.User
-	tokens map[store.Role]string
+	*servertest.Server
+	db      *store.DB
+	svc     *manage.Service
+	authn   *access.Authenticator
+	started time.Time // when the harness was built, just after the server started
+	users   map[store.Role]store.User
+	tokens  map[store.Role]string
 
 	acme, globex         store.Client
 	hq, branch, main     store.Site
@@ -56,28 +54,15 @@ type harness struct {
 	totalAgents, onlineN int
 }
 
-func newHarness(t *testing.T, db *store.DB) *harness {
+func newHarness(t *testing.T, s *servertest.Server) *harness {
 	t.Helper()
 	ctx := t.Context()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	db := s.DB()
+	log := slog.New(slog.DiscardHandler)
 	h := &harness{
-		db: db, svc: manage.New(db), authn: access.NewAuthenticator(db, log, false),
+		Server: s, db: db, svc: s.Manage, authn: access.NewAuthenticator(db, log, false), started: time.Now(),
 		users: map[store.Role]store.User{}, tokens: map[store.Role]string{}, agentsByHost: map[string]store.Agent{},
 	}
-	mux := http.NewServeMux()
-	notifier := notify.New(db, log, notify.Options{MailTimeout: 5 * time.Second})
-	events := bus.NewLocal()
-	// As in the server, the manage service's changes drop the cached
-	// policies through the push service (which has no hub to push to here).
-	policies := effective.NewPolicies(db)
-	h.svc.SetPolicyNotifier(push.New(policies, nil, events, log))
-	alerts := alerting.New(db, policies, events, log, notifier)
-	api.New(api.Config{
-		DB: db, Manage: h.svc, Policies: policies, Auth: h.authn, Log: log, Version: "test", Started: time.Now().Add(-uptime),
-		Notify: notifier, Alerts: alerts,
-	}).Register(mux)
-	h.srv = httptest.NewServer(mux)
-	t.Cleanup(h.srv.Close)
 
 	console := access.Console()
 	for _, r := range roles {
@@ -171,7 +156,7 @@ func (h *harness) do(t *testing.T, r request) response {
 	if r.body != "" {
 		body = strings.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), r.method, h.srv.URL+r.path, body)
+	req, err := http.NewRequestWithContext(t.Context(), r.method, h.URL+r.path, body)
 	if err != nil {
 		t.Fatalf("NewRequest(%s %s): %v", r.method, r.path, err)
 	}
@@ -191,7 +176,7 @@ func (h *harness) do(t *testing.T, r request) response {
 	for _, c := range r.cookies {
 		req.AddCookie(c)
 	}
-	res, err := h.srv.Client().Do(req)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", r.method, r.path, err)
 	}
@@ -256,8 +241,8 @@ type listOf[T any] struct {
 }
 
 func TestAPI(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db)
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newHarness(t, s)
 		t.Run("Unauthenticated", func(t *testing.T) { testUnauthenticated(t, h) })
 		t.Run("Roles", func(t *testing.T) { testRoles(t, h) })
 		t.Run("Me", func(t *testing.T) { testMe(t, h) })
@@ -522,12 +507,12 @@ func testRequestBodies(t *testing.T, h *harness) {
 	})
 	t.Run("no content type", func(t *testing.T) {
 		// curl -d without -H still works: a missing Content-Type is JSON.
-		req, err := http.NewRequestWithContext(t.Context(), "POST", h.srv.URL+"/api/v1/clients", strings.NewReader(`{"name":"Bare Co"}`))
+		req, err := http.NewRequestWithContext(t.Context(), "POST", h.URL+"/api/v1/clients", strings.NewReader(`{"name":"Bare Co"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Header.Set("Authorization", "Bearer "+h.tokens[store.RoleOwner])
-		res, err := h.srv.Client().Do(req)
+		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -606,7 +591,6 @@ func testUnknownEndpoint(t *testing.T, h *harness) {
 		{"POST", "/api/v1/x", h.tokens[store.RoleOwner]},
 		{"GET", "/api/v1/clients/a/b/c", h.tokens[store.RoleOwner]},
 		{"GET", "/api/v2/status", h.tokens[store.RoleOwner]},
-		{"DELETE", "/api/v1/clients/" + h.acme.ID, h.tokens[store.RoleOwner]},
 		{"GET", "/api/v1/x", ""},
 	}
 	for _, tt := range tests {
@@ -616,6 +600,14 @@ func testUnknownEndpoint(t *testing.T, h *harness) {
 				t.Errorf("error = %q, want it to name %s", got, tt.path)
 			}
 		})
+	}
+	// A known endpoint called with a method it does not take.
+	res := h.do(t, request{method: "DELETE", path: "/api/v1/clients/" + h.acme.ID, token: h.tokens[store.RoleOwner]}).want(t, http.StatusMethodNotAllowed)
+	if allow := res.header.Get("Allow"); !strings.Contains(allow, "GET") || strings.Contains(allow, "DELETE") {
+		t.Errorf("Allow = %q, want the client's methods, GET among them", allow)
+	}
+	if got := res.errorBody(t)["error"]; !strings.Contains(got, "DELETE is not allowed") {
+		t.Errorf("error = %q, want it to say DELETE is not allowed", got)
 	}
 	// Nothing was deleted.
 	h.as(t, store.RoleOwner, "GET", "/api/v1/clients/"+h.acme.ID, "").want(t, http.StatusOK)

@@ -31,8 +31,7 @@ func (a *API) listChannels(w http.ResponseWriter, r *http.Request, p access.Prin
 	for i := range items {
 		items[i] = manage.ChannelFor(p, items[i])
 	}
-	writeJSON(w, http.StatusOK, list[store.Channel]{Items: items, Total: len(items), Limit: len(items)})
-	return nil
+	return writeAll(w, r, items)
 }
 
 func (a *API) createChannel(w http.ResponseWriter, r *http.Request, p access.Principal) error {

@@ -1,35 +1,19 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/api"
 	"github.com/steward-rmm/steward/internal/auth"
-	"github.com/steward-rmm/steward/internal/bus"
-	"github.com/steward-rmm/steward/internal/command"
-	"github.com/steward-rmm/steward/internal/gateway"
-	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
-	"github.com/steward-rmm/steward/internal/store/storetest"
 )
-
-// commandWait bounds polls and reads in the command tests.
-const commandWait = 10 * time.Second
 
 // commandHarness is the API harness with the command service, a hub and
 // the gateway behind the same router, and a site ("Ops") whose agents
@@ -54,38 +38,9 @@ func (h *commandHarness) site(t *testing.T, name string) (store.Site, string) {
 	return s, tok
 }
 
-func newCommandHarness(t *testing.T, db *store.DB) *commandHarness {
+func newCommandHarness(t *testing.T, s *servertest.Server) *commandHarness {
 	t.Helper()
-	h := newHarness(t, db)
-	// Server goroutines can outlive a failed test by a little; keep their
-	// logs out of t.
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := bus.NewLocal()
-	// A heartbeat far longer than any test, so that the silence timeout
-	// cannot close a fake agent a loaded machine held up.
-	hb := hub.New(db, b, log, hub.Options{ReplicaID: "r1", Heartbeat: 10 * time.Second, ServerVersion: "test"})
-	cmds := command.New(db, hb, b, "r1", log)
-	hb.SetCommandHandler(cmds)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { hb.Run(ctx) })
-	wg.Go(func() { cmds.Run(ctx) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
-
-	mux := http.NewServeMux()
-	gateway.New(db, hb, log, false).Register(mux)
-	api.New(api.Config{
-		DB: db, Manage: h.svc, Commands: cmds, Auth: h.authn, Log: log, Version: "test", Started: time.Now(),
-	}).Register(mux)
-	// The harness's helpers call h.srv: point them at this router.
-	h.srv = httptest.NewServer(mux)
-	t.Cleanup(h.srv.Close)
-	t.Cleanup(hb.Shutdown) // runs first: ends every control connection
-
-	ch := &commandHarness{harness: h}
+	ch := &commandHarness{harness: newHarness(t, s)}
 	_, ch.token = ch.site(t, "Ops")
 	return ch
 }
@@ -110,128 +65,40 @@ func (h *commandHarness) enrollWith(t *testing.T, token, hostname string) (id, s
 	return a.ID, secret
 }
 
-// pinger is a fake agent that answers every ping and heartbeats like the
-// real one, until the test ends.
-type pinger struct {
-	answered atomic.Int32
-}
-
-// connect dials as the agent and starts answering pings.
-func (h *commandHarness) connect(t *testing.T, id, secret string) *pinger {
+// connect connects the agent live; it answers every ping until the test
+// ends.
+func (h *commandHarness) connect(t *testing.T, id, secret string) *servertest.Agent {
 	t.Helper()
 	return h.connectWith(t, id, secret, func(protocol.Command) any {
 		return protocol.PingOutput{AgentTime: time.Now().UTC()}
 	})
 }
 
-// connectWith dials as the agent and answers every command with the
-// output of answer.
-func (h *commandHarness) connectWith(t *testing.T, id, secret string, answer func(protocol.Command) any) *pinger {
+// connectWith connects the agent live; it answers every command with the
+// output of answer. When the test ends the agent disconnects and the
+// harness waits until the server records it offline, so the next test
+// cannot find it still online.
+func (h *commandHarness) connectWith(t *testing.T, id, secret string, answer func(protocol.Command) any) *servertest.Agent {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), commandWait)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(h.srv.URL, "http")+protocol.ConnectPath, &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {protocol.FormatCredential(id, secret)}},
+	t.Cleanup(func() { h.WaitPresence(t, id, false) }) // runs after the agent's own cleanup
+	return h.Connect(t, id, secret, servertest.AgentOptions{
+		Facts: protocol.Facts{Hostname: "pinger", OS: "linux"},
+		Answer: func(c protocol.Command) (protocol.Result, bool) {
+			out, _ := json.Marshal(answer(c))
+			return protocol.Result{CommandID: c.CommandID, Status: protocol.ResultOK, Output: out}, true
+		},
 	})
-	if err != nil {
-		t.Fatalf("dial as %s: %v", id, err)
-	}
-	write := func(ctx context.Context, typ string, payload any) error {
-		b, err := protocol.Encode(typ, "", payload)
-		if err != nil {
-			return err
-		}
-		return ws.Write(ctx, websocket.MessageText, b)
-	}
-	if err := write(ctx, protocol.TypeHello, protocol.Facts{Hostname: "pinger", OS: "linux"}); err != nil {
-		t.Fatalf("hello: %v", err)
-	}
-	if _, b, err := ws.Read(ctx); err != nil || !strings.Contains(string(b), `"welcome"`) {
-		t.Fatalf("answer to hello = %s (%v), want welcome", b, err)
-	}
-
-	p := &pinger{}
-	runCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			_, b, err := ws.Read(runCtx)
-			if err != nil {
-				return
-			}
-			env, err := protocol.DecodeEnvelope(b)
-			if err != nil || env.Type != protocol.TypeCommand {
-				continue
-			}
-			cmd, err := protocol.DecodeCommand(env.Data)
-			if err != nil {
-				continue
-			}
-			out, _ := json.Marshal(answer(cmd))
-			if write(runCtx, protocol.TypeResult, protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out}) == nil {
-				p.answered.Add(1)
-			}
-		}
-	})
-	wg.Go(func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-tick.C:
-				if write(runCtx, protocol.TypeHeartbeat, protocol.Heartbeat{Time: time.Now().UTC()}) != nil {
-					return
-				}
-			}
-		}
-	})
-	t.Cleanup(func() {
-		stop()
-		ws.CloseNow()
-		wg.Wait()
-		// The next test must not find this agent still online: a command
-		// to it would be sent to a closed connection.
-		deadline := time.Now().Add(commandWait)
-		for {
-			a, err := h.db.Agent(context.Background(), id)
-			if err != nil {
-				t.Errorf("load agent %s after disconnect: %v", id, err)
-				return
-			}
-			if !a.Online {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("agent %s still online %v after it disconnected", id, commandWait)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-	return p
 }
 
 // poll calls get until done holds or the deadline passes.
 func poll[T any](t *testing.T, what string, get func() T, done func(T) bool) T {
 	t.Helper()
-	deadline := time.Now().Add(commandWait)
-	for {
-		v := get()
-		if done(v) {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last: %+v", commandWait, what, v)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return servertest.Poll(t, what, get, done)
 }
 
 func TestCommandsAPI(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		h := newCommandHarness(t, db)
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newCommandHarness(t, s)
 		// Refused requests first, while nothing has been stored yet.
 		t.Run("Refused", func(t *testing.T) { testCommandsRefused(t, h) })
 		t.Run("AgentCommand", func(t *testing.T) { testAgentCommand(t, h) })
@@ -321,7 +188,7 @@ func testAgentCommand(t *testing.T, h *commandHarness) {
 	if err := json.Unmarshal(done.Output, &out); err != nil || out.AgentTime.IsZero() || done.ResultStatus != "ok" {
 		t.Errorf("answered command = status %q output %s, want ok with an agent_time", done.ResultStatus, done.Output)
 	}
-	if n := agent.answered.Load(); n != 1 {
+	if n := agent.Answered.Load(); n != 1 {
 		t.Errorf("agent answered %d pings, want 1", n)
 	}
 
@@ -356,7 +223,7 @@ func testAgentCommand(t *testing.T, h *commandHarness) {
 func testCommandBatch(t *testing.T, h *commandHarness) {
 	// A site of its own: no agent of another test is counted or pinged.
 	site, token := h.site(t, "Batch")
-	var agents []*pinger
+	var agents []*servertest.Agent
 	for i := range 3 {
 		id, secret := h.enrollWith(t, token, fmt.Sprintf("batch-%d", i))
 		agents = append(agents, h.connect(t, id, secret))
@@ -381,7 +248,7 @@ func testCommandBatch(t *testing.T, h *commandHarness) {
 		t.Errorf("batch states = %v, want %d done and %d queued", b.States, len(agents), inSite-len(agents))
 	}
 	for i, a := range agents {
-		if n := a.answered.Load(); n != 1 {
+		if n := a.Answered.Load(); n != 1 {
 			t.Errorf("agent %d answered %d pings, want 1", i, n)
 		}
 	}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/steward-rmm/steward/internal/inventory"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
-	"github.com/steward-rmm/steward/internal/store/storetest"
 )
 
 // upload sends a report the way the agent does: gzip JSON over the
@@ -26,14 +26,14 @@ func (h *commandHarness) upload(ctx context.Context, id, secret string, inv prot
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, "POST", h.srv.URL+protocol.InventoryPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, "POST", h.URL+protocol.InventoryPath, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", protocol.FormatCredential(id, secret))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
-	res, err := h.srv.Client().Do(req)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
@@ -66,8 +66,8 @@ type inventoryBody struct {
 }
 
 func TestInventoryAPI(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		h := newCommandHarness(t, db)
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newCommandHarness(t, s)
 		ctx := t.Context()
 		id, secret := h.enroll(t, "laptop-1")
 		at := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)

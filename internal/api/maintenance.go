@@ -20,8 +20,7 @@ func (a *API) listMaintenance(w http.ResponseWriter, r *http.Request, _ access.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items), "limit": len(items), "offset": 0})
-	return nil
+	return writeAll(w, r, items)
 }
 
 func (a *API) startMaintenance(w http.ResponseWriter, r *http.Request, p access.Principal) error {

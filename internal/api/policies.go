@@ -2,12 +2,14 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/policy"
+	"github.com/steward-rmm/steward/internal/store"
 )
 
 type policyBody struct {
@@ -25,8 +27,7 @@ func (a *API) listPolicies(w http.ResponseWriter, r *http.Request, _ access.Prin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items), "limit": len(items), "offset": 0})
-	return nil
+	return writeAll(w, r, items)
 }
 
 func (a *API) createPolicy(w http.ResponseWriter, r *http.Request, p access.Principal) error {
@@ -83,8 +84,7 @@ func (a *API) listAssignments(w http.ResponseWriter, r *http.Request, _ access.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items), "limit": len(items), "offset": 0})
-	return nil
+	return writeAll(w, r, items)
 }
 
 func (a *API) assignPolicy(w http.ResponseWriter, r *http.Request, p access.Principal) error {
@@ -95,8 +95,18 @@ func (a *API) assignPolicy(w http.ResponseWriter, r *http.Request, p access.Prin
 	if err := a.cfg.Manage.Assign(r.Context(), p, body.Level, body.TargetID, body.PolicyID); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, body)
-	return nil
+	// Answer with the assignment as the list shows it: names, who, when.
+	items, err := a.cfg.DB.ListAssignments(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, as := range items {
+		if as.Level == body.Level && as.TargetID == body.TargetID {
+			writeJSON(w, http.StatusOK, as)
+			return nil
+		}
+	}
+	return fmt.Errorf("assignment at %s %q: %w", body.Level, body.TargetID, store.ErrNotFound)
 }
 
 func (a *API) unassignPolicy(w http.ResponseWriter, r *http.Request, p access.Principal) error {

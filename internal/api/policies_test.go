@@ -3,8 +3,8 @@ package api_test
 import (
 	"testing"
 
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
-	"github.com/steward-rmm/steward/internal/store/storetest"
 )
 
 type effectiveJSON struct {
@@ -31,8 +31,8 @@ func (e effectiveJSON) field(t *testing.T, path string) (any, string, string) {
 }
 
 func TestPoliciesAPI(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db)
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newHarness(t, s)
 		agentPath := "/api/v1/agents/" + h.web01.ID + "/effective-policy"
 
 		// Out of the box: the default policy is assigned and empty, so every

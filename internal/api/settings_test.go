@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
-	"github.com/steward-rmm/steward/internal/store/storetest"
 )
 
 func TestSMTPSettingsAPI(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db)
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newHarness(t, s)
 		for _, role := range []store.Role{store.RoleAdmin, store.RoleTechnician, store.RoleReadonly} {
 			h.as(t, role, "GET", "/api/v1/settings/smtp", "").want(t, http.StatusForbidden)
 			h.as(t, role, "PUT", "/api/v1/settings/smtp", `{"host":"smtp.example.com","from":"rmm@example.com"}`).want(t, http.StatusForbidden)
@@ -64,8 +64,8 @@ func TestSMTPSettingsAPI(t *testing.T) {
 }
 
 func TestEmailChannelsAndRoutesAPI(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db)
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newHarness(t, s)
 		e := h.as(t, store.RoleAdmin, "POST", "/api/v1/notification-channels", `{"name":"Ops","kind":"email","recipients":["bad"]}`).
 			want(t, http.StatusBadRequest).errorBody(t)
 		if e["field"] != "recipients" {
@@ -103,8 +103,8 @@ func TestEmailChannelsAndRoutesAPI(t *testing.T) {
 // TestWebhookURLMasked: a chat webhook's URL carries its credential, so
 // only people who manage notifications see it whole.
 func TestWebhookURLMasked(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db)
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		h := newHarness(t, s)
 		const hook = "https://hooks.example.com/services/T000/B000/XXXXSECRET?token=abc"
 		c := decode[store.Channel](t, h.as(t, store.RoleAdmin, "POST", "/api/v1/notification-channels",
 			`{"name":"Chat","url":"`+hook+`","min_severity":"warning"}`).want(t, http.StatusCreated))

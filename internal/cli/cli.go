@@ -9,8 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,7 +47,10 @@ Usage:
   steward version
 
 Every command that opens the database takes --data-dir / --database-url
-(or STEWARD_DATA_DIR / STEWARD_DATABASE_URL) and works while the server runs.
+(or STEWARD_DATA_DIR / STEWARD_DATABASE_URL), says which database it opened
+and works while the server runs. Only serve and migrate create a database;
+the user commands refuse to, so one run from the wrong directory fails
+instead of writing to a new empty database.
 Run "steward COMMAND -h" for a command's flags.
 `
 
@@ -105,12 +111,49 @@ type dbFlags struct {
 }
 
 func (d *dbFlags) register(fs *flag.FlagSet, env Env) {
-	fs.StringVar(&d.dataDir, "data-dir", envOr(env, "STEWARD_DATA_DIR", "steward-data"), "directory for the SQLite database and agent binaries (env STEWARD_DATA_DIR)")
-	fs.StringVar(&d.databaseURL, "database-url", env("STEWARD_DATABASE_URL"), "postgres:// URL; uses PostgreSQL instead of SQLite (env STEWARD_DATABASE_URL)")
+	fs.StringVar(&d.dataDir, "data-dir", envOr(env, "STEWARD_DATA_DIR", "steward-data"), "`DIR` for the SQLite database and agent binaries (env STEWARD_DATA_DIR)")
+	fs.StringVar(&d.databaseURL, "database-url", env("STEWARD_DATABASE_URL"), "postgres:// `URL`; uses PostgreSQL instead of SQLite (env STEWARD_DATABASE_URL)")
 }
 
-func (d *dbFlags) open(ctx context.Context) (*store.DB, error) {
-	return store.Open(ctx, store.Options{URL: d.databaseURL, DataDir: d.dataDir})
+// errNoDatabase is the refusal of a command that may not create a database.
+var errNoDatabase = errors.New("no database")
+
+// open opens the database and says on stderr which one it opened. Only
+// serve and migrate may create one (create true): any other command run
+// from the wrong directory would otherwise make a new empty database
+// there and then fail to find what the user meant.
+func (d *dbFlags) open(ctx context.Context, stderr io.Writer, create bool) (*store.DB, error) {
+	where := d.describe()
+	if d.databaseURL == "" && !create {
+		path := filepath.Join(d.dataDir, store.SQLiteFile)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s: give the server's --data-dir or --database-url (env STEWARD_DATA_DIR, STEWARD_DATABASE_URL), "+
+				"or create one with \"steward migrate\" (\"steward serve\" creates it on first start)", errNoDatabase, where)
+		}
+	}
+	db, err := store.Open(ctx, store.Options{URL: d.databaseURL, DataDir: d.dataDir})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", where, err)
+	}
+	fmt.Fprintln(stderr, "database:", where)
+	return db, nil
+}
+
+// describe names the database for people: the SQLite file's absolute path,
+// or the PostgreSQL host and database without credentials.
+func (d *dbFlags) describe() string {
+	if d.databaseURL == "" {
+		path := filepath.Join(d.dataDir, store.SQLiteFile)
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		return "SQLite " + path
+	}
+	u, err := url.Parse(d.databaseURL)
+	if err != nil || u.Host == "" {
+		return "PostgreSQL (from --database-url)"
+	}
+	return "PostgreSQL " + u.Host + u.Path
 }
 
 func envOr(env Env, key, def string) string {
@@ -149,15 +192,19 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 		logJSON  bool
 	)
 	db.register(fs, env)
-	fs.StringVar(&cfg.Listen, "listen", envOr(env, "STEWARD_LISTEN", ":8080"), "address to listen on (env STEWARD_LISTEN)")
-	fs.StringVar(&cfg.NATSURL, "nats-url", env("STEWARD_NATS_URL"), "nats:// URL of the bus that joins several replicas on one PostgreSQL database (env STEWARD_NATS_URL)")
-	fs.StringVar(&cfg.PublicURL, "public-url", env("STEWARD_PUBLIC_URL"), "URL agents and browsers use to reach this server; default http://localhost:PORT (env STEWARD_PUBLIC_URL)")
-	fs.StringVar(&cfg.AgentDir, "agent-dir", env("STEWARD_AGENT_DIR"), "directory of agent binaries served for download; default DATA_DIR/agents (env STEWARD_AGENT_DIR)")
-	fs.DurationVar(&cfg.Heartbeat, "heartbeat", envDuration(env, "STEWARD_HEARTBEAT", 30*time.Second), "agent heartbeat interval; agents silent for 3 intervals are offline (env STEWARD_HEARTBEAT)")
+	fs.StringVar(&cfg.Listen, "listen", envOr(env, "STEWARD_LISTEN", ":8080"), "listen on `ADDR`, e.g. :8080 or 127.0.0.1:8080 (env STEWARD_LISTEN)")
+	fs.StringVar(&cfg.NATSURL, "nats-url", env("STEWARD_NATS_URL"), "nats:// `URL` of the bus that joins several replicas on one PostgreSQL database (env STEWARD_NATS_URL)")
+	fs.StringVar(&cfg.PublicURL, "public-url", env("STEWARD_PUBLIC_URL"), "`URL` agents and browsers use to reach this server, put in install commands; default http://localhost:PORT, which other machines cannot reach (env STEWARD_PUBLIC_URL)")
+	fs.StringVar(&cfg.AgentDir, "agent-dir", env("STEWARD_AGENT_DIR"), "`DIR` of agent binaries served for download; default DATA_DIR/agents (env STEWARD_AGENT_DIR)")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", envDuration(env, "STEWARD_HEARTBEAT", 30*time.Second), "agent heartbeat `interval`; agents silent for 3 intervals are offline (env STEWARD_HEARTBEAT)")
 	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", env("STEWARD_TRUST_PROXY") == "true", "trust X-Forwarded-For/-Proto from a reverse proxy (env STEWARD_TRUST_PROXY)")
-	fs.StringVar(&cfg.DebugListen, "debug-listen", env("STEWARD_DEBUG_LISTEN"), "serve Go pprof profiles on this address, e.g. 127.0.0.1:6060 (env STEWARD_DEBUG_LISTEN)")
-	fs.StringVar(&logLevel, "log-level", envOr(env, "STEWARD_LOG_LEVEL", "info"), "debug, info, warn or error (env STEWARD_LOG_LEVEL)")
+	fs.StringVar(&cfg.DebugListen, "debug-listen", env("STEWARD_DEBUG_LISTEN"), "serve Go pprof profiles on this `ADDR`, e.g. 127.0.0.1:6060 (env STEWARD_DEBUG_LISTEN)")
+	fs.StringVar(&logLevel, "log-level", envOr(env, "STEWARD_LOG_LEVEL", "info"), "`LEVEL`: debug, info, warn or error (env STEWARD_LOG_LEVEL)")
 	fs.BoolVar(&logJSON, "log-json", env("STEWARD_LOG_JSON") == "true", "log JSON lines instead of text (env STEWARD_LOG_JSON)")
+	fs.Usage = groupedUsage(fs, "steward serve [flags]",
+		"Runs the server: the dashboard, the JSON API and the agent gateway on one address.\n"+
+			"Creates the database and runs its migrations on first start.",
+		serveFlagGroups)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -177,6 +224,65 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 	return srv.Run(ctx)
 }
 
+// flagGroup is a heading of a command's help and the flags under it.
+type flagGroup struct {
+	title string
+	flags []string
+}
+
+// serveFlagGroups orders "steward serve -h" by what an operator sets up.
+var serveFlagGroups = []flagGroup{
+	{"Where the server listens and how it is reached", []string{"listen", "public-url", "trust-proxy"}},
+	{"Storage", []string{"data-dir", "database-url", "agent-dir"}},
+	{"Several replicas", []string{"nats-url"}},
+	{"Agents", []string{"heartbeat"}},
+	{"Logs and debugging", []string{"log-level", "log-json", "debug-listen"}},
+}
+
+// groupedUsage prints a command's flags under headings, each with its
+// description and default, instead of the flag package's flat dump.
+func groupedUsage(fs *flag.FlagSet, synopsis, about string, groups []flagGroup) func() {
+	return func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: %s\n\n%s\n", synopsis, about)
+		// A flag nobody put in a group still shows, under "Other".
+		grouped := map[string]bool{}
+		for _, g := range groups {
+			for _, f := range g.flags {
+				grouped[f] = true
+			}
+		}
+		var other []string
+		fs.VisitAll(func(f *flag.Flag) {
+			if !grouped[f.Name] {
+				other = append(other, f.Name)
+			}
+		})
+		if len(other) > 0 {
+			groups = append(groups[:len(groups):len(groups)], flagGroup{"Other", other})
+		}
+		for _, g := range groups {
+			fmt.Fprintf(w, "\n%s:\n", g.title)
+			for _, name := range g.flags {
+				f := fs.Lookup(name)
+				if f == nil {
+					continue
+				}
+				arg, help := flag.UnquoteUsage(f)
+				head := "  --" + f.Name
+				if arg != "" {
+					head += " " + arg
+				}
+				fmt.Fprintf(w, "%-28s %s", head, help)
+				if f.DefValue != "" && f.DefValue != "false" {
+					fmt.Fprintf(w, " [default %s]", f.DefValue)
+				}
+				fmt.Fprintln(w)
+			}
+		}
+	}
+}
+
 func envDuration(env Env, key string, def time.Duration) time.Duration {
 	if v := env(key); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
@@ -193,7 +299,7 @@ func migrate(ctx context.Context, args []string, env Env, stdio IO) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	d, err := db.open(ctx)
+	d, err := db.open(ctx, stdio.Stderr, true)
 	if err != nil {
 		return err
 	}
@@ -241,7 +347,7 @@ func userCreate(ctx context.Context, args []string, env Env, stdio IO) error {
 	} else {
 		password, generated = auth.GeneratePassword(), true
 	}
-	d, err := db.open(ctx)
+	d, err := db.open(ctx, stdio.Stderr, false)
 	if err != nil {
 		return err
 	}
@@ -276,7 +382,7 @@ func userAPIToken(ctx context.Context, args []string, env Env, stdio IO) error {
 		fmt.Fprintln(stdio.Stderr, "user api-token: --email and --name are required")
 		return errUsage
 	}
-	d, err := db.open(ctx)
+	d, err := db.open(ctx, stdio.Stderr, false)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -37,6 +41,15 @@ func runOK(t *testing.T, args ...string) result {
 	return r
 }
 
+// dataDir returns a directory holding a migrated SQLite database, as
+// "steward migrate" or a first "steward serve" leaves it.
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	runOK(t, "migrate", "--data-dir", dir)
+	return dir
+}
+
 // openDB opens the SQLite database a command wrote in dir.
 func openDB(t *testing.T, dir string) *store.DB {
 	t.Helper()
@@ -51,7 +64,7 @@ func openDB(t *testing.T, dir string) *store.DB {
 var generatedPassword = regexp.MustCompile(`(?m)^password: (\S+)$`)
 
 func TestUserCreateGeneratesPassword(t *testing.T) {
-	dir := t.TempDir()
+	dir := dataDir(t)
 	r := runOK(t, "user", "create", "--data-dir", dir, "--email", "Alice@Example.com", "--role", "owner")
 	if !strings.Contains(r.stdout, "created owner user alice@example.com") {
 		t.Errorf("stdout = %q, want it to report the created owner", r.stdout)
@@ -73,7 +86,7 @@ func TestUserCreateGeneratesPassword(t *testing.T) {
 }
 
 func TestUserCreatePasswordStdin(t *testing.T) {
-	dir := t.TempDir()
+	dir := dataDir(t)
 	const pw = "correct horse battery staple"
 	r := steward(t, nil, pw+"\r\nignored second line\n",
 		"user", "create", "--data-dir", dir, "--email", "bob@example.com", "--role", "technician", "--password-stdin")
@@ -93,7 +106,7 @@ func TestUserCreatePasswordStdin(t *testing.T) {
 }
 
 func TestUserCreateErrors(t *testing.T) {
-	dir := t.TempDir()
+	dir := dataDir(t)
 	runOK(t, "user", "create", "--data-dir", dir, "--email", "carol@example.com", "--role", "admin")
 
 	tests := []struct {
@@ -131,7 +144,7 @@ func TestUserCreateErrors(t *testing.T) {
 }
 
 func TestUserAPIToken(t *testing.T) {
-	dir := t.TempDir()
+	dir := dataDir(t)
 	runOK(t, "user", "create", "--data-dir", dir, "--email", "ops@example.com", "--role", "admin")
 
 	r := runOK(t, "user", "api-token", "--data-dir", dir, "--email", "OPS@example.com", "--name", "ci")
@@ -181,7 +194,7 @@ func TestMigrate(t *testing.T) {
 }
 
 func TestDataDirFromEnv(t *testing.T) {
-	dir := t.TempDir()
+	dir := dataDir(t)
 	env := map[string]string{"STEWARD_DATA_DIR": dir}
 	if r := steward(t, env, "", "user", "create", "--email", "env@example.com", "--role", "readonly"); r.code != 0 {
 		t.Fatalf("user create with STEWARD_DATA_DIR: exit %d, stderr %s", r.code, r.stderr)
@@ -232,5 +245,65 @@ func TestTopLevelCommands(t *testing.T) {
 				t.Errorf("stderr = %q, want it to contain %q", r.stderr, tt.wantStderr)
 			}
 		})
+	}
+}
+
+// TestUserCommandsNeedADatabase runs the user commands where no database
+// is: they refuse to create one and say where they looked.
+func TestUserCommandsNeedADatabase(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"user", "create", "--data-dir", dir, "--email", "a@example.com", "--role", "owner"},
+		{"user", "api-token", "--data-dir", dir, "--email", "a@example.com", "--name", "ci"},
+	} {
+		r := steward(t, nil, "", args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "no database at SQLite "+filepath.Join(dir, store.SQLiteFile)) ||
+			!strings.Contains(r.stderr, "steward migrate") {
+			t.Errorf("steward %s: exit %d, stderr %q; want 1 and where it looked", strings.Join(args, " "), r.code, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(dir, store.SQLiteFile)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("steward %s created a database: %v", strings.Join(args, " "), err)
+		}
+	}
+	// Once a database exists, the commands say which one they opened.
+	runOK(t, "migrate", "--data-dir", dir)
+	r := runOK(t, "user", "create", "--data-dir", dir, "--email", "a@example.com", "--role", "owner")
+	if want := "database: SQLite " + filepath.Join(dir, store.SQLiteFile); !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+}
+
+func TestDescribeDatabase(t *testing.T) {
+	for _, tt := range []struct {
+		url, want string
+	}{
+		{"postgres://steward:s3cret@db.example.com:5432/steward?sslmode=disable", "PostgreSQL db.example.com:5432/steward"},
+		{"postgres:///steward?host=/run/postgresql", "PostgreSQL (from --database-url)"},
+	} {
+		d := dbFlags{databaseURL: tt.url}
+		if got := d.describe(); got != tt.want {
+			t.Errorf("describe(%q) got %q, want %q", tt.url, got, tt.want)
+		}
+	}
+}
+
+// TestServeHelp checks that every flag of serve is under a heading.
+func TestServeHelp(t *testing.T) {
+	r := steward(t, nil, "", "serve", "-h")
+	if r.code != 0 {
+		t.Fatalf("serve -h: exit %d", r.code)
+	}
+	for _, want := range []string{"Usage: steward serve [flags]", "Storage:", "  --listen ADDR", "listen on ADDR", "[default :8080]",
+		"  --database-url URL", "  --heartbeat interval", "[default 30s]", "Logs and debugging:"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("serve -h lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	// A flag left out of the groups would show under "Other".
+	if strings.Contains(r.stderr, "Other:") {
+		t.Errorf("serve -h has ungrouped flags:\n%s", r.stderr)
+	}
+	if n := strings.Count(r.stderr, "\n  --"); n != 11 {
+		t.Errorf("serve -h lists %d flags, want 11:\n%s", n, r.stderr)
 	}
 }

@@ -185,10 +185,16 @@ func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (
 func (s *Service) dispatch(ctx context.Context, targets []store.CommandTarget, cmds []store.Command) {
 	var local []store.Command
 	for i, t := range targets {
+		_, held := s.conns.Lookup(t.AgentID)
 		switch {
-		case !t.Online:
-		case t.ReplicaID == s.replicaID:
+		case held:
+			// Held here whatever the database says: it may still show the
+			// agent offline after an outage this replica has not yet
+			// corrected.
 			local = append(local, cmds[i])
+		case !t.Online, t.ReplicaID == s.replicaID:
+			// Offline, or it just left this replica: it gets the command
+			// when it connects.
 		default:
 			b, _ := json.Marshal(delivery{AgentID: t.AgentID, Command: wire(cmds[i])})
 			if err := s.bus.Publish(ctx, deliverSubject(t.ReplicaID), b); err != nil {

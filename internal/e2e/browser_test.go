@@ -17,7 +17,7 @@ import (
 // one-time setup link, a client, a site and a token made in the
 // dashboard, the Linux install command the dashboard shows run as a real
 // shell command against this server, and the agent turning online on the
-// agents page without a reload. Screenshots go to docs/screenshots.
+// agents page without a reload. Screenshots go where STEWARD_WEB_SCREENSHOTS says.
 func TestDashboardInBrowser(t *testing.T) {
 	chromium := "/usr/bin/chromium"
 	if _, err := os.Stat(chromium); err != nil {
@@ -65,6 +65,15 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		return s
 	}
+	// Screenshots are always taken (a page that cannot be captured fails
+	// the test) but saved only where STEWARD_WEB_SCREENSHOTS points, e.g.
+	// docs/screenshots, so a test run leaves the checkout unchanged.
+	shotDir := os.Getenv("STEWARD_WEB_SCREENSHOTS")
+	if shotDir == "" {
+		shotDir = t.TempDir()
+	} else if !filepath.IsAbs(shotDir) {
+		shotDir = filepath.Join("..", "..", shotDir)
+	}
 	shot := func(name string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
@@ -73,7 +82,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", name), png, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(shotDir, name), png, 0o644); err != nil {
 			t.Fatalf("save screenshot %s: %v", name, err)
 		}
 	}
@@ -127,8 +136,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	// inside the test's directory instead of /etc.
 	work := t.TempDir()
 	config := filepath.Join(work, "agent.json")
-	shell := strings.ReplaceAll(command, "sudo ", "")
-	shell = regexp.MustCompile(`\./steward-agent (install|run)`).ReplaceAllString(shell, "./steward-agent $1 --config "+config)
+	shell := strings.ReplaceAll(command, "S=sudo", "S=")
+	shell = regexp.MustCompile(`\$S \./steward-agent (install|run)`).ReplaceAllString(shell, "./steward-agent $1 --config "+config)
 	install, run, ok := strings.Cut(shell, "&& ./steward-agent run")
 	if !ok {
 		t.Fatalf("install command %q does not end by running the agent", command)

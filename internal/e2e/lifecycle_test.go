@@ -247,12 +247,20 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 
 	// The server goes away for a while; the agent keeps collecting into its
 	// buffer and delivers those samples after the server returns.
+	// The outage lasts until the agent has buffered two samples taken
+	// after the server stopped (one every 5 s).
 	srv.stop()
 	down := time.Now().UTC()
-	time.Sleep(12 * time.Second)
+	waitFor(t, 30*time.Second, "two samples buffered during the outage", func() error {
+		if n := bufferedSince(t, config, down); n < 2 {
+			return fmt.Errorf("%d samples buffered since the server stopped", n)
+		}
+		return nil
+	})
+	up := time.Now().UTC()
 	srv.start()
 	waitAgent(t, api, true)
-	waitMetricBetween(t, api, online.ID, "cpu.percent", down, down.Add(11*time.Second), 2)
+	waitMetricBetween(t, api, online.ID, "cpu.percent", down, up, 2)
 
 	// A killed agent drops its socket: the server marks it offline.
 	agent.kill()
@@ -354,6 +362,28 @@ func waitMetric(t *testing.T, api *apiClient, agentID, metric string, from time.
 
 // waitMetricBetween waits until the agent has at least n points of metric
 // in [from, to); a zero to means now.
+// bufferedSince counts the samples taken after since in the metrics buffer
+// of the agent configured at config: one JSON sample a line in
+// metrics-buffer/samples.jsonl. A line the agent is still writing is
+// skipped.
+func bufferedSince(t *testing.T, config string, since time.Time) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(config), "metrics-buffer", "samples.jsonl"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatalf("read the agent's metrics buffer: %v", err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		var s struct {
+			T time.Time `json:"t"`
+		}
+		if json.Unmarshal([]byte(l), &s) == nil && s.T.After(since) {
+			n++
+		}
+	}
+	return n
+}
+
 func waitMetricBetween(t *testing.T, api *apiClient, agentID, metric string, from, to time.Time, n int) {
 	t.Helper()
 	var series struct {

@@ -16,11 +16,12 @@ import (
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
-func testConnectUnauthorized(t *testing.T, f *fleet) {
-	s := newServer(t, f, serverOptions{})
+func testConnectUnauthorized(t *testing.T, be servertest.Backend) {
+	s := newServer(t, be, serverOptions{})
 	id, secret := s.enroll(t, "auth-target")
 	otherID, _ := s.enroll(t, "auth-other")
 
@@ -42,14 +43,14 @@ func testConnectUnauthorized(t *testing.T, f *fleet) {
 		t.Run(c.name, func(t *testing.T) {
 			// A plain GET (no upgrade) and a WebSocket handshake get the
 			// same answer, before any upgrade happens.
-			req, err := http.NewRequestWithContext(t.Context(), "GET", s.srv.URL+protocol.ConnectPath, nil)
+			req, err := http.NewRequestWithContext(t.Context(), "GET", s.URL+protocol.ConnectPath, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if c.header != "" {
 				req.Header.Set("Authorization", c.header)
 			}
-			res, err := s.srv.Client().Do(req)
+			res, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +82,7 @@ func testConnectUnauthorized(t *testing.T, f *fleet) {
 			}
 		})
 	}
-	if got := f.agentRow(t, id); got.Online {
+	if got := s.agentRow(t, id); got.Online {
 		t.Errorf("agent is online after only failed connections")
 	}
 }
@@ -95,17 +96,17 @@ func typo(s string) string {
 	return s[:len(s)-1] + last
 }
 
-func testConnectRateLimit(t *testing.T, f *fleet) {
-	s := newServer(t, f, serverOptions{trustProxy: true})
+func testConnectRateLimit(t *testing.T, be servertest.Backend) {
+	s := newServer(t, be, serverOptions{trustProxy: true})
 	id, secret := s.enroll(t, "rate-limited")
 	try := func(ip, authorization string) (int, http.Header, []byte) {
-		req, err := http.NewRequestWithContext(t.Context(), "GET", s.srv.URL+protocol.ConnectPath, nil)
+		req, err := http.NewRequestWithContext(t.Context(), "GET", s.URL+protocol.ConnectPath, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Header.Set("Authorization", authorization)
 		req.Header.Set("X-Forwarded-For", ip)
-		res, err := s.srv.Client().Do(req)
+		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,12 +140,12 @@ func testConnectRateLimit(t *testing.T, f *fleet) {
 	ws.CloseNow()
 }
 
-func testHello(t *testing.T, f *fleet) {
+func testHello(t *testing.T, be servertest.Backend) {
 	// Long enough that the silence timeout cannot close the connection
 	// while a loaded machine runs the checks below.
-	s := newServer(t, f, serverOptions{heartbeat: 7 * time.Second})
+	s := newServer(t, be, serverOptions{heartbeat: 7 * time.Second})
 	id, secret := s.enroll(t, "hello-host")
-	before := f.agentRow(t, id)
+	before := s.agentRow(t, id)
 	if before.Online {
 		t.Fatal("a newly enrolled agent is online before it connects")
 	}
@@ -164,32 +165,32 @@ func testHello(t *testing.T, f *fleet) {
 	}
 
 	// The welcome is sent after the agent is recorded online.
-	got := f.agentRow(t, id)
+	got := s.agentRow(t, id)
 	if !got.Online || got.Hostname != "hello-host-renamed" || got.Version != "0.2.0" ||
 		!cmp.Equal(got.IPAddresses, hello.IPAddresses) || got.RemoteAddr != "127.0.0.1" || got.ConnectedAt.Before(start.Add(-time.Second)) {
 		t.Errorf("agent after hello = %+v, want online with the hello's facts, from 127.0.0.1, connected now", got)
 	}
-	if diff := cmp.Diff([]bus.PresenceEvent{{AgentID: id, ClientID: f.site.ClientID, Online: true}}, s.events.of(id)); diff != "" {
+	if diff := cmp.Diff([]bus.PresenceEvent{{AgentID: id, ClientID: s.site.ClientID, Online: true}}, s.events.of(id)); diff != "" {
 		t.Errorf("presence events (-want +got):\n%s", diff)
 	}
-	if c, ok := s.hub.Lookup(id); !ok || c.AgentID != id || c.ClientID != f.site.ClientID {
+	if c, ok := s.Hub().Lookup(id); !ok || c.AgentID != id || c.ClientID != s.site.ClientID {
 		t.Errorf("hub.Lookup(%s) = %+v, %v; want the connection", id, c, ok)
 	}
-	if n := s.hub.Connected(); n != 1 {
+	if n := s.Hub().Connected(); n != 1 {
 		t.Errorf("hub.Connected() = %d, want 1", n)
 	}
-	a.heartbeat(t, "hb-after-hello")
+	a.Heartbeat(t, "hb-after-hello")
 }
 
-func testMessages(t *testing.T, f *fleet) {
-	s := newServer(t, f, serverOptions{heartbeat: time.Second})
+func testMessages(t *testing.T, be servertest.Backend) {
+	s := newServer(t, be, serverOptions{heartbeat: time.Second})
 	id, secret := s.enroll(t, "chatty")
 	a, _ := s.connect(t, id, secret, facts("chatty"))
 
 	t.Run("heartbeat", func(t *testing.T) {
 		sent := time.Now()
-		a.send(t, protocol.TypeHeartbeat, "hb-1", protocol.Heartbeat{Time: sent.UTC()})
-		env := a.read(t)
+		a.Send(t, protocol.TypeHeartbeat, "hb-1", protocol.Heartbeat{Time: sent.UTC()})
+		env := a.Next(t)
 		if env.Type != protocol.TypeHeartbeat || env.ID != "hb-1" {
 			t.Fatalf("answer = %s %q, want heartbeat hb-1", env.Type, env.ID)
 		}
@@ -201,83 +202,83 @@ func testMessages(t *testing.T, f *fleet) {
 			t.Errorf("server heartbeat time = %v, want now", hb.Time)
 		}
 		// No payload and no id are fine too.
-		a.sendRaw(t, []byte(`{"type":"heartbeat"}`))
-		if env := a.read(t); env.Type != protocol.TypeHeartbeat || env.ID != "" {
+		a.SendRaw(t, []byte(`{"type":"heartbeat"}`))
+		if env := a.Next(t); env.Type != protocol.TypeHeartbeat || env.ID != "" {
 			t.Errorf("answer to a bare heartbeat = %s %q, want heartbeat without id", env.Type, env.ID)
 		}
 	})
 
 	t.Run("bad heartbeat", func(t *testing.T) {
-		a.sendRaw(t, []byte(`{"type":"heartbeat","id":"hb-bad","data":{"time":"yesterday"}}`))
-		a.readError(t, protocol.CodeBadMessage, "hb-bad")
-		a.heartbeat(t, "hb-2")
+		a.SendRaw(t, []byte(`{"type":"heartbeat","id":"hb-bad","data":{"time":"yesterday"}}`))
+		a.ReadError(t, protocol.CodeBadMessage, "hb-bad")
+		a.Heartbeat(t, "hb-2")
 	})
 
 	t.Run("facts", func(t *testing.T) {
 		changed := facts("chatty-renamed")
 		changed.Users = []string{"alice", "bob"}
 		changed.OSVersion = "13"
-		a.send(t, protocol.TypeFacts, "f-1", changed)
-		a.heartbeat(t, "hb-3")
-		got := f.agentRow(t, id)
+		a.Send(t, protocol.TypeFacts, "f-1", changed)
+		a.Heartbeat(t, "hb-3")
+		got := s.agentRow(t, id)
 		if got.Hostname != "chatty-renamed" || got.OSVersion != "13" || !cmp.Equal(got.Users, []string{"alice", "bob"}) || !got.Online {
 			t.Errorf("agent after facts = %+v, want the new hostname, os_version and users, still online", got)
 		}
 	})
 
 	t.Run("invalid facts", func(t *testing.T) {
-		a.send(t, protocol.TypeFacts, "f-bad", protocol.Facts{Hostname: ""})
-		a.readError(t, protocol.CodeBadMessage, "f-bad")
-		a.sendRaw(t, []byte(`{"type":"facts","id":"f-none"}`))
-		a.readError(t, protocol.CodeBadMessage, "f-none")
-		a.heartbeat(t, "hb-4")
-		if got := f.agentRow(t, id); got.Hostname != "chatty-renamed" {
+		a.Send(t, protocol.TypeFacts, "f-bad", protocol.Facts{Hostname: ""})
+		a.ReadError(t, protocol.CodeBadMessage, "f-bad")
+		a.SendRaw(t, []byte(`{"type":"facts","id":"f-none"}`))
+		a.ReadError(t, protocol.CodeBadMessage, "f-none")
+		a.Heartbeat(t, "hb-4")
+		if got := s.agentRow(t, id); got.Hostname != "chatty-renamed" {
 			t.Errorf("hostname after invalid facts = %q, want it unchanged", got.Hostname)
 		}
 	})
 
 	t.Run("unknown type", func(t *testing.T) {
-		a.send(t, "reboot", "r-1", map[string]bool{"force": true})
-		e := a.readError(t, protocol.CodeUnknownType, "r-1")
+		a.Send(t, "reboot", "r-1", map[string]bool{"force": true})
+		e := a.ReadError(t, protocol.CodeUnknownType, "r-1")
 		if !strings.Contains(e.Message, "reboot") {
 			t.Errorf("error message = %q, want it to name the type", e.Message)
 		}
-		a.heartbeat(t, "hb-5") // still open
+		a.Heartbeat(t, "hb-5") // still open
 	})
 
 	t.Run("malformed JSON", func(t *testing.T) {
 		for _, raw := range []string{`{"type":`, `not json`, `{"id":"x"}`, `{"type":"has space"}`, `{"type":"hello"}{"type":"facts"}`} {
-			a.sendRaw(t, []byte(raw))
-			a.readError(t, protocol.CodeBadMessage, "")
+			a.SendRaw(t, []byte(raw))
+			a.ReadError(t, protocol.CodeBadMessage, "")
 		}
-		a.heartbeat(t, "hb-6") // still open
+		a.Heartbeat(t, "hb-6") // still open
 	})
 
 	t.Run("agent error report", func(t *testing.T) {
-		a.send(t, protocol.TypeError, "e-1", protocol.Error{Code: "disk_full", Message: "no space"})
-		a.heartbeat(t, "hb-7") // logged, not answered
+		a.Send(t, protocol.TypeError, "e-1", protocol.Error{Code: "disk_full", Message: "no space"})
+		a.Heartbeat(t, "hb-7") // logged, not answered
 	})
 
 	t.Run("binary message", func(t *testing.T) {
 		b, _ := protocol.Encode(protocol.TypeHeartbeat, "hb-bin", nil)
 		ctx := t.Context()
-		if err := a.ws.Write(ctx, websocket.MessageBinary, b); err != nil {
+		if err := a.Conn().Write(ctx, websocket.MessageBinary, b); err != nil {
 			t.Fatal(err)
 		}
-		if env := a.read(t); env.Type != protocol.TypeHeartbeat || env.ID != "hb-bin" {
+		if env := a.Next(t); env.Type != protocol.TypeHeartbeat || env.ID != "hb-bin" {
 			t.Errorf("answer to a binary heartbeat = %s %q", env.Type, env.ID)
 		}
 	})
 
 	t.Run("server push", func(t *testing.T) {
-		c, ok := s.hub.Lookup(id)
+		c, ok := s.Hub().Lookup(id)
 		if !ok {
 			t.Fatal("hub.Lookup: agent not held")
 		}
 		if err := c.Send(t.Context(), "policy", "p-1", map[string]int{"interval": 30}); err != nil {
 			t.Fatalf("Conn.Send: %v", err)
 		}
-		env := a.read(t)
+		env := a.Next(t)
 		if env.Type != "policy" || env.ID != "p-1" || string(env.Data) != `{"interval":30}` {
 			t.Errorf("pushed message = %s %q %s, want policy p-1 {\"interval\":30}", env.Type, env.ID, env.Data)
 		}
@@ -289,23 +290,23 @@ func testMessages(t *testing.T, f *fleet) {
 		// Only a run of malformed messages counts: a valid one in between
 		// starts the count again.
 		for range 9 {
-			a.sendRaw(t, []byte(`garbage`))
-			a.readError(t, protocol.CodeBadMessage, "")
+			a.SendRaw(t, []byte(`garbage`))
+			a.ReadError(t, protocol.CodeBadMessage, "")
 		}
-		a.heartbeat(t, "hb-midway")
+		a.Heartbeat(t, "hb-midway")
 		for range 10 {
-			a.sendRaw(t, []byte(`garbage`))
-			a.readError(t, protocol.CodeBadMessage, "")
+			a.SendRaw(t, []byte(`garbage`))
+			a.ReadError(t, protocol.CodeBadMessage, "")
 		}
-		if code := a.readClose(t); code != protocol.CloseProtocol {
+		if code := a.ReadClose(t); code != protocol.CloseProtocol {
 			t.Errorf("close status = %d, want %d (CloseProtocol)", code, protocol.CloseProtocol)
 		}
-		eventually(t, "the agent to go offline", func() bool { return !f.agentRow(t, id).Online })
+		eventually(t, "the agent to go offline", func() bool { return !s.agentRow(t, id).Online })
 	})
 }
 
-func testProtocolViolations(t *testing.T, f *fleet) {
-	s := newServer(t, f, serverOptions{heartbeat: time.Second})
+func testProtocolViolations(t *testing.T, be servertest.Backend) {
+	s := newServer(t, be, serverOptions{heartbeat: time.Second})
 	hello, _ := json.Marshal(facts("h"))
 	tests := []struct {
 		name      string
@@ -323,13 +324,13 @@ func testProtocolViolations(t *testing.T, f *fleet) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id, secret := s.enroll(t, "violator")
-			a := s.open(t, id, secret)
-			a.sendRaw(t, tt.first)
-			a.readError(t, tt.wantCode, tt.wantRefID)
-			if code := a.readClose(t); code != protocol.CloseProtocol {
+			a := s.Dial(t, id, secret)
+			a.SendRaw(t, tt.first)
+			a.ReadError(t, tt.wantCode, tt.wantRefID)
+			if code := a.ReadClose(t); code != protocol.CloseProtocol {
 				t.Errorf("close status = %d, want %d (CloseProtocol)", code, protocol.CloseProtocol)
 			}
-			if got := f.agentRow(t, id); got.Online {
+			if got := s.agentRow(t, id); got.Online {
 				t.Error("agent is online after a refused hello")
 			}
 			if ev := s.events.of(id); len(ev) != 0 {
@@ -342,21 +343,21 @@ func testProtocolViolations(t *testing.T, f *fleet) {
 		id, secret := s.enroll(t, "oversized")
 		a, _ := s.connect(t, id, secret, facts("oversized"))
 		big := []byte(`{"type":"facts","data":{"hostname":"` + strings.Repeat("x", protocol.MaxMessageBytes) + `"}}`)
-		a.sendRaw(t, big)
-		if code := a.readClose(t); code != websocket.StatusMessageTooBig {
+		a.SendRaw(t, big)
+		if code := a.ReadClose(t); code != websocket.StatusMessageTooBig {
 			t.Errorf("close status = %d, want %d (StatusMessageTooBig)", code, websocket.StatusMessageTooBig)
 		}
-		eventually(t, "the agent to go offline", func() bool { return !f.agentRow(t, id).Online })
+		eventually(t, "the agent to go offline", func() bool { return !s.agentRow(t, id).Online })
 	})
 
 	t.Run("oversized hello", func(t *testing.T) {
 		id, secret := s.enroll(t, "oversized-hello")
-		a := s.open(t, id, secret)
-		a.sendRaw(t, []byte(`{"type":"hello","data":{"hostname":"`+strings.Repeat("x", protocol.MaxMessageBytes)+`"}}`))
-		if code := a.readClose(t); code != websocket.StatusMessageTooBig {
+		a := s.Dial(t, id, secret)
+		a.SendRaw(t, []byte(`{"type":"hello","data":{"hostname":"`+strings.Repeat("x", protocol.MaxMessageBytes)+`"}}`))
+		if code := a.ReadClose(t); code != websocket.StatusMessageTooBig {
 			t.Errorf("close status = %d, want %d (StatusMessageTooBig)", code, websocket.StatusMessageTooBig)
 		}
-		if got := f.agentRow(t, id); got.Online {
+		if got := s.agentRow(t, id); got.Online {
 			t.Error("agent is online after an oversized hello")
 		}
 	})
@@ -367,8 +368,8 @@ func testProtocolViolations(t *testing.T, f *fleet) {
 		// Padding with spaces keeps the JSON valid at exactly the limit.
 		msg := []byte(`{"type":"heartbeat","id":"hb-big"}`)
 		msg = append(msg, bytes.Repeat([]byte(" "), protocol.MaxMessageBytes-len(msg))...)
-		a.sendRaw(t, msg)
-		if env := a.read(t); env.Type != protocol.TypeHeartbeat || env.ID != "hb-big" {
+		a.SendRaw(t, msg)
+		if env := a.Next(t); env.Type != protocol.TypeHeartbeat || env.ID != "hb-big" {
 			t.Errorf("answer to a message of exactly %d bytes = %s %q, want heartbeat hb-big", protocol.MaxMessageBytes, env.Type, env.ID)
 		}
 	})

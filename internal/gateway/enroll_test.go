@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,23 +14,25 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
-	"github.com/steward-rmm/steward/internal/store/storetest"
 )
 
 func TestGateway(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFleet(t, db)
-		t.Run("Enroll", func(t *testing.T) { testEnroll(t, f) })
-		t.Run("EnrollRejected", func(t *testing.T) { testEnrollRejected(t, f) })
-		t.Run("EnrollRateLimit", func(t *testing.T) { testEnrollRateLimit(t, f) })
-		t.Run("ConnectUnauthorized", func(t *testing.T) { testConnectUnauthorized(t, f) })
-		t.Run("ConnectRateLimit", func(t *testing.T) { testConnectRateLimit(t, f) })
-		t.Run("Hello", func(t *testing.T) { testHello(t, f) })
-		t.Run("Messages", func(t *testing.T) { testMessages(t, f) })
-		t.Run("ProtocolViolations", func(t *testing.T) { testProtocolViolations(t, f) })
-		t.Run("Inventory", func(t *testing.T) { testInventory(t, f) })
-	})
+	// Each test starts its own server, so the rate limiters start empty.
+	for _, b := range servertest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Run("Enroll", func(t *testing.T) { testEnroll(t, b) })
+			t.Run("EnrollRejected", func(t *testing.T) { testEnrollRejected(t, b) })
+			t.Run("EnrollRateLimit", func(t *testing.T) { testEnrollRateLimit(t, b) })
+			t.Run("ConnectUnauthorized", func(t *testing.T) { testConnectUnauthorized(t, b) })
+			t.Run("ConnectRateLimit", func(t *testing.T) { testConnectRateLimit(t, b) })
+			t.Run("Hello", func(t *testing.T) { testHello(t, b) })
+			t.Run("Messages", func(t *testing.T) { testMessages(t, b) })
+			t.Run("ProtocolViolations", func(t *testing.T) { testProtocolViolations(t, b) })
+			t.Run("Inventory", func(t *testing.T) { testInventory(t, b) })
+		})
+	}
 }
 
 func enrollBody(t *testing.T, token string, fa protocol.Facts) []byte {
@@ -55,15 +58,15 @@ func errorOf(t *testing.T, body []byte) string {
 	return e.Error
 }
 
-func testEnroll(t *testing.T, f *fleet) {
+func testEnroll(t *testing.T, be servertest.Backend) {
 	ctx := t.Context()
-	s := newServer(t, f, serverOptions{})
-	before, err := f.db.EnrollmentToken(ctx, mustTokenID(t, f))
+	s := newServer(t, be, serverOptions{})
+	before, err := s.db.EnrollmentToken(ctx, mustTokenID(t, s))
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	status, header, body := s.postEnroll(t, enrollBody(t, f.token, facts("enrolled-1")), nil)
+	status, header, body := s.postEnroll(t, enrollBody(t, s.token, facts("enrolled-1")), nil)
 	if status != http.StatusOK {
 		t.Fatalf("enroll: status %d, body %s", status, body)
 	}
@@ -78,9 +81,9 @@ func testEnroll(t *testing.T, f *fleet) {
 		t.Fatalf("enroll response = %s, want an agent ID and a 256-bit secret", body)
 	}
 
-	a := f.agentRow(t, res.AgentID)
+	a := s.agentRow(t, res.AgentID)
 	want := store.Agent{
-		ID: res.AgentID, ClientID: f.site.ClientID, ClientName: f.site.ClientName, SiteID: f.site.ID, SiteName: f.site.Name,
+		ID: res.AgentID, ClientID: s.site.ClientID, ClientName: s.site.ClientName, SiteID: s.site.ID, SiteName: s.site.Name,
 		Hostname: "enrolled-1", OS: "linux", OSName: "debian", OSVersion: "12", Arch: "amd64", Kernel: "6.1.0", Version: "0.1.0",
 		BootTime: facts("").BootTime, IPAddresses: []string{"10.0.0.9"}, Users: []string{"root"},
 		EnrolledAt: a.EnrolledAt, LastSeen: a.LastSeen,
@@ -93,7 +96,7 @@ func testEnroll(t *testing.T, f *fleet) {
 	}
 
 	// Only a hash of the secret is kept.
-	hash, err := f.db.AgentSecretHash(ctx, res.AgentID)
+	hash, err := s.db.AgentSecretHash(ctx, res.AgentID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +104,7 @@ func testEnroll(t *testing.T, f *fleet) {
 		t.Errorf("stored secret %q is not the hash of the issued secret", hash)
 	}
 
-	after, err := f.db.EnrollmentToken(ctx, before.ID)
+	after, err := s.db.EnrollmentToken(ctx, before.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +112,12 @@ func testEnroll(t *testing.T, f *fleet) {
 		t.Errorf("token uses = %d after enrolling, want %d", after.Uses, before.Uses+1)
 	}
 
-	entries, _, err := f.db.ListAudit(ctx, store.AuditFilter{Action: "agent.enroll", TargetID: res.AgentID}, store.Page{})
+	entries, _, err := s.db.ListAudit(ctx, store.AuditFilter{Action: "agent.enroll", TargetID: res.AgentID}, store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1 || entries[0].IP != "127.0.0.1" || entries[0].ActorType != "agent" || entries[0].Detail["site_id"] != f.site.ID {
-		t.Errorf("enroll audit entries = %+v, want one by the agent from 127.0.0.1 for site %s", entries, f.site.ID)
+	if len(entries) != 1 || entries[0].IP != "127.0.0.1" || entries[0].ActorType != "agent" || entries[0].Detail["site_id"] != s.site.ID {
+		t.Errorf("enroll audit entries = %+v, want one by the agent from 127.0.0.1 for site %s", entries, s.site.ID)
 	}
 
 	// Enrolling twice makes two agents with different secrets.
@@ -124,14 +127,14 @@ func testEnroll(t *testing.T, f *fleet) {
 	}
 }
 
-func mustTokenID(t *testing.T, f *fleet) string {
+func mustTokenID(t *testing.T, s *server) string {
 	t.Helper()
-	toks, err := f.db.ListEnrollmentTokens(t.Context(), f.site.ID)
+	toks, err := s.db.ListEnrollmentTokens(t.Context(), s.site.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tok := range toks {
-		if strings.HasPrefix(f.token, tok.Prefix) && tok.MaxUses == 0 {
+		if strings.HasPrefix(s.token, tok.Prefix) && tok.MaxUses == 0 {
 			return tok.ID
 		}
 	}
@@ -139,26 +142,26 @@ func mustTokenID(t *testing.T, f *fleet) string {
 	return ""
 }
 
-func testEnrollRejected(t *testing.T, f *fleet) {
+func testEnrollRejected(t *testing.T, be servertest.Backend) {
 	ctx := t.Context()
-	s := newServer(t, f, serverOptions{})
+	s := newServer(t, be, serverOptions{})
 
 	// A token that expired a minute ago, made directly in the store since
 	// manage refuses lifetimes that short.
 	expired := auth.NewSecret(auth.PrefixEnrollment)
-	if _, err := f.db.CreateEnrollmentToken(ctx, store.EnrollmentToken{
-		SiteID: f.site.ID, Prefix: expired[:10], CreatedBy: "test", ExpiresAt: time.Now().Add(-time.Minute),
+	if _, err := s.db.CreateEnrollmentToken(ctx, store.EnrollmentToken{
+		SiteID: s.site.ID, Prefix: expired[:10], CreatedBy: "test", ExpiresAt: time.Now().Add(-time.Minute),
 	}, auth.HashSecret(expired)); err != nil {
 		t.Fatal(err)
 	}
-	revoked, revokedTok, err := f.svc.CreateEnrollmentToken(ctx, access.Console(), f.site.ID, time.Hour, 0)
+	revoked, revokedTok, err := s.svc.CreateEnrollmentToken(ctx, access.Console(), s.site.ID, time.Hour, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.RevokeEnrollmentToken(ctx, access.Console(), revokedTok.ID); err != nil {
+	if _, err := s.svc.RevokeEnrollmentToken(ctx, access.Console(), revokedTok.ID); err != nil {
 		t.Fatal(err)
 	}
-	usedUp, _, err := f.svc.CreateEnrollmentToken(ctx, access.Console(), f.site.ID, time.Hour, 1)
+	usedUp, _, err := s.svc.CreateEnrollmentToken(ctx, access.Console(), s.site.ID, time.Hour, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +173,7 @@ func testEnrollRejected(t *testing.T, f *fleet) {
 	bad.IPAddresses = []string{"not-an-ip"}
 	ctrl := facts("evil\x1b[31mhost")
 	long := facts(strings.Repeat("h", 300))
-	huge := `{"token":"` + f.token + `","facts":{"hostname":"big","os":"` + strings.Repeat("x", protocol.MaxEnrollBodyBytes) + `"}}`
+	huge := `{"token":"` + s.token + `","facts":{"hostname":"big","os":"` + strings.Repeat("x", protocol.MaxEnrollBodyBytes) + `"}}`
 
 	tests := []struct {
 		name       string
@@ -184,14 +187,14 @@ func testEnrollRejected(t *testing.T, f *fleet) {
 		{"used-up token", enrollBody(t, usedUp, facts("h")), http.StatusForbidden, "enrollment token has reached its maximum number of uses"},
 		{"malformed JSON", []byte(`{"token":`), http.StatusBadRequest, "invalid enrollment request: *"},
 		{"not an object", []byte(`"ste_x"`), http.StatusBadRequest, "invalid enrollment request: *"},
-		{"trailing data", append(enrollBody(t, f.token, facts("h")), []byte(`{}`)...), http.StatusBadRequest, "invalid enrollment request: *"},
+		{"trailing data", append(enrollBody(t, s.token, facts("h")), []byte(`{}`)...), http.StatusBadRequest, "invalid enrollment request: *"},
 		{"empty body", nil, http.StatusBadRequest, "invalid enrollment request: *"},
 		{"missing token", enrollBody(t, "", facts("h")), http.StatusBadRequest, "invalid enrollment request: missing token"},
 		{"token with spaces", enrollBody(t, "ste_a b", facts("h")), http.StatusBadRequest, "invalid enrollment request: *"},
-		{"missing hostname", enrollBody(t, f.token, protocol.Facts{OS: "linux"}), http.StatusBadRequest, "invalid enrollment request: facts: hostname is required"},
-		{"bad IP address", enrollBody(t, f.token, bad), http.StatusBadRequest, "invalid enrollment request: *"},
-		{"control characters", enrollBody(t, f.token, ctrl), http.StatusBadRequest, "invalid enrollment request: *"},
-		{"hostname too long", enrollBody(t, f.token, long), http.StatusBadRequest, "invalid enrollment request: *"},
+		{"missing hostname", enrollBody(t, s.token, protocol.Facts{OS: "linux"}), http.StatusBadRequest, "invalid enrollment request: facts: hostname is required"},
+		{"bad IP address", enrollBody(t, s.token, bad), http.StatusBadRequest, "invalid enrollment request: *"},
+		{"control characters", enrollBody(t, s.token, ctrl), http.StatusBadRequest, "invalid enrollment request: *"},
+		{"hostname too long", enrollBody(t, s.token, long), http.StatusBadRequest, "invalid enrollment request: *"},
 		{"body over 64 KiB", []byte(huge), http.StatusRequestEntityTooLarge, "enrollment request is larger than 64 KiB"},
 	}
 	for _, tt := range tests {
@@ -215,7 +218,7 @@ func testEnrollRejected(t *testing.T, f *fleet) {
 	}
 
 	// None of the rejected requests created an agent.
-	agents, _, err := f.db.ListAgents(ctx, store.AgentFilter{Query: "h"}, store.Page{Limit: 500})
+	agents, _, err := s.db.ListAgents(ctx, store.AgentFilter{Query: "h"}, store.Page{Limit: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,21 +230,32 @@ func testEnrollRejected(t *testing.T, f *fleet) {
 	}
 
 	t.Run("wrong method", func(t *testing.T) {
-		res, err := s.srv.Client().Get(s.srv.URL + protocol.EnrollPath)
+		res, err := http.DefaultClient.Get(s.URL + protocol.EnrollPath)
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode != http.StatusMethodNotAllowed {
-			t.Errorf("GET %s: status %d, want %d", protocol.EnrollPath, res.StatusCode, http.StatusMethodNotAllowed)
+		if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "POST" {
+			t.Errorf("GET %s: status %d, Allow %q, want %d, POST", protocol.EnrollPath, res.StatusCode, res.Header.Get("Allow"), http.StatusMethodNotAllowed)
+		}
+		if msg := errorOf(t, body); !strings.Contains(msg, "use POST") {
+			t.Errorf("error %q, want it to say to use POST", msg)
+		}
+	})
+
+	t.Run("unknown agent path", func(t *testing.T) {
+		res := s.Do(t, servertest.Request{Method: "POST", Path: "/agent/v1/enrol"})
+		if res.Status != http.StatusNotFound || !strings.Contains(errorOf(t, res.Body), "no such agent endpoint") {
+			t.Errorf("POST /agent/v1/enrol: status %d, body %s; want a JSON 404", res.Status, res.Body)
 		}
 	})
 }
 
-func testEnrollRateLimit(t *testing.T, f *fleet) {
+func testEnrollRateLimit(t *testing.T, be servertest.Backend) {
 	// Behind a trusted proxy the limit applies to the forwarded address,
 	// which lets one test act as several callers.
-	s := newServer(t, f, serverOptions{trustProxy: true})
+	s := newServer(t, be, serverOptions{trustProxy: true})
 	from := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
 	guess := func() []byte { return enrollBody(t, auth.NewSecret(auth.PrefixEnrollment), facts("guesser")) }
 
@@ -257,7 +271,7 @@ func testEnrollRateLimit(t *testing.T, f *fleet) {
 			t.Fatalf("guess %d: status %d, want 401; body %s", i+1, status, body)
 		}
 	}
-	for _, body := range [][]byte{guess(), enrollBody(t, f.token, facts("legit-but-late"))} {
+	for _, body := range [][]byte{guess(), enrollBody(t, s.token, facts("legit-but-late"))} {
 		status, header, b := s.postEnroll(t, body, from("203.0.113.7"))
 		if status != http.StatusTooManyRequests {
 			t.Fatalf("after %d failures: status %d, want 429; body %s", limit, status, b)
@@ -271,7 +285,7 @@ func testEnrollRateLimit(t *testing.T, f *fleet) {
 		}
 	}
 	// Another address is not affected.
-	if status, _, body := s.postEnroll(t, enrollBody(t, f.token, facts("other-ip")), from("203.0.113.8")); status != http.StatusOK {
+	if status, _, body := s.postEnroll(t, enrollBody(t, s.token, facts("other-ip")), from("203.0.113.8")); status != http.StatusOK {
 		t.Errorf("enroll from another address: status %d, want 200; body %s", status, body)
 	}
 }

@@ -62,11 +62,32 @@ func New(db *store.DB, h *hub.Hub, log *slog.Logger, trustProxy bool) *Gateway {
 	}
 }
 
-// Register adds the gateway routes to mux.
+// Register adds the gateway routes to mux. Everything else under
+// /agent/ is answered here in JSON, as agents and scripts expect: 405 with
+// Allow for a known path called with another method, 404 otherwise, rather
+// than the dashboard's pages.
 func (g *Gateway) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+protocol.EnrollPath, g.enroll)
-	mux.HandleFunc("GET "+protocol.ConnectPath, g.connect)
-	mux.HandleFunc("POST "+protocol.InventoryPath, g.uploadInventory)
+	routes := []struct {
+		method, path string
+		h            http.HandlerFunc
+	}{
+		{"POST", protocol.EnrollPath, g.enroll},
+		{"GET", protocol.ConnectPath, g.connect},
+		{"POST", protocol.InventoryPath, g.uploadInventory},
+	}
+	allow := map[string]string{}
+	for _, rt := range routes {
+		mux.HandleFunc(rt.method+" "+rt.path, rt.h)
+		allow[rt.path] = rt.method
+	}
+	mux.HandleFunc("/agent/", func(w http.ResponseWriter, r *http.Request) {
+		if m, ok := allow[r.URL.Path]; ok {
+			w.Header().Set("Allow", m)
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; use "+m)
+			return
+		}
+		writeError(w, http.StatusNotFound, "no such agent endpoint: "+r.Method+" "+r.URL.Path)
+	})
 }
 
 func (g *Gateway) enroll(w http.ResponseWriter, r *http.Request) {

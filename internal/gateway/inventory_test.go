@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
 )
 
 func inventoryReport(at time.Time) protocol.Inventory {
@@ -41,7 +41,7 @@ func gzipped(t *testing.T, raw []byte) []byte {
 // and Content-Encoding.
 func (s *server) postInventory(t *testing.T, authz, contentType, encoding string, body []byte) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", s.srv.URL+protocol.InventoryPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), "POST", s.URL+protocol.InventoryPath, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func (s *server) postInventory(t *testing.T, authz, contentType, encoding string
 	if encoding != "" {
 		req.Header.Set("Content-Encoding", encoding)
 	}
-	res, err := s.srv.Client().Do(req)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", protocol.InventoryPath, err)
 	}
@@ -63,9 +63,8 @@ func (s *server) postInventory(t *testing.T, authz, contentType, encoding string
 	return res.StatusCode, b
 }
 
-func testInventory(t *testing.T, f *fleet) {
-	reg := prometheus.NewRegistry()
-	s := newServer(t, f, serverOptions{registerer: reg})
+func testInventory(t *testing.T, be servertest.Backend) {
+	s := newServer(t, be, serverOptions{})
 	id, secret := s.enroll(t, "inventoried")
 	cred := protocol.FormatCredential(id, secret)
 	// A minute ago: a report dated after the server's clock would count as
@@ -117,7 +116,7 @@ func testInventory(t *testing.T, f *fleet) {
 		})
 	}
 
-	snap, err := f.db.InventorySnapshot(t.Context(), id)
+	snap, err := s.db.InventorySnapshot(t.Context(), id)
 	if err != nil {
 		t.Fatalf("InventorySnapshot: %v", err)
 	}
@@ -132,11 +131,11 @@ func testInventory(t *testing.T, f *fleet) {
 			t.Fatalf("upload %d: status %d, body %s", 11+i, status, body)
 		}
 	}
-	req, _ := http.NewRequestWithContext(t.Context(), "POST", s.srv.URL+protocol.InventoryPath, bytes.NewReader(good))
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", s.URL+protocol.InventoryPath, bytes.NewReader(good))
 	req.Header.Set("Authorization", cred)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
-	res, err := s.srv.Client().Do(req)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,12 +149,12 @@ func testInventory(t *testing.T, f *fleet) {
 	}
 
 	want := map[string]float64{"auth": 2, "inventory_bad_request": 3, "inventory_content_type": 3, "inventory_too_large": 2, "inventory_rate_limited": 1}
-	if diff := cmp.Diff(want, rejected(t, reg)); diff != "" {
+	if diff := cmp.Diff(want, rejected(t, s)); diff != "" {
 		t.Errorf("steward_agent_rejected_total by reason (-want +got):\n%s", diff)
 	}
 
 	t.Run("wrong method", func(t *testing.T) {
-		res, err := s.srv.Client().Get(s.srv.URL + protocol.InventoryPath)
+		res, err := http.DefaultClient.Get(s.URL + protocol.InventoryPath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,25 +165,13 @@ func testInventory(t *testing.T, f *fleet) {
 	})
 }
 
-// rejected returns steward_agent_rejected_total by reason.
-func rejected(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+// rejected returns steward_agent_rejected_total by reason, as the
+// server's /metrics reports it.
+func rejected(t *testing.T, s *server) map[string]float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather metrics: %v", err)
-	}
 	out := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != "steward_agent_rejected_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" {
-					out[l.GetValue()] = m.GetCounter().GetValue()
-				}
-			}
-		}
+	for _, m := range s.Metrics(t, "steward_agent_rejected_total") {
+		out[m.Labels["reason"]] = m.Value
 	}
 	return out
 }

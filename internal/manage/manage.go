@@ -102,7 +102,7 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, p access.Principal,
 		return "", store.EnrollmentToken{}, err
 	}
 	if expiresIn < MinTokenLifetime || expiresIn > MaxTokenLifetime {
-		return "", store.EnrollmentToken{}, input.Errorf("expires_in", "must be between 1m and 8760h")
+		return "", store.EnrollmentToken{}, input.Errorf("expires_in", "must be between 1 minute and 365 days (e.g. 90m, 24h or 7d)")
 	}
 	if maxUses < 0 || maxUses > MaxTokenUses {
 		return "", store.EnrollmentToken{}, input.Errorf("max_uses", "must be between 0 (unlimited) and %d", MaxTokenUses)

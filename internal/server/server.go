@@ -254,6 +254,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // DB is the server's database handle.
 func (s *Server) DB() *store.DB { return s.db }
 
+// Hub is the replica's connection hub, for tests and diagnostics that
+// look at the connections it holds.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
 // Bus is the bus the replica publishes presence and routes commands on.
 func (s *Server) Bus() bus.Bus { return s.events }
 

@@ -59,7 +59,7 @@ func AnswerPings(c protocol.Command) (protocol.Result, bool) {
 // (empty for none), returning the handshake's error as is.
 func (s *Server) DialControl(t testing.TB, authorization string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), Wait)
+	ctx, cancel := context.WithTimeout(testContext(t), Wait)
 	defer cancel()
 	h := http.Header{}
 	if authorization != "" {
@@ -205,7 +205,7 @@ func (a *Agent) Send(t testing.TB, typ, id string, payload any) {
 // SendRaw writes bytes as one text message.
 func (a *Agent) SendRaw(t testing.TB, b []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), Wait)
+	ctx, cancel := context.WithTimeout(testContext(t), Wait)
 	defer cancel()
 	if err := a.ws.Write(ctx, websocket.MessageText, b); err != nil {
 		t.Fatalf("agent %s: write %d bytes: %v", a.ID, len(b), err)
@@ -216,7 +216,7 @@ func (a *Agent) SendRaw(t testing.TB, b []byte) {
 func (a *Agent) Next(t testing.TB) protocol.Envelope {
 	t.Helper()
 	if a.msgs == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), Wait)
+		ctx, cancel := context.WithTimeout(testContext(t), Wait)
 		defer cancel()
 		_, b, err := a.ws.Read(ctx)
 		if err != nil {
@@ -278,7 +278,13 @@ func (a *Agent) ReadError(t testing.TB, code, refID string) protocol.Error {
 // the agent before has been written to it.
 func (a *Agent) Sync(t testing.TB) {
 	t.Helper()
-	id := "sync-" + strconv.FormatInt(a.syncs.Add(1), 10)
+	a.Heartbeat(t, "sync-"+strconv.FormatInt(a.syncs.Add(1), 10))
+}
+
+// Heartbeat sends a heartbeat with the ID and waits for its answer, which
+// must be the next message (see Sync).
+func (a *Agent) Heartbeat(t testing.TB, id string) {
+	t.Helper()
 	a.Send(t, protocol.TypeHeartbeat, id, protocol.Heartbeat{Time: time.Now().UTC()})
 	if env := a.Next(t); env.Type != protocol.TypeHeartbeat || env.ID != id {
 		t.Fatalf("agent %s got %s %q %s, want the answer to heartbeat %s", a.ID, env.Type, env.ID, env.Data, id)
@@ -289,7 +295,7 @@ func (a *Agent) Sync(t testing.TB) {
 // close status. Only for a raw agent.
 func (a *Agent) ReadClose(t testing.TB) websocket.StatusCode {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), Wait)
+	ctx, cancel := context.WithTimeout(testContext(t), Wait)
 	defer cancel()
 	for {
 		_, b, err := a.ws.Read(ctx)

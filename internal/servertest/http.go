@@ -36,7 +36,7 @@ func (s *Server) Do(t testing.TB, r Request) Response {
 	if r.Body != "" {
 		body = strings.NewReader(r.Body)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), r.Method, s.URL+r.Path, body)
+	req, err := http.NewRequestWithContext(testContext(t), r.Method, s.URL+r.Path, body)
 	if err != nil {
 		t.Fatalf("NewRequest(%s %s): %v", r.Method, r.Path, err)
 	}

@@ -36,7 +36,7 @@ func (s *Server) User(t testing.TB, role store.Role) User {
 	if u, ok := s.users[role]; ok {
 		return u
 	}
-	ctx := t.Context()
+	ctx := testContext(t)
 	u, err := s.Manage.CreateUser(ctx, access.Console(), string(role)+"@example.com", UserPassword, role)
 	if err != nil {
 		t.Fatalf("CreateUser(%s): %v", role, err)
@@ -52,7 +52,7 @@ func (s *Server) User(t testing.TB, role store.Role) User {
 // Client creates a client named name.
 func (s *Server) Client(t testing.TB, name string) store.Client {
 	t.Helper()
-	c, err := s.Manage.CreateClient(t.Context(), access.Console(), name)
+	c, err := s.Manage.CreateClient(testContext(t), access.Console(), name)
 	if err != nil {
 		t.Fatalf("CreateClient(%q): %v", name, err)
 	}
@@ -62,7 +62,7 @@ func (s *Server) Client(t testing.TB, name string) store.Client {
 // Site creates a site named name in the client.
 func (s *Server) Site(t testing.TB, clientID, name string) store.Site {
 	t.Helper()
-	site, err := s.Manage.CreateSite(t.Context(), access.Console(), clientID, name)
+	site, err := s.Manage.CreateSite(testContext(t), access.Console(), clientID, name)
 	if err != nil {
 		t.Fatalf("CreateSite(%q): %v", name, err)
 	}
@@ -81,7 +81,7 @@ func (s *Server) NewSite(t testing.TB) store.Site {
 // valid for an hour.
 func (s *Server) EnrollmentToken(t testing.TB, siteID string) string {
 	t.Helper()
-	tok, _, err := s.Manage.CreateEnrollmentToken(t.Context(), access.Console(), siteID, time.Hour, 0)
+	tok, _, err := s.Manage.CreateEnrollmentToken(testContext(t), access.Console(), siteID, time.Hour, 0)
 	if err != nil {
 		t.Fatalf("CreateEnrollmentToken: %v", err)
 	}
@@ -126,7 +126,7 @@ func (s *Server) EnrollIn(t testing.TB, siteID, hostname string) (id, secret str
 // Agent reads an agent's row.
 func (s *Server) Agent(t testing.TB, id string) store.Agent {
 	t.Helper()
-	a, err := s.DB().Agent(t.Context(), id)
+	a, err := s.DB().Agent(testContext(t), id)
 	if err != nil {
 		t.Fatalf("Agent(%s): %v", id, err)
 	}

@@ -75,9 +75,12 @@ type Backend struct {
 }
 
 // Backends returns SQLite and, when STEWARD_TEST_DATABASE_URL is set,
-// PostgreSQL.
+// PostgreSQL; without it, it logs that PostgreSQL was skipped.
 func Backends(t *testing.T) []Backend {
 	t.Helper()
+	if os.Getenv(storetest.EnvPostgresURL) == "" {
+		t.Logf("PostgreSQL skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) to run it", storetest.EnvPostgresURL)
+	}
 	var out []Backend
 	for _, b := range storetest.Backends(t) {
 		out = append(out, Backend{Name: b.Name, Options: func(t *testing.T) Options {
@@ -92,9 +95,6 @@ func Backends(t *testing.T) []Backend {
 // STEWARD_TEST_DATABASE_URL it logs that PostgreSQL was skipped.
 func Each(t *testing.T, opts Options, fn func(t *testing.T, s *Server)) {
 	t.Helper()
-	if os.Getenv(storetest.EnvPostgresURL) == "" {
-		t.Logf("PostgreSQL skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) to run it", storetest.EnvPostgresURL)
-	}
 	for _, b := range Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			o := opts

@@ -32,6 +32,12 @@ func TestServer(t *testing.T) {
 		for _, a := range agents {
 			s.WaitPresence(t, a.ID, true)
 		}
+		if n := s.Metric(t, "steward_agents_connected", nil); n != 2 {
+			t.Errorf("steward_agents_connected = %g, want 2", n)
+		}
+		if n := s.Metric(t, "steward_no_such_metric", nil); n != -1 {
+			t.Errorf("an unknown metric = %g, want -1", n)
+		}
 		res := s.As(t, store.RoleTechnician, "POST", "/api/v1/commands", `{"name":"ping","target":{"site_id":"`+site.ID+`"}}`).Want(t, http.StatusCreated)
 		batch := servertest.Decode[store.BatchStatus](t, res)
 		servertest.Poll(t, "both pings answered", func() store.BatchStatus {

@@ -1,6 +1,7 @@
 package servertest
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -26,10 +27,13 @@ func Poll[T any](t testing.TB, what string, get func() T, done func(T) bool) T {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s; last: %+v", Wait, what, v)
 		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting for %s", what)
-		case <-tick.C:
-		}
+		<-tick.C
 	}
+}
+
+// testContext is the test's context without its cancellation: the
+// helpers also run in cleanups (to wait for a disconnect to be recorded,
+// say), after t.Context is done; Wait bounds what they wait for.
+func testContext(t testing.TB) context.Context {
+	return context.WithoutCancel(t.Context())
 }

@@ -16,9 +16,8 @@ var summaryLine = regexp.MustCompile(`^connected=\d+ agents=\d+ errors=\d+ recon
 	`rss_mb=\d+\.\d rss_per_agent_kb=(\d+\.\d|-) heap_per_agent_kb=(\d+\.\d|-)( server_.*)?\n$`)
 
 func TestCLI(t *testing.T) {
-	db := newDB(t)
-	srv := newServer(t, db, "r1", 300*time.Millisecond)
-	token := newToken(t, db)
+	srv := newServer(t, 300*time.Millisecond)
+	token := srv.token
 	env := func(token string) func(string) string {
 		return func(k string) string {
 			if k == sim.EnvToken {
@@ -30,7 +29,7 @@ func TestCLI(t *testing.T) {
 
 	t.Run("all connected", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
-		args := []string{"--server", srv.srv.URL, "--agents", "30", "--duration", "2s", "--report-every", "300ms", "--log-level", "warn", "--metrics"}
+		args := []string{"--server", srv.URL, "--agents", "30", "--duration", "2s", "--report-every", "300ms", "--log-level", "warn", "--metrics"}
 		if code := sim.Main(t.Context(), args, env(token), &stdout, &stderr); code != 0 {
 			t.Fatalf("Main(%q) = %d, want 0; stderr:\n%s", args, code, &stderr)
 		}
@@ -65,7 +64,7 @@ func TestCLI(t *testing.T) {
 
 	t.Run("refused token", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
-		args := []string{"--server", srv.srv.URL, "--token", "ste_wrong", "--agents", "3", "--report-every", "0"}
+		args := []string{"--server", srv.URL, "--token", "ste_wrong", "--agents", "3", "--report-every", "0"}
 		if code := sim.Main(t.Context(), args, env(""), &stdout, &stderr); code != 1 {
 			t.Fatalf("Main(%q) = %d, want 1; stderr:\n%s", args, code, &stderr)
 		}

@@ -1,29 +1,16 @@
 package sim_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/bus"
-	"github.com/steward-rmm/steward/internal/gateway"
-	"github.com/steward-rmm/steward/internal/hub"
-	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/sim"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
@@ -33,68 +20,44 @@ import (
 // while passing runs never wait this long.
 const wait = 30 * time.Second
 
-// server is one steward replica built from the real pieces: hub behind the
-// real gateway routes on an httptest server.
+// server is a real steward server started through servertest, with a
+// site and an unlimited enrollment token for it.
 type server struct {
-	db  *store.DB
-	hub *hub.Hub
-	srv *httptest.Server
-	log *lockedBuffer
+	*servertest.Server
+	db    *store.DB
+	token string
 }
 
-func newDB(t *testing.T) *store.DB {
+// newServer starts a server on a fresh SQLite database.
+func newServer(t *testing.T, heartbeat time.Duration) *server {
 	t.Helper()
-	return storetest.Open(t, store.Options{DataDir: t.TempDir()})
+	return serve(t, servertest.Options{Heartbeat: heartbeat})
 }
 
-// newToken creates a client, a site and an enrollment token in db.
-func newToken(t *testing.T, db *store.DB) string {
+func serve(t *testing.T, opts servertest.Options) *server {
 	t.Helper()
-	ctx := t.Context()
-	svc := manage.New(db)
-	c, err := svc.CreateClient(ctx, access.Console(), "Sim "+store.NewID())
-	if err != nil {
-		t.Fatalf("CreateClient: %v", err)
-	}
-	s, err := svc.CreateSite(ctx, access.Console(), c.ID, "Lab")
-	if err != nil {
-		t.Fatalf("CreateSite: %v", err)
-	}
-	tok, _, err := svc.CreateEnrollmentToken(ctx, access.Console(), s.ID, time.Hour, 0)
-	if err != nil {
-		t.Fatalf("CreateEnrollmentToken: %v", err)
-	}
-	return tok
+	s := servertest.Start(t, opts)
+	return &server{Server: s, db: s.DB(), token: s.EnrollmentToken(t, s.NewSite(t).ID)}
 }
 
-func newServer(t *testing.T, db *store.DB, replicaID string, heartbeat time.Duration) *server {
+// newReplicas starts n replicas on one fresh PostgreSQL database, as
+// production runs several (SQLite serves one replica only); it skips the
+// test when no PostgreSQL is configured.
+func newReplicas(t *testing.T, n int, heartbeat time.Duration) []*server {
 	t.Helper()
-	// The hub's serve goroutines can outlive a failed test by a little;
-	// their logs go to a buffer, never to t.
-	logs := &lockedBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	// Metrics as production registers them, for --metrics.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h := hub.New(db, bus.NewLocal(), log, hub.Options{ReplicaID: replicaID, Heartbeat: heartbeat, ServerVersion: "test", Registerer: reg})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		h.Run(ctx)
-	}()
-	mux := http.NewServeMux()
-	gateway.New(db, h, log, false).Register(mux)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		h.Shutdown()
-		srv.Close()
-		cancel()
-		<-done
-	})
-	return &server{db: db, hub: h, srv: srv, log: logs}
+	url := storetest.NewPostgresDatabase(t)
+	out := make([]*server, n)
+	for i := range out {
+		out[i] = serve(t, servertest.Options{DatabaseURL: url, Heartbeat: heartbeat})
+		if i > 0 {
+			out[i].token = out[0].token
+		}
+	}
+	return out
 }
+
+// count counts the server's log lines holding substr.
+func (s *server) count(substr string) int { return strings.Count(s.Logs(), substr) }
 
 // run is a simulation running in the background.
 type run struct {
@@ -192,27 +155,4 @@ func identities(t *testing.T, dir string) []sim.Identity {
 		t.Fatalf("decode %s: %v", sim.StateFile, err)
 	}
 	return doc.Agents
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) count(substr string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), substr)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

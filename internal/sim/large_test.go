@@ -53,16 +53,15 @@ func TestLarge(t *testing.T) {
 		t.Fatalf("build steward-sim: %v\n%s", err, out)
 	}
 
-	db := newDB(t)
-	token := newToken(t, db)
 	runtime.GC()
 	baseline := residentBytes(t)
-	srv := newServer(t, db, "r1", 10*time.Second)
+	srv := newServer(t, 10*time.Second)
+	token := srv.token
 
 	ctx, cancel := context.WithTimeout(t.Context(), duration+5*time.Minute)
 	defer cancel()
 	var stdout bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "--server", srv.srv.URL, "--agents", strconv.Itoa(n), "--ramp", ramp,
+	cmd := exec.CommandContext(ctx, bin, "--server", srv.URL, "--agents", strconv.Itoa(n), "--ramp", ramp,
 		"--duration", duration.String(), "--report-every", "5s", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), sim.EnvToken+"="+token)
 	cmd.Stdout, cmd.Stderr = &stdout, t.Output()
@@ -85,7 +84,7 @@ func TestLarge(t *testing.T) {
 			t.Fatalf("steward-sim ended early: %v\n%s", err, &stdout)
 		case <-time.After(time.Second):
 		}
-		if srv.hub.Connected() == n && time.Until(deadline) < duration/2 {
+		if srv.Hub().Connected() == n && time.Until(deadline) < duration/2 {
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)

@@ -18,13 +18,12 @@ import (
 
 func TestAgentsConnectAndHeartbeat(t *testing.T) {
 	const n = 250
-	db := newDB(t)
-	srv := newServer(t, db, "r1", 500*time.Millisecond)
-	r := start(t, sim.Config{Servers: []string{srv.srv.URL}, Token: newToken(t, db), Agents: n})
+	srv := newServer(t, 500*time.Millisecond)
+	r := start(t, sim.Config{Servers: []string{srv.URL}, Token: srv.token, Agents: n})
 
 	r.waitConnected(t, n)
-	waitOnline(t, db, n, n)
-	if got := srv.hub.Connected(); got != n {
+	waitOnline(t, srv.db, n, n)
+	if got := srv.Hub().Connected(); got != n {
 		t.Errorf("hub.Connected() = %d, want %d", got, n)
 	}
 	// Each agent beats once within its first interval.
@@ -38,7 +37,7 @@ func TestAgentsConnectAndHeartbeat(t *testing.T) {
 	if st.MessagesIn < 2*n || st.MessagesOut < 2*n { // welcome+answer, hello+heartbeat
 		t.Errorf("messages in=%d out=%d, want at least %d each", st.MessagesIn, st.MessagesOut, 2*n)
 	}
-	agents, total, err := db.ListAgents(t.Context(), store.AgentFilter{Query: "sim-00007"}, store.Page{Limit: 10})
+	agents, total, err := srv.db.ListAgents(t.Context(), store.AgentFilter{Query: "sim-00007"}, store.Page{Limit: 10})
 	if err != nil || total != 1 {
 		t.Fatalf("ListAgents(sim-00007) = %d agents, %v; want 1", total, err)
 	}
@@ -57,18 +56,17 @@ func TestAgentsConnectAndHeartbeat(t *testing.T) {
 		t.Errorf("summary RSS = %d, Heap = %d; want both measured", sum.RSS, sum.Heap)
 	}
 	// Every connection ended with a close handshake, and the server saw it.
-	waitOnline(t, db, n, 0)
-	if got := srv.log.count(`simulation over`); got != n {
+	waitOnline(t, srv.db, n, 0)
+	if got := srv.count(`simulation over`); got != n {
 		t.Errorf("server logged %d disconnects with the simulator's close reason, want %d", got, n)
 	}
 }
 
 func TestStateDirReusesIdentities(t *testing.T) {
-	db := newDB(t)
-	srv := newServer(t, db, "r1", time.Second)
-	token := newToken(t, db)
+	srv := newServer(t, time.Second)
+	token := srv.token
 	dir := filepath.Join(t.TempDir(), "state")
-	cfg := sim.Config{Servers: []string{srv.srv.URL}, Token: token, Agents: 40, StateDir: dir}
+	cfg := sim.Config{Servers: []string{srv.URL}, Token: token, Agents: 40, StateDir: dir}
 
 	r := start(t, cfg)
 	r.waitConnected(t, 40)
@@ -92,7 +90,7 @@ func TestStateDirReusesIdentities(t *testing.T) {
 	r = start(t, cfg)
 	r.waitConnected(t, 60)
 	r.stop(t)
-	waitOnline(t, db, 60, 0)
+	waitOnline(t, srv.db, 60, 0)
 	second := identities(t, dir)
 	if len(second) != 60 || !slices.Equal(second[:40], first) {
 		t.Errorf("state file after the second run holds %d identities (first 40 unchanged: %t), want 60",
@@ -104,7 +102,7 @@ func TestStateDirReusesIdentities(t *testing.T) {
 	r = start(t, cfg)
 	r.waitConnected(t, 60)
 	r.stop(t)
-	waitOnline(t, db, 60, 0)
+	waitOnline(t, srv.db, 60, 0)
 
 	cfg.Agents = 61
 	if _, err := sim.Run(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "token") {
@@ -114,21 +112,24 @@ func TestStateDirReusesIdentities(t *testing.T) {
 
 func TestFailoverToNextServer(t *testing.T) {
 	const n = 100
-	db := newDB(t)
-	a := newServer(t, db, "r1", time.Second)
-	b := newServer(t, db, "r2", time.Second)
+	// Two replicas on one PostgreSQL database, as production runs them.
+	replicas := newReplicas(t, 2, time.Second)
+	a, b := replicas[0], replicas[1]
 	r := start(t, sim.Config{
-		Servers: []string{a.srv.URL, b.srv.URL}, Token: newToken(t, db), Agents: n,
+		Servers: []string{a.URL, b.URL}, Token: a.token, Agents: n,
 		BackoffBase: 200 * time.Millisecond,
 	})
 	r.waitConnected(t, n)
-	if ca, cb := a.hub.Connected(), b.hub.Connected(); ca != n/2 || cb != n/2 {
+	if ca, cb := a.Hub().Connected(), b.Hub().Connected(); ca != n/2 || cb != n/2 {
 		t.Errorf("agents on servers = %d, %d; want round-robin %d, %d", ca, cb, n/2, n/2)
 	}
 
-	a.hub.Shutdown() // closes its connections with CloseShutdown
-	waitFor(t, "every agent on the second server", func() bool { return b.hub.Connected() == n },
-		func() string { return fmt.Sprintf("%d on the second server", b.hub.Connected()) })
+	// A graceful stop closes its connections with CloseShutdown.
+	if err := a.Stop(); err != nil {
+		t.Fatalf("stop the first replica: %v", err)
+	}
+	waitFor(t, "every agent on the second server", func() bool { return b.Hub().Connected() == n },
+		func() string { return fmt.Sprintf("%d on the second server", b.Hub().Connected()) })
 	st := r.waitConnected(t, n)
 	if st.Reconnects < n/2 || st.Errors < n/2 {
 		t.Errorf("after failover reconnects = %d, errors = %d; want at least %d each", st.Reconnects, st.Errors, n/2)
@@ -136,7 +137,7 @@ func TestFailoverToNextServer(t *testing.T) {
 	if !strings.Contains(st.LastError, "4003") && !strings.Contains(st.LastError, "shutting down") {
 		t.Logf("last error = %q", st.LastError)
 	}
-	waitOnline(t, db, n, n)
+	waitOnline(t, b.db, n, n)
 	sum := r.stop(t)
 	if !sum.OK() || sum.Reconnects < n/2 {
 		t.Errorf("summary = %s; want all connected after %d reconnects", sum, n/2)
@@ -145,15 +146,14 @@ func TestFailoverToNextServer(t *testing.T) {
 
 func TestCommandsAnswered(t *testing.T) {
 	const n = 20
-	db := newDB(t)
-	srv := newServer(t, db, "r1", time.Second)
+	srv := newServer(t, time.Second)
 	dir := t.TempDir()
-	r := start(t, sim.Config{Servers: []string{srv.srv.URL}, Token: newToken(t, db), Agents: n, StateDir: dir})
+	r := start(t, sim.Config{Servers: []string{srv.URL}, Token: srv.token, Agents: n, StateDir: dir})
 	r.waitConnected(t, n)
 
 	sent := 0
 	for i, id := range identities(t, dir) {
-		c, ok := srv.hub.Lookup(id.ID)
+		c, ok := srv.Hub().Lookup(id.ID)
 		if !ok {
 			t.Fatalf("hub.Lookup(%s): agent %d not connected", id.ID, id.Index)
 		}
@@ -182,17 +182,16 @@ func TestSourceAddrs(t *testing.T) {
 	} else {
 		ln.Close()
 	}
-	db := newDB(t)
-	srv := newServer(t, db, "r1", time.Second)
+	srv := newServer(t, time.Second)
 	dir := t.TempDir()
 	r := start(t, sim.Config{
-		Servers: []string{srv.srv.URL}, Token: newToken(t, db), Agents: 30, StateDir: dir,
+		Servers: []string{srv.URL}, Token: srv.token, Agents: 30, StateDir: dir,
 		SourceAddrs: "127.0.0.2-127.0.0.4",
 	})
 	r.waitConnected(t, 30)
 	seen := map[string]int{}
 	for _, id := range identities(t, dir) {
-		a, err := db.Agent(t.Context(), id.ID)
+		a, err := srv.db.Agent(t.Context(), id.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,11 +211,10 @@ func TestSourceAddrs(t *testing.T) {
 }
 
 func TestRampAndDuration(t *testing.T) {
-	db := newDB(t)
-	srv := newServer(t, db, "r1", time.Second)
+	srv := newServer(t, time.Second)
 	begin := time.Now()
 	sum, err := sim.Run(t.Context(), sim.Config{
-		Servers: []string{srv.srv.URL}, Token: newToken(t, db), Agents: 10, Ramp: 10, Duration: 2 * time.Second,
+		Servers: []string{srv.URL}, Token: srv.token, Agents: 10, Ramp: 10, Duration: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatalf("Run: %v", err)

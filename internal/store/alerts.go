@@ -22,7 +22,9 @@ type Alert struct {
 	AgentID        string    `json:"agent_id"`
 	Hostname       string    `json:"hostname"`
 	ClientID       string    `json:"client_id"`
+	ClientName     string    `json:"client_name"`
 	SiteID         string    `json:"site_id"`
+	SiteName       string    `json:"site_name"`
 	Rule           string    `json:"rule"`
 	Metric         string    `json:"metric"`
 	Severity       string    `json:"severity"`
@@ -113,9 +115,9 @@ func (t *Tx) AcknowledgeAlert(ctx context.Context, id, by string) (Alert, bool, 
 	return a, n == 1, err
 }
 
-const alertSelect = `SELECT al.id, al.agent_id, ag.hostname, al.client_id, al.site_id, al.rule, al.metric, al.severity, al.state,
+const alertSelect = `SELECT al.id, al.agent_id, ag.hostname, al.client_id, c.name, al.site_id, s.name, al.rule, al.metric, al.severity, al.state,
 	al.message, al.value, al.opened_at, al.acknowledged_at, al.acknowledged_by, al.resolved_at, al.resolved_by, al.resolved_value
-	FROM alerts al JOIN agents ag ON ag.id = al.agent_id`
+	FROM alerts al JOIN agents ag ON ag.id = al.agent_id JOIN clients c ON c.id = al.client_id JOIN sites s ON s.id = al.site_id`
 
 func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
 	var (
@@ -124,7 +126,7 @@ func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
 		acked, resolved sql.NullInt64
 		resolvedValue   sql.NullFloat64
 	)
-	err := row.Scan(&a.ID, &a.AgentID, &a.Hostname, &a.ClientID, &a.SiteID, &a.Rule, &a.Metric, &a.Severity, &a.State,
+	err := row.Scan(&a.ID, &a.AgentID, &a.Hostname, &a.ClientID, &a.ClientName, &a.SiteID, &a.SiteName, &a.Rule, &a.Metric, &a.Severity, &a.State,
 		&a.Message, &a.Value, &opened, &acked, &a.AcknowledgedBy, &resolved, &a.ResolvedBy, &resolvedValue)
 	if err != nil {
 		return Alert{}, err
@@ -159,6 +161,8 @@ type AlertFilter struct {
 	ClientID string
 	SiteID   string
 	Severity string
+	// Query matches the hostname, the rule or the message, ignoring case.
+	Query string
 }
 
 // ListAlerts returns alerts newest first.
@@ -191,12 +195,19 @@ func (db *DB) ListAlerts(ctx context.Context, f AlertFilter, p Page) ([]Alert, i
 	if f.Severity != "" {
 		add("al.severity = ?", f.Severity)
 	}
+	from := `SELECT COUNT(*) FROM alerts al`
+	if f.Query != "" {
+		// The one argument serves the three columns.
+		add(`(lower(ag.hostname) LIKE ? ESCAPE '\' OR lower(al.rule) LIKE ? ESCAPE '\' OR lower(al.message) LIKE ? ESCAPE '\')`,
+			"%"+escapeLike(strings.ToLower(f.Query))+"%")
+		from += ` JOIN agents ag ON ag.id = al.agent_id`
+	}
 	where := ""
 	if len(conds) > 0 {
 		where = " WHERE " + strings.Join(conds, " AND ")
 	}
 	var total int
-	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts al`+where, args...).Scan(&total); err != nil {
+	if err := db.sql.QueryRowContext(ctx, from+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count alerts: %w", err)
 	}
 	n := len(args)

@@ -21,7 +21,12 @@ type Session struct {
 
 // CreateSession stores a new session.
 func (db *DB) CreateSession(ctx context.Context, s Session) error {
-	_, err := db.sql.ExecContext(ctx,
+	return db.q().CreateSession(ctx, s)
+}
+
+// CreateSession stores a new session inside tx, with what records it.
+func (t *Tx) CreateSession(ctx context.Context, s Session) error {
+	_, err := t.q.ExecContext(ctx,
 		`INSERT INTO sessions (id_hash, user_id, created_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6)`,
 		s.IDHash, s.UserID, ms(s.CreatedAt), ms(s.ExpiresAt), s.IP, s.UserAgent)
 	if err != nil {

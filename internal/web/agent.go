@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,16 +16,82 @@ import (
 	"github.com/steward-rmm/steward/internal/store"
 )
 
-// agentView is the data of the agent page. The agent's own fields are
-// promoted so the live fragment reads them directly.
+// agentTab is one tab of the agent page: each is a page of its own under
+// /agents/{id}, so a host with a thousand packages does not make the
+// overview a thousand rows long.
+type agentTab struct {
+	// Slug is the path below /agents/{id}; "" is the overview.
+	Slug, Label string
+}
+
+// agentTabs are the agent page's tabs, in order.
+var agentTabs = []agentTab{
+	{"", "Overview"}, {"metrics", "Metrics"}, {"inventory", "Inventory"}, {"software", "Software"},
+	{"policy", "Policy"}, {"alerts", "Alerts"}, {"history", "History"},
+}
+
+// agentView is the data of every tab of the agent page. The agent's own
+// fields are promoted so the live fragments read them directly; each tab
+// fills only its own part.
 type agentView struct {
 	store.Agent
-	// Policy is the resolved policy; nil in live fragments, which do not show it.
+	// Tab is the current tab's slug.
+	Tab string
+	// Policy is the resolved policy (policy tab).
 	Policy *policyView
-	// Charts lists the metric charts, one per chart drawn by app.js.
+	// Charts lists the metric charts, one per chart drawn by app.js (metrics tab).
 	Charts []chartView
-	// Scope is the agent's monitoring panel; nil in live fragments.
+	// Scope is the agent's monitoring panel (overview).
 	Scope *scopeView
+	// Inventory is the inventory, software or history tab's data.
+	Inventory *inventoryView
+	// Alerts are the agent's latest alerts (alerts tab); AlertsTotal
+	// counts them all and AlertsURL lists them on the alerts page.
+	Alerts      []store.Alert
+	AlertsTotal int
+	AlertsURL   string
+}
+
+// tabLink is a tab as the tab bar draws it.
+type tabLink struct {
+	URL, Label string
+	Current    bool
+}
+
+// Tabs lists the tab bar's links.
+func (v agentView) Tabs() []tabLink {
+	out := make([]tabLink, 0, len(agentTabs))
+	for _, t := range agentTabs {
+		u := "/agents/" + url.PathEscape(v.ID)
+		if t.Slug != "" {
+			u += "/" + t.Slug
+		}
+		out = append(out, tabLink{URL: u, Label: t.Label, Current: t.Slug == v.Tab})
+	}
+	return out
+}
+
+// TabLabel names the current tab, for the title.
+func (v agentView) TabLabel() string {
+	for _, t := range agentTabs {
+		if t.Slug == v.Tab {
+			return t.Label
+		}
+	}
+	return ""
+}
+
+// renderAgent renders a tab of the agent page; an htmx presence refresh
+// of the heading gets only the heading.
+func (h *Handler) renderAgent(w http.ResponseWriter, r *http.Request, av agentView, block string) error {
+	title := av.Hostname
+	if av.Tab != "" {
+		title = av.TabLabel() + " · " + av.Hostname
+	}
+	if isPartial(r) && r.URL.Query().Get("part") == "head" {
+		block = "agent-head"
+	}
+	return h.render(w, r, http.StatusOK, "agent", block, view{Title: title, Nav: "agents", Page: av})
 }
 
 // policyView is the effective policy of one agent, for display.
@@ -41,10 +108,18 @@ type policySection struct {
 }
 
 type policyField struct {
-	Path  string
+	Path string
+	// Name is the path within its section, e.g. "cpu.trigger".
+	Name  string
 	Value string
-	// Source describes where the value comes from, e.g. `site policy "HQ" (p-1)`.
-	Source string
+	// Raw is the value as the policy document writes it, when Value says
+	// it differently ("9600h0m0s" for "400 days").
+	Raw  string
+	Help string
+	// Source names where the value comes from, e.g. `site policy "HQ"`;
+	// SourceURL links the policy, empty for the built-in default.
+	Source    string
+	SourceURL string
 	// Level names the source level: built-in default, default, client, site, agent.
 	Level string
 	// Here reports that the value is set on the agent itself.
@@ -52,19 +127,31 @@ type policyField struct {
 }
 
 // newPolicyView groups an effective policy by top-level section, in the
-// schema's order.
-func newPolicyView(eff policy.Effective, acknowledged string) *policyView {
+// schema's order. channels names the notification channels by ID.
+func newPolicyView(eff policy.Effective, acknowledged string, channels map[string]string) *policyView {
 	pv := &policyView{Revision: eff.Revision(), Current: acknowledged == eff.Revision()}
 	for _, f := range eff.Fields() {
-		section, _, _ := strings.Cut(f.Path, ".")
+		section, name, _ := strings.Cut(f.Path, ".")
 		if n := len(pv.Sections); n == 0 || pv.Sections[n-1].Name != section {
 			pv.Sections = append(pv.Sections, policySection{Name: section})
 		}
 		s := &pv.Sections[len(pv.Sections)-1]
-		s.Fields = append(s.Fields, policyField{
-			Path: f.Path, Value: policyValue(f.Value), Source: f.Source.String(),
+		pf := policyField{
+			Path: f.Path, Name: name, Value: policyValue(f.Path, f.Value, channels),
 			Level: levelLabel(f.Source.Level), Here: f.Source.Level == policy.LevelAgent,
-		})
+		}
+		if raw := rawPolicyValue(f.Value); raw != pf.Value {
+			pf.Raw = raw
+		}
+		if sp, ok := policy.SpecFor(f.Path); ok {
+			pf.Help = sp.Help
+		}
+		pf.Source = "built-in default"
+		if f.Source.Level != policy.LevelBuiltin {
+			pf.Source = fmt.Sprintf("%s policy %q", f.Source.Level, f.Source.PolicyName)
+			pf.SourceURL = "/policies/" + url.PathEscape(f.Source.PolicyID)
+		}
+		s.Fields = append(s.Fields, pf)
 	}
 	return pv
 }
@@ -77,30 +164,45 @@ func levelLabel(l policy.Level) string {
 	return l.String()
 }
 
-// policyValue writes a field's value as the policy JSON would, minus quotes.
-func policyValue(v any) string {
+// isSize reports whether a policy field at path counts bytes.
+func isSize(path string) bool { return strings.Contains(path, "bytes") }
+
+// policyValue writes a field's value for people: durations in days,
+// hours or minutes, sizes in MB, percentages with their sign and
+// notification channels by name.
+func policyValue(path string, v any, channels map[string]string) string {
 	switch x := v.(type) {
 	case time.Duration:
-		return x.String()
+		return policy.HumanDuration(x)
 	case policy.Severity:
 		return string(x)
 	case bool:
-		return strconv.FormatBool(x)
+		if x {
+			return "on"
+		}
+		return "off"
 	case int64:
+		if isSize(path) {
+			return policy.HumanBytes(x)
+		}
 		return num(int(x))
 	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
+		return strconv.FormatFloat(x, 'f', -1, 64) + " %"
 	case map[string]policy.DiskLimits:
 		if len(x) == 0 {
 			return "none"
 		}
 		mounts := make([]string, 0, len(x))
 		for m, l := range x {
-			mounts = append(mounts, fmt.Sprintf("%s: %s%% / %s%%", m,
-				strconv.FormatFloat(l.PercentTrigger, 'f', -1, 64), strconv.FormatFloat(l.PercentClear, 'f', -1, 64)))
+			s := fmt.Sprintf("%s: used above %s %% (clears below %s %%)", m,
+				strconv.FormatFloat(l.PercentTrigger, 'f', -1, 64), strconv.FormatFloat(l.PercentClear, 'f', -1, 64))
+			if l.FreeBytesTrigger > 0 {
+				s += fmt.Sprintf(", free below %s (clears above %s)", policy.HumanBytes(l.FreeBytesTrigger), policy.HumanBytes(l.FreeBytesClear))
+			}
+			mounts = append(mounts, s)
 		}
 		sort.Strings(mounts)
-		return strings.Join(mounts, ", ")
+		return strings.Join(mounts, "; ")
 	case []string: // notification channels
 		switch {
 		case len(x) == 0:
@@ -108,9 +210,29 @@ func policyValue(v any) string {
 		case len(x) == 1 && x[0] == policy.AllChannels:
 			return "all channels"
 		}
-		return strings.Join(x, ", ")
+		names := make([]string, 0, len(x))
+		for _, id := range x {
+			if n, ok := channels[id]; ok {
+				names = append(names, n)
+			} else {
+				names = append(names, "deleted channel "+id)
+			}
+		}
+		return strings.Join(names, ", ")
 	}
 	return fmt.Sprint(v)
+}
+
+// rawPolicyValue writes a scalar value as the policy document does, for
+// the tooltip of its human form; "" for the composite kinds.
+func rawPolicyValue(v any) string {
+	switch x := v.(type) {
+	case time.Duration:
+		return x.String()
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
 }
 
 // chartView is one chart of the agent page: its title, unit and series.
@@ -169,8 +291,9 @@ func agentCharts(metrics []string) []chartView {
 	return charts
 }
 
-// agentPage serves GET /agents/{id}. A presence event re-fetches only the
-// live fragment, which leaves the policy and the charts alone.
+// agentPage serves GET /agents/{id}, the overview: the machine, the
+// agent and the monitoring panel. A presence event re-fetches only the
+// live fragment.
 func (h *Handler) agentPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
 	ctx := r.Context()
 	a, err := h.cfg.DB.Agent(ctx, r.PathValue("id"))
@@ -179,22 +302,69 @@ func (h *Handler) agentPage(w http.ResponseWriter, r *http.Request, _ access.Pri
 	}
 	av := agentView{Agent: a}
 	if isPartial(r) {
-		return h.render(w, r, http.StatusOK, "agent", "agent-live", view{Title: a.Hostname, Nav: "agents", Page: av})
+		return h.renderAgent(w, r, av, "agent-live")
+	}
+	if av.Scope, err = h.scope(ctx, agentScope(a)); err != nil {
+		return err
+	}
+	return h.renderAgent(w, r, av, "")
+}
+
+// agentMetrics serves GET /agents/{id}/metrics: the charts.
+func (h *Handler) agentMetrics(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	ctx := r.Context()
+	a, err := h.cfg.DB.Agent(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	metrics, err := h.cfg.DB.AgentMetrics(ctx, a.ID, time.Now().Add(-chartsSince))
+	if err != nil {
+		return err
+	}
+	return h.renderAgent(w, r, agentView{Agent: a, Tab: "metrics", Charts: agentCharts(metrics)}, "")
+}
+
+// agentPolicy serves GET /agents/{id}/policy: the effective policy, each
+// field with its source.
+func (h *Handler) agentPolicy(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	ctx := r.Context()
+	a, err := h.cfg.DB.Agent(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
 	}
 	eff, err := h.cfg.Policies.Agent(ctx, a.ID)
 	if err != nil {
 		return fmt.Errorf("effective policy of %s: %w", a.ID, err)
 	}
-	av.Policy = newPolicyView(eff, a.PolicyRevision)
-	metrics, err := h.cfg.DB.AgentMetrics(ctx, a.ID, time.Now().Add(-chartsSince))
+	chans, err := h.cfg.DB.ListChannels(ctx)
 	if err != nil {
 		return err
 	}
-	av.Charts = agentCharts(metrics)
-	if av.Scope, err = h.scope(ctx, agentScope(a)); err != nil {
+	names := make(map[string]string, len(chans))
+	for _, c := range chans {
+		names[c.ID] = c.Name
+	}
+	return h.renderAgent(w, r, agentView{Agent: a, Tab: "policy", Policy: newPolicyView(eff, a.PolicyRevision, names)}, "")
+}
+
+// agentAlertRows is how many of an agent's latest alerts its tab lists.
+const agentAlertRows = 50
+
+// agentAlerts serves GET /agents/{id}/alerts: the agent's latest alerts,
+// whatever their state, linked to the alerts page for handling them.
+func (h *Handler) agentAlerts(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	ctx := r.Context()
+	a, err := h.cfg.DB.Agent(ctx, r.PathValue("id"))
+	if err != nil {
 		return err
 	}
-	return h.render(w, r, http.StatusOK, "agent", "", view{Title: a.Hostname, Nav: "agents", Page: av})
+	alerts, total, err := h.cfg.DB.ListAlerts(ctx, store.AlertFilter{AgentID: a.ID}, store.Page{Limit: agentAlertRows})
+	if err != nil {
+		return err
+	}
+	av := agentView{Agent: a, Tab: "alerts", Alerts: alerts, AlertsTotal: total,
+		AlertsURL: alertQuery{State: "all", Agent: a.ID}.url()}
+	return h.renderAgent(w, r, av, "")
 }
 
 // chartRanges are the ranges the chart buttons offer.

@@ -37,21 +37,35 @@ func TestAgentPageEffectivePolicy(t *testing.T) {
 	own := e.assignPolicy("web-01 only", `{"thresholds":{"cpu":{"trigger":97}}}`, store.LevelAgent, a.ID)
 	b := e.signedIn(store.RoleReadonly)
 
-	res := b.get("/agents/" + a.ID)
-	wantStatus(t, "agent page", res, http.StatusOK)
-	mustContain(t, "agent page", res.body,
+	path := "/agents/" + a.ID + "/policy"
+	res := b.get(path)
+	wantStatus(t, "policy tab", res, http.StatusOK)
+	mustContain(t, "policy tab", res.body,
 		"Effective policy",
 		`<h3 class="policy-section">metrics</h3>`, `<h3 class="policy-section">thresholds</h3>`,
-		// html/template writes the quotes of Source.String as &#34;.
-		`<td class="mono">metrics.interval</td><td class="mono">30s</td><td>client policy &#34;Acme baseline&#34; (`+client.ID+`)</td>`,
+		// Values in people's units, sources by name with a link, not by ID.
+		`<span class="mono" title="metrics.interval">interval</span>`,
+		`<td class="value" title="30s">30 seconds</td>`,
 		`<span class="badge">inherited from client</span>`,
-		`<td class="mono">thresholds.cpu.trigger</td><td class="mono">97</td><td>agent policy &#34;web-01 only&#34; (`+own.ID+`)</td>`,
+		// html/template writes the quotes of the policy name as &#34;.
+		`<a href="/policies/`+client.ID+`">client policy &#34;Acme baseline&#34;</a>`,
+		`<span class="mono" title="thresholds.cpu.trigger">cpu.trigger</span>`,
+		`<td class="value">97 %</td>`,
+		`<a href="/policies/`+own.ID+`">agent policy &#34;web-01 only&#34;</a>`,
 		`<span class="badge here">set here</span>`,
-		`<td class="mono">inventory.interval</td><td class="mono">24h0m0s</td><td>built-in default</td>`,
+		`<td class="value" title="24h0m0s">1 day</td>`,
+		`<td class="value" title="9600h0m0s">400 days</td>`,
+		`<td class="value" title="16777216">16 MB</td>`,
 		`inherited from built-in default`,
 		"No revision acknowledged yet", "older revision — update pending",
 	)
-	mustNotContain(t, "agent page", res.body, "up to date")
+	mustNotContain(t, "policy tab", res.body, "up to date", "("+client.ID+")", "9600h0m0s<")
+
+	// The overview no longer carries the policy, the charts or the software.
+	res = b.get("/agents/" + a.ID)
+	wantStatus(t, "overview", res, http.StatusOK)
+	mustContain(t, "overview", res.body, `id="agent-live"`, `href="/agents/`+a.ID+`/policy"`, `id="monitoring"`)
+	mustNotContain(t, "overview", res.body, "Effective policy", "data-charts", "table grid software")
 
 	eff, err := effective.NewPolicies(e.db).Agent(t.Context(), a.ID)
 	if err != nil {
@@ -60,23 +74,50 @@ func TestAgentPageEffectivePolicy(t *testing.T) {
 	if err := e.db.WithTx(t.Context(), func(tx *store.Tx) error { return tx.SetPolicyRevision(t.Context(), a.ID, eff.Revision()) }); err != nil {
 		t.Fatal(err)
 	}
-	res = b.get("/agents/" + a.ID)
-	wantStatus(t, "agent page after acknowledgement", res, http.StatusOK)
-	mustContain(t, "agent page after acknowledgement", res.body,
+	res = b.get(path)
+	wantStatus(t, "policy tab after acknowledgement", res, http.StatusOK)
+	mustContain(t, "policy tab after acknowledgement", res.body,
 		"Runs revision <code>"+eff.Revision()+"</code>", `<span class="badge ok">up to date</span>`)
-	mustNotContain(t, "agent page after acknowledgement", res.body, "update pending")
+	mustNotContain(t, "policy tab after acknowledgement", res.body, "update pending")
 
 	// A policy change makes the acknowledged revision old.
 	e.assignPolicy("Head office", `{"inventory":{"interval":"12h"}}`, store.LevelSite, f.site.ID)
-	res = b.get("/agents/" + a.ID)
-	mustContain(t, "agent page after a site policy", res.body,
+	res = b.get(path)
+	mustContain(t, "policy tab after a site policy", res.body,
 		"Runs revision <code>"+eff.Revision()+"</code>", "older revision — update pending", `<span class="badge">inherited from site</span>`)
 
-	// The live fragment that presence events fetch leaves the policy out.
+	// The live fragment that presence events fetch leaves the tabs out.
 	res = b.get("/agents/"+a.ID, "HX-Request", "true")
 	wantStatus(t, "agent fragment", res, http.StatusOK)
 	mustContain(t, "agent fragment", res.body, `id="agent-live"`)
-	mustNotContain(t, "agent fragment", res.body, "Effective policy", "data-charts")
+	mustNotContain(t, "agent fragment", res.body, "Effective policy", "data-charts", "agent-tabs")
+	// Other tabs refresh only their heading.
+	res = b.get("/agents/"+a.ID+"?part=head", "HX-Request", "true")
+	mustContain(t, "heading fragment", res.body, `id="agent-head"`, "web-01", "Offline")
+	mustNotContain(t, "heading fragment", res.body, "agent-tabs", "Operating system")
+}
+
+func TestAgentTabs(t *testing.T) {
+	t.Parallel()
+	e := newSQLiteEnv(t)
+	f := e.fixture("Acme Corp", "Head Office")
+	a := e.enroll(f, linuxFacts("web-01"))
+	b := e.signedIn(store.RoleReadonly)
+	for _, tt := range []struct{ tab, want string }{
+		{"", `id="monitoring"`},
+		{"/metrics", `id="charts"`},
+		{"/inventory", "This agent has not reported an inventory yet."},
+		{"/software", "This agent has not reported an inventory yet."},
+		{"/policy", "Effective policy"},
+		{"/alerts", "This agent has never raised an alert."},
+		{"/history", "No changes recorded."},
+	} {
+		res := b.get("/agents/" + a.ID + tt.tab)
+		wantStatus(t, "tab "+tt.tab, res, http.StatusOK)
+		mustContain(t, "tab "+tt.tab, res.body, tt.want, `class="subnav agent-tabs"`,
+			`<a href="/agents/`+a.ID+tt.tab+`" aria-current="page">`)
+		wantStatus(t, "tab "+tt.tab+" of an unknown agent", b.get("/agents/"+store.NewID()+tt.tab), http.StatusNotFound)
+	}
 }
 
 // ingest stores samples as the gateway would.
@@ -201,9 +242,9 @@ func TestAgentSeries(t *testing.T) {
 	})
 
 	t.Run("page lists charts", func(t *testing.T) {
-		res := b.get("/agents/" + a.ID)
-		wantStatus(t, "agent page", res, http.StatusOK)
-		mustContain(t, "agent page", res.body,
+		res := b.get("/agents/" + a.ID + "/metrics")
+		wantStatus(t, "metrics tab", res, http.StatusOK)
+		mustContain(t, "metrics tab", res.body,
 			`data-charts="/agents/`+a.ID+`/series"`,
 			"<figcaption>CPU</figcaption>", "<figcaption>Memory</figcaption>",
 			"<figcaption>Disk /</figcaption>", "<figcaption>Disk /var</figcaption>", "<figcaption>Network eth0</figcaption>",

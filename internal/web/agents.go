@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/store"
@@ -21,7 +22,9 @@ type agentQuery struct {
 	Status string // "", "online" or "offline"
 	OS     string
 	Sort   string // store.AgentFilter.Sort
-	Page   int
+	// Cols are the chosen columns, nil for the default set.
+	Cols []string
+	Page int
 }
 
 func parseAgentQuery(v url.Values) agentQuery {
@@ -32,6 +35,7 @@ func parseAgentQuery(v url.Values) agentQuery {
 		Status: v.Get("status"),
 		OS:     v.Get("os"),
 		Sort:   v.Get("sort"),
+		Cols:   parseColumns(v),
 		Page:   pageNumber(v),
 	}
 	if len(q.Q) > 200 {
@@ -53,6 +57,9 @@ func (q agentQuery) values() url.Values {
 		if s != "" {
 			v.Set(k, s)
 		}
+	}
+	if q.Cols != nil {
+		v.Set("col", strings.Join(q.Cols, ","))
 	}
 	return v
 }
@@ -80,28 +87,96 @@ func (q agentQuery) filter() store.AgentFilter {
 
 // agentColumn is a header of the agents table.
 type agentColumn struct {
-	Label string
+	ID, Label string
 	// URL sorts by this column; empty when the column cannot be sorted.
 	URL string
 	// Dir is "ascending" or "descending" on the column sorted by.
 	Dir string
 }
 
-// agentColumns lists the table's columns with their sort keys. Columns
-// where the latest or "online" is the interesting end sort descending on
-// first click.
+// agentColumns lists the table's columns, in order, with their sort keys.
+// Columns where the latest or "online" is the interesting end sort
+// descending on first click. Status and hostname are always shown; the
+// optional ones only when chosen.
 var agentColumns = []struct {
-	label, key string
-	descFirst  bool
+	id, label, key      string
+	descFirst, optional bool
 }{
-	{"Status", "status", true},
-	{"Hostname", "hostname", false},
-	{"Client", "client", false},
-	{"Site", "site", false},
-	{"OS", "os", false},
-	{"Agent", "version", false},
-	{"Last seen", "last_seen", true},
-	{"IP address", "", false},
+	{"status", "Status", "status", true, false},
+	{"hostname", "Hostname", "hostname", false, false},
+	{"client", "Client", "client", false, false},
+	{"site", "Site", "site", false, false},
+	{"os", "OS", "os", false, false},
+	{"alerts", "Alerts", "", false, false},
+	{"cpu", "CPU", "", false, false},
+	{"memory", "RAM", "", false, false},
+	{"disk", "Disk", "", false, false},
+	{"user", "User", "", false, false},
+	{"uptime", "Uptime", "", false, false},
+	{"last_seen", "Last seen", "last_seen", true, false},
+	{"version", "Agent", "version", false, true},
+	{"ip", "IP address", "", false, true},
+}
+
+// fixedColumns cannot be hidden.
+func fixedColumn(id string) bool { return id == "status" || id == "hostname" }
+
+// parseColumns reads the chosen columns; nil means the default set.
+func parseColumns(v url.Values) []string {
+	chosen := map[string]bool{}
+	for _, c := range v["col"] {
+		for _, id := range strings.Split(c, ",") {
+			chosen[id] = true
+		}
+	}
+	var out []string
+	for _, c := range agentColumns {
+		if chosen[c.id] && !fixedColumn(c.id) {
+			out = append(out, c.id)
+		}
+	}
+	if len(out) == 0 || slices.Equal(out, defaultColumns()) {
+		return nil
+	}
+	return out
+}
+
+func defaultColumns() []string {
+	var out []string
+	for _, c := range agentColumns {
+		if !c.optional && !fixedColumn(c.id) {
+			out = append(out, c.id)
+		}
+	}
+	return out
+}
+
+// Show reports whether the table shows the column.
+func (q agentQuery) Show(id string) bool {
+	if fixedColumn(id) {
+		return true
+	}
+	if q.Cols == nil {
+		return slices.Contains(defaultColumns(), id)
+	}
+	return slices.Contains(q.Cols, id)
+}
+
+// columnChoice is a box of the column chooser.
+type columnChoice struct {
+	ID, Label string
+	Checked   bool
+}
+
+// ColumnChoices lists the column chooser's boxes.
+func (q agentQuery) ColumnChoices() []columnChoice {
+	var out []columnChoice
+	for _, c := range agentColumns {
+		if !fixedColumn(c.id) {
+			out = append(out, columnChoice{ID: c.id, Label: c.label, Checked: q.Show(c.id)})
+		}
+	}
+	return out
 }
 
 func (q agentQuery) columns() []agentColumn {
@@ -111,7 +186,10 @@ func (q agentQuery) columns() []agentColumn {
 	}
 	out := make([]agentColumn, 0, len(agentColumns))
 	for _, c := range agentColumns {
-		col := agentColumn{Label: c.label}
+		if !q.Show(c.id) {
+			continue
+		}
+		col := agentColumn{ID: c.id, Label: c.label}
 		if c.key == "" {
 			out = append(out, col)
 			continue
@@ -139,6 +217,10 @@ func (q agentQuery) columns() []agentColumn {
 	return out
 }
 
+// vitalsSince is how old a sample may be for the list to show its values
+// as "now".
+const vitalsSince = 15 * time.Minute
+
 // agentsView is the data of the agents page.
 type agentsView struct {
 	Query   agentQuery
@@ -146,6 +228,11 @@ type agentsView struct {
 	Agents  []store.Agent
 	Columns []agentColumn
 	Pager   pager
+	// Vitals holds each listed agent's alerts, latest use and reboot
+	// state; agents without any are absent.
+	Vitals map[string]store.Vitals
+	// CSV is this view's export link.
+	CSV string
 	// Filter controls, loaded only when they are rendered.
 	Clients []store.Client
 	Sites   []store.Site
@@ -218,7 +305,10 @@ func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 	}
 	av := agentsView{
 		Query: q, Self: q.url(), Agents: agents, Columns: q.columns(), Sites: sites, OOB: fromFilters,
-		Pager: newPager("/agents", q.values(), q.Page, len(agents), total),
+		Pager: newPager("/agents", q.values(), q.Page, len(agents), total), CSV: q.csvURL(),
+	}
+	if av.Vitals, err = h.cfg.DB.AgentVitals(ctx, agentIDs(agents), time.Now().Add(-vitalsSince)); err != nil {
+		return err
 	}
 	if !partial {
 		if av.Clients, _, err = h.cfg.DB.ListClients(ctx, store.Page{Limit: maxFilterChoices}); err != nil {

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"encoding/csv"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -196,14 +198,68 @@ func TestAgentsListShowsFacts(t *testing.T) {
 	f := e.fixture("Acme", "HQ")
 	a := e.enroll(f, linuxFacts("web-<01>"))
 	e.connect(a, linuxFacts("web-<01>"))
+	off := e.enroll(f, linuxFacts("zz-offline"))
+	now := time.Now().UTC()
+	e.ingest(a.ID, protocol.Sample{Time: now.Add(-time.Minute), Values: map[string]float64{
+		"cpu.percent": 93.4, "memory.percent": 41, "disk.percent:/": 55, "disk.percent:/data": 78}})
+	e.report(a.ID, webReport(now, deb("curl", "8.5.0")))
+	if _, ok, err := e.db.OpenAlert(t.Context(), store.Alert{AgentID: a.ID, Rule: "cpu", Metric: "cpu.percent", Severity: "warning", OpenedAt: now}); err != nil || !ok {
+		t.Fatalf("open alert: %v %v", ok, err)
+	}
 	b := e.signedIn(store.RoleReadonly)
 	res := b.get("/agents")
 	row := regexpFind(`(?s)(<tr>\s*<td class="status">.*?</tr>)`, res.body)
 	mustContain(t, "agent row", row,
-		`<span class="dot on" title="Online"`, `<span class="sr-only">Online</span>`,
+		`<span class="presence on"><span class="dot on" aria-hidden="true"></span>Online</span>`,
 		`<a href="/agents/`+a.ID+`">web-&lt;01&gt;</a>`,
 		`<a href="/clients/`+f.client.ID+`">Acme</a>`, `<a href="/sites/`+f.site.ID+`">HQ</a>`,
-		"ubuntu 24.04", `<td class="mono">0.1.0</td>`, `data-rel>just now</time>`,
-		`title="10.0.0.5, fe80::1">10.0.0.5 <span class="muted">+1</span>`)
-	mustContain(t, "agents page", res.body, `data-search`, `sse-connect="/events"`, `hx-trigger="sse:presence"`)
+		`<td class="os" title="ubuntu 24.04">ubuntu 24.04</td>`, `data-rel>just now</time>`,
+		`<a class="badge sev-warning" href="/alerts?agent=`+a.ID+`">1</a>`,
+		`<td class="num hot">93 %</td>`, `<td class="num ">41 %</td>`, `<td class="num warm" title="fullest: /data">78 %</td>`,
+		">alice<", "2 d 2 h", `<span class="badge warn">reboot pending</span>`)
+	// The optional columns are off by default.
+	mustNotContain(t, "agent row", row, `<td class="mono">0.1.0</td>`, "10.0.0.5")
+	offRow := regexpFind(`(?s)(<tr class="offline">\s*<td class="status">.*?</tr>)`, res.body)
+	mustContain(t, "offline row", offRow, `<span class="presence off">`, "Offline", `href="/agents/`+off.ID+`"`, `<td class="num ">—</td>`)
+	mustContain(t, "agents page", res.body, `data-search`, `sse-connect="/events"`, `hx-trigger="sse:presence"`,
+		`<a class="btn ghost" id="export-csv" href="/agents.csv" download>`,
+		`<input type="checkbox" name="col" value="cpu" checked>`, `<input type="checkbox" name="col" value="ip">`)
+
+	// The column chooser: the chosen set only, kept in the sort and pager links.
+	res = b.get("/agents?col=os&col=ip&col=version&sort=-last_seen")
+	mustContain(t, "chosen columns", res.body, `<td class="mono">0.1.0</td>`, `title="10.0.0.5, fe80::1">10.0.0.5 <span class="muted">+1</span>`,
+		`href="/agents?col=os%2Cversion%2Cip"`, `<input type="checkbox" name="col" value="ip" checked>`,
+		`href="/agents.csv?sort=-last_seen"`)
+	mustNotContain(t, "chosen columns", res.body, `<td class="num hot">`, `<th scope="col">CPU</th>`)
+	// Choosing exactly the default set gives the clean URL.
+	if got := parseAgentQuery(url.Values{"col": defaultColumns()}).url(); got != "/agents" {
+		t.Errorf("default columns URL %q, want /agents", got)
+	}
+
+	// The export: every matching agent, with its vitals, formula-safe.
+	csvRes := b.get("/agents.csv?status=online")
+	wantStatus(t, "CSV", csvRes, http.StatusOK)
+	if ct := csvRes.header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
+		t.Errorf("CSV content type %q", ct)
+	}
+	recs, err := csv.NewReader(strings.NewReader(csvRes.body)).ReadAll()
+	if err != nil {
+		t.Fatalf("read CSV: %v\n%s", err, csvRes.body)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("CSV has %d records, want a header and one agent:\n%s", len(recs), csvRes.body)
+	}
+	got := map[string]string{}
+	for i, h := range recs[0] {
+		got[h] = recs[1][i]
+	}
+	for k, want := range map[string]string{"hostname": "web-<01>", "client": "Acme", "status": "online", "unresolved_alerts": "1",
+		"cpu_percent": "93.4", "disk_percent": "78.0", "disk_mount": "/data", "reboot_pending": "true", "users": "alice", "ip_addresses": "10.0.0.5 fe80::1"} {
+		if got[k] != want {
+			t.Errorf("CSV %s = %q, want %q", k, got[k], want)
+		}
+	}
+	if got := csvSafe("=HYPERLINK(1)"); got != "'=HYPERLINK(1)" {
+		t.Errorf("csvSafe got %q", got)
+	}
 }

@@ -40,12 +40,14 @@ type alertQuery struct {
 	Client   string
 	Site     string
 	Agent    string
-	Page     int
+	// Q searches hostnames, rules and messages.
+	Q    string
+	Page int
 }
 
 func parseAlertQuery(v url.Values) alertQuery {
 	q := alertQuery{State: v.Get("state"), Severity: v.Get("severity"), Client: v.Get("client"),
-		Site: v.Get("site"), Agent: v.Get("agent"), Page: pageNumber(v)}
+		Site: v.Get("site"), Agent: v.Get("agent"), Q: clipQuery(v.Get("q")), Page: pageNumber(v)}
 	if !slices.ContainsFunc(alertStates, func(s struct{ Value, Label string }) bool { return s.Value == q.State }) {
 		q.State = stateUnresolved
 	}
@@ -78,6 +80,9 @@ func (q alertQuery) values() url.Values {
 	if q.Agent != "" {
 		v.Set("agent", q.Agent)
 	}
+	if q.Q != "" {
+		v.Set("q", q.Q)
+	}
 	return v
 }
 
@@ -98,7 +103,7 @@ func withQuery(action string, q alertQuery) string {
 }
 
 func (q alertQuery) filter() store.AlertFilter {
-	f := store.AlertFilter{State: q.State, Severity: q.Severity, ClientID: q.Client, SiteID: q.Site, AgentID: q.Agent}
+	f := store.AlertFilter{State: q.State, Severity: q.Severity, ClientID: q.Client, SiteID: q.Site, AgentID: q.Agent, Query: q.Q}
 	if f.State == "all" {
 		f.State = ""
 	}
@@ -113,9 +118,9 @@ type alertsView struct {
 	Clients []store.Client
 	// Sites are the chosen client's, for the site filter.
 	Sites []store.Site
-	// AckURL is where the bulk form posts; it keeps this view's query so
-	// the answer comes back to it.
-	AckURL string
+	// AckURL and ResolveAllURL are where the bulk form's buttons post;
+	// they keep this view's query so the answer comes back to it.
+	AckURL, ResolveAllURL string
 	// Filtered is whether the user narrowed the default view.
 	Filtered bool
 	// Scope names the site or agent the list is narrowed to, which the
@@ -129,6 +134,11 @@ func (alertsView) States() []struct{ Value, Label string } { return alertStates 
 // ResolveURL is where a row's resolve button posts.
 func (v alertsView) ResolveURL(a store.Alert) string {
 	return withQuery("/alerts/"+url.PathEscape(a.ID)+"/resolve", v.Query)
+}
+
+// AcknowledgeURL is where a row's acknowledge button posts.
+func (v alertsView) AcknowledgeURL(a store.Alert) string {
+	return withQuery("/alerts/"+url.PathEscape(a.ID)+"/acknowledge", v.Query)
 }
 
 // Severities lists the severity filter's choices.
@@ -156,7 +166,7 @@ func (h *Handler) alertsPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 		return err
 	}
 	av := alertsView{
-		Query: q, Alerts: alerts, Clients: clients, AckURL: withQuery("/alerts/acknowledge", q),
+		Query: q, Alerts: alerts, Clients: clients, AckURL: withQuery("/alerts/acknowledge", q), ResolveAllURL: withQuery("/alerts/resolve", q),
 		Pager:    newPager("/alerts", q.values(), q.Page, len(alerts), total),
 		Filtered: len(q.values()) > 0,
 	}
@@ -188,6 +198,16 @@ func canHandleAlerts(p access.Principal) error { return allowed(p, access.Handle
 // acknowledgeAlerts serves POST /alerts/acknowledge: it acknowledges the
 // checked alerts and returns to the list the form came from.
 func (h *Handler) acknowledgeAlerts(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	return h.handleAlerts(w, r, p, false)
+}
+
+// resolveAlerts serves POST /alerts/resolve: it resolves the checked
+// alerts and returns to the list the form came from.
+func (h *Handler) resolveAlerts(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	return h.handleAlerts(w, r, p, true)
+}
+
+func (h *Handler) handleAlerts(w http.ResponseWriter, r *http.Request, p access.Principal, resolve bool) error {
 	if err := canHandleAlerts(p); err != nil {
 		return err
 	}
@@ -199,7 +219,7 @@ func (h *Handler) acknowledgeAlerts(w http.ResponseWriter, r *http.Request, p ac
 		return &statusError{http.StatusBadRequest, fmt.Sprintf("Select at most %d alerts at a time.", maxBulkAlerts)}
 	}
 	if len(ids) > 0 {
-		if _, err := h.cfg.Alerts.Handle(r.Context(), p, ids, false); err != nil {
+		if _, err := h.cfg.Alerts.Handle(r.Context(), p, ids, resolve); err != nil {
 			return err
 		}
 	}
@@ -210,10 +230,19 @@ func (h *Handler) acknowledgeAlerts(w http.ResponseWriter, r *http.Request, p ac
 // resolveAlert serves POST /alerts/{id}/resolve: a technician closes an
 // alert by hand, for instance one whose condition cannot clear by itself.
 func (h *Handler) resolveAlert(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	return h.handleAlert(w, r, p, true)
+}
+
+// acknowledgeAlert serves POST /alerts/{id}/acknowledge: someone is on it.
+func (h *Handler) acknowledgeAlert(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	return h.handleAlert(w, r, p, false)
+}
+
+func (h *Handler) handleAlert(w http.ResponseWriter, r *http.Request, p access.Principal, resolve bool) error {
 	if err := canHandleAlerts(p); err != nil {
 		return err
 	}
-	if _, err := h.cfg.Alerts.Handle(r.Context(), p, []string{r.PathValue("id")}, true); err != nil {
+	if _, err := h.cfg.Alerts.Handle(r.Context(), p, []string{r.PathValue("id")}, resolve); err != nil {
 		return err
 	}
 	http.Redirect(w, r, parseAlertQuery(r.URL.Query()).url(), http.StatusSeeOther)
@@ -224,6 +253,12 @@ func (h *Handler) resolveAlert(w http.ResponseWriter, r *http.Request, p access.
 // "", of any.
 func (h *Handler) countUnresolved(ctx context.Context, severity string) (int, error) {
 	_, n, err := h.cfg.DB.ListAlerts(ctx, store.AlertFilter{State: stateUnresolved, Severity: severity}, store.Page{Limit: 1})
+	return n, err
+}
+
+// countOpen counts the open alerts: those nobody acknowledged yet.
+func (h *Handler) countOpen(ctx context.Context) (int, error) {
+	_, n, err := h.cfg.DB.ListAlerts(ctx, store.AlertFilter{State: store.AlertOpen}, store.Page{Limit: 1})
 	return n, err
 }
 

@@ -29,7 +29,7 @@ func (e *testEnv) openAlert(a store.Agent, rule, severity string, at time.Time) 
 
 // alertRules returns the rules of the alerts table rows, in order.
 func alertRules(body string) []string {
-	out := regexpAll(`<td class="rule mono">([^<]*)</td>`, body)
+	out := regexpAll(`<tr data-rule="([^"]*)">`, body)
 	if out == nil {
 		return []string{}
 	}
@@ -115,10 +115,10 @@ func TestAlertsList(t *testing.T) {
 
 	res := b.get("/alerts")
 	mustContain(t, "alerts page", res.body,
-		`<a href="/alerts" aria-current="page">Alerts <span class="nav-count" title="56 unresolved alerts">56</span></a>`,
+		`<a href="/alerts" aria-current="page">Alerts <span class="nav-count" title="56 open alerts, not acknowledged">56</span></a>`,
 		`<span class="badge sev-critical">critical</span>`, `<span class="badge sev-warning">warning</span>`, `<span class="badge sev-info">info</span>`,
 		`<td class="host"><a href="/agents/`+af.acmeAgent.ID+`">acme-01</a></td>`,
-		"r59 is high on acme-01", "Showing 1–50 of 56", `href="/alerts?page=2"`, `data-rel>`)
+		"r59 is high on acme-01", "Showing 1–50 of 56", `href="/alerts?page=2"`, `data-local>`)
 	// Readonly users see the list but nothing to act with.
 	mustNotContain(t, "readonly alerts page", res.body, `name="id"`, "Acknowledge selected", "/resolve")
 	// Paging keeps the filters.
@@ -201,8 +201,9 @@ func TestAlertsAcknowledgeAndResolve(t *testing.T) {
 	if diff := cmp.Diff(want, got, sortRows); diff != "" {
 		t.Errorf("audit entries (-want +got):\n%s", diff)
 	}
-	if res := b.get("/alerts"); !strings.Contains(res.body, `title="55 unresolved alerts">55</span>`) {
-		t.Errorf("nav count after resolving one of 56: want 55 in\n%s", regexpFind(`(<a href="/alerts".*?</a>)`, res.body))
+	// The nav counts open alerts only: of 56, r58 is acknowledged and r57 resolved.
+	if res := b.get("/alerts"); !strings.Contains(res.body, `title="54 open alerts, not acknowledged">54</span>`) {
+		t.Errorf("nav count after acknowledging one of 56 and resolving another: want 54 in\n%s", regexpFind(`(<a href="/alerts".*?</a>)`, res.body))
 	}
 }
 
@@ -261,7 +262,61 @@ func TestHomeAlertCounts(t *testing.T) {
 	}
 	res := b.get("/")
 	mustContain(t, "home", res.body, `<a class="stat sev-critical" href="/alerts?severity=critical">`,
-		`<span class="nav-count" title="56 unresolved alerts">56</span>`)
+		`<span class="nav-count" title="56 open alerts, not acknowledged">56</span>`)
 	// The tiles link to lists with exactly those counts.
 	mustContain(t, "critical list", b.get("/alerts?severity=critical").body, "of 18 alerts")
+}
+
+func TestAlertsSearchColumnsAndActions(t *testing.T) {
+	t.Parallel()
+	e := newSQLiteEnv(t)
+	af := seedAlerts(t, e)
+	ctx := context.Background()
+	b := e.signedIn(store.RoleTechnician)
+
+	// Client and site columns; the opening time written in the reader's zone by app.js.
+	res := b.get("/alerts?q=GLOBEX")
+	if got := alertRules(res.body); !cmp.Equal(got, []string{"g00"}) {
+		t.Errorf("search GLOBEX rules %v, want [g00]", got)
+	}
+	mustContain(t, "searched alerts", res.body, `value="GLOBEX"`,
+		`<a href="/clients/`+af.globex.client.ID+`">Globex</a>`, `<a href="/sites/`+af.globex.site.ID+`">Plant</a>`, `data-local>`)
+	if got := alertRules(b.get("/alerts?q=r5").body); !cmp.Equal(got, ruleRange(59, 50, nil)) {
+		t.Errorf("search r5 rules %v", got)
+	}
+	if got := alertRules(b.get("/alerts?q=nothing-like-it").body); len(got) != 0 {
+		t.Errorf("search without match rules %v", got)
+	}
+	// The search is kept in the forms' return addresses.
+	mustContain(t, "searched alerts", b.get("/alerts?q=r5").body,
+		`formaction="/alerts/`+af.alerts[59].ID+`/acknowledge?q=r5"`, `formaction="/alerts/resolve?q=r5"`)
+
+	// One row acknowledged by its own button.
+	id := af.alerts[59].ID
+	res = b.post("/alerts/"+id+"/acknowledge?q=r5", nil)
+	wantStatus(t, "acknowledge one", res, http.StatusSeeOther)
+	if got := location(res); got != "/alerts?q=r5" {
+		t.Errorf("acknowledge one redirects to %q", got)
+	}
+	if a, _ := e.db.Alert(ctx, id); a.State != store.AlertAcknowledged {
+		t.Errorf("after acknowledging: state %q", a.State)
+	}
+	// An acknowledged row can still be resolved, by itself or in bulk.
+	page := b.get("/alerts?q=r59")
+	mustContain(t, "acknowledged row", page.body, `name="id" value="`+id+`"`, `formaction="/alerts/`+id+`/resolve?q=r59"`, "acknowledged <span class=\"muted\">by technician@example.com</span>")
+	mustNotContain(t, "acknowledged row", page.body, `/alerts/`+id+`/acknowledge`)
+
+	res = b.post("/alerts/resolve?state=all", url.Values{"id": {id, af.alerts[58].ID}})
+	wantStatus(t, "bulk resolve", res, http.StatusSeeOther)
+	for _, i := range []int{58, 59} {
+		if a, _ := e.db.Alert(ctx, af.alerts[i].ID); a.State != store.AlertResolved {
+			t.Errorf("r%d after bulk resolve: state %q", i, a.State)
+		}
+	}
+	reader := e.signedIn(store.RoleReadonly)
+	wantStatus(t, "readonly bulk resolve", reader.post("/alerts/resolve", url.Values{"id": {af.alerts[57].ID}}), http.StatusForbidden)
+	wantStatus(t, "readonly acknowledge", reader.post("/alerts/"+af.alerts[57].ID+"/acknowledge", nil), http.StatusForbidden)
+	if a, _ := e.db.Alert(ctx, af.alerts[57].ID); a.State != store.AlertOpen {
+		t.Errorf("r57 after refused posts: state %q", a.State)
+	}
 }

@@ -147,22 +147,30 @@ func TestMonitoringInBrowser(t *testing.T) {
 	if got := b.eval(`String(document.querySelectorAll("table.alerts tbody tr").length)`); got != "2" {
 		t.Errorf("alert rows %s, want 2", got)
 	}
-	if got := b.text("table.alerts tbody tr td.rule"); got != "disk:/" {
+	if got := b.eval(`document.querySelector("table.alerts tbody tr").dataset.rule`); got != "disk:/" {
 		t.Errorf("newest alert %q, want disk:/", got)
+	}
+	// The opening time is written in the reader's time zone, not in UTC.
+	if got := b.text("table.alerts tbody tr time[data-local]"); got == "" || strings.Contains(got, "UTC") {
+		t.Errorf("opened at %q, want a local time", got)
 	}
 	b.shot("alerts")
 	b.noProblems("alerts page")
 
 	b.step("agent page", chromedp.Navigate(e.srv.URL+"/agents/"+agent.ID), chromedp.WaitVisible(chromedp.ID("monitoring")))
-	b.waitFor("the charts drawn", `document.querySelectorAll("#charts figure canvas").length === 2`)
 	if got := b.text("#scope-policy"); !strings.Contains(got, "No policy assigned here") {
 		t.Errorf("agent's own policy line %q", got)
 	}
+	b.step("agent metrics", chromedp.Navigate(e.srv.URL+"/agents/"+agent.ID+"/metrics"), chromedp.WaitVisible(chromedp.ID("charts")))
+	b.waitFor("the charts drawn", `document.querySelectorAll("#charts figure canvas").length === 2`)
 	b.noProblems("agent page")
 
 	b.step("start maintenance on the site",
 		chromedp.Navigate(e.srv.URL+"/sites/"+f.site.ID),
 		chromedp.WaitVisible(chromedp.ID("maint-duration")))
+	if got := b.text("[data-tz-label]"); !strings.HasSuffix(got, " time)") {
+		t.Errorf("until label %q, want the reader's time zone", got)
+	}
 	b.eval(`document.getElementById("maint-duration").value = "4h"; ""`)
 	b.step("submit the maintenance form",
 		chromedp.SendKeys(chromedp.ID("maint-reason"), "Network switch replacement"),

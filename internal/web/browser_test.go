@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,18 @@ func TestBrowser(t *testing.T) {
 	if got := eval(`String(document.querySelectorAll("#agents-table tbody tr").length)`); got != "50" {
 		t.Errorf("agents rows %s, want 50", got)
 	}
+	// The column chooser adds a column in place, and the URL keeps it.
+	eval(`window.__samePage = true; ""`)
+	step("open the column chooser", chromedp.Click(chromedp.CSS(".columns-chooser summary")))
+	step("show IP addresses", chromedp.Click(chromedp.CSS(`.columns-chooser input[value="ip"]`)))
+	waitFor("the IP column", `[...document.querySelectorAll("#agents-table th")].some(th => th.textContent.trim() === "IP address")`)
+	waitFor("the URL to keep the columns", `/col=/.test(location.search)`)
+	if got := eval(`String(window.__samePage)`); got != "true" {
+		t.Error("the column chooser reloaded the page")
+	}
+	step("hide IP addresses", chromedp.Click(chromedp.CSS(`.columns-chooser input[value="ip"]`)))
+	waitFor("the default columns again", `location.search === ""`)
+	eval(`document.activeElement.blur(); document.querySelector(".columns-chooser").open = false; ""`)
 
 	// "/" focuses the search box; typing filters without a page load.
 	eval(`window.__samePage = true; ""`)
@@ -143,7 +156,9 @@ func TestBrowser(t *testing.T) {
 		t.Error("choosing a client reloaded the page")
 	}
 
-	// The agent page charts its samples with uPlot, under the same CSP.
+	// The agent page is tabs; the metrics tab charts the samples with
+	// uPlot under the same CSP, folds away an interface without traffic
+	// and labels a small axis without repeating itself.
 	now := time.Now().UTC()
 	var samples []protocol.Sample
 	for i := range 55 {
@@ -152,41 +167,67 @@ func TestBrowser(t *testing.T) {
 		samples = append(samples, protocol.Sample{Time: at, Values: map[string]float64{
 			"cpu.percent": 20 + 15*math.Sin(x/6), "memory.percent": 55 + x/5, "disk.percent:/": 61,
 			"net.rx_bytes_per_s:eth0": 2e5 + 1e5*math.Sin(x/4), "net.tx_bytes_per_s:eth0": 5e4 + 2e4*math.Cos(x/5),
+			"net.rx_bytes_per_s:ifb0": 0, "net.tx_bytes_per_s:ifb0": 0,
+			"net.rx_bytes_per_s:lo": float64(i % 2), "net.tx_bytes_per_s:lo": float64(i % 2),
 		}})
 	}
 	e.ingest(target.ID, samples...)
 	step("agent page", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID), chromedp.WaitVisible(chromedp.ID("agent-live")))
-	waitFor("every chart drawn", `document.querySelectorAll("#charts figure").length === 4 && document.querySelectorAll("#charts figure canvas").length === 4`)
+	if got := eval(`[...document.querySelectorAll(".agent-tabs a")].map(a => a.textContent).join(",")`); got != "Overview,Metrics,Inventory,Software,Policy,Alerts,History" {
+		t.Errorf("agent tabs %q", got)
+	}
+	if got := eval(`String(document.documentElement.scrollHeight <= 2000)`); got != "true" {
+		t.Errorf("overview is %s px tall, want at most 2000", eval(`String(document.documentElement.scrollHeight)`))
+	}
 	shot("agent")
+	step("metrics tab", chromedp.Click(chromedp.CSS(`.agent-tabs a[href$="/metrics"]`)), chromedp.WaitVisible(chromedp.ID("charts")))
+	waitFor("every chart drawn", `document.querySelectorAll("#charts figure:not([hidden]) canvas").length === 5`)
+	waitFor("the idle interface folded", `/ifb0/.test(document.querySelector("[data-idle-note]").textContent)`)
+	if got := eval(`[...document.querySelectorAll("#charts figure")].filter(f => f.hidden).map(f => f.querySelector("figcaption").textContent).join(",")`); got != "Network ifb0" {
+		t.Errorf("hidden charts %q, want Network ifb0", got)
+	}
+	// The loopback chart carries 0-1 B/s: no two labels of its axis read the same.
+	labels := eval(`[...document.querySelectorAll("#charts figure")].find(f => / lo$/.test(f.querySelector("figcaption").textContent)).getAttribute("data-y-labels") || ""`)
+	if ls := strings.Split(labels, "|"); len(ls) < 2 || len(ls) != len(slices.Compact(slices.Clone(ls))) {
+		t.Errorf("loopback y axis labels %q, want at least two, all different", labels)
+	}
+	shot("agent-metrics")
 	step("24h range", chromedp.Click(chromedp.CSS(`[data-range="24h"]`)))
 	waitFor("the 24h button pressed", `document.querySelector('[data-range="24h"]').getAttribute("aria-pressed") === "true"`)
-	waitFor("the charts redrawn", `document.querySelectorAll("#charts figure canvas").length === 4`)
+	waitFor("the charts redrawn", `document.querySelectorAll("#charts figure:not([hidden]) canvas").length === 5`)
 	step("dark charts", chromedp.Click(chromedp.CSS("[data-theme-toggle]")))
-	waitFor("the charts redrawn dark", `document.querySelectorAll("#charts figure canvas").length === 4`)
-	eval(`document.getElementById("charts").scrollIntoView(); ""`)
+	waitFor("the charts redrawn dark", `document.querySelectorAll("#charts figure:not([hidden]) canvas").length === 5`)
 	shot("agent-charts")
 	step("light again", chromedp.Click(chromedp.CSS("[data-theme-toggle]")))
-	noProblems("agent page")
+	noProblems("agent metrics tab")
+	step("policy tab", chromedp.Click(chromedp.CSS(`.agent-tabs a[href$="/policy"]`)), chromedp.WaitVisible(chromedp.ID("policy")))
+	shot("agent-policy")
+	noProblems("agent policy tab")
 
-	// The inventory section loads into the agent page, its filter narrows
-	// the software table in place, and a refresh shows as pending.
+	// The inventory tab shows hardware and the refresh; the software tab
+	// filters in place as one types.
 	e.report(target.ID, webReport(now.Add(-time.Hour), deb("firefox", "129.0"), deb("curl", "8.5.0"), deb("openssh-server", "9.6p1")))
-	step("agent page with inventory", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID), chromedp.WaitVisible(chromedp.CSS("#inventory table.software")))
-	eval(`window.__samePage = true; document.getElementById("inventory").scrollIntoView(); ""`)
+	step("inventory tab", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID+"/inventory"), chromedp.WaitVisible(chromedp.CSS("#inventory .facts")))
+	eval(`window.__samePage = true; ""`)
 	shot("agent-inventory")
-	step("filter software", chromedp.SendKeys(chromedp.ID("software-q"), "ssh"))
-	waitFor("one software row", `document.querySelectorAll("#inventory table.software tbody tr").length === 1`)
-	// The filter swapped the section in: click only once htmx has taken
-	// over its refresh form, or the browser would post it as a plain form.
 	waitFor("the refresh form handled by htmx", `(() => {
 		const f = document.querySelector('#inventory form[action$="/inventory/refresh"]');
-		return !!f && f["htmx-internal-data"] !== undefined && !document.querySelector(".htmx-settling, .htmx-swapping");
+		return !!f && f["htmx-internal-data"] !== undefined;
 	})()`)
 	step("refresh inventory", chromedp.Click(chromedp.CSS(`#inventory form[action$="/inventory/refresh"] button`)))
 	waitFor("the refresh pending", `/waiting for the agent/.test(document.getElementById("inventory").textContent)`)
 	if got := eval(`String(window.__samePage)`); got != "true" {
-		t.Error("the inventory filter or refresh reloaded the page")
+		t.Error("the inventory refresh reloaded the page")
 	}
+	step("software tab", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID+"/software"), chromedp.WaitVisible(chromedp.CSS("#software table.software")))
+	eval(`window.__samePage = true; ""`)
+	step("filter software", chromedp.SendKeys(chromedp.ID("software-q"), "ssh"))
+	waitFor("one software row", `document.querySelectorAll("#software table.software tbody tr").length === 1`)
+	waitFor("the URL to follow the filter", `location.search === "?q=ssh"`)
+	if got := eval(`String(window.__samePage)`); got != "true" {
+		t.Error("the software filter reloaded the page")
+	}
+	shot("agent-software")
 	step("software page", chromedp.Navigate(e.srv.URL+"/software?name=fire"), chromedp.WaitVisible(chromedp.CSS("table.software-titles")))
 	shot("software")
 	noProblems("inventory and software pages")

@@ -50,7 +50,11 @@ func newHeadless(t *testing.T, chromium string, width, height int) *headless {
 	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: problemRecorder}); err != nil {
 		t.Fatal(err)
 	}
-	return &headless{t: t, ctx: ctx, shots: os.Getenv(EnvScreenshots)}
+	shots := os.Getenv(EnvScreenshots)
+	if shots != "" && !filepath.IsAbs(shots) {
+		shots = filepath.Join("..", "..", shots) // relative to the repository root
+	}
+	return &headless{t: t, ctx: ctx, shots: shots}
 }
 
 // step runs actions, failing the test after 20 s.

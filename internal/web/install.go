@@ -1,6 +1,10 @@
 package web
 
-import "strings"
+import (
+	"net"
+	"net/url"
+	"strings"
+)
 
 // installCommand is one OS's copy-and-paste agent install.
 type installCommand struct {
@@ -15,11 +19,14 @@ type installCommand struct {
 // their shell: they are normally URL-safe, but a PublicURL is operator
 // input and nothing here relies on that.
 func installCommands(publicURL, token string) []installCommand {
+	// sudo only when not root already: a root shell (a container, a
+	// rescue console) often has no sudo at all.
 	posix := func(goos string) string {
-		return "curl -fsSL -o steward-agent " + shDownloadURL(publicURL+"/download/agent/"+goos+"/") +
+		return `S=; [ "$(id -u)" -eq 0 ] || S=sudo; ` +
+			"curl -fsSL -o steward-agent " + shDownloadURL(publicURL+"/download/agent/"+goos+"/") +
 			" && chmod +x steward-agent" +
-			" && sudo ./steward-agent install --no-service --server " + shQuote(publicURL) + " --token " + shQuote(token) +
-			" && sudo ./steward-agent run"
+			" && $S ./steward-agent install --no-service --server " + shQuote(publicURL) + " --token " + shQuote(token) +
+			" && $S ./steward-agent run"
 	}
 	const exe = `"$env:TEMP\steward-agent.exe"`
 	windows := "Invoke-WebRequest -UseBasicParsing -Uri " + psDownloadURL(publicURL+"/download/agent/windows/") +
@@ -27,9 +34,9 @@ func installCommands(publicURL, token string) []installCommand {
 		`& ` + exe + ` install --no-service --server ` + psQuote(publicURL) + ` --token ` + psQuote(token) + `; ` +
 		`& ` + exe + ` run`
 	return []installCommand{
-		{ID: "linux", Label: "Linux", Shell: "a root-capable shell (uses sudo)", Text: posix("linux")},
+		{ID: "linux", Label: "Linux", Shell: "a shell as root or a user who may sudo", Text: posix("linux")},
 		{ID: "windows", Label: "Windows", Shell: "PowerShell as Administrator", Text: windows},
-		{ID: "darwin", Label: "macOS", Shell: "Terminal (uses sudo)", Text: posix("darwin")},
+		{ID: "darwin", Label: "macOS", Shell: "Terminal (asks for sudo unless root)", Text: posix("darwin")},
 	}
 }
 
@@ -99,3 +106,36 @@ func psDownloadURL(prefix string) string {
 	}
 	return "(" + psQuote(prefix) + " + $env:PROCESSOR_ARCHITECTURE)"
 }
+
+// PublicURLWarnings says why install commands built on publicURL would
+// not serve other machines well: a loopback host they cannot reach, or
+// plain http that carries the agents' secrets in the clear. Empty when
+// neither applies.
+func PublicURLWarnings(publicURL string) []string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if loopback(u.Hostname()) {
+		out = append(out, "The server's public URL is "+publicURL+", a loopback address: agents on other machines cannot reach it. "+
+			"Start the server with --public-url (or STEWARD_PUBLIC_URL) set to the address they use, e.g. https://rmm.example.com.")
+	}
+	if u.Scheme == "http" {
+		out = append(out, "The server's public URL uses plain http: enrollment tokens and agent secrets travel unencrypted. "+
+			"Put the server behind TLS and give --public-url an https:// address.")
+	}
+	return out
+}
+
+// loopback reports whether host names this machine only.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
+}
+
+// installWarnings are the public URL's warnings for the install pages.
+func (h *Handler) installWarnings() []string { return PublicURLWarnings(h.publicURL) }

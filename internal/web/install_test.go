@@ -2,6 +2,7 @@ package web
 
 import (
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -15,10 +16,10 @@ func TestInstallCommands(t *testing.T) {
 		got[c.ID] = c.Text
 	}
 	want := map[string]string{
-		"linux": `curl -fsSL -o steward-agent "https://rmm.example.com:8443/download/agent/linux/$(uname -m)" && chmod +x steward-agent && ` +
-			`sudo ./steward-agent install --no-service --server https://rmm.example.com:8443 --token ste_AbC-12_x && sudo ./steward-agent run`,
-		"darwin": `curl -fsSL -o steward-agent "https://rmm.example.com:8443/download/agent/darwin/$(uname -m)" && chmod +x steward-agent && ` +
-			`sudo ./steward-agent install --no-service --server https://rmm.example.com:8443 --token ste_AbC-12_x && sudo ./steward-agent run`,
+		"linux": `S=; [ "$(id -u)" -eq 0 ] || S=sudo; curl -fsSL -o steward-agent "https://rmm.example.com:8443/download/agent/linux/$(uname -m)" && chmod +x steward-agent && ` +
+			`$S ./steward-agent install --no-service --server https://rmm.example.com:8443 --token ste_AbC-12_x && $S ./steward-agent run`,
+		"darwin": `S=; [ "$(id -u)" -eq 0 ] || S=sudo; curl -fsSL -o steward-agent "https://rmm.example.com:8443/download/agent/darwin/$(uname -m)" && chmod +x steward-agent && ` +
+			`$S ./steward-agent install --no-service --server https://rmm.example.com:8443 --token ste_AbC-12_x && $S ./steward-agent run`,
 		"windows": `Invoke-WebRequest -UseBasicParsing -Uri "https://rmm.example.com:8443/download/agent/windows/$env:PROCESSOR_ARCHITECTURE" ` +
 			`-OutFile "$env:TEMP\steward-agent.exe"; & "$env:TEMP\steward-agent.exe" install --no-service --server https://rmm.example.com:8443 ` +
 			`--token ste_AbC-12_x; & "$env:TEMP\steward-agent.exe" run`,
@@ -30,8 +31,8 @@ func TestInstallCommands(t *testing.T) {
 	// A hostile base URL stays one inert argument in each shell.
 	evil := "http://x/'$(touch pwned)`id`\"; rm -rf ~ #"
 	cmds := installCommands(evil, "ste_'x")
-	wantLinux := `curl -fsSL -o steward-agent 'http://x/'\''$(touch pwned)` + "`id`" + `"; rm -rf ~ #/download/agent/linux/'"$(uname -m)" && chmod +x steward-agent && ` +
-		`sudo ./steward-agent install --no-service --server 'http://x/'\''$(touch pwned)` + "`id`" + `"; rm -rf ~ #' --token 'ste_'\''x' && sudo ./steward-agent run`
+	wantLinux := `S=; [ "$(id -u)" -eq 0 ] || S=sudo; curl -fsSL -o steward-agent 'http://x/'\''$(touch pwned)` + "`id`" + `"; rm -rf ~ #/download/agent/linux/'"$(uname -m)" && chmod +x steward-agent && ` +
+		`$S ./steward-agent install --no-service --server 'http://x/'\''$(touch pwned)` + "`id`" + `"; rm -rf ~ #' --token 'ste_'\''x' && $S ./steward-agent run`
 	if cmds[0].Text != wantLinux {
 		t.Errorf("hostile linux command:\n got %s\nwant %s", cmds[0].Text, wantLinux)
 	}
@@ -67,6 +68,55 @@ func TestShQuoteRoundTrip(t *testing.T) {
 		out, err = exec.Command(sh, "-c", "uname() { echo ARCH; }; printf %s "+shDownloadURL(s)).Output()
 		if err != nil || string(out) != s+"ARCH" {
 			t.Errorf("shDownloadURL(%q) through sh printed %q, %v", s, out, err)
+		}
+	}
+}
+
+// TestInstallSudo runs the Linux command's privilege prefix in a real
+// shell: empty for root, sudo for anyone else.
+func TestInstallSudo(t *testing.T) {
+	t.Parallel()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh on this system")
+	}
+	cmd := installCommands("https://rmm.example.com", "ste_x")[0].Text
+	prefix, _, _ := strings.Cut(cmd, "curl ")
+	for _, tt := range []struct{ uid, want string }{{"0", "[]"}, {"1000", "[sudo]"}} {
+		// A stand-in id answers as the given user.
+		script := "id() { echo " + tt.uid + "; }; " + prefix + `echo "[$S]"`
+		out, err := exec.Command(sh, "-c", script).Output()
+		if err != nil {
+			t.Fatalf("run %q: %v", script, err)
+		}
+		if got := strings.TrimSpace(string(out)); got != tt.want {
+			t.Errorf("uid %s: S=%s, want %s", tt.uid, got, tt.want)
+		}
+	}
+}
+
+func TestPublicURLWarnings(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		url  string
+		want []string // a word of each warning
+	}{
+		{"https://rmm.example.com", nil},
+		{"http://localhost:8080", []string{"loopback", "plain http"}},
+		{"https://127.0.0.1:8443", []string{"loopback"}},
+		{"https://[::1]", []string{"loopback"}},
+		{"http://0.0.0.0:8080", []string{"loopback", "plain http"}},
+		{"http://rmm.lan", []string{"plain http"}},
+	} {
+		got := PublicURLWarnings(tt.url)
+		if len(got) != len(tt.want) {
+			t.Errorf("PublicURLWarnings(%q) got %q, want %d warnings", tt.url, got, len(tt.want))
+			continue
+		}
+		for i, w := range tt.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("PublicURLWarnings(%q)[%d] = %q, want it to say %q", tt.url, i, got[i], w)
+			}
 		}
 	}
 }

@@ -14,10 +14,6 @@ import (
 	"github.com/steward-rmm/steward/internal/store"
 )
 
-// maxSoftwareRows bounds the software table of one agent; the filter
-// narrows longer lists.
-const maxSoftwareRows = 1000
-
 // recentCommands is how many of an agent's latest commands are searched
 // for its last inventory refresh.
 const recentCommands = 20
@@ -127,15 +123,15 @@ func joinKnown(parts ...string) string {
 	return strings.Join(kept, " ")
 }
 
-// agentInventory serves GET /agents/{id}/inventory: the whole page, or for
-// htmx (the agent page loads it, the filter and pager swap it) the
-// section alone.
+// agentInventory serves GET /agents/{id}/inventory: hardware and
+// operating system, with the refresh button. htmx (the refresh and its
+// polling) gets the section alone.
 func (h *Handler) agentInventory(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
 	a, err := h.cfg.DB.Agent(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	iv, err := h.loadInventory(r.Context(), a, r.URL.Query())
+	iv, err := h.loadInventory(r.Context(), a)
 	if err != nil {
 		return err
 	}
@@ -143,45 +139,22 @@ func (h *Handler) agentInventory(w http.ResponseWriter, r *http.Request, _ acces
 }
 
 func (h *Handler) renderInventory(w http.ResponseWriter, r *http.Request, iv inventoryView) error {
-	v := view{Title: "Inventory · " + iv.Agent.Hostname, Nav: "agents", Page: iv}
+	block := ""
 	if isPartial(r) {
-		return h.render(w, r, http.StatusOK, "agent_inventory", "inventory-section", v)
+		block = "inventory-section"
 	}
-	return h.render(w, r, http.StatusOK, "agent_inventory", "", v)
+	return h.renderAgent(w, r, agentView{Agent: iv.Agent, Tab: "inventory", Inventory: &iv}, block)
 }
 
-func (h *Handler) loadInventory(ctx context.Context, a store.Agent, q url.Values) (inventoryView, error) {
-	iv := inventoryView{Agent: a, SoftwareQ: clipQuery(q.Get("software_q")), CanRefresh: h.cfg.Commands != nil}
-	base := url.Values{}
-	if iv.SoftwareQ != "" {
-		base.Set("software_q", iv.SoftwareQ)
-	}
-	path := "/agents/" + a.ID + "/inventory"
-	iv.Self = path
-	if len(base) > 0 {
-		iv.Self += "?" + base.Encode()
-	}
+// loadInventory reads the agent's latest snapshot and inventory command.
+func (h *Handler) loadInventory(ctx context.Context, a store.Agent) (inventoryView, error) {
+	iv := inventoryView{Agent: a, CanRefresh: h.cfg.Commands != nil, Self: "/agents/" + url.PathEscape(a.ID) + "/inventory"}
 	snap, err := h.cfg.DB.InventorySnapshot(ctx, a.ID)
 	switch {
 	case err == nil:
 		iv.Snapshot = &snap
 	case !errors.Is(err, store.ErrNotFound):
 		return iv, err
-	}
-	if iv.Snapshot != nil {
-		sw, err := h.cfg.DB.AgentSoftware(ctx, a.ID, iv.SoftwareQ)
-		if err != nil {
-			return iv, err
-		}
-		iv.SoftwareTotal = len(sw)
-		iv.Software = sw[:min(len(sw), maxSoftwareRows)]
-		page := pageNumber(q)
-		changes, total, err := h.cfg.DB.InventoryChanges(ctx, a.ID, "", store.Page{Limit: pageSize, Offset: (page - 1) * pageSize})
-		if err != nil {
-			return iv, err
-		}
-		iv.History = changes
-		iv.Pager = newPager(path, base, page, len(changes), total)
 	}
 	cmds, _, err := h.cfg.DB.ListAgentCommands(ctx, a.ID, store.Page{Limit: recentCommands})
 	if err != nil {
@@ -194,6 +167,68 @@ func (h *Handler) loadInventory(ctx context.Context, a store.Agent, q url.Values
 		}
 	}
 	return iv, nil
+}
+
+// agentSoftware serves GET /agents/{id}/software?q=&page=: the installed
+// software, filtered by name and paged. htmx (the filter as one types,
+// the pager) gets the section alone.
+func (h *Handler) agentSoftware(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	ctx := r.Context()
+	a, err := h.cfg.DB.Agent(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	path := "/agents/" + url.PathEscape(a.ID) + "/software"
+	iv := inventoryView{Agent: a, SoftwareQ: clipQuery(q.Get("q")), Self: path}
+	snap, err := h.cfg.DB.InventorySnapshot(ctx, a.ID)
+	switch {
+	case err == nil:
+		iv.Snapshot = &snap
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	base := url.Values{}
+	if iv.SoftwareQ != "" {
+		base.Set("q", iv.SoftwareQ)
+	}
+	if iv.Snapshot != nil {
+		sw, err := h.cfg.DB.AgentSoftware(ctx, a.ID, iv.SoftwareQ)
+		if err != nil {
+			return err
+		}
+		// One agent's list is a few thousand rows at most: page it here.
+		page := min(pageNumber(q), lastPage(len(sw)))
+		from := min((page-1)*pageSize, len(sw))
+		iv.Software = sw[from:min(from+pageSize, len(sw))]
+		iv.SoftwareTotal = len(sw)
+		iv.Pager = newPager(path, base, page, len(iv.Software), len(sw))
+	}
+	block := ""
+	if isPartial(r) {
+		block = "software-section"
+	}
+	return h.renderAgent(w, r, agentView{Agent: a, Tab: "software", Inventory: &iv}, block)
+}
+
+// agentHistory serves GET /agents/{id}/history: the inventory's changes,
+// newest first, paged.
+func (h *Handler) agentHistory(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	ctx := r.Context()
+	a, err := h.cfg.DB.Agent(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	path := "/agents/" + url.PathEscape(a.ID) + "/history"
+	iv := inventoryView{Agent: a, Self: path}
+	page := pageNumber(r.URL.Query())
+	changes, total, err := h.cfg.DB.InventoryChanges(ctx, a.ID, "", store.Page{Limit: pageSize, Offset: (page - 1) * pageSize})
+	if err != nil {
+		return err
+	}
+	iv.History = changes
+	iv.Pager = newPager(path, url.Values{}, page, len(changes), total)
+	return h.renderAgent(w, r, agentView{Agent: a, Tab: "history", Inventory: &iv}, "")
 }
 
 // refreshInventory serves POST /agents/{id}/inventory/refresh: it queues
@@ -217,7 +252,7 @@ func (h *Handler) refreshInventory(w http.ResponseWriter, r *http.Request, p acc
 		http.Redirect(w, r, "/agents/"+a.ID+"/inventory", http.StatusSeeOther)
 		return nil
 	}
-	iv, err := h.loadInventory(r.Context(), a, r.URL.Query())
+	iv, err := h.loadInventory(r.Context(), a)
 	if err != nil {
 		return err
 	}

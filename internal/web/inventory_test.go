@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -51,7 +52,7 @@ func TestAgentInventory(t *testing.T) {
 	res := reader.get(path)
 	wantStatus(t, "GET inventory before a report", res, http.StatusOK)
 	mustContain(t, "inventory before a report", res.body, "has not reported an inventory yet")
-	mustContain(t, "agent page", reader.get("/agents/"+a.ID).body, `hx-get="`+path+`" hx-trigger="load"`)
+	mustContain(t, "agent page", reader.get("/agents/"+a.ID).body, `<a href="`+path+`">Inventory</a>`)
 
 	at := time.Now().Add(-2 * time.Hour).UTC()
 	e.report(a.ID, webReport(at, deb("firefox", "128.0"), deb("curl", "8.5.0"), deb("<script>alert(1)</script>", "1")))
@@ -59,18 +60,26 @@ func TestAgentInventory(t *testing.T) {
 
 	res = reader.get(path)
 	wantStatus(t, "GET inventory", res, http.StatusOK)
-	mustContain(t, "inventory page", res.body, "<!doctype html>", "Inventory of web-01", "Lenovo ThinkPad T14", "PF-12345",
+	mustContain(t, "inventory tab", res.body, "<!doctype html>", "<h1>web-01</h1>", "Lenovo ThinkPad T14", "PF-12345",
 		"Ryzen 7 PRO", "16.0 GiB", "nvme0n1 · WDC PC SN730 · 512.0 GiB", "Ubuntu 24.04", "6.8.0-45-generic", `<span class="badge warn">yes</span>`,
-		"Europe/Berlin", "bios: permission denied", "firefox", "129.0", "curl", "upgraded", "128.0", "first report", "&lt;script&gt;")
-	mustNotContain(t, "inventory page", res.body, "<script>alert(1)</script>", "Refresh inventory")
+		"Europe/Berlin", "bios: permission denied", `href="/agents/`+a.ID+`/software">3 programs installed`)
+	mustNotContain(t, "inventory tab", res.body, "Refresh inventory", "firefox")
 
-	// The filter narrows the software table; htmx gets the section alone.
-	res = reader.get(path+"?software_q=FIRE", "HX-Request", "true")
-	wantStatus(t, "GET inventory filtered", res, http.StatusOK)
-	mustContain(t, "filtered section", res.body, `id="inventory"`, `value="FIRE"`, ">firefox</a>")
+	// Software has its own tab, filtered and paged; htmx gets the section alone.
+	sw := "/agents/" + a.ID + "/software"
+	res = reader.get(sw)
+	mustContain(t, "software tab", res.body, "<!doctype html>", ">firefox</a>", "129.0", ">curl</a>", "&lt;script&gt;", "Showing 1–3 of 3")
+	mustNotContain(t, "software tab", res.body, "<script>alert(1)</script>")
+	res = reader.get(sw+"?q=FIRE", "HX-Request", "true")
+	wantStatus(t, "GET software filtered", res, http.StatusOK)
+	mustContain(t, "filtered section", res.body, `id="software"`, `value="FIRE"`, ">firefox</a>")
 	mustNotContain(t, "filtered section", res.body, "<!doctype html>", ">curl</a>")
-	res = reader.get(path + "?software_q=nothing-like-it")
+	res = reader.get(sw + "?q=nothing-like-it")
 	mustContain(t, "filter without match", res.body, "No software matches “nothing-like-it”.")
+
+	// History has its own tab too.
+	res = reader.get("/agents/" + a.ID + "/history")
+	mustContain(t, "history tab", res.body, "upgraded", "128.0", "129.0", "first report")
 
 	t.Run("refresh", func(t *testing.T) {
 		tech := e.signedIn(store.RoleTechnician)
@@ -107,6 +116,23 @@ func TestAgentInventory(t *testing.T) {
 	})
 
 	wantStatus(t, "inventory of an unknown agent", reader.get("/agents/"+store.NewID()+"/inventory"), http.StatusNotFound)
+
+	t.Run("software pages", func(t *testing.T) {
+		big := e.enroll(f, linuxFacts("big-01"))
+		var pkgs []protocol.Software
+		for i := range 120 {
+			pkgs = append(pkgs, deb(fmt.Sprintf("pkg-%03d", i), "1.0"))
+		}
+		e.report(big.ID, webReport(time.Now().UTC(), pkgs...))
+		sw := "/agents/" + big.ID + "/software"
+		res := reader.get(sw + "?page=2")
+		mustContain(t, "software page 2", res.body, "Showing 51–100 of 120", ">pkg-050</a>", ">pkg-099</a>",
+			`href="`+sw+`?page=3" rel="next"`, `href="`+sw+`" rel="prev"`)
+		mustNotContain(t, "software page 2", res.body, ">pkg-049</a>", ">pkg-100</a>")
+		// Past the end shows the last page; the filter keeps its query in the links.
+		mustContain(t, "software past the end", reader.get(sw+"?page=9").body, "Showing 101–120 of 120")
+		mustContain(t, "filtered software", reader.get(sw+"?q=pkg-0").body, "Showing 1–50 of 100", `href="`+sw+`?page=2&amp;q=pkg-0" rel="next"`)
+	})
 }
 
 func TestSoftwarePage(t *testing.T) {

@@ -163,3 +163,24 @@ func TestLogout(t *testing.T) {
 	replay.c.Jar.SetCookies(base, session)
 	wantStatus(t, "GET / with the old session cookie", replay.get("/"), http.StatusSeeOther)
 }
+
+func TestSignInAudited(t *testing.T) {
+	t.Parallel()
+	e := newSQLiteEnv(t)
+	u := e.user(store.RoleTechnician)
+	b := e.browser()
+	if res := b.login(u.Email, "wrong password!", ""); res.status != http.StatusUnauthorized {
+		t.Fatalf("bad login: status %d", res.status)
+	}
+	if res := b.login(u.Email, testPassword, ""); res.status != http.StatusSeeOther {
+		t.Fatalf("login: status %d", res.status)
+	}
+	entries, n, err := e.db.ListAudit(t.Context(), store.AuditFilter{Action: "user.sign_in"}, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || entries[0].ActorID != u.ID || entries[0].ActorName != u.Email || entries[0].TargetID != u.ID || entries[0].IP == "" {
+		t.Errorf("sign-in audit entries %+v, want one by %s with an IP", entries, u.Email)
+	}
+	mustContain(t, "audit page", e.signedIn(store.RoleAdmin).get("/audit?action=user.sign_in").body, "user.sign_in", u.Email)
+}

@@ -32,7 +32,8 @@ func TestEveryPageForEveryRole(t *testing.T) {
 		"/", "/agents", "/agents?q=web&client=" + f.client.ID + "&site=" + f.site.ID + "&status=online&os=linux&sort=-last_seen&page=1",
 		"/agents/" + a.ID, "/clients", "/clients/" + f.client.ID, "/sites/" + f.site.ID, "/audit", "/audit?action=client.",
 		"/alerts", "/alerts?state=all&severity=critical&client=" + f.client.ID + "&page=3",
-		"/agents/" + a.ID + "/inventory", "/software", "/software?name=curl&version=8&client=" + f.client.ID, "/software?title=x",
+		"/agents/" + a.ID + "/inventory", "/agents/" + a.ID + "/metrics", "/agents/" + a.ID + "/software",
+		"/agents/" + a.ID + "/policy", "/agents/" + a.ID + "/alerts", "/agents/" + a.ID + "/history", "/software", "/software?name=curl&version=8&client=" + f.client.ID, "/software?title=x",
 	}
 	forms := map[store.Role]bool{store.RoleOwner: true, store.RoleAdmin: true}
 	tokenForms := map[store.Role]bool{store.RoleOwner: true, store.RoleAdmin: true, store.RoleTechnician: true}
@@ -192,10 +193,19 @@ func TestEnrollmentTokens(t *testing.T) {
 	b := e.signedIn(store.RoleTechnician)
 
 	res := b.post("/sites/"+f.site.ID+"/tokens", url.Values{"expires_in": {"7d"}, "max_uses": {"3"}})
-	wantStatus(t, "create token", res, http.StatusCreated)
+	// Redirect after the post: a reload of the token page mints nothing.
+	wantStatus(t, "create token", res, http.StatusSeeOther)
+	tokenURL := location(res)
+	if !strings.HasPrefix(tokenURL, "/tokens/") {
+		t.Fatalf("create token redirects to %q, want /tokens/{id}", tokenURL)
+	}
+	res = b.get(tokenURL)
+	wantStatus(t, "token page", res, http.StatusOK)
 	mustContain(t, "token page", res.body, "shown only this once", "Linux", "Windows", "macOS",
 		"/download/agent/linux/$(uname -m)", "/download/agent/darwin/$(uname -m)", "$env:PROCESSOR_ARCHITECTURE",
-		"--server "+testPublicURL, "in the foreground", "up to 3 machines")
+		"--server "+testPublicURL, "in the foreground", "up to 3 machines",
+		// The test server's public URL is plain http.
+		"uses plain http")
 	if got := res.header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("token page Cache-Control %q, want no-store", got)
 	}
@@ -203,6 +213,16 @@ func TestEnrollmentTokens(t *testing.T) {
 	if m == "" {
 		t.Fatalf("token page shows no token:\n%s", res.body)
 	}
+	// A reload shows the token without its secret, and mints nothing.
+	again := b.get(tokenURL)
+	wantStatus(t, "token page reloaded", again, http.StatusOK)
+	mustContain(t, "token page reloaded", again.body, "This token was shown once")
+	mustNotContain(t, "token page reloaded", again.body, m, "steward-agent install")
+	if toks, _ := e.db.ListEnrollmentTokens(context.Background(), f.site.ID); len(toks) != 2 {
+		t.Errorf("%d tokens after a reload, want 2 (the fixture's and the new one)", len(toks))
+	}
+	// Another user never sees the secret.
+	mustNotContain(t, "token page of another user", e.signedIn(store.RoleTechnician).get(tokenURL).body, m)
 	// The secret really enrolls, and never appears again.
 	e.enroll(fixture{site: f.site, token: m}, linuxFacts("new-host"))
 	site := b.get("/sites/" + f.site.ID)

@@ -230,6 +230,8 @@ type editorView struct {
 	Scopes []targetRef
 	// Action is where the form posts, keeping the chosen context.
 	Action string
+	// Assign is a refused agent assignment, for its field.
+	Assign assignProblem
 }
 
 // Severities are the severity select's choices.
@@ -281,6 +283,16 @@ func (h *Handler) policyPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 }
 
 func (h *Handler) renderEditor(w http.ResponseWriter, r *http.Request, status int, form *editorForm) error {
+	return h.renderEditorWith(w, r, status, form, assignProblem{})
+}
+
+// assignProblem is a refused "assign to agent" of the editor, shown
+// beside its field: the name typed and what is wrong with it.
+type assignProblem struct {
+	Agent, Error string
+}
+
+func (h *Handler) renderEditorWith(w http.ResponseWriter, r *http.Request, status int, form *editorForm, assign assignProblem) error {
 	ctx := r.Context()
 	pol, err := h.cfg.DB.Policy(ctx, r.PathValue("id"))
 	if err != nil {
@@ -290,7 +302,7 @@ func (h *Handler) renderEditor(w http.ResponseWriter, r *http.Request, status in
 	if err != nil {
 		return fmt.Errorf("stored policy %s: %w", pol.ID, err)
 	}
-	ev := editorView{Policy: pol, Name: pol.Name, Description: pol.Description, Saved: r.URL.Query().Get("saved") == "1"}
+	ev := editorView{Policy: pol, Name: pol.Name, Description: pol.Description, Saved: r.URL.Query().Get("saved") == "1", Assign: assign}
 	n := h.namer()
 	def, err := n.name(ctx, store.LevelDefault, "")
 	if err != nil {

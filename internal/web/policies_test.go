@@ -197,6 +197,13 @@ func TestPolicyEditor(t *testing.T) {
 		wantStatus(t, "assign to agent by hostname", res, http.StatusSeeOther)
 		res = admin.post("/assignments", url.Values{"level": {"agent"}, "target_id": {"nobody"}, "policy_id": {id}})
 		wantStatus(t, "assign to an unknown agent", res, http.StatusBadRequest)
+		// From the editor, the refusal is shown beside the field, on the editor.
+		e.enroll(f, linuxFacts("web-01"))
+		res = admin.post("/assignments", url.Values{"level": {"agent"}, "target_id": {"web-01"}, "policy_id": {id}, "next": {"/policies/" + id}})
+		wantStatus(t, "assign to an ambiguous hostname from the editor", res, http.StatusBadRequest)
+		mustContain(t, "editor after a refused assignment", res.body, `id="policy-form"`,
+			`value="web-01" aria-invalid="true" aria-describedby="assign-agent-error"`,
+			`<p class="field-error" id="assign-agent-error" role="alert">Agent matches several hostnames; use the agent ID</p>`)
 
 		res = admin.get("/policies/" + id)
 		mustContain(t, "editor", res.body, "Client Acme", "Agent web-01", `<option value="agent:`+a.ID+`"`)

@@ -67,6 +67,8 @@ func (h *Handler) funcs() template.FuncMap {
 		"detail":  sortedDetail,
 		"join":    strings.Join,
 		"extra":   func(s []string) int { return len(s) - 1 },
+		"percent": percent,
+		"load":    load,
 	}
 }
 
@@ -79,8 +81,8 @@ type view struct {
 	User    *access.Principal
 	CSRF    string
 	Version string
-	// Unresolved is the number of unresolved alerts, for the nav.
-	Unresolved int
+	// OpenAlerts is the number of open (unacknowledged) alerts, for the nav.
+	OpenAlerts int
 	// Page is the page's own data.
 	Page any
 }
@@ -106,7 +108,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	if block == "" {
 		block = "layout"
 		if v.User != nil {
-			v.Unresolved = h.navAlerts(r.Context())
+			v.OpenAlerts = h.navAlerts(r.Context())
 		}
 	}
 	var buf bytes.Buffer
@@ -124,12 +126,13 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	return nil
 }
 
-// navAlerts counts the unresolved alerts for the nav. The count is an
-// aside: a failure is logged and the page shown without it.
+// navAlerts counts the open alerts for the nav: those waiting for
+// someone, not those already acknowledged. The count is an aside: a
+// failure is logged and the page shown without it.
 func (h *Handler) navAlerts(ctx context.Context) int {
-	n, err := h.countUnresolved(ctx, "")
+	n, err := h.countOpen(ctx)
 	if err != nil && !errors.Is(err, context.Canceled) {
-		h.log.Warn("count unresolved alerts for the nav", "err", err)
+		h.log.Warn("count open alerts for the nav", "err", err)
 	}
 	return n
 }

@@ -157,14 +157,22 @@ func back(w http.ResponseWriter, r *http.Request, fallback string) {
 }
 
 // startMaintenance serves POST /maintenance: a window from now for a
-// duration ("2h") or until a UTC time.
+// duration ("2h") or until a time, which the browser sends in UTC
+// (until_utc) converted from the reader's zone, or without JavaScript as
+// a UTC time (until).
 func (h *Handler) startMaintenance(w http.ResponseWriter, r *http.Request, p access.Principal) error {
 	level, target := r.PostFormValue("level"), r.PostFormValue("target_id")
 	now := time.Now()
 	// Unparseable values go to manage as out-of-range ones, so its
 	// permission check comes first and its message is the one shown.
 	var d time.Duration
-	if until := strings.TrimSpace(r.PostFormValue("until")); until != "" {
+	if utc := strings.TrimSpace(r.PostFormValue("until_utc")); utc != "" {
+		// The browser converted the reader's local time (app.js).
+		if t, err := time.Parse(time.RFC3339Nano, utc); err == nil {
+			d = t.Sub(now)
+		}
+	} else if until := strings.TrimSpace(r.PostFormValue("until")); until != "" {
+		// Without JavaScript the label says UTC.
 		if t, err := time.ParseInLocation("2006-01-02T15:04", until, time.UTC); err == nil {
 			d = t.Sub(now)
 		}
@@ -196,15 +204,24 @@ func (h *Handler) assignPolicy(w http.ResponseWriter, r *http.Request, p access.
 	if l, t, ok := strings.Cut(r.PostFormValue("scope"), ":"); ok {
 		level, target = l, t
 	}
-	if level == store.LevelAgent && target != "" && access.Can(p, access.ManagePolicies) {
-		id, err := h.agentByName(r.Context(), target)
-		if err != nil {
-			return err
-		}
-		target = id
-	}
 	policyID := r.PostFormValue("policy_id")
-	if err := h.cfg.Manage.Assign(r.Context(), p, level, target, policyID); err != nil {
+	typed := target
+	err := func() error {
+		if level == store.LevelAgent && target != "" && access.Can(p, access.ManagePolicies) {
+			id, err := h.agentByName(r.Context(), target)
+			if err != nil {
+				return err
+			}
+			target = id
+		}
+		return h.cfg.Manage.Assign(r.Context(), p, level, target, policyID)
+	}()
+	if pr, ok := formProblem(err); ok && level == store.LevelAgent && strings.HasPrefix(r.PostFormValue("next"), "/policies/") {
+		// The editor's "assign to agent" field: say it beside the field.
+		r.SetPathValue("id", policyID)
+		return h.renderEditorWith(w, r, pr.Status, nil, assignProblem{Agent: typed, Error: pr.Message})
+	}
+	if err != nil {
 		return err
 	}
 	back(w, r, scopePath(level, target))

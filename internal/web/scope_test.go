@@ -127,6 +127,17 @@ func TestMaintenanceWindows(t *testing.T) {
 	if len(ws) != 2 || !ws[1].EndsAt.Equal(until) {
 		t.Errorf("windows %+v, want a second one ending %s", ws, until)
 	}
+	// Until the reader's local time, which the browser sends in UTC; it
+	// wins over the field it was converted from.
+	local := time.Now().Add(5 * time.Hour).Truncate(time.Minute).In(time.FixedZone("UTC+2", 2*3600))
+	res = tech.post("/maintenance", url.Values{"level": {"agent"}, "target_id": {a.ID}, "until": {local.Format("2006-01-02T15:04")},
+		"until_utc": {local.UTC().Format("2006-01-02T15:04:05.000Z")}})
+	wantStatus(t, "start until a local time", res, http.StatusSeeOther)
+	ws, _ = e.db.ListMaintenanceWindows(context.Background())
+	if len(ws) != 3 || !ws[2].EndsAt.Equal(local) {
+		t.Errorf("windows %+v, want a third one ending %s", ws, local.UTC())
+	}
+	mustContain(t, "agent page", tech.get("/agents/"+a.ID).body, `<span data-tz-label>(UTC)</span>`, `name="until_utc"`, `data-local>`)
 
 	for _, bad := range []url.Values{
 		{"level": {"site"}, "target_id": {f.site.ID}, "duration": {"forever"}},

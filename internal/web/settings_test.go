@@ -188,9 +188,9 @@ func TestPolicyValueOfChannels(t *testing.T) {
 	}{
 		{[]string{"all"}, "all channels"},
 		{[]string{}, "none"},
-		{[]string{"id-1", "id-2"}, "id-1, id-2"},
+		{[]string{"id-1", "id-2"}, "Ops hook, deleted channel id-2"},
 	} {
-		if got := policyValue(tt.in); got != tt.want {
+		if got := policyValue("notifications.routes.critical", tt.in, map[string]string{"id-1": "Ops hook"}); got != tt.want {
 			t.Errorf("policyValue(%q) got %q, want %q", tt.in, got, tt.want)
 		}
 	}

@@ -22,6 +22,11 @@ type setupView struct {
 var errSetupToken = &statusError{http.StatusForbidden,
 	"This setup link is not valid. Use the link the server printed in its log when it started."}
 
+// errSetupDone answers a setup link once an account exists: the route is
+// gone (404), and the page says what to do instead.
+var errSetupDone = &statusError{http.StatusNotFound,
+	"Setup is done: an owner account exists. Sign in with it, or ask an owner to create an account for you."}
+
 // setup serves /setup for every method. Once any user exists, created here
 // or from the console while the server runs, the route does not exist: 404
 // for every method and token, before anything else is looked at.
@@ -31,7 +36,7 @@ func (h *Handler) setup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if has || h.cfg.Setup == nil {
-		return errNotFound
+		return errSetupDone
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -67,7 +72,7 @@ func (h *Handler) createOwner(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, err := h.cfg.Manage.CreateFirstOwner(r.Context(), h.cfg.Auth.ClientIP(r), sv.Email, password)
 	if errors.Is(err, store.ErrConflict) {
-		return errNotFound // someone else finished setup first
+		return errSetupDone // someone else finished setup first
 	}
 	var inv *input.Error
 	if errors.As(err, &inv) {

@@ -63,7 +63,9 @@ func TestSetupCreatesFirstOwner(t *testing.T) {
 
 		// The route is gone, whatever the token, method or spelling.
 		for _, path := range []string{"/setup", "/setup?token=" + url.QueryEscape(token)} {
-			wantStatus(t, "GET "+path+" after setup", e.browser().get(path), http.StatusNotFound)
+			res := e.browser().get(path)
+			wantStatus(t, "GET "+path+" after setup", res, http.StatusNotFound)
+			mustContain(t, "GET "+path+" after setup", res.body, "Setup is done", `href="/login">Sign in</a>`)
 		}
 		wantStatus(t, "POST /setup after setup", e.browser().post("/setup", form("x@example.com", testPassword, testPassword)), http.StatusNotFound)
 	})

@@ -50,6 +50,8 @@ type siteView struct {
 	AgentsURL string
 	// Scope is the site's monitoring panel.
 	Scope *scopeView
+	// Warnings are the public URL's, shown above the token form.
+	Warnings []string
 }
 
 // Lifetimes lists the expiry choices.
@@ -75,7 +77,8 @@ func (h *Handler) renderSite(w http.ResponseWriter, r *http.Request, status int,
 	for i, t := range toks {
 		rows[i] = tokenRow{EnrollmentToken: t, State: t.State(now)}
 	}
-	sv := siteView{Site: s, Tokens: rows, Form: form, AgentsURL: agentQuery{Client: s.ClientID, Site: s.ID}.url()}
+	sv := siteView{Site: s, Tokens: rows, Form: form, AgentsURL: agentQuery{Client: s.ClientID, Site: s.ID}.url(),
+		Warnings: h.installWarnings()}
 	if sv.Scope, err = h.scope(ctx, siteScope(s)); err != nil {
 		return err
 	}
@@ -85,11 +88,23 @@ func (h *Handler) renderSite(w http.ResponseWriter, r *http.Request, status int,
 // tokenView is the page that shows a new token, the only time it is ever
 // visible, with the commands that install an agent with it.
 type tokenView struct {
-	Site     store.Site
-	Token    store.EnrollmentToken
+	Site  store.Site
+	Token store.EnrollmentToken
+	// Secret is empty once it was shown: Steward keeps only its hash.
 	Secret   string
 	Commands []installCommand
+	// Warnings say why the install commands may not work from other
+	// machines (a loopback or plain-http public URL).
+	Warnings []string
 }
+
+// newTokenCookie carries a new token's secret across the redirect after
+// its creation, to the one page view that shows it; a reload of that page
+// shows the token without its secret instead of minting another.
+const newTokenCookie = "steward_new_token"
+
+// newTokenTTL bounds how long the secret waits for its page.
+const newTokenTTL = 2 * time.Minute
 
 // createToken serves POST /sites/{id}/tokens.
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, p access.Principal) error {
@@ -119,12 +134,36 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, p access.P
 	if err != nil {
 		return err
 	}
-	s, err := h.cfg.DB.Site(r.Context(), siteID)
+	// Redirect after the post, so a reload cannot mint another token.
+	http.SetCookie(w, &http.Cookie{
+		Name: newTokenCookie, Value: secret, Path: "/tokens/" + url.PathEscape(tok.ID),
+		MaxAge: int(newTokenTTL / time.Second), HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: access.IsTLS(r, h.cfg.TrustProxy),
+	})
+	http.Redirect(w, r, "/tokens/"+url.PathEscape(tok.ID), http.StatusSeeOther)
+	return nil
+}
+
+// tokenPage serves GET /tokens/{id}: the token just created, with its
+// secret and install commands the first time, without them after.
+func (h *Handler) tokenPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	ctx := r.Context()
+	tok, err := h.cfg.DB.EnrollmentToken(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	tv := tokenView{Site: s, Token: tok, Secret: secret, Commands: installCommands(h.publicURL, secret)}
-	return h.render(w, r, http.StatusCreated, "token", "", view{Title: "New enrollment token", Nav: "clients", Page: tv})
+	s, err := h.cfg.DB.Site(ctx, tok.SiteID)
+	if err != nil {
+		return err
+	}
+	tv := tokenView{Site: s, Token: tok, Warnings: h.installWarnings()}
+	if c, err := r.Cookie(newTokenCookie); err == nil && strings.HasPrefix(c.Value, tok.Prefix) {
+		tv.Secret = c.Value
+		tv.Commands = installCommands(h.publicURL, c.Value)
+		http.SetCookie(w, &http.Cookie{Name: newTokenCookie, Path: "/tokens/" + url.PathEscape(tok.ID), MaxAge: -1,
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: access.IsTLS(r, h.cfg.TrustProxy)})
+	}
+	return h.render(w, r, http.StatusOK, "token", "", view{Title: "Enrollment token", Nav: "clients", Page: tv})
 }
 
 // revokeToken serves POST /tokens/{id}/revoke.

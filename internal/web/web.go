@@ -119,6 +119,9 @@ func New(cfg Config) (*Handler, error) {
 		emailLimit:     access.NewLimiter(loginFailsPerKey, loginWindow),
 		passwordChecks: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
+	for _, warning := range PublicURLWarnings(h.publicURL) {
+		h.log.Warn(warning, "public_url", h.publicURL)
+	}
 	if h.pages, err = parsePages(h.funcs()); err != nil {
 		return nil, err
 	}
@@ -148,20 +151,29 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", h.authed(h.homePage))
 	mux.Handle("GET /events", h.authed(h.eventStream))
 	mux.Handle("GET /agents", h.authed(h.agentsPage))
+	mux.Handle("GET /agents.csv", h.authed(h.agentsCSV))
 	mux.Handle("GET /agents/{id}", h.authed(h.agentPage))
 	mux.Handle("GET /agents/{id}/series", h.authed(h.agentSeries))
+	mux.Handle("GET /agents/{id}/metrics", h.authed(h.agentMetrics))
 	mux.Handle("GET /agents/{id}/inventory", h.authed(h.agentInventory))
+	mux.Handle("GET /agents/{id}/software", h.authed(h.agentSoftware))
+	mux.Handle("GET /agents/{id}/policy", h.authed(h.agentPolicy))
+	mux.Handle("GET /agents/{id}/alerts", h.authed(h.agentAlerts))
+	mux.Handle("GET /agents/{id}/history", h.authed(h.agentHistory))
 	mux.Handle("POST /agents/{id}/inventory/refresh", h.authed(h.refreshInventory))
 	mux.Handle("GET /software", h.authed(h.softwarePage))
 	mux.Handle("GET /alerts", h.authed(h.alertsPage))
 	mux.Handle("POST /alerts/acknowledge", h.authed(h.acknowledgeAlerts))
+	mux.Handle("POST /alerts/resolve", h.authed(h.resolveAlerts))
 	mux.Handle("POST /alerts/{id}/resolve", h.authed(h.resolveAlert))
+	mux.Handle("POST /alerts/{id}/acknowledge", h.authed(h.acknowledgeAlert))
 	mux.Handle("GET /clients", h.authed(h.clientsPage))
 	mux.Handle("POST /clients", h.authed(h.createClient))
 	mux.Handle("GET /clients/{id}", h.authed(h.clientPage))
 	mux.Handle("POST /clients/{id}/sites", h.authed(h.createSite))
 	mux.Handle("GET /sites/{id}", h.authed(h.sitePage))
 	mux.Handle("POST /sites/{id}/tokens", h.authed(h.createToken))
+	mux.Handle("GET /tokens/{id}", h.authed(h.tokenPage))
 	mux.Handle("POST /tokens/{id}/revoke", h.authed(h.revokeToken))
 	mux.Handle("GET /audit", h.authed(h.auditPage))
 	mux.Handle("GET /settings/notifications", h.authed(h.channelsPage))

@@ -216,7 +216,7 @@ func TestInstallErrors(t *testing.T) {
 	}{
 		{"no args", []string{"install"}, exitUsage, "--server and --token are required"},
 		{"no token", []string{"install", "--server", "https://x"}, exitUsage, "--server and --token are required"},
-		{"bad url", []string{"install", "--server", "rmm.example.com", "--token", "t"}, exitUsage, `invalid server URL "rmm.example.com": must start with https:// or http://`},
+		{"bad url", []string{"install", "--server", "rmm.example.com", "--token", "t"}, exitUsage, `invalid server URL "rmm.example.com": add http:// or https:// in front`},
 		{"bad second url", []string{"install", "--server", "https://x,rmm.example.com", "--token", "t"}, exitUsage, `--server: invalid server URL "rmm.example.com"`},
 		{"empty entry", []string{"install", "--server", "https://x,", "--token", "t"}, exitUsage, "--server: server URL is empty"},
 		{"duplicate", []string{"install", "--server", "https://x", "--server", "HTTPS://x/", "--token", "t"}, exitUsage, "--server: server URL https://x is given twice"},

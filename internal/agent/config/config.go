@@ -166,6 +166,11 @@ func ParseServerURL(raw string) (string, error) {
 	if raw == "" {
 		return "", errors.New("server URL is empty")
 	}
+	if lower := strings.ToLower(raw); !strings.Contains(raw, "://") && !strings.HasPrefix(lower, "http:") && !strings.HasPrefix(lower, "https:") {
+		// "127.0.0.1:8080" or "rmm.example.com": the URL parser's own
+		// complaint (a colon in the first path segment) would not say this.
+		return "", fmt.Errorf("invalid server URL %q: add http:// or https:// in front, e.g. https://%s", raw, raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("invalid server URL %q: %w", raw, errors.Unwrap(err))

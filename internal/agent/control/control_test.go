@@ -384,16 +384,13 @@ func TestHandshakeHeartbeatsAndShutdown(t *testing.T) {
 	}
 
 	// The server keeps reading, as a real one does, so the agent's close
-	// handshake completes.
-	start := time.Now()
+	// handshake completes; stop fails the test if Run has not returned
+	// within waitLimit.
 	a.cancel()
 	if got := sc.expectClose(t); got != websocket.StatusNormalClosure {
 		t.Errorf("close status got %v, want %v", got, websocket.StatusNormalClosure)
 	}
 	a.stop(t)
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("shutdown took %v, want prompt", d)
-	}
 	if n := fs.dials.Load(); n != 1 {
 		t.Errorf("agent dialed %d times, want 1", n)
 	}
@@ -638,11 +635,9 @@ func TestShutdownWhileBackingOff(t *testing.T) {
 		o.Rand = nil
 	})
 	a.waitStatus(t, "failure", func(s []Status) bool { return len(s) == 1 })
-	start := time.Now()
+	// stop fails the test unless Run returns within waitLimit, an instant
+	// of the hour it is backing off for.
 	a.stop(t)
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("Run took %v to stop while backing off, want prompt", d)
-	}
 	if n := fs.dials.Load(); n != 1 {
 		t.Errorf("agent dialed %d times, want 1", n)
 	}
@@ -757,13 +752,11 @@ func TestFailover(t *testing.T) {
 				t.Errorf("connected status ServerURL got %q, want %q", got, first.srv.URL)
 			}
 
-			dropped := time.Now()
+			// next fails the test unless the agent dials within waitLimit,
+			// an instant of its hour-long backoff.
 			tt.drop(sc.conn)
 			first.srv.Close()
 			second.next(t).handshake(t, quiet)
-			if gap := time.Since(dropped); gap > 2*time.Second {
-				t.Errorf("agent reached the second server %v after the first went away, want within 2s", gap)
-			}
 			a.waitStatus(t, "connected again", connectedCount(2))
 			if got := a.lastStatus().ServerURL; got != second.srv.URL {
 				t.Errorf("connected status ServerURL got %q, want %q", got, second.srv.URL)
@@ -787,12 +780,10 @@ func TestShutdownSingleServer(t *testing.T) {
 	sc := fs.next(t)
 	sc.handshake(t, quiet)
 	a.waitStatus(t, "connected", connectedCount(1))
-	closed := time.Now()
+	// next fails the test unless the agent dials again within waitLimit,
+	// an instant of its hour-long backoff.
 	sc.conn.Close(protocol.CloseShutdown, "server restarting")
 	fs.next(t).handshake(t, quiet)
-	if gap := time.Since(closed); gap > 2*time.Second {
-		t.Errorf("agent reconnected %v after the shutdown, want within 2s", gap)
-	}
 	a.waitLog(t, `msg="server is shutting down"`)
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/agent/backoff"
@@ -107,33 +108,53 @@ func TestUploadStatusError(t *testing.T) {
 	}
 }
 
+// fakeServer answers uploads in memory, with the status answer returns
+// for the nth request (from 1), and records when each came. Without a
+// socket the retry tests can run on a synctest clock.
+type fakeServer struct {
+	answer func(n int) (status int, header http.Header)
+	at     []time.Time
+}
+
+func (f *fakeServer) RoundTrip(r *http.Request) (*http.Response, error) {
+	io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	f.at = append(f.at, time.Now())
+	status, header := f.answer(len(f.at))
+	if header == nil {
+		header = http.Header{}
+	}
+	return &http.Response{StatusCode: status, Header: header, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+}
+
+// TestUploadRetriesUntilContextEnds runs on a synctest clock: with at most
+// 2 ms between attempts, a second holds at least 500 of them, and the
+// error names both the deadline and the last failure.
 func TestUploadRetriesUntilContextEnds(t *testing.T) {
-	var answered atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		answered.Add(1)
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	defer srv.Close()
-	u := testUploader()
-	var targets []string
-	server := func() string {
-		// Not connected at first, then a replica that keeps failing.
-		if len(targets) == 0 {
-			targets = append(targets, "")
-			return ""
+	synctest.Test(t, func(t *testing.T) {
+		srv := &fakeServer{answer: func(int) (int, http.Header) { return http.StatusServiceUnavailable, nil }}
+		u := testUploader()
+		u.Client = &http.Client{Transport: srv}
+		var targets []string
+		server := func() string {
+			// Not connected at first, then a replica that keeps failing.
+			if len(targets) == 0 {
+				targets = append(targets, "")
+				return ""
+			}
+			targets = append(targets, "http://replica.test")
+			return "http://replica.test"
 		}
-		targets = append(targets, srv.URL)
-		return srv.URL
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	defer cancel()
-	err := u.Upload(ctx, server, testBody(t))
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "last attempt") {
-		t.Errorf("got %v, want the deadline and the last failure", err)
-	}
-	if n := answered.Load(); n < 2 || targets[0] != "" {
-		t.Errorf("server answered %d times after an attempt while not connected, want retries", n)
-	}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		err := u.Upload(ctx, server, testBody(t))
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "last attempt") {
+			t.Errorf("got %v, want the deadline and the last failure", err)
+		}
+		if n := len(srv.at); n < 500 || targets[0] != "" {
+			t.Errorf("server answered %d times in a second after an attempt while not connected, want at least 500", n)
+		}
+	})
 }
 
 func TestParseInterval(t *testing.T) {
@@ -152,25 +173,28 @@ func TestParseInterval(t *testing.T) {
 	}
 }
 
+// TestUploadHonoursRetryAfter runs on a synctest clock: the retry comes
+// exactly when the server's Retry-After says, not after the 2 ms backoff.
 func TestUploadHonoursRetryAfter(t *testing.T) {
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusTooManyRequests)
-			return
+	synctest.Test(t, func(t *testing.T) {
+		srv := &fakeServer{answer: func(n int) (int, http.Header) {
+			if n == 1 {
+				return http.StatusTooManyRequests, http.Header{"Retry-After": {"120"}}
+			}
+			return http.StatusNoContent, nil
+		}}
+		u := testUploader()
+		u.Client = &http.Client{Transport: srv}
+		if err := u.Upload(t.Context(), func() string { return "http://replica.test" }, testBody(t)); err != nil {
+			t.Fatal(err)
 		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
-	start := time.Now()
-	if err := testUploader().Upload(t.Context(), func() string { return srv.URL }, testBody(t)); err != nil {
-		t.Fatal(err)
-	}
-	// The backoff alone would retry within 2ms.
-	if took := time.Since(start); took < time.Second {
-		t.Errorf("retried after %s, want the server's Retry-After of 1s", took)
-	}
+		if len(srv.at) != 2 {
+			t.Fatalf("server got %d requests, want 2", len(srv.at))
+		}
+		if gap := srv.at[1].Sub(srv.at[0]); gap != 2*time.Minute {
+			t.Errorf("retried after %v, want the server's Retry-After of 2m0s", gap)
+		}
+	})
 }
 
 func TestRetryAfter(t *testing.T) {

@@ -119,6 +119,10 @@
       if (isNaN(d.getTime())) return;
       el.title = d.toLocaleString(); // the reader's time zone
       if (el.hasAttribute("data-rel")) el.textContent = relTime(d);
+      else if (el.hasAttribute("data-local")) {
+        el.textContent = d.toLocaleString(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+        el.title = relTime(d);
+      }
     });
   }
 
@@ -141,12 +145,42 @@
     return "rgba(" + parseInt(m[1], 16) + "," + parseInt(m[2], 16) + "," + parseInt(m[3], 16) + "," + alpha + ")";
   }
 
-  function formatValue(unit, v) {
+  // formatValue writes a value in its unit; digits, when given, fixes
+  // the decimals (the axis chooses them so no two ticks read the same).
+  function formatValue(unit, v, digits) {
     if (v == null || isNaN(v)) return "—";
-    if (unit === "percent") return (v !== 0 && Math.abs(v) < 10 ? v.toFixed(1) : v.toFixed(0)) + "%";
+    if (unit === "percent") return v.toFixed(digits != null ? digits : (v !== 0 && Math.abs(v) < 10 ? 1 : 0)) + "%";
     var units = ["B/s", "kB/s", "MB/s", "GB/s", "TB/s"], i = 0;
     while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i++; }
-    return (i > 0 && Math.abs(v) < 10 ? v.toFixed(1) : v.toFixed(0)) + " " + units[i];
+    return v.toFixed(digits != null ? digits : (i > 0 && Math.abs(v) < 10 ? 1 : 0)) + " " + units[i];
+  }
+
+  // axisValues labels the ticks with the fewest decimals that keep every
+  // label distinct, so a small range never reads "1 B/s 1 B/s 0 B/s".
+  function axisValues(unit, vals) {
+    for (var d = 0; d <= 3; d++) {
+      var out = vals.map(function (v) { return formatValue(unit, v, d); });
+      if (new Set(out).size === out.length) return out;
+    }
+    return vals.map(function (v) { return formatValue(unit, v, 3); });
+  }
+
+  // isIdle reports whether a traffic chart's lines are all zero, as on
+  // an interface nothing uses (ifb0): such charts are folded away.
+  function isIdle(c) {
+    return c.unit !== "percent" && c.data.every(function (pts) {
+      return pts.every(function (p) { return !p.v; });
+    });
+  }
+
+  // noteIdle hides idle traffic charts and names them in one line.
+  function noteIdle() {
+    var note = document.querySelector("[data-idle-note]");
+    var idle = charts.filter(function (c) { return c.idle; }).map(function (c) { return c.title; });
+    charts.forEach(function (c) { c.fig.hidden = !!c.idle; });
+    if (!note) return;
+    note.hidden = idle.length === 0;
+    note.textContent = idle.length ? "No traffic in this range, not charted: " + idle.join(", ") + "." : "";
   }
 
   function chartNote(c, text) {
@@ -161,7 +195,10 @@
   function drawChart(c) {
     if (!c.data) return;
     var lines = c.data.filter(function (pts) { return pts.length > 0; });
+    c.idle = lines.length > 0 && isIdle(c);
+    noteIdle();
     if (lines.length === 0) { chartNote(c, "No data in this range."); return; }
+    if (c.idle) { if (c.plot) { c.plot.destroy(); c.plot = null; } return; }
     var palette = [cssVar("--accent"), cssVar("--ok"), cssVar("--warn")];
     var text = cssVar("--muted"), grid = cssVar("--border");
     var sets = c.data.map(function (pts) {
@@ -178,11 +215,15 @@
       });
     });
     var axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
-    var yAxis = Object.assign({}, axis, { size: c.unit === "percent" ? 56 : 80, values: function (u, vals) { return vals.map(function (v) { return formatValue(c.unit, v); }); } });
+    var yAxis = Object.assign({}, axis, { size: c.unit === "percent" ? 56 : 80, values: function (u, vals) {
+      var out = axisValues(c.unit, vals);
+      c.fig.setAttribute("data-y-labels", out.join("|")); // what the axis reads, for tests
+      return out;
+    } });
     var opts = {
       width: Math.max(200, c.box.clientWidth), height: 200,
       series: series,
-      scales: { x: c.span ? { time: true, range: function () { return c.span; } } : { time: true }, y: c.unit === "percent" ? { range: [0, 100] } : { range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.1 : 1]; } } },
+      scales: { x: c.span ? { time: true, range: function () { return c.span; } } : { time: true }, y: c.unit === "percent" ? { range: [0, 100] } : { range: function (u, lo, hi) { return [0, Math.max(hi * 1.1, 10)]; } } },
       axes: [axis, yAxis],
       cursor: { points: { size: 6 } },
       legend: { show: true }
@@ -217,7 +258,8 @@
     var base = holder.getAttribute("data-charts");
     holder.querySelectorAll("figure[data-series]").forEach(function (fig) {
       var c = {
-        box: fig.querySelector(".chart-plot"), unit: fig.getAttribute("data-unit"),
+        box: fig.querySelector(".chart-plot"), unit: fig.getAttribute("data-unit"), fig: fig,
+        title: fig.querySelector("figcaption").textContent, idle: false,
         series: JSON.parse(fig.getAttribute("data-series")), plot: null, data: null, gen: 0
       };
       charts.push(c);
@@ -280,6 +322,26 @@
     all.form.querySelectorAll('input[type=checkbox][name=id]').forEach(function (b) { b.checked = all.checked; });
   });
 
+  // A datetime-local input is in the reader's time zone: on submit, its
+  // [data-local-input] names the hidden field that carries it in UTC, and
+  // [data-tz-label] says which zone that is.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.querySelectorAll) return;
+    form.querySelectorAll("[data-local-input]").forEach(function (input) {
+      var out = form.elements[input.getAttribute("data-local-input")];
+      if (!out) return;
+      var d = input.value ? new Date(input.value) : null;
+      out.value = d && !isNaN(d.getTime()) ? d.toISOString() : "";
+    });
+  }, true);
+  function labelTimeZones(scope) {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (err) { zone = ""; }
+    if (!zone) return;
+    scope.querySelectorAll("[data-tz-label]").forEach(function (el) { el.textContent = "(" + zone + " time)"; });
+  }
+
   // Forms that destroy something ask first.
   document.addEventListener("submit", function (e) {
     var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
@@ -289,6 +351,7 @@
   function init(scope) {
     initTabs(scope);
     refreshTimes(scope);
+    labelTimeZones(scope);
   }
 
   document.addEventListener("DOMContentLoaded", function () {

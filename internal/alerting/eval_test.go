@@ -1,4 +1,4 @@
-package alert
+package alerting
 
 import (
 	"encoding/json"

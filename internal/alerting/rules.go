@@ -1,11 +1,11 @@
-// Package alert decides when threshold alerts open and resolve. It is
-// pure: rules come from an agent's effective policy, values from the
-// samples it sends, and the evaluator answers with transitions (open,
-// resolved) that the server stores and notifies. A rule opens only after
-// its condition held for the rule's duration, and resolves only past its
-// clear level (hysteresis), so a value hovering around the trigger does
-// not flap.
-package alert
+// Threshold rules: when alerts open and resolve. This part is pure: rules
+// come from an agent's effective policy, values from the samples it sends,
+// and the evaluator answers with transitions (open, resolved) that the
+// Service stores and notifies. A rule opens only after its condition held
+// for the rule's duration, and resolves only past its clear level
+// (hysteresis), so a value hovering around the trigger does not flap.
+
+package alerting
 
 import (
 	"strings"
