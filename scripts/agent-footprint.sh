@@ -49,7 +49,7 @@ enroll=$(api -d '{"expires_in":"1h","max_uses":1}' "$url/api/v1/sites/$site/enro
 "$work/steward-agent" run --config "$work/agent.json" >"$work/agent.log" 2>&1 &
 agent=$!
 for _ in $(seq 1 100); do
-  grep -q 'inventory uploaded' "$work/agent.log" && break; sleep 0.3
+  grep -q 'inventory uploaded' "$work/agent.log" 2>/dev/null && break; sleep 0.3
 done
 api "$url/api/v1/agents?online=true" | grep -q '"total":1' || { echo "agent did not come online" >&2; cat "$work/agent.log" >&2; exit 1; }
 
