@@ -9,9 +9,15 @@ import (
 	"syscall"
 
 	"github.com/steward-rmm/steward/internal/agent/cli"
+	"github.com/steward-rmm/steward/internal/agent/footprint"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "run" {
+		// The long-running agent; here rather than in cli so that tests
+		// running it in-process keep their own runtime settings.
+		footprint.Tune()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

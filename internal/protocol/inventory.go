@@ -154,18 +154,14 @@ type InventoryOutput struct {
 	Software int `json:"software"`
 }
 
-// EncodeInventory returns the gzip-compressed JSON body of an upload.
+// EncodeInventory returns the gzip-compressed JSON body of an upload. The
+// JSON goes into the compressor as it is produced, one software entry at a
+// time, so the uncompressed report (about ten times the body) is never
+// held in memory whole: the agent must not weigh on the machine it reports.
 func EncodeInventory(inv Inventory) ([]byte, error) {
-	raw, err := json.Marshal(inv)
-	if err != nil {
-		return nil, fmt.Errorf("encode inventory: %w", err)
-	}
-	if len(raw) > MaxInventoryBytes {
-		return nil, fmt.Errorf("encode inventory: %d bytes, limit %d", len(raw), MaxInventoryBytes)
-	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(raw); err != nil {
+	if err := writeInventory(&limitWriter{w: zw, left: MaxInventoryBytes}, inv); err != nil {
 		return nil, fmt.Errorf("encode inventory: %w", err)
 	}
 	if err := zw.Close(); err != nil {
@@ -175,6 +171,66 @@ func EncodeInventory(inv Inventory) ([]byte, error) {
 		return nil, fmt.Errorf("encode inventory: %d bytes compressed, limit %d", buf.Len(), MaxInventoryCompressedBytes)
 	}
 	return buf.Bytes(), nil
+}
+
+// writeInventory writes inv as the JSON object json.Marshal makes of it
+// (same fields, names and order), part by part; each part is followed by a
+// newline, which JSON reads as space.
+func writeInventory(w io.Writer, inv Inventory) error {
+	enc := json.NewEncoder(w)
+	var err error
+	put := func(s string) {
+		if err == nil {
+			_, err = io.WriteString(w, s)
+		}
+	}
+	val := func(v any) {
+		if err == nil {
+			err = enc.Encode(v)
+		}
+	}
+	put(`{"collected_at":`)
+	val(inv.CollectedAt)
+	put(`,"reason":`)
+	val(inv.Reason)
+	put(`,"hardware":`)
+	val(inv.Hardware)
+	put(`,"os":`)
+	val(inv.OS)
+	put(`,"software":`)
+	if inv.Software == nil {
+		put("null")
+	} else {
+		put("[")
+		for i := range inv.Software {
+			if i > 0 {
+				put(",")
+			}
+			val(&inv.Software[i]) // a pointer: no copy boxed per entry
+		}
+		put("]")
+	}
+	if len(inv.Errors) > 0 {
+		put(`,"errors":`)
+		val(inv.Errors)
+	}
+	put("}")
+	return err
+}
+
+// limitWriter fails a write that would take what it has written past
+// left bytes.
+type limitWriter struct {
+	w    io.Writer
+	left int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if len(p) > l.left {
+		return 0, fmt.Errorf("larger than %d bytes: %w", MaxInventoryBytes, ErrTooLarge)
+	}
+	l.left -= len(p)
+	return l.w.Write(p)
 }
 
 // DecodeInventoryBody reads an upload body: gzip-compressed when gzipped is

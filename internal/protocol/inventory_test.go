@@ -3,7 +3,9 @@ package protocol
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +47,55 @@ func TestInventoryRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+// TestEncodeInventoryAsMarshal checks that the part-by-part encoding is the
+// JSON json.Marshal makes, but for the space between parts.
+func TestEncodeInventoryAsMarshal(t *testing.T) {
+	withErrors := sampleInventory()
+	withErrors.Errors = []string{"software: rpm: exit status 1"}
+	noSoftware := sampleInventory()
+	noSoftware.Software = []Software{}
+	for name, inv := range map[string]Inventory{
+		"sample": sampleInventory(), "errors": withErrors, "empty software": noSoftware, "zero": {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			body, err := EncodeInventory(inv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, raw bytes.Buffer
+			if _, err := raw.ReadFrom(zr); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Compact(&got, raw.Bytes()); err != nil {
+				t.Fatalf("not JSON: %v\n%s", err, raw.Bytes())
+			}
+			want, err := json.Marshal(inv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != string(want) {
+				t.Errorf("EncodeInventory gave\n%s\nwant\n%s", got.Bytes(), want)
+			}
+		})
+	}
+}
+
+func TestEncodeInventoryTooLarge(t *testing.T) {
+	inv := sampleInventory()
+	long := strings.Repeat("x", 500)
+	inv.Software = make([]Software, MaxInventoryBytes/500+1)
+	for i := range inv.Software {
+		inv.Software[i] = Software{Name: long, Source: SoftwareDpkg}
+	}
+	if _, err := EncodeInventory(inv); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("EncodeInventory of a report over %d bytes: err = %v, want ErrTooLarge", MaxInventoryBytes, err)
 	}
 }
 
@@ -126,4 +177,21 @@ func FuzzDecodeInventory(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkEncodeInventory encodes a report of 2,000 programs; B/op is what
+// an upload allocates to build its body.
+func BenchmarkEncodeInventory(b *testing.B) {
+	inv := sampleInventory()
+	inv.Software = make([]Software, 2000)
+	for i := range inv.Software {
+		inv.Software[i] = Software{Name: fmt.Sprintf("package-%d", i), Version: "1.2.3-4ubuntu0.1",
+			Publisher: "Ubuntu Developers", InstallDate: "2026-01-05", Source: SoftwareDpkg}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeInventory(inv); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

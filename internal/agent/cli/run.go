@@ -15,6 +15,7 @@ import (
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/control"
 	"github.com/steward-rmm/steward/internal/agent/facts"
+	"github.com/steward-rmm/steward/internal/agent/footprint"
 	"github.com/steward-rmm/steward/internal/agent/inventory"
 	"github.com/steward-rmm/steward/internal/agent/metrics"
 	"github.com/steward-rmm/steward/internal/agent/settings"
@@ -125,6 +126,13 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		Inventory:      inventory.Collect,
 		Policy:         policy,
 		CommandsFile:   config.CommandsPath(*path),
+		// The first report ends the start-up work; each is the agent's
+		// largest burst of memory.
+		AfterInventory: func() {
+			if err := footprint.Release(); err != nil {
+				log.Debug("cannot release memory", "err", err)
+			}
+		},
 	}
 	if buf != nil {
 		opts.Metrics = buf

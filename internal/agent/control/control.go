@@ -99,6 +99,10 @@ type Options struct {
 	// Policy is the effective policy the inventory interval is read from,
 	// followed live; nil means inventory.DefaultInterval.
 	Policy PolicySource
+	// AfterInventory, if set, is called on the inventory goroutine after
+	// each report, uploaded or not, once what it allocated is garbage: the
+	// agent returns that memory to the operating system there.
+	AfterInventory func()
 	// CommandsFile keeps the IDs of the commands taken (and their results
 	// until sent), so that a restarted agent does not run a command the
 	// server offers again; "" keeps them in memory (see ledger).

@@ -49,6 +49,7 @@ type inventoryWorker struct {
 	minEvery time.Duration
 	uploader inventory.Uploader
 	log      *slog.Logger
+	after    func() // Options.AfterInventory; may be nil
 	// finish records a command's result.
 	finish func(protocol.Result)
 
@@ -78,6 +79,7 @@ func newInventoryWorker(c *Client) *inventoryWorker {
 			Log:     o.Log,
 		},
 		log:    o.Log,
+		after:  o.AfterInventory,
 		wake:   make(chan struct{}, 1),
 		finish: c.finish,
 	}
@@ -191,6 +193,9 @@ func (w *inventoryWorker) run(ctx context.Context) {
 		}
 
 		n, err := w.report(ctx, reason, reqs)
+		if w.after != nil {
+			w.after()
+		}
 		if ctx.Err() != nil && len(reqs) == 0 {
 			return
 		}

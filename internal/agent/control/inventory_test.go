@@ -358,3 +358,33 @@ func TestInventoryCommandPreemptsRetries(t *testing.T) {
 	}
 	a.waitLog(t, "inventory report gave way to a requested one")
 }
+
+// TestInventoryAfterHook checks that AfterInventory runs after each report
+// (where the agent hands the report's memory back), before a command's
+// result is recorded.
+func TestInventoryAfterHook(t *testing.T) {
+	fs := newFakeServer(t, nil)
+	ups := inventoryServer(t, fs)
+	after := make(chan struct{}, 10)
+	startAgent(t, fs, func(o *Options) {
+		o.Inventory = (&fakeCollector{}).collect
+		o.MinInventoryInterval = time.Millisecond
+		o.AfterInventory = func() { after <- struct{}{} }
+	})
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	nextUpload(t, ups) // start
+	select {
+	case <-after:
+	case <-time.After(waitLimit):
+		t.Fatal("AfterInventory not called after the start report")
+	}
+	if r := sc.inventoryCommand(t, "inv-1"); r.Status != protocol.ResultOK {
+		t.Fatalf("inventory command result %+v, want ok", r)
+	}
+	select {
+	case <-after:
+	default:
+		t.Error("AfterInventory not called before the requested report's result")
+	}
+}

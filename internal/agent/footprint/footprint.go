@@ -1,0 +1,47 @@
+// Package footprint keeps the agent's resident memory small: it sets the
+// garbage collector's pace for a process whose live heap is a few hundred
+// kilobytes, and hands memory back to the operating system after the rare
+// bursts (an inventory report) that need much more.
+//
+// Where an idle agent's memory goes, measured (docs/benchmarks.md): about
+// half is the program's own code and read-only data, mapped from its file;
+// most of the rest is heap that is garbage or free but still held, not
+// live objects.
+package footprint
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+)
+
+// GCPercent is the collector's pace for the agent (GOGC). Go's default,
+// 100, lets the heap grow to 4 MB before the first collection whatever
+// the live heap, ten times the agent's; at 25 it collects every megabyte
+// or so, once or twice a minute when idle, a fraction of a millisecond
+// each.
+const GCPercent = 25
+
+// Tune sets the collector's pace and runs Go code on one thread at a
+// time, unless the operator set GOGC or GOMAXPROCS. The agent waits on the
+// network and the disk and never needs two cores; every extra processor
+// Go runs keeps its own cache of heap spans and its own threads (0.8 MB
+// less resident memory with one than with two, measured), and Go would
+// run one per core of the machine.
+func Tune() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(GCPercent)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
+}
+
+// Release runs a collection and returns what the heap does not use to the
+// operating system at once, rather than over minutes, then lets go of
+// the pages of the program's file that only start-up and bursts used (see
+// dropCode). Call it after a burst, when what it allocated is garbage.
+func Release() error {
+	debug.FreeOSMemory()
+	return dropCode()
+}

@@ -1,0 +1,69 @@
+package footprint
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+func TestReadOnlyMappings(t *testing.T) {
+	// Abridged /proc/self/smaps of an agent: its code, read-only data (once
+	// clean, once with a copied page), data, heap, and another file.
+	const smaps = `00400000-00776000 r-xp 00000000 fd:01 1234 /usr/bin/steward-agent
+Size:               3544 kB
+Rss:                3224 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me
+00776000-00b08000 r--p 00376000 fd:01 1234 /usr/bin/steward-agent
+Rss:                3144 kB
+Anonymous:             0 kB
+00b08000-00b10000 r--p 00708000 fd:01 1234 /usr/bin/steward-agent
+Anonymous:             4 kB
+00b10000-00b64000 rw-p 00710000 fd:01 1234 /usr/bin/steward-agent
+Anonymous:           208 kB
+00b64000-02ba7000 rw-p 00000000 00:00 0
+Anonymous:           100 kB
+7f08c6700000-7f08c6900000 r-xp 00000000 fd:01 99 /usr/lib/other.so
+Anonymous:             0 kB
+7f08c6900000-7f08c6a00000 r--p 00001000 fd:01 1234 /usr/bin/steward-agent (deleted)
+Anonymous:             0 kB
+`
+	got, err := readOnlyMappings(strings.NewReader(smaps), unix.Mkdev(0xfd, 0x01), 1234)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []mapping{{0x400000, 0x776000}, {0x776000, 0xb08000}, {0x7f08c6900000, 0x7f08c6a00000}}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(mapping{})); diff != "" {
+		t.Errorf("readOnlyMappings (-want +got):\n%s", diff)
+	}
+}
+
+// TestRelease drops this test binary's code pages and goes on running it:
+// the pages come back from the page cache.
+func TestRelease(t *testing.T) {
+	var self syscall.Stat_t
+	if err := syscall.Stat("/proc/self/exe", &self); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps, err := readOnlyMappings(f, uint64(self.Dev), self.Ino)
+	f.Close()
+	if err != nil || len(maps) == 0 {
+		t.Fatalf("readOnlyMappings of this process = %v, %v; want its code and read-only data", maps, err)
+	}
+	for i := range 3 {
+		if err := Release(); err != nil {
+			t.Fatalf("Release #%d: %v", i+1, err)
+		}
+		if got := strings.Repeat("ab", 2); got != "abab" {
+			t.Fatalf(`strings.Repeat("ab", 2) after Release = %q, want "abab"`, got)
+		}
+	}
+}

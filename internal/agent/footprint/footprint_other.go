@@ -1,0 +1,7 @@
+//go:build !linux
+
+package footprint
+
+// dropCode does nothing here: only Linux is known to keep a program's
+// file pages mapped that way.
+func dropCode() error { return nil }
