@@ -168,8 +168,12 @@ func (h *commandHarness) connectWith(t *testing.T, id, secret string, answer fun
 				continue
 			}
 			out, _ := json.Marshal(answer(cmd))
-			if write(runCtx, protocol.TypeResult, protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out}) == nil {
-				p.answered.Add(1)
+			// Counted before the write: once it is written the server may
+			// store the answer, and the test see it, before this goroutine
+			// runs again.
+			p.answered.Add(1)
+			if write(runCtx, protocol.TypeResult, protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out}) != nil {
+				p.answered.Add(-1)
 			}
 		}
 	})

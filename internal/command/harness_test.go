@@ -262,9 +262,15 @@ func (a *agent) readLoop(ctx context.Context) {
 		}
 		if a.auto && env.Type == protocol.TypeCommand {
 			cmd, err := protocol.DecodeCommand(env.Data)
-			if err == nil && a.write(ctx, protocol.TypeResult, "", ping(cmd)) == nil {
+			if err == nil {
+				// Counted before the write: once it is written the server
+				// may store the answer, and the test see it, before this
+				// goroutine runs again.
 				a.answered.Add(1)
-				continue
+				if a.write(ctx, protocol.TypeResult, "", ping(cmd)) == nil {
+					continue
+				}
+				a.answered.Add(-1)
 			}
 		}
 		select {
