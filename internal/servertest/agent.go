@@ -172,8 +172,11 @@ func (a *Agent) readLoop(ctx context.Context, answer func(protocol.Command) (pro
 		if answer != nil && env.Type == protocol.TypeCommand {
 			if cmd, err := protocol.DecodeCommand(env.Data); err == nil {
 				if res, ok := answer(cmd); ok {
-					if a.write(ctx, protocol.TypeResult, "", res) == nil {
-						a.Answered.Add(1)
+					// Counted before it is written: once the server has
+					// stored the answer, a test must find it counted.
+					a.Answered.Add(1)
+					if a.write(ctx, protocol.TypeResult, "", res) != nil {
+						a.Answered.Add(-1)
 					}
 					continue
 				}
