@@ -206,10 +206,15 @@ func formProblem(err error) (problem, bool) {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	pr := classify(err)
 	if pr.Status == http.StatusInternalServerError {
-		if errors.Is(err, context.Canceled) {
+		switch {
+		case errors.Is(err, context.Canceled):
 			return // the browser left; nobody to answer
+		case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() != nil:
+			h.log.Warn("dashboard request timed out", "method", r.Method, "path", r.URL.Path, "err", err)
+			pr = problem{Status: http.StatusServiceUnavailable, Message: "The server could not finish this in time. Try again in a moment."}
+		default:
+			h.log.Error("dashboard request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
-		h.log.Error("dashboard request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if r.Header.Get("HX-Request") == "true" || r.Header.Get("Accept") == "application/json" {
 		// htmx does not swap error responses, and the charts' fetch reads

@@ -5,6 +5,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -53,7 +54,13 @@ type Config struct {
 	AgentDir   string
 	Version    string
 	TrustProxy bool
+	// RequestTimeout bounds each page and form (not the event stream or
+	// downloads); zero means DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout bounds a dashboard request when Config sets none.
+const DefaultRequestTimeout = 30 * time.Second
 
 // Login rate limits: failures allowed per window, per client IP and per
 // email address.
@@ -139,7 +146,7 @@ func (h *Handler) Close() { h.events.close() }
 func (h *Handler) Register(mux *http.ServeMux) {
 	// Public: no session needed.
 	mux.Handle("GET /static/{path...}", h.public(h.serveStatic))
-	mux.Handle("GET /download/agent/{os}/{arch}", h.public(h.download))
+	mux.Handle("GET /download/agent/{os}/{arch}", h.publicStream(h.download))
 	mux.Handle("GET /login", h.public(h.loginPage))
 	mux.Handle("POST /login", h.public(checkCSRF(h.login)))
 	mux.Handle("POST /logout", h.public(checkCSRF(h.logout)))
@@ -149,7 +156,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 
 	// Signed in.
 	mux.Handle("GET /{$}", h.authed(h.homePage))
-	mux.Handle("GET /events", h.authed(h.eventStream))
+	mux.Handle("GET /events", h.authedStream(h.eventStream))
 	mux.Handle("GET /agents", h.authed(h.agentsPage))
 	mux.Handle("GET /agents.csv", h.authed(h.agentsCSV))
 	mux.Handle("GET /agents/{id}", h.authed(h.agentPage))
@@ -235,12 +242,38 @@ func prepare(w http.ResponseWriter, r *http.Request) {
 
 // public serves a route that needs no session.
 func (h *Handler) public(fn handlerFunc) http.Handler {
+	return h.publicWith(fn, true)
+}
+
+// publicStream is public without the request deadline, for answers that
+// may take long to send (agent downloads over a slow link).
+func (h *Handler) publicStream(fn handlerFunc) http.Handler {
+	return h.publicWith(fn, false)
+}
+
+func (h *Handler) publicWith(fn handlerFunc, bounded bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		prepare(w, r)
+		if bounded {
+			var cancel context.CancelFunc
+			r, cancel = h.bound(r)
+			defer cancel()
+		}
 		if err := fn(w, r); err != nil {
 			h.fail(w, r, err)
 		}
 	})
+}
+
+// bound gives the request the dashboard's deadline, so that a hung
+// database fails a page instead of piling requests up.
+func (h *Handler) bound(r *http.Request) (*http.Request, context.CancelFunc) {
+	timeout := h.cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	return r.WithContext(ctx), cancel
 }
 
 // checkCSRF refuses a public form post without the CSRF token. Signed-in
@@ -259,8 +292,23 @@ func checkCSRF(fn handlerFunc) handlerFunc {
 // CSRF token on unsafe methods and the read permission, then puts the
 // principal in the request context for the templates.
 func (h *Handler) authed(fn pageFunc) http.Handler {
+	return h.authedWith(fn, true)
+}
+
+// authedStream is authed without the request deadline, for the event
+// stream, which lasts as long as the page is open.
+func (h *Handler) authedStream(fn pageFunc) http.Handler {
+	return h.authedWith(fn, false)
+}
+
+func (h *Handler) authedWith(fn pageFunc, bounded bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		prepare(w, r)
+		if bounded {
+			var cancel context.CancelFunc
+			r, cancel = h.bound(r)
+			defer cancel()
+		}
 		p, err := h.cfg.Auth.Authenticate(r)
 		if errors.Is(err, access.ErrUnauthenticated) {
 			h.toLogin(w, r)
