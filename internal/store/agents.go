@@ -378,8 +378,17 @@ func (db *DB) AssertPresence(ctx context.Context, held []Held) (restored []strin
 		}
 		sb.WriteString(`) UPDATE agents SET `)
 		values := sb.String()
-		res, err := db.sql.ExecContext(ctx, values+`last_seen = $1 FROM v
+		var res sql.Result
+		for attempt := 1; ; attempt++ {
+			res, err = db.sql.ExecContext(ctx, values+`last_seen = $1 FROM v
 			WHERE agents.id = v.held_id AND agents.conn_id = v.held_conn AND agents.online`, args...)
+			// A presence batch marking one of these agents offline can
+			// lock the same rows in another order; PostgreSQL then aborts
+			// one side. Losing that is no failure of the replica's writes.
+			if err == nil || !db.dialect.isConflict(err) || attempt == maxConflictRetries {
+				break
+			}
+		}
 		if err != nil {
 			return restored, fmt.Errorf("touch %d held agents: %w", len(chunk), err)
 		}
@@ -398,6 +407,10 @@ func (db *DB) AssertPresence(ctx context.Context, held []Held) (restored []strin
 	}
 	return restored, nil
 }
+
+// maxConflictRetries bounds how often a statement that lost a deadlock or
+// serialization conflict is run again.
+const maxConflictRetries = 3
 
 // MarkStaleOffline marks offline every online agent not seen since cutoff,
 // for agents whose replica died without saying so. It returns their IDs.

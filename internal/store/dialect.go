@@ -19,6 +19,10 @@ type dialect interface {
 	lockUsers(ctx context.Context, q querier) error
 	// isUniqueViolation reports whether err is a unique constraint failure.
 	isUniqueViolation(err error) bool
+	// isConflict reports whether err aborted a statement that lost a
+	// deadlock or serialization conflict with another transaction, and
+	// running it again is the cure.
+	isConflict(err error) bool
 	// rowsPerStatement bounds the rows of one multi-row statement.
 	rowsPerStatement() int
 	// lockKey serialises transactions that take the same key until tx
@@ -43,6 +47,10 @@ func (sqliteDialect) rowsPerStatement() int { return 100 }
 
 // lockKey: BEGIN IMMEDIATE already serialises every writing transaction.
 func (sqliteDialect) lockKey(context.Context, querier, string) error { return nil }
+
+// isConflict: SQLite takes the whole database's write lock, so writers
+// queue (busy_timeout) rather than deadlock.
+func (sqliteDialect) isConflict(error) bool { return false }
 
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
@@ -90,4 +98,10 @@ func (postgresDialect) rowsPerStatement() int { return 500 }
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// isConflict: deadlock_detected and serialization_failure.
+func (postgresDialect) isConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
