@@ -370,6 +370,37 @@ const (
 	maxPending = 100000
 )
 
+// applyEach stores results one at a time after their batch failed, so that
+// one the database refuses (PostgreSQL takes no NUL byte in text, say)
+// cannot hold up every other agent's. When some are stored and others
+// not, the others are refused for what they hold and are dropped, logged;
+// when none is stored the database is failing and all are kept for the
+// next try.
+func (s *Service) applyEach(ctx context.Context, results *[]store.CommandResult) (int, error) {
+	var (
+		applied int
+		kept    []store.CommandResult
+		lastErr error
+	)
+	for _, r := range *results {
+		n, err := s.db.ApplyResults(ctx, []store.CommandResult{r})
+		if err != nil {
+			kept, lastErr = append(kept, r), err
+			continue
+		}
+		applied += n
+	}
+	if len(kept) == len(*results) {
+		return 0, lastErr
+	}
+	if len(kept) > 0 {
+		s.log.Error("dropped command results the database refuses", "count", len(kept),
+			"first_command_id", kept[0].CommandID, "agent_id", kept[0].AgentID, "err", lastErr)
+	}
+	*results = (*results)[:0]
+	return applied, nil
+}
+
 // writeLoop stores sent marks and results in batches until ctx ends. A
 // failed write is kept and tried again: an answer taken off the queue must
 // not be lost to a database blip.
@@ -405,6 +436,9 @@ func (s *Service) writeLoop(ctx context.Context) {
 		now := time.Now()
 		if len(results) > 0 {
 			n, err := s.db.ApplyResults(ctx, results)
+			if err != nil && len(results) > 1 {
+				n, err = s.applyEach(ctx, &results)
+			}
 			if err != nil {
 				if !failing {
 					s.log.Error("store command results; trying again", "count", len(results), "err", err)
@@ -462,6 +496,9 @@ func (s *Service) writeLoop(ctx context.Context) {
 				}
 				break
 			}
+			// The last try says what it could not store, even while
+			// failing: nothing tries again after it.
+			failing = false
 			flush()
 			return
 		case w := <-s.writes:

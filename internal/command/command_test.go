@@ -786,3 +786,27 @@ func TestSentOfferedAgain(t *testing.T) {
 		waitState(t, db, ids[0], store.CommandDone)
 	})
 }
+
+// A result the database refuses (PostgreSQL takes no NUL byte in text)
+// does not hold up another agent's results: its batch is stored one
+// result at a time and the refused one is dropped.
+func TestRefusedResultDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newServer(t, newFleet(t, db), newBus(), "r1")
+		idA, secretA := s.enroll(t, "poison")
+		idB, secretB := s.enroll(t, "fine")
+		a := s.connect(t, idA, secretA, false)
+		b := s.connect(t, idB, secretB, false)
+		_, ids := s.create(t, idA, idB)
+		cmdA, cmdB := a.Command(t), b.Command(t)
+		a.Send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmdA.CommandID, Status: protocol.ResultError, Error: "bad\x00byte"})
+		b.Send(t, protocol.TypeResult, "", ping(cmdB))
+		waitState(t, db, commandFor(t, db, ids, idB), store.CommandDone)
+		// Later results are stored too: the refused one is not retried
+		// in front of them.
+		_, more := s.create(t, idB)
+		b.Send(t, protocol.TypeResult, "", ping(b.Command(t)))
+		waitState(t, db, more[0], store.CommandDone)
+	})
+}
