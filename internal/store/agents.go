@@ -378,28 +378,31 @@ func (db *DB) AssertPresence(ctx context.Context, held []Held) (restored []strin
 		}
 		sb.WriteString(`) UPDATE agents SET `)
 		values := sb.String()
+		// A presence batch marking one of these agents offline can lock the
+		// same rows in another order; PostgreSQL then aborts one side.
+		// Losing that is no failure of the replica's writes: both
+		// statements run again.
 		var res sql.Result
-		for attempt := 1; ; attempt++ {
+		err = db.retryConflict(func() (err error) {
 			res, err = db.sql.ExecContext(ctx, values+`last_seen = $1 FROM v
 			WHERE agents.id = v.held_id AND agents.conn_id = v.held_conn AND agents.online`, args...)
-			// A presence batch marking one of these agents offline can
-			// lock the same rows in another order; PostgreSQL then aborts
-			// one side. Losing that is no failure of the replica's writes.
-			if err == nil || !db.dialect.isConflict(err) || attempt == maxConflictRetries {
-				break
-			}
-		}
+			return err
+		})
 		if err != nil {
 			return restored, fmt.Errorf("touch %d held agents: %w", len(chunk), err)
 		}
 		if touched, err := res.RowsAffected(); err != nil || touched == int64(len(chunk)) {
 			continue
 		}
-		ids, err := queryAll(ctx, db.sql, "restore held agents online", func(r row) (string, error) {
-			var id string
-			return id, r.Scan(&id)
-		}, values+`online = true, last_seen = $1 FROM v
+		var ids []string
+		err = db.retryConflict(func() (err error) {
+			ids, err = queryAll(ctx, db.sql, "restore held agents online", func(r row) (string, error) {
+				var id string
+				return id, r.Scan(&id)
+			}, values+`online = true, last_seen = $1 FROM v
 			WHERE agents.id = v.held_id AND agents.conn_id = v.held_conn AND NOT agents.online RETURNING id`, args...)
+			return err
+		})
 		if err != nil {
 			return restored, err
 		}
@@ -411,6 +414,18 @@ func (db *DB) AssertPresence(ctx context.Context, held []Held) (restored []strin
 // maxConflictRetries bounds how often a statement that lost a deadlock or
 // serialization conflict is run again.
 const maxConflictRetries = 3
+
+// retryConflict runs do again, up to maxConflictRetries times in all, while
+// it fails for losing a deadlock or serialization conflict.
+func (db *DB) retryConflict(do func() error) error {
+	var err error
+	for attempt := 0; attempt < maxConflictRetries; attempt++ {
+		if err = do(); err == nil || !db.dialect.isConflict(err) {
+			return err
+		}
+	}
+	return err
+}
 
 // MarkStaleOffline marks offline every online agent not seen since cutoff,
 // for agents whose replica died without saying so. It returns their IDs.

@@ -290,7 +290,7 @@ func (db *DB) QueuedForReplica(ctx context.Context, replicaID string, createdBef
 	cols := "c." + strings.Join(strings.Split(strings.Join(strings.Fields(commandColumns), " "), ", "), ", c.")
 	return queryAll(ctx, db.sql, "load commands queued for replica "+replicaID, scanCommand, `SELECT `+cols+`
 		FROM commands c JOIN agents a ON a.id = c.agent_id
-		WHERE c.state = 'queued' AND c.expires_at > $1 AND c.created_at < $2 AND a.replica_id = $3
+		WHERE c.state = 'queued' AND c.expires_at > $1 AND c.created_at < $2 AND a.replica_id = $3 AND a.online
 		ORDER BY c.created_at, c.id LIMIT $4`, ms(db.now()), ms(createdBefore), replicaID, limit)
 }
 
