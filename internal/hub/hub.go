@@ -7,6 +7,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -444,21 +445,45 @@ func (h *Hub) flushDeparted(ctx context.Context) error {
 	h.mu.Lock()
 	departed := maps.Clone(h.departed)
 	h.mu.Unlock()
+	if len(departed) == 0 {
+		return nil
+	}
+	// All at once, so group commit writes them in one transaction rather
+	// than one each after an outage left many.
+	type mark struct {
+		agentID string
+		d       departure
+		op      *presenceOp
+		err     error
+	}
+	marks := make([]*mark, 0, len(departed))
+	var wg sync.WaitGroup
 	for agentID, d := range departed {
-		op := &presenceOp{agentID: agentID, connID: d.connID}
-		if err := h.presence.do(ctx, op); err != nil {
-			return err
+		m := &mark{agentID: agentID, d: d, op: &presenceOp{agentID: agentID, connID: d.connID}}
+		marks = append(marks, m)
+		wg.Go(func() { m.err = h.presence.do(ctx, m.op) })
+	}
+	wg.Wait()
+	var errs []error
+	for _, m := range marks {
+		if m.err != nil {
+			errs = append(errs, m.err)
+			continue
 		}
 		h.mu.Lock()
-		if h.departed[agentID] == d {
-			delete(h.departed, agentID)
+		if h.departed[m.agentID] == m.d {
+			delete(h.departed, m.agentID)
 		}
 		h.metrics.departing.Set(float64(len(h.departed)))
 		h.mu.Unlock()
-		if op.changed {
-			h.log.Info("agent marked offline after an earlier failure", "agent_id", agentID, "conn_id", d.connID)
-			h.publishPresence(ctx, agentID, d.clientID, false)
+		if m.op.changed {
+			h.log.Info("agent marked offline after an earlier failure", "agent_id", m.agentID, "conn_id", m.d.connID)
+			h.publishPresence(ctx, m.agentID, m.d.clientID, false)
 		}
+	}
+	if len(errs) > 0 {
+		// The same failure, usually, once per agent: say it once.
+		return fmt.Errorf("mark %d departed agents offline: %w", len(errs), errs[0])
 	}
 	return nil
 }
