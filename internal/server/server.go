@@ -78,18 +78,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}()
 	raiseFileLimit(log)
 
-	s.ln, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	s.closers = append(s.closers, func() { s.ln.Close() })
-	if _, port, _ := net.SplitHostPort(cfg.Listen); derivedURL && port == "0" {
-		// A port chosen by the system is only known now; links and
-		// install commands must carry it.
-		cfg.PublicURL = "http://" + s.ln.Addr().String()
-	}
-	s.cfg = cfg
-
 	if cfg.DatabaseURL == "" {
 		unlock, err := lockDataDir(cfg.DataDir)
 		if err != nil {
@@ -141,6 +129,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		log.Info("joined the replica bus", "nats_url", redact(cfg.NATSURL))
 	}
 	s.events = events
+
+	// Bound once the database and the bus answer: while New waits for them,
+	// a load balancer's probe is refused at once instead of hanging.
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.closers = append(s.closers, func() { s.ln.Close() })
+	if _, port, _ := net.SplitHostPort(cfg.Listen); derivedURL && port == "0" {
+		// A port chosen by the system is only known now; links and
+		// install commands must carry it.
+		cfg.PublicURL = "http://" + s.ln.Addr().String()
+	}
+	s.cfg = cfg
+
 	s.hub = hub.New(db, events, log, hub.Options{
 		ReplicaID: s.replicaID, Heartbeat: cfg.Heartbeat, Registerer: reg, ServerVersion: cfg.Version,
 	})
