@@ -20,6 +20,9 @@ import (
 	"github.com/steward-rmm/steward/internal/store"
 )
 
+// reloadTimeout bounds the read of the assignments after a change.
+const reloadTimeout = 30 * time.Second
+
 // SubjectPolicyChanged carries a Change to every replica.
 const SubjectPolicyChanged = "steward.policy.changed"
 
@@ -168,8 +171,12 @@ func (s *Service) Push(ctx context.Context, ch Change) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start := time.Now()
-	// Whatever changed, welcomes and reads from now on resolve afresh.
-	res, err := s.policies.Reload(ctx)
+	// Whatever changed, welcomes and reads from now on resolve afresh. The
+	// read holds the policies' lock, which every page and welcome waits
+	// for: a database that hangs must not hold it past a request's life.
+	rctx, cancel := context.WithTimeout(ctx, reloadTimeout)
+	res, err := s.policies.Reload(rctx)
+	cancel()
 	if err != nil {
 		s.policies.Invalidate()
 		return 0, err

@@ -60,9 +60,7 @@ func (h *Handler) agentsCSV(w http.ResponseWriter, r *http.Request, _ access.Pri
 	for offset := 0; len(agents) > 0 && offset < maxCSVAgents; {
 		vitals, err := h.cfg.DB.AgentVitals(ctx, agentIDs(agents), since)
 		if err != nil {
-			// Headers are gone: end the body short, which the log tells.
-			h.log.Error("export agents", "err", err)
-			return nil
+			abortExport(h, err)
 		}
 		for _, a := range agents {
 			v := vitals[a.ID]
@@ -85,11 +83,18 @@ func (h *Handler) agentsCSV(w http.ResponseWriter, r *http.Request, _ access.Pri
 			break
 		}
 		if agents, _, err = h.cfg.DB.ListAgents(ctx, f, store.Page{Limit: csvBatch, Offset: offset}); err != nil {
-			h.log.Error("export agents", "err", err)
-			return nil
+			abortExport(h, err)
 		}
 	}
 	return nil
+}
+
+// abortExport ends an export that failed after its headers were sent by
+// breaking the connection, so the browser reports a failed download rather
+// than saving a file cut short that looks whole.
+func abortExport(h *Handler, err error) {
+	h.log.Error("export agents; download aborted", "err", err)
+	panic(http.ErrAbortHandler)
 }
 
 // csvSafe keeps a spreadsheet from reading an agent-reported text as a

@@ -158,7 +158,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", h.authed(h.homePage))
 	mux.Handle("GET /events", h.authedStream(h.eventStream))
 	mux.Handle("GET /agents", h.authed(h.agentsPage))
-	mux.Handle("GET /agents.csv", h.authed(h.agentsCSV))
+	mux.Handle("GET /agents.csv", h.authedStream(h.agentsCSV))
 	mux.Handle("GET /agents/{id}", h.authed(h.agentPage))
 	mux.Handle("GET /agents/{id}/series", h.authed(h.agentSeries))
 	mux.Handle("GET /agents/{id}/metrics", h.authed(h.agentMetrics))

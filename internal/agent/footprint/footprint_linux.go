@@ -71,7 +71,9 @@ func readOnlyMappings(r io.Reader, dev, ino uint64) ([]mapping, error) {
 			cur, match = parseHeader(fields, dev, ino)
 			continue
 		}
-		if match && fields[0] == "Anonymous:" && len(fields) > 1 && fields[1] != "0" {
+		// Copied-on-write pages count under Anonymous while in RAM and under
+		// Swap once swapped out: either way MADV_DONTNEED would lose them.
+		if match && (fields[0] == "Anonymous:" || fields[0] == "Swap:") && len(fields) > 1 && fields[1] != "0" {
 			match = false
 		}
 	}

@@ -12,7 +12,8 @@ import (
 
 func TestReadOnlyMappings(t *testing.T) {
 	// Abridged /proc/self/smaps of an agent: its code, read-only data (once
-	// clean, once with a copied page), data, heap, and another file.
+	// clean, once with a copied page in RAM, once with one swapped out),
+	// data, heap, and another file.
 	const smaps = `00400000-00776000 r-xp 00000000 fd:01 1234 /usr/bin/steward-agent
 Size:               3544 kB
 Rss:                3224 kB
@@ -31,6 +32,9 @@ Anonymous:           100 kB
 Anonymous:             0 kB
 7f08c6900000-7f08c6a00000 r--p 00001000 fd:01 1234 /usr/bin/steward-agent (deleted)
 Anonymous:             0 kB
+7f08c6a00000-7f08c6b00000 r--p 00101000 fd:01 1234 /usr/bin/steward-agent
+Anonymous:             0 kB
+Swap:                  4 kB
 `
 	got, err := readOnlyMappings(strings.NewReader(smaps), unix.Mkdev(0xfd, 0x01), 1234)
 	if err != nil {
