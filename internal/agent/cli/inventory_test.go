@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,8 @@ func TestInventoryCommand(t *testing.T) {
 	if inv.Reason != protocol.InventoryRequest || time.Since(inv.CollectedAt) > time.Minute {
 		t.Errorf("got reason %q collected at %v", inv.Reason, inv.CollectedAt)
 	}
-	if _, err := os.Stat("/var/lib/dpkg/status"); err == nil && len(inv.Software) == 0 {
+	// Only on Linux: under wine the Linux host's files show through Z:\.
+	if _, err := os.Stat("/var/lib/dpkg/status"); runtime.GOOS == "linux" && err == nil && len(inv.Software) == 0 {
 		t.Error("this host has a dpkg database, but the report lists no software")
 	}
 }

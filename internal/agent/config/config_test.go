@@ -206,7 +206,7 @@ func TestLoadErrors(t *testing.T) {
 		path    string
 		wantErr string
 	}{
-		{"missing", filepath.Join(dir, "nope.json"), "no such file"},
+		{"missing", filepath.Join(dir, "nope.json"), "nope.json"},
 		{"not json", write("bad.json", "{"), "parse"},
 		{"no secret", write("nosecret.json", `{"server_url":"https://x","agent_id":"a"}`), "agent_secret is missing"},
 		{"bad url", write("badurl.json", `{"server_url":"ftp://x","agent_id":"a","agent_secret":"s"}`), "server_url"},
@@ -228,6 +228,11 @@ func TestLoadErrors(t *testing.T) {
 			_, err := Load(tt.path)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Load got error %v, want one containing %q", err, tt.wantErr)
+			}
+			// The operating system words it its own way (wine: "File not
+			// found."): what a missing file must say is that it does not exist.
+			if tt.name == "missing" && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("Load of a missing file = %v, want fs.ErrNotExist", err)
 			}
 		})
 	}
