@@ -28,6 +28,7 @@ Usage:
   steward-agent install --server URL[,URL...] --token TOKEN [--config PATH] [--no-service] [--force]
   steward-agent run [--config PATH] [--log-level LEVEL]
   steward-agent status [--config PATH]
+  steward-agent watchdog [--config PATH] [--supervise]
   steward-agent inventory
   steward-agent version
 
@@ -49,6 +50,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return run(ctx, rest, stdout, stderr)
 	case "status":
 		return status(ctx, rest, stdout, stderr)
+	case "watchdog":
+		return watchdog(ctx, rest, stdout, stderr)
 	case "inventory":
 		return printInventory(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":

@@ -1,0 +1,114 @@
+package watchdog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/steward-rmm/steward/internal/protocol"
+)
+
+// ServiceState is what a ServiceManager knows of one service.
+type ServiceState struct {
+	Exists  bool
+	Running bool
+	PID     int // 0 when unknown or not running
+}
+
+// ServiceManager is what the watchdog needs of the machine's service
+// manager (or, without one, of its process list) for one named service.
+type ServiceManager interface {
+	State(ctx context.Context, name string) (ServiceState, error)
+	Start(ctx context.Context, name string) error
+	Stop(ctx context.Context, name string) error
+}
+
+// errCannotStart is returned by Start where nothing can start a service by
+// name: a bare process list has no command line to start it with.
+var errCannotStart = errors.New("no service manager to start it with")
+
+// Watcher checks the services the policy's watchdog section names and
+// starts those it may restart.
+type Watcher struct {
+	Manager ServiceManager
+	// Policy returns the watchdog policy, asked again before every round
+	// so that a policy pushed meanwhile applies.
+	Policy func() Policy
+	Report func([]protocol.WatchedService)
+	Log    *slog.Logger
+}
+
+// Run checks the services every policy interval until ctx is done.
+func (w *Watcher) Run(ctx context.Context) {
+	for {
+		p := w.Policy()
+		w.Report(w.Check(ctx, p.Services))
+		if !sleep(ctx, p.Interval) {
+			return
+		}
+	}
+}
+
+// Check looks at each service once, starts the stopped ones whose policy
+// says restart, and returns their states in policy order.
+func (w *Watcher) Check(ctx context.Context, services []Service) []protocol.WatchedService {
+	out := make([]protocol.WatchedService, 0, len(services))
+	for _, s := range services {
+		ws := protocol.WatchedService{Name: s.Name, Alert: s.Alert}
+		ws.State, ws.Reason = w.check(ctx, s)
+		out = append(out, ws)
+	}
+	return out
+}
+
+func (w *Watcher) check(ctx context.Context, s Service) (state, reason string) {
+	st, err := w.Manager.State(ctx, s.Name)
+	switch {
+	case err != nil:
+		// No state in the protocol means "unknown"; what the watchdog
+		// cannot see running it reports stopped, with why.
+		return protocol.ServiceStopped, fmt.Sprintf("cannot query: %v", err)
+	case !st.Exists:
+		return protocol.ServiceMissing, ""
+	case st.Running:
+		return protocol.ServiceRunning, ""
+	case !s.Restart:
+		return protocol.ServiceStopped, ""
+	}
+	sctx, cancel := context.WithTimeout(ctx, DefaultStopTimeout)
+	defer cancel()
+	if err := w.Manager.Start(sctx, s.Name); err != nil {
+		w.Log.Warn("cannot restart a watched service", "service", s.Name, "err", err)
+		return protocol.ServiceRestartFailed, err.Error()
+	}
+	w.Log.Info("restarted a watched service", "service", s.Name)
+	return protocol.ServiceRestarted, ""
+}
+
+// managedAgent is the agent's service in a ServiceManager.
+type managedAgent struct {
+	m    ServiceManager
+	name string
+}
+
+// NewAgentService returns the AgentService of the service called name in
+// m. The lead may replace it by the service package's; this one is enough
+// for the watchdog's needs.
+func NewAgentService(m ServiceManager, name string) AgentService {
+	return managedAgent{m: m, name: name}
+}
+
+func (a managedAgent) Query(ctx context.Context) (bool, int, error) {
+	st, err := a.m.State(ctx, a.name)
+	if err != nil {
+		return false, 0, err
+	}
+	if !st.Exists {
+		return false, 0, fmt.Errorf("service %s is not installed", a.name)
+	}
+	return st.Running, st.PID, nil
+}
+
+func (a managedAgent) Start(ctx context.Context) error { return a.m.Start(ctx, a.name) }
+func (a managedAgent) Stop(ctx context.Context) error  { return a.m.Stop(ctx, a.name) }
