@@ -111,7 +111,7 @@ func (m *Monitor) round(ctx context.Context, st *monitorState) time.Duration {
 	}
 	st.wellSince = time.Time{}
 	if now.Before(st.nextRestart) {
-		m.Report(state, reason, st.restarts)
+		// Reported with the last restart; the next one is due soon.
 		return min(st.nextRestart.Sub(now), every)
 	}
 	st.misses = 0
