@@ -1,0 +1,93 @@
+package watchdog
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/steward-rmm/steward/internal/protocol"
+)
+
+// fakeSystemctl writes a systemctl that answers `show` from the unit name
+// and logs every call, since this machine (like a CI container) runs no
+// systemd.
+func fakeSystemctl(t *testing.T) (path, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	path, log = filepath.Join(dir, "systemctl"), filepath.Join(dir, "calls")
+	script := `#!/bin/sh
+echo "$*" >> ` + log + `
+unit=$(eval echo \${$#})
+case "$1:$unit" in
+show:running.service) printf 'MainPID=42\nLoadState=loaded\nActiveState=active\n' ;;
+show:nosuch) printf 'MainPID=0\nLoadState=not-found\nActiveState=inactive\n' ;;
+show:garbled) echo 'what?' ;;
+show:*) printf 'LoadState=loaded\nActiveState=failed\nMainPID=0\n' ;;
+start:broken) echo 'Job for broken.service failed.' >&2; exit 1 ;;
+esac
+`
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path, log
+}
+
+func TestSystemdWatcher(t *testing.T) {
+	systemctl, log := fakeSystemctl(t)
+	w := &Watcher{Manager: systemd{systemctl: systemctl}, Log: discard()}
+	got := w.Check(t.Context(), []Service{
+		{Name: "running.service", Alert: true},
+		{Name: "stopped", Restart: true},
+		{Name: "nosuch", Restart: true},
+		{Name: "broken", Restart: true, Alert: true},
+		{Name: "idle"},
+		{Name: "garbled"},
+	})
+	for i := range got {
+		if got[i].State == protocol.ServiceRestartFailed || got[i].State == protocol.ServiceStopped && got[i].Reason != "" {
+			got[i].Reason = strings.SplitN(got[i].Reason, ":", 2)[0] // keep the gist
+		}
+	}
+	want := []protocol.WatchedService{
+		{Name: "running.service", State: protocol.ServiceRunning, Alert: true},
+		{Name: "stopped", State: protocol.ServiceRestarted},
+		{Name: "nosuch", State: protocol.ServiceMissing},
+		{Name: "broken", State: protocol.ServiceRestartFailed, Reason: "systemctl start -- broken", Alert: true},
+		{Name: "idle", State: protocol.ServiceStopped},
+		{Name: "garbled", State: protocol.ServiceStopped, Reason: "cannot query"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Check (-want +got):\n%s", diff)
+	}
+	calls, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCalls := []string{
+		"show --property=LoadState,ActiveState,MainPID -- running.service",
+		"show --property=LoadState,ActiveState,MainPID -- stopped",
+		"start -- stopped",
+		"show --property=LoadState,ActiveState,MainPID -- nosuch",
+		"show --property=LoadState,ActiveState,MainPID -- broken",
+		"start -- broken",
+		"show --property=LoadState,ActiveState,MainPID -- idle",
+		"show --property=LoadState,ActiveState,MainPID -- garbled",
+	}
+	if diff := cmp.Diff(wantCalls, strings.Split(strings.TrimSpace(string(calls)), "\n")); diff != "" {
+		t.Errorf("systemctl calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestSystemdAgentService(t *testing.T) {
+	systemctl, _ := fakeSystemctl(t)
+	running, pid, err := NewAgentService(systemd{systemctl: systemctl}, "running.service").Query(t.Context())
+	if err != nil || !running || pid != 42 {
+		t.Errorf("Query = %v, %d, %v; want true, 42, nil", running, pid, err)
+	}
+	if _, _, err := NewAgentService(systemd{systemctl: systemctl}, "nosuch").Query(t.Context()); err == nil {
+		t.Error("Query of a missing unit succeeded, want an error")
+	}
+}
