@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -285,4 +286,20 @@ func TestSupervisorStopsChildOnCancel(t *testing.T) {
 			t.Errorf("a requested stop reported states (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// testLogger logs text into b under mu.
+func testLogger(mu *sync.Mutex, b *strings.Builder) *slog.Logger {
+	return slog.New(slog.NewTextHandler(lockedWriter{mu, b}, nil))
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }
