@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ const childEnv = "STEWARD_WATCHDOG_TEST_CHILD"
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(healthChild(dir))
+	}
+	if code, ok := serviceMain(); ok { // Windows: started by the SCM
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -206,7 +210,40 @@ func TestSupervisorRealChild(t *testing.T) {
 
 func TestCommandStartFails(t *testing.T) {
 	_, err := Command(filepath.Join(t.TempDir(), "missing"), nil, discard())(t.Context())
-	if err == nil || !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("start of a missing program: %v, want not exist", err)
+	if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, exec.ErrNotFound) {
+		t.Errorf("start of a missing program: %v, want not found", err)
+	}
+}
+
+// TestProcessAlive checks a live, an ended and an impossible process;
+// on Windows through OpenProcess and GetExitCodeProcess.
+func TestProcessAlive(t *testing.T) {
+	if !processAlive(os.Getpid()) {
+		t.Error("processAlive(own pid) = false")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	waitUntil(t, "the child listens", func() bool { p, _, _ := current(dir); return p == pid })
+	if !processAlive(pid) {
+		t.Errorf("processAlive(%d) = false while it runs", pid)
+	}
+	if err := killPID(pid); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if processAlive(pid) {
+		t.Errorf("processAlive(%d) = true after it was killed", pid)
+	}
+	if processAlive(0) || processAlive(-1) {
+		t.Error("processAlive of a non-pid = true")
 	}
 }

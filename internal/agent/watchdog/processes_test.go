@@ -56,19 +56,3 @@ func TestProcessWatcher(t *testing.T) {
 		t.Errorf("after it ended, without restart: %+v, want stopped", got[0])
 	}
 }
-
-func TestProcessAlive(t *testing.T) {
-	if !processAlive(os.Getpid()) {
-		t.Error("processAlive(own pid) = false")
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	if processAlive(cmd.Process.Pid) {
-		t.Errorf("processAlive(%d) = true after it exited and was reaped", cmd.Process.Pid)
-	}
-	if processAlive(0) || processAlive(-1) {
-		t.Error("processAlive of a non-pid = true")
-	}
-}

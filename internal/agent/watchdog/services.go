@@ -37,6 +37,8 @@ type Watcher struct {
 	Policy func() Policy
 	Report func([]protocol.WatchedService)
 	Log    *slog.Logger
+	// Alive reports whether a process runs; nil means the OS check.
+	Alive func(pid int) bool
 }
 
 // Run checks the services every policy interval until ctx is done.
@@ -71,19 +73,34 @@ func (w *Watcher) check(ctx context.Context, s Service) (state, reason string) {
 		return protocol.ServiceStopped, fmt.Sprintf("cannot query: %v", err)
 	case !st.Exists:
 		return protocol.ServiceMissing, ""
-	case st.Running:
+	case st.Running && (st.PID <= 0 || w.alive(st.PID)):
 		return protocol.ServiceRunning, ""
-	case !s.Restart:
-		return protocol.ServiceStopped, ""
+	case st.Running:
+		reason = fmt.Sprintf("process %d is gone though the service manager says it runs", st.PID)
+	}
+	if !s.Restart {
+		return protocol.ServiceStopped, reason
 	}
 	sctx, cancel := context.WithTimeout(ctx, DefaultStopTimeout)
 	defer cancel()
+	if st.Running { // stale: the service manager must see it stop first
+		if err := w.Manager.Stop(sctx, s.Name); err != nil {
+			w.Log.Debug("stop a watched service whose process is gone", "service", s.Name, "err", err)
+		}
+	}
 	if err := w.Manager.Start(sctx, s.Name); err != nil {
 		w.Log.Warn("cannot restart a watched service", "service", s.Name, "err", err)
 		return protocol.ServiceRestartFailed, err.Error()
 	}
 	w.Log.Info("restarted a watched service", "service", s.Name)
 	return protocol.ServiceRestarted, ""
+}
+
+func (w *Watcher) alive(pid int) bool {
+	if w.Alive != nil {
+		return w.Alive(pid)
+	}
+	return processAlive(pid)
 }
 
 // managedAgent is the agent's service in a ServiceManager.

@@ -23,9 +23,9 @@ func SystemAgent() (AgentService, bool) {
 	return NewAgentService(scm{}, agentServiceName), true
 }
 
-// scm is the ServiceManager of Windows services. A service the SCM calls
-// running whose process is gone is reported stopped: the SCM's state can
-// be stale (a crashed service stays "running" under wine).
+// scm is the ServiceManager of Windows services. It reports what the SCM
+// says; the callers check the PID, since the SCM's state can be stale (a
+// crashed service stays "running" under wine).
 type scm struct{}
 
 func (scm) open(name string) (*mgr.Mgr, *mgr.Service, error) {
@@ -55,9 +55,9 @@ func (c scm) State(_ context.Context, name string) (ServiceState, error) {
 	if err != nil {
 		return ServiceState{}, fmt.Errorf("query service %s: %w", name, err)
 	}
-	st := ServiceState{Exists: true, Running: q.State == svc.Running, PID: int(q.ProcessId)}
-	if st.Running && st.PID > 0 && !processAlive(st.PID) {
-		st.Running = false
+	st := ServiceState{Exists: true, Running: q.State == svc.Running}
+	if st.Running {
+		st.PID = int(q.ProcessId)
 	}
 	return st, nil
 }

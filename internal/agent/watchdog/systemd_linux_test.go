@@ -23,6 +23,7 @@ echo "$*" >> ` + log + `
 unit=$(eval echo \${$#})
 case "$1:$unit" in
 show:running.service) printf 'MainPID=42\nLoadState=loaded\nActiveState=active\n' ;;
+show:stale) printf 'MainPID=7\nLoadState=loaded\nActiveState=active\n' ;;
 show:nosuch) printf 'MainPID=0\nLoadState=not-found\nActiveState=inactive\n' ;;
 show:garbled) echo 'what?' ;;
 show:*) printf 'LoadState=loaded\nActiveState=failed\nMainPID=0\n' ;;
@@ -37,7 +38,8 @@ esac
 
 func TestSystemdWatcher(t *testing.T) {
 	systemctl, log := fakeSystemctl(t)
-	w := &Watcher{Manager: systemd{systemctl: systemctl}, Log: discard()}
+	// pid 7 is a process that died without systemd noticing.
+	w := &Watcher{Manager: systemd{systemctl: systemctl}, Log: discard(), Alive: func(pid int) bool { return pid != 7 }}
 	got := w.Check(t.Context(), []Service{
 		{Name: "running.service", Alert: true},
 		{Name: "stopped", Restart: true},
@@ -45,6 +47,7 @@ func TestSystemdWatcher(t *testing.T) {
 		{Name: "broken", Restart: true, Alert: true},
 		{Name: "idle"},
 		{Name: "garbled"},
+		{Name: "stale", Restart: true},
 	})
 	for i := range got {
 		if got[i].State == protocol.ServiceRestartFailed || got[i].State == protocol.ServiceStopped && got[i].Reason != "" {
@@ -58,6 +61,7 @@ func TestSystemdWatcher(t *testing.T) {
 		{Name: "broken", State: protocol.ServiceRestartFailed, Reason: "systemctl start -- broken", Alert: true},
 		{Name: "idle", State: protocol.ServiceStopped},
 		{Name: "garbled", State: protocol.ServiceStopped, Reason: "cannot query"},
+		{Name: "stale", State: protocol.ServiceRestarted},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Check (-want +got):\n%s", diff)
@@ -75,6 +79,9 @@ func TestSystemdWatcher(t *testing.T) {
 		"start -- broken",
 		"show --property=LoadState,ActiveState,MainPID -- idle",
 		"show --property=LoadState,ActiveState,MainPID -- garbled",
+		"show --property=LoadState,ActiveState,MainPID -- stale",
+		"stop -- stale",
+		"start -- stale",
 	}
 	if diff := cmp.Diff(wantCalls, strings.Split(strings.TrimSpace(string(calls)), "\n")); diff != "" {
 		t.Errorf("systemctl calls (-want +got):\n%s", diff)
