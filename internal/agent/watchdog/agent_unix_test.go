@@ -54,7 +54,9 @@ type buildError struct {
 	out []byte
 }
 
-func (e *buildError) Error() string { return "go build steward-agent: " + e.err.Error() + "\n" + string(e.out) }
+func (e *buildError) Error() string {
+	return "go build steward-agent: " + e.err.Error() + "\n" + string(e.out)
+}
 
 // TestWatchdogCommandSupervises runs `steward-agent watchdog --supervise`
 // as it runs in a container: it starts `steward-agent run`, which keeps
