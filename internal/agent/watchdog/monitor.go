@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/steward-rmm/steward/internal/agent/backoff"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -24,26 +23,16 @@ type Monitor struct {
 	// Interval returns the time between checks, the policy's
 	// watchdog.interval, asked again before every check.
 	Interval func() time.Duration
-	// Misses, Backoff, ResetAfter, DownAfter and StopTimeout mean what
-	// they mean for Supervisor.
-	Misses      int
-	Backoff     backoff.Backoff
-	ResetAfter  time.Duration
-	DownAfter   int
-	StopTimeout time.Duration
-	Report      func(state, reason string, restarts int)
-	Log         *slog.Logger
+	Restart
+	Report func(state, reason string, restarts int)
+	Log    *slog.Logger
 }
 
 // NewMonitor returns a Monitor with the default restart policy.
 func NewMonitor(service AgentService, health HealthChecker, interval func() time.Duration,
 	report func(state, reason string, restarts int), log *slog.Logger) *Monitor {
-	return &Monitor{
-		Service: service, Health: health, Alive: processAlive, Interval: interval, Misses: DefaultMisses,
-		Backoff:    backoff.Backoff{Base: DefaultBackoffBase, Cap: DefaultBackoffCap},
-		ResetAfter: DefaultResetAfter, DownAfter: DefaultDownAfter, StopTimeout: DefaultStopTimeout,
-		Report: report, Log: log,
-	}
+	return &Monitor{Service: service, Health: health, Alive: processAlive, Interval: interval,
+		Restart: DefaultRestart(), Report: report, Log: log}
 }
 
 // Run checks the agent until ctx is done.

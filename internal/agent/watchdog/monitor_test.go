@@ -69,16 +69,7 @@ func startMonitor(t *testing.T, svc *fakeService, health HealthChecker, rec *rec
 	t.Helper()
 	m := NewMonitor(svc, health, func() time.Duration { return 30 * time.Second }, rec.report, discard())
 	m.Alive = svc.isAlive
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		m.Run(ctx)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	background(t, m.Run)
 	return m
 }
 

@@ -137,16 +137,7 @@ func TestSupervisorRealChild(t *testing.T) {
 	s := NewSupervisor(Command(exe, nil, log), childHealth(dir), 300*time.Millisecond, rec.report, log)
 	s.Backoff = backoff.Backoff{Base: 10 * time.Millisecond, Cap: 100 * time.Millisecond}
 	s.StopTimeout = 5 * time.Second
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		s.Run(ctx)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	stop := background(t, s.Run)
 
 	running := func(n int) func() bool {
 		return func() bool {
@@ -192,8 +183,7 @@ func TestSupervisorRealChild(t *testing.T) {
 	}
 	waitUntil(t, "the hung child is gone", func() bool { return !processAlive(second) })
 
-	cancel()
-	<-done
+	stop()
 	if processAlive(third) {
 		t.Errorf("child %d still runs after the supervisor stopped", third)
 	}

@@ -1,7 +1,6 @@
 package watchdog
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -79,16 +78,7 @@ func (s *server) reports() []protocol.WatchdogReport {
 func startReporter(t *testing.T, r *Reporter) {
 	t.Helper()
 	r.Retry = backoff.Backoff{Base: time.Millisecond, Cap: 10 * time.Millisecond}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		r.Run(ctx)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	background(t, r.Run)
 }
 
 func report(state string) protocol.WatchdogReport {

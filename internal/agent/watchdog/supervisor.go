@@ -36,21 +36,39 @@ type Supervisor struct {
 	// the child is running as long as its process is.
 	Health   HealthChecker
 	Interval time.Duration
-	Misses   int
+	Restart
+	// Report receives every state of the agent (Status.Agent).
+	Report func(state, reason string, restarts int)
+	Log    *slog.Logger
+}
+
+// Restart is the restart policy the supervisor and the service-mode
+// monitor share.
+type Restart struct {
+	// Misses failed health answers in a row make the agent hung.
+	Misses int
 	// Backoff.Ceiling(n) is the delay before the (n+1)th restart in a row;
 	// no jitter, since nothing else competes for the restart. The count
-	// starts over once the child has run well (healthy) for ResetAfter.
+	// starts over once the agent has run well (healthy) for ResetAfter.
 	Backoff    backoff.Backoff
 	ResetAfter time.Duration
 	// More than DownAfter restarts in a row (without ResetAfter of good
 	// running between them) make the agent "down" rather than
 	// "restarting": it crashes as soon as it starts.
 	DownAfter int
-	// StopTimeout bounds the wait after Terminate before Kill.
+	// StopTimeout bounds a gentle stop before the kill.
 	StopTimeout time.Duration
-	// Report receives every state of the agent (Status.Agent).
-	Report func(state, reason string, restarts int)
-	Log    *slog.Logger
+}
+
+// DefaultRestart is the restart policy of NewSupervisor and NewMonitor:
+// health misses for three intervals, restarts 1s doubling to 60s, reset
+// after five minutes of good running, 15s for a stop.
+func DefaultRestart() Restart {
+	return Restart{
+		Misses:     DefaultMisses,
+		Backoff:    backoff.Backoff{Base: DefaultBackoffBase, Cap: DefaultBackoffCap},
+		ResetAfter: DefaultResetAfter, DownAfter: DefaultDownAfter, StopTimeout: DefaultStopTimeout,
+	}
 }
 
 // Defaults of the restart policy, shared by the supervisor and the
@@ -68,12 +86,7 @@ const (
 // NewSupervisor returns a Supervisor with the default restart policy.
 func NewSupervisor(start func(context.Context) (Child, error), health HealthChecker, interval time.Duration,
 	report func(state, reason string, restarts int), log *slog.Logger) *Supervisor {
-	return &Supervisor{
-		Start: start, Health: health, Interval: interval, Misses: DefaultMisses,
-		Backoff:    backoff.Backoff{Base: DefaultBackoffBase, Cap: DefaultBackoffCap},
-		ResetAfter: DefaultResetAfter, DownAfter: DefaultDownAfter, StopTimeout: DefaultStopTimeout,
-		Report: report, Log: log,
-	}
+	return &Supervisor{Start: start, Health: health, Interval: interval, Restart: DefaultRestart(), Report: report, Log: log}
 }
 
 // Run supervises the agent until ctx is done, then stops it and returns.

@@ -93,7 +93,7 @@ func (r *recorder) gaps() []time.Duration {
 
 // startSupervisor runs s in the bubble until the test ends; next makes
 // the nth child (counting from 0).
-func startSupervisor(t *testing.T, s *Supervisor, rec *recorder, next func(n int) *fakeChild) context.CancelFunc {
+func startSupervisor(t *testing.T, s *Supervisor, rec *recorder, next func(n int) *fakeChild) (stop func()) {
 	t.Helper()
 	n := 0
 	s.Start = func(context.Context) (Child, error) {
@@ -105,17 +105,28 @@ func startSupervisor(t *testing.T, s *Supervisor, rec *recorder, next func(n int
 		return c, nil
 	}
 	s.Report, s.Log = rec.report, discard()
+	return background(t, s.Run)
+}
+
+// background runs f until the test ends or stop is called, and waits for
+// it to return.
+func background(t *testing.T, f func(context.Context)) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
-		s.Run(ctx)
+		f(ctx)
 		close(done)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return cancel
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func TestSupervisorBackoffGrowsAndCaps(t *testing.T) {
@@ -273,9 +284,9 @@ func TestSupervisorStopsChildOnCancel(t *testing.T) {
 		rec := &recorder{}
 		s := NewSupervisor(nil, nil, time.Second, nil, nil)
 		child := newFakeChild(100)
-		cancel := startSupervisor(t, s, rec, func(int) *fakeChild { return child })
+		stop := startSupervisor(t, s, rec, func(int) *fakeChild { return child })
 		time.Sleep(time.Second)
-		cancel()
+		stop()
 		synctest.Wait()
 		child.mu.Lock()
 		defer child.mu.Unlock()
