@@ -54,6 +54,8 @@ func watchdog(ctx context.Context, args []string, _, stderr io.Writer) int {
 		Supervise:  *supervise,
 		Services:   wd.SystemServices(),
 		Log:        log,
+		// The agent's own log records, unchanged, beside the watchdog's.
+		AgentOutput: stderr,
 		// Health stays nil until the IPC health call is wired here:
 		// without it a hung agent is not detected, a dead one is.
 	}

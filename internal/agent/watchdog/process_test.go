@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -134,7 +135,7 @@ func TestSupervisorRealChild(t *testing.T) {
 	var logMu sync.Mutex
 	var logged strings.Builder
 	log := testLogger(&logMu, &logged)
-	s := NewSupervisor(Command(exe, nil, log), childHealth(dir), 300*time.Millisecond, rec.report, log)
+	s := NewSupervisor(Command(exe, nil, lockedWriter{&logMu, &logged}), childHealth(dir), 300*time.Millisecond, rec.report, log)
 	s.Backoff = backoff.Backoff{Base: 10 * time.Millisecond, Cap: 100 * time.Millisecond}
 	s.StopTimeout = 5 * time.Second
 	stop := background(t, s.Run)
@@ -199,7 +200,7 @@ func TestSupervisorRealChild(t *testing.T) {
 }
 
 func TestCommandStartFails(t *testing.T) {
-	_, err := Command(filepath.Join(t.TempDir(), "missing"), nil, discard())(t.Context())
+	_, err := Command(filepath.Join(t.TempDir(), "missing"), nil, io.Discard)(t.Context())
 	if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, exec.ErrNotFound) {
 		t.Errorf("start of a missing program: %v, want not found", err)
 	}

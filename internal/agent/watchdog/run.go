@@ -3,6 +3,7 @@ package watchdog
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -28,6 +29,8 @@ type Options struct {
 	Services   ServiceManager
 	HTTPClient *http.Client // nil: a default client
 	Log        *slog.Logger
+	// AgentOutput receives the supervised agent's output (its log).
+	AgentOutput io.Writer
 }
 
 // Run watches the agent and the watched services and reports to the
@@ -49,7 +52,7 @@ func Run(ctx context.Context, o Options) error {
 
 	var agent func(context.Context)
 	if o.Supervise {
-		start := Command(o.Executable, []string{"run", "--config", o.ConfigPath}, o.Log.With("from", "agent"))
+		start := Command(o.Executable, []string{"run", "--config", o.ConfigPath}, o.AgentOutput)
 		agent = NewSupervisor(start, o.Health, policy().Interval, status.Agent, o.Log).Run
 	} else {
 		interval := func() time.Duration { return policy().Interval }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os/exec"
 	"sync"
@@ -186,6 +187,7 @@ func (s *Supervisor) check(ctx context.Context) error {
 
 // stop terminates the child, kills it after StopTimeout and waits for it.
 func (s *Supervisor) stop(child Child, done <-chan error) {
+	s.Log.Info("stopping the agent", "pid", child.PID())
 	if err := child.Terminate(); err != nil {
 		s.Log.Debug("terminate the agent", "pid", child.PID(), "err", err)
 	}
@@ -224,10 +226,12 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // Command returns a Supervisor.Start that runs path with args, its
-// standard output and error logged line by line.
-func Command(path string, args []string, log *slog.Logger) func(context.Context) (Child, error) {
+// standard output and error copied to out a whole line at a time. The
+// agent's lines are already log records (slog text on stderr): wrapping
+// them in the watchdog's own records would only quote them again.
+func Command(path string, args []string, out io.Writer) func(context.Context) (Child, error) {
 	return func(context.Context) (Child, error) {
-		out := &lineLog{log: log}
+		out := &lineWriter{w: out}
 		// Not CommandContext: the supervisor stops the child itself,
 		// gently first.
 		cmd := exec.Command(path, args...)
@@ -245,7 +249,7 @@ func Command(path string, args []string, log *slog.Logger) func(context.Context)
 
 type execChild struct {
 	cmd *exec.Cmd
-	out *lineLog
+	out *lineWriter
 }
 
 func (c *execChild) PID() int { return c.cmd.Process.Pid }
@@ -261,47 +265,42 @@ func (c *execChild) Wait() error {
 func (c *execChild) Terminate() error { return terminate(c.cmd.Process) }
 func (c *execChild) Kill() error      { return c.cmd.Process.Kill() }
 
-// maxLine bounds a line of the child's output held before it is logged.
+// maxLine bounds a line of the child's output held before it is written.
 const maxLine = 8 << 10
 
-// lineLog logs what the child writes, a line at a time. exec copies stdout
-// and stderr from two goroutines, hence the lock.
-type lineLog struct {
-	log *slog.Logger
+// lineWriter writes what the child prints to w in whole lines, so that
+// they do not interleave mid-line with the watchdog's own log. exec copies
+// stdout and stderr from two goroutines, hence the lock.
+type lineWriter struct {
+	w   io.Writer
 	mu  sync.Mutex
 	buf []byte
 }
 
-func (l *lineLog) Write(p []byte) (int, error) {
+func (l *lineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf = append(l.buf, p...)
 	for {
 		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			if len(l.buf) >= maxLine {
-				l.emit(l.buf)
-				l.buf = l.buf[:0]
-			}
+		if i < 0 && len(l.buf) < maxLine {
 			return len(p), nil
 		}
-		l.emit(l.buf[:i])
+		if i < 0 {
+			i = len(l.buf) - 1 // a long line goes out in pieces
+		}
+		// The watchdog's log failing is no reason to fail the child.
+		l.w.Write(l.buf[:i+1])
 		l.buf = l.buf[i+1:]
 	}
 }
 
-func (l *lineLog) flush() {
+// flush writes a last line the child did not end.
+func (l *lineWriter) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buf) > 0 {
-		l.emit(l.buf)
+		l.w.Write(append(l.buf, '\n'))
 		l.buf = nil
-	}
-}
-
-func (l *lineLog) emit(line []byte) {
-	line = bytes.TrimRight(line, "\r")
-	if len(line) > 0 {
-		l.log.Info("agent", "line", string(line))
 	}
 }

@@ -314,3 +314,40 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+func TestLineWriter(t *testing.T) {
+	long := strings.Repeat("x", maxLine+10)
+	tests := []struct {
+		name   string
+		writes []string
+		want   []string // the Writes that reach the log
+	}{
+		{"whole lines", []string{"a\nb\n"}, []string{"a\n", "b\n"}},
+		{"split line", []string{"ab", "c\nd", "e\n"}, []string{"abc\n", "de\n"}},
+		{"unended last line", []string{"a\nb"}, []string{"a\n", "b\n"}},
+		{"long line at once", []string{long + "\n"}, []string{long + "\n"}},
+		{"long unended line not held", []string{long, "y\n"}, []string{long, "y\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			l := &lineWriter{w: writeFunc(func(p []byte) { got = append(got, string(p)) })}
+			for _, w := range tt.writes {
+				if n, err := l.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write(%q) = %d, %v", w, n, err)
+				}
+			}
+			l.flush()
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+type writeFunc func([]byte)
+
+func (f writeFunc) Write(p []byte) (int, error) {
+	f(p)
+	return len(p), nil
+}
