@@ -25,11 +25,12 @@ type Options struct {
 	Agent      AgentService
 	// Health asks the agent's health; nil: not asked.
 	Health HealthChecker
-	// Services answers for the watched services (SystemServices).
+	// Services answers for the watched services; nil: SystemServices().
 	Services   ServiceManager
 	HTTPClient *http.Client // nil: a default client
-	Log        *slog.Logger
-	// AgentOutput receives the supervised agent's output (its log).
+	Log        *slog.Logger // nil: discarded
+	// AgentOutput receives the supervised agent's output (its log); nil:
+	// discarded.
 	AgentOutput io.Writer
 }
 
@@ -43,6 +44,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if !o.Supervise && o.Agent == nil {
 		return errors.New("watchdog: service mode needs the agent's service")
+	}
+	if o.Services == nil {
+		o.Services = SystemServices()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.AgentOutput == nil {
+		o.AgentOutput = io.Discard
 	}
 	policyPath := config.PolicyPath(o.ConfigPath)
 	policy := func() Policy { return LoadPolicy(policyPath) }
