@@ -156,12 +156,16 @@ func buildMSI(ctx context.Context, o msiOptions) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	exe := o.Exe
+	// wixl wants the file's path relative to where it runs: the binary
+	// goes into the work directory (signed, or as is).
+	exe := filepath.Join(tmp, "steward-agent.exe")
 	if signing {
-		exe = filepath.Join(tmp, "steward-agent.exe")
-		if err := o.Sign.sign(ctx, o.Exe, exe); err != nil {
-			return err
-		}
+		err = o.Sign.sign(ctx, o.Exe, exe)
+	} else {
+		err = copyFile(o.Exe, exe)
+	}
+	if err != nil {
+		return err
 	}
 	sum, err := fileSHA256(exe)
 	if err != nil {
@@ -186,7 +190,7 @@ func buildMSI(ctx context.Context, o msiOptions) error {
 	built := filepath.Join(tmp, "steward-agent.msi")
 	// wixl knows x86 and x64 only; the arm64 MSI is the x64 build with the
 	// Arm64 platform in its summary information (set below).
-	if err := command(ctx, "wixl", "-a", "x64", "-D", "AgentExe="+exe, "-o", built, wxsPath); err != nil {
+	if err := commandIn(ctx, tmp, "wixl", "-a", "x64", "-D", "AgentExe=steward-agent.exe", "-o", "steward-agent.msi", "steward-agent.wxs"); err != nil {
 		return err
 	}
 	for _, q := range msiFixups(o.Version.MSI) {
@@ -229,9 +233,37 @@ func setPlatform(ctx context.Context, msi, platform, subject string) error {
 
 // command runs a build tool, returning its output in the error when it fails.
 func command(ctx context.Context, name string, args ...string) error {
-	b, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return commandIn(ctx, "", name, args...)
+}
+
+// commandIn runs a build tool in dir.
+func commandIn(ctx context.Context, dir, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	b, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// copyFile copies src to a new file dst.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return nil
 }
