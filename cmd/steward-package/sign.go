@@ -81,7 +81,13 @@ func (s *signer) sign(ctx context.Context, in, out string) error {
 	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("sign %s: %w", in, err)
 	}
-	if b, err := exec.CommandContext(ctx, "osslsigncode", args...).CombinedOutput(); err != nil {
+	// Not through command(): the arguments name the password file only,
+	// but a failure message should not list them all.
+	b, err := exec.CommandContext(ctx, "osslsigncode", args...).CombinedOutput()
+	if errors.Is(err, exec.ErrNotFound) {
+		return fmt.Errorf("osslsigncode is not installed (Debian: apt-get install osslsigncode): %w", err)
+	}
+	if err != nil {
 		return fmt.Errorf("osslsigncode sign %s: %w: %s", in, err, strings.TrimSpace(string(b)))
 	}
 	return nil

@@ -54,6 +54,8 @@ if [ -z "$msi" ]; then
   CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -tags nethttpomithttp2 -ldflags "-s -w" -o "$tmp/steward-agent.exe" ./cmd/steward-agent
   go build -o "$tmp/steward-package" ./cmd/steward-package
   "$tmp/steward-package" msi --exe "$tmp/steward-agent.exe" --arch x64 --version v0.0.1 --out "$tmp/steward-agent.msi" >/dev/null
+  # The same binary as a newer version, for the upgrade.
+  "$tmp/steward-package" msi --exe "$tmp/steward-agent.exe" --arch x64 --version v0.0.2 --out "$tmp/upgrade.msi" >/dev/null
   msi=$tmp/steward-agent.msi
 else
   step "building the server"
@@ -80,11 +82,25 @@ pf=$WINEPREFIX/drive_c/"Program Files"/Steward
 cfg=$WINEPREFIX/drive_c/ProgramData/Steward/agent.json
 rm -f "$cfg"   # a previous run's enrollment would make install refuse
 
+# products lists the installed Steward Agent products as "ProductCode version".
+products() {
+  wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s 2>/dev/null | tr -d '\r' |
+    awk '/^HKEY/ {key=$0} /DisplayName/ && /Steward Agent/ {name[key]=1} /DisplayVersion/ {ver[key]=$NF}
+         END {for (k in name) {n=split(k, p, "\\"); print p[n], ver[k]}}'
+}
+
+cp "$msi" "$tmp/install.msi"
+step "wine msiexec /i without SERVER and TOKEN is refused"
+if wine msiexec /i "$(winepath -w "$tmp/install.msi")" /qn >/dev/null 2>&1; then
+  installed=1
+  fail "msiexec /i without SERVER and TOKEN succeeded"
+fi
+[ ! -e "$pf/steward-agent.exe" ] || fail "a refused install left steward-agent.exe behind"
+
 flags=()
 [ "$noservice" = 1 ] && flags=(INSTALLFLAGS=--no-service)
 step "wine msiexec /i (SERVER=$url${flags:+ ${flags[*]}})"
 start=$(date +%s.%N)
-cp "$msi" "$tmp/install.msi"
 installed=1
 wine msiexec /i "$(winepath -w "$tmp/install.msi")" /qn /l*v "$(winepath -w "$tmp/install.log")" \
   SERVER="$url" TOKEN="$token" "${flags[@]}" || fail "msiexec /i exited $? (log: $(tail -20 "$tmp/install.log" | tr -d '\r'))"
@@ -116,6 +132,20 @@ if [ -n "$agent_pid" ]; then
   wait "$agent_pid" 2>/dev/null || true
   agent_pid=
 fi
+if [ -f "$tmp/upgrade.msi" ]; then
+  step "wine msiexec /i of a newer version, without SERVER and TOKEN (major upgrade)"
+  before=$(products)
+  wine msiexec /i "$(winepath -w "$tmp/upgrade.msi")" /qn /l*v "$(winepath -w "$tmp/upgrade.log")" \
+    || fail "the upgrade exited $? (log: $(tail -20 "$tmp/upgrade.log" | tr -d '\r'))"
+  after=$(products)
+  [ "$(printf '%s\n' "$after" | grep -c .)" = 1 ] || fail "after the upgrade the installed products are: $after (before: $before)"
+  case "$after" in *" 0.0.2") ;; *) fail "after the upgrade the installed product is $after, want version 0.0.2" ;; esac
+  [ -f "$cfg" ] || fail "the upgrade removed the enrollment ($cfg)"
+  [ -f "$pf/steward-agent.exe" ] || fail "the upgrade left no steward-agent.exe"
+  cp "$tmp/upgrade.msi" "$tmp/install.msi"   # what is installed now, for /x
+  step "upgraded: $before -> $after"
+fi
+
 step "wine msiexec /x"
 start=$(date +%s.%N)
 wine msiexec /x "$(winepath -w "$tmp/install.msi")" /qn /l*v "$(winepath -w "$tmp/uninstall.log")" \
