@@ -76,13 +76,17 @@ func installCommands(publicURL, token string, sums map[string]string) []installC
 		for _, kind := range append([]string{""}, packageKinds[goos]...) {
 			for _, a := range agentArches {
 				name := agentFileName(goos, a.goarch, kind)
+				arch := a.goarch // as Linux and macOS name it
+				if goos == "windows" {
+					arch = a.label
+				}
 				d := agentDownload{
 					ID: strings.TrimPrefix(name, "steward-agent-"), Name: name, SHA256: sums[name],
 					URL:   "/download/agent/" + goos + "/" + strings.TrimPrefix(name, "steward-agent-"+goos+"-"),
-					Label: "binary, " + a.label,
+					Label: "binary, " + arch,
 				}
 				if kind != "" {
-					d.Label = strings.ToUpper(kind) + ", " + a.label
+					d.Label = strings.ToUpper(kind) + ", " + arch
 					d.Then, d.ThenShell = then[kind](name)
 				}
 				out = append(out, d)
