@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // runningMarker is launchctl itself: launchd is always PID 1 on macOS.
@@ -82,7 +83,7 @@ func (m *Manager) Uninstall(ctx context.Context) (Result, error) {
 	if err := m.Available(); err != nil {
 		return res, err
 	}
-	for _, r := range Roles() {
+	for _, r := range slices.Backward(Roles()) {
 		if !m.Offline() && m.loaded(ctx, r) {
 			if _, err := m.run(ctx, "launchctl", "bootout", target(r)); err != nil {
 				return res, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -143,7 +144,8 @@ func (m *Manager) Install(ctx context.Context, s Spec) (Result, error) {
 	return res, nil
 }
 
-// Uninstall stops, disables and removes both units. A packaged unit is
+// Uninstall stops, disables and removes both units, the watchdog first so
+// that it does not restart the agent being stopped. A packaged unit is
 // stopped and disabled but left to the package manager.
 func (m *Manager) Uninstall(ctx context.Context) (Result, error) {
 	var res Result
@@ -151,7 +153,7 @@ func (m *Manager) Uninstall(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	removed := false
-	for _, r := range Roles() {
+	for _, r := range slices.Backward(Roles()) {
 		name := SystemdName(r)
 		etc := m.HostPath(filepath.Join(etcUnitDir, name))
 		_, statErr := os.Stat(etc)

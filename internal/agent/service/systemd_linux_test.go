@@ -164,8 +164,8 @@ func TestSystemdInstallLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantChanges = []string{
-		"stopped steward-agent.service", "disabled steward-agent.service", "removed " + filepath.Join(root, etcUnitDir, "steward-agent.service"),
 		"stopped steward-agent-watchdog.service", "disabled steward-agent-watchdog.service", "removed " + filepath.Join(root, etcUnitDir, "steward-agent-watchdog.service"),
+		"stopped steward-agent.service", "disabled steward-agent.service", "removed " + filepath.Join(root, etcUnitDir, "steward-agent.service"),
 	}
 	if diff := cmp.Diff(wantChanges, res.Changes); diff != "" {
 		t.Errorf("uninstall (-want +got):\n%s", diff)
