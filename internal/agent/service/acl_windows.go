@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
@@ -26,17 +28,20 @@ const (
 
 // Protect applies sddl (owner and protected DACL) to path, taking
 // ownership when the path exists with another owner, and says what it
-// changed ("" when the path already had exactly this descriptor).
+// changed ("" when the path already had this owner and these ACEs). A file
+// system that takes the descriptor but does not keep it (FAT, or wine's
+// view of the host's) yields ErrACLNotKept.
 func Protect(path, sddl string) (string, error) {
 	want, err := windows.SecurityDescriptorFromString(sddl)
 	if err != nil {
 		return "", fmt.Errorf("parse security descriptor %s: %w", sddl, err)
 	}
-	cur, err := ReadSecurity(path)
+	wantKey := SecurityKey(want)
+	cur, err := readSecurity(path)
 	if err != nil {
 		return "", err
 	}
-	if cur == NormalizeSDDL(want) {
+	if SecurityKey(cur) == wantKey {
 		return "", nil
 	}
 	owner, _, err := want.Owner()
@@ -57,40 +62,69 @@ func Protect(path, sddl string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("set owner and acl on %s: %w", path, err)
 	}
-	return "set owner SYSTEM and a protected ACL (was " + cur + ")", nil
+	after, err := readSecurity(path)
+	if err != nil {
+		return "", err
+	}
+	if SecurityKey(after) != wantKey {
+		return "", fmt.Errorf("%w: %s still reads %s", ErrACLNotKept, path, after.String())
+	}
+	return "set owner SYSTEM and a protected ACL (was " + cur.String() + ")", nil
 }
+
+// ErrACLNotKept says that a file system took a security descriptor without
+// error but does not return it (wine, FAT): the caller decides whether that
+// is fatal.
+var ErrACLNotKept = errors.New("the file system did not keep the security descriptor")
 
 // ReadSecurity returns path's owner and DACL as SDDL, as Windows renders it.
 func ReadSecurity(path string) (string, error) {
-	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
-		windows.OWNER_SECURITY_INFORMATION|windows.GROUP_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+	sd, err := readSecurity(path)
 	if err != nil {
-		return "", fmt.Errorf("read the acl of %s: %w", path, err)
+		return "", err
 	}
-	return NormalizeSDDL(sd), nil
+	return sd.String(), nil
 }
 
-// NormalizeSDDL renders the owner and DACL of sd (no group: Windows sets it
-// from the creator) the way ReadSecurity does, so the two compare.
-func NormalizeSDDL(sd *windows.SECURITY_DESCRIPTOR) string {
-	out := ""
+func readSecurity(path string) (*windows.SECURITY_DESCRIPTOR, error) {
+	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
+		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return nil, fmt.Errorf("read the acl of %s: %w", path, err)
+	}
+	return sd, nil
+}
+
+// SecurityKey renders what Protect compares of a descriptor: the owner,
+// whether the DACL is protected, and its explicit ACEs (type, flags, access
+// mask, SID) in order. Inherited ACEs, the group and the AI bit are left
+// out: Windows manages them, and they would differ in rendering only.
+func SecurityKey(sd *windows.SECURITY_DESCRIPTOR) string {
+	var b strings.Builder
 	if owner, _, err := sd.Owner(); err == nil && owner != nil {
-		out = "O:" + owner.String()
+		b.WriteString("O:" + owner.String())
+	}
+	if ctl, _, err := sd.Control(); err == nil && ctl&windows.SE_DACL_PROTECTED != 0 {
+		b.WriteString(" protected")
 	}
 	dacl, _, err := sd.DACL()
-	if err != nil && !errors.Is(err, windows.ERROR_OBJECT_NOT_FOUND) {
-		return out
+	if err != nil || dacl == nil {
+		b.WriteString(" no-dacl")
+		return b.String()
 	}
-	abs, err := windows.NewSecurityDescriptor()
-	if err != nil {
-		return out
+	for i := range uint32(dacl.AceCount) {
+		var ace *windows.ACCESS_ALLOWED_ACE
+		if err := windows.GetAce(dacl, i, &ace); err != nil {
+			fmt.Fprintf(&b, " bad-ace-%d", i)
+			continue
+		}
+		if ace.Header.AceFlags&windows.INHERITED_ACE != 0 {
+			continue
+		}
+		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
+		fmt.Fprintf(&b, " (%d;%#x;%#x;%s)", ace.Header.AceType, ace.Header.AceFlags, ace.Mask, sid.String())
 	}
-	ctl, _, _ := sd.Control()
-	if err := abs.SetDACL(dacl, dacl != nil, false); err != nil {
-		return out
-	}
-	abs.SetControl(windows.SE_DACL_PROTECTED|windows.SE_DACL_AUTO_INHERITED, ctl&(windows.SE_DACL_PROTECTED|windows.SE_DACL_AUTO_INHERITED))
-	return out + abs.String()
+	return b.String()
 }
 
 // enablePrivileges enables what it can of privs in the process token; a

@@ -126,6 +126,10 @@ func (m *Manager) Install(ctx context.Context, s Spec) (Result, error) {
 		{filepath.Dir(s.Config), DirSDDL},
 	} {
 		changed, err := Protect(p.path, p.sddl)
+		if errors.Is(err, ErrACLNotKept) {
+			m.log.Warn("the file system does not keep access control lists; the files are not protected", "err", err)
+			continue
+		}
 		if err != nil {
 			return res, err
 		}
