@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/agent/service"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -56,8 +57,9 @@ func enrollServer(t *testing.T, status int, body any) (*httptest.Server, *[]prot
 func TestInstall(t *testing.T) {
 	srv, reqs := enrollServer(t, http.StatusCreated, protocol.EnrollResponse{AgentID: "agent-7", AgentSecret: "sekret"})
 	path := filepath.Join(t.TempDir(), "Application Support", "agent.json")
+	root := t.TempDir()
 
-	code, stdout, stderr := runCLI(t, "install", "--server", srv.URL+"/", "--token", "tok-1", "--config", path)
+	code, stdout, stderr := runCLI(t, "install", "--server", srv.URL+"/", "--token", "tok-1", "--config", path, "--root", root)
 	if code != 0 {
 		t.Fatalf("install exit %d, want 0; stderr:\n%s", code, stderr)
 	}
@@ -77,15 +79,27 @@ func TestInstall(t *testing.T) {
 	}
 	for _, want := range []string{
 		"as agent agent-7",
-		"service is not available in this version",
-		`steward-agent run --config "` + path + `"`,
+		"Copied this binary to " + filepath.Join(root, service.New(service.Options{}).DefaultBinary()),
+		"Installed under " + root,
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
 	}
+	if strings.Contains(stdout+stderr, "sekret") {
+		t.Errorf("install printed the agent secret:\n%s\n%s", stdout, stderr)
+	}
 	if !strings.Contains(stderr, "plain http") {
 		t.Errorf("stderr lacks the plain-http warning:\n%s", stderr)
+	}
+
+	// Installing again keeps the enrollment and changes nothing.
+	code, stdout, stderr = runCLI(t, "install", "--server", srv.URL, "--token", "tok-1", "--config", path, "--root", root)
+	if code != 0 || !strings.Contains(stdout, "keeping the enrollment") || !strings.Contains(stdout, "already installed; nothing changed") {
+		t.Errorf("second install: exit %d, stdout:\n%s\nstderr:\n%s\nwant 0, nothing changed", code, stdout, stderr)
+	}
+	if len(*reqs) != 1 {
+		t.Errorf("second install enrolled again")
 	}
 
 	// A second install refuses to replace the enrollment...
@@ -189,7 +203,7 @@ func TestInstallServerList(t *testing.T) {
 
 func TestInstallAllServersDown(t *testing.T) {
 	a, b := closedURL(t), closedURL(t)
-	code, _, stderr := runCLI(t, "install", "--server", a+","+b, "--token", "t", "--config", filepath.Join(t.TempDir(), "agent.json"))
+	code, _, stderr := runCLI(t, "install", "--server", a+","+b, "--token", "t", "--config", filepath.Join(t.TempDir(), "agent.json"), "--no-service")
 	if code != exitFail {
 		t.Errorf("exit %d, want %d", code, exitFail)
 	}
@@ -221,11 +235,11 @@ func TestInstallErrors(t *testing.T) {
 		{"empty entry", []string{"install", "--server", "https://x,", "--token", "t"}, exitUsage, "--server: server URL is empty"},
 		{"duplicate", []string{"install", "--server", "https://x", "--server", "HTTPS://x/", "--token", "t"}, exitUsage, "--server: server URL https://x is given twice"},
 		{"extra arg", []string{"install", "--server", "https://x", "--token", "t", "oops"}, exitUsage, `unexpected argument "oops"`},
-		{"expired token", []string{"install", "--server", rejected.URL, "--token", "t", "--config", filepath.Join(dir, "a.json")}, exitFail,
+		{"expired token", []string{"install", "--server", rejected.URL, "--token", "t", "--no-service", "--config", filepath.Join(dir, "a.json")}, exitFail,
 			"the server refused the enrollment (HTTP 401): enrollment token expired"},
-		{"rate limited", []string{"install", "--server", limited.URL, "--token", "t", "--config", filepath.Join(dir, "b.json")}, exitFail,
+		{"rate limited", []string{"install", "--server", limited.URL, "--token", "t", "--no-service", "--config", filepath.Join(dir, "b.json")}, exitFail,
 			"(HTTP 429): too many enrollments"},
-		{"existing file", []string{"install", "--server", rejected.URL, "--token", "t", "--config", garbage}, exitFail,
+		{"existing file", []string{"install", "--server", rejected.URL, "--token", "t", "--no-service", "--config", garbage}, exitFail,
 			"already exists; use --force"},
 	}
 	for _, tt := range tests {

@@ -164,3 +164,9 @@ func (m *Manager) bootstrap(ctx context.Context, r Role) error {
 	_, err := m.run(ctx, "launchctl", "bootstrap", launchdDomain, plistPath(r))
 	return err
 }
+
+// trayAutostart is the tray's LaunchAgent.
+const trayAutostart = TrayLaunchAgent
+
+// packagedBinary: macOS has no system package of the agent.
+const packagedBinary = ""

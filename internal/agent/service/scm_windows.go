@@ -469,3 +469,7 @@ func (m *Manager) withService(r Role, fn func(*mgr.Service) error) error {
 	}
 	return nil
 }
+
+// packagedBinary: the MSI installs the binary where install would copy it,
+// and uninstall may remove it (MSI removes it too).
+const packagedBinary = ""

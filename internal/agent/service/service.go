@@ -216,3 +216,8 @@ func removeIfExists(path string) (bool, error) {
 		return false, fmt.Errorf("remove %s: %w", path, err)
 	}
 }
+
+// Packaged reports whether a system package (.deb, .rpm) installed the
+// binary the services run: install then uses it as it is, and uninstall
+// leaves it to the package manager.
+func (m *Manager) Packaged() bool { return m.DefaultBinary() == packagedBinary }
