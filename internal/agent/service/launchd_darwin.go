@@ -17,16 +17,8 @@ const (
 	launchdDomain = "system"
 )
 
-// Available reports whether launchd can be asked; an offline Root needs none.
-func (m *Manager) Available() error {
-	if m.Offline() {
-		return nil
-	}
-	if _, err := os.Stat(m.running); err != nil {
-		return fmt.Errorf("%w: %s is missing", ErrNoServiceManager, m.running)
-	}
-	return nil
-}
+// missingManager says why Available fails, given the missing path.
+const missingManager = "%s is missing"
 
 // DefaultBinary is where the daemons run the binary from.
 func (m *Manager) DefaultBinary() string { return copiedBinary }

@@ -27,16 +27,8 @@ const (
 	packagedBinary = "/usr/bin/steward-agent"
 )
 
-// Available reports whether systemd runs here; an offline Root needs none.
-func (m *Manager) Available() error {
-	if m.Offline() {
-		return nil
-	}
-	if _, err := os.Stat(m.running); err != nil {
-		return fmt.Errorf("%w: systemd is not running as PID 1 (%s is missing; a container or a minimal system?)", ErrNoServiceManager, m.running)
-	}
-	return nil
-}
+// missingManager says why Available fails, given the missing path.
+const missingManager = "systemd is not running as PID 1 (%s is missing; a container or a minimal system?)"
 
 // DefaultBinary is where the services run the binary from:
 // /usr/bin/steward-agent when a package installed it with its units,
