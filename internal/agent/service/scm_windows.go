@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/steward-rmm/steward/internal/agent"
+	"github.com/steward-rmm/steward/internal/agent/config"
 )
 
 // runningMarker is unused on Windows: the SCM always runs.
@@ -117,14 +118,16 @@ func (m *Manager) Install(ctx context.Context, s Spec) (Result, error) {
 	if err := m.Available(); err != nil {
 		return res, err
 	}
-	for _, p := range []struct {
-		path string
-		sddl string
-	}{
-		{filepath.Dir(s.Binary), DirSDDL},
-		{s.Binary, BinarySDDL},
-		{filepath.Dir(s.Config), DirSDDL},
-	} {
+	// The directories are protected only where they are ours: a --config
+	// in someone's profile must not lock its owner out of the folder.
+	protect := []struct{ path, sddl string }{{s.Binary, BinarySDDL}}
+	if s.Binary == m.DefaultBinary() {
+		protect = append(protect, struct{ path, sddl string }{filepath.Dir(s.Binary), DirSDDL})
+	}
+	if dir := filepath.Dir(config.DefaultPath()); filepath.Dir(s.Config) == dir {
+		protect = append(protect, struct{ path, sddl string }{dir, DirSDDL})
+	}
+	for _, p := range protect {
 		changed, err := Protect(p.path, p.sddl)
 		if errors.Is(err, ErrACLNotKept) {
 			m.log.Warn("the file system does not keep access control lists; the files are not protected", "err", err)
