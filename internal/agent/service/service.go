@@ -55,7 +55,7 @@ func (s Spec) Validate() error {
 		if p.path == "" {
 			return fmt.Errorf("service %s path is empty", p.name)
 		}
-		if !filepath.IsAbs(p.path) && !strings.HasPrefix(p.path, "/") {
+		if !filepath.IsAbs(p.path) {
 			return fmt.Errorf("service %s path %q is not absolute", p.name, p.path)
 		}
 		// Quotes and line breaks cannot be written safely into a unit

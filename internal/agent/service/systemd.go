@@ -83,13 +83,15 @@ func SystemdUnit(r Role, s Spec) string {
 }
 
 // systemdCommand quotes a command line for ExecStart: each word in double
-// quotes when it needs them, with backslashes doubled and % escaped as %%
-// (systemd expands specifiers such as %h in ExecStart).
+// quotes when it needs them, with backslashes doubled, % escaped as %%
+// (systemd expands specifiers such as %h) and $ as $$ (it expands $VAR even
+// inside quotes).
 func systemdCommand(bin string, args []string) string {
 	words := make([]string, 0, 1+len(args))
 	for _, a := range append([]string{bin}, args...) {
 		a = strings.ReplaceAll(a, `\`, `\\`)
 		a = strings.ReplaceAll(a, "%", "%%")
+		a = strings.ReplaceAll(a, "$", "$$")
 		if a == "" || strings.ContainsAny(a, " \t'\";$`") {
 			a = `"` + a + `"`
 		}
@@ -112,9 +114,9 @@ func ParseExecStart(v string) ([]string, error) {
 			i++
 			cur.WriteByte(v[i])
 			inWord = true
-		case c == '%' && i+1 < len(v) && v[i+1] == '%':
+		case (c == '%' || c == '$') && i+1 < len(v) && v[i+1] == c:
 			i++
-			cur.WriteByte('%')
+			cur.WriteByte(c)
 			inWord = true
 		case c == '"':
 			quoted = !quoted

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,6 +64,7 @@ func TestExecStartRoundTrip(t *testing.T) {
 		linuxSpec,
 		{Binary: "/opt/my tools/steward-agent", Config: "/etc/steward agent/a%h.json"},
 		{Binary: `/opt/back\slash/steward-agent`, Config: "/etc/it's/agent.json"},
+		{Binary: "/opt/$HOME/steward-agent", Config: "/etc/${x}$$/agent.json"},
 	}
 	for _, s := range tests {
 		for _, r := range Roles() {
@@ -114,4 +116,27 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	if out, _ := exec.Command("systemd-analyze", "verify", bad).CombinedOutput(); !strings.Contains(string(out), "RestartSeconds") {
 		t.Errorf("systemd-analyze verify accepted an unknown option: %q", out)
 	}
+}
+
+// FuzzExecStartRoundTrip: whatever path Spec.Validate accepts comes back
+// from the unit's ExecStart as it went in, so systemd runs what install
+// meant; ParseExecStart never panics on any line.
+func FuzzExecStartRoundTrip(f *testing.F) {
+	f.Add("/usr/local/bin/steward-agent", "/etc/steward-agent/agent.json")
+	f.Add("/opt/my tools/a%h", `/etc/it's/a\b;$x`)
+	f.Fuzz(func(t *testing.T, bin, cfg string) {
+		ParseExecStart(bin + " " + cfg)
+		s := Spec{Binary: bin, Config: cfg}
+		if s.Validate() != nil {
+			return
+		}
+		line := systemdCommand(s.Binary, s.Args(Agent))
+		got, err := ParseExecStart(line)
+		if err != nil {
+			t.Fatalf("ParseExecStart(%q): %v", line, err)
+		}
+		if want := append([]string{bin}, s.Args(Agent)...); !slices.Equal(got, want) {
+			t.Fatalf("ParseExecStart(%q) = %q, want %q", line, got, want)
+		}
+	})
 }
