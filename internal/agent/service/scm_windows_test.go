@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sys/windows/registry"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
+
+	"github.com/steward-rmm/steward/internal/agent/winetest"
 )
 
 // helperMain is the test binary started by the SCM as a service with the
@@ -296,12 +298,6 @@ func TestRecoveryActions(t *testing.T) {
 	}
 }
 
-// isWine reports whether the test runs under wine, whose file systems do
-// not keep security descriptors.
-func isWine() bool {
-	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
-}
-
 func TestProtect(t *testing.T) {
 	// The descriptors say what the issue asks, ACE by ACE, read back
 	// through Windows' own parser.
@@ -331,7 +327,7 @@ func TestProtect(t *testing.T) {
 	}
 	for _, tt := range []struct{ path, sddl string }{{dir, DirSDDL}, {bin, BinarySDDL}} {
 		changed, err := Protect(tt.path, tt.sddl)
-		if errors.Is(err, ErrACLNotKept) && isWine() {
+		if errors.Is(err, ErrACLNotKept) && winetest.Detected() {
 			t.Logf("wine does not keep file security descriptors: %v", err)
 			continue
 		}
