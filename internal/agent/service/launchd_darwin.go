@@ -31,10 +31,7 @@ func target(r Role) string { return launchdDomain + "/" + LaunchdLabel(r) }
 // a loaded daemon whose plist changed is booted out and in again.
 func (m *Manager) Install(ctx context.Context, s Spec) (Result, error) {
 	var res Result
-	if err := s.Validate(); err != nil {
-		return res, err
-	}
-	if err := m.Available(); err != nil {
+	if err := m.ready(s); err != nil {
 		return res, err
 	}
 	if err := os.MkdirAll(m.HostPath(launchdLogDir), 0o755); err != nil {

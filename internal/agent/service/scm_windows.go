@@ -112,10 +112,7 @@ func (m *Manager) DefaultBinary() string {
 // them; a running service whose command line changed is restarted.
 func (m *Manager) Install(ctx context.Context, s Spec) (Result, error) {
 	var res Result
-	if err := s.Validate(); err != nil {
-		return res, err
-	}
-	if err := m.Available(); err != nil {
+	if err := m.ready(s); err != nil {
 		return res, err
 	}
 	// The directories are protected only where they are ours: a --config

@@ -143,6 +143,15 @@ func New(opts Options) *Manager {
 	return &Manager{root: opts.Root, offline: opts.Root != "", log: log, run: runCommand, running: runningMarker}
 }
 
+// ready reports why Install cannot install s here: a bad spec, or no
+// service manager to install it with.
+func (m *Manager) ready(s Spec) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	return m.Available()
+}
+
 // Offline reports whether the manager writes into Options.Root instead of
 // controlling the running system.
 func (m *Manager) Offline() bool { return m.offline }

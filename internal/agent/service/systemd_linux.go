@@ -57,10 +57,7 @@ func (m *Manager) packagedUnit(r Role) string {
 // restarts a running service whose unit changed.
 func (m *Manager) Install(ctx context.Context, s Spec) (Result, error) {
 	var res Result
-	if err := s.Validate(); err != nil {
-		return res, err
-	}
-	if err := m.Available(); err != nil {
+	if err := m.ready(s); err != nil {
 		return res, err
 	}
 	changed := map[Role]bool{}
