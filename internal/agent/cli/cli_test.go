@@ -356,10 +356,10 @@ func TestRunConnectsAndCleansUp(t *testing.T) {
 
 	select {
 	case <-helloSeen:
-	case <-time.After(20 * time.Second):
+	case <-time.After(5 * time.Second):
 		t.Fatal("agent did not connect")
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		st, err := config.LoadState(config.StatePath(path))
 		if err == nil && st.Connected {
