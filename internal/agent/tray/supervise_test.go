@@ -74,10 +74,10 @@ func (s *syncBuffer) String() string {
 // msgHandler passes every log message to a channel, for tests to wait on.
 type msgHandler struct{ c chan string }
 
-func (h msgHandler) Enabled(context.Context, slog.Level) bool  { return true }
+func (h msgHandler) Enabled(context.Context, slog.Level) bool      { return true }
 func (h msgHandler) Handle(_ context.Context, r slog.Record) error { h.c <- r.Message; return nil }
-func (h msgHandler) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h msgHandler) WithGroup(string) slog.Handler             { return h }
+func (h msgHandler) WithAttrs([]slog.Attr) slog.Handler            { return h }
+func (h msgHandler) WithGroup(string) slog.Handler                 { return h }
 
 type superviseRun struct {
 	s      *Supervisor
