@@ -21,6 +21,9 @@ func TestHelperProcess(t *testing.T) {
 	if mode == "" {
 		t.Skip("helper process for the supervisor tests")
 	}
+	if mode == "ui" {
+		runUIHelper()
+	}
 	file := os.Getenv("STEWARD_TRAY_HELPER_FILE")
 	mark := func(s string) {
 		f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)

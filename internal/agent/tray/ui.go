@@ -44,21 +44,28 @@ func (u *UI) Run(ctx context.Context) error {
 	defer l.wait(ctx)
 	defer u.closePages()
 
-	m := u.poll(ctx)
-	if !m.Visible {
-		u.Log.Info("the tray icon is turned off by policy; waiting")
-		tick := time.NewTicker(u.Refresh)
-		defer tick.Stop()
-		for !m.Visible {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-tick.C:
-			}
-			m = u.poll(ctx)
+	tick := time.NewTicker(u.Refresh)
+	defer tick.Stop()
+	var logged string
+	for {
+		m := u.poll(ctx)
+		err := hostReady()
+		switch {
+		case !m.Visible:
+			err = errors.New("the tray icon is turned off by policy")
+		case err == nil:
+			return u.show(ctx, m)
+		}
+		if err.Error() != logged {
+			u.Log.Info("waiting to show the tray icon", "reason", err)
+			logged = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
 		}
 	}
-	return u.show(ctx, m)
 }
 
 // poll asks the agent for its status and tray section and builds the

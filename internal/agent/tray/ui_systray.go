@@ -45,9 +45,13 @@ func (u *UI) show(ctx context.Context, m Model) error {
 func (u *UI) loop(ctx context.Context, m Model) bool {
 	var menu trayMenu
 	defer menu.clear()
-	menu.draw(nil, m)
+	menu.draw(nil, m, true)
 	tick := time.NewTicker(u.Refresh)
 	defer tick.Stop()
+	// systray on Linux calls onReady before it publishes the icon's
+	// properties, and drops an icon or tooltip set in between: set them
+	// again on the first refreshes.
+	again := 3
 	for {
 		select {
 		case <-ctx.Done():
@@ -63,9 +67,10 @@ func (u *UI) loop(ctx context.Context, m Model) bool {
 			u.Log.Info("the tray icon was turned off by policy")
 			return true
 		}
-		if !next.Equal(m) {
-			menu.draw(&m, next)
+		if !next.Equal(m) || again > 0 {
+			menu.draw(&m, next, again > 0)
 			m = next
+			again--
 		}
 	}
 }
@@ -79,19 +84,20 @@ type trayMenu struct {
 }
 
 // draw changes what differs from old (nil at first) to m: icon,
-// tooltip, title and, when an entry changed, the whole menu.
-func (t *trayMenu) draw(old *Model, m Model) {
+// tooltip, title (all three again when force) and, when an entry changed,
+// the whole menu.
+func (t *trayMenu) draw(old *Model, m Model, force bool) {
 	if old == nil {
 		t.clicks = make(chan Entry)
 		old = &Model{State: -1}
 	}
-	if old.State != m.State {
+	if force || old.State != m.State {
 		systray.SetIcon(platformIcon(m.State))
 	}
-	if old.Tooltip != m.Tooltip {
+	if force || old.Tooltip != m.Tooltip {
 		systray.SetTooltip(m.Tooltip)
 	}
-	if old.Title != m.Title {
+	if force || old.Title != m.Title {
 		systray.SetTitle(m.Title)
 	}
 	if old.Entries != nil && entriesEqual(old.Entries, m.Entries) {
