@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
-	"path/filepath"
+	"path"
 	"strings"
 )
 
 // The autostart files' text, here rather than beside each OS's Install so
-// that both are tested on any OS.
+// that both are tested on any OS. Their paths are Unix paths.
 
 func desktopEntry(binary string) ([]byte, error) {
-	if !filepath.IsAbs(binary) || strings.ContainsAny(binary, "\n\r") {
+	if !path.IsAbs(binary) || strings.ContainsAny(binary, "\n\r") {
 		return nil, fmt.Errorf("tray autostart: binary %q is not an absolute path on one line", binary)
 	}
 	return []byte(`[Desktop Entry]
@@ -48,7 +48,7 @@ func desktopExecArg(s string) string {
 // launchAgentPlist: KeepAlive restarts the tray's parent only when it
 // fails (it exits 0 when another tray runs in the session).
 func launchAgentPlist(binary string) ([]byte, error) {
-	if !filepath.IsAbs(binary) {
+	if !path.IsAbs(binary) {
 		return nil, fmt.Errorf("tray autostart: binary %q is not an absolute path", binary)
 	}
 	var bin bytes.Buffer

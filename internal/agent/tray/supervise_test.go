@@ -185,8 +185,8 @@ func TestSuperviseRestartsCrashesWithABound(t *testing.T) {
 func TestSuperviseRestartsOnNewBinary(t *testing.T) {
 	r := startSupervisor(t, "wait", func(s *Supervisor) { s.MaxRestarts = -1 })
 	r.waitMarks(t, "start", 1)
-	// An update writes a new binary in place (on Windows the old one is
-	// renamed aside first; the path is the same).
+	// An update moves the running binary aside (Windows allows no more)
+	// and the new one into its place.
 	bin := r.s.Args[0]
 	b, err := os.ReadFile(bin)
 	if err != nil {
@@ -194,6 +194,9 @@ func TestSuperviseRestartsOnNewBinary(t *testing.T) {
 	}
 	tmp := bin + ".new"
 	if err := os.WriteFile(tmp, append(b, 0), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bin, bin+".old"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, bin); err != nil {
