@@ -10,15 +10,7 @@ import (
 func TestAutostartFile(t *testing.T) {
 	a := Autostart{Root: t.TempDir()}
 	bin := "/usr/local/bin/steward-agent"
-	for i, want := range []bool{true, false} {
-		changed, err := a.Install(bin)
-		if err != nil {
-			t.Fatalf("install %d: %v", i, err)
-		}
-		if changed != want {
-			t.Errorf("install %d: changed %v, want %v", i, changed, want)
-		}
-	}
+	checkTwice(t, "install", func() (bool, error) { return a.Install(bin) })
 	fi, err := os.Stat(a.path())
 	if err != nil {
 		t.Fatal(err)
@@ -29,15 +21,7 @@ func TestAutostartFile(t *testing.T) {
 	if changed, err := a.Install("/usr/bin/steward-agent"); err != nil || !changed {
 		t.Errorf("install with another binary: changed %v, %v; want a change", changed, err)
 	}
-	for i, want := range []bool{true, false} {
-		changed, err := a.Remove()
-		if err != nil {
-			t.Fatalf("remove %d: %v", i, err)
-		}
-		if changed != want {
-			t.Errorf("remove %d: changed %v, want %v", i, changed, want)
-		}
-	}
+	checkTwice(t, "remove", a.Remove)
 	if _, err := os.Stat(a.path()); !os.IsNotExist(err) {
 		t.Errorf("after remove: %v, want the file gone", err)
 	}

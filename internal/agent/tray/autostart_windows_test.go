@@ -20,15 +20,7 @@ func TestAutostartRunValue(t *testing.T) {
 	})
 	a := Autostart{Root: root}
 	bin := `C:\Program Files\Steward\steward-agent.exe`
-	for i, want := range []bool{true, false} {
-		changed, err := a.Install(bin)
-		if err != nil {
-			t.Fatalf("install %d: %v", i, err)
-		}
-		if changed != want {
-			t.Errorf("install %d: changed %v, want %v", i, changed, want)
-		}
-	}
+	checkTwice(t, "install", func() (bool, error) { return a.Install(bin) })
 	k, err := registry.OpenKey(registry.LOCAL_MACHINE, a.key(), registry.QUERY_VALUE|registry.WOW64_64KEY)
 	if err != nil {
 		t.Fatalf("open the Run key: %v", err)
@@ -41,15 +33,7 @@ func TestAutostartRunValue(t *testing.T) {
 	if want := `"C:\Program Files\Steward\steward-agent.exe" tray`; v != want {
 		t.Errorf("%s = %q, want %q", runValue, v, want)
 	}
-	for i, want := range []bool{true, false} {
-		changed, err := a.Remove()
-		if err != nil {
-			t.Fatalf("remove %d: %v", i, err)
-		}
-		if changed != want {
-			t.Errorf("remove %d: changed %v, want %v", i, changed, want)
-		}
-	}
+	checkTwice(t, "remove", a.Remove)
 	if _, err := (Autostart{Root: root + `\missing`}).Remove(); err != nil {
 		t.Errorf("remove under a missing key: %v", err)
 	}
