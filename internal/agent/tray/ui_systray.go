@@ -4,11 +4,15 @@ package tray
 
 import (
 	"context"
+	"os"
 	"sync"
 	"time"
 
 	"fyne.io/systray"
 )
+
+// readyTimeout bounds the wait for systray to come up.
+const readyTimeout = time.Minute
 
 // Supported reports whether this build can show a tray icon.
 func Supported() error { return nil }
@@ -28,7 +32,15 @@ func (u *UI) show(ctx context.Context, m Model) error {
 		// Quit ends systray.Run below, whatever made the loop end.
 		defer systray.Quit()
 		// Quit before the tray is ready is lost on Windows: wait for it.
-		<-ready
+		select {
+		case <-ready:
+		case <-time.After(readyTimeout):
+			// On Windows systray never gets ready when it cannot make its
+			// window (no desktop yet at logon), and Run cannot be ended
+			// then: exit, and let the parent start a new UI later.
+			u.Log.Error("the notification area did not take the icon; exiting to be restarted", "waited", readyTimeout)
+			os.Exit(1)
+		}
 		hidden = u.loop(ctx, m)
 	}()
 	systray.Run(func() { close(ready) }, nil)
