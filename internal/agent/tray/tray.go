@@ -14,7 +14,6 @@ package tray
 import (
 	"context"
 	"encoding/json"
-	"time"
 )
 
 // Agent is what the tray needs from the agent service. The local IPC
@@ -42,6 +41,4 @@ type Status struct {
 	// attention, in words ("update failed", "disk almost full"); empty
 	// when nothing does.
 	Attention string
-	// Since is when the agent entered its connection state, if known.
-	Since time.Time
 }

@@ -41,7 +41,8 @@ func (u *UI) Run(ctx context.Context) error {
 	if u.open == nil {
 		u.open = l.open
 	}
-	defer l.wait(ctx)
+	// Runs after ctx ended: give the openers a moment of their own.
+	defer l.wait(context.WithoutCancel(ctx))
 	defer u.closePages()
 
 	tick := time.NewTicker(u.Refresh)
