@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,6 +183,8 @@ func startBus(t *testing.T, daemon string) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(daemon, "--config-file="+conf, "--nofork", "--print-address=1")
+	// Gone with the test binary even when a timeout panic skips Cleanup.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
