@@ -31,6 +31,7 @@ Usage:
   steward-agent run [--config PATH] [--log-level LEVEL]
   steward-agent status [--config PATH]
   steward-agent inventory
+  steward-agent tray [--log PATH]
   steward-agent version
 
 Run "steward-agent COMMAND -h" for details of a command.
@@ -55,6 +56,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return status(ctx, rest, stdout, stderr)
 	case "inventory":
 		return printInventory(ctx, rest, stdout, stderr)
+	case "tray":
+		return trayCommand(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "steward-agent %s %s/%s\n", agent.Version, runtime.GOOS, runtime.GOARCH)
 		return exitOK
