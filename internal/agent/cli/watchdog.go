@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/steward-rmm/steward/internal/agent/service"
 	// Aliased: the command function is named watchdog, the name the Windows
 	// service runner calls it by.
 	wd "github.com/steward-rmm/steward/internal/agent/watchdog"
@@ -60,12 +61,17 @@ func watchdog(ctx context.Context, args []string, _, stderr io.Writer) int {
 		// without it a hung agent is not detected, a dead one is.
 	}
 	if !o.Supervise {
-		agentSvc, ok := wd.SystemAgent()
-		if ok {
-			o.Agent = agentSvc
-		} else {
-			log.Info("no service manager runs the agent here; supervising it as a child process")
+		m := service.New(service.Options{Log: log})
+		err := m.Available()
+		switch {
+		case errors.Is(err, service.ErrNoServiceManager):
+			log.Info("no service manager runs the agent here; supervising it as a child process", "why", err)
 			o.Supervise = true
+		case err != nil:
+			fmt.Fprintf(stderr, "steward-agent watchdog: %v\n", err)
+			return exitFail
+		default:
+			o.Agent = agentService{m}
 		}
 	}
 	if o.Supervise {
@@ -87,3 +93,23 @@ func watchdog(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	return exitOK
 }
+
+// agentService is the agent's service (service.Agent) as the watchdog's
+// service mode needs it.
+type agentService struct{ m *service.Manager }
+
+var _ wd.AgentService = agentService{}
+
+func (a agentService) Query(ctx context.Context) (running bool, pid int, err error) {
+	st, err := a.m.Query(ctx, service.Agent)
+	if err != nil {
+		return false, 0, err
+	}
+	if !st.Installed {
+		return false, 0, errors.New("the agent service is not installed")
+	}
+	return st.Running, st.PID, nil
+}
+
+func (a agentService) Start(ctx context.Context) error { return a.m.Start(ctx, service.Agent) }
+func (a agentService) Stop(ctx context.Context) error  { return a.m.Stop(ctx, service.Agent) }

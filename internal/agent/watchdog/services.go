@@ -102,30 +102,3 @@ func (w *Watcher) alive(pid int) bool {
 	}
 	return processAlive(pid)
 }
-
-// managedAgent is the agent's service in a ServiceManager.
-type managedAgent struct {
-	m    ServiceManager
-	name string
-}
-
-// NewAgentService returns the AgentService of the service called name in
-// m. The lead may replace it by the service package's; this one is enough
-// for the watchdog's needs.
-func NewAgentService(m ServiceManager, name string) AgentService {
-	return managedAgent{m: m, name: name}
-}
-
-func (a managedAgent) Query(ctx context.Context) (bool, int, error) {
-	st, err := a.m.State(ctx, a.name)
-	if err != nil {
-		return false, 0, err
-	}
-	if !st.Exists {
-		return false, 0, fmt.Errorf("service %s is not installed", a.name)
-	}
-	return st.Running, st.PID, nil
-}
-
-func (a managedAgent) Start(ctx context.Context) error { return a.m.Start(ctx, a.name) }
-func (a managedAgent) Stop(ctx context.Context) error  { return a.m.Stop(ctx, a.name) }

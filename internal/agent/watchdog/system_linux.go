@@ -2,9 +2,6 @@ package watchdog
 
 import "os"
 
-// agentUnit is the agent's systemd unit (see the layout).
-const agentUnit = "steward-agent.service"
-
 // systemdBooted reports whether systemd runs this machine, as
 // sd_booted(3) tells it.
 func systemdBooted() bool {
@@ -19,14 +16,4 @@ func SystemServices() ServiceManager {
 		return systemd{systemctl: "systemctl"}
 	}
 	return processes{}
-}
-
-// SystemAgent returns the agent's service in the machine's service
-// manager; ok is false without one, where the watchdog must supervise the
-// agent itself.
-func SystemAgent() (svc AgentService, ok bool) {
-	if !systemdBooted() {
-		return nil, false
-	}
-	return NewAgentService(systemd{systemctl: "systemctl"}, agentUnit), true
 }

@@ -11,17 +11,9 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
-// agentServiceName is the agent's SCM service (see the layout).
-const agentServiceName = "StewardAgent"
-
 // SystemServices returns the service control manager: watched services
 // are SCM service names ("Spooler").
 func SystemServices() ServiceManager { return scm{} }
-
-// SystemAgent returns the agent's SCM service; the SCM always runs Windows.
-func SystemAgent() (AgentService, bool) {
-	return NewAgentService(scm{}, agentServiceName), true
-}
 
 // scm is the ServiceManager of Windows services. It reports what the SCM
 // says; the callers check the PID, since the SCM's state can be stale (a

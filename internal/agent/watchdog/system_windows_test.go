@@ -124,7 +124,7 @@ func TestSCMWatchedService(t *testing.T) {
 // process up.
 func TestSCMMonitorRestartsDeadAgent(t *testing.T) {
 	name := installTestService(t)
-	agent := NewAgentService(scm{}, name)
+	agent := newAgentService(scm{}, name)
 	if err := agent.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -87,14 +87,3 @@ func TestSystemdWatcher(t *testing.T) {
 		t.Errorf("systemctl calls (-want +got):\n%s", diff)
 	}
 }
-
-func TestSystemdAgentService(t *testing.T) {
-	systemctl, _ := fakeSystemctl(t)
-	running, pid, err := NewAgentService(systemd{systemctl: systemctl}, "running.service").Query(t.Context())
-	if err != nil || !running || pid != 42 {
-		t.Errorf("Query = %v, %d, %v; want true, 42, nil", running, pid, err)
-	}
-	if _, _, err := NewAgentService(systemd{systemctl: systemctl}, "nosuch").Query(t.Context()); err == nil {
-		t.Error("Query of a missing unit succeeded, want an error")
-	}
-}
