@@ -56,7 +56,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "status":
 		return status(ctx, rest, stdout, stderr)
 	case "watchdog":
-		return watchdog(ctx, rest, stdout, stderr)
+		return serve(ctx, service.Watchdog, rest, stdout, stderr, watchdog)
 	case "inventory":
 		return printInventory(ctx, rest, stdout, stderr)
 	case "tray":
