@@ -275,3 +275,34 @@ func TestAgentsColumnsRemembered(t *testing.T) {
 	mustNotContain(t, "default chosen", b.get("/agents?"+url.Values{"col": web.DefaultColumns()}.Encode()).body, ipHeader)
 	mustNotContain(t, "agents page after", b.get("/agents").body, ipHeader)
 }
+
+// The export streams every matching agent, batch after batch, in the
+// list's order, each once: no cap cuts a large fleet's file short.
+func TestAgentsCSVEveryAgent(t *testing.T) {
+	t.Parallel()
+	eachEnv(t, func(t *testing.T, e *testEnv) {
+		f := e.fixture("Big", "Main")
+		const n = 1234 // three batches of the export's queries
+		for i := range n {
+			e.enroll(f, protocol.Facts{Hostname: fmt.Sprintf("pc-%04d", i), OS: "linux", Arch: "amd64", AgentVersion: "0.1.0"})
+		}
+		b := e.signedIn(store.RoleReadonly)
+		res := b.get("/agents.csv?sort=-hostname")
+		wantStatus(t, "CSV", res, http.StatusOK)
+		if got := res.header.Get("X-Steward-Truncated"); got != "" {
+			t.Errorf("X-Steward-Truncated: %q, want none", got)
+		}
+		recs, err := csv.NewReader(strings.NewReader(res.body)).ReadAll()
+		if err != nil {
+			t.Fatalf("read CSV: %v", err)
+		}
+		if len(recs) != n+1 {
+			t.Fatalf("CSV has %d records, want a header and %d agents", len(recs), n)
+		}
+		for i, rec := range recs[1:] {
+			if want := fmt.Sprintf("pc-%04d", n-1-i); rec[1] != want {
+				t.Fatalf("record %d hostname %q, want %q (every agent once, in the list's order)", i+1, rec[1], want)
+			}
+		}
+	})
+}
