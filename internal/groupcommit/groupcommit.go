@@ -4,19 +4,31 @@
 // load (a connect storm, thousands of agents sending samples) thousands of
 // small transactions become a few large ones; at rest every write goes out
 // at once, alone.
+//
+// Every write has a deadline: the batch holding the writing caller's own
+// item gets that caller's deadline, or the Group's bound when it has none;
+// the batches it then writes for later callers get the bound. A database
+// that hangs then fails each batch after the bound instead of holding its
+// writer, and everyone queued behind it, forever.
 package groupcommit
 
 import (
 	"context"
 	"sync"
+	"time"
 )
+
+// DefaultBound limits a write whose caller gave no deadline.
+const DefaultBound = 30 * time.Second
 
 // Group commits items of type T in batches.
 type Group[T any] struct {
 	// write commits a batch and returns one error per item (nil or a
-	// shorter slice for none). It gets a context that outlives the caller
-	// whose turn it is: that caller writes for the others too.
+	// shorter slice for none). Its context outlives the cancellation of
+	// the caller whose turn it is (that caller writes for the others too)
+	// but keeps its deadline, or gets bound.
 	write func(ctx context.Context, batch []T) []error
+	bound time.Duration
 
 	mu      sync.Mutex
 	pending []*entry[T]
@@ -29,9 +41,26 @@ type entry[T any] struct {
 	done chan struct{}
 }
 
-// New returns a Group that commits with write.
+// New returns a Group that commits with write, bounding a write whose
+// caller gave no deadline by DefaultBound.
 func New[T any](write func(ctx context.Context, batch []T) []error) *Group[T] {
-	return &Group[T]{write: write}
+	return NewBounded(DefaultBound, write)
+}
+
+// NewBounded is New with its own bound for writes whose caller gave no
+// deadline.
+func NewBounded[T any](bound time.Duration, write func(ctx context.Context, batch []T) []error) *Group[T] {
+	return &Group[T]{write: write, bound: bound}
+}
+
+// writeContext is the context of one write by the caller of ctx: its own
+// batch keeps its deadline, batches for later callers get the bound.
+func (g *Group[T]) writeContext(ctx context.Context, own bool) (context.Context, context.CancelFunc) {
+	wctx := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok && own {
+		return context.WithDeadline(wctx, d)
+	}
+	return context.WithTimeout(wctx, g.bound)
 }
 
 // Do queues item and returns its error once the batch that holds it is
@@ -47,7 +76,7 @@ func (g *Group[T]) Do(ctx context.Context, item T) error {
 	}
 	g.writing = true
 	g.mu.Unlock()
-	wctx := context.WithoutCancel(ctx)
+	own := true
 	for {
 		g.mu.Lock()
 		batch := g.pending
@@ -62,7 +91,10 @@ func (g *Group[T]) Do(ctx context.Context, item T) error {
 		for i, b := range batch {
 			items[i] = b.item
 		}
+		wctx, cancel := g.writeContext(ctx, own)
 		errs := g.write(wctx, items)
+		cancel()
+		own = false
 		for i, b := range batch {
 			if i < len(errs) {
 				b.err = errs[i]

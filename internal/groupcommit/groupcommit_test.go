@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // Every item is committed exactly once, callers that arrive while a write
@@ -104,4 +107,61 @@ func lens(bs [][]int) []int {
 		out[i] = len(b)
 	}
 	return out
+}
+
+// hung is a write against a database that never answers: it returns only
+// when its context ends, with that context's error for every item.
+func hung(ctx context.Context, batch []int) []error {
+	<-ctx.Done()
+	return Same(ctx.Err(), len(batch))
+}
+
+// A write keeps the deadline of the caller whose turn it is: against a
+// hung database its batch fails when that deadline passes, not never; the
+// batch it then writes for a caller queued behind gets the group's bound.
+// On synctest's clock, so "when it passes" is exact.
+func TestDoKeepsCallerDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var ended []time.Duration // when each write's context ended
+		g := NewBounded(time.Hour, func(ctx context.Context, batch []int) []error {
+			errs := hung(ctx, batch)
+			ended = append(ended, time.Since(start))
+			return errs
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		var first, queued error
+		var wg sync.WaitGroup
+		wg.Go(func() { first = g.Do(ctx, 1) })
+		synctest.Wait() // the first write is under way
+		wg.Go(func() { queued = g.Do(t.Context(), 2) })
+		wg.Wait()
+		if !errors.Is(first, context.DeadlineExceeded) || !errors.Is(queued, context.DeadlineExceeded) {
+			t.Errorf("Do on a hung database = %v (3 s deadline), %v (queued, none); want deadline errors", first, queued)
+		}
+		if want := []time.Duration{3 * time.Second, 3*time.Second + time.Hour}; !slices.Equal(ended, want) {
+			t.Errorf("writes ended at %v, want %v (the caller's deadline, then the bound)", ended, want)
+		}
+	})
+}
+
+// A caller without a deadline (a connection's presence, a background
+// flush) gets the group's bound.
+func TestDoBoundsWriteWithoutDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := NewBounded(5*time.Second, hung)
+		start := time.Now()
+		if err := g.Do(context.Background(), 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Do on a hung database = %v, want the bound's deadline error", err)
+		}
+		if d := time.Since(start); d != 5*time.Second {
+			t.Errorf("Do returned after %v, want after the bound (5s)", d)
+		}
+		// The group is free again: the next write is attempted.
+		g.write = func(context.Context, []int) []error { return nil }
+		if err := g.Do(context.Background(), 2); err != nil {
+			t.Errorf("Do after the hung write: %v", err)
+		}
+	})
 }

@@ -158,8 +158,13 @@ type metrics struct {
 // New returns a Hub.
 func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 	h := &Hub{db: db, bus: b, log: log, replicaID: opts.ReplicaID, heartbeat: opts.Heartbeat,
-		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}, departed: map[string]departure{}, base: context.Background(),
-		presence: newPresenceWriter(db)}
+		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}, departed: map[string]departure{}, base: context.Background()}
+	// A presence write that outlives the bound Flush has too fails, and
+	// shows on /readyz until a flush succeeds.
+	h.presence = newPresenceWriter(db, h.flushBound(), func(err error) {
+		err = fmt.Errorf("presence write: %w", err)
+		h.presenceErr.Store(&err)
+	})
 	h.metrics = metrics{
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "steward_agents_connected", Help: "Agents connected to this replica."}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_agent_messages_total",
@@ -396,7 +401,7 @@ func (h *Hub) Run(ctx context.Context) {
 // will come to set them online again. A flush gives up after the offline
 // window, against a database that hangs rather than fails.
 func (h *Hub) Flush(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, max(h.OfflineAfter(), 5*time.Second))
+	ctx, cancel := context.WithTimeout(ctx, h.flushBound())
 	defer cancel()
 	err := h.assert(ctx)
 	if err == nil {
@@ -411,6 +416,9 @@ func (h *Hub) Flush(ctx context.Context) error {
 	}
 	return err
 }
+
+// flushBound limits one presence write: the offline window, at least 5 s.
+func (h *Hub) flushBound() time.Duration { return max(h.OfflineAfter(), 5*time.Second) }
 
 // assert asserts the connections held now.
 func (h *Hub) assert(ctx context.Context) error {

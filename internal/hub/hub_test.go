@@ -2,6 +2,8 @@ package hub_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/google/go-cmp/cmp"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for a lock from outside the store
 
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/bus"
@@ -61,6 +64,9 @@ func TestHub(t *testing.T) {
 			t.Run("Restored", func(t *testing.T) { testRestored(t, db) })
 			t.Run("Metrics", func(t *testing.T) { testMetrics(t, db) })
 			t.Run("PolicyAck", func(t *testing.T) { testPolicyAck(t, db) })
+			if b.Name == "postgres" {
+				t.Run("HungDatabase", func(t *testing.T) { testHungDatabase(t, db, opts.URL) })
+			}
 		})
 	}
 }
@@ -466,5 +472,49 @@ func testRestored(t *testing.T, db *store.DB) {
 	}
 	if got := metric(t, r.reg, "steward_presence_restored_total", nil); got != 1 {
 		t.Errorf("steward_presence_restored_total = %v, want 1", got)
+	}
+}
+
+// testHungDatabase holds a lock every presence statement waits for, as a
+// database that stops answering: the offline mark of an agent that leaves
+// gives up after the flush bound (not never) and waits to be written
+// again, /readyz's signal says writes fail, and once the database answers
+// again the next flush writes the mark and clears the signal.
+func testHungDatabase(t *testing.T, db *store.DB, url string) {
+	r := newReplica(t, db, options{heartbeat: 200 * time.Millisecond})
+	id, secret := r.enroll(t, "leaves")
+	a := r.connect(t, id, secret)
+	eventually(t, "the agent online", func() bool { return online(t, db, id) })
+
+	locker, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	tx, err := locker.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(t.Context(), "LOCK TABLE agents IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatalf("lock agents: %v", err)
+	}
+
+	a.Conn().Close(websocket.StatusNormalClosure, "bye")
+	eventually(t, "the offline mark to give up and wait to be written again", func() bool {
+		return metric(t, r.reg, "steward_presence_offline_pending", nil) == 1
+	})
+	if err := r.hub.PresenceErr(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("PresenceErr() while the database hangs = %v, want a deadline error", err)
+	}
+
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the offline mark written once the database answers", func() bool {
+		return metric(t, r.reg, "steward_presence_offline_pending", nil) == 0 && r.hub.PresenceErr() == nil
+	})
+	if online(t, db, id) {
+		t.Error("agent still online after the database answered again")
 	}
 }

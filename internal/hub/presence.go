@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/steward-rmm/steward/internal/groupcommit"
 	"github.com/steward-rmm/steward/internal/store"
@@ -30,17 +32,28 @@ type presenceOp struct {
 type presenceWriter struct {
 	db    *store.DB
 	group *groupcommit.Group[*presenceOp]
+	// hung is told when a write outlived its deadline: the database hangs
+	// rather than fails.
+	hung func(error)
 }
 
-func newPresenceWriter(db *store.DB) *presenceWriter {
-	w := &presenceWriter{db: db}
-	w.group = groupcommit.New(w.write)
+// newPresenceWriter bounds each write by bound (most callers are
+// connections, whose context has no deadline): a hung database fails
+// presence writes after it instead of holding every connect and
+// disconnect behind the first one forever.
+func newPresenceWriter(db *store.DB, bound time.Duration, hung func(error)) *presenceWriter {
+	w := &presenceWriter{db: db, hung: hung}
+	w.group = groupcommit.NewBounded(bound, w.write)
 	return w
 }
 
 // do records op and returns when it is committed.
 func (w *presenceWriter) do(ctx context.Context, op *presenceOp) error {
-	return w.group.Do(ctx, op)
+	err := w.group.Do(ctx, op)
+	if errors.Is(err, context.DeadlineExceeded) {
+		w.hung(err)
+	}
+	return err
 }
 
 // write commits a batch; if the transaction fails, each op is retried on

@@ -50,6 +50,7 @@ type Server struct {
 	hub      *hub.Hub
 	cmds     *command.Service
 	policies *push.Service
+	manage   *manage.Service
 	member   *cluster.Member
 	jobs     []cluster.Job
 	dash     *web.Handler
@@ -161,6 +162,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
 	svc.SetPolicyNotifier(s.policies)
+	s.manage = svc
 
 	hasUsers, err := db.HasUsers(ctx)
 	if err != nil {
@@ -256,6 +258,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // DB is the server's database handle.
 func (s *Server) DB() *store.DB { return s.db }
+
+// Manage returns the replica's management service: changes made through
+// it reach the replica's policy cache and agents, as the API's do.
+func (s *Server) Manage() *manage.Service { return s.manage }
 
 // Hub is the replica's connection hub, for tests and diagnostics that
 // look at the connections it holds.

@@ -68,8 +68,8 @@ func startServer(t *testing.T, cfg Config) *running {
 			cancel()
 			select {
 			case stopErr = <-errc:
-			case <-time.After(10 * time.Second):
-				t.Fatalf("Run did not return within 10s of cancellation; log:\n%s", logs)
+			case <-beforeDeadline(t):
+				t.Fatalf("Run did not return after cancellation; log:\n%s", logs)
 			}
 		})
 		return stopErr
@@ -81,11 +81,24 @@ func startServer(t *testing.T, cfg Config) *running {
 	case err := <-errc:
 		cancel()
 		t.Fatalf("Run returned before ready: %v; log:\n%s", err, logs)
-	case <-time.After(15 * time.Second):
+	case <-beforeDeadline(t):
 		cancel()
-		t.Fatalf("server not ready within 15s; log:\n%s", logs)
+		t.Fatalf("server not ready; log:\n%s", logs)
 	}
 	return nil
+}
+
+// beforeDeadline fires shortly before the test binary's -timeout, so that
+// a server that hangs fails its test with the server's log rather than
+// the binary's panic without it; without a timeout it never fires. Passing
+// runs wait only for the condition itself.
+func beforeDeadline(t *testing.T) <-chan time.Time {
+	d, ok := t.Deadline()
+	if !ok {
+		return nil
+	}
+	left := time.Until(d)
+	return time.After(left - min(left/10, 30*time.Second))
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -170,9 +183,7 @@ func TestNewRefusesSecondReplicaOnSQLite(t *testing.T) {
 	dir := t.TempDir()
 	startServer(t, Config{Listen: "127.0.0.1:0", DataDir: dir})
 
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	srv, err := New(ctx, Config{Listen: "127.0.0.1:0", DataDir: dir}, slog.New(slog.DiscardHandler))
+	srv, err := New(t.Context(), Config{Listen: "127.0.0.1:0", DataDir: dir}, slog.New(slog.DiscardHandler))
 	if err == nil {
 		srv.Close()
 		t.Error("the second replica was built")

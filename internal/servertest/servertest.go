@@ -45,6 +45,9 @@ type Options struct {
 	// AgentDir is where agent binaries are served from; empty means
 	// DataDir/agents.
 	AgentDir string
+	// PublicURL is the URL the server names itself by (install commands,
+	// links in notifications); empty means its loopback address.
+	PublicURL string
 }
 
 // Server is a real server running in-process until the test ends.
@@ -52,8 +55,9 @@ type Server struct {
 	*server.Server
 	// URL is the server's base URL, e.g. http://127.0.0.1:40123.
 	URL string
-	// Manage is the management service on the server's database, for
-	// seeding as the console would.
+	// Manage is the server's own management service, for seeding as the
+	// console would: policy changes made through it reach the server's
+	// cache and its agents.
 	Manage *manage.Service
 	// Options are the options the server was started with, defaults
 	// filled in.
@@ -106,7 +110,7 @@ func Each(t *testing.T, opts Options, fn func(t *testing.T, s *Server)) {
 
 // Start builds and runs a server until the test ends. When the test
 // fails, the server's log is printed.
-func Start(t *testing.T, opts Options) *Server {
+func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	if opts.Heartbeat == 0 {
 		opts.Heartbeat = 500 * time.Millisecond
@@ -121,7 +125,7 @@ func Start(t *testing.T, opts Options) *Server {
 	ctx := context.WithoutCancel(t.Context())
 	srv, err := server.New(ctx, server.Config{
 		Listen: "127.0.0.1:0", DataDir: opts.DataDir, DatabaseURL: opts.DatabaseURL, NATSURL: opts.NATSURL,
-		AgentDir: opts.AgentDir, Heartbeat: opts.Heartbeat, TrustProxy: opts.TrustProxy, Version: "test",
+		AgentDir: opts.AgentDir, PublicURL: opts.PublicURL, Heartbeat: opts.Heartbeat, TrustProxy: opts.TrustProxy, Version: "test",
 	}, log)
 	if err != nil {
 		t.Fatalf("server.New: %v\nlog:\n%s", err, logs)
@@ -134,7 +138,7 @@ func Start(t *testing.T, opts Options) *Server {
 		stopErr error
 	)
 	s := &Server{
-		Server: srv, URL: "http://" + srv.Addr().String(), Manage: manage.New(srv.DB()), Options: opts,
+		Server: srv, URL: "http://" + srv.Addr().String(), Manage: srv.Manage(), Options: opts,
 		logs: logs, users: map[store.Role]User{},
 	}
 	s.stop = func() error {

@@ -27,6 +27,9 @@ type agent struct {
 	id, secret string
 	// sess is the current connection, nil while not connected.
 	sess atomic.Pointer[session]
+	// ledger remembers the commands taken, so that one offered again is
+	// not run twice.
+	ledger ledger
 }
 
 // session is one established control connection. Its agent's goroutine
@@ -277,14 +280,29 @@ func (s *Sim) serve(ctx context.Context, client *http.Client, a *agent, sess *se
 				s.c.rtt.record(rtt)
 			}
 		case protocol.TypeCommand:
-			if cmd, err := protocol.DecodeCommand(env.Data); err == nil && cmd.Name == protocol.CommandInventory {
-				s.uploads.Go(func() { s.answerInventory(ctx, client, a, sess, cmd) })
-				continue
+			res, run := answer(env.Data), true
+			if cmd, err := protocol.DecodeCommand(env.Data); err == nil {
+				if done, seen := a.ledger.take(cmd, time.Now()); seen {
+					// Offered again: its result is sent again, or, while
+					// it runs, left to its answer.
+					s.c.repeated.Add(1)
+					if done == nil {
+						continue
+					}
+					res, run = *done, false
+				} else if cmd.Name == protocol.CommandInventory {
+					s.uploads.Go(func() { s.answerInventory(ctx, client, a, sess, cmd) })
+					continue
+				} else {
+					a.ledger.finish(res)
+				}
 			}
-			if err := s.write(sess, protocol.TypeResult, sess.seq.Add(1), answer(env.Data)); err != nil {
+			if err := s.write(sess, protocol.TypeResult, sess.seq.Add(1), res); err != nil {
 				return fmt.Errorf("send result: %w", err)
 			}
-			s.c.commands.Add(1)
+			if run {
+				s.c.commands.Add(1)
+			}
 		case protocol.TypePolicy:
 			p, err := protocol.DecodePolicyUpdate(env.Data)
 			if err != nil {

@@ -165,10 +165,15 @@ func (s *Sim) answerInventory(ctx context.Context, client *http.Client, a *agent
 	} else {
 		res.Output, _ = json.Marshal(protocol.InventoryOutput{Software: n})
 	}
+	a.ledger.finish(res)
+	s.c.commands.Add(1)
+	// To the connection the command came on, or, when that one ended
+	// meanwhile, to the agent's current one: the server offered the
+	// command again there and it was left to this answer.
 	if sess.dead.Load() {
-		return
+		if sess = a.sess.Load(); sess == nil || sess.dead.Load() {
+			return // the next offer sends it from the ledger
+		}
 	}
-	if err := s.write(sess, protocol.TypeResult, sess.seq.Add(1), res); err == nil {
-		s.c.commands.Add(1)
-	}
+	_ = s.write(sess, protocol.TypeResult, sess.seq.Add(1), res)
 }

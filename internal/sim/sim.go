@@ -70,6 +70,7 @@ type counters struct {
 	msgsIn        atomic.Int64
 	msgsOut       atomic.Int64
 	commands      atomic.Int64
+	repeated      atomic.Int64
 	policies      atomic.Int64
 	inventories   atomic.Int64
 	serverErrors  atomic.Int64
@@ -101,7 +102,8 @@ type Stats struct {
 	Errors                  int64 // failed connection attempts and lost connections
 	Reconnects              int64 // connections of agents that had been connected before
 	MessagesIn, MessagesOut int64
-	Commands                int64 // commands answered
+	Commands                int64 // commands run and answered
+	Repeated                int64 // commands offered again, not run twice
 	Policies                int64 // policy revisions acknowledged
 	Inventories             int64 // inventory reports the server stored
 	ServerErrors            int64 // error and malformed messages received from servers
@@ -357,6 +359,7 @@ func (s *Sim) Stats() Stats {
 		MessagesIn:         s.c.msgsIn.Load(),
 		MessagesOut:        s.c.msgsOut.Load(),
 		Commands:           s.c.commands.Load(),
+		Repeated:           s.c.repeated.Load(),
 		Policies:           s.c.policies.Load(),
 		Inventories:        s.c.inventories.Load(),
 		ServerErrors:       s.c.serverErrors.Load(),

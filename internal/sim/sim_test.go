@@ -174,6 +174,36 @@ func TestCommandsAnswered(t *testing.T) {
 	}
 }
 
+// A command offered again (after a reconnect, or by a replica that finds
+// it still open) is not run twice, as with the real agent's ledger: the
+// simulator sends its result again instead.
+func TestCommandOfferedAgainRunsOnce(t *testing.T) {
+	srv := newServer(t, 10*time.Second)
+	dir := t.TempDir()
+	r := start(t, sim.Config{Servers: []string{srv.URL}, Token: srv.token, Agents: 1, StateDir: dir})
+	r.waitConnected(t, 1)
+	id := identities(t, dir)[0]
+	c, ok := srv.Hub().Lookup(id.ID)
+	if !ok {
+		t.Fatalf("hub.Lookup(%s): not connected", id.ID)
+	}
+	for _, cmd := range []protocol.Command{
+		{CommandID: "ping-1", Name: protocol.CommandPing},
+		{CommandID: "ping-1", Name: protocol.CommandPing},
+		{CommandID: "script-1", Name: "script.run"},
+		{CommandID: "ping-1", Name: protocol.CommandPing},
+		{CommandID: "ping-1", Name: protocol.CommandPing},
+	} {
+		if err := c.Send(t.Context(), protocol.TypeCommand, "", cmd); err != nil {
+			t.Fatalf("send %s: %v", cmd.CommandID, err)
+		}
+	}
+	r.waitStats(t, "2 commands run and 3 offered again", func(st sim.Stats) bool { return st.Commands == 2 && st.Repeated == 3 })
+	if sum := r.stop(t); sum.Commands != 2 {
+		t.Errorf("summary commands = %d, want 2 (ping-1 once, script-1)", sum.Commands)
+	}
+}
+
 func TestSourceAddrs(t *testing.T) {
 	// Linux routes all of 127.0.0.0/8 to lo; other systems have only
 	// 127.0.0.1 unless configured.

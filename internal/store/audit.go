@@ -62,6 +62,61 @@ type AuditFilter struct {
 	Since, Until time.Time
 }
 
+// maxAuditActors bounds the actor IDs a name filter is resolved to; a
+// name matching more is filtered by a scan of the entries' names.
+const maxAuditActors = 500
+
+// auditActorLabels are the names of the actors that are no user or agent
+// (as access.Principal.ActorName writes them), by actor type.
+var auditActorLabels = map[string]string{"console": "console", "setup": "setup link", "api_token": "(api token)"}
+
+// auditActors resolves part of an actor's name, ignoring case, to the IDs
+// of the users (by email) and agents (by hostname) it matches and the
+// actor types whose label it matches, so that the audit log is filtered
+// through its actor index rather than by reading every entry's name. Both
+// are nil when more than maxAuditActors match. An entry names its actor
+// as it was then: a user whose email changed since is found by the new
+// one.
+func (db *DB) auditActors(ctx context.Context, part string) (ids, types []string, err error) {
+	part = strings.ToLower(part)
+	like := "%" + escapeLike(part) + "%"
+	for _, q := range []string{
+		`SELECT id FROM users WHERE lower(email) LIKE $1 ESCAPE '\' LIMIT $2`,
+		`SELECT id FROM agents WHERE lower(hostname) LIKE $1 ESCAPE '\' LIMIT $2`,
+	} {
+		rows, err := db.sql.QueryContext(ctx, q, like, maxAuditActors+1)
+		if err != nil {
+			return nil, nil, fmt.Errorf("resolve audit actor %q: %w", part, err)
+		}
+		n := 0
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("resolve audit actor %q: %w", part, err)
+			}
+			ids = append(ids, id)
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("resolve audit actor %q: %w", part, err)
+		}
+		if n > maxAuditActors {
+			return nil, nil, nil
+		}
+	}
+	for typ, label := range auditActorLabels {
+		if strings.Contains(label, part) {
+			types = append(types, typ)
+		}
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, types, nil
+}
+
 // ListAudit returns audit entries newest first.
 func (db *DB) ListAudit(ctx context.Context, f AuditFilter, p Page) ([]AuditEntry, int, error) {
 	p = p.Normalize()
@@ -82,8 +137,31 @@ func (db *DB) ListAudit(ctx context.Context, f AuditFilter, p Page) ([]AuditEntr
 		conds = append(conds, fmt.Sprintf("target_id = $%d", len(args)))
 	}
 	if f.Actor != "" {
-		args = append(args, "%"+escapeLike(strings.ToLower(f.Actor))+"%")
-		conds = append(conds, fmt.Sprintf(`lower(actor_name) LIKE $%d ESCAPE '\'`, len(args)))
+		ids, types, err := db.auditActors(ctx, f.Actor)
+		switch {
+		case err != nil:
+			return nil, 0, err
+		case ids == nil && types == nil:
+			// Too many actors match to list: scan the names.
+			args = append(args, "%"+escapeLike(strings.ToLower(f.Actor))+"%")
+			conds = append(conds, fmt.Sprintf(`lower(actor_name) LIKE $%d ESCAPE '\'`, len(args)))
+		default:
+			var or []string
+			if len(ids) > 0 {
+				in, a := inList(len(args)+1, ids)
+				args = append(args, a...)
+				or = append(or, "actor_id IN ("+in+")")
+			}
+			if len(types) > 0 {
+				in, a := inList(len(args)+1, types)
+				args = append(args, a...)
+				or = append(or, "actor_type IN ("+in+")")
+			}
+			if len(or) == 0 {
+				or = append(or, "1 = 0")
+			}
+			conds = append(conds, "("+strings.Join(or, " OR ")+")")
+		}
 	}
 	if f.TargetType != "" {
 		args = append(args, f.TargetType)
@@ -129,4 +207,68 @@ func (db *DB) ListAudit(ctx context.Context, f AuditFilter, p Page) ([]AuditEntr
 		out = append(out, e)
 	}
 	return out, total, rows.Err()
+}
+
+// AuditTarget is what an audit entry's target is called now.
+type AuditTarget struct {
+	// Name is the agent's hostname, the client's, site's, policy's or
+	// channel's name, the user's email or the alert's rule.
+	Name string
+	// Parent is a site's client and an alert's agent (hostname), with
+	// ParentID the alert's agent ID.
+	Parent, ParentID string
+}
+
+// auditTargetQueries read the names of targets by kind, selecting the
+// ID, Name, Parent and ParentID; the IDs are appended as an IN list.
+var auditTargetQueries = map[string]string{
+	LevelAgent:  `SELECT id, hostname, '', '' FROM agents WHERE id IN `,
+	LevelClient: `SELECT id, name, '', '' FROM clients WHERE id IN `,
+	LevelSite:   `SELECT s.id, s.name, c.name, '' FROM sites s JOIN clients c ON c.id = s.client_id WHERE s.id IN `,
+	"policy":    `SELECT id, name, '', '' FROM policies WHERE id IN `,
+	"channel":   `SELECT id, name, '', '' FROM notification_channels WHERE id IN `,
+	"user":      `SELECT id, email, '', '' FROM users WHERE id IN `,
+	"alert":     `SELECT al.id, al.rule, ag.hostname, al.agent_id FROM alerts al JOIN agents ag ON ag.id = al.agent_id WHERE al.id IN `,
+}
+
+// AuditTargets names the targets of entries as they are called now, in
+// one query per kind of target (a page of the audit log costs a handful
+// of queries, not one per entry): kind → ID → target. A target since
+// deleted, or of a kind without a name, is absent.
+func (db *DB) AuditTargets(ctx context.Context, entries []AuditEntry) (map[string]map[string]AuditTarget, error) {
+	byType := map[string][]string{}
+	seen := map[[2]string]bool{}
+	for _, e := range entries {
+		k := [2]string{e.TargetType, e.TargetID}
+		if _, ok := auditTargetQueries[e.TargetType]; ok && e.TargetID != "" && !seen[k] {
+			seen[k] = true
+			byType[e.TargetType] = append(byType[e.TargetType], e.TargetID)
+		}
+	}
+	out := make(map[string]map[string]AuditTarget, len(byType))
+	for typ, ids := range byType {
+		in, args := inList(1, ids)
+		rows, err := db.sql.QueryContext(ctx, auditTargetQueries[typ]+"("+in+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("name audit targets (%s): %w", typ, err)
+		}
+		names := make(map[string]AuditTarget, len(ids))
+		for rows.Next() {
+			var (
+				id string
+				t  AuditTarget
+			)
+			if err := rows.Scan(&id, &t.Name, &t.Parent, &t.ParentID); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("name audit targets (%s): %w", typ, err)
+			}
+			names[id] = t
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("name audit targets (%s): %w", typ, err)
+		}
+		out[typ] = names
+	}
+	return out, nil
 }

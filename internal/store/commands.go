@@ -150,8 +150,13 @@ type CommandResult struct {
 
 // ApplyResults stores results in one statement per chunk. A result counts
 // only for a command that belongs to the answering agent and is still
-// open; it returns how many were applied.
+// open; it returns how many were applied. Of several answers of an agent
+// to one command the first counts, as if they were stored one by one: an
+// UPDATE joined to two of them would take either, and the later one is
+// typically an agent's "not run twice" error after it restarted, for a
+// command offered again while its good answer waited to be stored.
 func (db *DB) ApplyResults(ctx context.Context, results []CommandResult) (int, error) {
+	results = firstAnswers(results)
 	applied := 0
 	n := db.dialect.rowsPerStatement()
 	for start := 0; start < len(results); start += n {
@@ -184,6 +189,22 @@ func (db *DB) ApplyResults(ctx context.Context, results []CommandResult) (int, e
 		applied += int(n)
 	}
 	return applied, nil
+}
+
+// firstAnswers drops every answer of an agent to a command after its
+// first, keeping the order (results is not changed).
+func firstAnswers(results []CommandResult) []CommandResult {
+	type key struct{ command, agent string }
+	seen := make(map[key]bool, len(results))
+	out := results[:0:0]
+	for _, r := range results {
+		k := key{r.CommandID, r.AgentID}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // ExpireCommands marks open commands past their deadline expired.

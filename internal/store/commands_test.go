@@ -191,6 +191,39 @@ func TestCommandLifecycle(t *testing.T) {
 	})
 }
 
+// An agent that restarted answers a command offered again, whose good
+// answer it sent before the restart, with an error ("not run twice"). When
+// both wait in one batch (the server had not stored the first yet), the
+// first answer is stored, whatever order the database joins them in; an
+// answer forged by another agent does not hide the owner's.
+func TestApplyResultsFirstAnswerCounts(t *testing.T) {
+	t.Parallel()
+	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {
+		site := mustSite(t, db, mustClient(t, db, "Acme").ID, "HQ")
+		a := mustEnroll(t, db, site.ID, protocol.Facts{Hostname: "a"})
+		other := mustEnroll(t, db, site.ID, protocol.Facts{Hostname: "other"})
+		now := clk.Now()
+		b, cmds := newCommands(now, time.Minute, 3, a)
+		mustCreateCommands(t, db, b, cmds)
+		at := now.Add(time.Second).Truncate(time.Millisecond)
+		good := func(id string) store.CommandResult {
+			return store.CommandResult{CommandID: id, AgentID: a.ID, Status: protocol.ResultOK, Output: `{"x":1}`, At: at}
+		}
+		ranBefore := func(id string) store.CommandResult {
+			return store.CommandResult{CommandID: id, AgentID: a.ID, Status: protocol.ResultError, Error: "not run twice", At: at.Add(time.Second)}
+		}
+		forged := store.CommandResult{CommandID: cmds[2].ID, AgentID: other.ID, Status: protocol.ResultError, Error: "forged", At: at}
+		if n := mustApply(t, db, good(cmds[0].ID), ranBefore(cmds[0].ID), ranBefore(cmds[1].ID), good(cmds[1].ID), forged, good(cmds[2].ID)); n != 3 {
+			t.Errorf("ApplyResults applied %d, want 3", n)
+		}
+		for i, want := range []string{store.CommandDone, store.CommandFailed, store.CommandDone} {
+			if c := mustCommand(t, db, cmds[i].ID); c.State != want {
+				t.Errorf("command %d: state %s (status %s, error %q), want %s from its first answer", i, c.State, c.ResultStatus, c.Error, want)
+			}
+		}
+	})
+}
+
 func TestApplyResultsStatuses(t *testing.T) {
 	t.Parallel()
 	eachWithClock(t, func(t *testing.T, db *store.DB, clk *clock) {

@@ -12,10 +12,9 @@ import (
 	"github.com/steward-rmm/steward/internal/store"
 )
 
-// maxCSVAgents bounds one export; a filter narrows a larger fleet.
-const maxCSVAgents = 100_000
-
-// csvBatch is how many agents one export query reads.
+// csvBatch is how many agents one export query reads. An export has no
+// cap: it streams every matching agent batch by batch, so its memory does
+// not grow with the fleet, and a file is never cut short without saying.
 const csvBatch = 500
 
 // csvURL is the export of this view: the same filters and sort, every page.
@@ -57,7 +56,7 @@ func (h *Handler) agentsCSV(w http.ResponseWriter, r *http.Request, _ access.Pri
 	_ = cw.Write([]string{"id", "hostname", "client", "site", "status", "os", "agent_version", "unresolved_alerts",
 		"cpu_percent", "memory_percent", "disk_percent", "disk_mount", "users", "boot_time", "reboot_pending",
 		"last_seen", "ip_addresses"})
-	for offset := 0; len(agents) > 0 && offset < maxCSVAgents; {
+	for offset := 0; len(agents) > 0; {
 		vitals, err := h.cfg.DB.AgentVitals(ctx, agentIDs(agents), since)
 		if err != nil {
 			abortExport(h, err)

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -92,12 +90,12 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request, _ access.Pri
 	if err != nil {
 		return err
 	}
-	names := auditNamer{h: h, seen: map[string]auditTarget{}}
+	targets, err := h.cfg.DB.AuditTargets(r.Context(), entries)
+	if err != nil {
+		return err
+	}
 	for _, e := range entries {
-		t, err := names.target(r.Context(), e)
-		if err != nil {
-			return err
-		}
+		t := auditTargetOf(e, targets)
 		av.Entries = append(av.Entries, auditRow{AuditEntry: e, Target: t.name, TargetURL: t.url,
 			ShowActorType: e.ActorType != "user" && e.ActorType != "api_token"})
 	}
@@ -107,25 +105,31 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request, _ access.Pri
 
 type auditTarget struct{ name, url string }
 
-// auditNamer names audit targets, looking each one up once per page.
-type auditNamer struct {
-	h    *Handler
-	seen map[string]auditTarget
-}
-
-// target names an entry's target. An object since deleted is named from
-// the entry's own detail when it carries a name, else by a short ID.
-func (n auditNamer) target(ctx context.Context, e store.AuditEntry) (auditTarget, error) {
-	key := e.TargetType + "\x00" + e.TargetID
-	if t, ok := n.seen[key]; ok {
-		return t, nil
-	}
-	t, err := n.lookup(ctx, e.TargetType, e.TargetID)
-	if errors.Is(err, store.ErrNotFound) {
-		err, t = nil, auditTarget{}
-	}
-	if err != nil {
-		return t, err
+// auditTargetOf names an entry's target from the page's targets (read in
+// one query per kind). An object since deleted is named from the entry's
+// own detail when it carries a name, else by a short ID.
+func auditTargetOf(e store.AuditEntry, targets map[string]map[string]store.AuditTarget) auditTarget {
+	t := auditTarget{}
+	esc := url.PathEscape(e.TargetID)
+	if found, ok := targets[e.TargetType][e.TargetID]; ok {
+		switch e.TargetType {
+		case store.LevelAgent:
+			t = auditTarget{"agent " + found.Name, "/agents/" + esc}
+		case store.LevelClient:
+			t = auditTarget{"client " + found.Name, "/clients/" + esc}
+		case store.LevelSite:
+			t = auditTarget{"site " + found.Name + " (" + found.Parent + ")", "/sites/" + esc}
+		case "policy":
+			t = auditTarget{"policy " + found.Name, "/policies/" + esc}
+		case "channel":
+			t = auditTarget{"channel " + found.Name, "/settings/notifications/" + esc}
+		case "user":
+			t = auditTarget{"user " + found.Name, ""}
+		case "alert":
+			t = auditTarget{"alert " + found.Name + " on " + found.Parent, "/alerts?" + url.Values{"agent": {found.ParentID}, "state": {"all"}}.Encode()}
+		}
+	} else if e.TargetType == store.LevelDefault {
+		t = auditTarget{"the default level", "/policies"}
 	}
 	if t.name == "" {
 		name := e.Detail["name"]
@@ -137,39 +141,7 @@ func (n auditNamer) target(ctx context.Context, e store.AuditEntry) (auditTarget
 		}
 		t.name = strings.TrimSpace(strings.ReplaceAll(e.TargetType, "_", " ") + " " + name)
 	}
-	n.seen[key] = t
-	return t, nil
-}
-
-func (n auditNamer) lookup(ctx context.Context, typ, id string) (auditTarget, error) {
-	db := n.h.cfg.DB
-	esc := url.PathEscape(id)
-	switch typ {
-	case store.LevelAgent:
-		a, err := db.Agent(ctx, id)
-		return auditTarget{"agent " + a.Hostname, "/agents/" + esc}, err
-	case store.LevelClient:
-		c, err := db.Client(ctx, id)
-		return auditTarget{"client " + c.Name, "/clients/" + esc}, err
-	case store.LevelSite:
-		s, err := db.Site(ctx, id)
-		return auditTarget{"site " + s.Name + " (" + s.ClientName + ")", "/sites/" + esc}, err
-	case "policy":
-		p, err := db.Policy(ctx, id)
-		return auditTarget{"policy " + p.Name, "/policies/" + esc}, err
-	case "channel":
-		c, err := db.Channel(ctx, id)
-		return auditTarget{"channel " + c.Name, "/settings/notifications/" + esc}, err
-	case "user":
-		u, err := db.UserByID(ctx, id)
-		return auditTarget{"user " + u.Email, ""}, err
-	case "alert":
-		a, err := db.Alert(ctx, id)
-		return auditTarget{"alert " + a.Rule + " on " + a.Hostname, "/alerts?" + url.Values{"agent": {a.AgentID}, "state": {"all"}}.Encode()}, err
-	case store.LevelDefault:
-		return auditTarget{"the default level", "/policies"}, nil
-	}
-	return auditTarget{}, nil
+	return t
 }
 
 // shortID keeps an ID readable in a table: its first 8 characters.

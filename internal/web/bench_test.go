@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
 )
@@ -23,21 +24,16 @@ import (
 //
 //	go test -run '^$' -bench AgentsPage -benchtime 200x ./internal/web
 func BenchmarkAgentsPage(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) { benchmarkAgentsPage(b, store.Options{DataDir: b.TempDir()}) })
+	b.Run("sqlite", func(b *testing.B) { benchmarkAgentsPage(b, "") })
 	if os.Getenv(storetest.EnvPostgresURL) != "" {
-		b.Run("postgres", func(b *testing.B) {
-			benchmarkAgentsPage(b, store.Options{URL: storetest.NewPostgresDatabase(b)})
-		})
+		b.Run("postgres", func(b *testing.B) { benchmarkAgentsPage(b, storetest.NewPostgresDatabase(b)) })
 	}
 }
 
-func benchmarkAgentsPage(b *testing.B, opts store.Options) {
-	db, err := store.Open(context.Background(), opts)
-	if err != nil {
-		b.Fatalf("open database: %v", err)
-	}
-	b.Cleanup(func() { db.Close() })
-	e := newEnv(b, db)
+func benchmarkAgentsPage(b *testing.B, databaseURL string) {
+	opts := envOptions(b)
+	opts.DatabaseURL = databaseURL
+	e := newEnv(b, servertest.Start(b, opts))
 	ctx := context.Background()
 	big := e.fixture("Big Client", "Site 0")
 	small := e.fixture("Small Client", "Only")
@@ -105,7 +101,7 @@ func benchmarkAgentsPage(b *testing.B, opts store.Options) {
 
 	br := e.signedIn(store.RoleTechnician)
 	cookies := br.c.Jar.Cookies(br.base)
-	handler := e.srv.Config.Handler
+	handler := e.srv.Handler()
 	for _, bc := range []struct {
 		name, url string
 		headers   []string

@@ -4,26 +4,50 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/bus"
-	"github.com/steward-rmm/steward/internal/store"
 )
 
-// stream opens GET /events as b and returns its lines on a channel that
-// closes when the stream ends.
-func (b *browser) stream(ctx context.Context) (<-chan string, *http.Response) {
-	b.t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.e.srv.URL+"/events", nil)
+// streamServer serves the event stream of a Handler that has nothing but
+// its hub on a bus of the test's: the stream's coalescing and closing are
+// tested here with short intervals; events_server_test.go checks it
+// through the real server, signed in.
+func streamServer(t *testing.T) (*Handler, bus.Bus, string) {
+	t.Helper()
+	b := bus.NewLocal()
+	ev, err := newHub(b, slog.New(slog.DiscardHandler))
 	if err != nil {
-		b.t.Fatal(err)
+		t.Fatal(err)
 	}
-	res, err := b.c.Do(req)
+	h := &Handler{events: ev}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h.eventStream(w, r, access.Principal{}); err != nil {
+			t.Errorf("eventStream: %v", err)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(h.Close) // runs first: ends the streams so srv.Close can finish
+	return h, b, srv.URL
+}
+
+// stream opens the event stream at url and returns its lines on a channel
+// that closes when the stream ends.
+func stream(t *testing.T, ctx context.Context, url string) (<-chan string, *http.Response) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		b.t.Fatalf("GET /events: %v", err)
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET /events: %v", err)
 	}
 	lines := make(chan string, 100)
 	go func() {
@@ -85,36 +109,35 @@ func publishPresence(t *testing.T, b bus.Bus, online bool) {
 
 func TestEventStream(t *testing.T) {
 	t.Parallel()
-	e := newSQLiteEnv(t)
-	e.h.events.ping = 50 * time.Millisecond
-	e.h.events.gap = 300 * time.Millisecond
-	b := e.signedIn(store.RoleReadonly)
+	h, events, url := streamServer(t)
+	h.events.ping = 50 * time.Millisecond
+	h.events.gap = 300 * time.Millisecond
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	lines, res := b.stream(ctx)
+	lines, res := stream(t, ctx, url)
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("GET /events: status %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 	waitLine(t, lines, ": connected", 5*time.Second)
 
-	publishPresence(t, e.bus, true)
+	publishPresence(t, events, true)
 	waitLine(t, lines, "event: presence", 5*time.Second)
 	waitLine(t, lines, ": ping", 5*time.Second)
 
 	// A burst coalesces: at most one event now and one after the gap.
-	time.Sleep(e.h.events.gap)
+	time.Sleep(h.events.gap)
 	for range 200 {
-		publishPresence(t, e.bus, false)
+		publishPresence(t, events, false)
 	}
-	if n := countEvents(lines, 3*e.h.events.gap); n < 1 || n > 2 {
+	if n := countEvents(lines, 3*h.events.gap); n < 1 || n > 2 {
 		t.Errorf("events after a burst of 200: %d, want 1 or 2", n)
 	}
 	// Malformed messages are ignored.
-	if err := e.bus.Publish(context.Background(), bus.SubjectPresence, []byte("{not json")); err != nil {
+	if err := events.Publish(context.Background(), bus.SubjectPresence, []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
-	if n := countEvents(lines, 2*e.h.events.gap); n != 0 {
+	if n := countEvents(lines, 2*h.events.gap); n != 0 {
 		t.Errorf("events after a malformed message: %d, want 0", n)
 	}
 
@@ -122,19 +145,25 @@ func TestEventStream(t *testing.T) {
 	cancel()
 	for range lines {
 	}
-	waitStreams(t, e.h, 0)
+	waitStreams(t, h, 0)
 
 	// …and when the handler closes, which then refuses new streams.
-	lines, _ = b.stream(t.Context())
+	lines, _ = stream(t, t.Context(), url)
 	waitLine(t, lines, ": connected", 5*time.Second)
-	e.h.Close()
+	h.Close()
 	select {
 	case <-drain(lines):
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream still open after Close")
 	}
-	res2 := b.get("/events")
-	wantStatus(t, "GET /events after Close", res2, http.StatusServiceUnavailable)
+	res2, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2.Body.Close()
+	if res2.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET /events after Close: status %d, want 503", res2.StatusCode)
+	}
 }
 
 // drain reads lines until the stream ends.

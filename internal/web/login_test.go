@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/web"
 )
 
 func TestLoginPageSaysSetupIsPending(t *testing.T) {
@@ -55,10 +56,10 @@ func TestLogin(t *testing.T) {
 	b := e.browser()
 	res := b.login(u.Email, "wrong password", "")
 	wantStatus(t, "login with a wrong password", res, http.StatusUnauthorized)
-	mustContain(t, "failed login", res.body, msgBadLogin, `value="technician@example.com"`)
+	mustContain(t, "failed login", res.body, web.MsgBadLogin, `value="technician@example.com"`)
 	res = b.login("nobody@example.com", testPassword, "")
 	wantStatus(t, "login as an unknown user", res, http.StatusUnauthorized)
-	mustContain(t, "unknown user login", res.body, msgBadLogin)
+	mustContain(t, "unknown user login", res.body, web.MsgBadLogin)
 
 	res = b.login("  Technician@Example.COM ", testPassword, "/agents?status=offline")
 	wantStatus(t, "login", res, http.StatusSeeOther)
@@ -91,28 +92,6 @@ func TestLoginRefusesOpenRedirects(t *testing.T) {
 	}
 }
 
-func TestSafeNext(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ in, want string }{
-		{"", "/"},
-		{"/", "/"},
-		{"/agents?q=a&client=b", "/agents?q=a&client=b"},
-		{"/agents/0190-x", "/agents/0190-x"},
-		{"//evil.example", "/"},
-		{`/\evil.example`, "/"},
-		{`/a\b`, "/"},
-		{"/\t/evil.example", "/"},
-		{"/\n/evil", "/"},
-		{"https://evil.example", "/"},
-		{"evil", "/"},
-		{"javascript:alert(1)", "/"},
-	} {
-		if got := safeNext(tc.in); got != tc.want {
-			t.Errorf("safeNext(%q) got %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestLoginRateLimit(t *testing.T) {
 	t.Parallel()
 	e := newSQLiteEnv(t)
@@ -120,7 +99,7 @@ func TestLoginRateLimit(t *testing.T) {
 
 	t.Run("per email", func(t *testing.T) {
 		b := e.browser()
-		for i := range loginFailsPerKey {
+		for i := range web.LoginFailsPerKey {
 			wantStatus(t, fmt.Sprintf("failure %d", i+1), b.login(u.Email, "wrong password", ""), http.StatusUnauthorized)
 		}
 		// Even the right password is refused now, from any browser.
@@ -135,7 +114,7 @@ func TestLoginRateLimit(t *testing.T) {
 	t.Run("per IP", func(t *testing.T) {
 		// The per-email test above already spent 10 of this IP's 20.
 		b := e.browser()
-		for i := range loginFailsPerIP - loginFailsPerKey {
+		for i := range web.LoginFailsPerIP - web.LoginFailsPerKey {
 			res := b.login(fmt.Sprintf("spray%d@example.com", i), "wrong password", "")
 			wantStatus(t, fmt.Sprintf("spray failure %d", i+1), res, http.StatusUnauthorized)
 		}

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/web"
 )
 
 var allRoles = []store.Role{store.RoleOwner, store.RoleAdmin, store.RoleTechnician, store.RoleReadonly}
@@ -118,8 +119,8 @@ func TestSecurityHeaders(t *testing.T) {
 	b := e.signedIn(store.RoleOwner)
 	for _, path := range []string{"/", "/agents", "/login", "/no/such/page", "/agents/missing", "/static/app.css"} {
 		res := b.get(path)
-		if got := res.header.Get("Content-Security-Policy"); got != contentSecurityPolicy {
-			t.Errorf("GET %s: CSP %q, want %q", path, got, contentSecurityPolicy)
+		if got := res.header.Get("Content-Security-Policy"); got != web.ContentSecurityPolicy {
+			t.Errorf("GET %s: CSP %q, want %q", path, got, web.ContentSecurityPolicy)
 		}
 		for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"} {
 			if got := res.header.Get(h); got != want {
@@ -287,7 +288,7 @@ func TestHomeAndAgentPage(t *testing.T) {
 	res = b.get("/agents/" + a.ID)
 	wantStatus(t, "agent page", res, http.StatusOK)
 	mustContain(t, "agent page", res.body, "<h1>lab-1</h1>", "Online", "ubuntu 24.04", "6.8.0-45-generic", "amd64",
-		"10.0.0.5", "fe80::1", "alice", "0.1.0", "198.51.100.7:40000", a.ID, "up 2 d 2 h", `href="/sites/`+f.site.ID+`">Lab</a>`)
+		"10.0.0.5", "fe80::1", "alice", "0.1.0", `<dt>Remote address</dt><dd class="mono">127.0.0.1</dd>`, a.ID, "up 2 d 2 h", `href="/sites/`+f.site.ID+`">Lab</a>`)
 	res = b.get("/agents/" + gone.ID)
 	mustContain(t, "offline agent page", res.body, "Offline", "not connected", "no sample in the last 15 minutes")
 	// The overview says what the machine uses now.

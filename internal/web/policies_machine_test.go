@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -37,22 +36,4 @@ func TestPolicyEditorMachineSections(t *testing.T) {
 	res = admin.post("/policies/"+pol.ID, form)
 	wantStatus(t, "save a file link", res, http.StatusBadRequest)
 	mustContain(t, "links row", editorRow(t, res.body, "tray.links"), "aria-invalid", "URL must start with https://, http://, mailto: or tel:")
-}
-
-func TestPolicyValueMachineKinds(t *testing.T) {
-	for _, tt := range []struct {
-		v    any
-		want string
-	}{
-		{"", "none"},
-		{"Acme IT", "Acme IT"},
-		{[]policy.WatchedService{}, "none"},
-		{[]policy.Link{}, "none"},
-		{[]policy.WatchedService{{Name: "Spooler", Restart: true, Alert: true}, {Name: "nginx"}}, "Spooler (restarted, alerts); nginx (checked only)"},
-		{[]policy.Link{{Title: "Portal", URL: "https://p.example"}, {Title: "Call", URL: "tel:+1555"}}, "Portal: https://p.example; Call: tel:+1555"},
-	} {
-		if got := policyValue("x", tt.v, nil); got != tt.want {
-			t.Errorf("policyValue(%v) = %q, want %q", tt.v, got, tt.want)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -179,19 +179,4 @@ func TestSMTPPage(t *testing.T) {
 	mustContain(t, "test email", res.body, "Test failed: connect to 127.0.0.1:"+port)
 	mustContain(t, "audit", b.get("/audit?action=settings.").body, "settings.smtp.update")
 	mustNotContain(t, "audit", b.get("/audit").body, "pa55-word-xyz")
-}
-
-func TestPolicyValueOfChannels(t *testing.T) {
-	for _, tt := range []struct {
-		in   []string
-		want string
-	}{
-		{[]string{"all"}, "all channels"},
-		{[]string{}, "none"},
-		{[]string{"id-1", "id-2"}, "Ops hook, deleted channel id-2"},
-	} {
-		if got := policyValue("notifications.routes.critical", tt.in, map[string]string{"id-1": "Ops hook"}); got != tt.want {
-			t.Errorf("policyValue(%q) got %q, want %q", tt.in, got, tt.want)
-		}
-	}
 }

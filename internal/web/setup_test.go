@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -9,15 +9,13 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/store"
-	"github.com/steward-rmm/steward/internal/store/storetest"
 )
 
 func TestSetupCreatesFirstOwner(t *testing.T) {
 	t.Parallel()
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := newEnv(t, db)
+	eachEnv(t, func(t *testing.T, e *testEnv) {
 		b := e.browser()
-		token := e.setup.Token()
+		token := e.srv.SetupToken()
 
 		wantStatus(t, "GET /setup without token", b.get("/setup"), http.StatusForbidden)
 		wantStatus(t, "GET /setup with a wrong token", b.get("/setup?token=sts_wrong"), http.StatusForbidden)
@@ -41,7 +39,7 @@ func TestSetupCreatesFirstOwner(t *testing.T) {
 		res = b.post("/setup", form("not-an-email", testPassword, testPassword))
 		wantStatus(t, "POST /setup with a bad email", res, http.StatusBadRequest)
 		mustContain(t, "bad email page", res.body, "Email must be a valid email address", `value="not-an-email"`)
-		if has, _ := db.HasUsers(t.Context()); has {
+		if has, _ := e.db.HasUsers(t.Context()); has {
 			t.Fatal("a failed setup created a user")
 		}
 
@@ -50,11 +48,11 @@ func TestSetupCreatesFirstOwner(t *testing.T) {
 		if got := location(res); got != "/" {
 			t.Errorf("setup redirect: got %q, want /", got)
 		}
-		u, err := db.UserByEmail(t.Context(), "owner@example.com")
+		u, err := e.db.UserByEmail(t.Context(), "owner@example.com")
 		if err != nil || u.Role != store.RoleOwner {
 			t.Fatalf("owner after setup: %+v, %v", u, err)
 		}
-		if e.setup.Token() != "" {
+		if e.srv.SetupToken() != "" {
 			t.Error("setup gate still open after setup")
 		}
 		res = b.get("/")
@@ -77,9 +75,9 @@ func TestSetupCreatesFirstOwner(t *testing.T) {
 func TestSetupGoneOnceAnyUserExists(t *testing.T) {
 	t.Parallel()
 	e := newSQLiteEnv(t)
-	token := e.setup.Token()
+	token := e.srv.SetupToken()
 	e.user(store.RoleReadonly)
-	if e.setup.Token() == "" {
+	if e.srv.SetupToken() == "" {
 		t.Fatal("test needs the gate still open")
 	}
 	b := e.browser()

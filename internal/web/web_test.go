@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -15,90 +14,61 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/alerting"
 	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/bus"
-	"github.com/steward-rmm/steward/internal/command"
-	"github.com/steward-rmm/steward/internal/effective"
-	agenthub "github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/manage"
-	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
-	"github.com/steward-rmm/steward/internal/push"
+	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
-	"github.com/steward-rmm/steward/internal/store/storetest"
 	"github.com/steward-rmm/steward/internal/timeseries"
 )
 
-// testEnv is one dashboard served through the real mux, as the server
-// wires it, over a real database.
+// testEnv is the dashboard of a real server (servertest), with the
+// server's database and services at hand for seeding.
 type testEnv struct {
 	t        testing.TB
+	srv      *servertest.Server
 	db       *store.DB
 	mgr      *manage.Service
-	bus      *bus.Local
-	setup    *access.SetupGate
-	users    map[store.Role]int
+	bus      bus.Bus
 	series   *timeseries.Store
-	h        *Handler
-	srv      *httptest.Server
 	agentDir string
+	users    map[store.Role]int
+	secrets  map[string]string // agent ID → secret, for connect
 }
 
 const testPublicURL = "http://steward.test:8080"
 
-func newEnv(t testing.TB, db *store.DB) *testEnv {
-	t.Helper()
-	e := &testEnv{
-		t: t, db: db, mgr: manage.New(db), bus: bus.NewLocal(),
-		setup: access.NewSetupGate(), agentDir: t.TempDir(), users: map[store.Role]int{},
-	}
-	e.series = timeseries.New(db, slog.New(slog.DiscardHandler), nil)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	}
-	notifier := notify.New(db, log, notify.Options{PublicURL: testPublicURL, MailTimeout: 5 * time.Second})
-	// As in the server, the manage service's changes drop the cached
-	// policies through the push service (which has no hub to push to here).
-	policies := effective.NewPolicies(db)
-	e.mgr.SetPolicyNotifier(push.New(policies, nil, e.bus, log))
-	alerts := alerting.New(db, policies, e.bus, log, notifier)
-	h, err := New(Config{
-		DB: db, Manage: e.mgr, Policies: policies, Auth: access.NewAuthenticator(db, log, false), Series: e.series, Setup: e.setup, Notify: notifier, Alerts: alerts,
-		Bus: e.bus, Log: log, PublicURL: testPublicURL, AgentDir: e.agentDir, Version: "1.2.3-test",
-		Commands: command.New(db, noConnections{}, e.bus, "replica-web", log),
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	e.h = h
-	mux := http.NewServeMux()
-	h.Register(mux)
-	// The server wraps the mux like this; keep the tests honest about it.
-	e.srv = httptest.NewServer(http.NewCrossOriginProtection().Handler(mux))
-	t.Cleanup(e.srv.Close)
-	t.Cleanup(h.Close) // runs first: ends event streams so srv.Close can finish
-	return e
+// envOptions are the server options of every dashboard test: agent
+// binaries in a directory of the test's, a public URL that is neither
+// loopback nor the listener's, and a heartbeat longer than a test (fake
+// agents held up on a loaded machine must not be closed as silent).
+func envOptions(t testing.TB) servertest.Options {
+	return servertest.Options{AgentDir: t.TempDir(), PublicURL: testPublicURL, Heartbeat: 10 * time.Second}
 }
 
-// noConnections is a replica holding no agent connections: commands stay
-// queued.
-type noConnections struct{}
-
-func (noConnections) Lookup(string) (*agenthub.Conn, bool) { return nil, false }
-
-// newSQLiteEnv opens a fresh SQLite database and serves it.
-func newSQLiteEnv(t *testing.T) *testEnv {
+// newEnv wraps a started server.
+func newEnv(t testing.TB, s *servertest.Server) *testEnv {
 	t.Helper()
-	return newEnv(t, storetest.Open(t, store.Options{DataDir: t.TempDir()}))
+	return &testEnv{
+		t: t, srv: s, db: s.DB(), mgr: s.Manage, bus: s.Bus(),
+		series:   timeseries.New(s.DB(), slog.New(slog.DiscardHandler), nil),
+		agentDir: s.Options.AgentDir, users: map[store.Role]int{}, secrets: map[string]string{},
+	}
 }
 
-type testWriter struct{ t testing.TB }
+// newSQLiteEnv starts a server on a fresh SQLite database, for pages whose
+// subject is not the storage.
+func newSQLiteEnv(t testing.TB) *testEnv {
+	t.Helper()
+	return newEnv(t, servertest.Start(t, envOptions(t)))
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
+// eachEnv runs fn on a fresh server per database engine (SQLite, and
+// PostgreSQL when configured), for pages whose subject is the storage.
+func eachEnv(t *testing.T, fn func(t *testing.T, e *testEnv)) {
+	t.Helper()
+	servertest.Each(t, envOptions(t), func(t *testing.T, s *servertest.Server) { fn(t, newEnv(t, s)) })
 }
 
 const testPassword = "correct horse battery"
@@ -258,27 +228,34 @@ func (e *testEnv) fixture(clientName, siteName string) fixture {
 	return fixture{client: c, site: s, token: tok}
 }
 
-// enroll adds an agent with facts to the fixture's site.
+// enroll adds an agent with facts to the fixture's site, as the
+// enrollment endpoint would (directly in the database: fleets of a
+// hundred are seeded fast), keeping its secret for connect.
 func (e *testEnv) enroll(f fixture, facts protocol.Facts) store.Agent {
 	e.t.Helper()
+	secret := auth.NewSecret("")
 	a, err := e.db.Enroll(context.Background(), auth.HashSecret(f.token), store.NewAgent{
-		SecretHash: auth.HashSecret(auth.NewSecret("")), Facts: facts, IP: "192.0.2.1",
+		SecretHash: auth.HashSecret(secret), Facts: facts, IP: "192.0.2.1",
 	})
 	if err != nil {
 		e.t.Fatalf("enroll %s: %v", facts.Hostname, err)
 	}
+	e.secrets[a.ID] = secret
 	return a
 }
 
-// connect marks an agent online as the gateway would.
-func (e *testEnv) connect(a store.Agent, facts protocol.Facts) {
+// connect connects the agent to the server as a live fake agent saying
+// hello with the facts (it stays online until the test ends) and waits
+// until the database has it online.
+func (e *testEnv) connect(a store.Agent, facts protocol.Facts) *servertest.Agent {
 	e.t.Helper()
-	err := e.db.MarkConnected(context.Background(), store.Connection{
-		AgentID: a.ID, ConnID: "conn-" + a.ID, ReplicaID: "replica-test", RemoteAddr: "198.51.100.7:40000", Facts: facts,
-	})
-	if err != nil {
-		e.t.Fatalf("connect %s: %v", a.Hostname, err)
+	secret, ok := e.secrets[a.ID]
+	if !ok {
+		e.t.Fatalf("connect %s: not enrolled by this test", a.Hostname)
 	}
+	ag := e.srv.Connect(e.t, a.ID, secret, servertest.AgentOptions{Facts: facts})
+	e.srv.WaitPresence(e.t, a.ID, true)
+	return ag
 }
 
 func linuxFacts(host string) protocol.Facts {
