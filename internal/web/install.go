@@ -32,7 +32,7 @@ type agentDownload struct {
 
 // installCommands returns the commands that download the agent, check it
 // against the SHA-256 in sums (by file name: see agentSums), enroll it
-// with token and start it in the foreground, and the packages with the
+// with token and install it as the agent and watchdog services, and the packages with the
 // command that follows each. Both values are quoted for their shell: they
 // are normally URL-safe, but a PublicURL is operator input and nothing
 // here relies on that.
@@ -45,16 +45,14 @@ func installCommands(publicURL, token string, sums map[string]string) []installC
 			"curl -fsSL -o steward-agent " + shDownloadURL(publicURL+"/download/agent/"+goos+"/") +
 			` && echo "$H  steward-agent" | ` + check +
 			" && chmod +x steward-agent" +
-			" && $S ./steward-agent install --no-service --server " + shQuote(publicURL) + " --token " + shQuote(token) +
-			" && $S ./steward-agent run"
+			" && $S ./steward-agent install --server " + shQuote(publicURL) + " --token " + shQuote(token)
 	}
 	const exe = `"$env:TEMP\steward-agent.exe"`
 	windows := psArchSums(sums) +
 		"Invoke-WebRequest -UseBasicParsing -Uri " + psDownloadURL(publicURL+"/download/agent/windows/") +
 		` -OutFile ` + exe + `; ` +
 		`if ((Get-FileHash -Algorithm SHA256 ` + exe + `).Hash -ne $h) { Write-Error 'steward-agent.exe does not match the SHA-256 on the install page: not running it' } ` +
-		`else { & ` + exe + ` install --no-service --server ` + psQuote(publicURL) + ` --token ` + psQuote(token) + `; ` +
-		`& ` + exe + ` run }`
+		`else { & ` + exe + ` install --server ` + psQuote(publicURL) + ` --token ` + psQuote(token) + ` }`
 
 	// After a package is downloaded: install it, then enroll, which
 	// registers the services from the packaged units.

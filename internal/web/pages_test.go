@@ -205,7 +205,7 @@ func TestEnrollmentTokens(t *testing.T) {
 	wantStatus(t, "token page", res, http.StatusOK)
 	mustContain(t, "token page", res.body, "shown only this once", "Linux", "Windows", "macOS",
 		"/download/agent/linux/$(uname -m)", "/download/agent/darwin/$(uname -m)", "$env:PROCESSOR_ARCHITECTURE",
-		"--server "+testPublicURL, "in the foreground", "up to 3 machines",
+		"--server "+testPublicURL, "as system services", "up to 3 machines",
 		// The test server's public URL is plain http.
 		"uses plain http")
 	if got := res.header.Get("Cache-Control"); got != "no-store" {
