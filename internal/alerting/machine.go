@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/hub"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -233,4 +235,37 @@ func (d HelpDesk) HelpRequest(ctx context.Context, c *hub.Conn, h protocol.HelpR
 		d.Alerts.log.Info("help request received again; acknowledged again", "agent_id", c.AgentID, "request_id", h.ID)
 	}
 	return err
+}
+
+// DeleteUninstalled deletes the record of an uninstalled agent for p, with
+// its alerts, metrics and history, and audits it. The record of an
+// installed agent is kept: its credentials still work, and removing it
+// would leave a running agent that can never reconnect without saying why.
+func (s *Service) DeleteUninstalled(ctx context.Context, p access.Principal, agentID string) error {
+	if err := access.Require(p, access.ManageEnroll); err != nil {
+		return err
+	}
+	a, err := s.db.Agent(ctx, agentID)
+	if err != nil {
+		return err
+	}
+	if !a.Uninstalled() {
+		return &input.Error{Field: "id", Message: "only the record of an uninstalled agent can be deleted"}
+	}
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.DeleteAgent(ctx, agentID); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("agent.delete", "agent", agentID, map[string]string{
+			"hostname": a.Hostname, "client_id": a.ClientID, "site_id": a.SiteID,
+			"uninstalled_at": a.UninstalledAt.UTC().Format(time.RFC3339)}))
+	})
+	if err != nil {
+		return fmt.Errorf("delete agent %s: %w", agentID, err)
+	}
+	s.mu.Lock()
+	s.eval.Forget(agentID)
+	delete(s.restored, agentID)
+	s.mu.Unlock()
+	return nil
 }

@@ -19,7 +19,7 @@ type agentQuery struct {
 	Q      string // hostname, IP or user
 	Client string
 	Site   string
-	Status string // "", "online" or "offline"
+	Status string // "", store.StatusOnline, StatusOffline or StatusUninstalled
 	OS     string
 	Sort   string // store.AgentFilter.Sort
 	// Cols are the chosen columns, nil for the default set.
@@ -41,7 +41,9 @@ func parseAgentQuery(v url.Values) agentQuery {
 	if len(q.Q) > 200 {
 		q.Q = q.Q[:200]
 	}
-	if q.Status != "online" && q.Status != "offline" {
+	switch q.Status {
+	case store.StatusOnline, store.StatusOffline, store.StatusUninstalled:
+	default:
 		q.Status = ""
 	}
 	if !store.ValidAgentSort(q.Sort) {
@@ -78,9 +80,15 @@ func (q agentQuery) url() string {
 
 func (q agentQuery) filter() store.AgentFilter {
 	f := store.AgentFilter{ClientID: q.Client, SiteID: q.Site, OS: q.OS, Query: q.Q, Sort: q.Sort}
-	if q.Status != "" {
-		online := q.Status == "online"
-		f.Online = &online
+	// An uninstalled agent is neither online nor offline: it is gone.
+	yes, no := true, false
+	switch q.Status {
+	case store.StatusOnline:
+		f.Online = &yes
+	case store.StatusOffline:
+		f.Online, f.Uninstalled = &no, &no
+	case store.StatusUninstalled:
+		f.Uninstalled = &yes
 	}
 	return f
 }
