@@ -18,6 +18,25 @@ const (
 	StatusUninstalled = "uninstalled"
 )
 
+// SetStatus narrows f to the agents of a status: online, offline (which
+// leaves out uninstalled agents: they are gone, not offline), uninstalled,
+// or "" for any. It reports false for any other word.
+func (f *AgentFilter) SetStatus(status string) bool {
+	yes, no := true, false
+	switch status {
+	case "":
+	case StatusOnline:
+		f.Online = &yes
+	case StatusOffline:
+		f.Online, f.Uninstalled = &no, &no
+	case StatusUninstalled:
+		f.Uninstalled = &yes
+	default:
+		return false
+	}
+	return true
+}
+
 // WatchdogState is the latest report of an agent's watchdog.
 type WatchdogState struct {
 	ReceivedAt time.Time                 `json:"received_at"`

@@ -41,9 +41,7 @@ func parseAgentQuery(v url.Values) agentQuery {
 	if len(q.Q) > 200 {
 		q.Q = q.Q[:200]
 	}
-	switch q.Status {
-	case store.StatusOnline, store.StatusOffline, store.StatusUninstalled:
-	default:
+	if !new(store.AgentFilter).SetStatus(q.Status) {
 		q.Status = ""
 	}
 	if !store.ValidAgentSort(q.Sort) {
@@ -80,16 +78,7 @@ func (q agentQuery) url() string {
 
 func (q agentQuery) filter() store.AgentFilter {
 	f := store.AgentFilter{ClientID: q.Client, SiteID: q.Site, OS: q.OS, Query: q.Q, Sort: q.Sort}
-	// An uninstalled agent is neither online nor offline: it is gone.
-	yes, no := true, false
-	switch q.Status {
-	case store.StatusOnline:
-		f.Online = &yes
-	case store.StatusOffline:
-		f.Online, f.Uninstalled = &no, &no
-	case store.StatusUninstalled:
-		f.Uninstalled = &yes
-	}
+	f.SetStatus(q.Status)
 	return f
 }
 
