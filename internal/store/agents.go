@@ -231,12 +231,15 @@ func (db *DB) ListAgents(ctx context.Context, f AgentFilter, p Page) ([]Agent, i
 type AgentCounts struct {
 	Total  int `json:"total"`
 	Online int `json:"online"`
+	// Uninstalled agents are counted in Total, never in Online.
+	Uninstalled int `json:"uninstalled"`
 }
 
-// CountAgents returns total and online agents.
+// CountAgents returns total, online and uninstalled agents.
 func (db *DB) CountAgents(ctx context.Context) (AgentCounts, error) {
 	var c AgentCounts
-	err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN online THEN 1 ELSE 0 END), 0) FROM agents`).Scan(&c.Total, &c.Online)
+	err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN online THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN uninstalled_at IS NOT NULL THEN 1 ELSE 0 END), 0) FROM agents`).Scan(&c.Total, &c.Online, &c.Uninstalled)
 	if err != nil {
 		return AgentCounts{}, fmt.Errorf("count agents: %w", err)
 	}

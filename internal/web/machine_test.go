@@ -84,6 +84,13 @@ func TestAgentMachineLife(t *testing.T) {
 		}
 	}
 
+	// The home page counts the uninstalled agent neither online nor
+	// offline, and does not list it as lost.
+	home := b.get("/")
+	mustContain(t, "home page", home.body, `<span class="n">3</span><span class="l"><span class="dot off" aria-hidden="true"></span>Offline</span>`,
+		"down-01", "plain-01")
+	mustNotContain(t, "home page", home.body, "gone-01")
+
 	page := b.get("/agents/" + down.ID)
 	wantStatus(t, "down agent page", page, http.StatusOK)
 	mustContain(t, "down agent page", page.body,
