@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -17,8 +18,9 @@ import (
 func TestRevokeClosesOnTheHoldingReplica(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		shared := bus.NewLocal()
-		holder := newReplica(t, db, options{replicaID: "holder", bus: shared})
-		other := newReplica(t, db, options{replicaID: "other", bus: shared})
+		// Heartbeats longer than the test: the raw agents send none.
+		holder := newReplica(t, db, options{replicaID: "holder", bus: shared, heartbeat: 10 * time.Second})
+		other := newReplica(t, db, options{replicaID: "other", bus: shared, heartbeat: 10 * time.Second})
 		id, secret := holder.enroll(t, "revoked")
 		keptID, keptSecret := holder.enroll(t, "kept")
 		a := holder.connect(t, id, secret)
