@@ -91,6 +91,11 @@ func TestAgentMachineLife(t *testing.T) {
 		"down-01", "plain-01")
 	mustNotContain(t, "home page", home.body, "gone-01")
 
+	// The CSV export says it too.
+	csv := b.get("/agents.csv?status=uninstalled")
+	wantStatus(t, "agents.csv", csv, http.StatusOK)
+	mustContain(t, "agents.csv", csv.body, gone.ID+",gone-01,Acme Corp,Head Office,uninstalled,")
+
 	page := b.get("/agents/" + down.ID)
 	wantStatus(t, "down agent page", page, http.StatusOK)
 	mustContain(t, "down agent page", page.body,
