@@ -80,6 +80,7 @@ func (a *API) Register(mux *http.ServeMux) {
 		"POST /api/v1/enrollment-tokens/{id}/revoke":        a.revokeToken,
 		"GET /api/v1/agents":                                a.listAgents,
 		"GET /api/v1/agents/{id}":                           a.getAgent,
+		"DELETE /api/v1/agents/{id}":                        a.deleteAgent,
 		"GET /api/v1/audit":                                 a.listAudit,
 		"POST /api/v1/agents/{id}/commands":                 a.createAgentCommand,
 		"GET /api/v1/agents/{id}/commands":                  a.listAgentCommands,

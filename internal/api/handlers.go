@@ -246,11 +246,23 @@ func (a *API) listAgents(w http.ResponseWriter, r *http.Request, _ access.Princi
 	default:
 		return errBadRequest("online must be true or false")
 	}
+	if !f.SetStatus(q.Get("status")) {
+		return errBadRequest("status must be online, offline or uninstalled")
+	}
 	items, total, err := a.cfg.DB.ListAgents(r.Context(), f, pg)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, list[store.Agent]{Items: items, Total: total, Limit: pg.Limit, Offset: pg.Offset})
+	return nil
+}
+
+// deleteAgent deletes the record of an uninstalled agent.
+func (a *API) deleteAgent(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if err := a.cfg.Alerts.DeleteUninstalled(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

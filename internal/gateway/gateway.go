@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,23 @@ type Gateway struct {
 	// transaction over thousands of rows, and an agent in a restart loop
 	// or a compromised one must not keep the database busy.
 	uploadLimiter *access.Limiter
+	// machines records uninstalls and watchdog reports; nil leaves their
+	// endpoints out.
+	machines Machines
+	// watchdogLimiter bounds watchdog reports per agent: a watchdog
+	// reports changes, not a stream, and one in a loop must not keep the
+	// database busy.
+	watchdogLimiter *access.Limiter
+}
+
+// Machines records what the agent's life on a machine tells the server
+// outside the control channel. The alerting service implements it.
+type Machines interface {
+	// Uninstall marks the agent uninstalled (idempotent) and returns when.
+	Uninstall(ctx context.Context, agentID, reason, ip string) (store.Uninstalled, error)
+	// Watchdog stores a watchdog report and raises or clears the alerts of
+	// the services it watches.
+	Watchdog(ctx context.Context, agentID, clientID, siteID string, r protocol.WatchdogReport) error
 }
 
 // Inventory uploads allowed per agent and window on one replica: far above
@@ -52,28 +70,44 @@ const (
 	uploadWindow = time.Hour
 )
 
+// Watchdog reports allowed per agent and window on one replica: a report
+// on every change of a flapping service every 30 s interval fits.
+const (
+	maxWatchdogReports = 120
+	watchdogWindow     = time.Hour
+)
+
 // New returns a Gateway.
 func New(db *store.DB, h *hub.Hub, log *slog.Logger, trustProxy bool) *Gateway {
 	return &Gateway{
 		db: db, hub: h, inventory: inventory.New(db, log), log: log, trustProxy: trustProxy,
-		enrollLimiter: access.NewLimiter(30, 10*time.Minute),
-		authLimiter:   access.NewLimiter(60, 10*time.Minute),
-		uploadLimiter: access.NewLimiter(maxUploads, uploadWindow),
+		enrollLimiter:   access.NewLimiter(30, 10*time.Minute),
+		authLimiter:     access.NewLimiter(60, 10*time.Minute),
+		uploadLimiter:   access.NewLimiter(maxUploads, uploadWindow),
+		watchdogLimiter: access.NewLimiter(maxWatchdogReports, watchdogWindow),
 	}
 }
+
+// SetMachines installs what records uninstalls and watchdog reports; call
+// it before Register, which adds their endpoints only then.
+func (g *Gateway) SetMachines(m Machines) { g.machines = m }
 
 // Register adds the gateway routes to mux. Everything else under
 // /agent/ is answered here in JSON, as agents and scripts expect: 405 with
 // Allow for a known path called with another method, 404 otherwise, rather
 // than the dashboard's pages.
 func (g *Gateway) Register(mux *http.ServeMux) {
-	routes := []struct {
+	type route struct {
 		method, path string
 		h            http.HandlerFunc
-	}{
+	}
+	routes := []route{
 		{"POST", protocol.EnrollPath, g.enroll},
 		{"GET", protocol.ConnectPath, g.connect},
 		{"POST", protocol.InventoryPath, g.uploadInventory},
+	}
+	if g.machines != nil {
+		routes = append(routes, route{"POST", protocol.UninstallPath, g.uninstall}, route{"POST", protocol.WatchdogPath, g.watchdog})
 	}
 	allow := map[string]string{}
 	for _, rt := range routes {
@@ -149,7 +183,7 @@ func (g *Gateway) enroll(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	ip := access.ClientIP(r, g.trustProxy)
-	agent, ok := g.authorize(w, r, ip)
+	agent, ok := g.authorizeInstalled(w, r, ip)
 	if !ok {
 		return
 	}
@@ -223,6 +257,22 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, ip string) (
 	return agent, true
 }
 
+// authorizeInstalled is authorize for the endpoints of an installed agent:
+// the credentials of one that was uninstalled are refused with 403 and a
+// message that says why, so that a copy of the agent left running (or a
+// restored backup) stops and its operator knows to enroll it again.
+func (g *Gateway) authorizeInstalled(w http.ResponseWriter, r *http.Request, ip string) (store.Agent, bool) {
+	agent, ok := g.authorize(w, r, ip)
+	if !ok || !agent.Uninstalled() {
+		return agent, ok
+	}
+	g.hub.CountRejected("uninstalled")
+	g.log.Info("uninstalled agent refused", "agent_id", agent.ID, "ip", ip, "path", r.URL.Path)
+	writeError(w, http.StatusForbidden, "this agent was uninstalled at "+agent.UninstalledAt.UTC().Format(time.RFC3339)+
+		"; its credentials are no longer accepted: install and enroll it again")
+	return store.Agent{}, false
+}
+
 // authenticate checks the Authorization header. An unknown agent and a
 // wrong secret take the same path and time and get the same answer; only a
 // database failure is an error.
@@ -242,7 +292,8 @@ func (g *Gateway) authenticate(r *http.Request) (store.Agent, bool, error) {
 	if !auth.SecretMatches(secret, cred.SecretHash) {
 		return store.Agent{}, false, nil
 	}
-	return store.Agent{ID: cred.AgentID, ClientID: cred.ClientID, SiteID: cred.SiteID, PolicyRevision: cred.PolicyRevision}, true, nil
+	return store.Agent{ID: cred.AgentID, ClientID: cred.ClientID, SiteID: cred.SiteID, PolicyRevision: cred.PolicyRevision,
+		UninstalledAt: cred.UninstalledAt}, true, nil
 }
 
 // unknownAgentHash is compared against for unknown agent IDs so they cost
@@ -254,7 +305,7 @@ const unknownAgentHash = "000000000000000000000000000000000000000000000000000000
 // stored.
 func (g *Gateway) uploadInventory(w http.ResponseWriter, r *http.Request) {
 	ip := access.ClientIP(r, g.trustProxy)
-	agent, ok := g.authorize(w, r, ip)
+	agent, ok := g.authorizeInstalled(w, r, ip)
 	if !ok {
 		return
 	}

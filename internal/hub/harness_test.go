@@ -44,6 +44,8 @@ type options struct {
 	replicaID string
 	// noRun leaves the hub's Run loop stopped.
 	noRun bool
+	// bus is shared with other replicas; nil means one of its own.
+	bus bus.Bus
 }
 
 func newReplica(t *testing.T, db *store.DB, o options) *replica {
@@ -72,7 +74,10 @@ func newReplica(t *testing.T, db *store.DB, o options) *replica {
 	// Serve goroutines can outlive a failed test by a little; keep their
 	// logs out of t so a late line cannot panic the test binary.
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := bus.NewLocal()
+	var b bus.Bus = bus.NewLocal()
+	if o.bus != nil {
+		b = o.bus
+	}
 	r := &replica{db: db, site: site, token: tok, reg: prometheus.NewRegistry(), events: &presence{}}
 	if _, err := b.Subscribe(bus.SubjectPresence, r.events.record); err != nil {
 		t.Fatal(err)

@@ -60,6 +60,8 @@ type Hub struct {
 	policies PolicyHandler
 	// metricsIn stores the samples agents send.
 	metricsIn MetricsHandler
+	// help records the help requests agents send.
+	help HelpHandler
 	// presence records connects and disconnects in batches.
 	presence *presenceWriter
 	// departed holds, by agent ID, the connections that ended while their
@@ -209,6 +211,26 @@ type PolicyHandler interface {
 // acknowledgement; it returns after the samples are committed.
 type MetricsHandler interface {
 	Ingest(ctx context.Context, c *Conn, b protocol.MetricsBatch) (protocol.MetricsAck, error)
+}
+
+// HelpHandler records a help request a user sent from an agent's tray. It
+// returns once the request is stored; a request recorded before (sent
+// again after a lost acknowledgement) is no error.
+type HelpHandler interface {
+	HelpRequest(ctx context.Context, c *Conn, h protocol.HelpRequest) error
+}
+
+// SetHelpHandler installs the help request handler. Call it before serving.
+func (h *Hub) SetHelpHandler(hh HelpHandler) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.help = hh
+}
+
+func (h *Hub) helpHandler() HelpHandler {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.help
 }
 
 // SetMetricsHandler installs the metrics handler. Call it before serving.
@@ -375,9 +397,42 @@ func (h *Hub) publishPresence(ctx context.Context, agentID, clientID string, onl
 	}
 }
 
-// Run records this replica's presence every heartbeat interval until ctx
-// ends (see Flush).
+// SubjectRevoked carries the ID of an agent whose credentials stopped
+// working (it was uninstalled): the replica holding it closes its
+// connection.
+const SubjectRevoked = "steward.agents.revoked"
+
+// Revoke closes the agent's control connection, on whichever replica holds
+// it, with CloseUnauthorized. Call it after its credentials were revoked in
+// the database, so that its next connection is refused.
+func (h *Hub) Revoke(ctx context.Context, agentID string) error {
+	h.revoked(agentID)
+	if err := h.bus.Publish(ctx, SubjectRevoked, []byte(agentID)); err != nil {
+		return fmt.Errorf("announce revoked agent %s: %w", agentID, err)
+	}
+	return nil
+}
+
+// revoked closes the agent's connection if this replica holds it.
+func (h *Hub) revoked(agentID string) {
+	if c, ok := h.Lookup(agentID); ok {
+		h.log.Info("agent credentials revoked; closing its connection", "agent_id", agentID, "conn_id", c.ConnID)
+		h.kick(c, closeCause{protocol.CloseUnauthorized, "agent uninstalled"})
+	}
+}
+
+// Run records this replica's presence every heartbeat interval, and closes
+// the connections of agents revoked on any replica, until ctx ends (see
+// Flush).
 func (h *Hub) Run(ctx context.Context) {
+	unsub, err := h.bus.Subscribe(SubjectRevoked, func(data []byte) { h.revoked(string(data)) })
+	if err != nil {
+		// Revoke still closes connections held here; only other
+		// replicas' revocations wait for the agent's next reconnection.
+		h.log.Error("subscribe to revoked agents", "err", err)
+	} else {
+		defer unsub()
+	}
 	t := time.NewTicker(h.heartbeat)
 	defer t.Stop()
 	for {

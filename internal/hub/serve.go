@@ -214,6 +214,8 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte) error {
 		return h.handleHeartbeat(ctx, c, env)
 	case protocol.TypeFacts:
 		return h.handleFacts(ctx, c, env)
+	case protocol.TypeHelpRequest:
+		return h.handleHelpRequest(ctx, c, env)
 	case protocol.TypeError:
 		e, _ := protocol.DecodeError(env.Data)
 		h.log.Warn("agent reported an error", "agent_id", c.AgentID, "code", e.Code, "message", e.Message)
@@ -315,6 +317,38 @@ func (h *Hub) handleFacts(ctx context.Context, c *Conn, env protocol.Envelope) e
 	}
 	if err := h.db.UpdateFacts(ctx, c.AgentID, facts); err != nil {
 		h.log.Error("store facts", "agent_id", c.AgentID, "err", err)
+	}
+	return nil
+}
+
+// codeServerError tells the agent a message was valid but not handled for
+// a failure of the server's; it sends the message again later.
+const codeServerError = "server_error"
+
+// handleHelpRequest records a help request and acknowledges it with the
+// envelope's ID, a duplicate too (its first acknowledgement was lost). One
+// that could not be stored is answered with an error and no
+// acknowledgement, so the agent sends it again.
+func (h *Hub) handleHelpRequest(ctx context.Context, c *Conn, env protocol.Envelope) error {
+	hh := h.helpHandler()
+	if hh == nil {
+		h.sendError(ctx, c, protocol.CodeUnknownType, "this server does not take help requests", env.ID)
+		return nil
+	}
+	if env.ID == "" {
+		return h.reject(ctx, c, "bad_help_request", env, errors.New("a help_request message needs an id to be acknowledged"))
+	}
+	req, err := protocol.DecodeHelpRequest(env.Data)
+	if err != nil {
+		return h.reject(ctx, c, "bad_help_request", env, err)
+	}
+	if err := hh.HelpRequest(ctx, c, req); err != nil {
+		h.log.Error("store help request", "agent_id", c.AgentID, "request_id", req.ID, "err", err)
+		h.sendError(ctx, c, codeServerError, "help request not stored because of a server error; send it again", env.ID)
+		return nil
+	}
+	if err := h.send(ctx, c, protocol.TypeHelpRequestAck, env.ID, nil); err != nil {
+		return fmt.Errorf("acknowledge help request: %w", err)
 	}
 	return nil
 }

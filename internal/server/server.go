@@ -159,6 +159,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	notifier := notify.New(db, log, notify.Options{PublicURL: cfg.PublicURL})
 	alerts := alerting.New(db, policies, events, log, notifier)
 	s.hub.SetMetricsHandler(alerting.Ingester{Series: series, Alerts: alerts})
+	s.hub.SetHelpHandler(alerting.HelpDesk{Alerts: alerts})
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
 	svc.SetPolicyNotifier(s.policies)
@@ -184,7 +185,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.closers = append(s.closers, s.dash.Close)
 
 	mux := http.NewServeMux()
-	gateway.New(db, s.hub, log, cfg.TrustProxy).Register(mux)
+	gw := gateway.New(db, s.hub, log, cfg.TrustProxy)
+	gw.SetMachines(alerts)
+	gw.Register(mux)
 	api.New(api.Config{DB: db, Manage: svc, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
 	s.dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

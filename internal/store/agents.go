@@ -37,7 +37,18 @@ type Agent struct {
 	// PolicyRevision is the policy revision the agent acknowledged running.
 	PolicyRevision  string    `json:"policy_revision"`
 	PolicyAppliedAt time.Time `json:"policy_applied_at,omitzero"`
+	// Status is StatusOnline, StatusOffline or StatusUninstalled.
+	Status string `json:"status"`
+	// UninstalledAt is when the agent said it was removed from its
+	// machine; its credentials are refused since.
+	UninstalledAt   time.Time `json:"uninstalled_at,omitzero"`
+	UninstallReason string    `json:"uninstall_reason,omitempty"`
+	// Watchdog is the latest report of the agent's watchdog, nil if none.
+	Watchdog *WatchdogState `json:"watchdog,omitempty"`
 }
+
+// Uninstalled reports whether the agent was removed from its machine.
+func (a Agent) Uninstalled() bool { return !a.UninstalledAt.IsZero() }
 
 func (a *Agent) setFacts(f protocol.Facts) {
 	a.Hostname, a.OS, a.OSName, a.OSVersion = f.Hostname, f.OS, f.OSName, f.OSVersion
@@ -57,21 +68,33 @@ func (a *Agent) setFacts(f protocol.Facts) {
 
 const agentSelect = `SELECT a.id, a.client_id, c.name, a.site_id, s.name, a.hostname, a.os, a.os_name, a.os_version,
 	a.arch, a.kernel, a.version, a.boot_time, a.ip_addresses, a.users, a.enrolled_at, a.last_seen, a.online,
-	a.connected_at, a.remote_addr, a.policy_revision, a.policy_applied_at
-	FROM agents a JOIN clients c ON c.id = a.client_id JOIN sites s ON s.id = a.site_id`
+	a.connected_at, a.remote_addr, a.policy_revision, a.policy_applied_at, a.uninstalled_at, a.uninstall_reason, ` + watchdogColumns + `
+	FROM agents a JOIN clients c ON c.id = a.client_id JOIN sites s ON s.id = a.site_id
+	LEFT JOIN watchdog_reports w ON w.agent_id = a.id`
 
 func scanAgent(row interface{ Scan(...any) error }) (Agent, error) {
 	var (
 		a                                     Agent
 		boot, enrolled, lastSeen, connectedAt int64
 		policyApplied                         int64
+		uninstalled                           sql.NullInt64
 		ips, users                            string
+		wd                                    watchdogScan
 	)
-	err := row.Scan(&a.ID, &a.ClientID, &a.ClientName, &a.SiteID, &a.SiteName, &a.Hostname, &a.OS, &a.OSName, &a.OSVersion,
+	err := row.Scan(append([]any{&a.ID, &a.ClientID, &a.ClientName, &a.SiteID, &a.SiteName, &a.Hostname, &a.OS, &a.OSName, &a.OSVersion,
 		&a.Arch, &a.Kernel, &a.Version, &boot, &ips, &users, &enrolled, &lastSeen, &a.Online, &connectedAt, &a.RemoteAddr,
-		&a.PolicyRevision, &policyApplied)
+		&a.PolicyRevision, &policyApplied, &uninstalled, &a.UninstallReason}, wd.dest()...)...)
 	if err != nil {
 		return Agent{}, err
+	}
+	a.UninstalledAt, a.Watchdog = fromNullMS(uninstalled), wd.report()
+	switch {
+	case a.Uninstalled():
+		a.Status = StatusUninstalled
+	case a.Online:
+		a.Status = StatusOnline
+	default:
+		a.Status = StatusOffline
 	}
 	a.BootTime, a.EnrolledAt, a.LastSeen, a.ConnectedAt = fromMS(boot), fromMS(enrolled), fromMS(lastSeen), fromMS(connectedAt)
 	a.IPAddresses, a.Users = parseJSONList(ips), parseJSONList(users)
@@ -96,7 +119,10 @@ type AgentFilter struct {
 	ClientID string
 	SiteID   string
 	Online   *bool
-	OS       string
+	// Uninstalled keeps only uninstalled agents (true) or only installed
+	// ones (false).
+	Uninstalled *bool
+	OS          string
 	// Query matches hostname, IP addresses and logged-in users, ignoring case.
 	Query string
 	// PolicyRevision keeps agents that acknowledged this policy revision.
@@ -143,6 +169,13 @@ func (f AgentFilter) where() (string, []any) {
 	}
 	if f.Online != nil {
 		add("a.online = ?", *f.Online)
+	}
+	if f.Uninstalled != nil {
+		if *f.Uninstalled {
+			conds = append(conds, "a.uninstalled_at IS NOT NULL")
+		} else {
+			conds = append(conds, "a.uninstalled_at IS NULL")
+		}
 	}
 	if f.OS != "" {
 		add("a.os = ?", f.OS)
@@ -198,12 +231,15 @@ func (db *DB) ListAgents(ctx context.Context, f AgentFilter, p Page) ([]Agent, i
 type AgentCounts struct {
 	Total  int `json:"total"`
 	Online int `json:"online"`
+	// Uninstalled agents are counted in Total, never in Online.
+	Uninstalled int `json:"uninstalled"`
 }
 
-// CountAgents returns total and online agents.
+// CountAgents returns total, online and uninstalled agents.
 func (db *DB) CountAgents(ctx context.Context) (AgentCounts, error) {
 	var c AgentCounts
-	err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN online THEN 1 ELSE 0 END), 0) FROM agents`).Scan(&c.Total, &c.Online)
+	err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN online THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN uninstalled_at IS NOT NULL THEN 1 ELSE 0 END), 0) FROM agents`).Scan(&c.Total, &c.Online, &c.Uninstalled)
 	if err != nil {
 		return AgentCounts{}, fmt.Errorf("count agents: %w", err)
 	}
@@ -225,14 +261,19 @@ type AgentCredential struct {
 	SecretHash string
 	// PolicyRevision is the policy revision the agent last acknowledged.
 	PolicyRevision string
+	// UninstalledAt is set once the agent was uninstalled: its
+	// credentials are refused except to say so again.
+	UninstalledAt time.Time
 }
 
 // AgentCredential loads an agent's secret hash, client and site, and the
 // policy revision it last acknowledged.
 func (db *DB) AgentCredential(ctx context.Context, id string) (AgentCredential, error) {
 	c := AgentCredential{AgentID: id}
-	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash, client_id, site_id, policy_revision FROM agents WHERE id = $1`, id).
-		Scan(&c.SecretHash, &c.ClientID, &c.SiteID, &c.PolicyRevision)
+	var uninstalled sql.NullInt64
+	err := db.sql.QueryRowContext(ctx, `SELECT secret_hash, client_id, site_id, policy_revision, uninstalled_at FROM agents WHERE id = $1`, id).
+		Scan(&c.SecretHash, &c.ClientID, &c.SiteID, &c.PolicyRevision, &uninstalled)
+	c.UninstalledAt = fromNullMS(uninstalled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return AgentCredential{}, fmt.Errorf("agent %s: %w", id, ErrNotFound)
 	}

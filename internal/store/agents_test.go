@@ -331,7 +331,7 @@ func TestAgentConnections(t *testing.T) {
 		want := store.Agent{ID: a.ID, ClientID: a.ClientID, ClientName: "Acme", SiteID: site.ID, SiteName: "HQ",
 			Hostname: "pc-1-renamed", OS: "linux", OSName: "ubuntu", OSVersion: "24.04", Arch: "arm64", Kernel: "6.8",
 			Version: "1.3.0", BootTime: newFacts.BootTime, IPAddresses: []string{"10.1.1.1"}, Users: []string{},
-			EnrolledAt: a.EnrolledAt, LastSeen: clk.Now(), Online: true, ConnectedAt: clk.Now(), RemoteAddr: "203.0.113.5:40000"}
+			EnrolledAt: a.EnrolledAt, LastSeen: clk.Now(), Online: true, ConnectedAt: clk.Now(), RemoteAddr: "203.0.113.5:40000", Status: store.StatusOnline}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Agent after MarkConnected (-want +got):\n%s", diff)
 		}

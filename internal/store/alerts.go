@@ -235,9 +235,10 @@ func (db *DB) UnresolvedRules(ctx context.Context, agentID string) ([]string, er
 }
 
 // OfflineSince lists agents offline since before cutoff, with their
-// tenancy, for the offline alert.
+// tenancy, for the offline alert. Uninstalled agents are gone, not offline.
 func (db *DB) OfflineSince(ctx context.Context, cutoff time.Time) ([]Agent, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT id, client_id, site_id, hostname, last_seen FROM agents WHERE NOT online AND last_seen < $1`, ms(cutoff))
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, client_id, site_id, hostname, last_seen FROM agents
+		WHERE NOT online AND last_seen < $1 AND uninstalled_at IS NULL`, ms(cutoff))
 	if err != nil {
 		return nil, fmt.Errorf("list offline agents: %w", err)
 	}

@@ -168,7 +168,8 @@ func (db *DB) Enroll(ctx context.Context, tokenHash string, na NewAgent) (Agent,
 			return fmt.Errorf("load site of enrollment token: %w", err)
 		}
 		ips, users := jsonList(na.Facts.IPAddresses), jsonList(na.Facts.Users)
-		a = Agent{ID: NewID(), ClientID: clientID, SiteID: tok.SiteID, EnrolledAt: fromMS(ms(now)), LastSeen: fromMS(ms(now))}
+		a = Agent{ID: NewID(), ClientID: clientID, SiteID: tok.SiteID, EnrolledAt: fromMS(ms(now)), LastSeen: fromMS(ms(now)),
+			Status: StatusOffline}
 		a.setFacts(na.Facts)
 		_, err = tx.q.ExecContext(ctx, `INSERT INTO agents (id, client_id, site_id, secret_hash, hostname, os, os_name, os_version,
 			arch, kernel, version, boot_time, ip_addresses, users, enrolled_at, last_seen, online)

@@ -19,7 +19,7 @@ type agentQuery struct {
 	Q      string // hostname, IP or user
 	Client string
 	Site   string
-	Status string // "", "online" or "offline"
+	Status string // "", store.StatusOnline, StatusOffline or StatusUninstalled
 	OS     string
 	Sort   string // store.AgentFilter.Sort
 	// Cols are the chosen columns, nil for the default set.
@@ -41,7 +41,7 @@ func parseAgentQuery(v url.Values) agentQuery {
 	if len(q.Q) > 200 {
 		q.Q = q.Q[:200]
 	}
-	if q.Status != "online" && q.Status != "offline" {
+	if !new(store.AgentFilter).SetStatus(q.Status) {
 		q.Status = ""
 	}
 	if !store.ValidAgentSort(q.Sort) {
@@ -78,10 +78,7 @@ func (q agentQuery) url() string {
 
 func (q agentQuery) filter() store.AgentFilter {
 	f := store.AgentFilter{ClientID: q.Client, SiteID: q.Site, OS: q.OS, Query: q.Q, Sort: q.Sort}
-	if q.Status != "" {
-		online := q.Status == "online"
-		f.Online = &online
-	}
+	f.SetStatus(q.Status)
 	return f
 }
 

@@ -63,11 +63,7 @@ func (h *Handler) agentsCSV(w http.ResponseWriter, r *http.Request, _ access.Pri
 		}
 		for _, a := range agents {
 			v := vitals[a.ID]
-			status := "offline"
-			if a.Online {
-				status = "online"
-			}
-			_ = cw.Write([]string{a.ID, csvSafe(a.Hostname), csvSafe(a.ClientName), csvSafe(a.SiteName), status,
+			_ = cw.Write([]string{a.ID, csvSafe(a.Hostname), csvSafe(a.ClientName), csvSafe(a.SiteName), a.Status,
 				csvSafe(osLabel(a)), csvSafe(a.Version), strconv.Itoa(v.Alerts),
 				csvPercent(v.CPU), csvPercent(v.Memory), csvPercent(v.Disk), csvSafe(v.DiskMount),
 				csvSafe(strings.Join(a.Users, " ")), csvTime(a.BootTime), csvBool(v.PendingReboot),

@@ -48,13 +48,14 @@ func (h *Handler) homePage(w http.ResponseWriter, r *http.Request, _ access.Prin
 	if err != nil {
 		return err
 	}
-	offline := false
-	lost, _, err := h.cfg.DB.ListAgents(ctx, store.AgentFilter{Online: &offline, Sort: "-last_seen"}, store.Page{Limit: homeLost})
+	f := store.AgentFilter{Sort: "-last_seen"}
+	f.SetStatus(store.StatusOffline)
+	lost, _, err := h.cfg.DB.ListAgents(ctx, f, store.Page{Limit: homeLost})
 	if err != nil {
 		return err
 	}
 	hv := homeView{
-		Total: counts.Total, Online: counts.Online, Offline: counts.Total - counts.Online,
+		Total: counts.Total, Online: counts.Online, Offline: counts.Total - counts.Online - counts.Uninstalled,
 		Clients: clients, Sites: sites, Lost: lost,
 	}
 	if hv.Alerts, err = h.severityCounts(ctx, alertQuery{}); err != nil {

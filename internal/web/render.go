@@ -56,19 +56,20 @@ func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
 
 func (h *Handler) funcs() template.FuncMap {
 	return template.FuncMap{
-		"static":  func(name string) string { return h.static.url(name) },
-		"reltime": relTime,
-		"abstime": absTime,
-		"isotime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"num":     num,
-		"plural":  plural,
-		"uptime":  uptime,
-		"oslabel": osLabel,
-		"detail":  sortedDetail,
-		"join":    strings.Join,
-		"extra":   func(s []string) int { return len(s) - 1 },
-		"percent": percent,
-		"load":    load,
+		"static":   func(name string) string { return h.static.url(name) },
+		"reltime":  relTime,
+		"abstime":  absTime,
+		"isotime":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"num":      num,
+		"plural":   plural,
+		"uptime":   uptime,
+		"oslabel":  osLabel,
+		"detail":   sortedDetail,
+		"join":     strings.Join,
+		"extra":    func(s []string) int { return len(s) - 1 },
+		"percent":  percent,
+		"load":     load,
+		"watchdog": watchdogOf,
 	}
 }
 

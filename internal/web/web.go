@@ -168,6 +168,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /agents/{id}/alerts", h.authed(h.agentAlerts))
 	mux.Handle("GET /agents/{id}/history", h.authed(h.agentHistory))
 	mux.Handle("POST /agents/{id}/inventory/refresh", h.authed(h.refreshInventory))
+	mux.Handle("POST /agents/{id}/delete", h.authed(h.deleteAgent))
 	mux.Handle("GET /software", h.authed(h.softwarePage))
 	mux.Handle("GET /alerts", h.authed(h.alertsPage))
 	mux.Handle("POST /alerts/acknowledge", h.authed(h.acknowledgeAlerts))
