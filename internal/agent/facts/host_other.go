@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package facts
 
@@ -9,11 +9,10 @@ import (
 	"github.com/shirou/gopsutil/v4/host"
 )
 
-// Outside Linux the host facts come from gopsutil, which asks the system's
-// own interfaces (the registry and WMI on Windows, sysctl on macOS).
+// On macOS the host facts come from gopsutil's host package, which asks
+// the system (sysctl, sw_vers).
 
-// Platform names the operating system and its version ("Microsoft Windows
-// 11 Pro", "10.0.26100 Build 26100"; "darwin", "15.1").
+// Platform names the operating system and its version ("darwin", "15.1").
 func Platform(ctx context.Context) (name, version string, err error) {
 	name, _, version, err = host.PlatformInformationWithContext(ctx)
 	return name, version, err
