@@ -6,10 +6,8 @@ import (
 	"slices"
 	"testing"
 	"testing/fstest"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/shirou/gopsutil/v4/host"
 )
 
 // utmpRecord builds one glibc utmp record.
@@ -116,43 +114,17 @@ func TestDebianVersion(t *testing.T) {
 	}
 }
 
-// TestSameAsGopsutil checks the Linux readers against gopsutil's host
-// package, which the agent used before, on this machine.
-func TestSameAsGopsutil(t *testing.T) {
-	ctx := t.Context()
-	kernel, err := KernelVersion(ctx)
-	if want, werr := host.KernelVersionWithContext(ctx); err != nil || werr != nil || kernel != want {
-		t.Errorf("KernelVersion got %q (%v), gopsutil %q (%v)", kernel, err, want, werr)
-	}
-	arch, err := KernelArch()
-	if want, werr := host.KernelArch(); err != nil || werr != nil || arch != want {
-		t.Errorf("KernelArch got %q (%v), gopsutil %q (%v)", arch, err, want, werr)
-	}
-	boot, err := BootTime(ctx)
-	if want, werr := host.BootTimeWithContext(ctx); err != nil || werr != nil || boot.Unix() != int64(want) {
-		t.Errorf("BootTime got %v (%v), gopsutil %d (%v)", boot, err, want, werr)
-	}
-	up, err := Uptime(ctx)
-	want, werr := host.UptimeWithContext(ctx)
-	if err != nil || werr != nil || (up/time.Second-time.Duration(want)).Abs() > 2 {
-		t.Errorf("Uptime got %v (%v), gopsutil %ds (%v)", up, err, want, werr)
-	}
-	name, version, err := Platform(ctx)
-	if wname, _, wversion, werr := host.PlatformInformationWithContext(ctx); err != nil || werr != nil || name != wname || version != wversion {
-		// gopsutil names some distributions from their own release files
-		// ("redhat" rather than os-release's "rhel"); those only log.
-		report := t.Logf
-		if wname == "debian" || wname == "ubuntu" || wname == "alpine" {
-			report = t.Errorf
-		}
-		report("Platform got %q %q (%v), gopsutil %q %q (%v)", name, version, err, wname, wversion, werr)
-	}
-	if name == "" {
-		t.Errorf("Platform got no name")
-	}
-	users, err := Users(ctx)
+// samePlatformNames reports whether gopsutil names the distribution as
+// os-release does. It reads some from their own release files ("redhat",
+// where os-release says "rhel"); those differ by design.
+func samePlatformNames(gopsutilName string) bool {
+	return gopsutilName == "debian" || gopsutilName == "ubuntu" || gopsutilName == "alpine"
+}
+
+func TestUsersOnThisMachine(t *testing.T) {
+	users, err := Users(t.Context())
 	if err != nil {
 		t.Errorf("Users: %v", err)
 	}
-	t.Logf("platform %q %q, kernel %q %q, boot %v, uptime %v, users %q", name, version, kernel, arch, boot, up, users)
+	t.Logf("users %q", users)
 }

@@ -1,10 +1,15 @@
 package footprint
 
 import (
+	"context"
+	"log/slog"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -70,4 +75,55 @@ func TestRelease(t *testing.T) {
 			t.Fatalf(`strings.Repeat("ab", 2) after Release = %q, want "abab"`, got)
 		}
 	}
+}
+
+// exeRSS is the resident size of this process's read-only mappings of its
+// own executable, in kB.
+func exeRSS(t *testing.T) int {
+	t.Helper()
+	var self syscall.Stat_t
+	if err := syscall.Stat("/proc/self/exe", &self); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, in := 0, false
+	for line := range strings.Lines(string(b)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(fields[0], ":") {
+			_, in = parseHeader(fields, uint64(self.Dev), self.Ino)
+			continue
+		}
+		if in && fields[0] == "Rss:" {
+			n, _ := strconv.Atoi(fields[1])
+			total += n
+		}
+	}
+	return total
+}
+
+// TestTrim: Trim drops the program's pages while it runs, and returns when
+// its context ends.
+func TestTrim(t *testing.T) {
+	before := exeRSS(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		Trim(ctx, time.Millisecond, slog.New(slog.DiscardHandler))
+		close(done)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for exeRSS(t) >= before/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("executable still %d kB resident after 10 s of Trim, %d kB before", exeRSS(t), before)
+		}
+		runtime.Gosched()
+	}
+	cancel()
+	<-done
 }
