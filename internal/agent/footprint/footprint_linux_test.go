@@ -54,10 +54,7 @@ Swap:                  4 kB
 // TestRelease drops this test binary's code pages and goes on running it:
 // the pages come back from the page cache.
 func TestRelease(t *testing.T) {
-	var self syscall.Stat_t
-	if err := syscall.Stat("/proc/self/exe", &self); err != nil {
-		t.Fatal(err)
-	}
+	self := selfStat(t)
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		t.Fatal(err)
@@ -77,14 +74,21 @@ func TestRelease(t *testing.T) {
 	}
 }
 
-// exeRSS is the resident size of this process's read-only mappings of its
-// own executable, in kB.
-func exeRSS(t *testing.T) int {
+// selfStat identifies this process's executable.
+func selfStat(t *testing.T) syscall.Stat_t {
 	t.Helper()
 	var self syscall.Stat_t
 	if err := syscall.Stat("/proc/self/exe", &self); err != nil {
 		t.Fatal(err)
 	}
+	return self
+}
+
+// exeRSS is the resident size of this process's read-only mappings of its
+// own executable, in kB.
+func exeRSS(t *testing.T) int {
+	t.Helper()
+	self := selfStat(t)
 	b, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		t.Fatal(err)
