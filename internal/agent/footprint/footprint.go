@@ -63,9 +63,13 @@ const TrimEvery = time.Minute
 // few dozen minor faults. It returns at once where dropping pages does
 // nothing.
 func Trim(ctx context.Context, interval time.Duration, log *slog.Logger) {
-	if !canDropCode {
-		return
+	if canDropCode {
+		every(ctx, interval, dropCode, log)
 	}
+}
+
+// every runs drop each interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, drop func() error, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -73,7 +77,7 @@ func Trim(ctx context.Context, interval time.Duration, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := dropCode(); err != nil {
+			if err := drop(); err != nil {
 				log.DebugContext(ctx, "cannot drop code pages", "err", err)
 			}
 		}
