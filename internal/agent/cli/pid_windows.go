@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 
 	"golang.org/x/sys/windows"
 )
@@ -25,4 +27,20 @@ func pidAlive(ctx context.Context, pid int) bool {
 	var code uint32
 	const stillActive = 259 // STILL_ACTIVE
 	return windows.GetExitCodeProcess(h, &code) == nil && code == stillActive
+}
+
+// processName is the file name of process pid's program
+// ("steward-agent.exe").
+func processName(pid int) (string, error) {
+	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
+	if err != nil {
+		return "", fmt.Errorf("process %d name: %w", pid, err)
+	}
+	defer windows.CloseHandle(h)
+	buf := make([]uint16, windows.MAX_LONG_PATH)
+	n := uint32(len(buf))
+	if err := windows.QueryFullProcessImageName(h, 0, &buf[0], &n); err != nil {
+		return "", fmt.Errorf("process %d name: %w", pid, err)
+	}
+	return filepath.Base(windows.UTF16ToString(buf[:n])), nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/agent/service"
 )
 
 // Exit codes of status, chosen after the LSB convention for init scripts
@@ -23,9 +24,9 @@ const (
 
 const statusHelp = `Usage: steward-agent status [--config PATH]
 
-Shows whether this machine is enrolled (with which server URLs), whether
-the agent is running and connected, and to which server, and the revision
-of the policy it runs. Run it as root
+Shows the state of the agent and watchdog services, whether this machine
+is enrolled (with which server URLs), whether the agent is running and
+connected, and to which server, and the revision of the policy it runs. Run it as root
 (Administrator on Windows): the config and state files are readable by
 root/SYSTEM only.
 
@@ -43,6 +44,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fmt.Fprintf(stdout, "Config:    %s\n", *path)
+	printServices(ctx, service.New(service.Options{}), stdout)
 	cfg, err := config.Load(*path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -93,4 +95,22 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return statusDisconnected
+}
+
+// printServices prints each role's service as the service manager sees it.
+// Exit codes stay about the agent itself: a machine without a service
+// manager runs it under the watchdog.
+func printServices(ctx context.Context, m *service.Manager, stdout io.Writer) {
+	if err := m.Available(); err != nil {
+		fmt.Fprintf(stdout, "Services:  none (%v)\n", err)
+		return
+	}
+	for _, r := range service.Roles() {
+		st, err := m.Query(ctx, r)
+		if err != nil {
+			fmt.Fprintf(stdout, "Service:   %s: unknown: %v\n", r, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "Service:   %s: %s\n", r, st)
+	}
 }
