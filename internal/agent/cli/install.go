@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/shirou/gopsutil/v4/process"
-
 	"github.com/steward-rmm/steward/internal/agent"
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/enroll"
@@ -356,9 +354,7 @@ func stopForeground(ctx context.Context, m *service.Manager, cfgPath string) (in
 	}
 	// A pid from a stale state file may have been reused: only a
 	// steward-agent is stopped.
-	if p, err := process.NewProcessWithContext(ctx, int32(st.PID)); err != nil {
-		return 0, nil
-	} else if name, err := p.NameWithContext(ctx); err != nil || !strings.HasPrefix(name, "steward-agent") {
+	if name, err := processName(st.PID); err != nil || !strings.HasPrefix(name, "steward-agent") {
 		return 0, nil
 	}
 	proc, err := os.FindProcess(st.PID)

@@ -155,6 +155,15 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}()
 	}
 
+	// Let go, each minute, of the program's pages the agent no longer runs.
+	tctx, stopTrim := context.WithCancel(ctx)
+	var trimmer sync.WaitGroup
+	trimmer.Go(func() { footprint.Trim(tctx, footprint.TrimEvery, log) })
+	defer func() {
+		stopTrim()
+		trimmer.Wait()
+	}()
+
 	log.Info("steward-agent starting", "version", agent.Version, "agent_id", cfg.AgentID,
 		"servers", servers, "config", *path, "pid", state.PID)
 	err = client.Run(ctx)

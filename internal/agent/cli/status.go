@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shirou/gopsutil/v4/process"
-
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/service"
 )
@@ -97,17 +95,6 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return statusDisconnected
-}
-
-// pidAlive reports whether a process with pid exists. A reused pid reads as
-// alive; the state file is removed on clean exit, so that takes a crash and
-// a coincidence.
-func pidAlive(ctx context.Context, pid int) bool {
-	if pid <= 0 || pid > 1<<31-1 {
-		return false
-	}
-	ok, err := process.PidExistsWithContext(ctx, int32(pid))
-	return err == nil && ok
 }
 
 // printServices prints each role's service as the service manager sees it.

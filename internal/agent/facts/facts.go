@@ -16,8 +16,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/shirou/gopsutil/v4/host"
-
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -26,9 +24,7 @@ import (
 // one) leaves its field empty and is logged at debug. The result always
 // passes protocol.Facts.Validate.
 //
-// It asks gopsutil for each fact separately rather than through
-// host.InfoWithContext, which gives up on every fact when one (such as
-// virtualization detection) fails.
+// Each fact is read on its own, so one that fails does not hide the others.
 func Collect(ctx context.Context, log *slog.Logger, agentVersion string) (protocol.Facts, error) {
 	f := protocol.Facts{
 		OS:           runtime.GOOS,
@@ -39,26 +35,20 @@ func Collect(ctx context.Context, log *slog.Logger, agentVersion string) (protoc
 	if f.Hostname, err = os.Hostname(); err != nil {
 		log.DebugContext(ctx, "facts: hostname", "err", err)
 	}
-	if f.OSName, _, f.OSVersion, err = host.PlatformInformationWithContext(ctx); err != nil {
+	if f.OSName, f.OSVersion, err = Platform(ctx); err != nil {
 		log.DebugContext(ctx, "facts: platform", "err", err)
 	}
-	if f.Kernel, err = host.KernelVersionWithContext(ctx); err != nil {
+	if f.Kernel, err = KernelVersion(ctx); err != nil {
 		log.DebugContext(ctx, "facts: kernel version", "err", err)
 	}
-	if boot, err := host.BootTimeWithContext(ctx); err != nil {
+	if f.BootTime, err = BootTime(ctx); err != nil {
 		log.DebugContext(ctx, "facts: boot time", "err", err)
-	} else if boot > 0 {
-		f.BootTime = time.Unix(int64(boot), 0).UTC()
 	}
 	if f.IPAddresses, err = interfaceIPs(); err != nil {
 		log.DebugContext(ctx, "facts: ip addresses", "err", err)
 	}
-	users, err := host.UsersWithContext(ctx)
-	if err != nil {
+	if f.Users, err = Users(ctx); err != nil {
 		log.DebugContext(ctx, "facts: users", "err", err)
-	}
-	for _, u := range users {
-		f.Users = append(f.Users, u.User)
 	}
 
 	f = Sanitize(f)

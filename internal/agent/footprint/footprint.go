@@ -10,9 +10,12 @@
 package footprint
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"time"
 )
 
 // GCPercent is the collector's pace for the agent (GOGC). Go's default,
@@ -44,4 +47,39 @@ func Tune() {
 func Release() error {
 	debug.FreeOSMemory()
 	return dropCode()
+}
+
+// TrimEvery is how often the running agent lets go of its program's file
+// pages (Trim): the metrics interval of the default policy, so that what
+// stays mapped is about one minute's work (a metrics pass and its send,
+// two heartbeats).
+const TrimEvery = time.Minute
+
+// Trim lets go of the pages of the program's file every interval until
+// ctx is done (see dropCode). Without it, every path the agent has run
+// since the last Release stays mapped: measured, the file-backed part of
+// its resident memory went from 4.0 MB in the first 90 s after a Release
+// to 4.5-4.7 MB after eight minutes. Mapping back what runs again costs a
+// few dozen minor faults. It returns at once where dropping pages does
+// nothing.
+func Trim(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	if canDropCode {
+		every(ctx, interval, dropCode, log)
+	}
+}
+
+// every runs drop each interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, drop func() error, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := drop(); err != nil {
+				log.DebugContext(ctx, "cannot drop code pages", "err", err)
+			}
+		}
+	}
 }

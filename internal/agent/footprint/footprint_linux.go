@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+const canDropCode = true
+
 // dropCode unmaps from this process the pages of its own executable that
 // are mapped read-only and unmodified: its code and read-only data. They
 // stay in the page cache and come back on the next access (a minor fault),

@@ -1,10 +1,15 @@
 package footprint
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -49,10 +54,7 @@ Swap:                  4 kB
 // TestRelease drops this test binary's code pages and goes on running it:
 // the pages come back from the page cache.
 func TestRelease(t *testing.T) {
-	var self syscall.Stat_t
-	if err := syscall.Stat("/proc/self/exe", &self); err != nil {
-		t.Fatal(err)
-	}
+	self := selfStat(t)
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		t.Fatal(err)
@@ -70,4 +72,77 @@ func TestRelease(t *testing.T) {
 			t.Fatalf(`strings.Repeat("ab", 2) after Release = %q, want "abab"`, got)
 		}
 	}
+}
+
+// selfStat identifies this process's executable.
+func selfStat(t *testing.T) syscall.Stat_t {
+	t.Helper()
+	var self syscall.Stat_t
+	if err := syscall.Stat("/proc/self/exe", &self); err != nil {
+		t.Fatal(err)
+	}
+	return self
+}
+
+// exeRSS is the resident size of this process's read-only mappings of its
+// own executable, in kB.
+func exeRSS(t *testing.T) int {
+	t.Helper()
+	self := selfStat(t)
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, in := 0, false
+	for line := range strings.Lines(string(b)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(fields[0], ":") {
+			_, in = parseHeader(fields, uint64(self.Dev), self.Ino)
+			continue
+		}
+		if in && fields[0] == "Rss:" {
+			n, _ := strconv.Atoi(fields[1])
+			total += n
+		}
+	}
+	return total
+}
+
+// TestDropCode: dropping the executable's pages lowers its resident size,
+// what Trim does each minute.
+func TestDropCode(t *testing.T) {
+	before := exeRSS(t)
+	if err := dropCode(); err != nil {
+		t.Fatalf("dropCode: %v", err)
+	}
+	// Reading smaps maps some of the code back, far from all.
+	if after := exeRSS(t); after >= before {
+		t.Errorf("executable %d kB resident after dropCode, %d kB before", after, before)
+	}
+}
+
+// TestTrimRepeatsUntilDone: the trim runs again and again, logs a failure
+// and goes on, and returns when its context ends.
+func TestTrimRepeatsUntilDone(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	calls := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		every(ctx, time.Millisecond, func() error {
+			select {
+			case calls <- struct{}{}:
+			case <-ctx.Done():
+			}
+			return errors.New("no pages today")
+		}, slog.New(slog.DiscardHandler))
+		close(done)
+	}()
+	for range 3 {
+		<-calls
+	}
+	cancel()
+	<-done
 }

@@ -5,3 +5,5 @@ package footprint
 // dropCode does nothing here: only Linux is known to keep a program's
 // file pages mapped that way.
 func dropCode() error { return nil }
+
+const canDropCode = false

@@ -28,10 +28,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/shirou/gopsutil/v4/cpu"
-	"github.com/shirou/gopsutil/v4/host"
 	"github.com/shirou/gopsutil/v4/mem"
 	psnet "github.com/shirou/gopsutil/v4/net"
 
+	"github.com/steward-rmm/steward/internal/agent/facts"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -67,27 +67,26 @@ func (e *errorList) add(part string, err error) {
 	}
 }
 
-// collectCommon fills what gopsutil reads the same way on every OS: the
-// kernel and boot time, the CPU, memory and network adapters.
+// collectCommon fills what is read the same way on every OS: the host
+// facts (the facts package), the CPU, memory and network adapters.
 func collectCommon(ctx context.Context, inv *protocol.Inventory, errs *errorList) {
-	// Each fact on its own: host.Info gives up on all when one fails.
-	if name, _, version, err := host.PlatformInformationWithContext(ctx); err != nil {
+	if name, version, err := facts.Platform(ctx); err != nil {
 		errs.add("os: platform", err)
 	} else {
 		inv.OS.Name, inv.OS.Version = name, version
 	}
-	if k, err := host.KernelVersionWithContext(ctx); err != nil {
+	if k, err := facts.KernelVersion(ctx); err != nil {
 		errs.add("os: kernel", err)
 	} else {
 		inv.OS.Build = k
 	}
-	if a, err := host.KernelArch(); err == nil && a != "" {
+	if a, err := facts.KernelArch(); err == nil && a != "" {
 		inv.OS.Arch = a
 	}
-	if boot, err := host.BootTimeWithContext(ctx); err != nil {
+	if boot, err := facts.BootTime(ctx); err != nil {
 		errs.add("os: boot time", err)
-	} else if boot > 0 {
-		inv.OS.LastBoot = time.Unix(int64(boot), 0).UTC()
+	} else {
+		inv.OS.LastBoot = boot
 	}
 
 	if infos, err := cpu.InfoWithContext(ctx); err != nil {

@@ -197,8 +197,9 @@ func FuzzSanitize(f *testing.F) {
 func FuzzAppSoftware(f *testing.F) {
 	f.Add([]byte(`<?xml version="1.0"?><plist version="1.0"><dict><key>CFBundleName</key><string>X</string></dict></plist>`))
 	f.Add([]byte("bplist00"))
+	copyright := newCopyrightPatterns()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := appSoftware(data, "Fuzz.app")
+		s, err := appSoftware(data, "Fuzz.app", copyright)
 		if err != nil {
 			return
 		}

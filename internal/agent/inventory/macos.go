@@ -122,7 +122,7 @@ type infoPlist struct {
 // appSoftware maps an application bundle's Info.plist to a software
 // entry. bundle is the bundle's file name ("Safari.app"), the name of
 // last resort.
-func appSoftware(data []byte, bundle string) (protocol.Software, error) {
+func appSoftware(data []byte, bundle string, c *copyrightPatterns) (protocol.Software, error) {
 	var p infoPlist
 	if _, err := plist.Unmarshal(data, &p); err != nil {
 		return protocol.Software{}, fmt.Errorf("%s: parse Info.plist: %w", bundle, err)
@@ -130,7 +130,7 @@ func appSoftware(data []byte, bundle string) (protocol.Software, error) {
 	s := protocol.Software{
 		Name:      firstNonEmpty(p.DisplayName, p.Name, strings.TrimSuffix(path.Base(bundle), ".app")),
 		Version:   firstNonEmpty(p.ShortVersion, p.Version),
-		Publisher: publisherFromCopyright(p.Copyright),
+		Publisher: c.publisher(p.Copyright),
 		Source:    protocol.SoftwareApplications,
 	}
 	return s, nil
@@ -144,6 +144,7 @@ func appSoftware(data []byte, bundle string) (protocol.Software, error) {
 func scanApplications(fsys fs.FS) ([]protocol.Software, error) {
 	var out []protocol.Software
 	var errs []string
+	copyright := newCopyrightPatterns()
 	var walk func(dir string, depth int)
 	walk = func(dir string, depth int) {
 		entries, err := fs.ReadDir(fsys, dir)
@@ -173,7 +174,7 @@ func scanApplications(fsys fs.FS) ([]protocol.Software, error) {
 				}
 				continue
 			}
-			s, err := appSoftware(data, e.Name())
+			s, err := appSoftware(data, e.Name(), copyright)
 			if err != nil {
 				errs = append(errs, err.Error())
 				continue
@@ -194,21 +195,31 @@ func scanApplications(fsys fs.FS) ([]protocol.Software, error) {
 	return out, nil
 }
 
-var (
-	copyrightWords = regexp.MustCompile(`(?i)copyright|\(c\)|©|℗|\ball rights reserved\b.*$`)
-	leadingYears   = regexp.MustCompile(`^[\d\s,\-–—./]+`)
-	corpSuffix     = regexp.MustCompile(`(?i)\b(inc|ltd|co|corp|s\.a|n\.v|b\.v)\.$`)
-)
+// copyrightPatterns strip a bundle's copyright line down to its holder.
+// They are compiled once per scan of an Applications folder, which only
+// macOS does, rather than when the package loads: then the agents for
+// other systems do not link regexp.
+type copyrightPatterns struct {
+	words, leadingYears, corpSuffix *regexp.Regexp
+}
 
-// publisherFromCopyright guesses the publisher from a bundle's copyright
-// line: "Copyright © 2024 Google LLC. All rights reserved." is
-// "Google LLC". Bundles carry no publisher of their own; this is best
-// effort and may be empty.
-func publisherFromCopyright(s string) string {
-	s = copyrightWords.ReplaceAllString(s, " ")
-	s = strings.TrimSpace(leadingYears.ReplaceAllString(strings.TrimSpace(s), ""))
+func newCopyrightPatterns() *copyrightPatterns {
+	return &copyrightPatterns{
+		words:        regexp.MustCompile(`(?i)copyright|\(c\)|©|℗|\ball rights reserved\b.*$`),
+		leadingYears: regexp.MustCompile(`^[\d\s,\-–—./]+`),
+		corpSuffix:   regexp.MustCompile(`(?i)\b(inc|ltd|co|corp|s\.a|n\.v|b\.v)\.$`),
+	}
+}
+
+// publisher guesses the publisher from a bundle's copyright line:
+// "Copyright © 2024 Google LLC. All rights reserved." is "Google LLC".
+// Bundles carry no publisher of their own; this is best effort and may be
+// empty.
+func (c *copyrightPatterns) publisher(s string) string {
+	s = c.words.ReplaceAllString(s, " ")
+	s = strings.TrimSpace(c.leadingYears.ReplaceAllString(strings.TrimSpace(s), ""))
 	s = strings.TrimRight(s, " ,;")
-	if strings.HasSuffix(s, ".") && !corpSuffix.MatchString(s) {
+	if strings.HasSuffix(s, ".") && !c.corpSuffix.MatchString(s) {
 		s = strings.TrimSuffix(s, ".")
 	}
 	if len(s) > 100 { // a sentence, not a name

@@ -241,7 +241,7 @@ func TestPublisherFromCopyright(t *testing.T) {
 		"2024":                                                       "",
 		"Copyright " + strings.Repeat("long sentence ", 20) + "here.": "",
 	} {
-		if got := publisherFromCopyright(in); got != want {
+		if got := newCopyrightPatterns().publisher(in); got != want {
 			t.Errorf("publisherFromCopyright(%q) got %q, want %q", in, got, want)
 		}
 	}

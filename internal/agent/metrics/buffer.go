@@ -224,15 +224,31 @@ func (b *Buffer) Len() (samples int, dropped int64) {
 	return len(b.items), b.head.Dropped - b.head.Reported
 }
 
-// Next returns the oldest samples, at most max, as a batch that carries
-// the drop count not yet reported, and an id for Acked. ok is false when
-// the buffer is empty. The samples stay in the buffer until Acked.
+// batchBytes bounds the stored lines Next puts in one batch, so that the
+// message fits protocol.MaxMessageBytes at the first try: a stored line
+// is longer than its sample in the message (it carries a sequence number),
+// and the rest is the envelope and the drop count. Without it, a backlog
+// of large samples was decoded and encoded whole, then halved until it fit:
+// 15 MB allocated for each batch of 31 samples of 45 values.
+const batchBytes = protocol.MaxMessageBytes - 1<<10
+
+// Next returns the oldest samples, at most max and at most batchBytes of
+// them, as a batch that carries the drop count not yet reported, and an id
+// for Acked. ok is false when the buffer is empty. The samples stay in the
+// buffer until Acked.
 func (b *Buffer) Next(max int) (id string, batch protocol.MetricsBatch, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := min(max, len(b.items))
 	if n <= 0 {
 		return "", protocol.MetricsBatch{}, false
+	}
+	size := len(b.items[0].line)
+	for i := 1; i < n; i++ {
+		if size += len(b.items[i].line); size > batchBytes {
+			n = i
+			break
+		}
 	}
 	batch.Samples = make([]protocol.Sample, 0, n)
 	for _, it := range b.items[:n] {

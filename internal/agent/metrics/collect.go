@@ -12,12 +12,11 @@ import (
 
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
-	"github.com/shirou/gopsutil/v4/host"
 	"github.com/shirou/gopsutil/v4/mem"
 	psnet "github.com/shirou/gopsutil/v4/net"
-	"github.com/shirou/gopsutil/v4/process"
 	"github.com/shirou/gopsutil/v4/sensors"
 
+	"github.com/steward-rmm/steward/internal/agent/facts"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -317,25 +316,16 @@ func rates(prev, cur counters) map[string][2]float64 {
 }
 
 func readUptime(ctx context.Context, v values) error {
-	up, err := host.UptimeWithContext(ctx)
+	up, err := facts.Uptime(ctx)
 	if err != nil {
 		return err
 	}
-	v.set("uptime.seconds", "", float64(up))
-	return nil
-}
-
-func readProcesses(ctx context.Context, v values) error {
-	pids, err := process.PidsWithContext(ctx)
-	if err != nil {
-		return err
-	}
-	v.set("processes.count", "", float64(len(pids)))
+	v.set("uptime.seconds", "", up.Seconds())
 	return nil
 }
 
 func readUsers(ctx context.Context, v values) error {
-	users, err := host.UsersWithContext(ctx)
+	users, err := facts.Users(ctx)
 	if err != nil {
 		return err
 	}
