@@ -3,7 +3,6 @@ package service
 import (
 	"encoding/xml"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -66,21 +65,30 @@ func plistEscape(s string) string {
 	return b.String()
 }
 
-var (
-	printPID   = regexp.MustCompile(`(?m)^\s*pid = (\d+)\s*$`)
-	printState = regexp.MustCompile(`(?m)^\s*state = (.+?)\s*$`)
-)
-
 // parseLaunchctlPrint reads the state and PID from `launchctl print
-// system/<label>` output into st.
+// system/<label>` output into st: the first "state = ..." and "pid = N"
+// lines. (Line by line rather than with regexp, which would add to every
+// agent binary for this one macOS call.)
 func parseLaunchctlPrint(st State, out string) State {
 	st.Installed = true
-	if m := printState.FindStringSubmatch(out); m != nil {
-		st.Running = m[1] == "running"
-		st.Detail = "state = " + m[1]
-	}
-	if m := printPID.FindStringSubmatch(out); m != nil {
-		st.PID, _ = strconv.Atoi(m[1])
+	stateSeen, pidSeen := false, false
+	for line := range strings.Lines(out) {
+		key, value, ok := strings.Cut(strings.TrimSpace(line), " = ")
+		if !ok {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		switch {
+		case key == "state" && !stateSeen && value != "":
+			stateSeen = true
+			st.Running = value == "running"
+			st.Detail = "state = " + value
+		case key == "pid" && !pidSeen:
+			if n, err := strconv.Atoi(value); err == nil && n >= 0 {
+				pidSeen = true
+				st.PID = n
+			}
+		}
 	}
 	return st
 }

@@ -13,8 +13,18 @@ import (
 )
 
 // TestProcessWatcher watches a real process by a name no other process
-// has: a copy of sleep.
+// has: a copy of sleep, named shorter and longer than the 15 bytes the
+// Linux kernel keeps of a process name.
 func TestProcessWatcher(t *testing.T) {
+	for _, name := range []string{
+		fmt.Sprintf("wdtest%d", os.Getpid()),
+		fmt.Sprintf("steward-watchdog-test-%d", os.Getpid()),
+	} {
+		t.Run(name, func(t *testing.T) { testProcessWatcher(t, name) })
+	}
+}
+
+func testProcessWatcher(t *testing.T, name string) {
 	sleepPath, err := exec.LookPath("sleep")
 	if err != nil {
 		t.Skip("no sleep program")
@@ -23,7 +33,6 @@ func TestProcessWatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := fmt.Sprintf("wdtest%d", os.Getpid())
 	prog := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(prog, b, 0o755); err != nil {
 		t.Fatal(err)
