@@ -31,3 +31,20 @@ func TestDependencies(t *testing.T) {
 		})
 	}
 }
+
+// TestLightDependencies keeps gopsutil's host and process packages out of
+// the Linux and Windows agents: they cost size and compile patterns at
+// start for the few reads the agent makes itself there
+// (docs/benchmarks.md). On macOS gopsutil does real work and stays.
+func TestLightDependencies(t *testing.T) {
+	heavy := []string{"github.com/shirou/gopsutil/v4/process", "github.com/shirou/gopsutil/v4/host"}
+	for _, goos := range []string{"linux", "windows"} {
+		t.Run(goos, func(t *testing.T) {
+			for _, pkg := range deptest.Deps(t, ".", goos) {
+				if deptest.Within(pkg, heavy...) {
+					t.Errorf("steward-agent for %s links %s", goos, pkg)
+				}
+			}
+		})
+	}
+}
