@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"github.com/steward-rmm/steward/internal/agent/enroll"
 	"github.com/steward-rmm/steward/internal/agent/facts"
 	"github.com/steward-rmm/steward/internal/agent/service"
+	"github.com/steward-rmm/steward/internal/agent/tray"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -253,6 +255,14 @@ func installService(ctx context.Context, m *service.Manager, configPath string, 
 	if err != nil {
 		return fail("%v", err)
 	}
+	trayAdded, err := trayAutostart(m).Install(bin)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if trayAdded {
+		fmt.Fprintln(stdout, "  The tray starts at every user's next login.")
+		changed = true
+	}
 	switch {
 	case !changed && !res.Changed():
 		fmt.Fprintln(stdout, "The Steward agent is already installed; nothing changed.")
@@ -393,3 +403,26 @@ func waitExit(ctx context.Context, pid int, limit time.Duration) bool {
 	}
 	return ctx.Err() == nil // a cancelled ctx also ends pidAlive
 }
+
+// trayAutostart is the tray's autostart entry on the machine the services
+// go to: the real one, or below a Linux or macOS --root (on Windows the
+// entry is a registry value, which a --root does not redirect: none is
+// written there).
+func trayAutostart(m *service.Manager) interface {
+	Install(binary string) (bool, error)
+	Remove() (bool, error)
+} {
+	if !m.Offline() {
+		return tray.Autostart{}
+	}
+	if runtime.GOOS == "windows" {
+		return noAutostart{}
+	}
+	return tray.Autostart{Root: m.HostPath("/")}
+}
+
+// noAutostart stands for the tray's entry where none may be written.
+type noAutostart struct{}
+
+func (noAutostart) Install(string) (bool, error) { return false, nil }
+func (noAutostart) Remove() (bool, error)        { return false, nil }

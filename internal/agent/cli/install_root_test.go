@@ -119,13 +119,14 @@ func TestInstallUninstallRoot(t *testing.T) {
 		t.Errorf("second install: exit %d, stdout:\n%s\nwant nothing changed", code, stdout)
 	}
 
-	// The tray's autostart entry (made by the tray) goes too.
-	tray := filepath.Join(root, service.TrayDesktopFile)
+	// Install made the tray's autostart entry; uninstall removes it.
+	tray := filepath.Join(root, "etc/xdg/autostart/steward-agent-tray.desktop")
 	if runtime.GOOS == "darwin" {
-		tray = filepath.Join(root, service.TrayLaunchAgent)
+		tray = filepath.Join(root, "Library/LaunchAgents/com.steward.agent.tray.plist")
 	}
-	os.MkdirAll(filepath.Dir(tray), 0o755)
-	os.WriteFile(tray, []byte("[Desktop Entry]\n"), 0o644)
+	if _, err := os.Stat(tray); err != nil {
+		t.Errorf("after install, the tray's autostart entry: %v", err)
+	}
 
 	code, stdout, stderr = runCLI(t, "uninstall", "--config", path, "--root", root)
 	if code != 0 {

@@ -96,7 +96,7 @@ func uninstall(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	for _, c := range res.Changes {
 		say("  %s", c)
 	}
-	if removed, err := m.RemoveTrayAutostart(); err != nil {
+	if removed, err := trayAutostart(m).Remove(); err != nil {
 		return fail("%v", err)
 	} else if removed {
 		say("Removed the tray's autostart entry.")

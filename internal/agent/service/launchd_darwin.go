@@ -154,8 +154,6 @@ func (m *Manager) bootstrap(ctx context.Context, r Role) error {
 	return err
 }
 
-// trayAutostart is the tray's LaunchAgent.
-const trayAutostart = TrayLaunchAgent
 
 // packagedBinary: macOS has no system package of the agent.
 const packagedBinary = ""

@@ -35,8 +35,6 @@ func (m *Manager) Start(context.Context, Role) error { return errUnsupported() }
 // Stop is not supported on this OS.
 func (m *Manager) Stop(context.Context, Role) error { return errUnsupported() }
 
-// trayAutostart is the tray's XDG autostart file.
-const trayAutostart = TrayDesktopFile
 
 // packagedBinary: no system package of the agent exists for this OS.
 const packagedBinary = ""

@@ -286,5 +286,3 @@ func (m *Manager) enableOffline(r Role) (bool, error) {
 	return true, nil
 }
 
-// trayAutostart is the tray's XDG autostart file.
-const trayAutostart = TrayDesktopFile
