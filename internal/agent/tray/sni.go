@@ -155,55 +155,60 @@ func (s *sni) register(ctx context.Context) error {
 	return nil
 }
 
+// signal is a DBus signal to send.
+type signal struct {
+	path dbus.ObjectPath
+	name string
+	args []any
+}
+
 // draw implements view: it changes the served state and signals what
 // changed.
 func (s *sni) draw(old *Model, m Model, force bool) {
+	for _, sig := range s.apply(old, m, force) {
+		if err := s.conn.Emit(sig.path, sig.name, sig.args...); err != nil {
+			s.log.Warn("cannot signal the tray host", "signal", sig.name, "err", err)
+		}
+	}
+}
+
+// apply changes the served state from old (nil at first) to m, all of
+// it when force, and returns the signals that tell the host.
+func (s *sni) apply(old *Model, m Model, force bool) []signal {
 	if old == nil {
 		old = &Model{State: -1}
 	}
-	var signals []string
+	var sigs []signal
+	item := func(name string, args ...any) {
+		sigs = append(sigs, signal{sniPath, sniIface + "." + name, args})
+	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if force || old.State != m.State {
 		s.state = m.State
 		s.icon = []sniPixmap{argbPixmap(drawIcon(m.State))}
-		signals = append(signals, "NewIcon", "NewAttentionIcon", "NewStatus")
+		item("NewIcon")
+		item("NewAttentionIcon")
+		item("NewStatus", s.statusLocked())
 	}
 	if force || old.Tooltip != m.Tooltip {
 		s.tooltip = m.Tooltip
-		signals = append(signals, "NewToolTip")
+		item("NewToolTip")
 	}
 	if force || old.Title != m.Title {
 		s.title = m.Title
-		signals = append(signals, "NewTitle")
+		item("NewTitle")
 	}
-	menuChanged := force || old.Entries == nil || !entriesEqual(old.Entries, m.Entries)
-	if menuChanged {
+	if force || old.Entries == nil || !entriesEqual(old.Entries, m.Entries) {
 		s.items = make([]menuItem, len(m.Entries))
 		for i, e := range m.Entries {
 			s.items[i] = menuItem{id: s.nextID, e: e}
 			s.nextID++
 		}
 		s.revision++
+		sigs = append(sigs, signal{menuPath, menuIface + ".LayoutUpdated", []any{s.revision, int32(0)}})
 	}
-	status, revision := s.statusLocked(), s.revision
-	s.mu.Unlock()
-
-	for _, sig := range signals {
-		var args []any
-		if sig == "NewStatus" {
-			args = []any{status}
-		}
-		s.emit(sniPath, sniIface+"."+sig, args...)
-	}
-	if menuChanged {
-		s.emit(menuPath, menuIface+".LayoutUpdated", revision, int32(0))
-	}
-}
-
-func (s *sni) emit(path dbus.ObjectPath, name string, args ...any) {
-	if err := s.conn.Emit(path, name, args...); err != nil {
-		s.log.Warn("cannot signal the tray host", "signal", name, "err", err)
-	}
+	return sigs
 }
 
 // statusLocked: an item that needs attention is shown prominently by
