@@ -38,18 +38,7 @@ func TestTrayOverDBus(t *testing.T) {
 		t.Skip("dbus-daemon not installed (Debian package dbus-daemon)")
 	}
 	addr := startBus(t, daemon)
-	conn, err := dbus.Connect(addr)
-	if err != nil {
-		t.Fatalf("connect to the test bus: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	items := make(chan string, 10)
-	if err := conn.Export(&watcher{items}, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher"); err != nil {
-		t.Fatal(err)
-	}
-	if reply, err := conn.RequestName("org.kde.StatusNotifierWatcher", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("own the watcher name: %v %v", reply, err)
-	}
+	conn, items := startWatcher(t, addr)
 
 	dir := t.TempDir()
 	agent := fileAgentState{
@@ -154,18 +143,7 @@ func TestTrayOverDBus(t *testing.T) {
 	if _, err := conn.ReleaseName("org.kde.StatusNotifierWatcher"); err != nil {
 		t.Fatal(err)
 	}
-	conn2, err := dbus.Connect(addr)
-	if err != nil {
-		t.Fatalf("connect to the test bus: %v", err)
-	}
-	t.Cleanup(func() { conn2.Close() })
-	items2 := make(chan string, 10)
-	if err := conn2.Export(&watcher{items2}, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher"); err != nil {
-		t.Fatal(err)
-	}
-	if reply, err := conn2.RequestName("org.kde.StatusNotifierWatcher", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("own the watcher name again: %v %v", reply, err)
-	}
+	_, items2 := startWatcher(t, addr)
 	select {
 	case again := <-items2:
 		if again != service {
@@ -270,6 +248,31 @@ func startBus(t *testing.T, daemon string) string {
 		t.Fatalf("read the bus address: %v", err)
 	}
 	return strings.TrimSpace(line)
+}
+
+func connectBus(t *testing.T, addr string) *dbus.Conn {
+	t.Helper()
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatalf("connect to the test bus: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// startWatcher plays org.kde.StatusNotifierWatcher on a connection of its
+// own; the channel gets the bus name of each item that registers.
+func startWatcher(t *testing.T, addr string) (*dbus.Conn, <-chan string) {
+	t.Helper()
+	conn := connectBus(t, addr)
+	items := make(chan string, 10)
+	if err := conn.Export(&watcher{items}, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher"); err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := conn.RequestName("org.kde.StatusNotifierWatcher", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("own the watcher name: %v %v", reply, err)
+	}
+	return conn, items
 }
 
 // watcher is the part of org.kde.StatusNotifierWatcher the item calls.

@@ -35,13 +35,7 @@ func busSNI(t *testing.T) (*sni, *dbus.Conn, chan *dbus.Signal) {
 		t.Skip("dbus-daemon not installed (Debian package dbus-daemon)")
 	}
 	addr := startBus(t, daemon)
-	var conns [2]*dbus.Conn
-	for i := range conns {
-		if conns[i], err = dbus.Connect(addr); err != nil {
-			t.Fatalf("connect to the test bus: %v", err)
-		}
-		t.Cleanup(func() { conns[i].Close() })
-	}
+	conns := [2]*dbus.Conn{connectBus(t, addr), connectBus(t, addr)}
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) })
 	s := newSNI(conns[0], slog.New(slog.NewTextHandler(io.Discard, nil)), done)
