@@ -218,6 +218,13 @@ func TestTrayOverDBus(t *testing.T) {
 
 // startBus starts a private session bus and returns its address.
 func startBus(t *testing.T, daemon string) string {
+	addr, _ := startBusCmd(t, daemon)
+	return addr
+}
+
+// startBusCmd starts a private session bus and returns its address and
+// its process.
+func startBusCmd(t *testing.T, daemon string) (string, *exec.Cmd) {
 	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "bus.conf")
@@ -247,7 +254,7 @@ func startBus(t *testing.T, daemon string) string {
 	if err != nil {
 		t.Fatalf("read the bus address: %v", err)
 	}
-	return strings.TrimSpace(line)
+	return strings.TrimSpace(line), cmd
 }
 
 func connectBus(t *testing.T, addr string) *dbus.Conn {

@@ -3,6 +3,8 @@
 package tray
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -349,4 +351,41 @@ func FuzzSNIMenu(f *testing.F) {
 		default:
 		}
 	})
+}
+
+// TestSNIBusLost: when the session bus goes away under the icon, the UI
+// ends with an error (its parent starts a new one) instead of drawing
+// into a closed connection.
+func TestSNIBusLost(t *testing.T) {
+	daemon, err := exec.LookPath("dbus-daemon")
+	if err != nil {
+		t.Skip("dbus-daemon not installed (Debian package dbus-daemon)")
+	}
+	addr, bus := startBusCmd(t, daemon)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", addr)
+	_, items := startWatcher(t, addr)
+	agent := &fakeAgent{status: Status{Connected: true}, tray: json.RawMessage(`{}`)}
+	u := &UI{Agent: agent, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Refresh: 20 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
+	select {
+	case <-items:
+	case err := <-done:
+		t.Fatalf("the UI ended before registering: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the UI did not register")
+	}
+	if err := bus.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "session bus") {
+			t.Errorf("the UI ended with %v, want the lost bus", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the UI kept running without its bus")
+	}
 }

@@ -50,12 +50,11 @@ func (u *UI) Run(ctx context.Context) error {
 	var logged string
 	for {
 		m := u.poll(ctx)
-		err := hostReady()
-		switch {
-		case !m.Visible:
-			err = errors.New("the tray icon is turned off by policy")
-		case err == nil:
-			return u.show(ctx, m)
+		err := errors.New("the tray icon is turned off by policy")
+		if m.Visible {
+			if err = hostReady(); err == nil {
+				return u.show(ctx, m)
+			}
 		}
 		if err.Error() != logged {
 			u.Log.Info("waiting to show the tray icon", "reason", err)

@@ -4,6 +4,7 @@ package tray
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -16,8 +17,8 @@ func Supported() error { return nil }
 // show serves the icon on the session bus (sni.go) with model m until ctx
 // ends or the policy hides the icon. Without a tray host the item stays
 // on the bus and registers when one appears.
-func (u *UI) show(ctx context.Context, m Model) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (u *UI) show(outer context.Context, m Model) error {
+	ctx, cancel := context.WithCancel(outer)
 	defer cancel()
 	conn, err := dbus.ConnectSessionBus(dbus.WithContext(ctx))
 	if err != nil {
@@ -35,12 +36,18 @@ func (u *UI) show(ctx context.Context, m Model) error {
 	go func() {
 		defer wg.Done()
 		s.stayRegistered(ctx)
+		// It returns before ctx ends only when the connection closed (the
+		// bus went away): there is nothing to show on any more.
+		cancel()
 	}()
 	hidden := u.loop(ctx, s, m, 0)
 	cancel()
 	wg.Wait()
-	if hidden {
+	switch {
+	case hidden:
 		return ErrHidden
+	case outer.Err() == nil:
+		return errors.New("lost the connection to the DBus session bus")
 	}
 	return nil
 }
