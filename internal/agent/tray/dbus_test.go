@@ -24,30 +24,21 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestTrayOverDBus runs the real tray (fyne.io/systray) in a child process
-// on a private DBus session bus, plays the desktop's StatusNotifierWatcher
-// itself, and reads the icon, tooltip and menu back the way a panel does
-// (StatusNotifierItem properties, com.canonical.dbusmenu GetLayout). It
-// clicks "Request help" over DBus and lets a scripted browser fill in the
-// page, then turns the icon off by policy. No X server is needed.
+// TestTrayOverDBus runs the real tray (our StatusNotifierItem, sni.go) in
+// a child process on a private DBus session bus, plays the desktop's
+// StatusNotifierWatcher itself, and reads the icon, tooltip and menu back
+// the way a panel does (StatusNotifierItem properties, com.canonical.dbusmenu
+// GetLayout and GetGroupProperties). It restarts the watcher and sees the
+// item register again, clicks "Request help" over DBus and lets a scripted
+// browser fill in the page, then turns the icon off by policy. No X server
+// is needed.
 func TestTrayOverDBus(t *testing.T) {
 	daemon, err := exec.LookPath("dbus-daemon")
 	if err != nil {
 		t.Skip("dbus-daemon not installed (Debian package dbus-daemon)")
 	}
 	addr := startBus(t, daemon)
-	conn, err := dbus.Connect(addr)
-	if err != nil {
-		t.Fatalf("connect to the test bus: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	items := make(chan string, 10)
-	if err := conn.Export(&watcher{items}, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher"); err != nil {
-		t.Fatal(err)
-	}
-	if reply, err := conn.RequestName("org.kde.StatusNotifierWatcher", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("own the watcher name: %v %v", reply, err)
-	}
+	conn, items := startWatcher(t, addr)
 
 	dir := t.TempDir()
 	agent := fileAgentState{
@@ -120,6 +111,62 @@ func TestTrayOverDBus(t *testing.T) {
 	if got, want := iconColor(t, item), stateColors[StateConnected]; got != [3]byte{want.R, want.G, want.B} {
 		t.Errorf("connected icon colour %v, want %v", got, want)
 	}
+	if got := stringProp(t, item, "org.kde.StatusNotifierItem.Status"); got != "Active" {
+		t.Errorf("Status %q, want Active", got)
+	}
+	if v, err := menu.GetProperty("com.canonical.dbusmenu.Version"); err != nil || v.Value() != uint32(3) {
+		t.Errorf("dbusmenu Version %v (%v), want 3", v, err)
+	}
+	// What a panel that asks for the items' properties separately sees.
+	var group []struct {
+		ID    int32
+		Props map[string]dbus.Variant
+	}
+	ids := []int32{}
+	for _, c := range layout(t, menu).children {
+		ids = append(ids, c.id)
+	}
+	if err := menu.Call("com.canonical.dbusmenu.GetGroupProperties", 0, ids, []string{"label", "enabled"}).Store(&group); err != nil {
+		t.Fatalf("GetGroupProperties: %v", err)
+	}
+	if len(group) != len(ids) || group[0].Props["label"].Value() != "Acme__IT" || group[0].Props["enabled"].Value() != false {
+		t.Errorf("GetGroupProperties gave %v", group)
+	}
+	var xml string
+	if err := item.Call("org.freedesktop.DBus.Introspectable.Introspect", 0).Store(&xml); err != nil ||
+		!strings.Contains(xml, `<interface name="org.kde.StatusNotifierItem">`) {
+		t.Errorf("Introspect: %v\n%s", err, xml)
+	}
+
+	// The panel restarts: a new watcher takes the name, and the item
+	// registers with it.
+	if _, err := conn.ReleaseName("org.kde.StatusNotifierWatcher"); err != nil {
+		t.Fatal(err)
+	}
+	_, items2 := startWatcher(t, addr)
+	select {
+	case again := <-items2:
+		if again != service {
+			t.Errorf("registered again as %q, was %q", again, service)
+		}
+	case <-exited:
+		t.Fatalf("tray exited: %v", waitErr)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the tray did not register with the new watcher")
+	}
+
+	// The agent reports a problem: the orange icon, and the item asks for
+	// attention.
+	agent.Status.Attention = "disk almost full"
+	agent.write(t, dir)
+	waitFor(t, "the attention status", func() (bool, string) {
+		got := stringProp(t, item, "org.kde.StatusNotifierItem.Status")
+		return got == "NeedsAttention", got
+	})
+	if got, want := iconColor(t, item), stateColors[StateAttention]; got != [3]byte{want.R, want.G, want.B} {
+		t.Errorf("attention icon colour %v, want %v", got, want)
+	}
+	agent.Status.Attention = ""
 
 	// The agent loses its server: icon, tooltip and menu follow.
 	agent.Status.Connected = false
@@ -171,6 +218,13 @@ func TestTrayOverDBus(t *testing.T) {
 
 // startBus starts a private session bus and returns its address.
 func startBus(t *testing.T, daemon string) string {
+	addr, _ := startBusCmd(t, daemon)
+	return addr
+}
+
+// startBusCmd starts a private session bus and returns its address and
+// its process.
+func startBusCmd(t *testing.T, daemon string) (string, *exec.Cmd) {
 	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "bus.conf")
@@ -200,10 +254,35 @@ func startBus(t *testing.T, daemon string) string {
 	if err != nil {
 		t.Fatalf("read the bus address: %v", err)
 	}
-	return strings.TrimSpace(line)
+	return strings.TrimSpace(line), cmd
 }
 
-// watcher is the part of org.kde.StatusNotifierWatcher systray calls.
+func connectBus(t *testing.T, addr string) *dbus.Conn {
+	t.Helper()
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatalf("connect to the test bus: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// startWatcher plays org.kde.StatusNotifierWatcher on a connection of its
+// own; the channel gets the bus name of each item that registers.
+func startWatcher(t *testing.T, addr string) (*dbus.Conn, <-chan string) {
+	t.Helper()
+	conn := connectBus(t, addr)
+	items := make(chan string, 10)
+	if err := conn.Export(&watcher{items}, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher"); err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := conn.RequestName("org.kde.StatusNotifierWatcher", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("own the watcher name: %v %v", reply, err)
+	}
+	return conn, items
+}
+
+// watcher is the part of org.kde.StatusNotifierWatcher the item calls.
 type watcher struct{ items chan<- string }
 
 func (w *watcher) RegisterStatusNotifierItem(sender dbus.Sender, path string) *dbus.Error {
@@ -273,6 +352,16 @@ func labels(n menuNode) []string {
 		}
 	}
 	return l
+}
+
+func stringProp(t *testing.T, obj dbus.BusObject, name string) string {
+	t.Helper()
+	v, err := obj.GetProperty(name)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	s, _ := v.Value().(string)
+	return s
 }
 
 func tooltip(t *testing.T, item dbus.BusObject) string {

@@ -8,11 +8,11 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// hostReady checks that the session bus systray talks to is there:
-// systray only logs a missing bus, and then panics when it quits.
+// hostReady checks that the session bus the icon is served on is there.
 func hostReady() error {
-	if _, err := dbus.SessionBus(); err != nil {
+	conn, err := dbus.ConnectSessionBus()
+	if err != nil {
 		return fmt.Errorf("no DBus session bus for the tray icon: %w", err)
 	}
-	return nil
+	return conn.Close()
 }

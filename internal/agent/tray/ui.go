@@ -50,12 +50,11 @@ func (u *UI) Run(ctx context.Context) error {
 	var logged string
 	for {
 		m := u.poll(ctx)
-		err := hostReady()
-		switch {
-		case !m.Visible:
-			err = errors.New("the tray icon is turned off by policy")
-		case err == nil:
-			return u.show(ctx, m)
+		err := errors.New("the tray icon is turned off by policy")
+		if m.Visible {
+			if err = hostReady(); err == nil {
+				return u.show(ctx, m)
+			}
 		}
 		if err.Error() != logged {
 			u.Log.Info("waiting to show the tray icon", "reason", err)
@@ -94,6 +93,50 @@ func (u *UI) poll(ctx context.Context) Model {
 		u.lastErr = ""
 	}
 	return Build(st, statusErr, u.cfg)
+}
+
+// view is the icon as one tray toolkit draws it.
+type view interface {
+	// draw changes what differs from old (nil at first) to m: icon,
+	// tooltip, title and menu; all of them when force.
+	draw(old *Model, m Model, force bool)
+	// clicked gives the entries the user clicks.
+	clicked() <-chan Entry
+	// opened ticks when the user opens the menu; nil where the toolkit
+	// does not tell (a nil channel never ticks).
+	opened() <-chan struct{}
+}
+
+// loop keeps v, drawn with m, up to date until ctx ends (false) or the
+// policy hides the icon (true). The first redraws refreshes draw
+// everything again, for a toolkit that drops what is set before it is
+// ready.
+func (u *UI) loop(ctx context.Context, v view, m Model, redraws int) bool {
+	tick := time.NewTicker(u.Refresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case c := <-v.clicked():
+			u.click(ctx, c, m)
+			continue
+		case <-tick.C:
+		case <-v.opened():
+		}
+		next := u.poll(ctx)
+		if !next.Visible {
+			u.Log.Info("the tray icon was turned off by policy")
+			return true
+		}
+		if !next.Equal(m) || redraws > 0 {
+			v.draw(&m, next, redraws > 0)
+			m = next
+		}
+		if redraws > 0 {
+			redraws--
+		}
+	}
 }
 
 // click does what entry e of model m is for.
@@ -140,4 +183,8 @@ func (u *UI) closePages() {
 	for _, p := range pages {
 		p.Close()
 	}
+}
+
+func entriesEqual(a, b []Entry) bool {
+	return Model{Entries: a}.Equal(Model{Entries: b})
 }

@@ -1,4 +1,4 @@
-//go:build !darwin || cgo
+//go:build !unix || (darwin && cgo)
 
 package tray
 
@@ -41,7 +41,13 @@ func (u *UI) show(ctx context.Context, m Model) error {
 			u.Log.Error("the notification area did not take the icon; exiting to be restarted", "waited", readyTimeout)
 			os.Exit(1)
 		}
-		hidden = u.loop(ctx, m)
+		var menu trayMenu
+		defer menu.clear()
+		menu.draw(nil, m, true)
+		// systray on Linux and macOS calls onReady before it publishes the
+		// icon's properties, and may drop an icon or tooltip set in
+		// between: set them again on the first refreshes.
+		hidden = u.loop(ctx, &menu, m, 3)
 	}()
 	systray.Run(func() { close(ready) }, nil)
 	cancel()
@@ -50,41 +56,6 @@ func (u *UI) show(ctx context.Context, m Model) error {
 		return ErrHidden
 	}
 	return nil
-}
-
-// loop keeps the tray up to date until ctx ends (false) or the policy
-// hides the icon (true).
-func (u *UI) loop(ctx context.Context, m Model) bool {
-	var menu trayMenu
-	defer menu.clear()
-	menu.draw(nil, m, true)
-	tick := time.NewTicker(u.Refresh)
-	defer tick.Stop()
-	// systray on Linux calls onReady before it publishes the icon's
-	// properties, and drops an icon or tooltip set in between: set them
-	// again on the first refreshes.
-	again := 3
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case c := <-menu.clicks:
-			u.click(ctx, c, m)
-			continue
-		case <-tick.C:
-		case <-systray.TrayOpenedCh: // Linux and macOS: the user opened the menu
-		}
-		next := u.poll(ctx)
-		if !next.Visible {
-			u.Log.Info("the tray icon was turned off by policy")
-			return true
-		}
-		if !next.Equal(m) || again > 0 {
-			menu.draw(&m, next, again > 0)
-			m = next
-			again--
-		}
-	}
 }
 
 // trayMenu is the drawn menu: its items and the goroutines that pass
@@ -142,6 +113,12 @@ func (t *trayMenu) draw(old *Model, m Model, force bool) {
 	}
 }
 
+func (t *trayMenu) clicked() <-chan Entry { return t.clicks }
+
+// opened: systray's TrayOpenedCh ticks on macOS (and Linux); on Windows it
+// never does.
+func (t *trayMenu) opened() <-chan struct{} { return systray.TrayOpenedCh }
+
 // clear removes the items and waits for their forwarders.
 func (t *trayMenu) clear() {
 	if t.done == nil {
@@ -151,8 +128,4 @@ func (t *trayMenu) clear() {
 	systray.ResetMenu()
 	t.wg.Wait()
 	t.done = nil
-}
-
-func entriesEqual(a, b []Entry) bool {
-	return Model{Entries: a}.Equal(Model{Entries: b})
 }
