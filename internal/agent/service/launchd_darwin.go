@@ -154,6 +154,5 @@ func (m *Manager) bootstrap(ctx context.Context, r Role) error {
 	return err
 }
 
-
 // packagedBinary: macOS has no system package of the agent.
 const packagedBinary = ""

@@ -35,6 +35,5 @@ func (m *Manager) Start(context.Context, Role) error { return errUnsupported() }
 // Stop is not supported on this OS.
 func (m *Manager) Stop(context.Context, Role) error { return errUnsupported() }
 
-
 // packagedBinary: no system package of the agent exists for this OS.
 const packagedBinary = ""

@@ -285,4 +285,3 @@ func (m *Manager) enableOffline(r Role) (bool, error) {
 	}
 	return true, nil
 }
-
