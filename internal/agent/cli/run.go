@@ -155,6 +155,9 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}()
 	}
 
+	stopKeeper := startWatchdogKeeper(ctx, *path, log)
+	defer stopKeeper()
+
 	// Let go, each minute, of the program's pages the agent no longer runs.
 	tctx, stopTrim := context.WithCancel(ctx)
 	var trimmer sync.WaitGroup
