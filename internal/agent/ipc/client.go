@@ -67,11 +67,14 @@ func (c *Client) Call(ctx context.Context, method string, req, resp any) error {
 	// Cancellation interrupts a blocked read or write.
 	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := WriteFrame(c.conn, b); err != nil {
-		return c.fail(ctx, method, err)
-	}
+	werr := WriteFrame(c.conn, b)
+	// After a failed write, still read: a server that refused the
+	// connection (busy) answered before closing it.
 	rb, err := ReadFrame(c.conn)
 	if err != nil {
+		if werr != nil {
+			err = werr
+		}
 		return c.fail(ctx, method, err)
 	}
 	res, err := DecodeResponse(rb)
@@ -85,6 +88,8 @@ func (c *Client) Call(ctx context.Context, method string, req, resp any) error {
 		c.broken = res.Error
 		c.conn.Close()
 		return res.Error
+	case werr != nil:
+		return c.fail(ctx, method, werr)
 	case res.ID != id:
 		return c.fail(ctx, method, fmt.Errorf("answer to request %q, want %q", res.ID, id))
 	case res.Error != nil:

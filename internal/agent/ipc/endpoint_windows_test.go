@@ -75,9 +75,9 @@ func checkDACL(t *testing.T, sd *windows.SECURITY_DESCRIPTOR) {
 		t.Errorf("control got %#x, %v; want SE_DACL_PROTECTED", ctl, err)
 	}
 	want := map[windows.WELL_KNOWN_SID_TYPE]windows.ACCESS_MASK{
-		windows.WinLocalSystemSid:          windows.GENERIC_ALL,
+		windows.WinLocalSystemSid:           windows.GENERIC_ALL,
 		windows.WinBuiltinAdministratorsSid: windows.GENERIC_ALL,
-		windows.WinInteractiveSid:          clientAccess,
+		windows.WinInteractiveSid:           clientAccess,
 	}
 	if int(dacl.AceCount) != len(want) {
 		t.Errorf("DACL has %d ACEs, want %d", dacl.AceCount, len(want))
