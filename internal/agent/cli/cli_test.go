@@ -355,7 +355,9 @@ func TestRunConnectsAndCleansUp(t *testing.T) {
 	defer cancel()
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, []string{"run", "--config", path, "--ipc", testIPCEndpoint(t)}, io.Discard, &stderr) }()
+	go func() {
+		done <- Run(ctx, []string{"run", "--config", path, "--ipc", testIPCEndpoint(t)}, io.Discard, &stderr)
+	}()
 
 	select {
 	case <-helloSeen:
@@ -472,7 +474,9 @@ func TestRunPolicy(t *testing.T) {
 	defer cancel()
 	var stderr syncWriter
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, []string{"run", "--config", path, "--ipc", testIPCEndpoint(t)}, io.Discard, &stderr) }()
+	go func() {
+		done <- Run(ctx, []string{"run", "--config", path, "--ipc", testIPCEndpoint(t)}, io.Discard, &stderr)
+	}()
 	expectAck := func(want string) {
 		t.Helper()
 		select {
