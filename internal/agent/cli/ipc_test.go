@@ -103,7 +103,7 @@ func TestRunServesIPC(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if err := call(ipc.MethodStatus, nil, &st); err != nil {
-			t.Fatalf("status: %v", err)
+			t.Fatalf("status: %v; agent log:\n%s", err, stderr.String())
 		}
 		if st.Connected && st.PolicyRevision == "r1" {
 			break
@@ -134,7 +134,7 @@ func TestRunServesIPC(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the help request did not reach the server\n%s", stderr.String())
 	}
-	waitFileLacks(t, helpRequestsPath(path), hr.ID)
+	waitAcked(t, helpRequestsPath(path), hr.ID, &stderr)
 	if err := call(ipc.MethodHelpRequest, ipc.HelpRequestArgs{Message: " "}, nil); !errors.Is(err, ipc.ErrBadRequest) {
 		t.Errorf("empty help request got %v, want ErrBadRequest", err)
 	}
@@ -187,18 +187,20 @@ func dialAgent(t *testing.T, endpoint string) *ipc.Client {
 	}
 }
 
-func waitFileLacks(t *testing.T, path, s string) {
+// waitAcked waits until the agent logs the server's acknowledgement of
+// help request id, then checks the file no longer holds it. The file is
+// read once: on Windows a reader blocks the agent's rename over it.
+func waitAcked(t *testing.T, path, id string, log *syncWriter) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, err := os.ReadFile(path)
-		if err == nil && !strings.Contains(string(b), s) {
-			return
-		}
+	for !strings.Contains(log.String(), `server acknowledged help request" id=`+id) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s still holds %q (%v)", path, s, err)
+			t.Fatalf("help request %s never acknowledged; agent log:\n%s", id, log.String())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if b, err := os.ReadFile(path); err != nil || strings.Contains(string(b), id) {
+		t.Errorf("%s after the ack: %q, %v; want the request gone", path, b, err)
 	}
 }
 
