@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -72,22 +70,9 @@ func newHelpOutbox(path string, log *slog.Logger) *helpOutbox {
 }
 
 func (o *helpOutbox) load() error {
-	f, err := os.Open(o.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	const maxFile = MaxPendingHelp * 8 << 10
-	b, err := io.ReadAll(io.LimitReader(f, maxFile+1))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", o.path, err)
-	}
-	if len(b) > maxFile {
-		return fmt.Errorf("read %s: larger than %d bytes", o.path, maxFile)
-	}
 	var hf helpFile
-	if err := json.Unmarshal(b, &hf); err != nil {
-		return fmt.Errorf("parse %s: %w", o.path, err)
+	if err := readJSONFile(o.path, MaxPendingHelp*8<<10, &hf); err != nil {
+		return err
 	}
 	for _, h := range hf.Requests {
 		if err := h.Validate(); err != nil {

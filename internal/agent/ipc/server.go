@@ -117,13 +117,14 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	// Cancellation closes the listener, which ends Accept below.
-	stop := context.AfterFunc(ctx, func() { l.Close() })
-	defer func() {
-		if stop() {
-			l.Close()
-		}
-	}()
+	// Cancellation closes the listener, which ends Accept below. The Once
+	// makes the deferred call wait for a close already under way, so the
+	// endpoint (and its lock) is free when Serve returns.
+	var closeOnce sync.Once
+	closeListener := func() { closeOnce.Do(func() { l.Close() }) }
+	stop := context.AfterFunc(ctx, closeListener)
+	defer stop()
+	defer closeListener()
 
 	slots := make(chan struct{}, s.MaxConns)
 	for {
