@@ -117,6 +117,9 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Whatever ends Serve also ends the connections it waits for.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	// Cancellation closes the listener, which ends Accept below. The Once
 	// makes the deferred call wait for a close already under way, so the
 	// endpoint (and its lock) is free when Serve returns.
