@@ -17,7 +17,7 @@ import (
 
 // testEndpoint is a socket path in a fresh directory, short enough for
 // sun_path (104 bytes on macOS).
-func testEndpoint(t *testing.T) string {
+func testEndpoint(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ipc")
 	if err != nil {
@@ -165,3 +165,5 @@ func cmpWant(err error) string {
 	}
 	return strconv.Quote(err.Error())
 }
+
+func benchEndpoint(b *testing.B) string { return testEndpoint(b) }

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-func testEndpoint(t *testing.T) string {
+func testEndpoint(t testing.TB) string {
 	t.Helper()
 	return `\\.\pipe\steward-test-` + rand.Text()
 }
@@ -132,3 +132,5 @@ func TestPipeInUse(t *testing.T) {
 func underWine() bool {
 	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
 }
+
+func benchEndpoint(b *testing.B) string { return testEndpoint(b) }

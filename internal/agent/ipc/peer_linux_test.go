@@ -31,13 +31,13 @@ func TestMain(m *testing.M) {
 
 // clientReport is what clientMain prints.
 type clientReport struct {
-	Echo      echoReply `json:"echo"`
-	EchoErr   string    `json:"echo_err"`
+	Status    echoReply `json:"status"`
+	StatusErr string    `json:"status_err"`
 	HealthErr string    `json:"health_err"`
 	Forbidden bool      `json:"forbidden"` // errors.Is(health error, ErrForbidden)
 }
 
-// clientMain calls echo and health and prints what happened as JSON.
+// clientMain calls status and health and prints what happened as JSON.
 func clientMain(endpoint string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
@@ -48,8 +48,8 @@ func clientMain(endpoint string) int {
 	}
 	defer c.Close()
 	var r clientReport
-	if err := c.Call(ctx, "echo", nil, &r.Echo); err != nil {
-		r.EchoErr = err.Error()
+	if err := c.Call(ctx, MethodStatus, nil, &r.Status); err != nil {
+		r.StatusErr = err.Error()
 	}
 	if err := c.Call(ctx, MethodHealth, nil, nil); err != nil {
 		r.HealthErr, r.Forbidden = err.Error(), errors.Is(err, ErrForbidden)
@@ -96,6 +96,10 @@ func TestOtherUserCannotCallHealth(t *testing.T) {
 
 	var healthRan atomic.Bool
 	ts := startServerAt(t, endpoint, func(s *Server) {
+		// status answers with the caller the server identified.
+		s.Handle(MethodStatus, RoleUser, func(_ context.Context, c Caller, _ json.RawMessage) (any, error) {
+			return echoReply{Caller: c}, nil
+		})
 		s.Handle(MethodHealth, RoleAdmin, func(context.Context, Caller, json.RawMessage) (any, error) {
 			healthRan.Store(true)
 			return HealthReply{PID: os.Getpid()}, nil
@@ -116,10 +120,10 @@ func TestOtherUserCannotCallHealth(t *testing.T) {
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("client output %q: %v", out, err)
 	}
-	if r.EchoErr != "" {
-		t.Errorf("echo as %s failed: %s", name, r.EchoErr)
+	if r.StatusErr != "" {
+		t.Errorf("status as %s failed: %s", name, r.StatusErr)
 	}
-	if got := r.Echo.Caller; got.UID != uid || got.User != name || got.Admin || got.PID == os.Getpid() || got.PID == 0 {
+	if got := r.Status.Caller; got.UID != uid || got.User != name || got.Admin || got.PID == os.Getpid() || got.PID == 0 {
 		t.Errorf("server saw caller %+v, want uid %d user %s, not admin, the client's pid", got, uid, name)
 	}
 	if !r.Forbidden {

@@ -406,3 +406,32 @@ func TestHandlePanicsOnMisuse(t *testing.T) {
 		}()
 	}
 }
+
+// BenchmarkCall measures one call's round trip over the endpoint.
+func BenchmarkCall(b *testing.B) {
+	endpoint := benchEndpoint(b)
+	s := NewServer(endpoint, slog.New(slog.DiscardHandler))
+	s.Handle(MethodStatus, RoleUser, func(context.Context, Caller, json.RawMessage) (any, error) {
+		return StatusReply{AgentID: "agent-1", Hostname: "web-01", IPAddresses: []string{"10.0.0.5"}, Version: "1.0.0"}, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	<-s.Ready()
+	c, err := Dial(ctx, endpoint)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	var st StatusReply
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Call(ctx, MethodStatus, nil, &st); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
