@@ -18,7 +18,18 @@ AGENT_SOURCES := $(filter-out %_test.go,$(shell find cmd/steward-agent internal/
 # steward-agent-linux-amd64, steward-agent-windows-arm64.exe, ...
 AGENT_BINS := $(foreach t,$(AGENT_TARGETS),$(AGENT_DIR)/steward-agent-$(subst /,-,$(t))$(if $(findstring windows,$(t)),.exe))
 
-.PHONY: run agents build test
+# The installers `make packages` builds beside the binaries, from them:
+# MSIs (x64, arm64), .deb and .rpm (amd64, arm64), and SHA256SUMS over
+# every download. bin/steward-package builds them (wixl, msitools and
+# osslsigncode from Debian for the MSI); it signs the Windows binary and the
+# MSIs when STEWARD_SIGN_CERT/STEWARD_SIGN_KEY or STEWARD_SIGN_PKCS12 (and
+# STEWARD_SIGN_PASSWORD) are set (docs/installers.md).
+PACKAGER := bin/steward-package
+PACKAGER_SOURCES := $(filter-out %_test.go,$(shell find cmd/steward-package packaging -type f 2>/dev/null)) go.mod go.sum
+PACKAGES := $(AGENT_DIR)/steward-agent-windows-amd64.msi $(AGENT_DIR)/steward-agent-windows-arm64.msi \
+	$(foreach a,amd64 arm64,$(AGENT_DIR)/steward-agent-linux-$(a).deb $(AGENT_DIR)/steward-agent-linux-$(a).rpm)
+
+.PHONY: run agents build test packages
 
 # Build the agent binaries the dashboard offers for download (only those
 # whose sources changed since they were built), then build and run the
@@ -40,6 +51,28 @@ $(AGENT_DIR)/steward-agent-%: $(AGENT_SOURCES)
 		echo "agents: building steward-agent for $$os/$$arch..."; start=$$(date +%s); \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -tags $(TAGS_AGENT) -ldflags "$(LDFLAGS_AGENT)" -o $@ ./cmd/steward-agent \
 		&& echo "agents: steward-agent for $$os/$$arch built in $$(( $$(date +%s) - start ))s"
+
+packages: $(AGENT_DIR)/SHA256SUMS
+	@echo "packages: $(words $(PACKAGES)) installers and SHA256SUMS up to date in $(AGENT_DIR)"
+
+$(PACKAGER): $(PACKAGER_SOURCES)
+	@mkdir -p bin
+	CGO_ENABLED=0 go build -trimpath -o $@ ./cmd/steward-package
+
+# Each package is rebuilt only when its binary or the packager changed.
+# The MSI's architecture is named x64 where Go says amd64.
+$(AGENT_DIR)/steward-agent-windows-%.msi: $(AGENT_DIR)/steward-agent-windows-%.exe $(PACKAGER)
+	@arch=$*; [ "$$arch" = amd64 ] && arch=x64; \
+		$(PACKAGER) msi --exe $< --arch $$arch --version $(VERSION) --out $@
+
+$(AGENT_DIR)/steward-agent-linux-%.deb: $(AGENT_DIR)/steward-agent-linux-% $(PACKAGER)
+	@$(PACKAGER) deb --bin $< --arch $* --version $(VERSION) --out $@
+
+$(AGENT_DIR)/steward-agent-linux-%.rpm: $(AGENT_DIR)/steward-agent-linux-% $(PACKAGER)
+	@$(PACKAGER) rpm --bin $< --arch $* --version $(VERSION) --out $@
+
+$(AGENT_DIR)/SHA256SUMS: $(AGENT_BINS) $(PACKAGES) $(PACKAGER)
+	@$(PACKAGER) sums $(AGENT_DIR)
 
 build: agents
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS_SERVER)" -o bin/steward ./cmd/steward

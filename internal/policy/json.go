@@ -201,6 +201,18 @@ func decodeValue(kind Kind, path string, raw json.RawMessage) (v any, msg string
 			return nil, `must be a list of channel IDs, ["all"] or []`, nil
 		}
 		return ids, "", nil
+	case KindText:
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return nil, "must be a string", nil
+		}
+		return s, "", nil
+	case KindServices:
+		v, msg := decodeList[WatchedService](raw, `services such as {"name": "Spooler", "restart": true, "alert": true}`)
+		return v, msg, nil
+	case KindLinks:
+		v, msg := decodeList[Link](raw, `links such as {"title": "Portal", "url": "https://..."}`)
+		return v, msg, nil
 	}
 	return nil, "", fmt.Errorf("field %s has unsupported kind %s", path, kind)
 }
@@ -256,6 +268,14 @@ func jsonValue(v any) any {
 	case []string:
 		if x == nil {
 			return []string{}
+		}
+	case []WatchedService:
+		if x == nil {
+			return []WatchedService{}
+		}
+	case []Link:
+		if x == nil {
+			return []Link{}
 		}
 	}
 	return v

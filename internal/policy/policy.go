@@ -127,6 +127,18 @@ func normalize(kind Kind, v any) (any, error) {
 		if ids, ok := v.([]string); ok {
 			return cloneValue(ids), nil
 		}
+	case KindText:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+	case KindServices:
+		if l, ok := v.([]WatchedService); ok {
+			return cloneValue(l), nil
+		}
+	case KindLinks:
+		if l, ok := v.([]Link); ok {
+			return cloneValue(l), nil
+		}
 	}
 	return nil, fmt.Errorf("value of type %T is not a %s", v, kind)
 }
@@ -142,6 +154,10 @@ func cloneValue(v any) any {
 		return maps.Clone(x)
 	case []string:
 		return append([]string{}, x...)
+	case []WatchedService:
+		return append([]WatchedService{}, x...)
+	case []Link:
+		return append([]Link{}, x...)
 	}
 	return v
 }

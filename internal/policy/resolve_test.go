@@ -207,6 +207,12 @@ func TestRevisionChangesWithAnyValue(t *testing.T) {
 			v = map[string]DiskLimits{"/": {PercentTrigger: 50, PercentClear: 40}}
 		case KindChannels:
 			v = []string{}
+		case KindText:
+			v = "Acme IT"
+		case KindServices:
+			v = []WatchedService{{Name: "Spooler", Restart: true}}
+		case KindLinks:
+			v = []Link{{Title: "Portal", URL: "https://portal.example"}}
 		}
 		rev := Resolve(Assignment{Level: LevelAgent, Document: doc(t, sp.Path, v)}).Revision()
 		if sp.ServerOnly {

@@ -32,6 +32,14 @@ const (
 	// JSON array of strings. ["all"] (AllChannels) means every channel; []
 	// means none.
 	KindChannels
+	// KindText is a string of one line, written as a JSON string.
+	KindText
+	// KindServices is a []WatchedService, written as a JSON array of
+	// objects and resolved as one value, like KindMounts.
+	KindServices
+	// KindLinks is a []Link, written as a JSON array of objects and
+	// resolved as one value.
+	KindLinks
 )
 
 // String returns the name of the kind as shown to users.
@@ -51,6 +59,12 @@ func (k Kind) String() string {
 		return "mounts"
 	case KindChannels:
 		return "channels"
+	case KindText:
+		return "text"
+	case KindServices:
+		return "services"
+	case KindLinks:
+		return "links"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -121,7 +135,7 @@ type Spec struct {
 }
 
 // Sections lists the top-level sections of a policy document. Those
-// without fields yet (updates, watchdog, tray, remote_access, scripts) are
+// without fields yet (updates, remote_access, scripts) are
 // placeholders that later work fills in: a document may only contain them
 // as empty objects.
 func Sections() []string {
@@ -235,6 +249,8 @@ func buildSchema() *schema {
 
 	add("inventory.interval", KindDuration, day,
 		"How often the agent reports hardware and software inventory.", durationRange(time.Hour, 30*day))
+
+	addMachineFields(add)
 
 	s := &schema{specs: specs, byPath: make(map[string]int, len(specs)), groups: make(map[string]bool)}
 	for _, sec := range Sections() {

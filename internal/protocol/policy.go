@@ -14,8 +14,10 @@ const (
 	TypePolicyAck = "policy_ack" // agent → server: PolicyAck
 )
 
-// MaxPolicyBytes bounds an effective policy document.
-const MaxPolicyBytes = 32 << 10
+// MaxPolicyBytes bounds an effective policy document. The largest valid
+// one, every list at its bound, is about 42 KB (the policy package tests
+// it), so a policy message stays within MaxMessageBytes.
+const MaxPolicyBytes = 48 << 10
 
 // PolicyUpdate carries an agent's effective policy. Policy is the policy's
 // canonical JSON: every field set, nested by section, e.g.

@@ -222,6 +222,39 @@ func policyValue(path string, v any, channels map[string]string) string {
 			}
 		}
 		return strings.Join(names, ", ")
+	case string:
+		if x == "" {
+			return "none"
+		}
+		return x
+	case []policy.WatchedService:
+		if len(x) == 0 {
+			return "none"
+		}
+		list := make([]string, 0, len(x))
+		for _, s := range x {
+			var what []string
+			if s.Restart {
+				what = append(what, "restarted")
+			}
+			if s.Alert {
+				what = append(what, "alerts")
+			}
+			if len(what) == 0 {
+				what = append(what, "checked only")
+			}
+			list = append(list, s.Name+" ("+strings.Join(what, ", ")+")")
+		}
+		return strings.Join(list, "; ")
+	case []policy.Link:
+		if len(x) == 0 {
+			return "none"
+		}
+		list := make([]string, 0, len(x))
+		for _, l := range x {
+			list = append(list, l.Title+": "+l.URL)
+		}
+		return strings.Join(list, "; ")
 	}
 	return fmt.Sprint(v)
 }

@@ -6,38 +6,137 @@ import (
 	"strings"
 )
 
-// installCommand is one OS's copy-and-paste agent install.
+// installCommand is one OS's copy-and-paste agent install, with the
+// installers offered for it.
 type installCommand struct {
 	ID    string // linux, darwin, windows
 	Label string
 	Shell string // where to paste it
 	Text  string
+	// Downloads are the files offered for this OS: the binaries the
+	// one-liner fetches and the packages, each with its SHA-256.
+	Downloads []agentDownload
 }
 
-// installCommands returns the commands that download the agent, enroll it
-// with token and start it in the foreground. Both values are quoted for
-// their shell: they are normally URL-safe, but a PublicURL is operator
-// input and nothing here relies on that.
-func installCommands(publicURL, token string) []installCommand {
+// agentDownload is one file of the install page.
+type agentDownload struct {
+	ID     string // element id of its command
+	Label  string // "MSI, x64"
+	Name   string // file name
+	URL    string // path on this server
+	SHA256 string // empty when the file is not on this server
+	// Then is the command to run where the file was downloaded (packages
+	// only), and ThenShell where to run it.
+	Then, ThenShell string
+}
+
+// installCommands returns the commands that download the agent, check it
+// against the SHA-256 in sums (by file name: see agentSums), enroll it
+// with token and start it in the foreground, and the packages with the
+// command that follows each. Both values are quoted for their shell: they
+// are normally URL-safe, but a PublicURL is operator input and nothing
+// here relies on that.
+func installCommands(publicURL, token string, sums map[string]string) []installCommand {
 	// sudo only when not root already: a root shell (a container, a
 	// rescue console) often has no sudo at all.
-	posix := func(goos string) string {
-		return `S=; [ "$(id -u)" -eq 0 ] || S=sudo; ` +
+	const sudo = `S=; [ "$(id -u)" -eq 0 ] || S=sudo; `
+	posix := func(goos, check string) string {
+		return sudo + shArchSums(goos, sums) +
 			"curl -fsSL -o steward-agent " + shDownloadURL(publicURL+"/download/agent/"+goos+"/") +
+			` && echo "$H  steward-agent" | ` + check +
 			" && chmod +x steward-agent" +
 			" && $S ./steward-agent install --no-service --server " + shQuote(publicURL) + " --token " + shQuote(token) +
 			" && $S ./steward-agent run"
 	}
 	const exe = `"$env:TEMP\steward-agent.exe"`
-	windows := "Invoke-WebRequest -UseBasicParsing -Uri " + psDownloadURL(publicURL+"/download/agent/windows/") +
+	windows := psArchSums(sums) +
+		"Invoke-WebRequest -UseBasicParsing -Uri " + psDownloadURL(publicURL+"/download/agent/windows/") +
 		` -OutFile ` + exe + `; ` +
-		`& ` + exe + ` install --no-service --server ` + psQuote(publicURL) + ` --token ` + psQuote(token) + `; ` +
-		`& ` + exe + ` run`
-	return []installCommand{
-		{ID: "linux", Label: "Linux", Shell: "a shell as root or a user who may sudo", Text: posix("linux")},
-		{ID: "windows", Label: "Windows", Shell: "PowerShell as Administrator", Text: windows},
-		{ID: "darwin", Label: "macOS", Shell: "Terminal (asks for sudo unless root)", Text: posix("darwin")},
+		`if ((Get-FileHash -Algorithm SHA256 ` + exe + `).Hash -ne $h) { Write-Error 'steward-agent.exe does not match the SHA-256 on the install page: not running it' } ` +
+		`else { & ` + exe + ` install --no-service --server ` + psQuote(publicURL) + ` --token ` + psQuote(token) + `; ` +
+		`& ` + exe + ` run }`
+
+	// After a package is downloaded: install it, then enroll, which
+	// registers the services from the packaged units.
+	enroll := "steward-agent install --server " + shQuote(publicURL) + " --token " + shQuote(token)
+	then := map[string]func(name string) (string, string){
+		"msi": func(name string) (string, string) {
+			return "msiexec /i " + name + " /qn SERVER=" + msiQuote(publicURL) + " TOKEN=" + msiQuote(token),
+				"a command prompt (cmd.exe) as Administrator, or the command line of a GPO or Intune deployment"
+		},
+		"deb": func(name string) (string, string) {
+			return sudo + "$S dpkg -i ./" + name + " && $S " + enroll, "a shell as root or a user who may sudo"
+		},
+		"rpm": func(name string) (string, string) {
+			return sudo + "$S rpm -U ./" + name + " && $S " + enroll, "a shell as root or a user who may sudo"
+		},
 	}
+	downloads := func(goos string) []agentDownload {
+		var out []agentDownload
+		for _, kind := range append([]string{""}, packageKinds[goos]...) {
+			for _, a := range agentArches {
+				name := agentFileName(goos, a.goarch, kind)
+				arch := a.goarch // as Linux and macOS name it
+				if goos == "windows" {
+					arch = a.label
+				}
+				d := agentDownload{
+					ID: strings.TrimPrefix(name, "steward-agent-"), Name: name, SHA256: sums[name],
+					URL:   "/download/agent/" + goos + "/" + strings.TrimPrefix(name, "steward-agent-"+goos+"-"),
+					Label: "binary, " + arch,
+				}
+				if kind != "" {
+					d.Label = strings.ToUpper(kind) + ", " + arch
+					d.Then, d.ThenShell = then[kind](name)
+				}
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	return []installCommand{
+		{ID: "linux", Label: "Linux", Shell: "a shell as root or a user who may sudo", Text: posix("linux", "sha256sum -c -"), Downloads: downloads("linux")},
+		{ID: "windows", Label: "Windows", Shell: "PowerShell as Administrator", Text: windows, Downloads: downloads("windows")},
+		{ID: "darwin", Label: "macOS", Shell: "Terminal (asks for sudo unless root)", Text: posix("darwin", "shasum -a 256 -c -"), Downloads: downloads("darwin")},
+	}
+}
+
+// shArchSums sets H to the SHA-256 of goos's binary for the machine's
+// architecture, as uname -m names it; H stays empty, and the check fails,
+// for a binary this server does not have.
+func shArchSums(goos string, sums map[string]string) string {
+	uname := map[string]string{"amd64": "x86_64|amd64", "arm64": "aarch64|arm64"}
+	var cases []string
+	for _, a := range agentArches {
+		if sum := sums[agentFileName(goos, a.goarch, "")]; sum != "" {
+			cases = append(cases, uname[a.goarch]+") H="+sum+";;")
+		}
+	}
+	if len(cases) == 0 {
+		return "H=; "
+	}
+	return `H=; case "$(uname -m)" in ` + strings.Join(cases, " ") + " esac; "
+}
+
+// psArchSums sets $h to the SHA-256 of the Windows binary for
+// PROCESSOR_ARCHITECTURE (AMD64 or ARM64); $null when there is none.
+func psArchSums(sums map[string]string) string {
+	var entries []string
+	for _, a := range agentArches {
+		if sum := sums[agentFileName("windows", a.goarch, "")]; sum != "" {
+			entries = append(entries, strings.ToUpper(a.goarch)+"='"+sum+"'")
+		}
+	}
+	return "$h=@{" + strings.Join(entries, ";") + "}[$env:PROCESSOR_ARCHITECTURE]; "
+}
+
+// msiQuote quotes a property value on an msiexec command line: as is when
+// plainly safe, else in double quotes, where a double quote is doubled.
+func msiQuote(s string) string {
+	if shSafe(s) {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
 // shSafe reports whether s needs no quoting in a POSIX shell, even inside

@@ -11,18 +11,29 @@ import (
 func TestInstallCommands(t *testing.T) {
 	t.Parallel()
 	const tok = "ste_AbC-12_x"
+	const a, b, c = "aaaa1111", "bbbb2222", "cccc3333" // stand-ins for SHA-256 sums
+	sums := map[string]string{
+		"steward-agent-linux-amd64": a, "steward-agent-linux-arm64": b,
+		"steward-agent-darwin-arm64":      c, // no darwin/amd64 build
+		"steward-agent-windows-amd64.exe": a, "steward-agent-windows-arm64.exe": b,
+	}
 	got := map[string]string{}
-	for _, c := range installCommands("https://rmm.example.com:8443", tok) {
+	for _, c := range installCommands("https://rmm.example.com:8443", tok, sums) {
 		got[c.ID] = c.Text
 	}
 	want := map[string]string{
-		"linux": `S=; [ "$(id -u)" -eq 0 ] || S=sudo; curl -fsSL -o steward-agent "https://rmm.example.com:8443/download/agent/linux/$(uname -m)" && chmod +x steward-agent && ` +
+		"linux": `S=; [ "$(id -u)" -eq 0 ] || S=sudo; H=; case "$(uname -m)" in x86_64|amd64) H=aaaa1111;; aarch64|arm64) H=bbbb2222;; esac; ` +
+			`curl -fsSL -o steward-agent "https://rmm.example.com:8443/download/agent/linux/$(uname -m)" && echo "$H  steward-agent" | sha256sum -c - && chmod +x steward-agent && ` +
 			`$S ./steward-agent install --no-service --server https://rmm.example.com:8443 --token ste_AbC-12_x && $S ./steward-agent run`,
-		"darwin": `S=; [ "$(id -u)" -eq 0 ] || S=sudo; curl -fsSL -o steward-agent "https://rmm.example.com:8443/download/agent/darwin/$(uname -m)" && chmod +x steward-agent && ` +
+		"darwin": `S=; [ "$(id -u)" -eq 0 ] || S=sudo; H=; case "$(uname -m)" in aarch64|arm64) H=cccc3333;; esac; ` +
+			`curl -fsSL -o steward-agent "https://rmm.example.com:8443/download/agent/darwin/$(uname -m)" && echo "$H  steward-agent" | shasum -a 256 -c - && chmod +x steward-agent && ` +
 			`$S ./steward-agent install --no-service --server https://rmm.example.com:8443 --token ste_AbC-12_x && $S ./steward-agent run`,
-		"windows": `Invoke-WebRequest -UseBasicParsing -Uri "https://rmm.example.com:8443/download/agent/windows/$env:PROCESSOR_ARCHITECTURE" ` +
-			`-OutFile "$env:TEMP\steward-agent.exe"; & "$env:TEMP\steward-agent.exe" install --no-service --server https://rmm.example.com:8443 ` +
-			`--token ste_AbC-12_x; & "$env:TEMP\steward-agent.exe" run`,
+		"windows": `$h=@{AMD64='aaaa1111';ARM64='bbbb2222'}[$env:PROCESSOR_ARCHITECTURE]; ` +
+			`Invoke-WebRequest -UseBasicParsing -Uri "https://rmm.example.com:8443/download/agent/windows/$env:PROCESSOR_ARCHITECTURE" ` +
+			`-OutFile "$env:TEMP\steward-agent.exe"; if ((Get-FileHash -Algorithm SHA256 "$env:TEMP\steward-agent.exe").Hash -ne $h) ` +
+			`{ Write-Error 'steward-agent.exe does not match the SHA-256 on the install page: not running it' } else ` +
+			`{ & "$env:TEMP\steward-agent.exe" install --no-service --server https://rmm.example.com:8443 ` +
+			`--token ste_AbC-12_x; & "$env:TEMP\steward-agent.exe" run }`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("installCommands (-want +got):\n%s", diff)
@@ -30,15 +41,18 @@ func TestInstallCommands(t *testing.T) {
 
 	// A hostile base URL stays one inert argument in each shell.
 	evil := "http://x/'$(touch pwned)`id`\"; rm -rf ~ #"
-	cmds := installCommands(evil, "ste_'x")
-	wantLinux := `S=; [ "$(id -u)" -eq 0 ] || S=sudo; curl -fsSL -o steward-agent 'http://x/'\''$(touch pwned)` + "`id`" + `"; rm -rf ~ #/download/agent/linux/'"$(uname -m)" && chmod +x steward-agent && ` +
+	cmds := installCommands(evil, "ste_'x", nil)
+	wantLinux := `S=; [ "$(id -u)" -eq 0 ] || S=sudo; H=; curl -fsSL -o steward-agent 'http://x/'\''$(touch pwned)` + "`id`" + `"; rm -rf ~ #/download/agent/linux/'"$(uname -m)" && ` +
+		`echo "$H  steward-agent" | sha256sum -c - && chmod +x steward-agent && ` +
 		`$S ./steward-agent install --no-service --server 'http://x/'\''$(touch pwned)` + "`id`" + `"; rm -rf ~ #' --token 'ste_'\''x' && $S ./steward-agent run`
 	if cmds[0].Text != wantLinux {
 		t.Errorf("hostile linux command:\n got %s\nwant %s", cmds[0].Text, wantLinux)
 	}
-	wantWindows := `Invoke-WebRequest -UseBasicParsing -Uri ('http://x/''$(touch pwned)` + "`id`" + `"; rm -rf ~ #/download/agent/windows/' + $env:PROCESSOR_ARCHITECTURE) ` +
-		`-OutFile "$env:TEMP\steward-agent.exe"; & "$env:TEMP\steward-agent.exe" install --no-service --server 'http://x/''$(touch pwned)` + "`id`" +
-		`"; rm -rf ~ #' --token 'ste_''x'; & "$env:TEMP\steward-agent.exe" run`
+	wantWindows := `$h=@{}[$env:PROCESSOR_ARCHITECTURE]; Invoke-WebRequest -UseBasicParsing -Uri ('http://x/''$(touch pwned)` + "`id`" + `"; rm -rf ~ #/download/agent/windows/' + $env:PROCESSOR_ARCHITECTURE) ` +
+		`-OutFile "$env:TEMP\steward-agent.exe"; if ((Get-FileHash -Algorithm SHA256 "$env:TEMP\steward-agent.exe").Hash -ne $h) ` +
+		`{ Write-Error 'steward-agent.exe does not match the SHA-256 on the install page: not running it' } else ` +
+		`{ & "$env:TEMP\steward-agent.exe" install --no-service --server 'http://x/''$(touch pwned)` + "`id`" +
+		`"; rm -rf ~ #' --token 'ste_''x'; & "$env:TEMP\steward-agent.exe" run }`
 	if cmds[1].Text != wantWindows {
 		t.Errorf("hostile windows command:\n got %s\nwant %s", cmds[1].Text, wantWindows)
 	}
@@ -80,7 +94,7 @@ func TestInstallSudo(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh on this system")
 	}
-	cmd := installCommands("https://rmm.example.com", "ste_x")[0].Text
+	cmd := installCommands("https://rmm.example.com", "ste_x", nil)[0].Text
 	prefix, _, _ := strings.Cut(cmd, "curl ")
 	for _, tt := range []struct{ uid, want string }{{"0", "[]"}, {"1000", "[sudo]"}} {
 		// A stand-in id answers as the given user.

@@ -507,6 +507,8 @@ func inputKind(k policy.Kind) string {
 		return "severity"
 	case policy.KindChannels:
 		return "channels"
+	case policy.KindText:
+		return "text"
 	}
 	return "json"
 }
@@ -524,6 +526,8 @@ func editorValue(v any) string {
 		return shortDuration(x)
 	case policy.Severity:
 		return string(x)
+	case string:
+		return x
 	}
 	b, err := policy.MarshalValue(v)
 	if err != nil {
@@ -578,6 +582,8 @@ func formJSON(k policy.Kind, raw string) (any, string) {
 		return s, ""
 	case policy.KindSeverity:
 		return s, ""
+	case policy.KindText:
+		return strings.TrimSpace(raw), ""
 	case policy.KindChannels:
 		var ids []string
 		if err := json.Unmarshal([]byte(s), &ids); err != nil {

@@ -159,7 +159,7 @@ func (h *Handler) tokenPage(w http.ResponseWriter, r *http.Request, _ access.Pri
 	tv := tokenView{Site: s, Token: tok, Warnings: h.installWarnings()}
 	if c, err := r.Cookie(newTokenCookie); err == nil && strings.HasPrefix(c.Value, tok.Prefix) {
 		tv.Secret = c.Value
-		tv.Commands = installCommands(h.publicURL, c.Value)
+		tv.Commands = installCommands(h.publicURL, c.Value, agentSums(h.cfg.AgentDir, agentDownloadNames(), h.log))
 		http.SetCookie(w, &http.Cookie{Name: newTokenCookie, Path: "/tokens/" + url.PathEscape(tok.ID), MaxAge: -1,
 			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: access.IsTLS(r, h.cfg.TrustProxy)})
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/agent"
 	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/agent/service"
 )
 
 // Exit codes shared by every command. status adds its own (see statusHelp).
@@ -26,9 +27,11 @@ const usage = `steward-agent is the Steward RMM agent.
 
 Usage:
   steward-agent install --server URL[,URL...] --token TOKEN [--config PATH] [--no-service] [--force]
+  steward-agent uninstall [--keep-config] [--config PATH]
   steward-agent run [--config PATH] [--log-level LEVEL]
   steward-agent status [--config PATH]
   steward-agent inventory
+  steward-agent tray [--log PATH]
   steward-agent version
 
 Run "steward-agent COMMAND -h" for details of a command.
@@ -45,12 +48,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "install":
 		return install(ctx, rest, stdout, stderr)
+	case "uninstall":
+		return uninstall(ctx, rest, stdout, stderr)
 	case "run":
-		return run(ctx, rest, stdout, stderr)
+		return serve(ctx, service.Agent, rest, stdout, stderr, run)
 	case "status":
 		return status(ctx, rest, stdout, stderr)
 	case "inventory":
 		return printInventory(ctx, rest, stdout, stderr)
+	case "tray":
+		return trayCommand(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "steward-agent %s %s/%s\n", agent.Version, runtime.GOOS, runtime.GOARCH)
 		return exitOK

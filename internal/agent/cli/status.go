@@ -12,6 +12,7 @@ import (
 	"github.com/shirou/gopsutil/v4/process"
 
 	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/agent/service"
 )
 
 // Exit codes of status, chosen after the LSB convention for init scripts
@@ -25,9 +26,10 @@ const (
 
 const statusHelp = `Usage: steward-agent status [--config PATH]
 
-Shows whether this machine is enrolled (with which server URLs), whether
-the agent is running and connected, and to which server, whether it
-answers on its local IPC endpoint, and the revision of the policy it runs. Run it as root
+Shows the state of the agent and watchdog services, whether this machine
+is enrolled (with which server URLs), whether the agent is running and
+connected, and to which server, whether it answers on its local IPC
+endpoint, and the revision of the policy it runs. Run it as root
 (Administrator on Windows): the config and state files are readable by
 root/SYSTEM only.
 
@@ -46,6 +48,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fmt.Fprintf(stdout, "Config:    %s\n", *path)
+	printServices(ctx, service.New(service.Options{}), stdout)
 	cfg, err := config.Load(*path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -108,4 +111,22 @@ func pidAlive(ctx context.Context, pid int) bool {
 	}
 	ok, err := process.PidExistsWithContext(ctx, int32(pid))
 	return err == nil && ok
+}
+
+// printServices prints each role's service as the service manager sees it.
+// Exit codes stay about the agent itself: a machine without a service
+// manager runs it under the watchdog.
+func printServices(ctx context.Context, m *service.Manager, stdout io.Writer) {
+	if err := m.Available(); err != nil {
+		fmt.Fprintf(stdout, "Services:  none (%v)\n", err)
+		return
+	}
+	for _, r := range service.Roles() {
+		st, err := m.Query(ctx, r)
+		if err != nil {
+			fmt.Fprintf(stdout, "Service:   %s: unknown: %v\n", r, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "Service:   %s: %s\n", r, st)
+	}
 }

@@ -18,3 +18,6 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// replaceFile renames tmp over path; on Unix that never waits for readers.
+func replaceFile(tmp, path string) error { return os.Rename(tmp, path) }

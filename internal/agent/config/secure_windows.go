@@ -1,8 +1,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/windows"
 )
@@ -39,4 +41,21 @@ func protect(path string) error {
 		return fmt.Errorf("set acl on %s: %w", path, err)
 	}
 	return nil
+}
+
+// replaceFile renames tmp over path. While another process reads path
+// (steward-agent status, the tray, an antivirus scan) Windows refuses to
+// replace it, with access denied or a sharing violation: readers hold it
+// for a moment only, so try again for up to about five seconds.
+func replaceFile(tmp, path string) error {
+	wait := 5 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := os.Rename(tmp, path)
+		if err == nil || attempt == 10 ||
+			!(errors.Is(err, windows.ERROR_ACCESS_DENIED) || errors.Is(err, windows.ERROR_SHARING_VIOLATION)) {
+			return err
+		}
+		time.Sleep(wait) // a real wait: another process holds the file
+		wait *= 2
+	}
 }

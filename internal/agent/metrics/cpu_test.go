@@ -5,6 +5,7 @@ import (
 
 	"github.com/shirou/gopsutil/v4/cpu"
 
+	"github.com/steward-rmm/steward/internal/agent/winetest"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -37,6 +38,7 @@ func TestFirstPassHasNoCPU(t *testing.T) {
 	if _, ok := first.Values["cpu.percent"]; ok {
 		t.Errorf("first pass reported cpu.percent = %v, want none (no previous snapshot)", first.Values["cpu.percent"])
 	}
+	winetest.Skip(t, "CPU time counters")
 	later := collectUntil(t, c, p, "cpu.percent", func(s protocol.Sample) bool { _, ok := s.Values["cpu.percent"]; return ok })
 	if v := later.Values["cpu.percent"]; v < 0 || v > 100 {
 		t.Errorf("later pass cpu.percent = %v, want a value in [0, 100]", v)

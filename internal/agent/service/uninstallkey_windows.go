@@ -1,0 +1,67 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"golang.org/x/sys/windows/registry"
+)
+
+// UninstallKey is where Windows lists installed software ("Apps &
+// features", winget, inventory tools), in the 64-bit view.
+const UninstallKey = `SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\StewardAgent`
+
+// WriteUninstallEntry records the agent in the uninstall registry with the
+// version it runs. run calls it at every start so the version shown never
+// goes stale after an update; it reports whether a value changed.
+func WriteUninstallEntry(binary, version string) (bool, error) {
+	k, _, err := registry.CreateKey(registry.LOCAL_MACHINE, UninstallKey, registry.QUERY_VALUE|registry.SET_VALUE|registry.WOW64_64KEY)
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", UninstallKey, err)
+	}
+	defer k.Close()
+	quoted := `"` + binary + `"`
+	strs := []struct{ name, value string }{
+		{"DisplayName", "Steward Agent"},
+		{"DisplayVersion", version},
+		{"Publisher", "Steward"},
+		{"UninstallString", quoted + " uninstall"},
+		{"QuietUninstallString", quoted + " uninstall"},
+		{"InstallLocation", filepath.Dir(binary)},
+		{"DisplayIcon", binary},
+	}
+	changed := false
+	for _, s := range strs {
+		if cur, _, err := k.GetStringValue(s.name); err == nil && cur == s.value {
+			continue
+		}
+		if err := k.SetStringValue(s.name, s.value); err != nil {
+			return changed, fmt.Errorf("write %s\\%s: %w", UninstallKey, s.name, err)
+		}
+		changed = true
+	}
+	// There is nothing to modify or repair: only the uninstall button.
+	for _, name := range []string{"NoModify", "NoRepair"} {
+		if cur, _, err := k.GetIntegerValue(name); err == nil && cur == 1 {
+			continue
+		}
+		if err := k.SetDWordValue(name, 1); err != nil {
+			return changed, fmt.Errorf("write %s\\%s: %w", UninstallKey, name, err)
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
+// RemoveUninstallEntry deletes the entry and reports whether it was there.
+func RemoveUninstallEntry() (bool, error) {
+	err := registry.DeleteKey(registry.LOCAL_MACHINE, UninstallKey)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, registry.ErrNotExist) {
+		return false, nil
+	}
+	return false, fmt.Errorf("delete %s: %w", UninstallKey, err)
+}

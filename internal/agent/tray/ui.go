@@ -1,0 +1,143 @@
+package tray
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ErrHidden is returned by UI.Run when the policy turned the icon off
+// after it was shown; the process should exit with ExitHidden.
+var ErrHidden = errors.New("the tray icon is turned off by policy")
+
+// UI is the tray in the user's session: it polls the agent, draws the
+// model and answers clicks.
+type UI struct {
+	Agent   Agent
+	Log     *slog.Logger
+	Refresh time.Duration // how often the agent is asked; default 5s
+
+	// open opens a URL in the user's browser; tests replace it.
+	open func(url string) error
+
+	cfg     Config // the last tray section the agent gave
+	lastErr string // the last poll error logged, so a down agent logs once
+
+	pagesMu sync.Mutex
+	pages   map[pageKind]*page // the open page of each kind
+}
+
+// Run shows the tray until ctx ends (nil) or the policy hides the icon
+// after it was shown (ErrHidden). While the policy hides it, Run only
+// polls.
+func (u *UI) Run(ctx context.Context) error {
+	if u.Refresh <= 0 {
+		u.Refresh = 5 * time.Second
+	}
+	u.cfg = DefaultConfig()
+	l := &launcher{log: u.Log}
+	if u.open == nil {
+		u.open = l.open
+	}
+	// Runs after ctx ended: give the openers a moment of their own.
+	defer l.wait(context.WithoutCancel(ctx))
+	defer u.closePages()
+
+	tick := time.NewTicker(u.Refresh)
+	defer tick.Stop()
+	var logged string
+	for {
+		m := u.poll(ctx)
+		err := hostReady()
+		switch {
+		case !m.Visible:
+			err = errors.New("the tray icon is turned off by policy")
+		case err == nil:
+			return u.show(ctx, m)
+		}
+		if err.Error() != logged {
+			u.Log.Info("waiting to show the tray icon", "reason", err)
+			logged = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// poll asks the agent for its status and tray section and builds the
+// model; when the section cannot be had, the last one known stays.
+func (u *UI) poll(ctx context.Context) Model {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, statusErr := u.Agent.Status(ctx)
+	err := statusErr
+	if err == nil {
+		var raw []byte
+		if raw, err = u.Agent.TrayConfig(ctx); err == nil {
+			var c Config
+			if c, err = ParseConfig(raw); err == nil {
+				u.cfg = c
+			}
+		}
+	}
+	switch {
+	case err != nil && err.Error() != u.lastErr:
+		u.Log.Warn("cannot ask the agent", "err", err)
+		u.lastErr = err.Error()
+	case err == nil && u.lastErr != "":
+		u.Log.Info("the agent answers again")
+		u.lastErr = ""
+	}
+	return Build(st, statusErr, u.cfg)
+}
+
+// click does what entry e of model m is for.
+func (u *UI) click(ctx context.Context, e Entry, m Model) {
+	var err error
+	switch e.Kind {
+	case KindLink:
+		err = u.open(e.URL)
+	case KindHelp:
+		err = u.openPage(ctx, helpPage, m)
+	case KindAbout:
+		err = u.openPage(ctx, aboutPage, m)
+	}
+	if err != nil {
+		u.Log.Error("menu entry failed", "entry", e.Title, "err", err)
+	}
+}
+
+// openPage serves a new page of kind, replacing the open one (whose link
+// a second click makes stale anyway), and opens it in the browser.
+func (u *UI) openPage(ctx context.Context, kind pageKind, m Model) error {
+	p, err := startPage(ctx, kind, u.Agent, pageInfo{Title: m.Title, Support: clean(u.cfg.Support, maxStatusLen)}, pageLifetime, u.Log)
+	if err != nil {
+		return err
+	}
+	u.pagesMu.Lock()
+	if u.pages == nil {
+		u.pages = make(map[pageKind]*page)
+	}
+	old := u.pages[kind]
+	u.pages[kind] = p
+	u.pagesMu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return u.open(p.URL())
+}
+
+func (u *UI) closePages() {
+	u.pagesMu.Lock()
+	pages := u.pages
+	u.pages = nil
+	u.pagesMu.Unlock()
+	for _, p := range pages {
+		p.Close()
+	}
+}
