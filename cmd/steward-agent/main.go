@@ -13,9 +13,9 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "run" {
-		// The long-running agent; here rather than in cli so that tests
-		// running it in-process keep their own runtime settings.
+	if len(os.Args) > 1 && (os.Args[1] == "run" || os.Args[1] == "watchdog") {
+		// The long-running roles; here rather than in cli so that tests
+		// running them in-process keep their own runtime settings.
 		footprint.Tune()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

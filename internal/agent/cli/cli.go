@@ -30,6 +30,7 @@ Usage:
   steward-agent uninstall [--keep-config] [--config PATH]
   steward-agent run [--config PATH] [--log-level LEVEL]
   steward-agent status [--config PATH]
+  steward-agent watchdog [--config PATH] [--supervise]
   steward-agent inventory
   steward-agent tray [--log PATH]
   steward-agent version
@@ -54,6 +55,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, service.Agent, rest, stdout, stderr, run)
 	case "status":
 		return status(ctx, rest, stdout, stderr)
+	case "watchdog":
+		return serve(ctx, service.Watchdog, rest, stdout, stderr, watchdog)
 	case "inventory":
 		return printInventory(ctx, rest, stdout, stderr)
 	case "tray":

@@ -1,0 +1,81 @@
+package watchdog
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/agent/config"
+)
+
+// Options configure Run.
+type Options struct {
+	// ConfigPath is the agent's config; its credentials sign the reports
+	// and the policy beside it names the watched services.
+	ConfigPath string
+	// Supervise selects supervisor mode: Executable is started as
+	// `Executable run --config ConfigPath`. Otherwise Agent is the
+	// agent's service, watched in service mode.
+	Supervise  bool
+	Executable string
+	Agent      AgentService
+	// Health asks the agent's health; nil: not asked.
+	Health HealthChecker
+	// Services answers for the watched services; nil: SystemServices().
+	Services   ServiceManager
+	HTTPClient *http.Client // nil: a default client
+	Log        *slog.Logger // nil: discarded
+	// AgentOutput receives the supervised agent's output (its log); nil:
+	// discarded.
+	AgentOutput io.Writer
+}
+
+// Run watches the agent and the watched services and reports to the
+// server until ctx is done; in supervisor mode it then stops the agent.
+// It fails only when the config cannot be read.
+func Run(ctx context.Context, o Options) error {
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if !o.Supervise && o.Agent == nil {
+		return errors.New("watchdog: service mode needs the agent's service")
+	}
+	if o.Services == nil {
+		o.Services = SystemServices()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.AgentOutput == nil {
+		o.AgentOutput = io.Discard
+	}
+	policyPath := config.PolicyPath(o.ConfigPath)
+	policy := func() Policy { return LoadPolicy(policyPath) }
+	reporter := NewReporter(cfg.Servers(), cfg.AgentID, cfg.AgentSecret, o.HTTPClient, o.Log)
+	status := NewStatus(reporter.Set)
+	watcher := &Watcher{Manager: o.Services, Policy: policy, Report: status.Services, Log: o.Log}
+
+	var agent func(context.Context)
+	if o.Supervise {
+		start := Command(o.Executable, []string{"run", "--config", o.ConfigPath}, o.AgentOutput)
+		agent = NewSupervisor(start, o.Health, policy().Interval, status.Agent, o.Log).Run
+	} else {
+		interval := func() time.Duration { return policy().Interval }
+		agent = NewMonitor(o.Agent, o.Health, interval, status.Agent, o.Log).Run
+	}
+	mode := map[bool]string{true: "supervisor", false: "service"}[o.Supervise]
+	o.Log.Info("watchdog starting", "mode", mode, "config", o.ConfigPath, "health_checked", o.Health != nil)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { reporter.Run(ctx) })
+	wg.Go(func() { watcher.Run(ctx) })
+	wg.Go(func() { agent(ctx) })
+	wg.Wait()
+	o.Log.Info("watchdog stopped")
+	return nil
+}
