@@ -352,7 +352,8 @@ func TestRunConnectsAndCleansUp(t *testing.T) {
 	defer cancel()
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, []string{"run", "--config", path}, io.Discard, &stderr) }()
+	endpoint := testIPCEndpoint(t)
+	go func() { done <- Run(ctx, []string{"run", "--config", path, "--ipc", endpoint}, io.Discard, &stderr) }()
 
 	select {
 	case <-helloSeen:
@@ -469,7 +470,8 @@ func TestRunPolicy(t *testing.T) {
 	defer cancel()
 	var stderr syncWriter
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, []string{"run", "--config", path}, io.Discard, &stderr) }()
+	endpoint := testIPCEndpoint(t)
+	go func() { done <- Run(ctx, []string{"run", "--config", path, "--ipc", endpoint}, io.Discard, &stderr) }()
 	expectAck := func(want string) {
 		t.Helper()
 		select {

@@ -42,6 +42,10 @@ The hardware, OS and software inventory is uploaded to the server after the
 first connection, every inventory interval of the policy, and when the
 server asks for it.
 
+It serves the local IPC endpoint (--ipc) that the tray, the watchdog and
+"steward-agent status" call; help requests from the tray are kept beside
+the config (help-requests.json) until the server has them.
+
 Exit codes: 0 stopped cleanly, 1 failed to start, 2 usage error.
 `
 
@@ -49,6 +53,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fl, path := newFlagSet("run", runHelp, stderr)
 	var level slog.Level
 	fl.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	ipcPath := fl.String("ipc", ipcEndpoint(), "local IPC endpoint (socket path or pipe name; env "+ipcEnv+")")
 	if code, ok := parse(fl, args); !ok {
 		return code
 	}
@@ -80,7 +85,9 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	servers := cfg.Servers()
 	state := config.State{PID: os.Getpid(), Since: time.Now().UTC(), ServerURL: servers[0],
 		PolicyRevision: saved.Revision, PolicyAppliedAt: saved.AppliedAt}
+	local := newLocalAPI(cfg.AgentID, policy, log)
 	saveState := func() {
+		local.setState(state)
 		if err := config.SaveState(statePath, state); err != nil {
 			log.Warn("cannot write state file; status will not see this agent", "err", err)
 		}
@@ -102,9 +109,9 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		ServerURLs:  servers,
 		AgentID:     cfg.AgentID,
 		AgentSecret: cfg.AgentSecret,
-		Facts: func(ctx context.Context) (protocol.Facts, error) {
+		Facts: local.collected(func(ctx context.Context) (protocol.Facts, error) {
 			return facts.Collect(ctx, log, agent.Version)
-		},
+		}),
 		Log: log,
 		OnStatus: func(s control.Status) {
 			state.Connected, state.Since = s.Connected, s.Since.UTC()
@@ -126,6 +133,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		Inventory:      inventory.Collect,
 		Policy:         policy,
 		CommandsFile:   config.CommandsPath(*path),
+		HelpFile:       helpRequestsPath(*path),
 		// The first report ends the start-up work; each is the agent's
 		// largest burst of memory.
 		AfterInventory: func() {
@@ -143,6 +151,8 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "steward-agent run: %v\n", err)
 		return exitFail
 	}
+
+	defer serveIPC(ctx, *ipcPath, local, client)()
 
 	if buf != nil {
 		sampler := metrics.NewSampler(policy, metrics.NewCollector(log), buf, log)

@@ -26,7 +26,8 @@ const statusHelp = `Usage: steward-agent status [--config PATH]
 
 Shows the state of the agent and watchdog services, whether this machine
 is enrolled (with which server URLs), whether the agent is running and
-connected, and to which server, and the revision of the policy it runs. Run it as root
+connected, and to which server, whether it answers on its local IPC
+endpoint, and the revision of the policy it runs. Run it as root
 (Administrator on Windows): the config and state files are readable by
 root/SYSTEM only.
 
@@ -40,6 +41,7 @@ Exit codes:
 
 func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl, path := newFlagSet("status", statusHelp, stderr)
+	ipcPath := fl.String("ipc", ipcEndpoint(), "local IPC endpoint of the agent (env "+ipcEnv+")")
 	if code, ok := parse(fl, args); !ok {
 		return code
 	}
@@ -72,6 +74,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return statusNotRunning
 	}
 	fmt.Fprintf(stdout, "Agent:     running (pid %d)\n", st.PID)
+	fmt.Fprintln(stdout, ipcStatusLine(ctx, *ipcPath))
 	if st.PolicyRevision != "" {
 		fmt.Fprintf(stdout, "Policy:    revision %s (applied %s)\n", st.PolicyRevision, st.PolicyAppliedAt.Local().Format(time.RFC3339))
 	} else {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -107,16 +106,6 @@ func trayUI(ctx context.Context, stderr io.Writer) int {
 	return exitOK
 }
 
-// newTrayAgent is the tray's way to the agent service. The local IPC
-// client (internal/agent/ipc) is built in parallel; until it is wired here
-// the tray shows the agent as not running.
-func newTrayAgent() tray.Agent { return noIPC{} }
-
-// errNoIPC says why the tray cannot reach the agent in this build.
-var errNoIPC = errors.New("this build has no local IPC channel to the agent")
-
-type noIPC struct{}
-
-func (noIPC) Status(context.Context) (tray.Status, error)         { return tray.Status{}, errNoIPC }
-func (noIPC) TrayConfig(context.Context) (json.RawMessage, error) { return nil, errNoIPC }
-func (noIPC) HelpRequest(context.Context, string) (string, error) { return "", errNoIPC }
+// newTrayAgent is the tray's way to the agent service: the local IPC
+// endpoint (STEWARD_AGENT_IPC or the default).
+func newTrayAgent() tray.Agent { return ipcTrayAgent{endpoint: ipcEndpoint()} }

@@ -57,8 +57,9 @@ func watchdog(ctx context.Context, args []string, _, stderr io.Writer) int {
 		Log:        log,
 		// The agent's own log records, unchanged, beside the watchdog's.
 		AgentOutput: stderr,
-		// Health stays nil until the IPC health call is wired here:
-		// without it a hung agent is not detected, a dead one is.
+		// The agent's health over the local IPC channel
+		// (STEWARD_AGENT_IPC or the default endpoint).
+		Health: ipcHealth{endpoint: ipcEndpoint()},
 	}
 	if !o.Supervise {
 		m := service.New(service.Options{Log: log})

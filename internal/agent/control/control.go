@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -107,6 +108,9 @@ type Options struct {
 	// until sent), so that a restarted agent does not run a command the
 	// server offers again; "" keeps them in memory (see ledger).
 	CommandsFile string
+	// HelpFile keeps the help requests (RequestHelp) until the server
+	// acknowledges them; "" keeps them in memory.
+	HelpFile string
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
@@ -119,6 +123,7 @@ type Options struct {
 	HandshakeTimeout time.Duration // dial plus waiting for welcome
 	WriteTimeout     time.Duration // one message write
 	MetricsAckWait   time.Duration // wait for a metrics_ack before sending the batch again
+	AliveInterval    time.Duration // how often a waiting Run proves it is alive (see Alive)
 	// MinInventoryInterval floors the policy's inventory interval.
 	MinInventoryInterval time.Duration
 	// Rand is backoff.Backoff.Rand; nil means math/rand/v2.
@@ -149,6 +154,10 @@ type Client struct {
 	// ledger holds the commands taken and their results, across
 	// connections.
 	ledger *ledger
+	// help holds the help requests until the server has them.
+	help *helpOutbox
+	// alive is Alive in Unix nanoseconds.
+	alive atomic.Int64
 }
 
 // server is one entry of Options.ServerURLs.
@@ -190,13 +199,16 @@ func New(opts Options) (*Client, error) {
 	setDefault(&opts.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&opts.MetricsAckWait, DefaultMetricsAckWait)
 	setDefault(&opts.MinInventoryInterval, DefaultMinInventoryInterval)
+	setDefault(&opts.AliveInterval, DefaultAliveInterval)
 	c := &Client{
 		opts:      opts,
 		servers:   servers,
 		auth:      protocol.FormatCredential(opts.AgentID, opts.AgentSecret),
 		policyRev: opts.PolicyRevision,
 		ledger:    newLedger(opts.CommandsFile, opts.Log),
+		help:      newHelpOutbox(opts.HelpFile, opts.Log),
 	}
+	c.beat()
 	if opts.Inventory != nil {
 		c.inv = newInventoryWorker(c)
 	}
@@ -295,13 +307,8 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		rep.report(Status{LastError: err.Error(), ServerURL: srv.base})
 		c.logFailure(ctx, err, srv.base, c.servers[cur].base, delay)
-
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !c.sleep(ctx, delay) {
 			return nil
-		case <-t.C:
 		}
 	}
 }

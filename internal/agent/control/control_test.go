@@ -231,6 +231,7 @@ type agent struct {
 	ceilings []time.Duration
 	done     chan error
 	cancel   context.CancelFunc
+	client   *Client
 }
 
 func startAgent(t *testing.T, fs *fakeServer, modify func(*Options)) *agent {
@@ -266,7 +267,7 @@ func startAgent(t *testing.T, fs *fakeServer, modify func(*Options)) *agent {
 		t.Fatalf("New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	a.cancel = cancel
+	a.cancel, a.client = cancel, c
 	go func() { a.done <- c.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()

@@ -92,21 +92,9 @@ type ledgerRecord struct {
 }
 
 func (l *ledger) load() error {
-	f, err := os.Open(l.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxLedgerFile+1))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", l.path, err)
-	}
-	if len(b) > maxLedgerFile {
-		return fmt.Errorf("read %s: larger than %d bytes", l.path, maxLedgerFile)
-	}
 	var lf ledgerFile
-	if err := json.Unmarshal(b, &lf); err != nil {
-		return fmt.Errorf("parse %s: %w", l.path, err)
+	if err := readJSONFile(l.path, maxLedgerFile, &lf); err != nil {
+		return err
 	}
 	for _, r := range lf.Commands {
 		e := &ledgerEntry{keep: r.Keep, before: r.Result == nil}
@@ -120,6 +108,27 @@ func (l *ledger) load() error {
 		case l.ready <- struct{}{}:
 		default:
 		}
+	}
+	return nil
+}
+
+// readJSONFile decodes the JSON file at path, of at most limit bytes, into
+// v. A missing file yields an error matching fs.ErrNotExist.
+func readJSONFile(path string, limit int, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > limit {
+		return fmt.Errorf("read %s: larger than %d bytes", path, limit)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("parse %s: %w", path, err)
 	}
 	return nil
 }

@@ -61,8 +61,10 @@ type session struct {
 	deadAfter time.Duration // silence that counts as a dead connection
 	silence   *time.Timer
 	heartbeat *time.Ticker // nil until welcome
-	// metricsReady and resultsReady are nil until welcome.
-	metricsReady, resultsReady <-chan struct{}
+	// metricsReady, resultsReady and helpReady are nil until welcome.
+	metricsReady, resultsReady, helpReady <-chan struct{}
+	// helpSent holds the help requests sent on this connection.
+	helpSent map[string]bool
 }
 
 func (s *session) stop() {
@@ -129,9 +131,15 @@ func (s *session) run(ctx context.Context, msgs <-chan protocol.Envelope, readEr
 	}
 	factsTick := time.NewTicker(s.c.opts.FactsInterval)
 	defer factsTick.Stop()
+	aliveTick := time.NewTicker(s.c.opts.AliveInterval)
+	defer aliveTick.Stop()
 	for {
+		s.c.beat()
 		var err error
 		select {
+		case <-aliveTick.C:
+		case <-s.helpReady:
+			err = s.sendHelp(ctx)
 		case <-ctx.Done():
 			if err := s.conn.Close(websocket.StatusNormalClosure, "agent shutting down"); err != nil {
 				s.c.opts.Log.DebugContext(ctx, "close control connection", "err", err)
@@ -185,6 +193,8 @@ func (s *session) onMessage(ctx context.Context, env protocol.Envelope) error {
 		return s.c.handlePolicy(ctx, env.Data, s.sendFunc(ctx))
 	case protocol.TypeCommand:
 		return s.onCommand(ctx, env)
+	case protocol.TypeHelpRequestAck:
+		s.onHelpAck(ctx, env)
 	default:
 		// Newer servers may send types this agent does not know yet.
 		s.c.opts.Log.DebugContext(ctx, "ignoring unknown message type", "type", env.Type)
@@ -238,6 +248,11 @@ func (s *session) onWelcome(ctx context.Context, env protocol.Envelope) error {
 	if err := c.sendResults(s.sendFunc(ctx)); err != nil {
 		return err
 	}
+	// Help requests made while no connection could take them.
+	s.helpReady = c.help.ready
+	if err := s.sendHelp(ctx); err != nil {
+		return err
+	}
 	s.metricsReady = s.metrics.ready()
 	return s.sendMetrics(ctx)
 }
@@ -248,6 +263,9 @@ func (s *session) onError(ctx context.Context, env protocol.Envelope) error {
 	e, err := protocol.DecodeError(env.Data)
 	if err != nil {
 		s.c.opts.Log.WarnContext(ctx, "malformed error message from server", "err", err)
+		return nil
+	}
+	if s.helpRefused(ctx, e) {
 		return nil
 	}
 	s.c.opts.Log.WarnContext(ctx, "server reported an error", "code", e.Code, "message", e.Message, "ref_id", e.RefID)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -94,8 +95,20 @@ func TestWatchdogCommandSupervises(t *testing.T) {
 	if err := config.Save(cfgPath, config.Config{ServerURL: ts.URL, AgentID: "agent-1", AgentSecret: "s3cret"}); err != nil {
 		t.Fatal(err)
 	}
+	// Health is asked every 10s (the least interval) over a private IPC
+	// endpoint, which the agent the watchdog starts inherits.
+	if err := config.SavePolicy(config.PolicyPath(cfgPath), config.Policy{Revision: "r1",
+		Policy: []byte(`{"watchdog":{"interval":"10s"}}`), AppliedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ipcDir, err := os.MkdirTemp("", "wd-ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(ipcDir) })
 	var stderr bytes.Buffer
 	wd := exec.Command(bin, "watchdog", "--supervise", "--config", cfgPath)
+	wd.Env = append(os.Environ(), "STEWARD_AGENT_IPC="+filepath.Join(ipcDir, "run", "agent.sock"))
 	wd.Stderr = &lockedBuffer{b: &stderr}
 	if err := wd.Start(); err != nil {
 		t.Fatal(err)
@@ -122,6 +135,12 @@ func TestWatchdogCommandSupervises(t *testing.T) {
 		return st.PID
 	}
 	waitUntil(t, "the agent runs", func() bool { return agentPID() != 0 })
+	// The watchdog reports the agent running once it answers its health.
+	waitUntil(t, "the first running report", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(reports) > 0
+	})
 	first := agentPID()
 	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -149,7 +168,7 @@ func TestWatchdogCommandSupervises(t *testing.T) {
 	if err := wd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err := <-exited
+	err = <-exited
 	stopped = true
 	if err != nil {
 		t.Errorf("watchdog exited with %v after SIGTERM, want status 0", err)

@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/agent"
+	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/agent/control"
+	"github.com/steward-rmm/steward/internal/agent/ipc"
+	"github.com/steward-rmm/steward/internal/agent/settings"
+	"github.com/steward-rmm/steward/internal/protocol"
+)
+
+// ipcEnv overrides the local endpoint for every command, for tests and
+// for a second agent on one machine.
+const ipcEnv = "STEWARD_AGENT_IPC"
+
+// healthStale is how old the control loop's proof of life may be before
+// health says the agent is hung: well above the loop's longest wait
+// without one (a dial, bounded by control.DefaultHandshakeTimeout).
+const healthStale = 90 * time.Second
+
+// ipcEndpoint is the default of the --ipc flag.
+func ipcEndpoint() string {
+	if e := os.Getenv(ipcEnv); e != "" {
+		return e
+	}
+	return ipc.DefaultEndpoint()
+}
+
+// helpRequestsPath is the file beside the config that keeps the help
+// requests the server has not acknowledged.
+func helpRequestsPath(configPath string) string {
+	return filepath.Join(filepath.Dir(configPath), "help-requests.json")
+}
+
+// localAPI answers the local IPC methods from what `run` keeps. Its state
+// and facts are copies set by run's goroutine.
+type localAPI struct {
+	agentID string
+	started time.Time
+	policy  *settings.Store
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	state config.State
+	facts protocol.Facts
+}
+
+func newLocalAPI(agentID string, policy *settings.Store, log *slog.Logger) *localAPI {
+	return &localAPI{agentID: agentID, started: time.Now().UTC(), policy: policy, log: log}
+}
+
+func (a *localAPI) setState(s config.State) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.state = s
+}
+
+// collected wraps the facts collector so status shows the facts last
+// sent to the server without collecting them again.
+func (a *localAPI) collected(collect func(context.Context) (protocol.Facts, error)) func(context.Context) (protocol.Facts, error) {
+	return func(ctx context.Context) (protocol.Facts, error) {
+		f, err := collect(ctx)
+		if err == nil {
+			a.mu.Lock()
+			a.facts = f
+			a.mu.Unlock()
+		}
+		return f, err
+	}
+}
+
+// serveIPC serves the local endpoint until the returned stop is called
+// (run defers it) or ctx ends. A failure to listen is logged: the agent
+// runs on without it.
+func serveIPC(ctx context.Context, endpoint string, a *localAPI, client *control.Client) (stop func()) {
+	srv := ipc.NewServer(endpoint, a.log)
+	srv.Handle(ipc.MethodStatus, ipc.RoleUser, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
+		return a.status(), nil
+	})
+	srv.Handle(ipc.MethodTrayConfig, ipc.RoleUser, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
+		return ipc.TrayConfigReply{Tray: a.tray()}, nil
+	})
+	srv.Handle(ipc.MethodHelpRequest, ipc.RoleUser, func(ctx context.Context, caller ipc.Caller, params json.RawMessage) (any, error) {
+		return a.helpRequest(ctx, client, caller, params)
+	})
+	srv.Handle(ipc.MethodHealth, ipc.RoleAdmin, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
+		return a.health(client.Alive(), time.Now())
+	})
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(ctx); err != nil {
+			a.log.Error("local IPC is not available; the tray, the watchdog and status cannot reach this agent", "err", err)
+		}
+	})
+	wg.Go(func() {
+		select {
+		case <-srv.Ready():
+			a.log.Info("local IPC listening", "endpoint", endpoint)
+		case <-ctx.Done():
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+func (a *localAPI) status() ipc.StatusReply {
+	a.mu.Lock()
+	st, f := a.state, a.facts
+	a.mu.Unlock()
+	host := f.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	ips := f.IPAddresses
+	if ips == nil {
+		ips = []string{}
+	}
+	return ipc.StatusReply{
+		AgentID: a.agentID, Hostname: host, IPAddresses: ips, Version: agent.Version, PID: os.Getpid(),
+		Connected: st.Connected, Since: st.Since, ServerURL: st.ServerURL, LastError: st.LastError,
+		PolicyRevision: st.PolicyRevision, PolicyAppliedAt: st.PolicyAppliedAt,
+	}
+}
+
+// tray is the "tray" section of the effective policy, {} without one.
+func (a *localAPI) tray() json.RawMessage {
+	var sections map[string]json.RawMessage
+	if p := a.policy.Current().Policy; len(p) > 0 {
+		if err := json.Unmarshal(p, &sections); err != nil {
+			a.log.Warn("cannot read the effective policy for the tray", "err", err)
+		}
+	}
+	if t, ok := sections["tray"]; ok && len(t) > 0 && t[0] == '{' {
+		return t
+	}
+	return json.RawMessage(`{}`)
+}
+
+func (a *localAPI) helpRequest(ctx context.Context, client *control.Client, caller ipc.Caller, params json.RawMessage) (any, error) {
+	var pol struct {
+		HelpRequests *bool `json:"help_requests"`
+	}
+	json.Unmarshal(a.tray(), &pol) // tolerant: a malformed section keeps the default
+	if pol.HelpRequests != nil && !*pol.HelpRequests {
+		return nil, ipc.Errorf(ipc.CodeForbidden, "help requests are turned off by policy")
+	}
+	var args ipc.HelpRequestArgs
+	if err := ipc.DecodeParams(params, &args); err != nil {
+		return nil, err
+	}
+	h, err := client.RequestHelp(caller.User, args.Message)
+	switch {
+	case errors.Is(err, control.ErrInvalidHelpRequest):
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "%v", err)
+	case errors.Is(err, control.ErrHelpQueueFull):
+		return nil, ipc.Errorf(ipc.CodeBusy, "%v", err)
+	case err != nil:
+		return nil, err
+	}
+	a.log.InfoContext(ctx, "help request recorded", "id", h.ID, "user", h.User, "caller_pid", caller.PID)
+	return ipc.HelpRequestReply{ID: h.ID}, nil
+}
+
+// health answers when the control loop proved itself alive recently;
+// otherwise the agent is hung and the watchdog should restart it.
+func (a *localAPI) health(alive, now time.Time) (any, error) {
+	if age := now.Sub(alive); age > healthStale {
+		return nil, ipc.Errorf(ipc.CodeUnhealthy, "the control loop last proved alive %s ago (limit %s)", age.Round(time.Second), healthStale)
+	}
+	a.mu.Lock()
+	connected := a.state.Connected
+	a.mu.Unlock()
+	return ipc.HealthReply{PID: os.Getpid(), Version: agent.Version, Started: a.started,
+		Connected: connected, ControlAlive: alive.UTC()}, nil
+}
+
+// ipcStatusLine says whether the agent answers at endpoint, for status.
+func ipcStatusLine(ctx context.Context, endpoint string) string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c, err := ipc.Dial(ctx, endpoint)
+	if err == nil {
+		defer c.Close()
+		var st ipc.StatusReply
+		if err = c.Call(ctx, ipc.MethodStatus, nil, &st); err == nil {
+			return fmt.Sprintf("IPC:       listening at %s", endpoint)
+		}
+	}
+	return fmt.Sprintf("IPC:       the agent does not answer at %s: %v", endpoint, err)
+}

@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/steward-rmm/steward/internal/agent/ipc"
+	"github.com/steward-rmm/steward/internal/agent/tray"
+)
+
+// ipcTrayAgent is the tray's way to the agent service: the local IPC
+// channel, one connection per call, so that an agent restart or an idle
+// close never leaves the tray holding a dead connection.
+type ipcTrayAgent struct{ endpoint string }
+
+var _ tray.Agent = ipcTrayAgent{}
+
+func (a ipcTrayAgent) call(ctx context.Context, method string, req, resp any) error {
+	c, err := ipc.Dial(ctx, a.endpoint)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Call(ctx, method, req, resp)
+}
+
+func (a ipcTrayAgent) Status(ctx context.Context) (tray.Status, error) {
+	var st ipc.StatusReply
+	if err := a.call(ctx, ipc.MethodStatus, nil, &st); err != nil {
+		return tray.Status{}, err
+	}
+	return tray.Status{Connected: st.Connected, AgentID: st.AgentID, Hostname: st.Hostname,
+		IPs: st.IPAddresses, Version: st.Version}, nil
+}
+
+func (a ipcTrayAgent) TrayConfig(ctx context.Context) (json.RawMessage, error) {
+	var r ipc.TrayConfigReply
+	if err := a.call(ctx, ipc.MethodTrayConfig, nil, &r); err != nil {
+		return nil, err
+	}
+	return r.Tray, nil
+}
+
+func (a ipcTrayAgent) HelpRequest(ctx context.Context, message string) (string, error) {
+	var r ipc.HelpRequestReply
+	if err := a.call(ctx, ipc.MethodHelpRequest, ipc.HelpRequestArgs{Message: message}, &r); err != nil {
+		return "", err
+	}
+	return r.ID, nil
+}

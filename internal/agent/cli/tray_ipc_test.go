@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/agent/control"
+	"github.com/steward-rmm/steward/internal/agent/ipc"
+	"github.com/steward-rmm/steward/internal/agent/settings"
+	"github.com/steward-rmm/steward/internal/agent/tray"
+	"github.com/steward-rmm/steward/internal/protocol"
+)
+
+// TestTrayAgentOverIPC drives the tray's adapter against the handlers
+// run serves, over a real endpoint: what the tray shows is what the agent
+// keeps, and a help request lands in the agent's outbox file.
+func TestTrayAgentOverIPC(t *testing.T) {
+	dir := t.TempDir()
+	store := settings.New(filepath.Join(dir, config.PolicyFile))
+	if err := store.Apply(protocol.PolicyUpdate{Revision: "r1", Policy: json.RawMessage(`{"tray":{"company":"Acme IT"}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	local := newLocalAPI("agent-7", store, log)
+	local.setState(config.State{Connected: true})
+	local.collected(func(context.Context) (protocol.Facts, error) {
+		return protocol.Facts{Hostname: "web-01", IPAddresses: []string{"10.0.0.5"}}, nil
+	})(t.Context())
+	helpFile := filepath.Join(dir, "help-requests.json")
+	client, err := control.New(control.Options{ServerURLs: []string{"http://127.0.0.1:9"}, AgentID: "agent-7", AgentSecret: "s",
+		Facts: func(context.Context) (protocol.Facts, error) { return protocol.Facts{}, nil }, Log: log, HelpFile: helpFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := testIPCEndpoint(t)
+	stop := serveIPC(t.Context(), endpoint, local, client)
+	defer stop()
+	dialAgent(t, endpoint).Close() // listening
+
+	a := ipcTrayAgent{endpoint: endpoint}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	st, err := a.Status(ctx)
+	if err != nil || !st.Connected || st.AgentID != "agent-7" || st.Hostname != "web-01" || len(st.IPs) != 1 || st.Version == "" {
+		t.Errorf("Status got %+v, %v; want connected agent-7 on web-01 with one IP and a version", st, err)
+	}
+	raw, err := a.TrayConfig(ctx)
+	if c, perr := tray.ParseConfig(raw); err != nil || perr != nil || c.Company != "Acme IT" || !c.HelpRequests {
+		t.Errorf("TrayConfig got %s, %v (%+v, %v); want Acme IT over the defaults", raw, err, c, perr)
+	}
+	id, err := a.HelpRequest(ctx, "Outlook will not start.")
+	if err != nil || id == "" {
+		t.Fatalf("HelpRequest got %q, %v; want an ID", id, err)
+	}
+	if _, err := a.HelpRequest(ctx, ""); !errors.Is(err, ipc.ErrBadRequest) {
+		t.Errorf("empty HelpRequest got %v, want ErrBadRequest", err)
+	}
+	var kept struct {
+		Requests []protocol.HelpRequest `json:"requests"`
+	}
+	b, err := os.ReadFile(helpFile)
+	if err == nil {
+		err = json.Unmarshal(b, &kept)
+	}
+	if err != nil || len(kept.Requests) != 1 || kept.Requests[0].ID != id || kept.Requests[0].User == "" {
+		t.Errorf("help file holds %+v, %v; want request %s with the caller's user", kept, err, id)
+	}
+
+	stop()
+	if _, err := a.Status(ctx); err == nil {
+		t.Error("Status with no agent listening succeeded")
+	}
+}

@@ -1,0 +1,194 @@
+// Package ipc is the agent's local channel: the agent service listens on
+// one endpoint per machine (a Unix socket on Linux and macOS, a named pipe
+// on Windows) and the other roles of the same binary on the machine (the
+// watchdog, the tray, `steward-agent status`) call it.
+//
+// Messages are length-prefixed, versioned JSON (see frame.go). Every
+// request is checked against the caller's identity, which the operating
+// system gives (SO_PEERCRED, getpeereid, the pipe client's process token),
+// before its handler runs: the tray may only ask for status, the tray's
+// policy and a help request; the watchdog's health call needs root or
+// SYSTEM.
+package ipc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Methods the agent serves.
+const (
+	// MethodStatus (any local user): StatusReply.
+	MethodStatus = "status"
+	// MethodTrayConfig (any local user): TrayConfigReply.
+	MethodTrayConfig = "tray_config"
+	// MethodHelpRequest (any local user): HelpRequestArgs → HelpRequestReply.
+	MethodHelpRequest = "help_request"
+	// MethodHealth (root/SYSTEM or an elevated administrator): HealthReply,
+	// or an error when the agent is hung (ErrUnhealthy).
+	MethodHealth = "health"
+)
+
+// StatusReply is what any local user may know about the agent: what the
+// tray shows in "About this computer" and its connection icon.
+type StatusReply struct {
+	AgentID     string    `json:"agent_id"`
+	Hostname    string    `json:"hostname"`
+	IPAddresses []string  `json:"ip_addresses"`
+	Version     string    `json:"version"`
+	PID         int       `json:"pid"`
+	Connected   bool      `json:"connected"`
+	Since       time.Time `json:"since"`      // when Connected last changed
+	ServerURL   string    `json:"server_url"` // the server connected to, or the one last tried
+	LastError   string    `json:"last_error,omitempty"`
+	// PolicyRevision is the effective policy the agent runs; empty until it
+	// has one.
+	PolicyRevision  string    `json:"policy_revision,omitempty"`
+	PolicyAppliedAt time.Time `json:"policy_applied_at,omitzero"`
+}
+
+// TrayConfigReply carries the "tray" section of the agent's effective
+// policy, as the server sent it; {} when the policy has none (the tray
+// then takes its defaults).
+type TrayConfigReply struct {
+	Tray json.RawMessage `json:"tray"`
+}
+
+// HelpRequestArgs is what the user typed in the tray's "Request help".
+type HelpRequestArgs struct {
+	Message string `json:"message"`
+}
+
+// HelpRequestReply names the help request the agent recorded. The agent
+// keeps it until the server acknowledges it, across restarts and while
+// offline.
+type HelpRequestReply struct {
+	ID string `json:"id"`
+}
+
+// HealthReply proves the agent is not hung: the agent's control loop
+// (which keeps the server connection) proved itself alive at ControlAlive.
+type HealthReply struct {
+	PID          int       `json:"pid"`
+	Version      string    `json:"version"`
+	Started      time.Time `json:"started"`
+	Connected    bool      `json:"connected"`
+	ControlAlive time.Time `json:"control_alive"`
+}
+
+// Error codes of a RemoteError.
+const (
+	CodeBadRequest    = "bad_request"         // the request does not decode or its arguments are invalid
+	CodeVersion       = "unsupported_version" // the request's format version is not this agent's
+	CodeUnknownMethod = "unknown_method"
+	CodeForbidden     = "forbidden" // the caller's identity does not allow the method
+	CodeBusy          = "busy"      // too many connections or queued requests
+	CodeTimeout       = "timeout"   // the handler did not finish within the request deadline
+	CodeUnhealthy     = "unhealthy" // health: the agent is hung
+	CodeInternal      = "internal"
+)
+
+// Sentinels for errors.Is on a *RemoteError, by code.
+var (
+	ErrBadRequest    = errors.New("ipc: bad request")
+	ErrVersion       = errors.New("ipc: unsupported version")
+	ErrUnknownMethod = errors.New("ipc: unknown method")
+	ErrForbidden     = errors.New("ipc: forbidden")
+	ErrBusy          = errors.New("ipc: busy")
+	ErrTimeout       = errors.New("ipc: timeout")
+	ErrUnhealthy     = errors.New("ipc: unhealthy")
+	ErrInternal      = errors.New("ipc: internal error")
+)
+
+// RemoteError is an error the server answered a call with. errors.Is
+// matches it against the sentinel of its code (ErrForbidden...).
+type RemoteError struct {
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+}
+
+// Errorf returns a *RemoteError for a handler to answer with.
+func Errorf(code, format string, args ...any) *RemoteError {
+	return &RemoteError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func (e *RemoteError) Error() string {
+	if e.Message == "" {
+		return "ipc: " + e.Code
+	}
+	return "ipc: " + e.Code + ": " + e.Message
+}
+
+// Is reports whether target is the sentinel of e's code.
+func (e *RemoteError) Is(target error) bool {
+	return target != nil && target == sentinel(e.Code)
+}
+
+func sentinel(code string) error {
+	switch code {
+	case CodeBadRequest:
+		return ErrBadRequest
+	case CodeVersion:
+		return ErrVersion
+	case CodeUnknownMethod:
+		return ErrUnknownMethod
+	case CodeForbidden:
+		return ErrForbidden
+	case CodeBusy:
+		return ErrBusy
+	case CodeTimeout:
+		return ErrTimeout
+	case CodeUnhealthy:
+		return ErrUnhealthy
+	case CodeInternal:
+		return ErrInternal
+	}
+	return nil
+}
+
+// Role is what a caller may ask for, from its identity.
+type Role int
+
+// Roles, least first.
+const (
+	// RoleUser is any local user that can reach the endpoint.
+	RoleUser Role = iota
+	// RoleAdmin is root (uid 0) on Unix; LocalSystem or an elevated
+	// member of Administrators on Windows.
+	RoleAdmin
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleUser:
+		return "user"
+	case RoleAdmin:
+		return "admin"
+	}
+	return fmt.Sprintf("Role(%d)", int(r))
+}
+
+// Caller is the identity of the process at the other end of a connection,
+// as the operating system reports it (never as the client claims).
+type Caller struct {
+	// User is the account name ("alice", `ACME\alice`), or the numeric id
+	// when it has no name.
+	User string
+	// UID is the Unix user id; -1 on Windows.
+	UID int
+	// SID is the Windows user SID; "" on Unix.
+	SID string
+	// PID is the client's process id, 0 when the OS does not tell.
+	PID   int
+	Admin bool
+}
+
+// Role is the caller's role.
+func (c Caller) Role() Role {
+	if c.Admin {
+		return RoleAdmin
+	}
+	return RoleUser
+}
