@@ -160,6 +160,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("agent shown online before it runs")
 	}
 	agent := exec.Command(filepath.Join(work, "steward-agent"), strings.Fields("run"+run)...)
+	agent.Env = agentEnv(t, config)
 	agent.Dir = work
 	agentLog := &logBuffer{}
 	agent.Stdout, agent.Stderr = agentLog, agentLog

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -291,10 +292,25 @@ type agentProc struct {
 	waitErr chan error
 }
 
+// agentEnv is the environment of a steward-agent command for the agent of
+// config: its own local IPC endpoint, so that agents of tests running at
+// the same time (and `status` calls) never meet at the machine's one.
+// Unix socket paths are short (108 bytes): a hash of config names it.
+func agentEnv(t *testing.T, config string) []string {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("steward-ipc-%x", sha256.Sum256([]byte(config)))[:len("steward-ipc-")+12])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return append(os.Environ(), "STEWARD_AGENT_IPC="+filepath.Join(dir, "agent.sock"))
+}
+
 func startAgent(t *testing.T, config string) *agentProc {
 	t.Helper()
 	a := &agentProc{log: &logBuffer{}, waitErr: make(chan error, 1)}
 	a.cmd = exec.Command(bin(t, "steward-agent"), "run", "--config", config)
+	a.cmd.Env = agentEnv(t, config)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
 		t.Fatalf("start steward-agent run: %v", err)

@@ -95,7 +95,9 @@ func testAgentLifecycle(t *testing.T, dbURL string) {
 		t.Errorf("agent = %+v, want hostname %q in client %s site %s with os and version", online, host, client.ID, site.ID)
 	}
 	waitFor(t, 10*time.Second, "steward-agent status reports connected", func() error {
-		out, err := exec.Command(bin(t, "steward-agent"), "status", "--config", config).CombinedOutput()
+		status := exec.Command(bin(t, "steward-agent"), "status", "--config", config)
+		status.Env = agentEnv(t, config)
+		out, err := status.CombinedOutput()
 		if err != nil || !strings.Contains(strings.ToLower(string(out)), "connected") {
 			return fmt.Errorf("status: %v: %s", err, out)
 		}

@@ -93,6 +93,14 @@ func waitClosed(t *testing.T, ch chan struct{}, what string) {
 // brings the agent online; uninstall tells the server, stops the agent and
 // leaves nothing behind.
 func TestServiceEndToEnd(t *testing.T) {
+	// A private local IPC endpoint for the agents this test starts, so they
+	// never meet another test's agent (or a real one) at the machine's.
+	ipcDir, err := os.MkdirTemp("", "sa-ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(ipcDir) })
+	t.Setenv("STEWARD_AGENT_IPC", filepath.Join(ipcDir, "agent.sock"))
 	if testing.Short() {
 		t.Skip("builds the agent")
 	}
