@@ -5,10 +5,6 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +15,6 @@ import (
 
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/service"
-	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/servertest"
 )
 
@@ -109,21 +104,11 @@ func TestServiceEndToEnd(t *testing.T) {
 	srv := servertest.Start(t, servertest.Options{})
 	token := srv.EnrollmentToken(t, srv.NewSite(t).ID)
 
-	// The uninstall endpoint is the server helper's; until it lands, a
-	// front proxy answers it and passes everything else to the server.
-	target, _ := url.Parse(srv.URL)
-	rec := &uninstallRecorder{}
-	mux := http.NewServeMux()
-	mux.Handle("POST "+protocol.UninstallPath, rec)
-	mux.Handle("/", httputil.NewSingleHostReverseProxy(target))
-	front := httptest.NewServer(mux)
-	t.Cleanup(front.Close)
-
 	cfgPath := filepath.Join(work, "etc", "agent.json")
 	root := filepath.Join(work, "root")
 
 	// A previous foreground install.
-	if out, err := exec.Command(agentBin, "install", "--no-service", "--server", front.URL, "--token", token, "--config", cfgPath).CombinedOutput(); err != nil {
+	if out, err := exec.Command(agentBin, "install", "--no-service", "--server", srv.URL, "--token", token, "--config", cfgPath).CombinedOutput(); err != nil {
 		t.Fatalf("install --no-service: %v\n%s", err, out)
 	}
 	cfg, err := config.Load(cfgPath)
@@ -134,7 +119,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	srv.WaitPresence(t, cfg.AgentID, true)
 
 	start := time.Now()
-	out, err := exec.Command(agentBin, "install", "--server", front.URL, "--token", token, "--config", cfgPath, "--root", root).CombinedOutput()
+	out, err := exec.Command(agentBin, "install", "--server", srv.URL, "--token", token, "--config", cfgPath, "--root", root).CombinedOutput()
 	if err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
@@ -178,9 +163,8 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	waitClosed(t, svcDone, "the agent to stop")
 	t.Logf("uninstall took %s", time.Since(start).Round(time.Millisecond))
-	posts := rec.Posts()
-	if len(posts) != 1 || posts[0].Auth != protocol.FormatCredential(cfg.AgentID, cfg.AgentSecret) {
-		t.Errorf("uninstall posts %+v, want one with the agent's credentials", posts)
+	if a := srv.Agent(t, cfg.AgentID); !a.Uninstalled() || a.UninstallReason == "" {
+		t.Errorf("after uninstall the server holds %+v, want it uninstalled with a reason", a)
 	}
 	for _, p := range listFiles(t, root) {
 		if fi, err := os.Stat(filepath.Join(root, p)); err == nil && !fi.IsDir() {
