@@ -7,9 +7,10 @@
 #        sources (steward-package msi).
 # Env:
 #   WINE_WORK   wine prefix and tools, as for ci-wine.sh (default /tmp/wine-msi)
-#   STEWARD_MSI_NOSERVICE=1 (the default until `install` registers the
+#   STEWARD_MSI_NOSERVICE=1 (for a build whose `install` cannot register the
 #               services): the MSI gets INSTALLFLAGS=--no-service and this
-#               script runs `steward-agent.exe run` itself. With 0, the
+#               script runs `steward-agent.exe run` itself. With 0 (the
+#               default), the
 #               services the install custom action registers must bring the
 #               agent online.
 #
@@ -24,7 +25,7 @@ repo=$(cd "$here/../.." && pwd)
 cd "$repo"
 export PATH=$PATH:/usr/local/go/bin
 work=${WINE_WORK:-${TMPDIR:-/tmp}/wine-msi}
-noservice=${STEWARD_MSI_NOSERVICE:-1}
+noservice=${STEWARD_MSI_NOSERVICE:-0}
 msi=${1:-}
 
 # The wine prefix, shim and overlay: ci-wine.sh makes them (and runs no

@@ -6,8 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+	"unsafe"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
 )
 
@@ -24,8 +27,7 @@ const maxLogBytes = 10 << 20
 // Under the SCM standard error goes nowhere, so body's log goes to
 // %ProgramData%\Steward\logs\<role>.log.
 func Serve(ctx context.Context, r Role, body Body) (code int, isService bool) {
-	is, err := svc.IsWindowsService()
-	if err != nil || !is {
+	if !underSCM() {
 		return 0, false
 	}
 	log, err := openLog(filepath.Join(programData(), "Steward", "logs", string(r)+".log"))
@@ -120,3 +122,42 @@ func openLog(path string) (io.WriteCloser, error) {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// underSCM reports whether the service manager started this process.
+// svc.IsWindowsService also wants session 0, which wine's services are
+// not in, so a process whose parent is services.exe counts as well (no one
+// else starts processes from there).
+func underSCM() bool {
+	if is, err := svc.IsWindowsService(); err == nil && is {
+		return true
+	}
+	parent, err := parentImage(uint32(os.Getpid()))
+	return err == nil && strings.EqualFold(parent, "services.exe")
+}
+
+// parentImage returns the executable file name of pid's parent process.
+func parentImage(pid uint32) (string, error) {
+	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPPROCESS, 0)
+	if err != nil {
+		return "", fmt.Errorf("process snapshot: %w", err)
+	}
+	defer windows.CloseHandle(snap)
+	names := map[uint32]string{}
+	var ppid uint32
+	found := false
+	e := windows.ProcessEntry32{Size: uint32(unsafe.Sizeof(windows.ProcessEntry32{}))}
+	for err = windows.Process32First(snap, &e); err == nil; err = windows.Process32Next(snap, &e) {
+		names[e.ProcessID] = windows.UTF16ToString(e.ExeFile[:])
+		if e.ProcessID == pid {
+			ppid, found = e.ParentProcessID, true
+		}
+	}
+	if !found {
+		return "", fmt.Errorf("process %d is not in the snapshot", pid)
+	}
+	name, ok := names[ppid]
+	if !ok {
+		return "", fmt.Errorf("parent process %d of %d has ended", ppid, pid)
+	}
+	return filepath.Base(name), nil
+}
