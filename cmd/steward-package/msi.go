@@ -19,12 +19,14 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/steward-rmm/steward/internal/agent/service"
 	"github.com/steward-rmm/steward/packaging"
 )
 
 // upgradeCode identifies "Steward Agent" across every version and
-// architecture: MajorUpgrade finds the installed version by it. Never change it.
-var upgradeCode = uuid.MustParse("fd8a8fe3-cf85-4ab0-8411-8ddc5503adcb")
+// architecture: MajorUpgrade finds the installed version by it, and the
+// agent its MSI for the Apps & features entry. Never change it.
+var upgradeCode = uuid.MustParse(strings.Trim(service.MSIUpgradeCode, "{}"))
 
 // msiArch is what differs between the x64 and the arm64 MSI. The
 // component GUID is fixed per architecture: it names the installed file

@@ -84,6 +84,9 @@ func TestRenderWXS(t *testing.T) {
 			t.Errorf("no property %s", id)
 		}
 	}
+	if props["ARPSYSTEMCOMPONENT"] != "1" {
+		t.Errorf("ARPSYSTEMCOMPONENT = %q, want 1: the agent's own Apps & features entry is the one shown", props["ARPSYSTEMCOMPONENT"])
+	}
 	if !strings.Contains(";"+props["MsiHiddenProperties"]+";", ";TOKEN;") {
 		t.Errorf("MsiHiddenProperties %q does not hide TOKEN", props["MsiHiddenProperties"])
 	}

@@ -128,6 +128,22 @@ done
 [ -n "$online" ] || { cat "$tmp/agent.log" 2>/dev/null >&2 || true; fail "the agent did not come online"; }
 step "agent online $(python3 -c "print(round($(date +%s.%N) - $start, 1))")s after msiexec /i started"
 
+if [ "$noservice" = 0 ]; then
+  # One Apps & features entry: the agent's, pointing at msiexec /X of the
+  # product (the agent looks it up once Windows Installer has registered
+  # it, at the latest at its first keeper pass a minute after start); the
+  # MSI's own entry is hidden.
+  key='HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\StewardAgent'
+  entry=
+  for _ in $(seq 1 120); do
+    entry=$(wine reg query "$key" /v UninstallString 2>/dev/null | tr -d '\r' | grep -i UninstallString || true)
+    case "$entry" in *[Mm]si[Ee]xec*/X\{*) break ;; esac
+    sleep 1
+  done
+  case "$entry" in *[Mm]si[Ee]xec*/X\{*) ;; *) fail "the agent's Apps & features entry does not uninstall through msiexec: $entry" ;; esac
+  step "Apps & features: ${entry##*REG_SZ}"
+fi
+
 if [ -n "$agent_pid" ]; then
   kill "$agent_pid" 2>/dev/null || true
   wait "$agent_pid" 2>/dev/null || true

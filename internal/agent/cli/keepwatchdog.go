@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -61,16 +62,22 @@ func keepWatchdog(ctx context.Context, m services, spec service.Spec, log *slog.
 			return
 		case <-t.C:
 		}
-		mendWatchdog(ctx, m, spec, os.Getpid(), log)
+		if mendWatchdog(ctx, m, spec, os.Getpid(), log) {
+			// Windows: an MSI registers its product only after its
+			// install action ran, so the installed-software entry the
+			// agent wrote then may not point at msiexec yet.
+			recordVersion(io.Discard)
+		}
 		t.Reset(keepWatchdogEvery)
 	}
 }
 
-// mendWatchdog is one check; pid is this process's.
-func mendWatchdog(ctx context.Context, m services, spec service.Spec, pid int, log *slog.Logger) {
+// mendWatchdog is one check; pid is this process's. It reports whether
+// this process is the agent service.
+func mendWatchdog(ctx context.Context, m services, spec service.Spec, pid int, log *slog.Logger) bool {
 	self, err := m.Query(ctx, service.Agent)
 	if err != nil || !self.Running || self.PID != pid {
-		return
+		return false
 	}
 	w, err := m.Query(ctx, service.Watchdog)
 	switch {
@@ -80,14 +87,15 @@ func mendWatchdog(ctx context.Context, m services, spec service.Spec, pid int, l
 		res, err := m.Install(ctx, spec)
 		if err != nil {
 			log.Error("the watchdog service is missing and registering it failed", "err", err)
-			return
+			return true
 		}
 		log.Warn("the watchdog service was missing; registered it", "changes", res.Changes)
 	case !w.Running:
 		if err := m.Start(ctx, service.Watchdog); err != nil {
 			log.Error("the watchdog service is stopped and starting it failed", "err", err, "state", w.String())
-			return
+			return true
 		}
 		log.Warn("the watchdog service was stopped; started it", "state", w.String())
 	}
+	return true
 }

@@ -59,7 +59,10 @@ func TestMendWatchdog(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeServices{states: map[service.Role]service.State{service.Agent: tt.agent, service.Watchdog: tt.wd}, fail: tt.fail}
-			mendWatchdog(t.Context(), f, spec, pid, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			isService := mendWatchdog(t.Context(), f, spec, pid, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if want := tt.agent.PID == pid; isService != want {
+				t.Errorf("mendWatchdog says this is the service: %v, want %v", isService, want)
+			}
 			if !slices.Equal(f.calls, tt.want) {
 				t.Errorf("calls %q, want %q", f.calls, tt.want)
 			}

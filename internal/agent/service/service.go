@@ -16,6 +16,12 @@ import (
 	"strings"
 )
 
+// MSIUpgradeCode is the UpgradeCode of every Steward Agent MSI
+// (cmd/steward-package). The agent looks its MSI up by it so that the one
+// Apps & features entry, the agent's own, uninstalls through msiexec when
+// an MSI installed it. Never change it.
+const MSIUpgradeCode = "{FD8A8FE3-CF85-4AB0-8411-8DDC5503ADCB}"
+
 // Role is one of the services the agent binary provides.
 type Role string
 

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"unsafe"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 )
 
@@ -21,13 +23,20 @@ func WriteUninstallEntry(binary, version string) (bool, error) {
 		return false, fmt.Errorf("open %s: %w", UninstallKey, err)
 	}
 	defer k.Close()
-	quoted := `"` + binary + `"`
+	uninstall := `"` + binary + `" uninstall`
+	quiet := uninstall
+	// Installed by an MSI (which hides its own entry): uninstall through
+	// msiexec, so Windows Installer forgets the product too.
+	if code := msiProduct(MSIUpgradeCode); code != "" {
+		uninstall = "MsiExec.exe /X" + code
+		quiet = uninstall + " /qn"
+	}
 	strs := []struct{ name, value string }{
 		{"DisplayName", "Steward Agent"},
 		{"DisplayVersion", version},
 		{"Publisher", "Steward"},
-		{"UninstallString", quoted + " uninstall"},
-		{"QuietUninstallString", quoted + " uninstall"},
+		{"UninstallString", uninstall},
+		{"QuietUninstallString", quiet},
 		{"InstallLocation", filepath.Dir(binary)},
 		{"DisplayIcon", binary},
 	}
@@ -64,4 +73,24 @@ func RemoveUninstallEntry() (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("delete %s: %w", UninstallKey, err)
+}
+
+var procMsiEnumRelatedProducts = windows.NewLazySystemDLL("msi.dll").NewProc("MsiEnumRelatedProductsW")
+
+// msiProduct returns the product code of the installed MSI with
+// upgradeCode, or "" when there is none (or Windows Installer cannot say).
+func msiProduct(upgradeCode string) string {
+	if procMsiEnumRelatedProducts.Find() != nil {
+		return ""
+	}
+	uc, err := windows.UTF16PtrFromString(upgradeCode)
+	if err != nil {
+		return ""
+	}
+	var buf [39]uint16 // a GUID in braces and its NUL
+	r, _, _ := procMsiEnumRelatedProducts.Call(uintptr(unsafe.Pointer(uc)), 0, 0, uintptr(unsafe.Pointer(&buf[0])))
+	if r != 0 { // ERROR_NO_MORE_ITEMS, or any failure
+		return ""
+	}
+	return windows.UTF16ToString(buf[:])
 }
