@@ -129,17 +129,23 @@ done
 step "agent online $(python3 -c "print(round($(date +%s.%N) - $start, 1))")s after msiexec /i started"
 
 if [ "$noservice" = 0 ]; then
-  # One Apps & features entry: the agent's, pointing at msiexec /X of the
-  # product (the agent looks it up once Windows Installer has registered
-  # it, at the latest at its first keeper pass a minute after start); the
-  # MSI's own entry is hidden.
+  # The agent keeps its watchdog: stop the watchdog service and the agent
+  # starts it again at its first keeper pass, a minute after it started.
+  # At that pass it also points the one Apps & features entry, its own, at
+  # msiexec /X of the product (registered by Windows Installer only after
+  # the install action ran); the MSI's own entry is hidden.
+  wine sc stop StewardWatchdog >/dev/null 2>&1 || fail "sc stop StewardWatchdog failed"
+  step "stopped the watchdog service"
   key='HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\StewardAgent'
-  entry=
-  for _ in $(seq 1 120); do
+  entry= wd=
+  for _ in $(seq 1 150); do
     entry=$(wine reg query "$key" /v UninstallString 2>/dev/null | tr -d '\r' | grep -i UninstallString || true)
-    case "$entry" in *[Mm]si[Ee]xec*/X\{*) break ;; esac
+    wd=$(wine sc query StewardWatchdog 2>/dev/null | tr -d '\r' | grep -i STATE || true)
+    case "$entry" in *[Mm]si[Ee]xec*/X\{*) case "$wd" in *RUNNING*) break ;; esac ;; esac
     sleep 1
   done
+  case "$wd" in *RUNNING*) ;; *) fail "the agent did not start its stopped watchdog service again: $wd" ;; esac
+  step "the agent started its watchdog service again"
   case "$entry" in *[Mm]si[Ee]xec*/X\{*) ;; *) fail "the agent's Apps & features entry does not uninstall through msiexec: $entry" ;; esac
   step "Apps & features: ${entry##*REG_SZ}"
 fi
