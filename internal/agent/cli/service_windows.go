@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/windows"
 
@@ -42,6 +43,13 @@ func removeBinary(path string) (string, error) {
 	if err == nil {
 		os.Remove(dir)
 		return "Removed " + path + ".", nil
+	}
+	// A running image can be renamed: move it aside first and schedule
+	// that name, so that a reinstall before the restart puts a new binary
+	// at path which the restart then leaves alone.
+	aside := fmt.Sprintf("%s.%d.removed", path, time.Now().UnixNano())
+	if err := os.Rename(path, aside); err == nil {
+		path = aside
 	}
 	p, perr := windows.UTF16PtrFromString(path)
 	if perr != nil {

@@ -48,8 +48,20 @@ func TestRemoveBinary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read PendingFileRenameOperations: %v", err)
 	}
-	if !slices.ContainsFunc(pending, func(s string) bool { return strings.EqualFold(strings.TrimPrefix(s, `\??\`), self) }) {
-		t.Errorf("PendingFileRenameOperations %q lacks %s", pending, self)
+	// The running exe was moved aside and that name scheduled, so that a
+	// reinstall before the restart is not deleted by it.
+	aside := func(s string) bool {
+		s = strings.ToLower(strings.TrimPrefix(s, `\??\`))
+		return strings.HasPrefix(s, strings.ToLower(self)+".") && strings.HasSuffix(s, ".removed")
+	}
+	if !slices.ContainsFunc(pending, aside) {
+		t.Errorf("PendingFileRenameOperations %q lacks %s moved aside", pending, self)
+	}
+	if slices.ContainsFunc(pending, func(s string) bool { return strings.EqualFold(strings.TrimPrefix(s, `\??\`), self) }) {
+		t.Errorf("PendingFileRenameOperations %q deletes %s itself: a reinstall there would be lost at restart", pending, self)
+	}
+	if _, err := os.Stat(self); !os.IsNotExist(err) {
+		t.Errorf("the running exe is still at %s (%v); want it moved aside", self, err)
 	}
 	// Leave the test runner's files alone at the next wine restart.
 	k.DeleteValue("PendingFileRenameOperations")

@@ -63,19 +63,10 @@ func uninstall(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		did = true
 	}
 
+	// The server is told last, once the services are gone: told first, a
+	// failed removal would leave a running agent whose credentials the
+	// server already refuses, listed as uninstalled and never alerted on.
 	cfg, cfgErr := config.Load(cfgPath)
-	switch {
-	case cfgErr == nil && *keep:
-		fmt.Fprintf(stdout, "Keeping the enrollment as agent %s; the server is not told.\n", cfg.AgentID)
-	case cfgErr == nil:
-		if err := tellServer(ctx, cfg); err != nil {
-			fmt.Fprintf(stderr, "warning: could not tell the server: %v\nThe agent stays listed there as offline until it is deleted in the dashboard.\n", err)
-		} else {
-			say("Told the server that agent %s is uninstalled.", cfg.AgentID)
-		}
-	case !errors.Is(cfgErr, fs.ErrNotExist):
-		fmt.Fprintf(stderr, "warning: cannot read the config, so the server is not told: %v\n", cfgErr)
-	}
 
 	m := service.New(service.Options{Root: *root})
 	if pid, err := stopForeground(ctx, m, cfgPath); err != nil {
@@ -95,6 +86,18 @@ func uninstall(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	for _, c := range res.Changes {
 		say("  %s", c)
+	}
+	switch {
+	case cfgErr == nil && *keep:
+		fmt.Fprintf(stdout, "Keeping the enrollment as agent %s; the server is not told.\n", cfg.AgentID)
+	case cfgErr == nil:
+		if err := tellServer(ctx, cfg); err != nil {
+			fmt.Fprintf(stderr, "warning: could not tell the server: %v\nThe agent stays listed there as offline until it is deleted in the dashboard.\n", err)
+		} else {
+			say("Told the server that agent %s is uninstalled.", cfg.AgentID)
+		}
+	case !errors.Is(cfgErr, fs.ErrNotExist):
+		fmt.Fprintf(stderr, "warning: cannot read the config, so the server is not told: %v\n", cfgErr)
 	}
 	if removed, err := trayAutostart(m).Remove(); err != nil {
 		return fail("%v", err)
@@ -181,7 +184,7 @@ func removeAgentFiles(cfgPath string) ([]string, error) {
 	dir := filepath.Dir(cfgPath)
 	paths := []string{
 		cfgPath, config.StatePath(cfgPath), config.PolicyPath(cfgPath),
-		config.CommandsPath(cfgPath), config.MetricsDir(cfgPath),
+		config.CommandsPath(cfgPath), config.MetricsDir(cfgPath), helpRequestsPath(cfgPath),
 		filepath.Join(dir, "logs"), // service logs on Windows
 	}
 	var removed []string
