@@ -23,7 +23,7 @@ const (
 
 // startWatchdogKeeper runs keepWatchdog for the agent of config until the
 // returned stop is called, where a service manager runs.
-func startWatchdogKeeper(ctx context.Context, config string, log *slog.Logger) (stop func()) {
+func startWatchdogKeeper(ctx context.Context, config string, log *slog.Logger, stderr io.Writer) (stop func()) {
 	m := service.New(service.Options{Log: log})
 	bin, err := os.Executable()
 	if err != nil || m.Available() != nil {
@@ -35,7 +35,7 @@ func startWatchdogKeeper(ctx context.Context, config string, log *slog.Logger) (
 	}
 	kctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { keepWatchdog(kctx, m, service.Spec{Binary: bin, Config: abs}, log) })
+	wg.Go(func() { keepWatchdog(kctx, m, service.Spec{Binary: bin, Config: abs}, log, stderr) })
 	return func() {
 		cancel()
 		wg.Wait()
@@ -53,7 +53,7 @@ type services interface {
 // keepWatchdog checks the watchdog service until ctx ends. It does nothing
 // unless this process is the agent service itself: an agent run by hand or
 // supervised by `watchdog --supervise` has no watchdog service to keep.
-func keepWatchdog(ctx context.Context, m services, spec service.Spec, log *slog.Logger) {
+func keepWatchdog(ctx context.Context, m services, spec service.Spec, log *slog.Logger, stderr io.Writer) {
 	t := time.NewTimer(keepWatchdogFirst)
 	defer t.Stop()
 	for {
@@ -66,7 +66,7 @@ func keepWatchdog(ctx context.Context, m services, spec service.Spec, log *slog.
 			// Windows: an MSI registers its product only after its
 			// install action ran, so the installed-software entry the
 			// agent wrote then may not point at msiexec yet.
-			recordVersion(io.Discard)
+			recordVersion(stderr)
 		}
 		t.Reset(keepWatchdogEvery)
 	}

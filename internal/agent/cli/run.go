@@ -165,7 +165,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}()
 	}
 
-	stopKeeper := startWatchdogKeeper(ctx, *path, log)
+	stopKeeper := startWatchdogKeeper(ctx, *path, log, stderr)
 	defer stopKeeper()
 
 	// Let go, each minute, of the program's pages the agent no longer runs.
