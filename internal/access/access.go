@@ -40,11 +40,13 @@ const (
 	HandleAlerts   Action = "alerts.handle"   // acknowledge and resolve alerts
 	// ManageNotifications covers notification channels.
 	ManageNotifications Action = "notifications.manage"
+	// ManageUpdates covers agent releases and their rollout.
+	ManageUpdates Action = "updates.manage"
 )
 
 var allowed = map[store.Role]map[Action]bool{
-	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true},
-	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true},
+	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true},
+	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true},
 	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true, HandleAlerts: true},
 	store.RoleReadonly:   {ReadFleet: true},
 }

@@ -1,0 +1,96 @@
+package manage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/input"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// Release channels every server knows; others can be named when a release
+// is published.
+const (
+	ChannelStable = "stable"
+	ChannelBeta   = "beta"
+)
+
+// maxReleaseNotes bounds a release's notes, in characters.
+const maxReleaseNotes = 4000
+
+// ErrNoReleaseKeys refuses every release on a server that trusts no
+// release key: nothing could be checked.
+var ErrNoReleaseKeys = errors.New("this server trusts no release key: start it with --release-key (see docs/updates.md)")
+
+// CheckChannel validates a channel name: a lowercase letter, then up to 31
+// lowercase letters, digits or dashes.
+func CheckChannel(field, c string) error {
+	ok := c != "" && len(c) <= 32 && c[0] >= 'a' && c[0] <= 'z'
+	for i := 0; ok && i < len(c); i++ {
+		ch := c[i]
+		ok = ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-'
+	}
+	if !ok {
+		return input.Errorf(field, "must be a channel name such as stable or beta (lowercase letters, digits and dashes, at most 32)")
+	}
+	return nil
+}
+
+// PublishRelease checks a signed release against the trusted keys, reads
+// its file (which must match the signed size and SHA-256) into the
+// database and audits it, all or nothing.
+func (s *Service) PublishRelease(ctx context.Context, p access.Principal, keys []protocol.ReleaseKey,
+	signed protocol.SignedRelease, channel, notes string, file io.Reader) (store.Release, error) {
+	if err := access.Require(p, access.ManageUpdates); err != nil {
+		return store.Release{}, err
+	}
+	if err := CheckChannel("channel", channel); err != nil {
+		return store.Release{}, err
+	}
+	notes = strings.TrimSpace(notes)
+	if !utf8.ValidString(notes) || utf8.RuneCountInString(notes) > maxReleaseNotes {
+		return store.Release{}, input.Errorf("notes", "must be valid UTF-8 of at most %d characters", maxReleaseNotes)
+	}
+	if len(keys) == 0 {
+		return store.Release{}, ErrNoReleaseKeys
+	}
+	if err := protocol.VerifyRelease(keys, signed); err != nil {
+		return store.Release{}, input.Errorf("signature", "%v", err)
+	}
+	st := signed.Statement
+	var rel store.Release
+	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+		h := sha256.New()
+		// One byte more than signed, so that a longer file is caught.
+		body := io.TeeReader(io.LimitReader(file, st.Size+1), h)
+		var err error
+		rel, err = tx.CreateRelease(ctx, store.Release{
+			Version: st.Version, OS: st.OS, Arch: st.Arch, Channel: channel, Size: st.Size, SHA256: st.SHA256,
+			KeyID: signed.KeyID, Signature: string(signed.Encode()), Notes: notes, CreatedBy: p.ActorName(),
+		}, body)
+		if err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return input.Errorf("version", "%s is already published for %s/%s", st.Version, st.OS, st.Arch)
+			}
+			if errors.Is(err, store.ErrSizeMismatch) {
+				return input.Errorf("file", "is not the size the signature states (%d bytes)", st.Size)
+			}
+			return err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != st.SHA256 {
+			return input.Errorf("file", "SHA-256 %s differs from the signed %s: not the file that was signed", got, st.SHA256)
+		}
+		return tx.AddAudit(ctx, p.Audit("release.publish", "release", rel.ID, map[string]string{
+			"version": st.Version, "os": st.OS, "arch": st.Arch, "channel": channel,
+			"sha256": st.SHA256, "key_id": signed.KeyID, "size": fmt.Sprint(st.Size)}))
+	})
+	return rel, err
+}
