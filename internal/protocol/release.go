@@ -154,8 +154,8 @@ func SignRelease(priv ed25519.PrivateKey, s ReleaseStatement) (SignedRelease, er
 
 // Errors of VerifyRelease, for callers that report the reason.
 var (
-	ErrReleaseUnsigned    = errors.New("release is not signed")
-	ErrReleaseUnknownKey  = errors.New("release is signed by a key that is not trusted")
+	ErrReleaseUnsigned     = errors.New("release is not signed")
+	ErrReleaseUnknownKey   = errors.New("release is signed by a key that is not trusted")
 	ErrReleaseBadSignature = errors.New("release signature does not verify")
 )
 
