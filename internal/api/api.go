@@ -23,6 +23,7 @@ import (
 	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
+	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
 )
@@ -39,11 +40,14 @@ type Config struct {
 	Series   *timeseries.Store
 	Notify   *notify.Service
 	// Alerts acknowledges and resolves alerts by hand.
-	Alerts  *alerting.Service
-	Auth    *access.Authenticator
-	Log     *slog.Logger
-	Version string
-	Started time.Time
+	Alerts *alerting.Service
+	Auth   *access.Authenticator
+	// ReleaseKeys are the release public keys a published release must be
+	// signed with.
+	ReleaseKeys []protocol.ReleaseKey
+	Log         *slog.Logger
+	Version     string
+	Started     time.Time
 	// RequestTimeout bounds each request, so that a hung database fails
 	// requests instead of piling them up; zero means DefaultRequestTimeout.
 	RequestTimeout time.Duration
@@ -118,6 +122,9 @@ func (a *API) Register(mux *http.ServeMux) {
 		"GET /api/v1/settings/smtp":                         a.getSMTP,
 		"PUT /api/v1/settings/smtp":                         a.putSMTP,
 		"POST /api/v1/settings/smtp/test":                   a.testSMTP,
+		"GET /api/v1/releases":                              a.listReleases,
+		"POST /api/v1/releases":                             a.publishRelease,
+		"GET /api/v1/releases/{id}":                         a.getRelease,
 	}
 	// paths knows every route's path without its method, to tell a wrong
 	// method (405 with Allow) from an unknown endpoint (404).

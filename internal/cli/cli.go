@@ -43,6 +43,7 @@ Usage:
   steward serve [--listen ADDR] [--data-dir DIR] [--database-url URL] [--public-url URL] [--nats-url URL]
   steward user create --email E --role owner|admin|technician|readonly [--password-stdin]
   steward user api-token --email E --name N
+  steward release keygen|sign|publish|list   signed agent releases ("steward release -h")
   steward migrate        apply database migrations and exit
   steward version
 
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, env Env, stdio IO) error {
 		}
 	case "migrate":
 		return migrate(ctx, args[1:], env, stdio)
+	case "release":
+		return releaseCmd(ctx, args[1:], env, stdio)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdio.Stdout, "steward", Version)
 		return nil
@@ -156,6 +159,17 @@ func (d *dbFlags) describe() string {
 	return "PostgreSQL " + u.Host + u.Path
 }
 
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
 func envOr(env Env, key, def string) string {
 	if v := env(key); v != "" {
 		return v
@@ -199,6 +213,8 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", envDuration(env, "STEWARD_HEARTBEAT", 30*time.Second), "agent heartbeat `interval`; agents silent for 3 intervals are offline (env STEWARD_HEARTBEAT)")
 	fs.BoolVar(&cfg.TrustProxy, "trust-proxy", env("STEWARD_TRUST_PROXY") == "true", "trust X-Forwarded-For/-Proto from a reverse proxy (env STEWARD_TRUST_PROXY)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", env("STEWARD_DEBUG_LISTEN"), "serve Go pprof profiles on this `ADDR`, e.g. 127.0.0.1:6060 (env STEWARD_DEBUG_LISTEN)")
+	fs.Func("release-key", "trust this release public `KEY` (its text or a file of keys) for agent updates; repeat for several (env STEWARD_RELEASE_KEYS, comma-separated)",
+		func(v string) error { cfg.ReleaseKeys = append(cfg.ReleaseKeys, v); return nil })
 	fs.StringVar(&logLevel, "log-level", envOr(env, "STEWARD_LOG_LEVEL", "info"), "`LEVEL`: debug, info, warn or error (env STEWARD_LOG_LEVEL)")
 	fs.BoolVar(&logJSON, "log-json", env("STEWARD_LOG_JSON") == "true", "log JSON lines instead of text (env STEWARD_LOG_JSON)")
 	fs.Usage = groupedUsage(fs, "steward serve [flags]",
@@ -207,6 +223,9 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 		serveFlagGroups)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if len(cfg.ReleaseKeys) == 0 {
+		cfg.ReleaseKeys = splitList(env("STEWARD_RELEASE_KEYS"))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -239,7 +258,7 @@ var serveFlagGroups = []flagGroup{
 	{"Where the server listens and how it is reached", []string{"listen", "public-url", "trust-proxy"}},
 	{"Storage", []string{"data-dir", "database-url", "agent-dir"}},
 	{"Several replicas", []string{"nats-url"}},
-	{"Agents", []string{"heartbeat"}},
+	{"Agents", []string{"heartbeat", "release-key"}},
 	{"Logs and debugging", []string{"log-level", "log-json", "debug-listen"}},
 }
 

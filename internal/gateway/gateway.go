@@ -51,6 +51,8 @@ type Gateway struct {
 	// reports changes, not a stream, and one in a loop must not keep the
 	// database busy.
 	watchdogLimiter *access.Limiter
+	// downloads bounds the release downloads served at once.
+	downloads chan struct{}
 }
 
 // Machines records what the agent's life on a machine tells the server
@@ -85,6 +87,7 @@ func New(db *store.DB, h *hub.Hub, log *slog.Logger, trustProxy bool) *Gateway {
 		authLimiter:     access.NewLimiter(60, 10*time.Minute),
 		uploadLimiter:   access.NewLimiter(maxUploads, uploadWindow),
 		watchdogLimiter: access.NewLimiter(maxWatchdogReports, watchdogWindow),
+		downloads:       make(chan struct{}, DefaultMaxDownloads),
 	}
 }
 
@@ -105,6 +108,7 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 		{"POST", protocol.EnrollPath, g.enroll},
 		{"GET", protocol.ConnectPath, g.connect},
 		{"POST", protocol.InventoryPath, g.uploadInventory},
+		{"GET", protocol.ReleaseFilePath + "{id}", g.downloadRelease},
 	}
 	if g.machines != nil {
 		routes = append(routes, route{"POST", protocol.UninstallPath, g.uninstall}, route{"POST", protocol.WatchdogPath, g.watchdog})

@@ -22,6 +22,12 @@ import (
 // and architecture are bound to the bytes, so a signed binary cannot be
 // offered as another version or for another platform.
 
+// ReleaseFilePath is where an agent downloads a release's file: GET
+// ReleaseFilePath + release ID, with the agent's credentials. Range
+// requests resume an interrupted download; 503 with Retry-After means the
+// server is serving as many downloads as it allows, try later.
+const ReleaseFilePath = "/agent/v1/releases/"
+
 // Release limits.
 const (
 	// MaxSignedReleaseBytes bounds an encoded SignedRelease.

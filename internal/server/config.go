@@ -25,6 +25,12 @@ type Config struct {
 	// DebugListen, when set, serves Go's pprof profiles on a separate
 	// listener (keep it on localhost).
 	DebugListen string
+	// ReleaseKeys are the release public keys the server trusts: each a
+	// key in text form or a file of keys (release.LoadPublicKeys).
+	ReleaseKeys []string
+	// MaxDownloads bounds the release downloads served at once; 0 means
+	// gateway.DefaultMaxDownloads.
+	MaxDownloads int
 }
 
 // Validate checks the configuration and fills derived defaults, naming

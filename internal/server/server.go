@@ -32,6 +32,7 @@ import (
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/push"
+	"github.com/steward-rmm/steward/internal/release"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
 	"github.com/steward-rmm/steward/internal/web"
@@ -163,6 +164,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
 	svc.SetPolicyNotifier(s.policies)
+	releaseKeys, err := release.LoadPublicKeys(cfg.ReleaseKeys)
+	if err != nil {
+		return nil, fmt.Errorf("--release-key: %w", err)
+	}
+	if len(releaseKeys) == 0 {
+		log.Info("no release public key configured: agent releases cannot be published (--release-key)")
+	}
+	for _, k := range releaseKeys {
+		log.Info("trusting release key", "key_id", k.ID)
+	}
 	s.manage = svc
 
 	hasUsers, err := db.HasUsers(ctx)
@@ -187,8 +198,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	mux := http.NewServeMux()
 	gw := gateway.New(db, s.hub, log, cfg.TrustProxy)
 	gw.SetMachines(alerts)
+	if cfg.MaxDownloads > 0 {
+		gw.SetMaxDownloads(cfg.MaxDownloads)
+	}
 	gw.Register(mux)
-	api.New(api.Config{DB: db, Manage: svc, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, ReleaseKeys: releaseKeys, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
 	s.dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

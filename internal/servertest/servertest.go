@@ -48,6 +48,10 @@ type Options struct {
 	// PublicURL is the URL the server names itself by (install commands,
 	// links in notifications); empty means its loopback address.
 	PublicURL string
+	// ReleaseKeys are the release public keys the server trusts.
+	ReleaseKeys []string
+	// MaxDownloads bounds concurrent release downloads; 0 is the default.
+	MaxDownloads int
 }
 
 // Server is a real server running in-process until the test ends.
@@ -126,6 +130,7 @@ func Start(t testing.TB, opts Options) *Server {
 	srv, err := server.New(ctx, server.Config{
 		Listen: "127.0.0.1:0", DataDir: opts.DataDir, DatabaseURL: opts.DatabaseURL, NATSURL: opts.NATSURL,
 		AgentDir: opts.AgentDir, PublicURL: opts.PublicURL, Heartbeat: opts.Heartbeat, TrustProxy: opts.TrustProxy, Version: "test",
+		ReleaseKeys: opts.ReleaseKeys, MaxDownloads: opts.MaxDownloads,
 	}, log)
 	if err != nil {
 		t.Fatalf("server.New: %v\nlog:\n%s", err, logs)

@@ -1,0 +1,159 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// maxReleaseFieldBytes bounds each text part of a release upload.
+const maxReleaseFieldBytes = 16 << 10
+
+func (a *API) listReleases(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.ReleaseFilter{Channel: q.Get("channel"), OS: q.Get("os"), Arch: q.Get("arch"), Version: q.Get("version"), Status: q.Get("status")}
+	items, total, err := a.cfg.DB.ListReleases(r.Context(), f, pg)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list[store.Release]{Items: items, Total: total, Limit: pg.Limit, Offset: pg.Offset})
+	return nil
+}
+
+func (a *API) getRelease(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	rel, err := a.cfg.DB.GetRelease(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rel)
+	return nil
+}
+
+// publishRelease takes a multipart/form-data upload: the binary in part
+// "file", the .sig file `steward release sign` wrote in part "signature",
+// "channel" (default stable) and "notes"; "version", "os" and "arch", when
+// given, must match what was signed. The file is spooled to a temporary
+// file first, so that the database transaction never waits on the network.
+func (a *API) publishRelease(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if err := access.Require(p, access.ManageUpdates); err != nil {
+		return err
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		return &badRequest{status: http.StatusUnsupportedMediaType, msg: "Content-Type must be multipart/form-data with parts file and signature"}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, protocol.MaxReleaseBytes+1<<20)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return errBadRequest("malformed multipart body: %v", err)
+	}
+	fields := map[string]string{}
+	var spool *os.File
+	defer func() {
+		if spool != nil {
+			spool.Close()
+			os.Remove(spool.Name())
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return uploadError(err)
+		}
+		name := part.FormName()
+		switch name {
+		case "file":
+			if spool != nil {
+				return errBadRequest("more than one file part")
+			}
+			spool, err = os.CreateTemp("", "steward-release-*")
+			if err != nil {
+				return fmt.Errorf("spool release upload: %w", err)
+			}
+			n, err := io.Copy(spool, io.LimitReader(part, protocol.MaxReleaseBytes+1))
+			if err != nil {
+				return uploadError(err)
+			}
+			if n > protocol.MaxReleaseBytes {
+				return &badRequest{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("file is larger than %d bytes", protocol.MaxReleaseBytes)}
+			}
+		case "signature", "channel", "notes", "version", "os", "arch":
+			b, err := io.ReadAll(io.LimitReader(part, maxReleaseFieldBytes+1))
+			if err != nil {
+				return uploadError(err)
+			}
+			if len(b) > maxReleaseFieldBytes {
+				return errBadRequest("part %s is larger than %d bytes", name, maxReleaseFieldBytes)
+			}
+			fields[name] = string(b)
+		default:
+			return errBadRequest("unknown part %q: want file, signature, channel, notes (and optionally version, os, arch)", name)
+		}
+	}
+	if spool == nil {
+		return errBadRequest("part file is missing: the agent binary to publish")
+	}
+	if strings.TrimSpace(fields["signature"]) == "" {
+		return errBadRequest("part signature is missing: the .sig file written by steward release sign")
+	}
+	signed, err := protocol.DecodeSignedRelease([]byte(strings.TrimSpace(fields["signature"])))
+	if err != nil {
+		return errBadRequest("signature: %v", err)
+	}
+	if err := matchStatement(signed.Statement, fields["version"], fields["os"], fields["arch"]); err != nil {
+		return err
+	}
+	channel := strings.TrimSpace(fields["channel"])
+	if channel == "" {
+		channel = manage.ChannelStable
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind release upload: %w", err)
+	}
+	rel, err := a.cfg.Manage.PublishRelease(r.Context(), p, a.cfg.ReleaseKeys, signed, channel, fields["notes"], spool)
+	if errors.Is(err, manage.ErrNoReleaseKeys) {
+		return &badRequest{status: http.StatusConflict, msg: err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, rel)
+	return nil
+}
+
+// matchStatement checks the optional version, os and arch a publisher
+// named against what was signed.
+func matchStatement(st protocol.ReleaseStatement, version, goos, goarch string) error {
+	for _, c := range []struct{ name, given, signed string }{
+		{"version", version, st.Version}, {"os", goos, st.OS}, {"arch", goarch, st.Arch},
+	} {
+		if g := strings.TrimSpace(c.given); g != "" && g != c.signed {
+			return errBadRequest("%s %q differs from the signed %s %q", c.name, g, c.name, c.signed)
+		}
+	}
+	return nil
+}
+
+func uploadError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &badRequest{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("upload is larger than %d bytes", protocol.MaxReleaseBytes)}
+	}
+	return errBadRequest("read the upload: %v", err)
+}

@@ -1,0 +1,157 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/servertest"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// releaseUpload builds a multipart release upload from parts.
+func releaseUpload(t *testing.T, file []byte, parts map[string]string) (string, string) {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for k, v := range parts {
+		mw.WriteField(k, v)
+	}
+	if file != nil {
+		fw, _ := mw.CreateFormFile("file", "steward-agent")
+		fw.Write(file)
+	}
+	mw.Close()
+	return b.String(), mw.FormDataContentType()
+}
+
+func signRelease(t *testing.T, priv ed25519.PrivateKey, version string, data []byte) string {
+	t.Helper()
+	sum := sha256.Sum256(data)
+	s, err := protocol.SignRelease(priv, protocol.ReleaseStatement{Version: version, OS: "linux", Arch: "amd64",
+		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(s.Encode())
+}
+
+func TestReleasesAPI(t *testing.T) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, 32))
+	key := protocol.NewReleaseKey(priv.Public().(ed25519.PublicKey))
+	opts := harnessOptions
+	opts.ReleaseKeys, opts.MaxDownloads = []string{key.String()}, 1
+	servertest.Each(t, opts, func(t *testing.T, s *servertest.Server) {
+		// 24 MB: many stored chunks, and far more than loopback sockets
+		// buffer (a few MB) for a reader that does not read, so that a
+		// held download keeps its slot.
+		data := bytes.Repeat([]byte("steward agent bytes\n"), 24<<20/20)
+		post := func(role store.Role, file []byte, parts map[string]string) servertest.Response {
+			body, ct := releaseUpload(t, file, parts)
+			return s.Do(t, servertest.Request{Method: "POST", Path: "/api/v1/releases", Body: body, ContentType: ct, Token: s.User(t, role).Token})
+		}
+		good := map[string]string{"signature": signRelease(t, priv, "1.2.0", data), "channel": "beta", "notes": "fixes"}
+
+		refusals := []struct {
+			name   string
+			role   store.Role
+			file   []byte
+			parts  map[string]string
+			status int
+			want   string
+		}{
+			{"technician", store.RoleTechnician, data, good, http.StatusForbidden, "cannot"},
+			{"no file", store.RoleAdmin, nil, good, http.StatusBadRequest, "part file is missing"},
+			{"no signature", store.RoleAdmin, data, map[string]string{"channel": "beta"}, http.StatusBadRequest, "part signature is missing"},
+			{"garbage signature", store.RoleAdmin, data, map[string]string{"signature": "{}"}, http.StatusBadRequest, "signature"},
+			{"other key", store.RoleAdmin, data, map[string]string{"signature": signRelease(t, other, "1.2.0", data)}, http.StatusBadRequest, "not trusted"},
+			{"tampered", store.RoleAdmin, append([]byte("x"), data[1:]...), good, http.StatusBadRequest, "not the file that was signed"},
+			{"wrong arch named", store.RoleAdmin, data, map[string]string{"signature": good["signature"], "arch": "arm64"}, http.StatusBadRequest, "differs from the signed arch"},
+			{"bad channel", store.RoleAdmin, data, map[string]string{"signature": good["signature"], "channel": "Beta 2"}, http.StatusBadRequest, "channel"},
+			{"unknown part", store.RoleAdmin, data, map[string]string{"signature": good["signature"], "colour": "red"}, http.StatusBadRequest, "unknown part"},
+		}
+		for _, r := range refusals {
+			res := post(r.role, r.file, r.parts)
+			if res.Status != r.status || !strings.Contains(string(res.Body), r.want) {
+				t.Errorf("%s: %d %s, want %d saying %q", r.name, res.Status, res.Body, r.status, r.want)
+			}
+		}
+
+		res := post(store.RoleAdmin, data, good)
+		if res.Status != http.StatusCreated {
+			t.Fatalf("publish: %d %s", res.Status, res.Body)
+		}
+		rel := servertest.Decode[store.Release](t, res)
+		if rel.Version != "1.2.0" || rel.Channel != "beta" || rel.Size != int64(len(data)) || rel.Status != store.ReleaseActive {
+			t.Fatalf("published %+v", rel)
+		}
+		if res := post(store.RoleAdmin, data, good); res.Status != http.StatusBadRequest || !strings.Contains(string(res.Body), "already published") {
+			t.Errorf("publish again: %d %s", res.Status, res.Body)
+		}
+		list := servertest.Decode[listOf[store.Release]](t, s.As(t, store.RoleReadonly, "GET", "/api/v1/releases?channel=beta", "").Want(t, http.StatusOK))
+		if list.Total != 1 || list.Items[0].ID != rel.ID {
+			t.Errorf("list: %+v", list)
+		}
+		s.As(t, store.RoleReadonly, "GET", "/api/v1/releases/"+rel.ID, "").Want(t, http.StatusOK)
+		s.As(t, store.RoleReadonly, "GET", "/api/v1/releases/nope", "").Want(t, http.StatusNotFound)
+
+		// Agents download it with their credentials, resuming with ranges.
+		id, secret := s.EnrollIn(t, s.NewSite(t).ID, "updating-01")
+		cred := protocol.FormatCredential(id, secret)
+		path := protocol.ReleaseFilePath + rel.ID
+		dl := s.Do(t, servertest.Request{Method: "GET", Path: path, Header: http.Header{"Authorization": {cred}}})
+		if dl.Status != http.StatusOK || !bytes.Equal(dl.Body, data) || dl.Header.Get("X-Content-SHA256") != rel.SHA256 {
+			t.Fatalf("download: %d, %d bytes, equal %v", dl.Status, len(dl.Body), bytes.Equal(dl.Body, data))
+		}
+		part := s.Do(t, servertest.Request{Method: "GET", Path: path, Header: http.Header{"Authorization": {cred},
+			"Range": {"bytes=1000000-"}, "If-Range": {`"` + rel.SHA256 + `"`}}})
+		if part.Status != http.StatusPartialContent || !bytes.Equal(part.Body, data[1000000:]) {
+			t.Fatalf("resume: %d, %d bytes", part.Status, len(part.Body))
+		}
+		if r := s.Do(t, servertest.Request{Method: "GET", Path: path}); r.Status != http.StatusUnauthorized {
+			t.Errorf("download without credentials: %d", r.Status)
+		}
+		if r := s.Do(t, servertest.Request{Method: "GET", Path: protocol.ReleaseFilePath + "nope", Header: http.Header{"Authorization": {cred}}}); r.Status != http.StatusNotFound {
+			t.Errorf("unknown release: %d", r.Status)
+		}
+
+		// One download at a time (MaxDownloads 1): while one is held open by
+		// a reader that stopped reading, the next is told to come back.
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+path, nil)
+		req.Header.Set("Authorization", cred)
+		held, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Body.Close()
+		busy := s.Do(t, servertest.Request{Method: "GET", Path: path, Header: http.Header{"Authorization": {cred}, "Range": {"bytes=0-0"}}})
+		if busy.Status != http.StatusServiceUnavailable || busy.Header.Get("Retry-After") == "" {
+			t.Errorf("second download while one is served: %d (Retry-After %q), want 503 with Retry-After", busy.Status, busy.Header.Get("Retry-After"))
+		}
+		io.Copy(io.Discard, held.Body)
+		held.Body.Close()
+		servertest.Eventually(t, "the slot is free again", func() bool {
+			r := s.Do(t, servertest.Request{Method: "GET", Path: path, Header: http.Header{"Authorization": {cred}, "Range": {"bytes=0-0"}}})
+			return r.Status == http.StatusPartialContent
+		})
+		var audit struct {
+			Items []store.AuditEntry `json:"items"`
+		}
+		json.Unmarshal(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=release.publish", "").Want(t, http.StatusOK).Body, &audit)
+		if len(audit.Items) != 1 || audit.Items[0].Detail["version"] != "1.2.0" {
+			t.Errorf("audit: %+v", audit.Items)
+		}
+	})
+}

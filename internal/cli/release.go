@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/release"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+const releaseUsage = `Usage:
+  steward release keygen --out DIR
+  steward release sign --key KEY --version V FILE...
+  steward release publish --file F [--signature F.sig] [--channel stable|beta] [--notes TEXT]
+                          [--version V] [--os OS] [--arch ARCH] [--release-key KEY]...
+  steward release list [--channel C]
+
+keygen makes an ed25519 release key pair (keep release.key offline; give
+release.pub to the server with --release-key). sign writes FILE.sig beside
+each agent binary, binding its version, OS and architecture (read from the
+binary) to its size and SHA-256. publish checks the signature against the
+trusted keys and stores the release in the server's database; version, os
+and arch, when given, must match what was signed.
+`
+
+func releaseCmd(ctx context.Context, args []string, env Env, stdio IO) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdio.Stderr, releaseUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "keygen":
+		return releaseKeygen(args[1:], stdio)
+	case "sign":
+		return releaseSign(args[1:], stdio)
+	case "publish":
+		return releasePublish(ctx, args[1:], env, stdio)
+	case "list":
+		return releaseList(ctx, args[1:], env, stdio)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdio.Stdout, releaseUsage)
+		return nil
+	}
+	fmt.Fprintf(stdio.Stderr, "unknown release command %q\n\n%s", args[0], releaseUsage)
+	return errUsage
+}
+
+func releaseKeygen(args []string, stdio IO) error {
+	fs := newFlagSet("release keygen", stdio)
+	out := fs.String("out", "", "`DIR` to write release.key and release.pub into")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		fmt.Fprintln(stdio.Stderr, "release keygen: --out DIR is required")
+		return errUsage
+	}
+	key, err := release.GenerateKey(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdio.Stdout, "release key %s written to %s/%s (private: keep it offline) and %s/%s\n",
+		key.ID, *out, release.PrivateKeyFile, *out, release.PublicKeyFile)
+	fmt.Fprintf(stdio.Stdout, "trust it on the server with: steward serve --release-key %s/%s\n", *out, release.PublicKeyFile)
+	return nil
+}
+
+func releaseSign(args []string, stdio IO) error {
+	fs := newFlagSet("release sign", stdio)
+	keyPath := fs.String("key", "", "the private release `KEY` file (release.key)")
+	version := fs.String("version", "", "the semantic `VERSION` the binaries were built as, e.g. 1.4.0")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if *keyPath == "" || *version == "" || fs.NArg() == 0 {
+		fmt.Fprintln(stdio.Stderr, "release sign: --key, --version and at least one FILE are required")
+		return errUsage
+	}
+	priv, err := release.LoadPrivateKey(*keyPath)
+	if err != nil {
+		return err
+	}
+	for _, file := range fs.Args() {
+		signed, err := release.SignFile(priv, file, *version)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(file+".sig", signed.Encode(), 0o644); err != nil {
+			return fmt.Errorf("write signature: %w", err)
+		}
+		st := signed.Statement
+		fmt.Fprintf(stdio.Stdout, "%s.sig: %s %s/%s %d bytes sha256 %s key %s\n", file, st.Version, st.OS, st.Arch, st.Size, st.SHA256, signed.KeyID)
+	}
+	return nil
+}
+
+func releasePublish(ctx context.Context, args []string, env Env, stdio IO) error {
+	fs := newFlagSet("release publish", stdio)
+	var (
+		d                             dbFlags
+		keys                          []string
+		file, sigPath, channel, notes string
+		version, goos, goarch         string
+	)
+	d.register(fs, env)
+	fs.StringVar(&file, "file", "", "the agent binary `FILE` to publish")
+	fs.StringVar(&sigPath, "signature", "", "its signature `FILE`; default FILE.sig")
+	fs.StringVar(&channel, "channel", manage.ChannelStable, "release `CHANNEL`: stable, beta or another name")
+	fs.StringVar(&notes, "notes", "", "release notes `TEXT`")
+	fs.StringVar(&version, "version", "", "check that the signed version is `V`")
+	fs.StringVar(&goos, "os", "", "check that the signed OS is `OS`")
+	fs.StringVar(&goarch, "arch", "", "check that the signed architecture is `ARCH`")
+	fs.Func("release-key", "trust this release public `KEY` (text or file); default: the server's STEWARD_RELEASE_KEYS",
+		func(v string) error { keys = append(keys, v); return nil })
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if file == "" {
+		fmt.Fprintln(stdio.Stderr, "release publish: --file is required")
+		return errUsage
+	}
+	if sigPath == "" {
+		sigPath = file + ".sig"
+	}
+	if len(keys) == 0 {
+		keys = splitList(env("STEWARD_RELEASE_KEYS"))
+	}
+	trusted, err := release.LoadPublicKeys(keys)
+	if err != nil {
+		return fmt.Errorf("--release-key: %w", err)
+	}
+	sigData, err := os.ReadFile(sigPath)
+	if err != nil {
+		return fmt.Errorf("read signature: %w", err)
+	}
+	signed, err := protocol.DecodeSignedRelease([]byte(strings.TrimSpace(string(sigData))))
+	if err != nil {
+		return fmt.Errorf("%s: %w", sigPath, err)
+	}
+	st := signed.Statement
+	for _, c := range []struct{ name, given, signed string }{{"version", version, st.Version}, {"os", goos, st.OS}, {"arch", goarch, st.Arch}} {
+		if c.given != "" && c.given != c.signed {
+			return fmt.Errorf("--%s %s differs from the signed %s %s", c.name, c.given, c.name, c.signed)
+		}
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("open release file: %w", err)
+	}
+	defer f.Close()
+	db, err := d.open(ctx, stdio.Stderr, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rel, err := manage.New(db).PublishRelease(ctx, access.Console(), trusted, signed, channel, notes, f)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdio.Stdout, "published %s %s/%s on %s (release %s, %d bytes, sha256 %s)\n", rel.Version, rel.OS, rel.Arch, rel.Channel, rel.ID, rel.Size, rel.SHA256)
+	return nil
+}
+
+func releaseList(ctx context.Context, args []string, env Env, stdio IO) error {
+	fs := newFlagSet("release list", stdio)
+	var d dbFlags
+	d.register(fs, env)
+	channel := fs.String("channel", "", "only releases of `CHANNEL`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	db, err := d.open(ctx, stdio.Stderr, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	items, _, err := db.ListReleases(ctx, store.ReleaseFilter{Channel: *channel}, store.Page{Limit: 500})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdio.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tOS/ARCH\tCHANNEL\tSTATUS\tSIZE\tPUBLISHED\tID")
+	for _, r := range items {
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%d\t%s\t%s\n", r.Version, r.OS, r.Arch, r.Channel, r.Status, r.Size, r.CreatedAt.Format("2006-01-02 15:04"), r.ID)
+	}
+	return tw.Flush()
+}
