@@ -125,6 +125,10 @@ func (a *API) Register(mux *http.ServeMux) {
 		"GET /api/v1/releases":                              a.listReleases,
 		"POST /api/v1/releases":                             a.publishRelease,
 		"GET /api/v1/releases/{id}":                         a.getRelease,
+		"PATCH /api/v1/clients/{id}/channel":                a.setChannel(store.LevelClient),
+		"PATCH /api/v1/sites/{id}/channel":                  a.setChannel(store.LevelSite),
+		"PATCH /api/v1/agents/{id}/channel":                 a.setChannel(store.LevelAgent),
+		"GET /api/v1/agents/{id}/effective-channel":         a.effectiveChannel,
 	}
 	// paths knows every route's path without its method, to tell a wrong
 	// method (405 with Allow) from an unknown endpoint (404).

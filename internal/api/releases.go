@@ -157,3 +157,44 @@ func uploadError(err error) error {
 	}
 	return errBadRequest("read the upload: %v", err)
 }
+
+// updateChannelBody is the body of PATCH .../channel: a channel name, or null to
+// inherit.
+type updateChannelBody struct {
+	Channel *string `json:"channel"`
+}
+
+// setChannel returns the handler of PATCH /api/v1/{level}s/{id}/channel.
+func (a *API) setChannel(level string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+		var body updateChannelBody
+		if err := decode(w, r, &body); err != nil {
+			return err
+		}
+		id := r.PathValue("id")
+		if err := a.cfg.Manage.SetUpdateChannel(r.Context(), p, level, id, body.Channel); err != nil {
+			return err
+		}
+		ch, err := a.cfg.DB.UpdateChannelOf(r.Context(), level, id)
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Channel *string `json:"channel"`
+		}
+		if ch != "" {
+			out.Channel = &ch
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+}
+
+func (a *API) effectiveChannel(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	ch, err := a.cfg.DB.EffectiveUpdateChannel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ch)
+	return nil
+}

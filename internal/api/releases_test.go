@@ -155,3 +155,56 @@ func TestReleasesAPI(t *testing.T) {
 		}
 	})
 }
+
+func TestUpdateChannels(t *testing.T) {
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		client := s.Client(t, "Channel Co")
+		site := s.Site(t, client.ID, "Main")
+		id, _ := s.EnrollIn(t, site.ID, "chan-01")
+		type effective struct {
+			Channel, Source, SourceID, SourceName string
+		}
+		eff := func() effective {
+			var e struct {
+				Channel    string `json:"channel"`
+				Source     string `json:"source"`
+				SourceID   string `json:"source_id"`
+				SourceName string `json:"source_name"`
+			}
+			json.Unmarshal(s.As(t, store.RoleReadonly, "GET", "/api/v1/agents/"+id+"/effective-channel", "").Want(t, http.StatusOK).Body, &e)
+			return effective{e.Channel, e.Source, e.SourceID, e.SourceName}
+		}
+		if got := eff(); got != (effective{"stable", "default", "", ""}) {
+			t.Fatalf("new agent: %+v, want stable from default", got)
+		}
+		steps := []struct {
+			path, body string
+			want       effective
+		}{
+			{"/api/v1/clients/" + client.ID + "/channel", `{"channel":"beta"}`, effective{"beta", "client", client.ID, "Channel Co"}},
+			{"/api/v1/sites/" + site.ID + "/channel", `{"channel":"canary"}`, effective{"canary", "site", site.ID, "Main"}},
+			{"/api/v1/agents/" + id + "/channel", `{"channel":"stable"}`, effective{"stable", "agent", id, "chan-01"}},
+			{"/api/v1/agents/" + id + "/channel", `{"channel":null}`, effective{"canary", "site", site.ID, "Main"}},
+			{"/api/v1/sites/" + site.ID + "/channel", `{"channel":null}`, effective{"beta", "client", client.ID, "Channel Co"}},
+		}
+		for _, st := range steps {
+			s.As(t, store.RoleAdmin, "PATCH", st.path, st.body).Want(t, http.StatusOK)
+			if got := eff(); got != st.want {
+				t.Errorf("after PATCH %s %s: %+v, want %+v", st.path, st.body, got, st.want)
+			}
+		}
+		s.As(t, store.RoleTechnician, "PATCH", "/api/v1/agents/"+id+"/channel", `{"channel":"beta"}`).Want(t, http.StatusForbidden)
+		if r := s.As(t, store.RoleAdmin, "PATCH", "/api/v1/agents/"+id+"/channel", `{"channel":"Beta!"}`); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "channel") {
+			t.Errorf("bad channel name: %d %s", r.Status, r.Body)
+		}
+		s.As(t, store.RoleAdmin, "PATCH", "/api/v1/agents/nope/channel", `{"channel":"beta"}`).Want(t, http.StatusNotFound)
+		s.As(t, store.RoleReadonly, "GET", "/api/v1/agents/nope/effective-channel", "").Want(t, http.StatusNotFound)
+		var audit struct {
+			Items []store.AuditEntry `json:"items"`
+		}
+		json.Unmarshal(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=update_channel.set", "").Want(t, http.StatusOK).Body, &audit)
+		if len(audit.Items) != len(steps) {
+			t.Errorf("%d audit entries, want %d", len(audit.Items), len(steps))
+		}
+	})
+}

@@ -94,3 +94,31 @@ func (s *Service) PublishRelease(ctx context.Context, p access.Principal, keys [
 	})
 	return rel, err
 }
+
+// SetUpdateChannel sets the release channel of a client, site or agent;
+// nil makes it inherit from the level above again.
+func (s *Service) SetUpdateChannel(ctx context.Context, p access.Principal, level, id string, channel *string) error {
+	if err := access.Require(p, access.ManageUpdates); err != nil {
+		return err
+	}
+	if level != store.LevelClient && level != store.LevelSite && level != store.LevelAgent {
+		return input.Errorf("level", "must be client, site or agent")
+	}
+	ch := ""
+	if channel != nil {
+		ch = strings.TrimSpace(*channel)
+		if err := CheckChannel("channel", ch); err != nil {
+			return err
+		}
+	}
+	return s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.SetUpdateChannel(ctx, level, id, ch); err != nil {
+			return err
+		}
+		shown := ch
+		if shown == "" {
+			shown = "inherit"
+		}
+		return tx.AddAudit(ctx, p.Audit("update_channel.set", level, id, map[string]string{"channel": shown}))
+	})
+}
