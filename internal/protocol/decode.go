@@ -142,6 +142,11 @@ func (f Facts) Validate() error {
 			return err
 		}
 	}
+	if f.Update != nil {
+		if err := f.Update.Validate(); err != nil {
+			return fmt.Errorf("facts: %w", err)
+		}
+	}
 	if len(f.IPAddresses) > MaxIPs {
 		return fmt.Errorf("facts: %d ip_addresses, limit %d", len(f.IPAddresses), MaxIPs)
 	}

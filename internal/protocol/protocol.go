@@ -69,6 +69,9 @@ type Facts struct {
 	BootTime     time.Time `json:"boot_time"`
 	IPAddresses  []string  `json:"ip_addresses"`
 	Users        []string  `json:"users"` // logged-in user names
+	// Update is the update this agent swapped in and that the server has
+	// not confirmed yet; set in hello only.
+	Update *PendingUpdate `json:"update,omitempty"`
 }
 
 // Welcome is the server's answer to hello.
@@ -81,6 +84,9 @@ type Welcome struct {
 	// Policy is the agent's effective policy; the agent applies it and
 	// answers with a policy_ack.
 	Policy *PolicyUpdate `json:"policy,omitempty"`
+	// UpdateConfirmed is the release ID of the hello's Facts.Update when
+	// the server recorded it: the agent may delete its backup.
+	UpdateConfirmed string `json:"update_confirmed,omitempty"`
 }
 
 // Heartbeat is sent by the agent every HeartbeatInterval; the server answers
