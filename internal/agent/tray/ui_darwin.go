@@ -34,9 +34,9 @@ const (
 	nsApplicationActivationPolicyAccessory = 1    // no Dock icon, no main menu
 	nsVariableStatusItemLength             = -1.0 // the item as wide as its content
 	nsEventTypeApplicationDefined          = 15
-	// iconPoints is the drawn 32 px icon's size in the menu bar: 18 pt,
-	// Apple's size for menu bar images (sharp at 2x).
-	iconPoints = 18
+	// iconPoints is the drawn 32 px icon's size in the menu bar, in
+	// points: sharp on Retina screens (2x), the size fyne.io/systray uses.
+	iconPoints = 16
 )
 
 // nsSize is Foundation's NSSize (CGFloat is a double on 64-bit macOS).
@@ -82,12 +82,12 @@ func (u *UI) show(ctx context.Context, m Model) error {
 	app := objc.ID(objc.GetClass("NSApplication")).Send(objc.RegisterName("sharedApplication"))
 	withPool(func() {
 		app.Send(objc.RegisterName("setActivationPolicy:"), nsApplicationActivationPolicyAccessory)
-		item.create()
 	})
-	// Drawn before the loop runs: the first draw is queued, and drained
-	// here on the main thread.
+	// The item is made, and first drawn, once run has finished launching
+	// the application (as applicationDidFinishLaunching: would): the
+	// queue runs in order, so every later draw finds it.
+	q.post(item.create)
 	bar.draw(nil, m, true)
-	withPool(q.drain)
 
 	var hidden bool
 	var wg sync.WaitGroup
@@ -224,11 +224,16 @@ type cocoaItem struct {
 
 var _ statusItem = (*cocoaItem)(nil)
 
+// create makes the item, empty.
 func (c *cocoaItem) create() {
 	bar := objc.ID(objc.GetClass("NSStatusBar")).Send(objc.RegisterName("systemStatusBar"))
 	// The status bar does not keep the item: retain it, or it vanishes.
 	c.item = bar.Send(objc.RegisterName("statusItemWithLength:"), float64(nsVariableStatusItemLength)).
 		Send(objc.RegisterName("retain"))
+	// The menu bar remembers an item the user took out (Cmd-drag, where
+	// allowed) as hidden, across restarts: show it at every start, as
+	// fyne.io/systray does.
+	c.item.Send(objc.RegisterName("setVisible:"), true)
 	c.button = c.item.Send(objc.RegisterName("button"))
 	c.menu = objc.ID(objc.GetClass("NSMenu")).Send(objc.RegisterName("alloc")).
 		Send(objc.RegisterName("initWithTitle:"), nsString(""))
