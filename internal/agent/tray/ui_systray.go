@@ -1,4 +1,4 @@
-//go:build !unix || (darwin && cgo)
+//go:build !unix
 
 package tray
 
