@@ -41,7 +41,7 @@ type Pending struct {
 	FromVersion string    `json:"from_version"`
 	ToVersion   string    `json:"to_version"`
 	ToSHA256    string    `json:"to_sha256"`
-	Backup      string    `json:"backup"`   // where the previous binary is kept
+	Backup      string    `json:"backup"` // where the previous binary is kept
 	SwappedAt   time.Time `json:"swapped_at"`
 	Deadline    time.Time `json:"deadline"` // confirmed by then, or rolled back
 	// Starts counts the agent's starts on the new binary; too many without
