@@ -26,6 +26,7 @@ import (
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
+	"github.com/steward-rmm/steward/internal/updates"
 )
 
 // MaxBodyBytes bounds request bodies.
@@ -45,9 +46,11 @@ type Config struct {
 	// ReleaseKeys are the release public keys a published release must be
 	// signed with.
 	ReleaseKeys []protocol.ReleaseKey
-	Log         *slog.Logger
-	Version     string
-	Started     time.Time
+	// Updates offers updates to agents.
+	Updates *updates.Service
+	Log     *slog.Logger
+	Version string
+	Started time.Time
 	// RequestTimeout bounds each request, so that a hung database fails
 	// requests instead of piling them up; zero means DefaultRequestTimeout.
 	RequestTimeout time.Duration
@@ -129,6 +132,10 @@ func (a *API) Register(mux *http.ServeMux) {
 		"PATCH /api/v1/sites/{id}/channel":                  a.setChannel(store.LevelSite),
 		"PATCH /api/v1/agents/{id}/channel":                 a.setChannel(store.LevelAgent),
 		"GET /api/v1/agents/{id}/effective-channel":         a.effectiveChannel,
+		"POST /api/v1/agents/{id}/update":                   a.updateAgent,
+		"POST /api/v1/updates":                              a.updateNow,
+		"GET /api/v1/agents/{id}/updates":                   a.agentUpdates,
+		"GET /api/v1/releases/{id}/agents":                  a.releaseAgents,
 	}
 	// paths knows every route's path without its method, to tell a wrong
 	// method (405 with Allow) from an unknown endpoint (404).

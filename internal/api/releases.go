@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/updates"
 )
 
 // maxReleaseFieldBytes bounds each text part of a release upload.
@@ -196,5 +198,113 @@ func (a *API) effectiveChannel(w http.ResponseWriter, r *http.Request, _ access.
 		return err
 	}
 	writeJSON(w, http.StatusOK, ch)
+	return nil
+}
+
+// updateBody is the body of the update-now endpoints.
+type updateBody struct {
+	AgentIDs  []string `json:"agent_ids"`
+	SiteID    string   `json:"site_id"`
+	ClientID  string   `json:"client_id"`
+	ReleaseID string   `json:"release_id"`
+	Retry     bool     `json:"retry"`
+	Spread    string   `json:"spread"`
+}
+
+func (b updateBody) request() (updates.Request, error) {
+	req := updates.Request{Selection: updates.Selection{AgentIDs: b.AgentIDs, SiteID: b.SiteID, ClientID: b.ClientID},
+		ReleaseID: b.ReleaseID, Retry: b.Retry}
+	if b.Spread != "" {
+		d, err := time.ParseDuration(b.Spread)
+		if err != nil {
+			return updates.Request{}, errBadRequest("spread must be a duration like 30m or 2h")
+		}
+		req.Spread = d
+	}
+	return req, nil
+}
+
+func (a *API) updateNow(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	var body updateBody
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	req, err := body.request()
+	if err != nil {
+		return err
+	}
+	sum, err := a.cfg.Updates.UpdateNow(r.Context(), p, req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, sum)
+	return nil
+}
+
+func (a *API) updateAgent(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	var body updateBody
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &body); err != nil {
+			return err
+		}
+	}
+	if len(body.AgentIDs) > 0 || body.SiteID != "" || body.ClientID != "" {
+		return errBadRequest("the agent is in the path; use POST /api/v1/updates for a selection")
+	}
+	if _, err := a.cfg.DB.Agent(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	body.AgentIDs = []string{r.PathValue("id")}
+	req, err := body.request()
+	if err != nil {
+		return err
+	}
+	sum, err := a.cfg.Updates.UpdateNow(r.Context(), p, req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, sum)
+	return nil
+}
+
+func (a *API) agentUpdates(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	id := r.PathValue("id")
+	if _, err := a.cfg.DB.Agent(r.Context(), id); err != nil {
+		return err
+	}
+	items, err := a.cfg.DB.AgentUpdates(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	history, err := a.cfg.DB.UpdateEvents(r.Context(), id, 200)
+	if err != nil {
+		return err
+	}
+	ch, err := a.cfg.DB.EffectiveUpdateChannel(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"channel": ch, "updates": items, "history": history})
+	return nil
+}
+
+func (a *API) releaseAgents(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	id := r.PathValue("id")
+	if _, err := a.cfg.DB.GetRelease(r.Context(), id); err != nil {
+		return err
+	}
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	items, total, err := a.cfg.DB.ReleaseUpdates(r.Context(), id, pg)
+	if err != nil {
+		return err
+	}
+	counts, err := a.cfg.DB.ReleaseStepCounts(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"steps": counts, "items": items, "total": total, "limit": pg.Limit, "offset": pg.Offset})
 	return nil
 }

@@ -62,6 +62,8 @@ type Hub struct {
 	metricsIn MetricsHandler
 	// help records the help requests agents send.
 	help HelpHandler
+	// updates confirms agent updates and records their steps.
+	updates UpdateHandler
 	// presence records connects and disconnects in batches.
 	presence *presenceWriter
 	// departed holds, by agent ID, the connections that ended while their

@@ -94,6 +94,9 @@ func (h *Hub) open(ctx context.Context, c *Conn, remoteAddr string) bool {
 		AgentID: c.AgentID, ProtocolVersion: protocol.Version, ServerVersion: h.serverVersion,
 		HeartbeatInterval: protocol.Duration(h.heartbeat), ServerTime: time.Now().UTC(),
 	}
+	if facts.Update != nil {
+		welcome.UpdateConfirmed = h.confirmUpdate(ctx, c, facts)
+	}
 	if ph := h.policyHandler(); ph != nil {
 		// Without its policy the agent keeps the last one it applied; the
 		// next change or connection brings it up to date.
@@ -216,6 +219,8 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte) error {
 		return h.handleFacts(ctx, c, env)
 	case protocol.TypeHelpRequest:
 		return h.handleHelpRequest(ctx, c, env)
+	case protocol.TypeUpdateStatus:
+		return h.handleUpdateStatus(ctx, c, env)
 	case protocol.TypeError:
 		e, _ := protocol.DecodeError(env.Data)
 		h.log.Warn("agent reported an error", "agent_id", c.AgentID, "code", e.Code, "message", e.Message)

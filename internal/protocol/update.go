@@ -9,14 +9,20 @@ import (
 
 // Agent updates on the control channel.
 //
-// The server offers a release with TypeUpdateOffer; the agent answers each
+// The server offers a release (an UpdateOffer); the agent reports each
 // step with TypeUpdateStatus (no answer from the server). After the swap
 // the agent restarts on the new binary and says in its hello
 // (Facts.Update) which update it is running; the server confirms it in the
 // welcome itself (Welcome.UpdateConfirmed), so the agent never waits for a
 // later message to know it may delete its backup.
+//
+// The offer travels as a command (CommandUpdate, Args an UpdateOffer), so
+// that it is queued for an offline agent, survives a server restart,
+// crosses replicas and is run once however often it is delivered; the
+// agent answers the command as soon as it accepts or refuses the offer and
+// reports the steps with TypeUpdateStatus.
 const (
-	TypeUpdateOffer  = "update_offer"  // server → agent: UpdateOffer
+	CommandUpdate    = "update"
 	TypeUpdateStatus = "update_status" // agent → server: UpdateStatus
 )
 
@@ -45,6 +51,10 @@ type UpdateOffer struct {
 	ConfirmDeadline Duration `json:"confirm_deadline,omitempty"`
 	// Retry asks the agent to try a version that failed on it before.
 	Retry bool `json:"retry,omitempty"`
+	// Spread asks the agent to wait a random time up to this long before
+	// it downloads, so that many agents offered at once do not all
+	// download at once.
+	Spread Duration `json:"spread,omitempty"`
 }
 
 // UpdateStatus reports one step of an update.
@@ -102,6 +112,9 @@ func DecodeUpdateOffer(data json.RawMessage) (UpdateOffer, error) {
 	}
 	if o.ConfirmDeadline < 0 || time.Duration(o.ConfirmDeadline) > 24*time.Hour {
 		return UpdateOffer{}, errors.New("decode update offer: confirm_deadline must be between 0 and 24h")
+	}
+	if o.Spread < 0 || time.Duration(o.Spread) > 24*time.Hour {
+		return UpdateOffer{}, errors.New("decode update offer: spread must be between 0 and 24h")
 	}
 	return o, nil
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/steward-rmm/steward/internal/release"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
+	"github.com/steward-rmm/steward/internal/updates"
 	"github.com/steward-rmm/steward/internal/web"
 )
 
@@ -161,6 +162,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	alerts := alerting.New(db, policies, events, log, notifier)
 	s.hub.SetMetricsHandler(alerting.Ingester{Series: series, Alerts: alerts})
 	s.hub.SetHelpHandler(alerting.HelpDesk{Alerts: alerts})
+	upd := updates.New(db, s.cmds, log)
+	s.hub.SetUpdateHandler(upd)
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
 	svc.SetPolicyNotifier(s.policies)
@@ -202,7 +205,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		gw.SetMaxDownloads(cfg.MaxDownloads)
 	}
 	gw.Register(mux)
-	api.New(api.Config{DB: db, Manage: svc, ReleaseKeys: releaseKeys, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, ReleaseKeys: releaseKeys, Updates: upd, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
 	s.dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
