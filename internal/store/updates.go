@@ -45,10 +45,10 @@ type UpdateEvent struct {
 // reports whether it changed the step. A step of an update that already
 // ended is ignored unless it is UpdateOffered (a new attempt).
 func (t *Tx) RecordUpdateStep(ctx context.Context, u AgentUpdate) (bool, error) {
-	at := ms(u.UpdatedAt)
-	if at == 0 {
-		at = ms(t.db.now())
+	if u.UpdatedAt.IsZero() {
+		u.UpdatedAt = t.db.now()
 	}
+	at := ms(u.UpdatedAt)
 	var cur string
 	err := t.q.QueryRowContext(ctx, `SELECT step FROM agent_updates WHERE agent_id = $1 AND release_id = $2`, u.AgentID, u.ReleaseID).Scan(&cur)
 	switch {
