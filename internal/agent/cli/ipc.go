@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,13 @@ import (
 // for a second agent on one machine.
 const ipcEnv = "STEWARD_AGENT_IPC"
 
+// ipcOwnerEnv names the account the endpoint's server must run as, for
+// tests and a foreground agent: "current" (this process's account), a SID
+// on Windows or a uid on Unix. Unset, it is LocalSystem or root, the
+// agent service's account. It only loosens the check for the process it
+// is set in, which only fools itself.
+const ipcOwnerEnv = "STEWARD_AGENT_IPC_OWNER"
+
 // healthStale is how old the control loop's proof of life may be before
 // health says the agent is hung: well above the loop's longest wait
 // without one (a dial, bounded by control.DefaultHandshakeTimeout).
@@ -34,6 +43,35 @@ func ipcEndpoint() string {
 		return e
 	}
 	return ipc.DefaultEndpoint()
+}
+
+// ipcOwner is the account the agent's endpoint must be served by: see
+// ipcOwnerEnv.
+func ipcOwner() (ipc.Owner, error) {
+	switch v := os.Getenv(ipcOwnerEnv); {
+	case v == "":
+		return ipc.SystemOwner(), nil
+	case v == "current":
+		return ipc.CurrentOwner()
+	case strings.HasPrefix(v, "S-"):
+		return ipc.Owner{SID: v, UID: -1}, nil
+	default:
+		uid, err := strconv.Atoi(v)
+		if err != nil || uid < 0 {
+			return ipc.Owner{}, fmt.Errorf("%s=%q: want current, a SID or a uid", ipcOwnerEnv, v)
+		}
+		return ipc.Owner{UID: uid}, nil
+	}
+}
+
+// dialLocal connects to the agent at endpoint, checking that the agent's
+// account serves it (ipc.ErrImpostor otherwise).
+func dialLocal(ctx context.Context, endpoint string) (*ipc.Client, error) {
+	owner, err := ipcOwner()
+	if err != nil {
+		return nil, err
+	}
+	return ipc.Dial(ctx, endpoint, owner)
 }
 
 // helpRequestsPath is the file beside the config that keeps the help
@@ -191,7 +229,7 @@ func (a *localAPI) health(alive, now time.Time) (any, error) {
 func ipcStatusLine(ctx context.Context, endpoint string) string {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	c, err := ipc.Dial(ctx, endpoint)
+	c, err := dialLocal(ctx, endpoint)
 	if err == nil {
 		defer c.Close()
 		var st ipc.StatusReply

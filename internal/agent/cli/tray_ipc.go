@@ -16,7 +16,7 @@ type ipcTrayAgent struct{ endpoint string }
 var _ tray.Agent = ipcTrayAgent{}
 
 func (a ipcTrayAgent) call(ctx context.Context, method string, req, resp any) error {
-	c, err := ipc.Dial(ctx, a.endpoint)
+	c, err := dialLocal(ctx, a.endpoint)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 
 	"github.com/steward-rmm/steward/internal/agent/ipc"
 	wd "github.com/steward-rmm/steward/internal/agent/watchdog"
@@ -14,20 +13,17 @@ type ipcHealth struct{ endpoint string }
 
 var _ wd.HealthChecker = ipcHealth{}
 
-// Health returns nil when the agent answers that it is well, or answers
-// with an error that does not mean it is hung (forbidden, busy: restarting
-// it would not help). Unhealthy (its control loop is stuck), a handler
-// timeout, and no answer at all are misses.
+// Health returns nil only when the agent answers that it is well. Every
+// other outcome is a miss: hung (unhealthy), a handler timeout, no answer,
+// and also busy, forbidden, any other refusal and a server of another
+// account (ipc.ErrImpostor), which the watchdog cannot tell from an agent
+// that does not serve it: a local user holding the endpoint's slots, or
+// squatting its name, must not make a dead agent look well.
 func (h ipcHealth) Health(ctx context.Context) error {
-	c, err := ipc.Dial(ctx, h.endpoint)
+	c, err := dialLocal(ctx, h.endpoint)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	err = c.Call(ctx, ipc.MethodHealth, nil, nil)
-	var re *ipc.RemoteError
-	if errors.As(err, &re) && !errors.Is(err, ipc.ErrUnhealthy) && !errors.Is(err, ipc.ErrTimeout) {
-		return nil
-	}
-	return err
+	return c.Call(ctx, ipc.MethodHealth, nil, nil)
 }
