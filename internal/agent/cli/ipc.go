@@ -32,6 +32,13 @@ const ipcEnv = "STEWARD_AGENT_IPC"
 // is set in, which only fools itself.
 const ipcOwnerEnv = "STEWARD_AGENT_IPC_OWNER"
 
+// Help requests per local account: helpBurst at once, then one each
+// helpEvery (3 per 10 minutes).
+const (
+	helpBurst = 2
+	helpEvery = 200 * time.Second
+)
+
 // healthStale is how old the control loop's proof of life may be before
 // health says the agent is hung: well above the loop's longest wait
 // without one (a dial, bounded by control.DefaultHandshakeTimeout).
@@ -87,6 +94,10 @@ type localAPI struct {
 	started time.Time
 	policy  *settings.Store
 	log     *slog.Logger
+	now     func() time.Time // time.Now; tests replace it
+	// helpLimit bounds each local account's help requests, so that a
+	// user (or a script) cannot flood the outbox and the dashboard.
+	helpLimit *ipc.Limiter
 
 	mu    sync.Mutex
 	state config.State
@@ -94,7 +105,8 @@ type localAPI struct {
 }
 
 func newLocalAPI(agentID string, policy *settings.Store, log *slog.Logger) *localAPI {
-	return &localAPI{agentID: agentID, started: time.Now().UTC(), policy: policy, log: log}
+	return &localAPI{agentID: agentID, started: time.Now().UTC(), policy: policy, log: log, now: time.Now,
+		helpLimit: &ipc.Limiter{Burst: helpBurst, Every: helpEvery}}
 }
 
 func (a *localAPI) setState(s config.State) {
@@ -199,7 +211,16 @@ func (a *localAPI) helpRequest(ctx context.Context, client *control.Client, call
 	if err := ipc.DecodeParams(params, &args); err != nil {
 		return nil, err
 	}
+	key, now := caller.Key(), a.now()
+	if ok, wait := a.helpLimit.Take(key, now); !ok {
+		a.log.WarnContext(ctx, "help request refused: too many from this user", "user", caller.User, "caller_pid", caller.PID)
+		return nil, ipc.Errorf(ipc.CodeRateLimited, "you have sent several help requests in the last few minutes; the next one can be sent in %s", wait.Round(time.Second))
+	}
 	h, err := client.RequestHelp(caller.User, args.Message)
+	if err != nil {
+		// Only a recorded request counts.
+		a.helpLimit.Refund(key, now)
+	}
 	switch {
 	case errors.Is(err, control.ErrInvalidHelpRequest):
 		return nil, ipc.Errorf(ipc.CodeBadRequest, "%v", err)
