@@ -307,7 +307,7 @@ func readResponse(t *testing.T, c net.Conn) Response {
 }
 
 func TestStuckClientDoesNotBlockOthers(t *testing.T) {
-	ts := startServer(t, func(s *Server) { s.IdleTimeout = 200 * time.Millisecond })
+	ts := startServer(t, func(s *Server) { s.IdleTimeout, s.UserIdleTimeout = 200*time.Millisecond, 200*time.Millisecond })
 	stuck := rawConn(t, ts.Endpoint())
 	// Half a frame, then nothing.
 	if _, err := stuck.Write([]byte{0, 0, 0, 40, '{'}); err != nil {
