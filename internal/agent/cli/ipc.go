@@ -98,6 +98,9 @@ type localAPI struct {
 	// helpLimit bounds each local account's help requests, so that a
 	// user (or a script) cannot flood the outbox and the dashboard.
 	helpLimit *ipc.Limiter
+	// ipcRetry is the first wait after a failed listen: ipcRetryMin;
+	// tests shorten it.
+	ipcRetry time.Duration
 
 	mu    sync.Mutex
 	state config.State
@@ -129,10 +132,73 @@ func (a *localAPI) collected(collect func(context.Context) (protocol.Facts, erro
 	}
 }
 
+// Retries of a failed listen: the first after ipcRetryMin, doubling up
+// to ipcRetryMax.
+const (
+	ipcRetryMin = time.Second
+	ipcRetryMax = time.Minute
+)
+
 // serveIPC serves the local endpoint until the returned stop is called
-// (run defers it) or ctx ends. A failure to listen is logged: the agent
-// runs on without it.
+// (run defers it) or ctx ends. When it cannot listen (another process
+// holds the endpoint: a squatter, or an old agent still stopping) it logs
+// an error and tries again with backoff, for as long as the agent runs:
+// without IPC the tray and the watchdog cannot reach the agent, so the
+// watchdog counts it unhealthy, which is right while it lasts.
 func serveIPC(ctx context.Context, endpoint string, a *localAPI, client *control.Client) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		retry := a.ipcRetry
+		if retry <= 0 {
+			retry = ipcRetryMin
+		}
+		for attempt := 1; ; attempt++ {
+			srv := a.newIPCServer(endpoint, client)
+			served := make(chan struct{})
+			var logged sync.WaitGroup
+			logged.Go(func() {
+				select {
+				case <-srv.Ready():
+					a.log.Info("local IPC listening", "endpoint", endpoint)
+				case <-served:
+				}
+			})
+			err := srv.Serve(ctx)
+			close(served)
+			logged.Wait()
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case <-srv.Ready():
+				// It served, then stopped on its own: start over.
+				attempt, retry = 1, a.ipcRetry
+				if retry <= 0 {
+					retry = ipcRetryMin
+				}
+			default:
+			}
+			a.log.Error("local IPC is not available; the tray, the watchdog and status cannot reach this agent",
+				"endpoint", endpoint, "err", err, "attempt", attempt, "retry_in", retry)
+			t := time.NewTimer(retry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			retry = min(2*retry, ipcRetryMax)
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// newIPCServer is a server for endpoint with the agent's methods.
+func (a *localAPI) newIPCServer(endpoint string, client *control.Client) *ipc.Server {
 	srv := ipc.NewServer(endpoint, a.log)
 	srv.Handle(ipc.MethodStatus, ipc.RoleUser, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
 		return a.status(), nil
@@ -146,24 +212,7 @@ func serveIPC(ctx context.Context, endpoint string, a *localAPI, client *control
 	srv.Handle(ipc.MethodHealth, ipc.RoleAdmin, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
 		return a.health(client.Alive(), time.Now())
 	})
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := srv.Serve(ctx); err != nil {
-			a.log.Error("local IPC is not available; the tray, the watchdog and status cannot reach this agent", "err", err)
-		}
-	})
-	wg.Go(func() {
-		select {
-		case <-srv.Ready():
-			a.log.Info("local IPC listening", "endpoint", endpoint)
-		case <-ctx.Done():
-		}
-	})
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+	return srv
 }
 
 func (a *localAPI) status() ipc.StatusReply {
