@@ -43,8 +43,14 @@ func TestServeIPCRetriesWhileEndpointTaken(t *testing.T) {
 	defer stop()
 
 	waitFor(t, "two failed listens logged", func() bool {
-		return strings.Count(logs.String(), "local IPC is not available") >= 2
+		return strings.Count(logs.String(), "local IPC is not available") >= 2 ||
+			strings.Contains(logs.String(), "local IPC listening")
 	})
+	if strings.Contains(logs.String(), "local IPC listening") {
+		// Wine lets a second server create a pipe that exists (it ignores
+		// the first instance's FILE_CREATE); Windows and Unix do not.
+		t.Skip("a second server could listen beside the squatter (wine): the retry is tested on Linux")
+	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "attempt=2") {
 		t.Errorf("failed listens not logged as errors with their attempt:\n%s", logs)
 	}
