@@ -96,3 +96,20 @@ func TestWatchdogHealth(t *testing.T) {
 		t.Error("Health with no agent got nil, want a miss")
 	}
 }
+
+// TestWatchdogOwner: the watchdog expects the agent under its own account
+// unless told otherwise.
+func TestWatchdogOwner(t *testing.T) {
+	t.Setenv(ipcOwnerEnv, "")
+	me, err := ipc.CurrentOwner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := watchdogOwner(); err != nil || got != me {
+		t.Errorf("watchdogOwner() got %+v, %v; want %+v", got, err, me)
+	}
+	t.Setenv(ipcOwnerEnv, "S-1-5-19")
+	if got, err := watchdogOwner(); err != nil || got.SID != "S-1-5-19" {
+		t.Errorf("watchdogOwner() with %s set got %+v, %v; want S-1-5-19", ipcOwnerEnv, got, err)
+	}
+}
