@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,35 @@ func TestTrayAgentOverIPC(t *testing.T) {
 	if err != nil || len(kept.Requests) != 1 || kept.Requests[0].ID != id || kept.Requests[0].User == "" {
 		t.Errorf("help file holds %+v, %v; want request %s with the caller's user", kept, err, id)
 	}
+
+	// Past the caller's allowance: the tray gets the agent's words.
+	for range helpBurst {
+		a.HelpRequest(ctx, "again")
+	}
+	if _, err := a.HelpRequest(ctx, "one too many"); !errors.Is(err, ipc.ErrRateLimited) ||
+		!strings.HasPrefix(err.Error(), "you have sent several help requests") {
+		t.Errorf("HelpRequest past the limit got %v, want ErrRateLimited in words", err)
+	}
+
+	// An endpoint served by another account than expected is an impostor
+	// to the tray: it asks nothing and shows the agent as not running.
+	me, err := ipc.CurrentOwner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "S-1-5-19"
+	if me.SID == "" {
+		other = strconv.Itoa(me.UID + 1)
+	}
+	t.Setenv(ipcOwnerEnv, other)
+	st, err = a.Status(ctx)
+	if !errors.Is(err, ipc.ErrImpostor) {
+		t.Fatalf("Status from an impostor got %+v, %v; want ErrImpostor", st, err)
+	}
+	if m := tray.Build(st, err, tray.DefaultConfig()); m.State != tray.StateDisconnected || !strings.Contains(m.Tooltip, "not running") {
+		t.Errorf("tray model with an impostor got %v %q, want disconnected, not running", m.State, m.Tooltip)
+	}
+	t.Setenv(ipcOwnerEnv, "current")
 
 	stop()
 	if _, err := a.Status(ctx); err == nil {
