@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 )
@@ -46,5 +47,28 @@ func TestDialChecksServerOwner(t *testing.T) {
 	t.Logf("refused: %v", err)
 	if n := calls.Load(); n != 1 {
 		t.Errorf("server saw %d calls, want 1 (none from the refused client)", n)
+	}
+}
+
+// BenchmarkDial measures a connection with the server's account checked,
+// what the tray and the watchdog pay per call.
+func BenchmarkDial(b *testing.B) {
+	endpoint := benchEndpoint(b)
+	s := NewServer(endpoint, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	<-s.Ready()
+	owner := testOwner(b)
+	for b.Loop() {
+		c, err := Dial(ctx, endpoint, owner)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
 	}
 }
