@@ -36,7 +36,7 @@ func (l *launcher) openFile(path string) error {
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("open %q: not an absolute path", path)
 	}
-	return l.start(path)
+	return l.start(fileTarget(path))
 }
 
 func (l *launcher) start(u string) error {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,7 +29,12 @@ func TestOpenerProcess(t *testing.T) {
 		t.Skip("helper process: an opener that records its command line")
 	}
 	r := openerRecord{Args: os.Args}
-	if b, err := os.ReadFile(os.Args[len(os.Args)-1]); err == nil {
+	target := os.Args[len(os.Args)-1]
+	if u, err := url.Parse(target); err == nil && u.Scheme == "file" {
+		// file:///C:/dir/open.html on Windows
+		target = filepath.FromSlash(strings.TrimPrefix(u.Path, "/"))
+	}
+	if b, err := os.ReadFile(target); err == nil {
 		r.File = string(b)
 	}
 	b, _ := json.Marshal(r)
@@ -74,8 +80,8 @@ func TestPageOpenedWithoutTokenInArgv(t *testing.T) {
 			t.Errorf("opener argument %q carries the page's token", a)
 		}
 	}
-	if last := rec.Args[len(rec.Args)-1]; last != p.File() {
-		t.Errorf("opener opened %q, want the redirect file %q", last, p.File())
+	if last := rec.Args[len(rec.Args)-1]; last != fileTarget(p.File()) {
+		t.Errorf("opener opened %q, want the redirect file %q", last, fileTarget(p.File()))
 	}
 	if !strings.Contains(rec.File, `url=`+p.URL()+`"`) || !strings.Contains(rec.File, `href="`+p.URL()+`"`) {
 		t.Errorf("redirect file read by the opener:\n%s\nwant a refresh and a link to %s", rec.File, p.URL())
@@ -118,5 +124,19 @@ func TestOpenFileNeedsAbsolutePath(t *testing.T) {
 	}}
 	if err := l.openFile("open.html"); err == nil {
 		t.Error("openFile(relative) got nil, want an error")
+	}
+}
+
+func TestFileTarget(t *testing.T) {
+	if runtime.GOOS != "windows" {
+		if got := fileTarget("/tmp/x y/open.html"); got != "/tmp/x y/open.html" {
+			t.Errorf("fileTarget got %q, want the path", got)
+		}
+		return
+	}
+	const path = `C:\Users\John Smith\AppData\Local\Temp\steward-tray-1\open.html`
+	const want = "file:///C:/Users/John%20Smith/AppData/Local/Temp/steward-tray-1/open.html"
+	if got := fileTarget(path); got != want {
+		t.Errorf("fileTarget(%q) got %q, want %q", path, got, want)
 	}
 }
