@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
@@ -23,6 +25,7 @@ func TestMachineLife(t *testing.T) {
 			t.Run("Watchdog", func(t *testing.T) { testWatchdog(t, b) })
 			t.Run("WatchdogRateLimit", func(t *testing.T) { testWatchdogRateLimit(t, b) })
 			t.Run("HelpRequest", func(t *testing.T) { testHelpRequest(t, b) })
+			t.Run("HelpRequestRateLimit", func(t *testing.T) { testHelpRequestRateLimit(t, b) })
 		})
 	}
 }
@@ -246,4 +249,44 @@ func testHelpRequest(t *testing.T, be servertest.Backend) {
 	a.Send(t, protocol.TypeHelpRequest, "", req)
 	a.ReadError(t, protocol.CodeBadMessage, "")
 	a.Sync(t)
+}
+
+// testHelpRequestRateLimit: an agent's help requests past the hub's bound
+// are refused with rate_limited (no ticket), each other agent keeps its
+// own allowance, and the connection goes on.
+func testHelpRequestRateLimit(t *testing.T, be servertest.Backend) {
+	s := newServer(t, be, serverOptions{heartbeat: 10 * time.Second})
+	id, secret := s.enroll(t, "flooder")
+	a, _ := s.connect(t, id, secret, facts("flooder"))
+	send := func(a *servertest.Agent, i int) string {
+		envID := fmt.Sprintf("env-%d", i)
+		a.Send(t, protocol.TypeHelpRequest, envID, protocol.HelpRequest{ID: fmt.Sprintf("help-%d", i), User: "mallory",
+			Message: "help", At: time.Now().UTC()})
+		return envID
+	}
+	for i := range hub.MaxHelpRequests {
+		envID := send(a, i)
+		if env := a.Next(t); env.Type != protocol.TypeHelpRequestAck || env.ID != envID {
+			t.Fatalf("request %d: answer = %s %q %s, want %s", i+1, env.Type, env.ID, env.Data, protocol.TypeHelpRequestAck)
+		}
+	}
+	envID := send(a, hub.MaxHelpRequests)
+	if e := a.ReadError(t, protocol.CodeRateLimited, envID); !strings.Contains(e.Message, "try again in") {
+		t.Errorf("refusal = %q, want it to say when to try again", e.Message)
+	}
+	items, _, err := s.db.ListAlerts(t.Context(), store.AlertFilter{AgentID: id}, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != hub.MaxHelpRequests {
+		t.Errorf("tickets = %d, want %d (none for the refused request)", len(items), hub.MaxHelpRequests)
+	}
+	a.Sync(t)
+
+	other, otherSecret := s.enroll(t, "quiet")
+	b, _ := s.connect(t, other, otherSecret, facts("quiet"))
+	envID = send(b, 0)
+	if env := b.Next(t); env.Type != protocol.TypeHelpRequestAck || env.ID != envID {
+		t.Errorf("other agent: answer = %s %q, want %s", env.Type, env.ID, protocol.TypeHelpRequestAck)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
@@ -38,6 +39,14 @@ type Options struct {
 
 // MissedHeartbeats is how many intervals of silence make an agent offline.
 const MissedHeartbeats = 3
+
+// An agent may send MaxHelpRequests help requests per HelpWindow; more are
+// refused with protocol.CodeRateLimited. Its own limit per local user is
+// lower; this one is for the machine, several users together.
+const (
+	MaxHelpRequests = 20
+	HelpWindow      = time.Hour
+)
 
 // Hub tracks the agents connected to this replica.
 type Hub struct {
@@ -64,6 +73,10 @@ type Hub struct {
 	help HelpHandler
 	// updates confirms agent updates and records their steps.
 	updates UpdateHandler
+	// helpLimit bounds each agent's help requests: a local user who gets
+	// past the agent's own limit (or a tampered agent) cannot flood the
+	// dashboard with tickets.
+	helpLimit *access.Limiter
 	// presence records connects and disconnects in batches.
 	presence *presenceWriter
 	// departed holds, by agent ID, the connections that ended while their
@@ -162,7 +175,8 @@ type metrics struct {
 // New returns a Hub.
 func New(db *store.DB, b bus.Bus, log *slog.Logger, opts Options) *Hub {
 	h := &Hub{db: db, bus: b, log: log, replicaID: opts.ReplicaID, heartbeat: opts.Heartbeat,
-		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}, departed: map[string]departure{}, base: context.Background()}
+		serverVersion: opts.ServerVersion, conns: map[string]*Conn{}, departed: map[string]departure{}, base: context.Background(),
+		helpLimit: access.NewLimiter(MaxHelpRequests, HelpWindow)}
 	// A presence write that outlives the bound Flush has too fails, and
 	// shows on /readyz until a flush succeeds.
 	h.presence = newPresenceWriter(db, h.flushBound(), func(err error) {

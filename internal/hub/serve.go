@@ -347,7 +347,18 @@ func (h *Hub) handleHelpRequest(ctx context.Context, c *Conn, env protocol.Envel
 	if err != nil {
 		return h.reject(ctx, c, "bad_help_request", env, err)
 	}
+	// Counted when taken, taken back when it could not be stored (the
+	// agent sends it again).
+	if ok, wait := h.helpLimit.Allow(c.AgentID); !ok {
+		h.CountRejected("help_rate_limited")
+		h.log.Warn("help request refused: too many from this agent", "agent_id", c.AgentID, "request_id", req.ID)
+		h.sendError(ctx, c, protocol.CodeRateLimited, fmt.Sprintf(
+			"too many help requests from this machine (at most %d per %s); try again in %s", MaxHelpRequests, HelpWindow, wait.Round(time.Second)), env.ID)
+		return nil
+	}
+	h.helpLimit.Fail(c.AgentID)
 	if err := hh.HelpRequest(ctx, c, req); err != nil {
+		h.helpLimit.Undo(c.AgentID)
 		h.log.Error("store help request", "agent_id", c.AgentID, "request_id", req.ID, "err", err)
 		h.sendError(ctx, c, codeServerError, "help request not stored because of a server error; send it again", env.ID)
 		return nil

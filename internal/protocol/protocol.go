@@ -108,6 +108,9 @@ const (
 	CodeUnknownType = "unknown_type"
 	CodeBadMessage  = "bad_message"
 	CodeNotHello    = "expected_hello"
+	// CodeRateLimited refuses a message the agent sent too many of lately
+	// (help requests); the agent drops it rather than send it again.
+	CodeRateLimited = "rate_limited"
 )
 
 // EnrollRequest is the body of POST /agent/v1/enroll.

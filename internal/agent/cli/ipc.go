@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,20 @@ import (
 // for a second agent on one machine.
 const ipcEnv = "STEWARD_AGENT_IPC"
 
+// ipcOwnerEnv names the account the endpoint's server must run as, for
+// tests and a foreground agent: "current" (this process's account), a SID
+// on Windows or a uid on Unix. Unset, it is LocalSystem or root, the
+// agent service's account. It only loosens the check for the process it
+// is set in, which only fools itself.
+const ipcOwnerEnv = "STEWARD_AGENT_IPC_OWNER"
+
+// Help requests per local account: helpBurst at once, then one each
+// helpEvery (3 per 10 minutes).
+const (
+	helpBurst = 2
+	helpEvery = 200 * time.Second
+)
+
 // healthStale is how old the control loop's proof of life may be before
 // health says the agent is hung: well above the loop's longest wait
 // without one (a dial, bounded by control.DefaultHandshakeTimeout).
@@ -34,6 +50,35 @@ func ipcEndpoint() string {
 		return e
 	}
 	return ipc.DefaultEndpoint()
+}
+
+// ipcOwner is the account the agent's endpoint must be served by: see
+// ipcOwnerEnv.
+func ipcOwner() (ipc.Owner, error) {
+	switch v := os.Getenv(ipcOwnerEnv); {
+	case v == "":
+		return ipc.SystemOwner(), nil
+	case v == "current":
+		return ipc.CurrentOwner()
+	case strings.HasPrefix(v, "S-"):
+		return ipc.Owner{SID: v, UID: -1}, nil
+	default:
+		uid, err := strconv.Atoi(v)
+		if err != nil || uid < 0 {
+			return ipc.Owner{}, fmt.Errorf("%s=%q: want current, a SID or a uid", ipcOwnerEnv, v)
+		}
+		return ipc.Owner{UID: uid}, nil
+	}
+}
+
+// dialLocal connects to the agent at endpoint, checking that the agent's
+// account serves it (ipc.ErrImpostor otherwise).
+func dialLocal(ctx context.Context, endpoint string) (*ipc.Client, error) {
+	owner, err := ipcOwner()
+	if err != nil {
+		return nil, err
+	}
+	return ipc.Dial(ctx, endpoint, owner)
 }
 
 // helpRequestsPath is the file beside the config that keeps the help
@@ -49,6 +94,13 @@ type localAPI struct {
 	started time.Time
 	policy  *settings.Store
 	log     *slog.Logger
+	now     func() time.Time // time.Now; tests replace it
+	// helpLimit bounds each local account's help requests, so that a
+	// user (or a script) cannot flood the outbox and the dashboard.
+	helpLimit *ipc.Limiter
+	// ipcRetry is the first wait after a failed listen: ipcRetryMin;
+	// tests shorten it.
+	ipcRetry time.Duration
 
 	mu    sync.Mutex
 	state config.State
@@ -56,7 +108,8 @@ type localAPI struct {
 }
 
 func newLocalAPI(agentID string, policy *settings.Store, log *slog.Logger) *localAPI {
-	return &localAPI{agentID: agentID, started: time.Now().UTC(), policy: policy, log: log}
+	return &localAPI{agentID: agentID, started: time.Now().UTC(), policy: policy, log: log, now: time.Now,
+		helpLimit: &ipc.Limiter{Burst: helpBurst, Every: helpEvery}}
 }
 
 func (a *localAPI) setState(s config.State) {
@@ -79,10 +132,73 @@ func (a *localAPI) collected(collect func(context.Context) (protocol.Facts, erro
 	}
 }
 
+// Retries of a failed listen: the first after ipcRetryMin, doubling up
+// to ipcRetryMax.
+const (
+	ipcRetryMin = time.Second
+	ipcRetryMax = time.Minute
+)
+
 // serveIPC serves the local endpoint until the returned stop is called
-// (run defers it) or ctx ends. A failure to listen is logged: the agent
-// runs on without it.
+// (run defers it) or ctx ends. When it cannot listen (another process
+// holds the endpoint: a squatter, or an old agent still stopping) it logs
+// an error and tries again with backoff, for as long as the agent runs:
+// without IPC the tray and the watchdog cannot reach the agent, so the
+// watchdog counts it unhealthy, which is right while it lasts.
 func serveIPC(ctx context.Context, endpoint string, a *localAPI, client *control.Client) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		retry := a.ipcRetry
+		if retry <= 0 {
+			retry = ipcRetryMin
+		}
+		for attempt := 1; ; attempt++ {
+			srv := a.newIPCServer(endpoint, client)
+			served := make(chan struct{})
+			var logged sync.WaitGroup
+			logged.Go(func() {
+				select {
+				case <-srv.Ready():
+					a.log.Info("local IPC listening", "endpoint", endpoint)
+				case <-served:
+				}
+			})
+			err := srv.Serve(ctx)
+			close(served)
+			logged.Wait()
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case <-srv.Ready():
+				// It served, then stopped on its own: start over.
+				attempt, retry = 1, a.ipcRetry
+				if retry <= 0 {
+					retry = ipcRetryMin
+				}
+			default:
+			}
+			a.log.Error("local IPC is not available; the tray, the watchdog and status cannot reach this agent",
+				"endpoint", endpoint, "err", err, "attempt", attempt, "retry_in", retry)
+			t := time.NewTimer(retry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			retry = min(2*retry, ipcRetryMax)
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// newIPCServer is a server for endpoint with the agent's methods.
+func (a *localAPI) newIPCServer(endpoint string, client *control.Client) *ipc.Server {
 	srv := ipc.NewServer(endpoint, a.log)
 	srv.Handle(ipc.MethodStatus, ipc.RoleUser, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
 		return a.status(), nil
@@ -96,24 +212,7 @@ func serveIPC(ctx context.Context, endpoint string, a *localAPI, client *control
 	srv.Handle(ipc.MethodHealth, ipc.RoleAdmin, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
 		return a.health(client.Alive(), time.Now())
 	})
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := srv.Serve(ctx); err != nil {
-			a.log.Error("local IPC is not available; the tray, the watchdog and status cannot reach this agent", "err", err)
-		}
-	})
-	wg.Go(func() {
-		select {
-		case <-srv.Ready():
-			a.log.Info("local IPC listening", "endpoint", endpoint)
-		case <-ctx.Done():
-		}
-	})
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+	return srv
 }
 
 func (a *localAPI) status() ipc.StatusReply {
@@ -161,7 +260,16 @@ func (a *localAPI) helpRequest(ctx context.Context, client *control.Client, call
 	if err := ipc.DecodeParams(params, &args); err != nil {
 		return nil, err
 	}
+	key, now := caller.Key(), a.now()
+	if ok, wait := a.helpLimit.Take(key, now); !ok {
+		a.log.WarnContext(ctx, "help request refused: too many from this user", "user", caller.User, "caller_pid", caller.PID)
+		return nil, ipc.Errorf(ipc.CodeRateLimited, "you have sent several help requests in the last few minutes; the next one can be sent in %s", wait.Round(time.Second))
+	}
 	h, err := client.RequestHelp(caller.User, args.Message)
+	if err != nil {
+		// Only a recorded request counts.
+		a.helpLimit.Refund(key, now)
+	}
 	switch {
 	case errors.Is(err, control.ErrInvalidHelpRequest):
 		return nil, ipc.Errorf(ipc.CodeBadRequest, "%v", err)
@@ -191,7 +299,7 @@ func (a *localAPI) health(alive, now time.Time) (any, error) {
 func ipcStatusLine(ctx context.Context, endpoint string) string {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	c, err := ipc.Dial(ctx, endpoint)
+	c, err := dialLocal(ctx, endpoint)
 	if err == nil {
 		defer c.Close()
 		var st ipc.StatusReply

@@ -29,6 +29,9 @@ import (
 // machine's real one.
 func testIPCEndpoint(t *testing.T) string {
 	t.Helper()
+	// The test's agents run as this process's account, not (under wine,
+	// or a non-root run) the service's.
+	t.Setenv(ipcOwnerEnv, "current")
 	if runtime.GOOS == "windows" {
 		return `\\.\pipe\steward-cli-test-` + rand.Text()
 	}
@@ -163,7 +166,7 @@ func TestRunServesIPC(t *testing.T) {
 	// The endpoint went with the agent.
 	dctx, dcancel := context.WithTimeout(context.Background(), time.Second)
 	defer dcancel()
-	if c, err := ipc.Dial(dctx, endpoint); err == nil {
+	if c, err := dialLocal(dctx, endpoint); err == nil {
 		c.Close()
 		t.Error("the endpoint still answers after run stopped")
 	}
@@ -174,7 +177,7 @@ func dialAgent(t *testing.T, endpoint string) *ipc.Client {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		c, err := ipc.Dial(ctx, endpoint)
+		c, err := dialLocal(ctx, endpoint)
 		cancel()
 		if err == nil {
 			t.Cleanup(func() { c.Close() })

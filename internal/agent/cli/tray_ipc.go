@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/steward-rmm/steward/internal/agent/ipc"
 	"github.com/steward-rmm/steward/internal/agent/tray"
@@ -16,7 +17,7 @@ type ipcTrayAgent struct{ endpoint string }
 var _ tray.Agent = ipcTrayAgent{}
 
 func (a ipcTrayAgent) call(ctx context.Context, method string, req, resp any) error {
-	c, err := ipc.Dial(ctx, a.endpoint)
+	c, err := dialLocal(ctx, a.endpoint)
 	if err != nil {
 		return err
 	}
@@ -44,7 +45,20 @@ func (a ipcTrayAgent) TrayConfig(ctx context.Context) (json.RawMessage, error) {
 func (a ipcTrayAgent) HelpRequest(ctx context.Context, message string) (string, error) {
 	var r ipc.HelpRequestReply
 	if err := a.call(ctx, ipc.MethodHelpRequest, ipc.HelpRequestArgs{Message: message}, &r); err != nil {
+		var re *ipc.RemoteError
+		if errors.As(err, &re) && re.Code == ipc.CodeRateLimited && re.Message != "" {
+			// The page shows the error to the user: the agent's words
+			// (when to try again), not the code.
+			return "", userError{re}
+		}
 		return "", err
 	}
 	return r.ID, nil
 }
+
+// userError shows only the message of the agent's answer; errors.Is and
+// errors.As still see the answer.
+type userError struct{ re *ipc.RemoteError }
+
+func (e userError) Error() string { return e.re.Message }
+func (e userError) Unwrap() error { return e.re }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,8 +75,88 @@ func TestTrayAgentOverIPC(t *testing.T) {
 		t.Errorf("help file holds %+v, %v; want request %s with the caller's user", kept, err, id)
 	}
 
+	// Past the caller's allowance: the tray gets the agent's words.
+	for range helpBurst {
+		a.HelpRequest(ctx, "again")
+	}
+	if _, err := a.HelpRequest(ctx, "one too many"); !errors.Is(err, ipc.ErrRateLimited) ||
+		!strings.HasPrefix(err.Error(), "you have sent several help requests") {
+		t.Errorf("HelpRequest past the limit got %v, want ErrRateLimited in words", err)
+	}
+
+	// An endpoint served by another account than expected is an impostor
+	// to the tray: it asks nothing and shows the agent as not running.
+	me, err := ipc.CurrentOwner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "S-1-5-19"
+	if me.SID == "" {
+		other = strconv.Itoa(me.UID + 1)
+	}
+	t.Setenv(ipcOwnerEnv, other)
+	st, err = a.Status(ctx)
+	if !errors.Is(err, ipc.ErrImpostor) {
+		t.Fatalf("Status from an impostor got %+v, %v; want ErrImpostor", st, err)
+	}
+	if m := tray.Build(st, err, tray.DefaultConfig()); m.State != tray.StateDisconnected || !strings.Contains(m.Tooltip, "not running") {
+		t.Errorf("tray model with an impostor got %v %q, want disconnected, not running", m.State, m.Tooltip)
+	}
+	t.Setenv(ipcOwnerEnv, "current")
+
 	stop()
 	if _, err := a.Status(ctx); err == nil {
 		t.Error("Status with no agent listening succeeded")
+	}
+}
+
+// TestHelpRequestRateLimit: each local account gets helpBurst requests at
+// once and one more each helpEvery; refused ones answer ErrRateLimited
+// with the wait, invalid ones do not count, and other accounts are not
+// affected.
+func TestHelpRequestRateLimit(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	local := newLocalAPI("agent-7", settings.New(filepath.Join(dir, config.PolicyFile)), log)
+	now := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	local.now = func() time.Time { return now }
+	client, err := control.New(control.Options{ServerURLs: []string{"http://127.0.0.1:9"}, AgentID: "agent-7", AgentSecret: "s",
+		Facts: func(context.Context) (protocol.Facts, error) { return protocol.Facts{}, nil }, Log: log,
+		HelpFile: filepath.Join(dir, "help-requests.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := ipc.Caller{User: "alice", UID: 1000, SID: "S-1-5-21-1-2-3-1001"}
+	bob := ipc.Caller{User: "bob", UID: 1001, SID: "S-1-5-21-1-2-3-1002"}
+	ask := func(c ipc.Caller, msg string) error {
+		p, _ := json.Marshal(ipc.HelpRequestArgs{Message: msg})
+		_, err := local.helpRequest(t.Context(), client, c, p)
+		return err
+	}
+	if err := ask(alice, ""); !errors.Is(err, ipc.ErrBadRequest) {
+		t.Fatalf("empty request got %v, want ErrBadRequest", err)
+	}
+	for i := range helpBurst {
+		if err := ask(alice, "help"); err != nil {
+			t.Fatalf("request %d of the burst: %v", i+1, err)
+		}
+	}
+	err = ask(alice, "help")
+	if !errors.Is(err, ipc.ErrRateLimited) {
+		t.Fatalf("request past the burst got %v, want ErrRateLimited", err)
+	}
+	if !strings.Contains(err.Error(), "3m20s") {
+		t.Errorf("refusal %q does not say when to retry (3m20s)", err)
+	}
+	if err := ask(bob, "help"); err != nil {
+		t.Errorf("another account's request got %v, want it recorded", err)
+	}
+	now = now.Add(helpEvery - time.Second)
+	if err := ask(alice, "help"); !errors.Is(err, ipc.ErrRateLimited) {
+		t.Errorf("request before helpEvery got %v, want ErrRateLimited", err)
+	}
+	now = now.Add(time.Second)
+	if err := ask(alice, "help"); err != nil {
+		t.Errorf("request after helpEvery got %v, want it recorded", err)
 	}
 }

@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"os"
 
 	"github.com/steward-rmm/steward/internal/agent/ipc"
 	wd "github.com/steward-rmm/steward/internal/agent/watchdog"
@@ -14,20 +14,33 @@ type ipcHealth struct{ endpoint string }
 
 var _ wd.HealthChecker = ipcHealth{}
 
-// Health returns nil when the agent answers that it is well, or answers
-// with an error that does not mean it is hung (forbidden, busy: restarting
-// it would not help). Unhealthy (its control loop is stuck), a handler
-// timeout, and no answer at all are misses.
+// Health returns nil only when the agent answers that it is well. Every
+// other outcome is a miss: hung (unhealthy), a handler timeout, no answer,
+// and also busy, forbidden, any other refusal and a server of another
+// account (ipc.ErrImpostor), which the watchdog cannot tell from an agent
+// that does not serve it: a local user holding the endpoint's slots, or
+// squatting its name, must not make a dead agent look well.
 func (h ipcHealth) Health(ctx context.Context) error {
-	c, err := ipc.Dial(ctx, h.endpoint)
+	owner, err := watchdogOwner()
+	if err != nil {
+		return err
+	}
+	c, err := ipc.Dial(ctx, h.endpoint, owner)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	err = c.Call(ctx, ipc.MethodHealth, nil, nil)
-	var re *ipc.RemoteError
-	if errors.As(err, &re) && !errors.Is(err, ipc.ErrUnhealthy) && !errors.Is(err, ipc.ErrTimeout) {
-		return nil
+	return c.Call(ctx, ipc.MethodHealth, nil, nil)
+}
+
+// watchdogOwner is the account the watchdog expects the agent's endpoint
+// served by: its own (ipcOwnerEnv overrides it). Both services run as
+// LocalSystem or root, and in supervisor mode the watchdog starts the
+// agent itself, so the agent always runs as the watchdog does; under wine,
+// where services run as the wine user, this still holds.
+func watchdogOwner() (ipc.Owner, error) {
+	if os.Getenv(ipcOwnerEnv) != "" {
+		return ipcOwner()
 	}
-	return err
+	return ipc.CurrentOwner()
 }

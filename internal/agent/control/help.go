@@ -173,9 +173,11 @@ func (s *session) onHelpAck(ctx context.Context, env protocol.Envelope) {
 }
 
 // helpRefused handles a server error about a help request: one the
-// server finds malformed would be refused forever and is dropped; any
-// other (an older server without help requests, a passing failure) keeps
-// it for the next connection. It reports whether e was about one.
+// server finds malformed would be refused forever and is dropped, and so
+// is one refused as one too many (sending it again would only feed the
+// flood); any other (an older server without help requests, a passing
+// failure) keeps it for the next connection. It reports whether e was
+// about one.
 func (s *session) helpRefused(ctx context.Context, e protocol.Error) bool {
 	if e.RefID == "" || !s.helpSent[e.RefID] {
 		return false
@@ -183,6 +185,11 @@ func (s *session) helpRefused(ctx context.Context, e protocol.Error) bool {
 	if e.Code == protocol.CodeBadMessage {
 		s.c.help.remove(e.RefID)
 		s.c.opts.Log.ErrorContext(ctx, "server refused a help request as malformed; dropped it", "id", e.RefID, "message", e.Message)
+		return true
+	}
+	if e.Code == protocol.CodeRateLimited {
+		s.c.help.remove(e.RefID)
+		s.c.opts.Log.ErrorContext(ctx, "server refused a help request: too many from this machine; dropped it", "id", e.RefID, "message", e.Message)
 		return true
 	}
 	s.c.opts.Log.WarnContext(ctx, "server did not take a help request; it is sent again on the next connection",

@@ -148,8 +148,9 @@ func TestHelpRequestSurvivesRestart(t *testing.T) {
 	waitPending(t, second.client, 0)
 }
 
-// TestHelpRequestRefused: a request the server finds malformed is dropped;
-// one an older server does not know is kept for the next connection.
+// TestHelpRequestRefused: a request the server finds malformed or refuses
+// as one too many is dropped; one an older server does not know is kept
+// for the next connection.
 func TestHelpRequestRefused(t *testing.T) {
 	fs := newFakeServer(t, nil)
 	a := startAgent(t, fs, nil)
@@ -159,6 +160,13 @@ func TestHelpRequestRefused(t *testing.T) {
 	sc.expectHelp(t)
 	sc.send(t, protocol.TypeError, protocol.Error{Code: protocol.CodeBadMessage, Message: "no", RefID: bad.ID})
 	waitPending(t, a.client, 0)
+
+	// One too many for the server is dropped too, not sent again.
+	flood, _ := a.client.RequestHelp("dave", "again")
+	sc.expectHelp(t)
+	sc.send(t, protocol.TypeError, protocol.Error{Code: protocol.CodeRateLimited, Message: "too many", RefID: flood.ID})
+	waitPending(t, a.client, 0)
+	a.waitLog(t, "too many from this machine; dropped it")
 
 	old, _ := a.client.RequestHelp("dave", "to an old server")
 	sc.expectHelp(t)

@@ -24,10 +24,18 @@ type Client struct {
 }
 
 // Dial connects to the agent at endpoint (DefaultEndpoint on a real
-// machine). It fails at once when nothing listens there.
-func Dial(ctx context.Context, endpoint string) (*Client, error) {
+// machine) and checks that the process serving it runs as owner
+// (SystemOwner on a real machine): a process of another account is an
+// impostor that took the endpoint while the agent was down, and Dial
+// fails with ErrImpostor before anything is sent. It fails at once when
+// nothing listens there.
+func Dial(ctx context.Context, endpoint string, owner Owner) (*Client, error) {
 	c, err := dial(ctx, endpoint)
 	if err != nil {
+		return nil, fmt.Errorf("ipc: dial %s: %w", endpoint, err)
+	}
+	if err := checkServer(c, owner); err != nil {
+		c.Close()
 		return nil, fmt.Errorf("ipc: dial %s: %w", endpoint, err)
 	}
 	return &Client{conn: c}, nil

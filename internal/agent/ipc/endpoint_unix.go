@@ -97,8 +97,10 @@ func prepareDir(dir string) error {
 	return nil
 }
 
-// removeStale removes a socket nobody answers on. Anything else at the
-// path is left alone.
+// removeStale removes a socket nobody answers on, when it is this
+// process's user's (the agent's own, left by a crash). Anything else at
+// the path is left alone and refused: another account's socket in the
+// agent's directory means something is wrong.
 func removeStale(endpoint string) error {
 	fi, err := os.Lstat(endpoint)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -109,6 +111,9 @@ func removeStale(endpoint string) error {
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
 		return fmt.Errorf("%s exists and is not a socket: refusing to remove it", endpoint)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s is owned by uid %d, not %d: refusing to replace it", endpoint, st.Uid, os.Geteuid())
 	}
 	if c, err := net.DialTimeout("unix", endpoint, time.Second); err == nil {
 		c.Close()

@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -167,3 +168,32 @@ func cmpWant(err error) string {
 }
 
 func benchEndpoint(b *testing.B) string { return testEndpoint(b) }
+
+// TestStaleSocketOfAnotherUserKept: a socket left by another account is
+// not removed and the agent does not serve in its place.
+func TestStaleSocketOfAnotherUserKept(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the socket to another uid")
+	}
+	endpoint := testEndpoint(t)
+	if err := os.MkdirAll(filepath.Dir(endpoint), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	if err := os.Lchown(endpoint, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(endpoint, slog.New(slog.DiscardHandler))
+	err = s.Serve(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "owned by uid 4242") {
+		t.Fatalf("Serve beside another user's socket got %v, want a refusal naming uid 4242", err)
+	}
+	if _, err := os.Lstat(endpoint); err != nil {
+		t.Errorf("the other user's socket was removed: %v", err)
+	}
+}

@@ -83,10 +83,11 @@ const (
 	CodeBadRequest    = "bad_request"         // the request does not decode or its arguments are invalid
 	CodeVersion       = "unsupported_version" // the request's format version is not this agent's
 	CodeUnknownMethod = "unknown_method"
-	CodeForbidden     = "forbidden" // the caller's identity does not allow the method
-	CodeBusy          = "busy"      // too many connections or queued requests
-	CodeTimeout       = "timeout"   // the handler did not finish within the request deadline
-	CodeUnhealthy     = "unhealthy" // health: the agent is hung
+	CodeForbidden     = "forbidden"    // the caller's identity does not allow the method
+	CodeBusy          = "busy"         // too many connections or queued requests
+	CodeRateLimited   = "rate_limited" // the caller made too many such calls lately; the message says when to retry
+	CodeTimeout       = "timeout"      // the handler did not finish within the request deadline
+	CodeUnhealthy     = "unhealthy"    // health: the agent is hung
 	CodeInternal      = "internal"
 )
 
@@ -97,6 +98,7 @@ var (
 	ErrUnknownMethod = errors.New("ipc: unknown method")
 	ErrForbidden     = errors.New("ipc: forbidden")
 	ErrBusy          = errors.New("ipc: busy")
+	ErrRateLimited   = errors.New("ipc: rate limited")
 	ErrTimeout       = errors.New("ipc: timeout")
 	ErrUnhealthy     = errors.New("ipc: unhealthy")
 	ErrInternal      = errors.New("ipc: internal error")
@@ -138,6 +140,8 @@ func sentinel(code string) error {
 		return ErrForbidden
 	case CodeBusy:
 		return ErrBusy
+	case CodeRateLimited:
+		return ErrRateLimited
 	case CodeTimeout:
 		return ErrTimeout
 	case CodeUnhealthy:

@@ -41,7 +41,7 @@ type clientReport struct {
 func clientMain(endpoint string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	c, err := Dial(ctx, endpoint)
+	c, err := Dial(ctx, endpoint, SystemOwner())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -19,11 +19,23 @@ const (
 	// DefaultMaxConns bounds the connections served at once; one more is
 	// answered CodeBusy and closed.
 	DefaultMaxConns = 32
+	// DefaultReservedAdmin of those slots only admin callers (the
+	// watchdog, root, SYSTEM) may take, so that users holding every other
+	// slot cannot lock the watchdog out.
+	DefaultReservedAdmin = 4
+	// DefaultMaxConnsPerCaller bounds one account's connections, so that
+	// one user cannot take every slot other users have.
+	DefaultMaxConnsPerCaller = 8
 	// DefaultRequestTimeout bounds one handler (through its context).
 	DefaultRequestTimeout = 10 * time.Second
-	// DefaultIdleTimeout closes a connection that sends no complete request
-	// for this long, so a stuck client gives its slot back.
+	// DefaultIdleTimeout closes an admin's connection that sends no
+	// complete request for this long, so a stuck client gives its slot
+	// back.
 	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultUserIdleTimeout is the same for other callers, shorter: the
+	// tray dials once per call, so only a client holding slots waits that
+	// long.
+	DefaultUserIdleTimeout = 15 * time.Second
 	// DefaultWriteTimeout bounds writing one answer to a client that does
 	// not read.
 	DefaultWriteTimeout = 5 * time.Second
@@ -47,10 +59,17 @@ type route struct {
 // Server serves the agent's local endpoint. Set the bounds before Serve;
 // zero takes the default.
 type Server struct {
-	MaxConns       int
-	RequestTimeout time.Duration
-	IdleTimeout    time.Duration
-	WriteTimeout   time.Duration
+	// MaxConns bounds the connections served at once, of which
+	// ReservedAdmin are kept for admin callers; other callers share the
+	// rest, each account at most MaxConnsPerCaller.
+	MaxConns          int
+	ReservedAdmin     int
+	MaxConnsPerCaller int
+	RequestTimeout    time.Duration
+	// IdleTimeout applies to admin callers, UserIdleTimeout to others.
+	IdleTimeout     time.Duration
+	UserIdleTimeout time.Duration
+	WriteTimeout    time.Duration
 
 	endpoint string
 	log      *slog.Logger
@@ -61,6 +80,11 @@ type Server struct {
 
 	mu     sync.Mutex
 	routes map[string]route
+
+	connMu    sync.Mutex
+	conns     int            // connections admitted
+	userConns int            // of which non-admin
+	perCaller map[string]int // non-admin connections by Caller.Key
 }
 
 // NewServer returns a server for endpoint (DefaultEndpoint on a real
@@ -105,10 +129,18 @@ func (s *Server) route(method string) (route, bool) {
 func (s *Server) Serve(ctx context.Context) error {
 	setDefault(&s.RequestTimeout, DefaultRequestTimeout)
 	setDefault(&s.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&s.UserIdleTimeout, DefaultUserIdleTimeout)
 	setDefault(&s.WriteTimeout, DefaultWriteTimeout)
 	if s.MaxConns <= 0 {
 		s.MaxConns = DefaultMaxConns
 	}
+	if s.ReservedAdmin <= 0 {
+		s.ReservedAdmin = min(DefaultReservedAdmin, s.MaxConns/2)
+	}
+	if s.MaxConnsPerCaller <= 0 {
+		s.MaxConnsPerCaller = DefaultMaxConnsPerCaller
+	}
+	s.perCaller = make(map[string]int)
 	l, err := listen(s.endpoint)
 	if err != nil {
 		return fmt.Errorf("ipc: listen at %s: %w", s.endpoint, err)
@@ -129,7 +161,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer stop()
 	defer closeListener()
 
-	slots := make(chan struct{}, s.MaxConns)
+	// Connections not yet identified are bounded apart from the admitted
+	// ones: identifying is a few system calls, so a flood of them passes
+	// quickly and refused ones give their place back at once.
+	pending := make(chan struct{}, 2*s.MaxConns)
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -152,15 +187,70 @@ func (s *Server) Serve(ctx context.Context) error {
 			continue
 		}
 		select {
-		case slots <- struct{}{}:
+		case pending <- struct{}{}:
 		default:
 			s.refuse(c, &RemoteError{Code: CodeBusy, Message: "too many connections; try again"})
 			continue
 		}
 		wg.Go(func() {
-			defer func() { <-slots }()
-			s.serveConn(ctx, c)
+			caller, ok := s.admit(ctx, c)
+			<-pending
+			if !ok {
+				return
+			}
+			defer s.release(caller)
+			s.serveConn(ctx, c, caller)
 		})
+	}
+}
+
+// admit identifies c's caller and gives it a slot, or answers and closes
+// c when the caller cannot be identified or has no slot.
+func (s *Server) admit(ctx context.Context, c net.Conn) (Caller, bool) {
+	caller, err := s.identify(c)
+	if err != nil {
+		s.log.WarnContext(ctx, "ipc: cannot identify the caller; closing", "err", err)
+		s.refuse(c, &RemoteError{Code: CodeInternal, Message: "the agent cannot identify the caller"})
+		return Caller{}, false
+	}
+	if msg := s.take(caller); msg != "" {
+		s.log.WarnContext(ctx, "ipc: connection refused", "caller", caller.User, "caller_pid", caller.PID, "reason", msg)
+		s.refuse(c, &RemoteError{Code: CodeBusy, Message: msg})
+		return Caller{}, false
+	}
+	return caller, true
+}
+
+// take counts a connection of caller in, or says why it cannot be.
+func (s *Server) take(caller Caller) string {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.conns >= s.MaxConns {
+		return "too many connections; try again"
+	}
+	if !caller.Admin {
+		if s.perCaller[caller.Key()] >= s.MaxConnsPerCaller {
+			return fmt.Sprintf("%s has %d connections open, the most one account may; try again", caller.User, s.MaxConnsPerCaller)
+		}
+		if s.userConns >= s.MaxConns-s.ReservedAdmin {
+			return "too many connections; try again"
+		}
+		s.userConns++
+		s.perCaller[caller.Key()]++
+	}
+	s.conns++
+	return ""
+}
+
+func (s *Server) release(caller Caller) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	s.conns--
+	if !caller.Admin {
+		s.userConns--
+		if s.perCaller[caller.Key()]--; s.perCaller[caller.Key()] <= 0 {
+			delete(s.perCaller, caller.Key())
+		}
 	}
 }
 
@@ -182,20 +272,18 @@ func (s *Server) refuse(c net.Conn, e *RemoteError) {
 
 // serveConn answers one connection's requests in order until it closes,
 // goes idle, breaks the framing or ctx ends.
-func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+func (s *Server) serveConn(ctx context.Context, c net.Conn, caller Caller) {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 
-	caller, err := s.identify(c)
-	if err != nil {
-		s.log.WarnContext(ctx, "ipc: cannot identify the caller; closing", "err", err)
-		s.refuse(c, &RemoteError{Code: CodeInternal, Message: "the agent cannot identify the caller"})
-		return
-	}
 	log := s.log.With("caller", caller.User, "caller_pid", caller.PID)
+	idle := s.UserIdleTimeout
+	if caller.Admin {
+		idle = s.IdleTimeout
+	}
 	for {
-		c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+		c.SetReadDeadline(time.Now().Add(idle))
 		b, err := ReadFrame(c)
 		switch {
 		case err == nil:

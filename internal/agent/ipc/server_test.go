@@ -106,12 +106,22 @@ func dialT(t *testing.T, endpoint string) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	c, err := Dial(ctx, endpoint)
+	c, err := Dial(ctx, endpoint, testOwner(t))
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// testOwner is the account test servers run as: this process's.
+func testOwner(t testing.TB) Owner {
+	t.Helper()
+	o, err := CurrentOwner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 func callT(t *testing.T, c *Client, method string, req, resp any) error {
@@ -297,7 +307,7 @@ func readResponse(t *testing.T, c net.Conn) Response {
 }
 
 func TestStuckClientDoesNotBlockOthers(t *testing.T) {
-	ts := startServer(t, func(s *Server) { s.IdleTimeout = 200 * time.Millisecond })
+	ts := startServer(t, func(s *Server) { s.IdleTimeout, s.UserIdleTimeout = 200*time.Millisecond, 200*time.Millisecond })
 	stuck := rawConn(t, ts.Endpoint())
 	// Half a frame, then nothing.
 	if _, err := stuck.Write([]byte{0, 0, 0, 40, '{'}); err != nil {
@@ -380,7 +390,7 @@ func TestServeStopsAndEndpointIsFreed(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if c, err := Dial(ctx, ts.Endpoint()); err == nil {
+	if c, err := Dial(ctx, ts.Endpoint(), testOwner(t)); err == nil {
 		c.Close()
 		t.Error("Dial after Serve stopped succeeded")
 	}
@@ -422,7 +432,7 @@ func BenchmarkCall(b *testing.B) {
 		<-done
 	}()
 	<-s.Ready()
-	c, err := Dial(ctx, endpoint)
+	c, err := Dial(ctx, endpoint, testOwner(b))
 	if err != nil {
 		b.Fatal(err)
 	}

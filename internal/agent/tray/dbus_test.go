@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -479,7 +481,7 @@ func runUIHelper() {
 	dir := os.Getenv("STEWARD_TRAY_AGENT_DIR")
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	u := &UI{Agent: fileAgent{dir}, Log: log, Refresh: 20 * time.Millisecond,
-		open: func(u string) error { return scriptedBrowser(u, filepath.Join(dir, "browser")) }}
+		openFile: func(f string) error { return scriptedBrowser(redirectTarget(f), filepath.Join(dir, "browser")) }}
 	ctx, cancel := WatchParent(context.Background(), os.Stdin)
 	defer cancel()
 	err := u.Run(ctx)
@@ -491,6 +493,17 @@ func runUIHelper() {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// redirectTarget is where the page's redirect file at path sends the
+// browser ("" when it cannot tell).
+func redirectTarget(path string) string {
+	b, _ := os.ReadFile(path)
+	m := regexp.MustCompile(`href="([^"]+)"`).FindSubmatch(b)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(string(m[1]))
 }
 
 // scriptedBrowser loads the help page, types a message, submits it and

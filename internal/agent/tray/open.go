@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -14,7 +15,10 @@ import (
 // reaps the opener processes it started.
 type launcher struct {
 	log *slog.Logger
-	wg  sync.WaitGroup
+	// command is the opener's command line for a target: openCommand;
+	// tests replace it.
+	command func(target string) (string, []string)
+	wg      sync.WaitGroup
 }
 
 // open starts the opener for u, which must have passed SafeURL; it does
@@ -23,7 +27,24 @@ func (l *launcher) open(u string) error {
 	if _, ok := SafeURL(u); !ok {
 		return fmt.Errorf("open %q: not an http, https, mailto or tel address", u)
 	}
-	name, args := openCommand(u)
+	return l.start(u)
+}
+
+// openFile opens the local file at path (a page's redirect) with the
+// user's default program for it. Only the path is on the command line.
+func (l *launcher) openFile(path string) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("open %q: not an absolute path", path)
+	}
+	return l.start(fileTarget(path))
+}
+
+func (l *launcher) start(u string) error {
+	command := l.command
+	if command == nil {
+		command = openCommand
+	}
+	name, args := command(u)
 	cmd := exec.Command(name, args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("open %s with %s: %w", u, name, err)

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +26,12 @@ import (
 // value and the Host and Origin headers are checked, so that neither
 // another web page (CSRF, DNS rebinding) nor another local user who finds
 // the port can use it.
+//
+// The browser is not given the URL on its command line, where every local
+// user could read it (ps, /proc/PID/cmdline): the tray writes it into a
+// small redirect file, readable only by the user (0600 in a fresh 0700
+// directory), opens that file, and deletes it once the browser has
+// followed it or the page is done.
 
 // pageLifetime is how long a page stays served after the click.
 const pageLifetime = 10 * time.Minute
@@ -56,6 +64,9 @@ type page struct {
 	token string // in the URL path
 	csrf  string // in the help form
 
+	redirect     string // the redirect file to open in the browser
+	redirectOnce sync.Once
+
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the server has stopped
 
@@ -80,6 +91,11 @@ func startPage(ctx context.Context, kind pageKind, a Agent, info pageInfo, lifet
 		host: ln.Addr().String(), token: token, csrf: csrf,
 		cancel: cancel, done: make(chan struct{}), sent: make(chan struct{}),
 	}
+	if p.redirect, err = writeRedirect(p.URL()); err != nil {
+		cancel()
+		ln.Close()
+		return nil, err
+	}
 	srv := &http.Server{
 		Handler:           p,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -96,6 +112,7 @@ func startPage(ctx context.Context, kind pageKind, a Agent, info pageInfo, lifet
 // server's goroutine.
 func (p *page) serve(ctx context.Context, srv *http.Server, ln net.Listener) {
 	defer close(p.done)
+	defer p.removeRedirect()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -114,8 +131,40 @@ func (p *page) serve(ctx context.Context, srv *http.Server, ln net.Listener) {
 	<-errc
 }
 
-// URL is the address to open in the browser.
+// URL is the page's address, with its token.
 func (p *page) URL() string { return "http://" + p.host + "/" + p.token + "/" }
+
+// File is the redirect file to open in the browser: it leads to URL
+// without putting the token on a command line.
+func (p *page) File() string { return p.redirect }
+
+// writeRedirect writes a page that sends the browser to u into a fresh
+// directory only this user can read, and returns its path.
+func writeRedirect(u string) (string, error) {
+	dir, err := os.MkdirTemp("", "steward-tray-") // 0700
+	if err != nil {
+		return "", fmt.Errorf("directory for the page's redirect: %w", err)
+	}
+	a := html.EscapeString(u)
+	body := `<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">` +
+		`<meta http-equiv="refresh" content="0;url=` + a + `"><title>Steward</title></head>` +
+		`<body><p><a href="` + a + `">Continue</a></p></body></html>` + "\n"
+	f := filepath.Join(dir, "open.html")
+	if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("write the page's redirect: %w", err)
+	}
+	return f, nil
+}
+
+// removeRedirect deletes the redirect file and its directory, once.
+func (p *page) removeRedirect() {
+	p.redirectOnce.Do(func() {
+		if err := os.RemoveAll(filepath.Dir(p.redirect)); err != nil {
+			p.log.Warn("cannot remove the page's redirect file", "path", p.redirect, "err", err)
+		}
+	})
+}
 
 // Done is closed when the page has stopped serving.
 func (p *page) Done() <-chan struct{} { return p.done }
@@ -140,6 +189,8 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"<p>This link is not valid or has expired. Open the page again from the tray menu.</p>")
 		return
 	}
+	// The browser followed the redirect: the file has done its job.
+	p.removeRedirect()
 	switch {
 	case r.Method == http.MethodGet && p.kind == helpPage:
 		p.writeForm(w, http.StatusOK, "", "")

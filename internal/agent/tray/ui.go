@@ -19,8 +19,10 @@ type UI struct {
 	Log     *slog.Logger
 	Refresh time.Duration // how often the agent is asked; default 5s
 
-	// open opens a URL in the user's browser; tests replace it.
-	open func(url string) error
+	// open opens a URL in the user's browser, openFile a local file (a
+	// page's redirect); tests replace them.
+	open     func(url string) error
+	openFile func(path string) error
 
 	cfg     Config // the last tray section the agent gave
 	lastErr string // the last poll error logged, so a down agent logs once
@@ -40,6 +42,9 @@ func (u *UI) Run(ctx context.Context) error {
 	l := &launcher{log: u.Log}
 	if u.open == nil {
 		u.open = l.open
+	}
+	if u.openFile == nil {
+		u.openFile = l.openFile
 	}
 	// Runs after ctx ended: give the openers a moment of their own.
 	defer l.wait(context.WithoutCancel(ctx))
@@ -172,7 +177,9 @@ func (u *UI) openPage(ctx context.Context, kind pageKind, m Model) error {
 	if old != nil {
 		old.Close()
 	}
-	return u.open(p.URL())
+	// The file, not the URL: a command line is visible to every local
+	// user, and the URL carries the page's token.
+	return u.openFile(p.File())
 }
 
 func (u *UI) closePages() {
