@@ -35,6 +35,9 @@ func (c *Client) command(ctx context.Context, data json.RawMessage) (now protoco
 		out, _ := json.Marshal(protocol.PingOutput{AgentTime: time.Now().UTC()})
 		c.finish(protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out})
 		return protocol.Result{}, false
+	case protocol.CommandUpdate:
+		c.finish(c.offerUpdate(ctx, cmd))
+		return protocol.Result{}, false
 	case protocol.CommandInventory:
 		if c.inv != nil {
 			if res, queued := c.inv.command(cmd); !queued {

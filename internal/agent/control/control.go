@@ -111,6 +111,9 @@ type Options struct {
 	// HelpFile keeps the help requests (RequestHelp) until the server
 	// acknowledges them; "" keeps them in memory.
 	HelpFile string
+	// Updates, if set, takes update offers; without it the agent answers
+	// them as unsupported.
+	Updates Updates
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
@@ -156,6 +159,8 @@ type Client struct {
 	ledger *ledger
 	// help holds the help requests until the server has them.
 	help *helpOutbox
+	// updates holds update reports until a connection takes them.
+	updates *updateOutbox
 	// alive is Alive in Unix nanoseconds.
 	alive atomic.Int64
 }
@@ -207,6 +212,7 @@ func New(opts Options) (*Client, error) {
 		policyRev: opts.PolicyRevision,
 		ledger:    newLedger(opts.CommandsFile, opts.Log),
 		help:      newHelpOutbox(opts.HelpFile, opts.Log),
+		updates:   newUpdateOutbox(),
 	}
 	c.beat()
 	if opts.Inventory != nil {
@@ -353,6 +359,9 @@ func (e *rejectedError) Error() string {
 // long the connection was established (since welcome); zero if it never was.
 func (c *Client) connect(ctx context.Context, srv server, rep *reporter) (up time.Duration, err error) {
 	hello, err := c.opts.Facts(ctx)
+	if err == nil && c.opts.Updates != nil {
+		hello.Update = c.opts.Updates.Pending()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("collect facts: %w", err)
 	}

@@ -61,8 +61,9 @@ type session struct {
 	deadAfter time.Duration // silence that counts as a dead connection
 	silence   *time.Timer
 	heartbeat *time.Ticker // nil until welcome
-	// metricsReady, resultsReady and helpReady are nil until welcome.
-	metricsReady, resultsReady, helpReady <-chan struct{}
+	// metricsReady, resultsReady, helpReady and updatesReady are nil
+	// until welcome.
+	metricsReady, resultsReady, helpReady, updatesReady <-chan struct{}
 	// helpSent holds the help requests sent on this connection.
 	helpSent map[string]bool
 }
@@ -140,6 +141,8 @@ func (s *session) run(ctx context.Context, msgs <-chan protocol.Envelope, readEr
 		case <-aliveTick.C:
 		case <-s.helpReady:
 			err = s.sendHelp(ctx)
+		case <-s.updatesReady:
+			err = s.c.updates.send(s.sendFunc(ctx))
 		case <-ctx.Done():
 			if err := s.conn.Close(websocket.StatusNormalClosure, "agent shutting down"); err != nil {
 				s.c.opts.Log.DebugContext(ctx, "close control connection", "err", err)
@@ -233,6 +236,9 @@ func (s *session) onWelcome(ctx context.Context, env protocol.Envelope) error {
 	if w.ProtocolVersion != protocol.Version {
 		c.opts.Log.WarnContext(ctx, "server speaks another protocol version", "agent", protocol.Version, "server", w.ProtocolVersion)
 	}
+	if w.UpdateConfirmed != "" && c.opts.Updates != nil {
+		c.opts.Updates.Confirmed(ctx, w.UpdateConfirmed)
+	}
 	if w.Policy != nil {
 		// Decoded again from the raw field, exactly as a policy message is.
 		var raw struct {
@@ -251,6 +257,11 @@ func (s *session) onWelcome(ctx context.Context, env protocol.Envelope) error {
 	// Help requests made while no connection could take them.
 	s.helpReady = c.help.ready
 	if err := s.sendHelp(ctx); err != nil {
+		return err
+	}
+	// Update steps reported while no connection could take them.
+	s.updatesReady = c.updates.ready
+	if err := c.updates.send(s.sendFunc(ctx)); err != nil {
 		return err
 	}
 	s.metricsReady = s.metrics.ready()

@@ -1,0 +1,203 @@
+package update
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/protocol"
+)
+
+// maxBusyWait bounds how long an offer keeps coming back to a busy server.
+const maxBusyWait = 2 * time.Hour
+
+// Runner is the agent's side of updates on the control connection: it
+// takes offers (one at a time, on its own goroutine), names the pending
+// update in the hello, and completes it on the welcome's confirmation.
+type Runner struct {
+	U *Updater
+	// Report queues a status for the server; sent, if not nil, is called
+	// once it went out (control.Client.ReportUpdate).
+	Report func(s protocol.UpdateStatus, sent func())
+	// Restart makes the agent exit with its restart code so that the
+	// service manager starts the new binary.
+	Restart func(reason string)
+	// OnConfirmed, if set, runs after a confirmation (the agent restarts
+	// its watchdog on the new binary there).
+	OnConfirmed func()
+	Log         *slog.Logger
+	// Rand picks the spread delay in [0, n); nil means math/rand/v2.
+	Rand func(n int64) int64
+
+	mu      sync.Mutex
+	pending *protocol.PendingUpdate
+	running bool
+	offers  chan protocol.UpdateOffer
+}
+
+// Start settles the update state when the agent starts: an interrupted
+// swap is finished or undone, the start of an unconfirmed new version is
+// counted, and a rollback the watchdog made is queued for the server.
+// Call it before the control client runs.
+func (r *Runner) Start() error {
+	r.offers = make(chan protocol.UpdateOffer, 1)
+	r.U.Report = func(s protocol.UpdateStatus) { r.Report(s, nil) }
+	pending, rolled, err := r.U.Started()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.pending = pending
+	r.mu.Unlock()
+	if pending != nil {
+		r.Log.Info("running an update the server has not confirmed yet", "release_id", pending.ReleaseID,
+			"from", pending.FromVersion, "to", pending.ToVersion)
+	}
+	if rolled != nil {
+		r.Log.Warn("the watchdog rolled back an update", "to", rolled.ToVersion, "reason", rolled.Reason)
+		id := rolled.ReleaseID
+		r.Report(*rolled, func() {
+			if err := r.U.RolledBackReported(id); err != nil {
+				r.Log.Error("clear the reported rollback", "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// Pending implements control.Updates.
+func (r *Runner) Pending() *protocol.PendingUpdate {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pending
+}
+
+// Confirmed implements control.Updates.
+func (r *Runner) Confirmed(_ context.Context, releaseID string) {
+	r.mu.Lock()
+	p := r.pending
+	r.mu.Unlock()
+	if p == nil || p.ReleaseID != releaseID {
+		return
+	}
+	if err := r.U.Confirmed(releaseID); err != nil {
+		r.Log.Error("complete the confirmed update", "release_id", releaseID, "err", err)
+		return
+	}
+	r.mu.Lock()
+	r.pending = nil
+	r.mu.Unlock()
+	r.Log.Info("update confirmed by the server", "release_id", releaseID, "version", p.ToVersion)
+	if r.OnConfirmed != nil {
+		r.OnConfirmed()
+	}
+}
+
+// Offer implements control.Updates: a refusal is reported and returned at
+// once; an accepted offer runs on Run's goroutine.
+func (r *Runner) Offer(_ context.Context, offer protocol.UpdateOffer) error {
+	st, err := LoadState(r.U.Dir)
+	if err != nil {
+		return err
+	}
+	if err := r.U.Check(offer, st); err != nil {
+		var refused *Refused
+		if errors.As(err, &refused) {
+			r.U.report(protocol.UpdateStatus{ReleaseID: offer.ReleaseID, FromVersion: r.U.Version,
+				ToVersion: offer.Release.Statement.Version, Step: protocol.UpdateRefused, Reason: refused.Reason})
+		}
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running {
+		return errors.New("an update is already in progress")
+	}
+	select {
+	case r.offers <- offer:
+		r.running = true
+		return nil
+	default:
+		return errors.New("an update is already in progress")
+	}
+}
+
+// Run applies accepted offers until ctx ends.
+func (r *Runner) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case offer := <-r.offers:
+			restart := r.apply(ctx, offer)
+			r.mu.Lock()
+			r.running = false
+			r.mu.Unlock()
+			if restart {
+				r.Restart(fmt.Sprintf("updated to %s", offer.Release.Statement.Version))
+				return nil
+			}
+		}
+	}
+}
+
+// apply runs one offer after its spread delay, coming back while the
+// server is busy; it reports whether the agent must restart.
+func (r *Runner) apply(ctx context.Context, offer protocol.UpdateOffer) bool {
+	if spread := int64(offer.Spread); spread > 0 {
+		if !sleep(ctx, time.Duration(r.rand(spread))) {
+			return false
+		}
+	}
+	deadline := time.Now().Add(maxBusyWait)
+	for {
+		err := r.U.Apply(ctx, offer)
+		var busy *Busy
+		switch {
+		case errors.Is(err, ErrRestart):
+			return true
+		case errors.As(err, &busy) && time.Now().Before(deadline):
+			wait := busy.Wait + time.Duration(r.rand(int64(busy.Wait)/2+1))
+			r.Log.Info("the server is busy serving downloads; trying again", "release_id", offer.ReleaseID, "in", wait)
+			if !sleep(ctx, wait) {
+				return false
+			}
+		case err != nil:
+			r.Log.Error("update failed", "release_id", offer.ReleaseID, "version", offer.Release.Statement.Version, "err", err)
+			if errors.As(err, &busy) {
+				r.U.report(protocol.UpdateStatus{ReleaseID: offer.ReleaseID, FromVersion: r.U.Version,
+					ToVersion: offer.Release.Statement.Version, Step: protocol.UpdateFailed,
+					Reason: "download: the server stayed busy for " + maxBusyWait.String()})
+			}
+			return false
+		default:
+			return false
+		}
+	}
+}
+
+func (r *Runner) rand(n int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	if r.Rand != nil {
+		return r.Rand(n)
+	}
+	return rand.Int64N(n)
+}
+
+// sleep waits d or until ctx ends, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
