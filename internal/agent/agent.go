@@ -14,5 +14,12 @@ package agent
 // Version is the agent's version, reported in facts and by
 // `steward-agent version`. Release builds set it with
 // -ldflags "-X github.com/steward-rmm/steward/internal/agent.Version=v1.2.3".
-// It is the only package-level variable in the agent tree.
 var Version = "dev"
+
+// ReleaseKeys are the release public keys built into the agent
+// ("steward-release-ed25519 BASE64", comma-separated), set at build time
+// with -ldflags "-X github.com/steward-rmm/steward/internal/agent.ReleaseKeys=...";
+// updates must be signed by one of them or by a key the config names.
+// Version and ReleaseKeys are the only package-level variables in the
+// agent tree.
+var ReleaseKeys = ""

@@ -8,10 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime"
 	"strings"
 
-	"github.com/steward-rmm/steward/internal/agent"
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/service"
 )
@@ -62,8 +60,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "tray":
 		return trayCommand(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "steward-agent %s %s/%s\n", agent.Version, runtime.GOOS, runtime.GOARCH)
-		return exitOK
+		return versionCheck(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

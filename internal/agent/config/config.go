@@ -43,6 +43,9 @@ type Config struct {
 	AgentID     string    `json:"agent_id"`
 	AgentSecret string    `json:"agent_secret"`
 	EnrolledAt  time.Time `json:"enrolled_at,omitzero"`
+	// ReleaseKeys are release public keys trusted for updates besides
+	// those built into the binary (written at install).
+	ReleaseKeys []string `json:"release_keys,omitempty"`
 }
 
 // Servers returns the server URLs in the order the agent tries them:

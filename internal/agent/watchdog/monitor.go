@@ -150,3 +150,18 @@ func (m *Monitor) stop(ctx context.Context, pid int) {
 		}
 	}
 }
+
+// RestartNow stops the agent service (killing its process if it outlives
+// the stop) and starts it again, outside the checks' backoff: the binary
+// under it was just replaced.
+func (m *Monitor) RestartNow(ctx context.Context) error {
+	_, pid, err := m.Service.Query(ctx)
+	if err != nil {
+		pid = 0
+	}
+	m.stop(ctx, pid)
+	if err := m.Service.Start(ctx); err != nil {
+		return fmt.Errorf("start the agent service: %w", err)
+	}
+	return nil
+}

@@ -32,6 +32,9 @@ type Options struct {
 	// AgentOutput receives the supervised agent's output (its log); nil:
 	// discarded.
 	AgentOutput io.Writer
+	// Updates, if set, is the agent's update state: a failed update is
+	// rolled back and the agent restarted on the previous binary.
+	Updates Updates
 }
 
 // Run watches the agent and the watched services and reports to the
@@ -60,13 +63,18 @@ func Run(ctx context.Context, o Options) error {
 	status := NewStatus(reporter.Set)
 	watcher := &Watcher{Manager: o.Services, Policy: policy, Report: status.Services, Log: o.Log}
 
-	var agent func(context.Context)
+	var (
+		agent   func(context.Context)
+		restart func(context.Context) error
+	)
 	if o.Supervise {
 		start := Command(o.Executable, []string{"run", "--config", o.ConfigPath}, o.AgentOutput)
-		agent = NewSupervisor(start, o.Health, policy().Interval, status.Agent, o.Log).Run
+		sup := NewSupervisor(start, o.Health, policy().Interval, status.Agent, o.Log)
+		agent, restart = sup.Run, func(context.Context) error { sup.Kick(); return nil }
 	} else {
 		interval := func() time.Duration { return policy().Interval }
-		agent = NewMonitor(o.Agent, o.Health, interval, status.Agent, o.Log).Run
+		mon := NewMonitor(o.Agent, o.Health, interval, status.Agent, o.Log)
+		agent, restart = mon.Run, mon.RestartNow
 	}
 	mode := map[bool]string{true: "supervisor", false: "service"}[o.Supervise]
 	o.Log.Info("watchdog starting", "mode", mode, "config", o.ConfigPath, "health_checked", o.Health != nil)
@@ -75,6 +83,10 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { reporter.Run(ctx) })
 	wg.Go(func() { watcher.Run(ctx) })
 	wg.Go(func() { agent(ctx) })
+	if o.Updates != nil {
+		rw := &RollbackWatch{Updates: o.Updates, RestartAgent: restart, Log: o.Log}
+		wg.Go(func() { rw.Run(ctx) })
+	}
 	wg.Wait()
 	o.Log.Info("watchdog stopped")
 	return nil

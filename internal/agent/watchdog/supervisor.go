@@ -41,6 +41,23 @@ type Supervisor struct {
 	// Report receives every state of the agent (Status.Agent).
 	Report func(state, reason string, restarts int)
 	Log    *slog.Logger
+
+	kickOnce sync.Once
+	kick     chan struct{}
+}
+
+// Kick stops the running agent so that it is started again (on the
+// binary now in place). Safe from any goroutine.
+func (s *Supervisor) Kick() {
+	select {
+	case s.kicks() <- struct{}{}:
+	default: // a kick is already waiting
+	}
+}
+
+func (s *Supervisor) kicks() chan struct{} {
+	s.kickOnce.Do(func() { s.kick = make(chan struct{}, 1) })
+	return s.kick
 }
 
 // Restart is the restart policy the supervisor and the service-mode
@@ -148,6 +165,9 @@ func (s *Supervisor) watch(ctx context.Context, child Child, restarts *int) stri
 			s.stop(child, done)
 			s.Log.Info("agent stopped", "pid", child.PID())
 			return "stopped"
+		case <-s.kicks():
+			s.stop(child, done)
+			return "restarted on request (an update was rolled back)"
 		case <-ranWell:
 			ranWell = nil
 			if *restarts > 0 {

@@ -1,0 +1,68 @@
+package watchdog
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Updates is the update state the watchdog watches (an update.Updater):
+// it restores the previous agent binary when an update is not confirmed
+// in time or the new version cannot stay up. The watchdog does this, not
+// the agent, because a new version that fails at start cannot.
+type Updates interface {
+	RollbackDue(now time.Time) (reason string, due bool)
+	Rollback(reason string) error
+}
+
+// DefaultRollbackCheck is how often the watchdog looks at a pending
+// update.
+const DefaultRollbackCheck = 10 * time.Second
+
+// RollbackWatch rolls back a failed update and restarts the agent on the
+// previous binary.
+type RollbackWatch struct {
+	Updates Updates
+	Every   time.Duration
+	// RestartAgent stops the agent (killing it if it must) and starts it
+	// again.
+	RestartAgent func(ctx context.Context) error
+	Log          *slog.Logger
+	Now          func() time.Time
+}
+
+// Run checks until ctx is done.
+func (w *RollbackWatch) Run(ctx context.Context) {
+	every := w.Every
+	if every <= 0 {
+		every = DefaultRollbackCheck
+	}
+	for {
+		w.Check(ctx)
+		if !sleep(ctx, every) {
+			return
+		}
+	}
+}
+
+// Check rolls back now if an update is due for it.
+func (w *RollbackWatch) Check(ctx context.Context) {
+	now := time.Now()
+	if w.Now != nil {
+		now = w.Now()
+	}
+	reason, due := w.Updates.RollbackDue(now)
+	if !due {
+		return
+	}
+	w.Log.Warn("rolling back the agent update", "reason", reason)
+	if err := w.Updates.Rollback(reason); err != nil {
+		w.Log.Error("roll back the agent update", "err", err)
+		return
+	}
+	if err := w.RestartAgent(ctx); err != nil {
+		w.Log.Error("restart the agent on the previous binary", "err", err)
+		return
+	}
+	w.Log.Info("agent restarted on the previous binary")
+}
