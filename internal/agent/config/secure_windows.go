@@ -283,7 +283,7 @@ func SecureDir(dir string) ([]string, error) {
 			changes = append(changes, "removed "+p+", which had other hard links")
 			return nil
 		case errors.Is(err, ErrACLNotKept):
-			notKept = err
+			notKept = err // go on: the rest of the tree may keep it
 		case err != nil:
 			return err
 		}
@@ -341,14 +341,15 @@ func secureOne(path string, isDir bool) (string, error) {
 	if err := windows.SetSecurityInfo(h, windows.SE_FILE_OBJECT, info2, owner, nil, setDACL, nil); err != nil {
 		return "", fmt.Errorf("set owner and acl on %s: %w", path, err)
 	}
+	change := "set owner SYSTEM and a protected ACL (was " + cur.String() + ")"
 	after, err := windows.GetSecurityInfo(h, windows.SE_FILE_OBJECT, what)
 	if err != nil {
-		return "", fmt.Errorf("read the acl of %s: %w", path, err)
+		return change, fmt.Errorf("read the acl of %s: %w", path, err)
 	}
-	if checkSecurity(after, nil) != "" {
-		return "", fmt.Errorf("%w: %s still reads %s", ErrACLNotKept, path, after.String())
+	if reason := checkSecurity(after, nil); reason != "" {
+		return change, fmt.Errorf("%w: %s %s", ErrACLNotKept, path, reason)
 	}
-	return "set owner SYSTEM and a protected ACL (was " + cur.String() + ")", nil
+	return change, nil
 }
 
 // enablePrivileges enables what it can of privs in the process token; a
