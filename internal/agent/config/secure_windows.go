@@ -284,6 +284,7 @@ func SecureDir(dir string) ([]string, error) {
 			return nil
 		case errors.Is(err, ErrACLNotKept):
 			notKept = err // go on: the rest of the tree may keep it
+			change += " (not kept by the file system)"
 		case err != nil:
 			return err
 		}
