@@ -142,8 +142,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if install != shell {
 		n = 1
 	}
-	if n == 0 || !strings.HasSuffix(strings.TrimSpace(command), "--token "+token) {
-		t.Fatalf("install command %q does not end by installing the agent with the token", command)
+	// The token reaches install on standard input, never as an argument
+	// (which every local user could read with ps).
+	if n == 0 || !strings.HasSuffix(strings.TrimSpace(command), "--token -") || !strings.Contains(command, `printf '%s\n' `+token+" | ") {
+		t.Fatalf("install command %q does not end by installing the agent with the token on its standard input", command)
 	}
 	run := " --config " + config
 	cmd := exec.Command("bash", "-c", strings.TrimSpace(install))

@@ -33,7 +33,12 @@ type agentDownload struct {
 // installCommands returns the commands that download the agent, check it
 // against the SHA-256 in sums (by file name: see agentSums), enroll it
 // with token and install it as the agent and watchdog services, and the packages with the
-// command that follows each. Both values are quoted for their shell: they
+// command that follows each. The token never is an argument of a program,
+// which every local user could read while it runs (ps, /proc/PID/cmdline):
+// the shell's printf builtin pipes it to "install --token -", and
+// PowerShell hands it over in STEWARD_TOKEN. The MSI takes it as a
+// property: msiexec's and its custom action's command lines are shown to
+// administrators only. Both values are quoted for their shell: they
 // are normally URL-safe, but a PublicURL is operator input and nothing
 // here relies on that.
 func installCommands(publicURL, token string, sums map[string]string) []installCommand {
@@ -45,28 +50,29 @@ func installCommands(publicURL, token string, sums map[string]string) []installC
 			"curl -fsSL -o steward-agent " + shDownloadURL(publicURL+"/download/agent/"+goos+"/") +
 			` && echo "$H  steward-agent" | ` + check +
 			" && chmod +x steward-agent" +
-			" && $S ./steward-agent install --server " + shQuote(publicURL) + " --token " + shQuote(token)
+			" && " + shToken(token) + "$S ./steward-agent install --server " + shQuote(publicURL) + " --token -"
 	}
 	const exe = `"$env:TEMP\steward-agent.exe"`
 	windows := psArchSums(sums) +
 		"Invoke-WebRequest -UseBasicParsing -Uri " + psDownloadURL(publicURL+"/download/agent/windows/") +
 		` -OutFile ` + exe + `; ` +
 		`if ((Get-FileHash -Algorithm SHA256 ` + exe + `).Hash -ne $h) { Write-Error 'steward-agent.exe does not match the SHA-256 on the install page: not running it' } ` +
-		`else { & ` + exe + ` install --server ` + psQuote(publicURL) + ` --token ` + psQuote(token) + ` }`
+		`else { $env:STEWARD_TOKEN=` + psString(token) + `; & ` + exe + ` install --server ` + psQuote(publicURL) +
+		`; Remove-Item Env:STEWARD_TOKEN }`
 
 	// After a package is downloaded: install it, then enroll, which
 	// registers the services from the packaged units.
-	enroll := "steward-agent install --server " + shQuote(publicURL) + " --token " + shQuote(token)
+	enroll := shToken(token) + "$S steward-agent install --server " + shQuote(publicURL) + " --token -"
 	then := map[string]func(name string) (string, string){
 		"msi": func(name string) (string, string) {
 			return "msiexec /i " + name + " /qn SERVER=" + msiQuote(publicURL) + " TOKEN=" + msiQuote(token),
 				"a command prompt (cmd.exe) as Administrator, or the command line of a GPO or Intune deployment"
 		},
 		"deb": func(name string) (string, string) {
-			return sudo + "$S dpkg -i ./" + name + " && $S " + enroll, "a shell as root or a user who may sudo"
+			return sudo + "$S dpkg -i ./" + name + " && " + enroll, "a shell as root or a user who may sudo"
 		},
 		"rpm": func(name string) (string, string) {
-			return sudo + "$S rpm -U ./" + name + " && $S " + enroll, "a shell as root or a user who may sudo"
+			return sudo + "$S rpm -U ./" + name + " && " + enroll, "a shell as root or a user who may sudo"
 		},
 	}
 	downloads := func(goos string) []agentDownload {
@@ -183,6 +189,12 @@ func psQuote(s string) string {
 	if psSafe(s) {
 		return s
 	}
+	return psString(s)
+}
+
+// psString is s as a PowerShell single-quoted string, always quoted: the
+// value of an assignment, where a bare word would be run as a command.
+func psString(s string) string {
 	var b strings.Builder
 	b.WriteByte('\'')
 	for _, c := range s {
@@ -236,3 +248,12 @@ func loopback(host string) bool {
 
 // installWarnings are the public URL's warnings for the install pages.
 func (h *Handler) installWarnings() []string { return PublicURLWarnings(h.publicURL) }
+
+// shToken starts a pipeline that writes token to the standard input of
+// the command that follows ("install --token -"). printf is a builtin of
+// the shells in use (bash, dash, zsh, ash, ksh): no process is started with the token in its
+// arguments, and sudo passes standard input on (it asks for a password on
+// the terminal).
+func shToken(token string) string {
+	return "printf '%s\\n' " + shQuote(token) + " | "
+}

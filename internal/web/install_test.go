@@ -24,16 +24,16 @@ func TestInstallCommands(t *testing.T) {
 	want := map[string]string{
 		"linux": `S=; [ "$(id -u)" -eq 0 ] || S=sudo; H=; case "$(uname -m)" in x86_64|amd64) H=aaaa1111;; aarch64|arm64) H=bbbb2222;; esac; ` +
 			`curl -fsSL -o steward-agent "https://rmm.example.com:8443/download/agent/linux/$(uname -m)" && echo "$H  steward-agent" | sha256sum -c - && chmod +x steward-agent && ` +
-			`$S ./steward-agent install --server https://rmm.example.com:8443 --token ste_AbC-12_x`,
+			`printf '%s\n' ste_AbC-12_x | $S ./steward-agent install --server https://rmm.example.com:8443 --token -`,
 		"darwin": `S=; [ "$(id -u)" -eq 0 ] || S=sudo; H=; case "$(uname -m)" in aarch64|arm64) H=cccc3333;; esac; ` +
 			`curl -fsSL -o steward-agent "https://rmm.example.com:8443/download/agent/darwin/$(uname -m)" && echo "$H  steward-agent" | shasum -a 256 -c - && chmod +x steward-agent && ` +
-			`$S ./steward-agent install --server https://rmm.example.com:8443 --token ste_AbC-12_x`,
+			`printf '%s\n' ste_AbC-12_x | $S ./steward-agent install --server https://rmm.example.com:8443 --token -`,
 		"windows": `$h=@{AMD64='aaaa1111';ARM64='bbbb2222'}[$env:PROCESSOR_ARCHITECTURE]; ` +
 			`Invoke-WebRequest -UseBasicParsing -Uri "https://rmm.example.com:8443/download/agent/windows/$env:PROCESSOR_ARCHITECTURE" ` +
 			`-OutFile "$env:TEMP\steward-agent.exe"; if ((Get-FileHash -Algorithm SHA256 "$env:TEMP\steward-agent.exe").Hash -ne $h) ` +
 			`{ Write-Error 'steward-agent.exe does not match the SHA-256 on the install page: not running it' } else ` +
-			`{ & "$env:TEMP\steward-agent.exe" install --server https://rmm.example.com:8443 ` +
-			`--token ste_AbC-12_x }`,
+			`{ $env:STEWARD_TOKEN='ste_AbC-12_x'; & "$env:TEMP\steward-agent.exe" install --server https://rmm.example.com:8443; ` +
+			`Remove-Item Env:STEWARD_TOKEN }`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("installCommands (-want +got):\n%s", diff)
@@ -44,15 +44,15 @@ func TestInstallCommands(t *testing.T) {
 	cmds := installCommands(evil, "ste_'x", nil)
 	wantLinux := `S=; [ "$(id -u)" -eq 0 ] || S=sudo; H=; curl -fsSL -o steward-agent 'http://x/'\''$(touch pwned)` + "`id`" + `"; rm -rf ~ #/download/agent/linux/'"$(uname -m)" && ` +
 		`echo "$H  steward-agent" | sha256sum -c - && chmod +x steward-agent && ` +
-		`$S ./steward-agent install --server 'http://x/'\''$(touch pwned)` + "`id`" + `"; rm -rf ~ #' --token 'ste_'\''x'`
+		`printf '%s\n' 'ste_'\''x' | $S ./steward-agent install --server 'http://x/'\''$(touch pwned)` + "`id`" + `"; rm -rf ~ #' --token -`
 	if cmds[0].Text != wantLinux {
 		t.Errorf("hostile linux command:\n got %s\nwant %s", cmds[0].Text, wantLinux)
 	}
 	wantWindows := `$h=@{}[$env:PROCESSOR_ARCHITECTURE]; Invoke-WebRequest -UseBasicParsing -Uri ('http://x/''$(touch pwned)` + "`id`" + `"; rm -rf ~ #/download/agent/windows/' + $env:PROCESSOR_ARCHITECTURE) ` +
 		`-OutFile "$env:TEMP\steward-agent.exe"; if ((Get-FileHash -Algorithm SHA256 "$env:TEMP\steward-agent.exe").Hash -ne $h) ` +
 		`{ Write-Error 'steward-agent.exe does not match the SHA-256 on the install page: not running it' } else ` +
-		`{ & "$env:TEMP\steward-agent.exe" install --server 'http://x/''$(touch pwned)` + "`id`" +
-		`"; rm -rf ~ #' --token 'ste_''x' }`
+		`{ $env:STEWARD_TOKEN='ste_''x'; & "$env:TEMP\steward-agent.exe" install --server 'http://x/''$(touch pwned)` + "`id`" +
+		`"; rm -rf ~ #'; Remove-Item Env:STEWARD_TOKEN }`
 	if cmds[1].Text != wantWindows {
 		t.Errorf("hostile windows command:\n got %s\nwant %s", cmds[1].Text, wantWindows)
 	}

@@ -70,7 +70,9 @@ func TestInstallCommandChecksSHA256(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh on this system")
 	}
-	const agent = "#!/bin/sh\necho \"ran $*\"\n"
+	// The stand-in agent says how it ran and which token its standard
+	// input carried.
+	const agent = "#!/bin/sh\nread -r tok; echo \"ran $* with $tok\"\n"
 	for _, tc := range []struct {
 		goos, tool string
 	}{{"linux", "sha256sum"}, {"darwin", "shasum"}} {
@@ -104,7 +106,7 @@ func TestInstallCommandChecksSHA256(t *testing.T) {
 			c := exec.Command(sh, "-c", stubs+cmd)
 			c.Dir = dir
 			out, _ := c.CombinedOutput()
-			ran := strings.Contains(string(out), "ran install --server https://rmm.example.com --token ste_x")
+			ran := strings.Contains(string(out), "ran install --server https://rmm.example.com --token - with ste_x")
 			if ran != run.runs {
 				t.Errorf("%s, %s: agent ran %v, want %v; output:\n%s", tc.goos, run.name, ran, run.runs, out)
 			}

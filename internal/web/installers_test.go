@@ -96,7 +96,7 @@ func TestTokenPageDownloads(t *testing.T) {
 		"x86_64|amd64) H="+sha256Hex("bin-linux")+";;", "AMD64=&#39;"+sha256Hex("bin-win")+"&#39;",
 		// What follows each package, with the token.
 		"msiexec /i steward-agent-windows-amd64.msi /qn SERVER="+testPublicURL+" TOKEN="+secret,
-		"$S dpkg -i ./steward-agent-linux-amd64.deb &amp;&amp; $S steward-agent install --server "+testPublicURL+" --token "+secret,
+		"$S dpkg -i ./steward-agent-linux-amd64.deb &amp;&amp; printf &#39;%s\\n&#39; "+secret+" | $S steward-agent install --server "+testPublicURL+" --token -",
 		"GPO or Intune",
 		// A file not built is named with the command that builds it.
 		"<td>steward-agent-windows-arm64.msi <span class=\"muted\">(MSI, arm64)</span></td>", "<code>make packages</code>",

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/steward-rmm/steward/internal/agent/config"
@@ -24,7 +25,7 @@ const (
 const usage = `steward-agent is the Steward RMM agent.
 
 Usage:
-  steward-agent install --server URL[,URL...] --token TOKEN [--config PATH] [--no-service] [--force]
+  steward-agent install --server URL[,URL...] --token -|--token-file FILE|--token TOKEN [--config PATH] [--no-service] [--force]
   steward-agent uninstall [--keep-config] [--config PATH]
   steward-agent run [--config PATH] [--log-level LEVEL]
   steward-agent status [--config PATH]
@@ -46,7 +47,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "install":
-		return install(ctx, rest, stdout, stderr)
+		return install(ctx, rest, os.Stdin, os.LookupEnv, stdout, stderr)
 	case "uninstall":
 		return uninstall(ctx, rest, stdout, stderr)
 	case "run":

@@ -211,8 +211,8 @@ func TestInstallErrors(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"no args", []string{"install"}, exitUsage, "--server and --token are required"},
-		{"no token", []string{"install", "--server", "https://x"}, exitUsage, "--server and --token are required"},
+		{"no args", []string{"install"}, exitUsage, "--server is required"},
+		{"no token", []string{"install", "--server", "https://x"}, exitUsage, "an enrollment token is required: set STEWARD_TOKEN"},
 		{"bad url", []string{"install", "--server", "rmm.example.com", "--token", "t"}, exitUsage, `invalid server URL "rmm.example.com": add http:// or https:// in front`},
 		{"bad second url", []string{"install", "--server", "https://x,rmm.example.com", "--token", "t"}, exitUsage, `--server: invalid server URL "rmm.example.com"`},
 		{"empty entry", []string{"install", "--server", "https://x,", "--token", "t"}, exitUsage, "--server: server URL is empty"},

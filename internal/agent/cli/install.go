@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,17 +28,31 @@ import (
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
-const installHelp = `Usage: steward-agent install --server URL[,URL...] --token TOKEN [--config PATH] [--no-service] [--force]
+const installHelp = `Usage: steward-agent install --server URL[,URL...] (--token - | --token-file FILE | --token TOKEN) [--config PATH] [--no-service] [--force]
 
 Enrolls this machine with a Steward server using a site enrollment token and
 writes the agent config (server URLs, agent ID and secret), readable by
 root/SYSTEM only. Run it as root (Administrator on Windows).
+
+The token comes from exactly one of: the STEWARD_TOKEN environment
+variable, standard input (--token -, its first line), a file (--token-file
+FILE), or the command line (--token TOKEN). Prefer the first three: a
+command line is visible to every local user while install runs.
 
 A server that runs as several replicas can be given as several URLs, comma
 separated or with --server repeated. Enrollment tries them in order and
 moves on when one cannot be reached or answers with a server error (HTTP 5xx
 or 429); any other refusal, such as an expired token, is final. The agent
 later connects to any of them, moving to the next when its server goes away.
+
+Run as root/Administrator, install first checks the config already there:
+one that a user other than root/SYSTEM/Administrators could have written
+(the file, or its folder) is not trusted; it is moved aside
+(agent.json.untrusted-TIME, with the files beside it) and the machine
+enrolls afresh. The default config folder (on Windows %ProgramData%\Steward
+and everything in it) is given to root/SYSTEM with a protected ACL. A config
+enrolled with other servers than --server names is replaced by a new
+enrollment with the server given; one that shares a server is kept.
 
 Unless --no-service is given, install then copies this binary to the
 standard place (%ProgramFiles%\Steward\steward-agent.exe,
@@ -85,19 +101,201 @@ func parseServers(raw []string) ([]string, error) {
 	return urls, nil
 }
 
-func install(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// tokenEnv is the environment variable install reads the enrollment token
+// from: unlike an argument, a process's environment is not shown to other
+// users (/proc/PID/environ is its owner's only; Windows shows other users'
+// command lines, not their environment).
+const tokenEnv = "STEWARD_TOKEN"
+
+// maxTokenBytes bounds what is read for a token; real ones are short.
+const maxTokenBytes = 4 << 10
+
+// tokenUsageError is a token given wrongly (none, twice, empty): a usage
+// error, exit code 2.
+type tokenUsageError string
+
+func (e tokenUsageError) Error() string { return string(e) }
+
+// usageErrorf formats a tokenUsageError.
+func usageErrorf(format string, a ...any) error { return tokenUsageError(fmt.Sprintf(format, a...)) }
+
+// tokenSources are the places an enrollment token may come from; exactly
+// one of them must be used.
+type tokenSources struct {
+	Flag    string // --token T, or "-" for Stdin
+	FlagSet bool
+	File    string // --token-file F
+	FileSet bool
+	Stdin   io.Reader
+	// LookupEnv reads tokenEnv (os.LookupEnv).
+	LookupEnv func(string) (string, bool)
+}
+
+// enrollmentToken returns the token from the one source given: --token T,
+// --token - (the first line of standard input), --token-file F, or the
+// STEWARD_TOKEN environment variable. An argument is visible to every local
+// user while install runs (ps, /proc/PID/cmdline, Windows process lists):
+// the other three are not. Two sources, or an empty token, are an error
+// (a tokenUsageError) rather than a guess.
+func enrollmentToken(src tokenSources) (string, error) {
+	envTok, envSet := "", false
+	if src.LookupEnv != nil {
+		envTok, envSet = src.LookupEnv(tokenEnv)
+	}
+	var names []string
+	if src.FlagSet {
+		if src.Flag == "-" {
+			names = append(names, "--token - (standard input)")
+		} else {
+			names = append(names, "--token")
+		}
+	}
+	if src.FileSet {
+		names = append(names, "--token-file")
+	}
+	if envSet {
+		names = append(names, tokenEnv)
+	}
+	switch len(names) {
+	case 0:
+		return "", usageErrorf("an enrollment token is required: set %s, or give --token - (standard input), --token-file FILE or --token TOKEN", tokenEnv)
+	case 1:
+	default:
+		return "", usageErrorf("the enrollment token is given %d ways (%s): give exactly one", len(names), strings.Join(names, ", "))
+	}
+	var tok, from string
+	switch {
+	case src.FlagSet && src.Flag == "-":
+		from = "standard input"
+		if src.Stdin == nil {
+			return "", fmt.Errorf("read the enrollment token: no standard input")
+		}
+		line, err := bufio.NewReader(io.LimitReader(src.Stdin, maxTokenBytes)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read the enrollment token from standard input: %w", err)
+		}
+		tok = line
+	case src.FlagSet:
+		from, tok = "--token", src.Flag
+	case src.FileSet:
+		from = src.File
+		if src.File == "" {
+			return "", usageErrorf("--token-file names no file")
+		}
+		f, err := os.Open(src.File)
+		if err != nil {
+			return "", fmt.Errorf("read the enrollment token: %w", err)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxTokenBytes+1))
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("read the enrollment token from %s: %w", src.File, err)
+		}
+		if len(b) > maxTokenBytes {
+			return "", fmt.Errorf("%s is larger than %d bytes: not an enrollment token", src.File, maxTokenBytes)
+		}
+		tok = string(b)
+	default:
+		from, tok = tokenEnv, envTok
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return "", usageErrorf("the enrollment token from %s is empty", from)
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return "", usageErrorf("the enrollment token from %s holds white space or several lines", from)
+	}
+	return tok, nil
+}
+
+// sharesServer reports whether an enrollment with the servers have is of
+// use with the servers want: whether the lists name a server in common (a
+// replica added or dropped is still the same server).
+func sharesServer(have, want []string) bool {
+	for _, h := range have {
+		if u, err := config.ParseServerURL(h); err == nil && slices.Contains(want, u) {
+			return true
+		}
+	}
+	return false
+}
+
+// secureConfig is install's first step as root/Administrator. A config that
+// someone other than root/SYSTEM/Administrators could have written (its
+// file or its folder: a standard user may create %ProgramData%\Steward
+// before the agent is installed) is reported and moved aside with the
+// files beside it, so that this install enrolls afresh. The default
+// config folder, and on Windows everything in it, is then given to
+// SYSTEM/root first. A --config elsewhere whose folder others can still
+// write is refused: the service would refuse it too.
+func secureConfig(path string, now time.Time, stdout, stderr io.Writer) error {
+	trustErr := config.CheckTrusted(path)
+	if trustErr != nil && !errors.Is(trustErr, config.ErrUntrusted) {
+		return trustErr
+	}
+	dir := filepath.Dir(path)
+	if abs, err := filepath.Abs(dir); err == nil && abs == filepath.Dir(config.DefaultPath()) {
+		changes, err := config.SecureDir(abs)
+		for _, c := range changes {
+			fmt.Fprintf(stdout, "  %s\n", c)
+		}
+		if errors.Is(err, config.ErrACLNotKept) {
+			fmt.Fprintf(stderr, "warning: %v; the files are not protected\n", err)
+		} else if err != nil {
+			return err
+		}
+	}
+	if trustErr != nil {
+		fmt.Fprintf(stderr, "warning: %v.\nSomeone who is not an administrator could have written the agent's configuration: it is not used. "+
+			"It is moved aside, and this machine enrolls afresh.\n", trustErr)
+		moved, err := moveAside(path, now)
+		for _, m := range moved {
+			fmt.Fprintf(stdout, "  moved %s aside to %s\n", m, m+config.AsideSuffix(now))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := config.CheckTrusted(path); err != nil {
+		return fmt.Errorf("%w; choose a --config in a folder that only administrators can write", err)
+	}
+	return nil
+}
+
+// moveAside renames the config and the files the agent keeps beside it
+// (which whoever wrote the config could have written too) to
+// NAME.untrusted-TIME, and returns the paths it moved.
+func moveAside(cfgPath string, now time.Time) ([]string, error) {
+	var moved []string
+	for _, p := range []string{
+		cfgPath, config.StatePath(cfgPath), config.PolicyPath(cfgPath),
+		config.CommandsPath(cfgPath), config.MetricsDir(cfgPath), helpRequestsPath(cfgPath),
+	} {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := os.Rename(p, p+config.AsideSuffix(now)); err != nil {
+			return moved, fmt.Errorf("move the untrusted %s aside: %w", p, err)
+		}
+		moved = append(moved, p)
+	}
+	return moved, nil
+}
+
+func install(ctx context.Context, args []string, stdin io.Reader, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
 	fl, path := newFlagSet("install", installHelp, stderr)
 	var servers serverList
 	fl.Var(&servers, "server", "server URL, https://host[:port]; several comma separated or repeated for replicas (required)")
-	token := fl.String("token", "", "site enrollment token (required)")
+	token := fl.String("token", "", "site enrollment `TOKEN`, or - to read it from standard input (or use --token-file, or "+tokenEnv+")")
+	tokenFile := fl.String("token-file", "", "read the enrollment token from `FILE`")
 	noService := fl.Bool("no-service", false, "only enroll and write the config; do not set up a service")
 	force := fl.Bool("force", false, "re-enroll even if the config already holds an enrollment")
 	root := fl.String("root", "", "install the binary and services under `DIR` instead of this system (an image, a test); nothing is started there")
 	if code, ok := parse(fl, args); !ok {
 		return code
 	}
-	if len(servers) == 0 || strings.TrimSpace(*token) == "" {
-		fmt.Fprintln(stderr, "steward-agent install: --server and --token are required")
+	if len(servers) == 0 {
+		fmt.Fprintln(stderr, "steward-agent install: --server is required")
 		fl.Usage()
 		return exitUsage
 	}
@@ -105,6 +303,19 @@ func install(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "steward-agent install: --server: %v\n", err)
 		return exitUsage
+	}
+	given := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	tok, err := enrollmentToken(tokenSources{
+		Flag: *token, FlagSet: given["token"], File: *tokenFile, FileSet: given["token-file"],
+		Stdin: stdin, LookupEnv: lookupEnv,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "steward-agent install: %v\n", err)
+		if _, ok := errors.AsType[tokenUsageError](err); ok {
+			return exitUsage
+		}
+		return exitFail
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "steward-agent install: "+format+"\n", a...)
@@ -118,7 +329,7 @@ func install(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			// Before enrolling: the token is not spent on a machine that
 			// cannot run the agent as a service.
 			return fail("%v.\nEnroll without a service and let the watchdog supervise the agent instead:\n\n"+
-				"    steward-agent install --no-service --server %s --token TOKEN --config %s\n"+
+				"    steward-agent install --no-service --server %s --token-file FILE --config %s\n"+
 				"    steward-agent watchdog --config %s\n\n"+
 				"Start the watchdog from the container's entry point or the system's init.",
 				err, strings.Join(serverURLs, ","), shellQuote(*path), shellQuote(*path))
@@ -126,19 +337,34 @@ func install(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail("%v", err)
 		}
 	}
+	if config.Privileged() {
+		// The privileged agent obeys whoever can write its config: one
+		// that others could have written (planted before install, in a
+		// folder a standard user made) is moved aside, never used.
+		if err := secureConfig(*path, time.Now(), stdout, stderr); err != nil {
+			return fail("%v", err)
+		}
+	}
 	if !*force {
 		if _, err := os.Stat(*path); err == nil {
 			cfg, err := config.Load(*path)
-			if err == nil && svcs != nil {
+			switch {
+			case err != nil:
+				return fail("%s already exists; use --force to replace it", *path)
+			case !sharesServer(cfg.Servers(), serverURLs):
+				// A machine moved to another server: the enrollment is of
+				// no use there.
+				fmt.Fprintf(stdout, "The config %s holds agent %s of %s, not of %s: enrolling with the new server.\n"+
+					"Agent %s stays listed on the old server until it is deleted there.\n",
+					*path, cfg.AgentID, strings.Join(cfg.Servers(), ", "), strings.Join(serverURLs, ", "), cfg.AgentID)
+			case svcs != nil:
 				// Installing again: keep the enrollment, set up what is
 				// missing.
 				return installService(ctx, svcs, *path, false, stdout, stderr)
-			}
-			if err == nil {
+			default:
 				return fail("already enrolled as agent %s with %s (config %s); use --force to enroll again",
 					cfg.AgentID, strings.Join(cfg.Servers(), ", "), *path)
 			}
-			return fail("%s already exists; use --force to replace it", *path)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return fail("%v", err)
 		}
@@ -159,7 +385,7 @@ func install(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	req := protocol.EnrollRequest{Token: strings.TrimSpace(*token), Facts: f}
+	req := protocol.EnrollRequest{Token: tok, Facts: f}
 	var resp protocol.EnrollResponse
 	used := -1
 	for i, u := range serverURLs {
@@ -236,6 +462,19 @@ func installService(ctx context.Context, m *service.Manager, configPath string, 
 	} else if pid > 0 {
 		fmt.Fprintf(stdout, "Stopped the agent running in the foreground (pid %d); the service replaces it.\n", pid)
 		changed = true
+	}
+
+	if enrolled && !m.Offline() {
+		// Services running from an earlier enrollment hold it in memory:
+		// stopped here, Install starts them with the new one.
+		for _, r := range service.Roles() {
+			if st, err := m.Query(ctx, r); err == nil && st.Running {
+				if err := m.Stop(ctx, r); err != nil {
+					return fail("stop the %s service to use the new enrollment: %v", r, err)
+				}
+				fmt.Fprintf(stdout, "Stopped the %s service; it starts again with the new enrollment.\n", r)
+			}
+		}
 	}
 
 	bin := m.DefaultBinary()

@@ -46,6 +46,11 @@ It serves the local IPC endpoint (--ipc) that the tray, the watchdog and
 "steward-agent status" call; help requests from the tray are kept beside
 the config (help-requests.json) until the server has them.
 
+Run as root (SYSTEM, or an elevated Administrator, on Windows), it refuses a
+config that a user other than root/SYSTEM/Administrators could have
+written: the file and its folder must be owned by one of them and writable
+by nobody else (Unix: not group- or world-writable).
+
 Exit codes: 0 stopped cleanly, 1 failed to start, 2 usage error.
 `
 
@@ -56,6 +61,15 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	ipcPath := fl.String("ipc", ipcEndpoint(), "local IPC endpoint (socket path or pipe name; env "+ipcEnv+")")
 	if code, ok := parse(fl, args); !ok {
 		return code
+	}
+	if config.Privileged() {
+		// As root/SYSTEM the agent obeys whoever can write its config.
+		if err := config.CheckTrusted(*path); err != nil {
+			fmt.Fprintf(stderr, "steward-agent run: refusing the config: %v\n"+
+				"Running as root/SYSTEM, the agent uses a config only if it and its folder are owned by root, SYSTEM or Administrators "+
+				"and nobody else may write them. \"steward-agent install\" (as root or Administrator) sets up the default folder so.\n", err)
+			return exitFail
+		}
 	}
 	cfg, err := config.Load(*path)
 	if errors.Is(err, fs.ErrNotExist) {

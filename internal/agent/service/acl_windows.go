@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/steward-rmm/steward/internal/agent/config"
 )
 
 // Security descriptors of what install owns. Owner SYSTEM; a protected DACL
@@ -31,7 +33,31 @@ const (
 // changed ("" when the path already had this owner and these ACEs). A file
 // system that takes the descriptor but does not keep it (FAT, or wine's
 // view of the host's) yields ErrACLNotKept.
+//
+// A directory's (DirSDDL's) contents are secured too (config.SecureDir), first: files
+// and folders someone else put there before install took the directory
+// get owner SYSTEM, and the protected DACL unless theirs lets only SYSTEM
+// and Administrators write; links and junctions in it are removed, as is a
+// link in place of the directory itself, whose target would otherwise get
+// the descriptor.
 func Protect(path, sddl string) (string, error) {
+	var inside []string
+	if sddl == DirSDDL {
+		changes, err := config.SecureDir(path)
+		if err != nil && !errors.Is(err, ErrACLNotKept) {
+			return "", err
+		}
+		inside = changes
+	}
+	changed, err := protectOne(path, sddl)
+	if len(inside) > 0 {
+		changed = strings.TrimPrefix(changed+"; "+strings.Join(inside, "; "), "; ")
+	}
+	return changed, err
+}
+
+// protectOne applies sddl to path itself.
+func protectOne(path, sddl string) (string, error) {
 	want, err := windows.SecurityDescriptorFromString(sddl)
 	if err != nil {
 		return "", fmt.Errorf("parse security descriptor %s: %w", sddl, err)
@@ -75,7 +101,7 @@ func Protect(path, sddl string) (string, error) {
 // ErrACLNotKept says that a file system took a security descriptor without
 // error but does not return it (wine, FAT): the caller decides whether that
 // is fatal.
-var ErrACLNotKept = errors.New("the file system did not keep the security descriptor")
+var ErrACLNotKept = config.ErrACLNotKept
 
 // ReadSecurity returns path's owner and DACL as SDDL, as Windows renders it.
 func ReadSecurity(path string) (string, error) {
