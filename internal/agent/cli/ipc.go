@@ -112,6 +112,13 @@ func newLocalAPI(agentID string, policy *settings.Store, log *slog.Logger) *loca
 		helpLimit: &ipc.Limiter{Burst: helpBurst, Every: helpEvery}}
 }
 
+// serverURL is the server the agent is connected to, or last tried.
+func (a *localAPI) serverURL() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state.ServerURL
+}
+
 func (a *localAPI) setState(s config.State) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/agent/inventory"
 	"github.com/steward-rmm/steward/internal/agent/metrics"
 	"github.com/steward-rmm/steward/internal/agent/settings"
+	"github.com/steward-rmm/steward/internal/agent/update"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -62,14 +63,8 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if code, ok := parse(fl, args); !ok {
 		return code
 	}
-	if config.Privileged() {
-		// As root/SYSTEM the agent obeys whoever can write its config.
-		if err := config.CheckTrusted(*path); err != nil {
-			fmt.Fprintf(stderr, "steward-agent run: refusing the config: %v\n"+
-				"Running as root/SYSTEM, the agent uses a config only if it and its folder are owned by root, SYSTEM or Administrators "+
-				"and nobody else may write them. \"steward-agent install\" (as root or Administrator) sets up the default folder so.\n", err)
-			return exitFail
-		}
+	if untrustedConfig("run", *path, stderr) {
+		return exitFail
 	}
 	cfg, err := config.Load(*path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -159,11 +154,42 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if buf != nil {
 		opts.Metrics = buf
 	}
-	client, err := control.New(opts)
+	// Updates: the binary this process was started from is the one an
+	// update replaces; a finished update ends Run with errUpdated.
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	var (
+		runner *update.Runner
+		client *control.Client
+	)
+	if updater, err := newUpdater(*path, cfg, log); err != nil {
+		log.Error("updates are off", "err", err)
+	} else {
+		runner = &update.Runner{U: updater, Log: log,
+			// Reports wait in the client, which exists by the time the
+			// first one is made.
+			Report:      func(s protocol.UpdateStatus, sent func()) { client.ReportUpdate(s, sent) },
+			Server:      local.serverURL,
+			Restart:     func(reason string) { stopRun(errUpdated{reason}) },
+			OnConfirmed: func() { restartWatchdogService(ctx, log) },
+		}
+	}
+	client, err = control.New(opts)
 	if err != nil {
 		config.RemoveState(statePath)
 		fmt.Fprintf(stderr, "steward-agent run: %v\n", err)
 		return exitFail
+	}
+	if runner != nil {
+		if err := runner.Start(); err != nil {
+			log.Error("cannot read the update state; updates are off until the next start", "err", err)
+			runner = nil
+		} else {
+			client.SetUpdates(runner)
+			var wg sync.WaitGroup
+			wg.Go(func() { runner.Run(runCtx) })
+			defer wg.Wait()
+		}
 	}
 
 	defer serveIPC(ctx, *ipcPath, local, client)()
@@ -193,9 +219,14 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 
 	log.Info("steward-agent starting", "version", agent.Version, "agent_id", cfg.AgentID,
 		"servers", servers, "config", *path, "pid", state.PID)
-	err = client.Run(ctx)
+	err = client.Run(runCtx)
 	if rmErr := config.RemoveState(statePath); rmErr != nil {
 		log.Warn("remove state file", "err", rmErr)
+	}
+	var updated errUpdated
+	if errors.As(context.Cause(runCtx), &updated) {
+		log.Info("steward-agent restarting on its new binary", "reason", updated.reason)
+		return exitRestart
 	}
 	if err != nil {
 		log.Error("steward-agent stopped", "err", err)

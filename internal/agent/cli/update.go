@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/agent"
 	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/agent/service"
 	"github.com/steward-rmm/steward/internal/agent/update"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
@@ -64,6 +66,21 @@ func newUpdater(configPath string, cfg config.Config, log *slog.Logger) (*update
 	}, nil
 }
 
+// untrustedConfig refuses, as root/SYSTEM, a config whoever else may
+// write (the process would obey them) and says why; cmd names the command.
+func untrustedConfig(cmd, path string, stderr io.Writer) bool {
+	if !config.Privileged() {
+		return false
+	}
+	if err := config.CheckTrusted(path); err != nil {
+		fmt.Fprintf(stderr, "steward-agent %s: refusing the config: %v\n"+
+			"Running as root/SYSTEM, the agent uses a config only if it and its folder are owned by root, SYSTEM or Administrators "+
+			"and nobody else may write them. \"steward-agent install\" (as root or Administrator) sets up the default folder so.\n", cmd, err)
+		return true
+	}
+	return false
+}
+
 // versionCheck is "steward-agent version --check [--config PATH]": the
 // self-check an update runs on the staged binary before it swaps it in. It
 // loads the config as the agent would and prints the version alone.
@@ -83,4 +100,38 @@ func versionCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, strings.TrimPrefix(agent.Version, "v"))
 	return exitOK
+}
+
+// errUpdated ends the agent's run after an update swapped its binary.
+type errUpdated struct{ reason string }
+
+func (e errUpdated) Error() string { return e.reason }
+
+// restartWatchdogService restarts the watchdog service on the new binary
+// once an update is confirmed: until then it ran the previous binary,
+// which is the one that can roll the update back. Only the agent service
+// does this; an agent run by hand or supervised has no watchdog service.
+func restartWatchdogService(ctx context.Context, log *slog.Logger) {
+	m := service.New(service.Options{Log: log})
+	if m.Available() != nil {
+		return
+	}
+	self, err := m.Query(ctx, service.Agent)
+	if err != nil || !self.Running || self.PID != os.Getpid() {
+		return
+	}
+	w, err := m.Query(ctx, service.Watchdog)
+	if err != nil || !w.Installed {
+		return
+	}
+	if w.Running {
+		if err := m.Stop(ctx, service.Watchdog); err != nil {
+			log.Warn("stop the watchdog to restart it on the new binary", "err", err)
+		}
+	}
+	if err := m.Start(ctx, service.Watchdog); err != nil {
+		log.Error("start the watchdog on the new binary", "err", err)
+		return
+	}
+	log.Info("watchdog restarted on the new binary")
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/service"
 	// Aliased: the command function is named watchdog, the name the Windows
 	// service runner calls it by.
@@ -49,8 +50,19 @@ func watchdog(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if code, ok := parse(fl, args); !ok {
 		return code
 	}
+	if untrustedConfig("watchdog", *path, stderr) {
+		return exitFail
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// The watchdog rolls back an update the agent cannot confirm. Its own
+	// binary is the installed one, read now, before any swap.
+	updater, err := newUpdater(*path, config.Config{}, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "steward-agent watchdog: %v\n", err)
+		return exitFail
+	}
 	o := wd.Options{
+		Updates:    updater,
 		ConfigPath: *path,
 		Supervise:  *supervise,
 		Services:   wd.SystemServices(),
@@ -83,7 +95,7 @@ func watchdog(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}
 		o.Executable = exe
 	}
-	err := wd.Run(ctx, o)
+	err = wd.Run(ctx, o)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "steward-agent watchdog: not enrolled: %s does not exist; run steward-agent install first\n", *path)
 		return exitFail

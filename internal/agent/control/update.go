@@ -20,6 +20,9 @@ type Updates interface {
 	Offer(ctx context.Context, offer protocol.UpdateOffer) error
 }
 
+// SetUpdates installs the agent's side of updates; call it before Run.
+func (c *Client) SetUpdates(u Updates) { c.opts.Updates = u }
+
 // maxUpdateReports bounds the update reports waiting for a connection;
 // download progress goes first when it is full.
 const maxUpdateReports = 32

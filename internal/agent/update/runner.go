@@ -29,6 +29,9 @@ type Runner struct {
 	// OnConfirmed, if set, runs after a confirmation (the agent restarts
 	// its watchdog on the new binary there).
 	OnConfirmed func()
+	// Server returns the server the agent is connected to, where the
+	// release is downloaded from.
+	Server func() string
 	Log         *slog.Logger
 	// Rand picks the spread delay in [0, n); nil means math/rand/v2.
 	Rand func(n int64) int64
@@ -155,6 +158,9 @@ func (r *Runner) apply(ctx context.Context, offer protocol.UpdateOffer) bool {
 	}
 	deadline := time.Now().Add(maxBusyWait)
 	for {
+		if r.Server != nil {
+			r.U.ServerURL = r.Server()
+		}
 		err := r.U.Apply(ctx, offer)
 		var busy *Busy
 		switch {
