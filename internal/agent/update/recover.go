@@ -108,6 +108,12 @@ func (u *Updater) RolledBackReported(releaseID string) error {
 	return SaveState(u.Dir, st)
 }
 
+// Swapped reports whether a new binary is in place and not confirmed yet.
+func (u *Updater) Swapped() bool {
+	st, err := LoadState(u.Dir)
+	return err == nil && st.Pending != nil && st.Pending.Phase == PhaseSwapped
+}
+
 // RollbackDue says whether the pending update must be rolled back now,
 // and why: not confirmed by its deadline, or started too often without a
 // confirmation.

@@ -2,7 +2,9 @@ package watchdog
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -13,7 +15,16 @@ import (
 type Updates interface {
 	RollbackDue(now time.Time) (reason string, due bool)
 	Rollback(reason string) error
+	// Swapped reports whether a new binary is in place unconfirmed.
+	Swapped() bool
 }
+
+// MaxFailuresUnconfirmed is how often the agent may stop or fail to start
+// on an unconfirmed new binary (besides the exit that starts it) before
+// the watchdog rolls it back: the
+// watchdog counts these itself, since a binary that cannot start cannot
+// count its own starts.
+const MaxFailuresUnconfirmed = 3
 
 // DefaultRollbackCheck is how often the watchdog looks at a pending
 // update.
@@ -29,6 +40,16 @@ type RollbackWatch struct {
 	RestartAgent func(ctx context.Context) error
 	Log          *slog.Logger
 	Now          func() time.Time
+
+	mu       sync.Mutex
+	failures int // agent failures seen while an update is unconfirmed
+}
+
+// AgentFailed counts a stop or failed start of the agent.
+func (w *RollbackWatch) AgentFailed() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.failures++
 }
 
 // Run checks until ctx is done.
@@ -52,6 +73,18 @@ func (w *RollbackWatch) Check(ctx context.Context) {
 		now = w.Now()
 	}
 	reason, due := w.Updates.RollbackDue(now)
+	w.mu.Lock()
+	if !w.Updates.Swapped() {
+		w.failures = 0 // failures of a confirmed or settled version do not count
+	} else if !due && w.failures > MaxFailuresUnconfirmed {
+		// One more than the limit: the agent's own exit to restart on the
+		// new binary counts as the first.
+		reason, due = fmt.Sprintf("the new version stopped or failed to start %d times without being confirmed", w.failures), true
+	}
+	if due {
+		w.failures = 0
+	}
+	w.mu.Unlock()
 	if !due {
 		return
 	}

@@ -3,6 +3,7 @@ package watchdog
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -14,12 +15,19 @@ type fakeUpdates struct {
 	due      string
 	rolled   []string
 	failRoll error
+	swapped  bool
 }
 
 func (f *fakeUpdates) RollbackDue(time.Time) (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.due, f.due != ""
+}
+
+func (f *fakeUpdates) Swapped() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.swapped
 }
 
 func (f *fakeUpdates) Rollback(reason string) error {
@@ -52,6 +60,36 @@ func TestRollbackWatch(t *testing.T) {
 	w.Check(t.Context())
 	if restarts != 1 {
 		t.Fatal("restarted after a failed rollback")
+	}
+}
+
+// TestRollbackAfterAgentFailures: a new binary that cannot start is rolled
+// back once the watchdog saw it fail often enough, deadline or not; the
+// failures of a confirmed version do not count.
+func TestRollbackAfterAgentFailures(t *testing.T) {
+	u := &fakeUpdates{}
+	restarts := 0
+	w := &RollbackWatch{Updates: u, Log: discard(), RestartAgent: func(context.Context) error { restarts++; return nil }}
+	for range MaxFailuresUnconfirmed {
+		w.AgentFailed()
+	}
+	w.Check(t.Context())
+	if restarts != 0 {
+		t.Fatal("rolled back with no update pending")
+	}
+	u.swapped = true
+	w.AgentFailed() // the agent's exit to restart on the new binary
+	for range MaxFailuresUnconfirmed - 1 {
+		w.AgentFailed()
+	}
+	w.Check(t.Context())
+	if restarts != 0 {
+		t.Fatal("rolled back before enough failures")
+	}
+	w.AgentFailed()
+	w.Check(t.Context())
+	if restarts != 1 || len(u.rolled) != 1 || !strings.Contains(u.rolled[0], "failed to start 4 times") {
+		t.Fatalf("restarts %d rolled %v", restarts, u.rolled)
 	}
 }
 

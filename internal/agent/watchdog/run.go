@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/protocol"
 )
 
 // Options configure Run.
@@ -63,17 +64,28 @@ func Run(ctx context.Context, o Options) error {
 	status := NewStatus(reporter.Set)
 	watcher := &Watcher{Manager: o.Services, Policy: policy, Report: status.Services, Log: o.Log}
 
+	var rw *RollbackWatch
+	report := status.Agent
+	if o.Updates != nil {
+		rw = &RollbackWatch{Updates: o.Updates, Log: o.Log}
+		report = func(state, reason string, restarts int) {
+			if state != protocol.AgentRunning {
+				rw.AgentFailed()
+			}
+			status.Agent(state, reason, restarts)
+		}
+	}
 	var (
 		agent   func(context.Context)
 		restart func(context.Context) error
 	)
 	if o.Supervise {
 		start := Command(o.Executable, []string{"run", "--config", o.ConfigPath}, o.AgentOutput)
-		sup := NewSupervisor(start, o.Health, policy().Interval, status.Agent, o.Log)
+		sup := NewSupervisor(start, o.Health, policy().Interval, report, o.Log)
 		agent, restart = sup.Run, func(context.Context) error { sup.Kick(); return nil }
 	} else {
 		interval := func() time.Duration { return policy().Interval }
-		mon := NewMonitor(o.Agent, o.Health, interval, status.Agent, o.Log)
+		mon := NewMonitor(o.Agent, o.Health, interval, report, o.Log)
 		agent, restart = mon.Run, mon.RestartNow
 	}
 	mode := map[bool]string{true: "supervisor", false: "service"}[o.Supervise]
@@ -83,8 +95,8 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { reporter.Run(ctx) })
 	wg.Go(func() { watcher.Run(ctx) })
 	wg.Go(func() { agent(ctx) })
-	if o.Updates != nil {
-		rw := &RollbackWatch{Updates: o.Updates, RestartAgent: restart, Log: o.Log}
+	if rw != nil {
+		rw.RestartAgent = restart
 		wg.Go(func() { rw.Run(ctx) })
 	}
 	wg.Wait()
