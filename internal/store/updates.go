@@ -182,6 +182,20 @@ func (db *DB) UpdateEvents(ctx context.Context, agentID string, limit int) ([]Up
 	return out, rows.Err()
 }
 
+// UpdateStep returns where an agent stands with a release, "" when it was
+// never offered it.
+func (db *DB) UpdateStep(ctx context.Context, agentID, releaseID string) (string, error) {
+	var step string
+	err := db.sql.QueryRowContext(ctx, `SELECT step FROM agent_updates WHERE agent_id = $1 AND release_id = $2`, agentID, releaseID).Scan(&step)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("update step of %s: %w", agentID, err)
+	}
+	return step, nil
+}
+
 // NewestRelease returns the newest active release of a channel for a
 // platform by semantic version order, as judged by newer(a, b) > 0, or
 // ErrNotFound.

@@ -109,6 +109,17 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 		if err != nil {
 			return Summary{}, err
 		}
+		if why == "" && !req.Retry {
+			// A version that failed on an agent is not offered there again
+			// until a newer one is published or someone asks.
+			step, err := s.db.UpdateStep(ctx, a.ID, rel.ID)
+			if err != nil {
+				return Summary{}, err
+			}
+			if step == protocol.UpdateFailed || step == protocol.UpdateRolledBack {
+				why = "this release failed there before (retry to try again)"
+			}
+		}
 		if why != "" {
 			sum.Skipped[why]++
 			continue

@@ -32,7 +32,7 @@ type Runner struct {
 	// Server returns the server the agent is connected to, where the
 	// release is downloaded from.
 	Server func() string
-	Log         *slog.Logger
+	Log    *slog.Logger
 	// Rand picks the spread delay in [0, n); nil means math/rand/v2.
 	Rand func(n int64) int64
 
