@@ -95,7 +95,7 @@ func TestRenderWXS(t *testing.T) {
 		cas[ca.ID] = i
 	}
 	for id, cmd := range map[string]string{
-		"AgentInstall":   `install --server "[SERVER]" --token "[TOKEN]" [INSTALLFLAGS]`,
+		"AgentInstall":         `install --server "[SERVER]" --token "[TOKEN]" [INSTALLFLAGS]`,
 		"AgentUninstall":       "uninstall --from-msi [UNINSTALLFLAGS]",
 		"AgentInstallRollback": "uninstall --from-msi",
 	} {
