@@ -83,8 +83,8 @@ func uninstall(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	removeDir := false
 	defer func() {
 		marker.release()
-		if removeDir {
-			os.Remove(filepath.Dir(cfgPath)) // only when empty
+		if dir := filepath.Dir(cfgPath); removeDir && os.Remove(dir) == nil { // only when empty
+			fmt.Fprintf(stdout, "Removed %s.\n", dir)
 		}
 	}()
 
@@ -236,9 +236,9 @@ func postUninstall(ctx context.Context, serverURL string, cfg config.Config, bod
 
 // removeAgentFiles removes what the agent keeps beside its config and
 // returns what it removed; the directory goes last, after the uninstall
-// marker, if that leaves it empty. Only
-// known names are removed: a --config in a shared directory must not take
-// the directory's other files with it.
+// marker, if that leaves it empty. Only known names are removed: a
+// --config in a shared directory must not take the directory's other
+// files with it.
 func removeAgentFiles(cfgPath string) ([]string, error) {
 	paths := []string{
 		cfgPath, config.StatePath(cfgPath), config.PolicyPath(cfgPath),
