@@ -177,23 +177,34 @@ done
 step "agent online $(python3 -c "print(round($(date +%s.%N) - $start, 1))")s after msiexec /i started"
 
 if [ "$noservice" = 0 ]; then
-  # The agent keeps its watchdog: stop the watchdog service and the agent
-  # starts it again at its first keeper pass, a minute after it started.
-  # At that pass it also points the one Apps & features entry, its own, at
+  # The agent keeps its watchdog: delete the watchdog service and the
+  # agent registers it again (that role only) and starts it at its first
+  # keeper pass, a minute after it started. The agent's own service, edited
+  # by hand here, must stay as it is (the keeper once rewrote it). At that
+  # pass the agent also points the one Apps & features entry, its own, at
   # msiexec /X of the product (registered by Windows Installer only after
   # the install action ran); the MSI's own entry is hidden.
   wine sc stop StewardWatchdog >/dev/null 2>&1 || fail "sc stop StewardWatchdog failed"
-  step "stopped the watchdog service"
+  wine sc delete StewardWatchdog >/dev/null 2>&1 || fail "sc delete StewardWatchdog failed"
+  agentkey='HKLM\SYSTEM\CurrentControlSet\Services\StewardAgent'
+  wine reg add "$agentkey" /v DisplayName /t REG_SZ /d 'Steward Agent (edited)' /f >/dev/null 2>&1 || fail "cannot edit the agent service"
+  step "deleted the watchdog service, edited the agent service's display name"
   key='HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\StewardAgent'
   entry= wd=
   for _ in $(seq 1 150); do
     entry=$(wine reg query "$key" /v UninstallString 2>/dev/null | tr -d '\r' | grep -i UninstallString || true)
-    wd=$(wine sc query StewardWatchdog 2>/dev/null | tr -d '\r' | grep -i STATE || true)
+    wd=$(svc_state StewardWatchdog)
     case "$entry" in *[Mm]si[Ee]xec*/X\{*) case "$wd" in *RUNNING*) break ;; esac ;; esac
     sleep 1
   done
-  case "$wd" in *RUNNING*) ;; *) fail "the agent did not start its stopped watchdog service again: $wd" ;; esac
-  step "the agent started its watchdog service again"
+  case "$wd" in *RUNNING*) ;; *) fail "the agent did not register and start its deleted watchdog service again: $wd" ;; esac
+  step "the agent registered its watchdog service again and started it"
+  shown=$(wine reg query "$agentkey" /v DisplayName 2>/dev/null | tr -d '\r' | grep -i DisplayName || true)
+  case "$shown" in *"(edited)"*) ;; *) fail "the keeper rewrote the agent's own service: DisplayName is now $shown" ;; esac
+  step "the agent's own service was left as edited"
+  # Back as install sets it: wine has no ChangeServiceConfig, so the next
+  # install could not put it back itself and would fail.
+  wine reg add "$agentkey" /v DisplayName /t REG_SZ /d 'Steward Agent' /f >/dev/null 2>&1 || fail "cannot restore the agent service"
   case "$entry" in *[Mm]si[Ee]xec*/X\{*) ;; *) fail "the agent's Apps & features entry does not uninstall through msiexec: $entry" ;; esac
   step "Apps & features: ${entry##*REG_SZ}"
 fi
