@@ -79,8 +79,8 @@ func renderWXS(d wxsData) ([]byte, error) {
 
 // msiFixups are the SQL statements msibuild runs on what wixl 0.101
 // built, for what its WiX dialect cannot say (measured: it ignores
-// HideTarget, Secure, AllowSameVersionUpgrades and MajorUpgrade's
-// Schedule). Each is one statement: msibuild runs one -q per call.
+// HideTarget, Secure, AllowSameVersionUpgrades, MajorUpgrade's
+// Schedule, Execute="rollback"). Each is one statement: msibuild runs one -q per call.
 func msiFixups(msiVersion string) []string {
 	uc := "{" + strings.ToUpper(upgradeCode.String()) + "}"
 	return []string{
@@ -88,9 +88,14 @@ func msiFixups(msiVersion string) []string {
 		// (msidbCustomActionTypeHideTarget, 0x2000, on a deferred (0x400)
 		// no-impersonate (0x800) exe-from-installed-file (18) action).
 		"UPDATE CustomAction SET Type=11282 WHERE Action='AgentInstall'",
+		// wixl makes Execute="rollback" an immediate action, which would
+		// run the uninstall during script generation of every install: a
+		// rollback (0x100 with 0x400) no-impersonate (0x800) exe from an
+		// installed file (18) that ignores its exit code (0x40).
+		"UPDATE CustomAction SET Type=3410 WHERE Action='AgentInstallRollback'",
 		// Public properties a managed or elevated install passes from the
 		// client to the server side.
-		"UPDATE Property SET Value='WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;SERVER;TOKEN;INSTALLFLAGS' WHERE Property='SecureCustomProperties'",
+		"UPDATE Property SET Value='WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;SERVER;TOKEN;INSTALLFLAGS;UNINSTALLFLAGS;AGENTINSTALLED' WHERE Property='SecureCustomProperties'",
 		// Remove the old version before anything of the new one is
 		// installed (WiX's afterInstallValidate): wixl schedules it after
 		// InstallFiles, where the old version's removal would stop the

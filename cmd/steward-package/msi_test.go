@@ -95,8 +95,9 @@ func TestRenderWXS(t *testing.T) {
 		cas[ca.ID] = i
 	}
 	for id, cmd := range map[string]string{
-		"AgentInstall":   `install --server "[SERVER]" --token "[TOKEN]" [INSTALLFLAGS]`,
-		"AgentUninstall": "uninstall",
+		"AgentInstall":         `install --server "[SERVER]" --token "[TOKEN]" [INSTALLFLAGS]`,
+		"AgentUninstall":       "uninstall --from-msi [UNINSTALLFLAGS]",
+		"AgentInstallRollback": "uninstall --from-msi",
 	} {
 		i, ok := cas[id]
 		if !ok {
@@ -104,8 +105,12 @@ func TestRenderWXS(t *testing.T) {
 			continue
 		}
 		ca := p.CustomActions[i]
-		if ca.ExeCommand != cmd || ca.Execute != "deferred" || ca.Impersonate != "no" {
-			t.Errorf("custom action %s: %+v, want %q deferred without impersonation", id, ca, cmd)
+		mode := "deferred"
+		if id == "AgentInstallRollback" {
+			mode = "rollback"
+		}
+		if ca.ExeCommand != cmd || ca.Execute != mode || ca.Impersonate != "no" {
+			t.Errorf("custom action %s: %+v, want %q %s without impersonation", id, ca, cmd, mode)
 		}
 	}
 	if ca := p.CustomActions[cas["AgentInstall"]]; ca.HideTarget != "yes" {
@@ -116,9 +121,14 @@ func TestRenderWXS(t *testing.T) {
 		conds[s.Action] = strings.TrimSpace(s.Condition)
 	}
 	for action, want := range map[string]string{
-		"AgentInstall":   "NOT Installed AND NOT WIX_UPGRADE_DETECTED",
-		"AgentUninstall": `REMOVE~="ALL" AND NOT UPGRADINGPRODUCTCODE`,
-		"StartAgent":     "NOT Installed AND WIX_UPGRADE_DETECTED",
+		// Whenever a token is given: install keeps an existing
+		// enrollment, so the same MSI again, a repair and an upgrade all
+		// re-register what is missing.
+		"AgentInstall": `NOT REMOVE~="ALL" AND SERVER AND TOKEN`,
+		// Undoes only an agent this MSI installed.
+		"AgentInstallRollback": `NOT REMOVE~="ALL" AND SERVER AND TOKEN AND NOT AGENTINSTALLED`,
+		"AgentUninstall":       `REMOVE~="ALL" AND NOT UPGRADINGPRODUCTCODE`,
+		"StartAgent":           `NOT REMOVE~="ALL"`,
 	} {
 		if conds[action] != want {
 			t.Errorf("%s runs when %q, want %q", action, conds[action], want)
@@ -206,7 +216,7 @@ func TestBuildMSI(t *testing.T) {
 		t.Errorf("MsiHiddenProperties %q does not hide TOKEN", got)
 	}
 	secure := ";" + prop(x64, "SecureCustomProperties") + ";"
-	for _, p := range []string{"SERVER", "TOKEN", "INSTALLFLAGS", "WIX_UPGRADE_DETECTED"} {
+	for _, p := range []string{"SERVER", "TOKEN", "INSTALLFLAGS", "UNINSTALLFLAGS", "AGENTINSTALLED", "WIX_UPGRADE_DETECTED"} {
 		if !strings.Contains(secure, ";"+p+";") {
 			t.Errorf("SecureCustomProperties %q lacks %s", secure, p)
 		}
@@ -224,7 +234,10 @@ func TestBuildMSI(t *testing.T) {
 		{"AgentInstall", "11282", "AgentExe", `install --server "[SERVER]" --token "[TOKEN]" [INSTALLFLAGS]`},
 		// ... + 0x40 (continue on error): a failed uninstall must not
 		// keep the product from being removed.
-		{"AgentUninstall", "3154", "AgentExe", "uninstall"},
+		{"AgentUninstall", "3154", "AgentExe", "uninstall --from-msi [UNINSTALLFLAGS]"},
+		// 18 + 0x40 + 0x100 rollback + 0x400 + 0x800: runs only when the
+		// install fails after AgentInstall was scheduled.
+		{"AgentInstallRollback", "3410", "AgentExe", "uninstall --from-msi"},
 		{"StartAgent", "3186", "SCEXE", "start StewardAgent"},
 		{"StartWatchdog", "3186", "SCEXE", "start StewardWatchdog"},
 	} {
@@ -253,6 +266,7 @@ func TestBuildMSI(t *testing.T) {
 	_, removeFiles := at("RemoveFiles")
 	uCond, uninstall := at("AgentUninstall")
 	iCond, install := at("AgentInstall")
+	rCond, rollback := at("AgentInstallRollback")
 	_, setSc := at("SetScExe")
 	_, startAgent := at("StartAgent")
 	if rep != validate+1 {
@@ -261,19 +275,28 @@ func TestBuildMSI(t *testing.T) {
 	if !(uninstall < stop && stop < removeFiles) {
 		t.Errorf("AgentUninstall %d, StopServices %d, RemoveFiles %d: the uninstall must run before the services are stopped and the files removed", uninstall, stop, removeFiles)
 	}
-	if !(files < install && install < startAgent) || setSc > files {
+	if !(files < rollback && rollback < install && install < startAgent) || setSc > files {
 		t.Errorf("InstallFiles %d, AgentInstall %d, StartAgent %d, SetScExe %d: out of order", files, install, startAgent, setSc)
 	}
-	if uCond != `REMOVE~="ALL" AND NOT UPGRADINGPRODUCTCODE` || iCond != "NOT Installed AND NOT WIX_UPGRADE_DETECTED" {
-		t.Errorf("conditions: uninstall %q, install %q", uCond, iCond)
+	if uCond != `REMOVE~="ALL" AND NOT UPGRADINGPRODUCTCODE` || iCond != `NOT REMOVE~="ALL" AND SERVER AND TOKEN` ||
+		rCond != `NOT REMOVE~="ALL" AND SERVER AND TOKEN AND NOT AGENTINSTALLED` {
+		t.Errorf("conditions: uninstall %q, install %q, rollback %q", uCond, iCond, rCond)
+	}
+	// AGENTINSTALLED is the agent's own uninstall entry, read before
+	// anything changes: 64-bit view (16) raw value (2) under HKLM (2).
+	if r := rowWith(msiTable(t, x64, "AppSearch"), 0, "AGENTINSTALLED"); r == nil {
+		t.Error("AGENTINSTALLED is not searched for")
+	} else if loc := rowWith(msiTable(t, x64, "RegLocator"), 0, r[1]); loc == nil ||
+		loc[1] != "2" || loc[2] != `SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\StewardAgent` || loc[4] != "18" {
+		t.Errorf("RegLocator of AGENTINSTALLED: %q", loc)
 	}
 
 	up := rowWith(msiTable(t, x64, "Upgrade"), 6, "WIX_UPGRADE_DETECTED")
 	if up == nil || up[2] != "1.2.3" || up[4] != "513" {
 		t.Errorf("Upgrade row %q: want versions up to 1.2.3 inclusive (513)", up)
 	}
-	if r := rowWith(msiTable(t, x64, "LaunchCondition"), 0, "Installed OR WIX_UPGRADE_DETECTED OR (SERVER AND TOKEN)"); r == nil {
-		t.Error("no launch condition requiring SERVER and TOKEN on a first install")
+	if r := rowWith(msiTable(t, x64, "LaunchCondition"), 0, `REMOVE~="ALL" OR AGENTINSTALLED OR (SERVER AND TOKEN)`); r == nil {
+		t.Error("no launch condition requiring SERVER and TOKEN where no agent is installed")
 	}
 	sc := msiTable(t, x64, "ServiceControl")
 	for _, name := range []string{"StewardAgent", "StewardWatchdog"} {

@@ -15,7 +15,12 @@ import (
 // The agent looks after its watchdog as the watchdog looks after the
 // agent: a watchdog service that was stopped is started again, and one
 // that was never registered (an installation older than the watchdog) is
-// registered, so existing machines get it without a reinstall.
+// registered, so existing machines get it without a reinstall. Only the
+// watchdog's service is ever created, and only when none exists: an
+// existing one, perhaps edited by an administrator, is only started, and
+// the agent's own is never touched. While an uninstall runs (its marker
+// beside the config) the keeper does nothing, or it would bring back the
+// watchdog being removed.
 const (
 	keepWatchdogFirst = time.Minute     // after the agent starts: let the service manager settle
 	keepWatchdogEvery = 5 * time.Minute // then
@@ -47,7 +52,7 @@ func startWatchdogKeeper(ctx context.Context, config string, log *slog.Logger, s
 type services interface {
 	Query(ctx context.Context, r service.Role) (service.State, error)
 	Start(ctx context.Context, r service.Role) error
-	Install(ctx context.Context, s service.Spec) (service.Result, error)
+	AddRole(ctx context.Context, s service.Spec, r service.Role) (service.Result, error)
 }
 
 // keepWatchdog checks the watchdog service until ctx ends. It does nothing
@@ -62,7 +67,7 @@ func keepWatchdog(ctx context.Context, m services, spec service.Spec, log *slog.
 			return
 		case <-t.C:
 		}
-		if mendWatchdog(ctx, m, spec, os.Getpid(), log) {
+		if mendWatchdog(ctx, m, spec, os.Getpid(), log) && !uninstalling(spec.Config, time.Now()) {
 			// Windows: an MSI registers its product only after its
 			// install action ran, so the installed-software entry the
 			// agent wrote then may not point at msiexec yet.
@@ -75,6 +80,18 @@ func keepWatchdog(ctx context.Context, m services, spec service.Spec, log *slog.
 // mendWatchdog is one check; pid is this process's. It reports whether
 // this process is the agent service.
 func mendWatchdog(ctx context.Context, m services, spec service.Spec, pid int, log *slog.Logger) bool {
+	// Checked before the queries and again before each change: an
+	// uninstall that starts in between is caught by its own second pass.
+	busy := func() bool {
+		if uninstalling(spec.Config, time.Now()) {
+			log.Info("an uninstall is running; the watchdog service is left alone", "marker", uninstallMarkerPath(spec.Config))
+			return true
+		}
+		return false
+	}
+	if busy() {
+		return false
+	}
 	self, err := m.Query(ctx, service.Agent)
 	if err != nil || !self.Running || self.PID != pid {
 		return false
@@ -83,8 +100,9 @@ func mendWatchdog(ctx context.Context, m services, spec service.Spec, pid int, l
 	switch {
 	case err != nil:
 		log.Warn("cannot check the watchdog service", "err", err)
+	case busy():
 	case !w.Installed:
-		res, err := m.Install(ctx, spec)
+		res, err := m.AddRole(ctx, spec, service.Watchdog)
 		if err != nil {
 			log.Error("the watchdog service is missing and registering it failed", "err", err)
 			return true

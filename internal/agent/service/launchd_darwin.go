@@ -66,6 +66,31 @@ func (m *Manager) Install(ctx context.Context, s Spec) (Result, error) {
 	return res, nil
 }
 
+// AddRole writes role's plist when there is none and loads it. A plist
+// that exists is never rewritten: an administrator may have edited it.
+// The agent calls it to bring back a watchdog that was never registered;
+// Install is what (re)writes plists.
+func (m *Manager) AddRole(ctx context.Context, s Spec, r Role) (Result, error) {
+	var res Result
+	if err := m.ready(s); err != nil {
+		return res, err
+	}
+	path := m.HostPath(plistPath(r))
+	wrote, err := createExclusive(path, []byte(LaunchdPlist(r, s)), 0o644)
+	if err != nil || !wrote {
+		return res, err
+	}
+	res.add("wrote %s", path)
+	if m.Offline() {
+		return res, nil
+	}
+	if err := m.bootstrap(ctx, r); err != nil {
+		return res, err
+	}
+	res.add("loaded %s", LaunchdLabel(r))
+	return res, nil
+}
+
 // Uninstall boots both daemons out and removes their plists.
 func (m *Manager) Uninstall(ctx context.Context) (Result, error) {
 	var res Result

@@ -212,6 +212,47 @@ func (m *Manager) installRole(ctx context.Context, sm *mgr.Mgr, r Role, s Spec, 
 	return nil
 }
 
+// AddRole creates role's service when the SCM has none of that name (as
+// LocalSystem, automatic start, with the recovery actions) and starts it.
+// A service that exists is never reconfigured: an administrator may have
+// changed it. The agent calls it to bring back a watchdog that was never
+// registered; Install is what (re)configures services.
+func (m *Manager) AddRole(ctx context.Context, s Spec, r Role) (Result, error) {
+	var res Result
+	if err := m.ready(s); err != nil {
+		return res, err
+	}
+	sm, err := mgr.Connect()
+	if err != nil {
+		return res, scmError(err)
+	}
+	defer sm.Disconnect()
+	name := ServiceName(r)
+	sv, err := sm.OpenService(name)
+	if err == nil {
+		sv.Close()
+		return res, nil
+	}
+	if !errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
+		return res, fmt.Errorf("open service %s: %w", name, err)
+	}
+	sv, err = createService(ctx, sm, r, CommandLine(r, s), nil)
+	if errors.Is(err, windows.ERROR_SERVICE_EXISTS) {
+		return res, nil // registered meanwhile, by an install
+	}
+	if err != nil {
+		return res, err
+	}
+	defer sv.Close()
+	res.add("created service %s", name)
+	m.setRecovery(sv, name)
+	if err := startService(ctx, sv); err != nil {
+		return res, fmt.Errorf("start service %s: %w", name, err)
+	}
+	res.add("started service %s", name)
+	return res, nil
+}
+
 // createService creates role's service, retrying while an older service of
 // the same name is still marked for deletion, up to markedForDeleteWait.
 // onRetry, when set, runs before each retry (tests release the handle that

@@ -225,6 +225,55 @@ func TestSCMLifecycle(t *testing.T) {
 	}
 }
 
+// TestSCMAddRole adds the watchdog's service alone, then checks that an
+// existing one, reconfigured by hand, is left exactly as it is.
+func TestSCMAddRole(t *testing.T) {
+	connect(t)
+	ctx := t.Context()
+	m := New(Options{})
+	if _, err := m.Uninstall(ctx); err != nil { // left over by an aborted run
+		t.Fatal(err)
+	}
+	spec := testSpec(t)
+	// After testSpec's TempDir: cleanups run last first, and the service
+	// must be gone before its directory can be removed.
+	t.Cleanup(func() { m.Uninstall(context.Background()) })
+
+	res, err := m.AddRole(ctx, spec, Watchdog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"created service StewardWatchdog", "started service StewardWatchdog"}, res.Changes); diff != "" {
+		t.Errorf("AddRole (-want +got):\n%s", diff)
+	}
+	if st, err := m.Query(ctx, Agent); err != nil || st.Installed {
+		t.Errorf("AddRole(watchdog) registered the agent: %+v, %v", st, err)
+	}
+	if st, err := m.Query(ctx, Watchdog); err != nil || !st.Running {
+		t.Errorf("Query(watchdog) after AddRole = %+v, %v; want running", st, err)
+	}
+
+	// An administrator's change to the existing service stays.
+	key := `SYSTEM\CurrentControlSet\Services\` + ServiceName(Watchdog)
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, key, registry.SET_VALUE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := `"` + spec.Binary + `" watchdog --config "` + spec.Config + `" --edited`
+	err = k.SetExpandStringValue("ImagePath", edited)
+	k.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = m.AddRole(ctx, spec, Watchdog)
+	if err != nil || res.Changed() {
+		t.Errorf("AddRole over an existing service: %v, %q; want nothing done", err, res.Changes)
+	}
+	if got := registryString(t, key, "ImagePath"); got != edited {
+		t.Errorf("ImagePath after AddRole = %s, want the edited %s", got, edited)
+	}
+}
+
 // TestCreateServiceMarkedForDelete deletes a service while another handle
 // keeps it open, so that it stays marked for deletion, and creates it
 // again: createService retries until the handle is closed.

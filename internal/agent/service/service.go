@@ -219,6 +219,34 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	return nil
 }
 
+// createExclusive writes data to a new file at path, atomically, and
+// reports false when path already exists: the file there, perhaps edited
+// by an administrator, is left exactly as it is. The temporary file is
+// linked, not renamed, into place because a link never replaces a file.
+func createExclusive(path string, data []byte, perm os.FileMode) (bool, error) {
+	if _, err := os.Lstat(path); err == nil {
+		return false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return false, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".new")
+	os.Remove(tmp) // left by a crash
+	if err := WriteFileAtomic(tmp, data, perm); err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp)
+	err := os.Link(tmp, path)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, os.ErrExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("create %s: %w", path, err)
+	}
+}
+
 // removeIfExists removes path and reports whether it was there.
 func removeIfExists(path string) (bool, error) {
 	err := os.Remove(path)

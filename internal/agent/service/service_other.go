@@ -23,6 +23,11 @@ func (m *Manager) DefaultBinary() string { return "/usr/local/bin/steward-agent"
 // Install is not supported on this OS.
 func (m *Manager) Install(context.Context, Spec) (Result, error) { return Result{}, errUnsupported() }
 
+// AddRole is not supported on this OS.
+func (m *Manager) AddRole(context.Context, Spec, Role) (Result, error) {
+	return Result{}, errUnsupported()
+}
+
 // Uninstall is not supported on this OS.
 func (m *Manager) Uninstall(context.Context) (Result, error) { return Result{}, errUnsupported() }
 

@@ -133,6 +133,47 @@ func (m *Manager) Install(ctx context.Context, s Spec) (Result, error) {
 	return res, nil
 }
 
+// AddRole registers role's unit when systemd has none for it (neither
+// ours in /etc nor a package's), then enables and starts it. A unit that
+// exists is never rewritten, whatever it says: an administrator may have
+// edited it. The agent calls it to bring back a watchdog that was never
+// registered; Install is what (re)writes units.
+func (m *Manager) AddRole(ctx context.Context, s Spec, r Role) (Result, error) {
+	var res Result
+	if err := m.ready(s); err != nil {
+		return res, err
+	}
+	name := SystemdName(r)
+	etc := m.HostPath(filepath.Join(etcUnitDir, name))
+	if m.packagedUnit(r) != "" {
+		return res, nil
+	}
+	wrote, err := createExclusive(etc, []byte(SystemdUnit(r, s)), 0o644)
+	if err != nil || !wrote {
+		return res, err
+	}
+	res.add("wrote %s", etc)
+	if m.Offline() {
+		if _, err := m.enableOffline(r); err != nil {
+			return res, err
+		}
+		res.add("enabled %s", name)
+		return res, nil
+	}
+	if _, err := m.run(ctx, "systemctl", "daemon-reload"); err != nil {
+		return res, err
+	}
+	if _, err := m.run(ctx, "systemctl", "enable", name); err != nil {
+		return res, err
+	}
+	res.add("enabled %s", name)
+	if _, err := m.run(ctx, "systemctl", "start", name); err != nil {
+		return res, err
+	}
+	res.add("started %s", name)
+	return res, nil
+}
+
 // Uninstall stops, disables and removes both units, the watchdog first so
 // that it does not restart the agent being stopped. A packaged unit is
 // stopped and disabled but left to the package manager.

@@ -299,3 +299,68 @@ func write(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+func TestSystemdAddRole(t *testing.T) {
+	ctx := t.Context()
+	m, fake, root := newTestManager(t)
+	unit := filepath.Join(root, etcUnitDir, SystemdName(Watchdog))
+
+	res, err := m.AddRole(ctx, linuxSpec, Watchdog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"wrote " + unit, "enabled steward-agent-watchdog.service", "started steward-agent-watchdog.service"}
+	if diff := cmp.Diff(want, res.Changes); diff != "" {
+		t.Errorf("AddRole changes (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(root, etcUnitDir, SystemdName(Agent))); !os.IsNotExist(err) {
+		t.Errorf("AddRole(watchdog) touched the agent's unit: stat: %v", err)
+	}
+	if st, err := m.Query(ctx, Watchdog); err != nil || !st.Running {
+		t.Errorf("Query(watchdog) after AddRole = %+v, %v; want running", st, err)
+	}
+
+	// A unit that exists, edited by an administrator, is left as it is:
+	// no write, no systemctl call.
+	edited := "[Service]\nExecStart=/opt/custom/steward-agent watchdog\n"
+	if err := os.WriteFile(unit, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fake.calls = nil
+	res, err = m.AddRole(ctx, linuxSpec, Watchdog)
+	if err != nil || res.Changed() {
+		t.Errorf("AddRole over an existing unit: %v, changes %q; want none", err, res.Changes)
+	}
+	if len(fake.calls) != 0 {
+		t.Errorf("AddRole over an existing unit called systemctl %q", fake.calls)
+	}
+	if b, _ := os.ReadFile(unit); string(b) != edited {
+		t.Errorf("AddRole rewrote the edited unit:\n%s", b)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(unit))
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{SystemdName(Watchdog)}; !cmp.Equal(names, want) {
+		t.Errorf("files in %s: %q, want %q (no temporary file left)", filepath.Dir(unit), names, want)
+	}
+}
+
+func TestSystemdAddRolePackaged(t *testing.T) {
+	m, fake, root := newTestManager(t)
+	pkg := filepath.Join(root, "lib/systemd/system", SystemdName(Watchdog))
+	if err := os.MkdirAll(filepath.Dir(pkg), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pkg, []byte("[Service]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.AddRole(t.Context(), linuxSpec, Watchdog)
+	if err != nil || res.Changed() || len(fake.calls) != 0 {
+		t.Errorf("AddRole with a packaged unit: %v, changes %q, systemctl %q; want nothing", err, res.Changes, fake.calls)
+	}
+	if _, err := os.Stat(filepath.Join(root, etcUnitDir, SystemdName(Watchdog))); !os.IsNotExist(err) {
+		t.Errorf("AddRole wrote a unit shadowing the packaged one: stat: %v", err)
+	}
+}

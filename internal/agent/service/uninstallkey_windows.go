@@ -3,7 +3,9 @@ package service
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -27,7 +29,7 @@ func WriteUninstallEntry(binary, version string) (bool, error) {
 	quiet := uninstall
 	// Installed by an MSI (which hides its own entry): uninstall through
 	// msiexec, so Windows Installer forgets the product too.
-	if code := msiProduct(MSIUpgradeCode); code != "" {
+	if code := MSIProduct(); code != "" {
 		uninstall = "MsiExec.exe /X" + code
 		quiet = uninstall + " /qn"
 	}
@@ -76,6 +78,18 @@ func RemoveUninstallEntry() (bool, error) {
 }
 
 var procMsiEnumRelatedProducts = windows.NewLazySystemDLL("msi.dll").NewProc("MsiEnumRelatedProductsW")
+
+// MSIProduct returns the product code of the installed Steward Agent MSI
+// (found by MSIUpgradeCode), or "" when no MSI installed the agent.
+func MSIProduct() string { return msiProduct(MSIUpgradeCode) }
+
+// RunByMSI reports whether Windows Installer started this process: a
+// custom action of the MSI runs as a child of msiexec.exe. An uninstall
+// run so must do the work itself, never hand it back to msiexec.
+func RunByMSI() bool {
+	parent, err := parentImage(uint32(os.Getpid()))
+	return err == nil && strings.EqualFold(parent, "msiexec.exe")
+}
 
 // msiProduct returns the product code of the installed MSI with
 // upgradeCode, or "" when there is none (or Windows Installer cannot say).
