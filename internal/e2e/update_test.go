@@ -1,0 +1,242 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/release"
+)
+
+// buildAgentVersion builds the agent stamped with version and trusting
+// the release key pub.
+func buildAgentVersion(t *testing.T, dir, version, pub string) string {
+	t.Helper()
+	bin(t, "steward-agent") // skips in -short mode
+	root, _ := filepath.Abs("../..")
+	out := filepath.Join(dir, "steward-agent-"+version)
+	ldflags := fmt.Sprintf("-X github.com/steward-rmm/steward/internal/agent.Version=%s -X 'github.com/steward-rmm/steward/internal/agent.ReleaseKeys=%s'", version, pub)
+	cmd := exec.Command("go", "build", "-ldflags", ldflags, "-o", out, "./cmd/steward-agent")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build agent %s: %v\n%s", version, err, b)
+	}
+	return out
+}
+
+func fileSHA(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+type updatesJSON struct {
+	Updates []struct {
+		ReleaseID string `json:"release_id"`
+		ToVersion string `json:"to_version"`
+		Step      string `json:"step"`
+		Reason    string `json:"reason"`
+	} `json:"updates"`
+}
+
+// waitUpdateStep waits until the agent's update to release reaches step.
+func waitUpdateStep(t *testing.T, api *apiClient, agentID, releaseVersion, step string, timeout time.Duration) string {
+	t.Helper()
+	var reason string
+	waitFor(t, timeout, "update to "+releaseVersion+" "+step, func() error {
+		var u updatesJSON
+		api.mustDo("GET", "/api/v1/agents/"+agentID+"/updates", nil, &u, 200)
+		for _, x := range u.Updates {
+			if x.ToVersion == releaseVersion {
+				if x.Step == step {
+					reason = x.Reason
+					return nil
+				}
+				return fmt.Errorf("step %s (%s)", x.Step, x.Reason)
+			}
+		}
+		return fmt.Errorf("no update to %s yet", releaseVersion)
+	})
+	return reason
+}
+
+// TestAgentUpdate updates a real agent under its supervising watchdog from
+// 1.0.0 to 1.1.0 through a signed release, then offers 1.2.0, which cannot
+// start: the watchdog rolls it back to 1.1.0, and 1.2.0 is not offered
+// there again.
+func TestAgentUpdate(t *testing.T) {
+	work := t.TempDir()
+	keys := filepath.Join(work, "keys")
+	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", keys).CombinedOutput(); err != nil {
+		t.Fatalf("release keygen: %v\n%s", err, out)
+	}
+	pubFile := filepath.Join(keys, release.PublicKeyFile)
+	pubText, _ := os.ReadFile(pubFile)
+	pub := strings.TrimSpace(string(pubText))
+
+	srv := startServer(t, "", "--release-key", pubFile)
+	if _, err := srv.cli("correct-horse-battery\n", "user", "create", "--email", "owner@example.com", "--role", "owner", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := srv.cli("", "user", "api-token", "--email", "owner@example.com", "--name", "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &apiClient{t: t, base: srv.URL, token: firstLine(out)}
+	var client, site struct{ ID string }
+	api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Update Co"}, &client, 201)
+	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "HQ"}, &site, 201)
+	var tok struct{ Token string }
+	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h", "max_uses": 1}, &tok, 201)
+
+	builds := t.TempDir()
+	binA := buildAgentVersion(t, builds, "1.0.0", pub)
+	binB := buildAgentVersion(t, builds, "1.1.0", pub)
+
+	// "Installed" at a path of its own, as the services run it.
+	installDir := t.TempDir()
+	installed := filepath.Join(installDir, "steward-agent")
+	a, _ := os.ReadFile(binA)
+	if err := os.WriteFile(installed, a, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(t.TempDir(), "agent.json")
+	install := exec.Command(installed, "install", "--no-service", "--server", srv.URL, "--token", "-", "--config", config)
+	install.Stdin = strings.NewReader(tok.Token + "\n")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+
+	log := &logBuffer{}
+	wd := exec.Command(installed, "watchdog", "--supervise", "--config", config)
+	wd.Env = agentEnv(t, config)
+	wd.Stdout, wd.Stderr = log, log
+	if err := wd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wdDone := make(chan error, 1)
+	go func() { wdDone <- wd.Wait() }()
+	t.Cleanup(func() {
+		wd.Process.Signal(os.Interrupt)
+		select {
+		case <-wdDone:
+		case <-time.After(20 * time.Second):
+			wd.Process.Kill()
+			<-wdDone
+		}
+		if t.Failed() {
+			t.Logf("watchdog and agent log:\n%s", log.String())
+		}
+	})
+	agent := waitAgent(t, api, true)
+	if agent.Version != "1.0.0" {
+		t.Fatalf("agent runs %q, want 1.0.0", agent.Version)
+	}
+
+	// Sign and publish 1.1.0 with the release tools, as a release manager.
+	if out, err := exec.Command(bin(t, "steward"), "release", "sign", "--key", filepath.Join(keys, release.PrivateKeyFile),
+		"--version", "1.1.0", binB).CombinedOutput(); err != nil {
+		t.Fatalf("release sign: %v\n%s", err, out)
+	}
+	if _, err := srv.cli("", "release", "publish", "--file", binB, "--release-key", pubFile, "--channel", "stable"); err != nil {
+		t.Fatal(err)
+	}
+	var sum struct {
+		Offered int `json:"offered"`
+	}
+	api.mustDo("POST", "/api/v1/agents/"+agent.ID+"/update", map[string]any{}, &sum, 202)
+	if sum.Offered != 1 {
+		t.Fatalf("offered %d", sum.Offered)
+	}
+	waitUpdateStep(t, api, agent.ID, "1.1.0", "confirmed", 90*time.Second)
+	waitFor(t, 30*time.Second, "the agent online on 1.1.0", func() error {
+		if got := waitAgent(t, api, true); got.Version != "1.1.0" {
+			return fmt.Errorf("version %s", got.Version)
+		}
+		return nil
+	})
+	if fileSHA(t, installed) != fileSHA(t, binB) {
+		t.Error("the installed binary is not 1.1.0")
+	}
+	updateDir := filepath.Join(filepath.Dir(config), "update")
+	waitFor(t, 10*time.Second, "backup and downloads removed", func() error {
+		if _, err := os.Stat(installed + ".previous"); !os.IsNotExist(err) {
+			return fmt.Errorf("backup still there: %v", err)
+		}
+		entries, _ := os.ReadDir(updateDir)
+		if len(entries) != 1 || entries[0].Name() != "update.json" {
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			return fmt.Errorf("update dir holds %v", names)
+		}
+		return nil
+	})
+
+	// 1.2.0 passes its self-check but exits at once when run.
+	binC := filepath.Join(builds, "steward-agent-1.2.0")
+	script := "#!/bin/sh\nif [ \"$1\" = version ]; then echo 1.2.0; exit 0; fi\necho 'broken build' >&2\nexit 1\n"
+	if err := os.WriteFile(binC, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	priv, err := release.LoadPrivateKey(filepath.Join(keys, release.PrivateKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cSum := sha256.Sum256([]byte(script))
+	signed, err := protocol.SignRelease(priv, protocol.ReleaseStatement{Version: "1.2.0", OS: runtime.GOOS, Arch: runtime.GOARCH,
+		Size: int64(len(script)), SHA256: hex.EncodeToString(cSum[:])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(binC+".sig", signed.Encode(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.cli("", "release", "publish", "--file", binC, "--release-key", pubFile); err != nil {
+		t.Fatal(err)
+	}
+	api.mustDo("POST", "/api/v1/agents/"+agent.ID+"/update", map[string]any{}, &sum, 202)
+	if sum.Offered != 1 {
+		t.Fatalf("offered 1.2.0 to %d agents", sum.Offered)
+	}
+	reason := waitUpdateStep(t, api, agent.ID, "1.2.0", "rolled_back", 3*time.Minute)
+	if !strings.Contains(reason, "failed to start") && !strings.Contains(reason, "not confirmed") {
+		t.Errorf("rollback reason %q", reason)
+	}
+	waitFor(t, 60*time.Second, "the agent back online on 1.1.0", func() error {
+		if got := waitAgent(t, api, true); got.Version != "1.1.0" {
+			return fmt.Errorf("version %s", got.Version)
+		}
+		return nil
+	})
+	if fileSHA(t, installed) != fileSHA(t, binB) {
+		t.Error("after the rollback the installed binary is not 1.1.0")
+	}
+	// Not offered again unless asked.
+	var again struct {
+		Offered int            `json:"offered"`
+		Skipped map[string]int `json:"skipped"`
+	}
+	api.mustDo("POST", "/api/v1/agents/"+agent.ID+"/update", map[string]any{}, &again, 202)
+	if again.Offered != 0 || len(again.Skipped) != 1 {
+		t.Errorf("offer after the rollback: %+v", again)
+	}
+	if !bytes.Contains([]byte(log.String()), []byte("rolling back the agent update")) {
+		t.Error("the watchdog's log does not say it rolled back")
+	}
+}
