@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -172,6 +173,23 @@ func TestAgentUpdate(t *testing.T) {
 	if fileSHA(t, installed) != fileSHA(t, binB) {
 		t.Error("the installed binary is not 1.1.0")
 	}
+	// The watchdog ran 1.0.0 until the update was confirmed (it is what
+	// rolls back); then it executes itself again on 1.1.0.
+	waitFor(t, 60*time.Second, "the watchdog running 1.1.0", func() error {
+		exe := fmt.Sprintf("/proc/%d/exe", wd.Process.Pid)
+		target, err := os.Readlink(exe)
+		if err != nil {
+			return err
+		}
+		if target != installed {
+			return fmt.Errorf("the watchdog runs %s", target)
+		}
+		if fileSHA(t, exe) != fileSHA(t, binB) {
+			return errors.New("the watchdog's image is not 1.1.0")
+		}
+		return nil
+	})
+	waitAgent(t, api, true)
 	updateDir := filepath.Join(filepath.Dir(config), "update")
 	waitFor(t, 10*time.Second, "backup and downloads removed", func() error {
 		if _, err := os.Stat(installed + ".previous"); !os.IsNotExist(err) {

@@ -63,6 +63,7 @@ func watchdog(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	o := wd.Options{
 		Updates:    updater,
+		Binary:     updater.Binary,
 		ConfigPath: *path,
 		Supervise:  *supervise,
 		Services:   wd.SystemServices(),
@@ -96,6 +97,16 @@ func watchdog(ctx context.Context, args []string, _, stderr io.Writer) int {
 		o.Executable = exe
 	}
 	err = wd.Run(ctx, o)
+	if errors.Is(err, wd.ErrRefresh) {
+		if o.Supervise {
+			// No service manager to start it again: become the new binary
+			// in place (Unix); where that cannot be done, exit for whoever
+			// runs the watchdog.
+			err := reexec(updater.Binary)
+			log.Error("cannot execute the updated binary; exiting for a restart", "err", err)
+		}
+		return exitRestart
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "steward-agent watchdog: not enrolled: %s does not exist; run steward-agent install first\n", *path)
 		return exitFail

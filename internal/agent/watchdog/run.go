@@ -36,7 +36,16 @@ type Options struct {
 	// Updates, if set, is the agent's update state: a failed update is
 	// rolled back and the agent restarted on the previous binary.
 	Updates Updates
+	// Binary is the installed binary the watchdog runs from. When an
+	// update replaced it and is confirmed (no longer swapped), Run
+	// returns ErrRefresh: the watchdog must restart on the new binary.
+	Binary string
 }
+
+// ErrRefresh ends Run when the watchdog's own binary was replaced by a
+// confirmed update: the caller restarts the watchdog on it (exits for the
+// service manager, or executes itself again as a supervisor).
+var ErrRefresh = errors.New("the watchdog's binary was updated")
 
 // Run watches the agent and the watched services and reports to the
 // server until ctx is done; in supervisor mode it then stops the agent.
@@ -91,7 +100,21 @@ func Run(ctx context.Context, o Options) error {
 	mode := map[bool]string{true: "supervisor", false: "service"}[o.Supervise]
 	o.Log.Info("watchdog starting", "mode", mode, "config", o.ConfigPath, "health_checked", o.Health != nil)
 
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	var wg sync.WaitGroup
+	if o.Updates != nil && o.Binary != "" {
+		self := newBinaryWatch(o.Binary)
+		wg.Go(func() {
+			for sleep(ctx, DefaultRollbackCheck) {
+				if !o.Updates.Swapped() && self.changed() {
+					o.Log.Info("the installed binary was updated; restarting the watchdog on it", "binary", o.Binary)
+					stop(ErrRefresh)
+					return
+				}
+			}
+		})
+	}
 	wg.Go(func() { reporter.Run(ctx) })
 	wg.Go(func() { watcher.Run(ctx) })
 	wg.Go(func() { agent(ctx) })
@@ -100,6 +123,9 @@ func Run(ctx context.Context, o Options) error {
 		wg.Go(func() { rw.Run(ctx) })
 	}
 	wg.Wait()
+	if errors.Is(context.Cause(ctx), ErrRefresh) {
+		return ErrRefresh
+	}
 	o.Log.Info("watchdog stopped")
 	return nil
 }
