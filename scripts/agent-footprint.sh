@@ -60,7 +60,7 @@ watchdog=$!
 for _ in $(seq 1 100); do
   grep -q 'inventory uploaded' "$work/agent.log" 2>/dev/null && break; sleep 0.3
 done
-agent=$(pgrep -P "$watchdog" -f 'steward-agent run' | head -1)
+agent=$(pgrep -P "$watchdog" -f 'steward-agent run' | head -1 || true)
 [ -n "$agent" ] || { echo "the watchdog started no agent" >&2; cat "$work/agent.log" >&2; exit 1; }
 tray= trayui=
 if command -v dbus-daemon >/dev/null; then
@@ -70,7 +70,7 @@ if command -v dbus-daemon >/dev/null; then
   trap 'kill $(jobs -p) $buspid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
   XDG_RUNTIME_DIR="$work" "$work/steward-agent" tray --log "$work/tray.log" </dev/null >/dev/null 2>&1 &
   tray=$!
-  for _ in $(seq 1 50); do trayui=$(pgrep -P "$tray" | head -1); [ -n "$trayui" ] && break; sleep 0.2; done
+  for _ in $(seq 1 50); do trayui=$(pgrep -P "$tray" | head -1 || true); [ -n "$trayui" ] && break; sleep 0.2; done
 fi
 api "$url/api/v1/agents?online=true" | grep -q '"total":1' || { echo "agent did not come online" >&2; cat "$work/agent.log" >&2; exit 1; }
 
