@@ -36,8 +36,9 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/steward" ./cmd/steward
-# The agent's release build: see the Makefile for why it omits HTTP/2.
-CGO_ENABLED=0 go build -tags nethttpomithttp2 -trimpath -ldflags "-s -w" -o "$work/steward-agent" ./cmd/steward-agent
+# The agent's release build: see the Makefile for why it omits HTTP/2 and
+# inlining.
+CGO_ENABLED=0 go build -tags nethttpomithttp2 -gcflags all=-l -trimpath -ldflags "-s -w" -o "$work/steward-agent" ./cmd/steward-agent
 echo "agent binary (linux/amd64, stripped): $(stat -c %s "$work/steward-agent") bytes"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
