@@ -36,8 +36,9 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/steward" ./cmd/steward
-# The agent's release build: see the Makefile for why it omits HTTP/2.
-CGO_ENABLED=0 go build -tags nethttpomithttp2 -trimpath -ldflags "-s -w" -o "$work/steward-agent" ./cmd/steward-agent
+# The agent's release build: see the Makefile for why it omits HTTP/2 and
+# inlining.
+CGO_ENABLED=0 go build -tags nethttpomithttp2 -gcflags all=-l -trimpath -ldflags "-s -w" -o "$work/steward-agent" ./cmd/steward-agent
 echo "agent binary (linux/amd64, stripped): $(stat -c %s "$work/steward-agent") bytes"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -60,7 +61,7 @@ watchdog=$!
 for _ in $(seq 1 100); do
   grep -q 'inventory uploaded' "$work/agent.log" 2>/dev/null && break; sleep 0.3
 done
-agent=$(pgrep -P "$watchdog" -f 'steward-agent run' | head -1)
+agent=$(pgrep -P "$watchdog" -f 'steward-agent run' | head -1 || true)
 [ -n "$agent" ] || { echo "the watchdog started no agent" >&2; cat "$work/agent.log" >&2; exit 1; }
 tray= trayui=
 if command -v dbus-daemon >/dev/null; then
@@ -70,7 +71,7 @@ if command -v dbus-daemon >/dev/null; then
   trap 'kill $(jobs -p) $buspid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
   XDG_RUNTIME_DIR="$work" "$work/steward-agent" tray --log "$work/tray.log" </dev/null >/dev/null 2>&1 &
   tray=$!
-  for _ in $(seq 1 50); do trayui=$(pgrep -P "$tray" | head -1); [ -n "$trayui" ] && break; sleep 0.2; done
+  for _ in $(seq 1 50); do trayui=$(pgrep -P "$tray" | head -1 || true); [ -n "$trayui" ] && break; sleep 0.2; done
 fi
 api "$url/api/v1/agents?online=true" | grep -q '"total":1' || { echo "agent did not come online" >&2; cat "$work/agent.log" >&2; exit 1; }
 
@@ -92,12 +93,14 @@ sleep 5 # let start-up settle before measuring idle
 kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# minflt PID: minor page faults so far (what mapping dropped pages back costs).
+minflt() { awk '{print $10}' "/proc/$1/stat"; }
 # pss PID: proportional set size in kB (shared pages split among sharers).
 pss() { awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup"; }
 declare -A sum max
 for k in rss anon file arss aanon afile wrss trss turss all allpss; do sum[$k]=0; max[$k]=0; done
 add() { sum[$1]=$((sum[$1] + $2)); [ "$2" -gt "${max[$1]}" ] && max[$1]=$2; return 0; }
-start_cpu=$(cpu $agent); start=$(date +%s.%N); n=0
+start_cpu=$(cpu $agent); start_flt=$(minflt $agent); start=$(date +%s.%N); n=0
 end=$(($(date +%s) + duration))
 while [ "$(date +%s)" -lt "$end" ]; do
   add rss "$(kb $agent VmRSS)"; add anon "$(kb $agent RssAnon)"; add file "$(kb $agent RssFile)"
@@ -116,12 +119,12 @@ while [ "$(date +%s)" -lt "$end" ]; do
   sleep "$interval"
 done
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
-used=$(($(cpu $agent) - start_cpu))
+used=$(($(cpu $agent) - start_cpu)); faults=$(($(minflt $agent) - start_flt))
 mean() { echo $((sum[$1] / n)); }
 echo "window: ${elapsed%.*} s, samples: $n every ${interval} s; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "steward-agent RSS: mean $(mean rss) KiB, max ${max[rss]} KiB (anonymous mean $(mean anon), max ${max[anon]}; file mean $(mean file), max ${max[file]})"
 echo "steward-agent high-water mark (VmHWM, start-up included): $(kb $agent VmHWM) KiB"
-echo "steward-agent CPU: $(echo "scale=4; 100 * $used / $ticks / $elapsed" | bc) % of one core ($used ticks)"
+echo "steward-agent CPU: $(echo "scale=4; 100 * $used / $ticks / $elapsed" | bc) % of one core ($used ticks); minor page faults: $faults ($(echo "$faults * 60 / $elapsed" | bc) a minute)"
 echo "watchdog RSS: mean $(mean wrss) KiB, max ${max[wrss]} KiB"
 if [ -n "$tray" ]; then
   echo "tray RSS: parent mean $(mean trss) KiB, max ${max[trss]} KiB; UI mean $(mean turss) KiB, max ${max[turss]} KiB"

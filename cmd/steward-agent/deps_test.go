@@ -48,3 +48,23 @@ func TestLightDependencies(t *testing.T) {
 		})
 	}
 }
+
+// TestSmallTray keeps what the tray once linked out of the agents that do
+// not need it (docs/benchmarks.md): godbus on Linux (the tray speaks DBus
+// itself, 0.3 MB less) and image/png where the icon is not PNG (its
+// package init links the decoder).
+func TestSmallTray(t *testing.T) {
+	heavy := map[string][]string{
+		"linux":   {"github.com/godbus/dbus", "fyne.io/systray", "image/png"},
+		"windows": {"image/png"},
+	}
+	for goos, pkgs := range heavy {
+		t.Run(goos, func(t *testing.T) {
+			for _, pkg := range deptest.Deps(t, ".", goos) {
+				if deptest.Within(pkg, pkgs...) {
+					t.Errorf("steward-agent for %s links %s", goos, pkg)
+				}
+			}
+		})
+	}
+}

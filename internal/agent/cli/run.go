@@ -208,7 +208,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	stopKeeper := startWatchdogKeeper(ctx, *path, log, stderr)
 	defer stopKeeper()
 
-	// Let go, each minute, of the program's pages the agent no longer runs.
+	// Let go, every few seconds, of the program's pages the agent no longer runs.
 	tctx, stopTrim := context.WithCancel(ctx)
 	var trimmer sync.WaitGroup
 	trimmer.Go(func() { footprint.Trim(tctx, footprint.TrimEvery, log) })

@@ -29,19 +29,62 @@ const canDropCode = true
 // MADV_DONTNEED would discard those changes, such as the relocations of a
 // position-independent build.
 func dropCode() error {
+	maps, err := codeMappings()
+	if err != nil {
+		return err
+	}
+	return dropMappings(maps)
+}
+
+// codeMappings returns the mappings of our executable that dropCode may
+// drop.
+func codeMappings() ([]mapping, error) {
 	var self syscall.Stat_t
 	if err := syscall.Stat("/proc/self/exe", &self); err != nil {
-		return fmt.Errorf("drop code pages: %w", err)
+		return nil, fmt.Errorf("drop code pages: %w", err)
 	}
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
-		return fmt.Errorf("drop code pages: %w", err)
+		return nil, fmt.Errorf("drop code pages: %w", err)
 	}
 	defer f.Close()
 	maps, err := readOnlyMappings(f, uint64(self.Dev), self.Ino)
 	if err != nil {
-		return fmt.Errorf("drop code pages: %w", err)
+		return nil, fmt.Errorf("drop code pages: %w", err)
 	}
+	return maps, nil
+}
+
+// recheck is how many of Trim's drops reuse the mappings read for the
+// first: reading /proc/self/smaps costs more than the drop itself (CPU,
+// and garbage the heap grows for), and a static executable's mappings do
+// not change. Only a debugger's breakpoints would add modified pages in
+// between, and they last a minute at most.
+const recheck = 6
+
+// trimmer is Trim's dropCode, reading the mappings every recheck drops.
+type trimmer struct {
+	read func() ([]mapping, error)
+	maps []mapping
+	n    int
+}
+
+func newTrimmer() *trimmer { return &trimmer{read: codeMappings} }
+
+func (t *trimmer) drop() error {
+	if t.n%recheck == 0 {
+		maps, err := t.read()
+		if err != nil {
+			return err
+		}
+		t.maps = maps
+	}
+	t.n++
+	return dropMappings(t.maps)
+}
+
+// dropMappings drops the pages of maps (MADV_DONTNEED).
+func dropMappings(maps []mapping) error {
 	for _, m := range maps {
 		if _, _, e := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED); e != 0 {
 			return fmt.Errorf("drop code pages %#x-%#x: %w", m.start, m.end, e)

@@ -146,3 +146,40 @@ func TestTrimRepeatsUntilDone(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestTrimmerRereadsMappings: the trimmer reads the mappings on its first
+// drop and every recheck drops after, drops each time, and passes on a
+// failure to read them.
+func TestTrimmerRereadsMappings(t *testing.T) {
+	reads := 0
+	fail := false
+	tr := &trimmer{read: func() ([]mapping, error) {
+		reads++
+		if fail {
+			return nil, errors.New("no smaps")
+		}
+		return codeMappings()
+	}}
+	before := exeRSS(t)
+	for range recheck + 1 {
+		if err := tr.drop(); err != nil {
+			t.Fatalf("drop: %v", err)
+		}
+	}
+	if reads != 2 {
+		t.Errorf("read the mappings %d times in %d drops, want 2", reads, recheck+1)
+	}
+	if len(tr.maps) == 0 {
+		t.Fatal("no mappings of the test binary found")
+	}
+	if after := exeRSS(t); after >= before {
+		t.Errorf("executable %d kB resident after the drops, %d kB before", after, before)
+	}
+	fail = true
+	for range recheck - 1 {
+		tr.drop()
+	}
+	if err := tr.drop(); err == nil {
+		t.Error("a failure to read the mappings was not returned")
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -198,7 +199,11 @@ func Sanitize(inv protocol.Inventory, now time.Time) protocol.Inventory {
 			disks = append(disks, d)
 		}
 	}
-	slices.SortFunc(disks, func(a, b protocol.Disk) int { return strings.Compare(a.Name, b.Name) })
+	// sort.Slice rather than slices.SortFunc here and below: each
+	// slices.SortFunc over another struct type compiles its own 14 kB
+	// copy of the sort; sort.Slice's one copy serves them all (the lists
+	// are short and sorted once a report).
+	sort.Slice(disks, func(i, j int) bool { return disks[i].Name < disks[j].Name })
 	h.Disks = capSlice(disks, protocol.MaxInventoryDisks)
 
 	nics := make([]protocol.NetworkAdapter, 0, len(h.NetworkAdapters))
@@ -214,7 +219,7 @@ func Sanitize(inv protocol.Inventory, now time.Time) protocol.Inventory {
 		a.IPs = cleanIPs(a.IPs)
 		nics = append(nics, a)
 	}
-	slices.SortFunc(nics, func(a, b protocol.NetworkAdapter) int { return strings.Compare(a.Name, b.Name) })
+	sort.Slice(nics, func(i, j int) bool { return nics[i].Name < nics[j].Name })
 	h.NetworkAdapters = capSlice(nics, protocol.MaxInventoryAdapters)
 
 	late := now.Add(time.Hour)
@@ -259,7 +264,7 @@ func cleanSoftware(list []protocol.Software) []protocol.Software {
 		}
 		out = append(out, s)
 	}
-	slices.SortFunc(out, compareSoftware)
+	sort.Slice(out, func(i, j int) bool { return compareSoftware(out[i], out[j]) < 0 })
 	out = slices.CompactFunc(out, func(a, b protocol.Software) bool {
 		return a.Name == b.Name && a.Version == b.Version && a.Publisher == b.Publisher
 	})

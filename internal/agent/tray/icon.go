@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"image"
 	"image/color"
-	"image/png"
 	"math"
 )
 
@@ -70,15 +69,6 @@ func inMark(s State, dx, dy float64) bool {
 	default:
 		return math.Abs(dx) < 8.5 && math.Abs(dy) < 2.2
 	}
-}
-
-// iconPNG returns the icon for s as PNG.
-func iconPNG(s State) []byte {
-	var b bytes.Buffer
-	if err := png.Encode(&b, drawIcon(s)); err != nil {
-		panic("encode a drawn icon: " + err.Error()) // cannot fail writing to memory
-	}
-	return b.Bytes()
 }
 
 // iconICO returns the icon for s as a Windows .ico holding one 32-bit

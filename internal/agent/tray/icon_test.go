@@ -3,16 +3,24 @@ package tray
 import (
 	"bytes"
 	"encoding/binary"
-	"image/png"
+	"image"
 	"testing"
 )
 
-func TestIconPNG(t *testing.T) {
+func TestDrawIcon(t *testing.T) {
+	checkIcons(t, func(s State) (image.Image, error) { return drawIcon(s), nil })
+}
+
+// checkIcons checks the icon of every state as icon returns it: size,
+// transparent corners, the state's colour on the disc, told apart from
+// the others, and the white mark in the middle.
+func checkIcons(t *testing.T, icon func(State) (image.Image, error)) {
+	t.Helper()
 	seen := map[[4]uint8]State{}
 	for _, s := range []State{StateConnected, StateDisconnected, StateAttention} {
-		img, err := png.Decode(bytes.NewReader(iconPNG(s)))
+		img, err := icon(s)
 		if err != nil {
-			t.Fatalf("decode %v icon: %v", s, err)
+			t.Fatalf("%v icon: %v", s, err)
 		}
 		if got := img.Bounds().Dx(); got != iconSize {
 			t.Errorf("%v icon is %d px wide, want %d", s, got, iconSize)

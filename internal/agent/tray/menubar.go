@@ -24,7 +24,7 @@ type itemSpec struct {
 // ui_darwin.go implements it with NSStatusItem, the tests with a
 // recorder. Its methods run on the main thread only.
 type statusItem interface {
-	setIcon(png []byte)
+	setIcon(s State) // drawn as PNG where it runs (macOS only links image/png)
 	setTooltip(text string)
 	setMenu(items []itemSpec)
 }
@@ -67,10 +67,7 @@ var _ view = (*menuBar)(nil)
 // as text beside the icon in the menu bar, where space is short; it is
 // the menu's first line.
 func (b *menuBar) draw(old *Model, m Model, force bool) {
-	var icon []byte
-	if old == nil || force || old.State != m.State {
-		icon = iconPNG(m.State)
-	}
+	icon := old == nil || force || old.State != m.State
 	tooltip := old == nil || force || old.Tooltip != m.Tooltip
 	var items []itemSpec
 	menu := old == nil || old.Entries == nil || !entriesEqual(old.Entries, m.Entries)
@@ -78,8 +75,8 @@ func (b *menuBar) draw(old *Model, m Model, force bool) {
 		items = b.items(m.Entries)
 	}
 	b.queue.post(func() {
-		if icon != nil {
-			b.item.setIcon(icon)
+		if icon {
+			b.item.setIcon(m.State)
 		}
 		if tooltip {
 			b.item.setTooltip(m.Tooltip)

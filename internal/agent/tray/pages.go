@@ -1,16 +1,21 @@
 package tray
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"html"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -96,39 +101,105 @@ func startPage(ctx context.Context, kind pageKind, a Agent, info pageInfo, lifet
 		ln.Close()
 		return nil, err
 	}
-	srv := &http.Server{
-		Handler:           p,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	go p.serve(ctx, srv, ln)
+	go p.serve(ctx, ln)
 	return p, nil
 }
 
-// serve runs srv until the page is done, then shuts it down; it owns the
-// server's goroutine.
-func (p *page) serve(ctx context.Context, srv *http.Server, ln net.Listener) {
+// Limits of one request, as net/http's server would set them.
+const (
+	pageReadTimeout = 30 * time.Second
+	pageMaxHeader   = 16 << 10
+	pageMaxBody     = 4*protocol.MaxHelpMessageLen + 1024
+)
+
+// serve answers connections on ln until the page is done, then lets the
+// answers under way finish; it owns the accepting goroutine and one per
+// connection. It is net/http's request parsing with one request per
+// connection and the answer written whole, rather than http.Server:
+// the server, its connection state machine and its router cost the agent
+// binary 0.2 MB for a page served a few times a year.
+func (p *page) serve(ctx context.Context, ln net.Listener) {
 	defer close(p.done)
 	defer p.removeRedirect()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	accepted := make(chan error, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				accepted <- err
+				return
+			}
+			conns.Go(func() { p.serveConn(ctx, c) })
+		}
+	}()
 	select {
 	case <-ctx.Done():
 	case <-p.sent:
-	case err := <-errc:
+	case err := <-accepted:
 		p.log.Error("local page server stopped", "err", err)
 		return
 	}
-	// Shutdown lets the answer to the last submit finish.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
+	ln.Close()
+	<-accepted
+}
+
+// serveConn reads one request from c, answers it and closes c.
+func (p *page) serveConn(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(pageReadTimeout))
+	// When the page ends, a client still sending is cut off; an answer
+	// being made is still written.
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+	defer stop()
+	lr := &io.LimitedReader{R: c, N: pageMaxHeader}
+	req, err := http.ReadRequest(bufio.NewReader(lr))
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		}
+		return
 	}
-	<-errc
+	lr.N = pageMaxBody + 1 // the body may follow the header; submit caps it exactly
+	w := &pageResponse{header: http.Header{}}
+	p.ServeHTTP(w, req.WithContext(ctx))
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	h := w.header
+	h.Set("Content-Length", strconv.Itoa(w.body.Len()))
+	h.Set("Connection", "close")
+	bw := bufio.NewWriter(c)
+	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\n", w.code, http.StatusText(w.code))
+	h.Write(bw)
+	bw.WriteString("\r\n")
+	if req.Method != http.MethodHead {
+		bw.Write(w.body.Bytes())
+	}
+	if err := bw.Flush(); err != nil {
+		p.log.Debug("write the local page", "err", err)
+	}
+}
+
+// pageResponse collects an answer to write it whole.
+type pageResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (w *pageResponse) Header() http.Header { return w.header }
+
+func (w *pageResponse) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+
+func (w *pageResponse) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(b)
 }
 
 // URL is the page's address, with its token.
@@ -216,7 +287,7 @@ func (p *page) submit(w http.ResponseWriter, r *http.Request) {
 		p.write(w, http.StatusForbidden, "Not allowed", "<p>This form can only be sent from its own page.</p>")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4*protocol.MaxHelpMessageLen+1024)
+	r.Body = http.MaxBytesReader(w, r.Body, pageMaxBody)
 	if err := r.ParseForm(); err != nil {
 		p.writeForm(w, http.StatusBadRequest, "", "The form could not be read; please try again.")
 		return

@@ -1,9 +1,11 @@
 package tray
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -213,5 +215,53 @@ func TestAboutPage(t *testing.T) {
 	}
 	if code, _ := get(t, "http://"+p.host+"/x/"); code != http.StatusForbidden {
 		t.Errorf("about with a wrong token: status %d, want 403", code)
+	}
+}
+
+// TestPageBadRequests: a header over the limit or a request that is not
+// HTTP gets 400 and the connection closed; a client that connects and
+// sends nothing does not hold up Close.
+func TestPageBadRequests(t *testing.T) {
+	p := startTestPage(t, helpPage, &fakeAgent{}, time.Minute)
+	for name, req := range map[string]string{
+		"header too large": "GET /" + p.token + "/ HTTP/1.1\r\nHost: " + p.host + "\r\nX: " + strings.Repeat("a", pageMaxHeader) + "\r\n\r\n",
+		"not http":         "hello\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.Dial("tcp", p.host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// The server may answer before it read everything sent.
+			go io.WriteString(c, req)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("read the answer: %v", err)
+			}
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", resp.StatusCode)
+			}
+		})
+	}
+	idle, err := net.Dial("tcp", p.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	// Connections are accepted in order: once this one is answered, the
+	// idle one is being served too.
+	if code, _ := get(t, p.URL()); code != http.StatusOK {
+		t.Fatalf("GET: status %d", code)
+	}
+	closed := make(chan struct{})
+	go func() {
+		p.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second): // far less than the read timeout
+		t.Fatal("Close waited for a client that sends nothing")
 	}
 }

@@ -3,11 +3,11 @@
 package tray
 
 // The Linux tray is our own StatusNotifierItem (the icon) with its menu
-// as com.canonical.dbusmenu, on godbus. Every object is exported with
-// ExportMethodTable and closures: godbus's Export walks an object's
-// methods with reflect.Value.Method, which makes the linker keep every
-// exported method of every type in the binary (about 2.4 MB in the agent
-// with fyne.io/systray).
+// as com.canonical.dbusmenu, on our own DBus connection (dbus_conn.go).
+// Every method is a closure with its argument signature: no reflection
+// (godbus's Export walks an object's methods with reflect.Value.Method,
+// which makes the linker keep every exported method of every type in the
+// binary: about 2.4 MB in the agent with fyne.io/systray).
 
 import (
 	"context"
@@ -16,18 +16,16 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-
-	"github.com/godbus/dbus/v5"
 )
 
 const (
-	sniPath     = dbus.ObjectPath("/StatusNotifierItem")
-	menuPath    = dbus.ObjectPath("/MenuBar")
+	sniPath     = objectPath("/StatusNotifierItem")
+	menuPath    = objectPath("/MenuBar")
 	sniIface    = "org.kde.StatusNotifierItem"
 	menuIface   = "com.canonical.dbusmenu"
 	propsIface  = "org.freedesktop.DBus.Properties"
 	watcherName = "org.kde.StatusNotifierWatcher"
-	watcherPath = dbus.ObjectPath("/StatusNotifierWatcher")
+	watcherPath = objectPath("/StatusNotifierWatcher")
 	// sniID is the item's Id property: stable for the application, so a
 	// panel can remember where the user placed it.
 	sniID = "steward-agent-tray"
@@ -40,6 +38,13 @@ type sniPixmap struct {
 	Data []byte
 }
 
+func (sniPixmap) signature() string { return "(iiay)" }
+func (p sniPixmap) encode(e *encoder) {
+	e.value(p.W)
+	e.value(p.H)
+	e.value(p.Data)
+}
+
 // sniTooltip is the ToolTip property, (sa(iiay)ss): icon name, icons,
 // title, text.
 type sniTooltip struct {
@@ -49,25 +54,38 @@ type sniTooltip struct {
 	Text    string
 }
 
+func (sniTooltip) signature() string { return "(sa(iiay)ss)" }
+func (t sniTooltip) encode(e *encoder) {
+	e.value(t.Icon)
+	e.value(t.Pixmaps)
+	e.value(t.Title)
+	e.value(t.Text)
+}
+
 // menuLayout is a dbusmenu item with its children, (ia{sv}av).
 type menuLayout struct {
 	ID       int32
-	Props    map[string]dbus.Variant
-	Children []dbus.Variant
+	Props    map[string]variant
+	Children []variant
+}
+
+func (menuLayout) signature() string { return "(ia{sv}av)" }
+func (l menuLayout) encode(e *encoder) {
+	e.value(l.ID)
+	e.value(l.Props)
+	e.value(l.Children)
 }
 
 // menuProps is a dbusmenu item's properties, (ia{sv}).
 type menuProps struct {
 	ID    int32
-	Props map[string]dbus.Variant
+	Props map[string]variant
 }
 
-// menuEvent is one event of EventGroup, (isvu).
-type menuEvent struct {
-	ID        int32
-	Event     string
-	Data      dbus.Variant
-	Timestamp uint32
+func (menuProps) signature() string { return "(ia{sv})" }
+func (p menuProps) encode(e *encoder) {
+	e.value(p.ID)
+	e.value(p.Props)
 }
 
 // menuItem is an entry of the served menu with its dbusmenu id.
@@ -78,14 +96,14 @@ type menuItem struct {
 
 // errUnknownID answers a dbusmenu call for an item that is not (or no
 // longer) in the menu.
-func errUnknownID(id int32) *dbus.Error {
-	return dbus.NewError("com.canonical.dbusmenu.UnknownId", []any{fmt.Sprintf("no menu item %d", id)})
+func errUnknownID(id int32) *dbusError {
+	return newDBusError("com.canonical.dbusmenu.UnknownId", fmt.Sprintf("no menu item %d", id))
 }
 
 // sni is the icon and menu served on the session bus. The bus calls
 // handlers in goroutines of their own; they read the state under mu.
 type sni struct {
-	conn    *dbus.Conn
+	conn    *busConn
 	log     *slog.Logger
 	done    <-chan struct{} // closed when the tray stops: a click is not passed on then
 	clicks  chan Entry
@@ -102,7 +120,7 @@ type sni struct {
 	revision uint32
 }
 
-func newSNI(conn *dbus.Conn, log *slog.Logger, done <-chan struct{}) *sni {
+func newSNI(conn *busConn, log *slog.Logger, done <-chan struct{}) *sni {
 	return &sni{
 		conn:    conn,
 		log:     log,
@@ -118,11 +136,11 @@ func (s *sni) clicked() <-chan Entry   { return s.clicks }
 func (s *sni) opened() <-chan struct{} { return s.opens }
 
 // export puts the item and its menu on the bus and takes the item's name.
-func (s *sni) export() error {
+func (s *sni) export(ctx context.Context) error {
 	tables := []struct {
-		path  dbus.ObjectPath
+		path  objectPath
 		iface string
-		m     map[string]any
+		m     map[string]dbusMethod
 	}{
 		{sniPath, sniIface, s.itemMethods()},
 		{sniPath, propsIface, propsMethods(sniIface, s.itemProps)},
@@ -132,15 +150,14 @@ func (s *sni) export() error {
 		{menuPath, introspectIface, introspectMethods(menuIntrospection)},
 	}
 	for _, t := range tables {
-		if err := s.conn.ExportMethodTable(t.m, t.path, t.iface); err != nil {
-			return fmt.Errorf("export %s on %s: %w", t.iface, t.path, err)
-		}
+		s.conn.Export(t.path, t.iface, t.m)
 	}
-	reply, err := s.conn.RequestName(s.service, dbus.NameFlagDoNotQueue)
+	const doNotQueue, primaryOwner = 4, 1
+	reply, err := s.conn.RequestName(ctx, s.service, doNotQueue)
 	if err != nil {
 		return fmt.Errorf("request the bus name %s: %w", s.service, err)
 	}
-	if reply != dbus.RequestNameReplyPrimaryOwner {
+	if reply != primaryOwner {
 		return fmt.Errorf("the bus name %s is taken (reply %d)", s.service, reply)
 	}
 	return nil
@@ -148,8 +165,7 @@ func (s *sni) export() error {
 
 // register tells the watcher (the desktop's tray host) about the item.
 func (s *sni) register(ctx context.Context) error {
-	w := s.conn.Object(watcherName, watcherPath)
-	if err := w.CallWithContext(ctx, watcherName+".RegisterStatusNotifierItem", 0, s.service).Err; err != nil {
+	if _, err := s.conn.Call(ctx, watcherName, watcherPath, watcherName, "RegisterStatusNotifierItem", s.service); err != nil {
 		return fmt.Errorf("register with the StatusNotifierWatcher: %w", err)
 	}
 	return nil
@@ -157,7 +173,7 @@ func (s *sni) register(ctx context.Context) error {
 
 // signal is a DBus signal to send.
 type signal struct {
-	path dbus.ObjectPath
+	path objectPath
 	name string
 	args []any
 }
@@ -221,70 +237,73 @@ func (s *sni) statusLocked() string {
 }
 
 // itemProps returns the StatusNotifierItem's properties.
-func (s *sni) itemProps() map[string]dbus.Variant {
+func (s *sni) itemProps() map[string]variant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	noIcon := []sniPixmap{}
-	return map[string]dbus.Variant{
-		"Category":            dbus.MakeVariant("ApplicationStatus"),
-		"Id":                  dbus.MakeVariant(sniID),
-		"Title":               dbus.MakeVariant(s.title),
-		"Status":              dbus.MakeVariant(s.statusLocked()),
-		"WindowId":            dbus.MakeVariant(int32(0)),
-		"IconName":            dbus.MakeVariant(""),
-		"IconPixmap":          dbus.MakeVariant(s.icon),
-		"OverlayIconName":     dbus.MakeVariant(""),
-		"OverlayIconPixmap":   dbus.MakeVariant(noIcon),
-		"AttentionIconName":   dbus.MakeVariant(""),
-		"AttentionIconPixmap": dbus.MakeVariant(s.icon),
-		"AttentionMovieName":  dbus.MakeVariant(""),
-		"IconThemePath":       dbus.MakeVariant(""),
-		"ToolTip":             dbus.MakeVariant(sniTooltip{Pixmaps: noIcon, Title: s.tooltip}),
+	return map[string]variant{
+		"Category":            makeVariant("ApplicationStatus"),
+		"Id":                  makeVariant(sniID),
+		"Title":               makeVariant(s.title),
+		"Status":              makeVariant(s.statusLocked()),
+		"WindowId":            makeVariant(int32(0)),
+		"IconName":            makeVariant(""),
+		"IconPixmap":          makeVariant(s.icon),
+		"OverlayIconName":     makeVariant(""),
+		"OverlayIconPixmap":   makeVariant(noIcon),
+		"AttentionIconName":   makeVariant(""),
+		"AttentionIconPixmap": makeVariant(s.icon),
+		"AttentionMovieName":  makeVariant(""),
+		"IconThemePath":       makeVariant(""),
+		"ToolTip":             makeVariant(sniTooltip{Pixmaps: noIcon, Title: s.tooltip}),
 		// The item is only a menu: a left click opens it too.
-		"ItemIsMenu": dbus.MakeVariant(true),
-		"Menu":       dbus.MakeVariant(menuPath),
+		"ItemIsMenu": makeVariant(true),
+		"Menu":       makeVariant(menuPath),
 	}
 }
 
 // menuObjectProps returns the properties of the menu object.
-func menuObjectProps() map[string]dbus.Variant {
-	return map[string]dbus.Variant{
-		"Version":       dbus.MakeVariant(uint32(3)), // of the dbusmenu protocol
-		"TextDirection": dbus.MakeVariant("ltr"),
-		"Status":        dbus.MakeVariant("normal"),
-		"IconThemePath": dbus.MakeVariant([]string{}),
+func menuObjectProps() map[string]variant {
+	return map[string]variant{
+		"Version":       makeVariant(uint32(3)), // of the dbusmenu protocol
+		"TextDirection": makeVariant("ltr"),
+		"Status":        makeVariant("normal"),
+		"IconThemePath": makeVariant([]string{}),
 	}
 }
 
 // itemMethods are the StatusNotifierItem's methods. The item is a menu:
 // the host shows the menu on clicks, and a host that activates the item
 // instead refreshes it like an opened menu.
-func (s *sni) itemMethods() map[string]any {
-	activate := func(x, y int32) *dbus.Error {
+func (s *sni) itemMethods() map[string]dbusMethod {
+	activate := dbusMethod{in: "ii", call: func([]any) ([]any, error) {
 		s.tellOpened()
-		return nil
-	}
-	return map[string]any{
+		return nil, nil
+	}}
+	return map[string]dbusMethod{
 		"Activate":          activate,
 		"SecondaryActivate": activate,
 		"ContextMenu":       activate,
-		"Scroll":            func(delta int32, orientation string) *dbus.Error { return nil },
+		"Scroll":            {in: "is", call: func([]any) ([]any, error) { return nil, nil }},
 	}
 }
 
-// menuMethods are com.canonical.dbusmenu's methods.
-func (s *sni) menuMethods() map[string]any {
-	return map[string]any{
-		"GetLayout": func(parent, depth int32, names []string) (uint32, menuLayout, *dbus.Error) {
+// menuMethods are com.canonical.dbusmenu's methods. The connection has
+// checked the arguments against each method's signature.
+func (s *sni) menuMethods() map[string]dbusMethod {
+	return map[string]dbusMethod{
+		"GetLayout": {in: "iias", call: func(a []any) ([]any, error) {
+			parent := a[0].(int32)
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			l, ok := s.layoutLocked(parent, depth, names)
+			l, ok := s.layoutLocked(parent, a[1].(int32), strs(a[2]))
 			if !ok {
-				return 0, menuLayout{}, errUnknownID(parent)
+				return nil, errUnknownID(parent)
 			}
-			return s.revision, l, nil
-		},
-		"GetGroupProperties": func(ids []int32, names []string) ([]menuProps, *dbus.Error) {
+			return []any{s.revision, l}, nil
+		}},
+		"GetGroupProperties": {in: "aias", call: func(a []any) ([]any, error) {
+			ids, names := int32s(a[0]), strs(a[1])
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			out := []menuProps{}
@@ -299,53 +318,76 @@ func (s *sni) menuMethods() map[string]any {
 					out = append(out, menuProps{ID: id, Props: p})
 				}
 			}
-			return out, nil
-		},
-		"GetProperty": func(id int32, name string) (dbus.Variant, *dbus.Error) {
+			return []any{out}, nil
+		}},
+		"GetProperty": {in: "is", call: func(a []any) ([]any, error) {
+			id, name := a[0].(int32), a[1].(string)
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			p, ok := s.propsLocked(id, []string{name})
 			if !ok {
-				return dbus.Variant{}, errUnknownID(id)
+				return nil, errUnknownID(id)
 			}
 			v, ok := p[name]
 			if !ok {
-				return dbus.Variant{}, dbus.MakeFailedError(fmt.Errorf("menu item %d has no property %q", id, name))
+				return nil, newDBusError("org.freedesktop.DBus.Error.Failed", fmt.Sprintf("menu item %d has no property %q", id, name))
 			}
-			return v, nil
-		},
-		"Event": func(id int32, event string, data dbus.Variant, timestamp uint32) *dbus.Error {
-			if !s.event(id, event) {
-				return errUnknownID(id)
+			return []any{v}, nil
+		}},
+		"Event": {in: "isvu", call: func(a []any) ([]any, error) {
+			id := a[0].(int32)
+			if !s.event(id, a[1].(string)) {
+				return nil, errUnknownID(id)
 			}
-			return nil
-		},
-		"EventGroup": func(events []menuEvent) ([]int32, *dbus.Error) {
+			return nil, nil
+		}},
+		"EventGroup": {in: "a(isvu)", call: func(a []any) ([]any, error) {
 			bad := []int32{}
-			for _, e := range events {
-				if !s.event(e.ID, e.Event) {
-					bad = append(bad, e.ID)
+			for _, e := range a[0].([]any) {
+				f := e.([]any)
+				if id := f[0].(int32); !s.event(id, f[1].(string)) {
+					bad = append(bad, id)
 				}
 			}
-			return bad, nil
-		},
-		"AboutToShow": func(id int32) (bool, *dbus.Error) {
-			if id == 0 {
+			return []any{bad}, nil
+		}},
+		"AboutToShow": {in: "i", call: func(a []any) ([]any, error) {
+			if a[0].(int32) == 0 {
 				s.tellOpened()
 			}
 			// The menu is sent whole: a refresh that changes it sends
 			// LayoutUpdated, so the host never needs to ask again.
-			return false, nil
-		},
-		"AboutToShowGroup": func(ids []int32) ([]int32, []int32, *dbus.Error) {
-			for _, id := range ids {
+			return []any{false}, nil
+		}},
+		"AboutToShowGroup": {in: "ai", call: func(a []any) ([]any, error) {
+			for _, id := range int32s(a[0]) {
 				if id == 0 {
 					s.tellOpened()
 				}
 			}
-			return []int32{}, []int32{}, nil
-		},
+			return []any{[]int32{}, []int32{}}, nil
+		}},
 	}
+}
+
+// strs converts a decoded array of strings (as).
+func strs(v any) []string {
+	a := v.([]any)
+	out := make([]string, len(a))
+	for i, x := range a {
+		out[i] = x.(string)
+	}
+	return out
+}
+
+// int32s converts a decoded array of int32 (ai).
+func int32s(v any) []int32 {
+	a := v.([]any)
+	out := make([]int32, len(a))
+	for i, x := range a {
+		out[i] = x.(int32)
+	}
+	return out
 }
 
 // event handles a dbusmenu event; false when the id is unknown.
@@ -394,23 +436,23 @@ func (s *sni) layoutLocked(parent, depth int32, names []string) (menuLayout, boo
 	if !ok {
 		return menuLayout{}, false
 	}
-	l := menuLayout{ID: parent, Props: props, Children: []dbus.Variant{}}
+	l := menuLayout{ID: parent, Props: props, Children: []variant{}}
 	if parent != 0 || depth == 0 {
 		return l, true
 	}
 	for _, it := range s.items {
 		c, _ := s.layoutLocked(it.id, 0, names)
-		l.Children = append(l.Children, dbus.MakeVariant(c))
+		l.Children = append(l.Children, makeVariant(c))
 	}
 	return l, true
 }
 
 // propsLocked returns item id's properties, only those named when names
 // is not empty.
-func (s *sni) propsLocked(id int32, names []string) (map[string]dbus.Variant, bool) {
-	var p map[string]dbus.Variant
+func (s *sni) propsLocked(id int32, names []string) (map[string]variant, bool) {
+	var p map[string]variant
 	if id == 0 {
-		p = map[string]dbus.Variant{"children-display": dbus.MakeVariant("submenu")}
+		p = map[string]variant{"children-display": makeVariant("submenu")}
 	}
 	for _, it := range s.items {
 		if it.id == id {
@@ -423,7 +465,7 @@ func (s *sni) propsLocked(id int32, names []string) (map[string]dbus.Variant, bo
 	if len(names) == 0 {
 		return p, true
 	}
-	only := make(map[string]dbus.Variant, len(names))
+	only := make(map[string]variant, len(names))
 	for _, n := range names {
 		if v, ok := p[n]; ok {
 			only[n] = v
@@ -434,43 +476,44 @@ func (s *sni) propsLocked(id int32, names []string) (map[string]dbus.Variant, bo
 
 // entryProps returns the dbusmenu properties of e; properties at their
 // default value (enabled, visible, a standard item) are left out.
-func entryProps(e Entry) map[string]dbus.Variant {
+func entryProps(e Entry) map[string]variant {
 	if e.Kind == KindSeparator {
-		return map[string]dbus.Variant{"type": dbus.MakeVariant("separator")}
+		return map[string]variant{"type": makeVariant("separator")}
 	}
-	p := map[string]dbus.Variant{"label": dbus.MakeVariant(menuLabel(e.Title))}
+	p := map[string]variant{"label": makeVariant(menuLabel(e.Title))}
 	if e.Disabled || e.Kind == KindLabel {
-		p["enabled"] = dbus.MakeVariant(false)
+		p["enabled"] = makeVariant(false)
 	}
 	return p
 }
 
 // propsMethods are org.freedesktop.DBus.Properties for an object with
 // the read-only properties of iface that props returns.
-func propsMethods(iface string, props func() map[string]dbus.Variant) map[string]any {
-	unknown := func(name string) *dbus.Error {
-		return dbus.NewError("org.freedesktop.DBus.Error.UnknownInterface", []any{"no interface " + name})
+func propsMethods(iface string, props func() map[string]variant) map[string]dbusMethod {
+	unknown := func(name string) *dbusError {
+		return newDBusError("org.freedesktop.DBus.Error.UnknownInterface", "no interface "+name)
 	}
-	return map[string]any{
-		"Get": func(in, name string) (dbus.Variant, *dbus.Error) {
-			if in != iface {
-				return dbus.Variant{}, unknown(in)
-			}
-			v, ok := props()[name]
-			if !ok {
-				return dbus.Variant{}, dbus.NewError("org.freedesktop.DBus.Error.UnknownProperty", []any{"no property " + name})
-			}
-			return v, nil
-		},
-		"GetAll": func(in string) (map[string]dbus.Variant, *dbus.Error) {
+	return map[string]dbusMethod{
+		"Get": {in: "ss", call: func(a []any) ([]any, error) {
+			in, name := a[0].(string), a[1].(string)
 			if in != iface {
 				return nil, unknown(in)
 			}
-			return props(), nil
-		},
-		"Set": func(in, name string, v dbus.Variant) *dbus.Error {
-			return dbus.NewError("org.freedesktop.DBus.Error.PropertyReadOnly", []any{"property " + name + " is read-only"})
-		},
+			v, ok := props()[name]
+			if !ok {
+				return nil, newDBusError("org.freedesktop.DBus.Error.UnknownProperty", "no property "+name)
+			}
+			return []any{v}, nil
+		}},
+		"GetAll": {in: "s", call: func(a []any) ([]any, error) {
+			if in := a[0].(string); in != iface {
+				return nil, unknown(in)
+			}
+			return []any{props()}, nil
+		}},
+		"Set": {in: "ssv", call: func(a []any) ([]any, error) {
+			return nil, newDBusError("org.freedesktop.DBus.Error.PropertyReadOnly", "property "+a[1].(string)+" is read-only")
+		}},
 	}
 }
 

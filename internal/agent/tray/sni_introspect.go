@@ -2,15 +2,12 @@
 
 package tray
 
-import "github.com/godbus/dbus/v5"
-
 const introspectIface = "org.freedesktop.DBus.Introspectable"
 
-// introspectMethods answer Introspect with fixed XML: godbus's introspect
-// package builds it by reflection, which costs the same as Export.
-func introspectMethods(xml string) map[string]any {
-	return map[string]any{
-		"Introspect": func() (string, *dbus.Error) { return xml, nil },
+// introspectMethods answer Introspect with fixed XML.
+func introspectMethods(xml string) map[string]dbusMethod {
+	return map[string]dbusMethod{
+		"Introspect": {call: func([]any) ([]any, error) { return []any{xml}, nil }},
 	}
 }
 

@@ -244,7 +244,8 @@ func (c *cocoaItem) create() {
 	c.item.Send(objc.RegisterName("setMenu:"), c.menu)
 }
 
-func (c *cocoaItem) setIcon(png []byte) {
+func (c *cocoaItem) setIcon(s State) {
+	png := iconPNG(s)
 	data := objc.ID(objc.GetClass("NSData")).Send(objc.RegisterName("dataWithBytes:length:"),
 		unsafe.Pointer(unsafe.SliceData(png)), uint(len(png)))
 	runtime.KeepAlive(png)

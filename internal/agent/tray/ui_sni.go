@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
-	"github.com/godbus/dbus/v5"
 )
 
 // Supported reports whether this build can show a tray icon.
@@ -20,7 +18,7 @@ func Supported() error { return nil }
 func (u *UI) show(outer context.Context, m Model) error {
 	ctx, cancel := context.WithCancel(outer)
 	defer cancel()
-	conn, err := dbus.ConnectSessionBus(dbus.WithContext(ctx))
+	conn, err := connectSessionBus(ctx, u.Log)
 	if err != nil {
 		return fmt.Errorf("connect to the DBus session bus: %w", err)
 	}
@@ -28,7 +26,7 @@ func (u *UI) show(outer context.Context, m Model) error {
 	s := newSNI(conn, u.Log, ctx.Done())
 	// Drawn before it is exported: no call sees an empty item.
 	s.draw(nil, m, true)
-	if err := s.export(); err != nil {
+	if err := s.export(ctx); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
@@ -58,15 +56,9 @@ func (u *UI) show(outer context.Context, m Model) error {
 func (s *sni) stayRegistered(ctx context.Context) {
 	// Subscribe before the first attempt, so a watcher that starts in
 	// between is not missed.
-	sigs := make(chan *dbus.Signal, 8)
-	s.conn.Signal(sigs)
-	defer s.conn.RemoveSignal(sigs)
-	err := s.conn.AddMatchSignalContext(ctx,
-		dbus.WithMatchSender("org.freedesktop.DBus"),
-		dbus.WithMatchObjectPath("/org/freedesktop/DBus"),
-		dbus.WithMatchInterface("org.freedesktop.DBus"),
-		dbus.WithMatchMember("NameOwnerChanged"),
-		dbus.WithMatchArg(0, watcherName))
+	sigs := s.conn.Signals()
+	err := s.conn.AddMatch(ctx, "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"+
+		"interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='"+watcherName+"'")
 	if err != nil {
 		s.log.Warn("cannot watch for a new tray host; registering once", "err", err)
 	}
@@ -91,11 +83,11 @@ func (s *sni) stayRegistered(ctx context.Context) {
 			if !ok {
 				return // the connection closed
 			}
-			if sig.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(sig.Body) != 3 {
+			if sig.Name() != "org.freedesktop.DBus.NameOwnerChanged" || len(sig.body) != 3 {
 				continue
 			}
-			name, _ := sig.Body[0].(string)
-			owner, _ := sig.Body[2].(string)
+			name, _ := sig.body[0].(string)
+			owner, _ := sig.body[2].(string)
 			if name == watcherName && owner != "" {
 				try()
 			}
