@@ -11,6 +11,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/policy"
+	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -77,6 +78,11 @@ func (s *Service) checkPolicy(ctx context.Context, in PolicyInput) (string, stri
 	}
 	if err := s.checkRoutes(ctx, doc); err != nil {
 		return "", "", nil, err
+	}
+	if v, ok := doc.Get("updates.window"); ok {
+		if _, err := protocol.ParseUpdateWindow(v.(string)); err != nil {
+			return "", "", nil, &PolicyInvalidError{Fields: []policy.FieldError{{Path: "updates.window", Message: err.Error()}}}
+		}
 	}
 	canonical, err := json.Marshal(doc)
 	if err != nil {

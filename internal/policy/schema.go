@@ -135,7 +135,7 @@ type Spec struct {
 }
 
 // Sections lists the top-level sections of a policy document. Those
-// without fields yet (updates, remote_access, scripts) are
+// without fields yet (remote_access, scripts) are
 // placeholders that later work fills in: a document may only contain them
 // as empty objects.
 func Sections() []string {
@@ -251,6 +251,7 @@ func buildSchema() *schema {
 		"How often the agent reports hardware and software inventory.", durationRange(time.Hour, 30*day))
 
 	addMachineFields(add)
+	addUpdateFields(add, func() { specs[len(specs)-1].ServerOnly = true })
 
 	s := &schema{specs: specs, byPath: make(map[string]int, len(specs)), groups: make(map[string]bool)}
 	for _, sec := range Sections() {

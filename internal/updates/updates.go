@@ -14,6 +14,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -32,9 +33,10 @@ const (
 
 // Service offers updates and records their steps.
 type Service struct {
-	db   *store.DB
-	cmds *command.Service
-	log  *slog.Logger
+	db       *store.DB
+	cmds     *command.Service
+	log      *slog.Logger
+	policies *effective.Policies // nil: no automatic rollout
 }
 
 // New returns a Service.

@@ -170,6 +170,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 			// first one is made.
 			Report:      func(s protocol.UpdateStatus, sent func()) { client.ReportUpdate(s, sent) },
 			Server:      local.serverURL,
+			Window:      func() protocol.UpdateWindow { return updateWindow(policy.Current().Policy, log) },
 			Restart:     func(reason string) { stopRun(errUpdated{reason}) },
 			OnConfirmed: func() { restartWatchdogService(ctx, log) },
 		}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -134,4 +135,24 @@ func restartWatchdogService(ctx context.Context, log *slog.Logger) {
 		return
 	}
 	log.Info("watchdog restarted on the new binary")
+}
+
+// updateWindow reads the policy's updates.window; a window that does not
+// parse (the server checks it, so only an old or hand-edited policy) is
+// any time, and says so.
+func updateWindow(doc json.RawMessage, log *slog.Logger) protocol.UpdateWindow {
+	var p struct {
+		Updates struct {
+			Window string `json:"window"`
+		} `json:"updates"`
+	}
+	if len(doc) == 0 || json.Unmarshal(doc, &p) != nil {
+		return protocol.UpdateWindow{}
+	}
+	w, err := protocol.ParseUpdateWindow(p.Updates.Window)
+	if err != nil {
+		log.Warn("ignoring the policy's update window", "err", err)
+		return protocol.UpdateWindow{}
+	}
+	return w
 }

@@ -32,6 +32,11 @@ type Runner struct {
 	// Server returns the server the agent is connected to, where the
 	// release is downloaded from.
 	Server func() string
+	// Window returns the policy's update window, read when an offer is
+	// taken; nil means any time.
+	Window func() protocol.UpdateWindow
+	// Now is the clock the window is read with; nil means time.Now.
+	Now func() time.Time
 	Log    *slog.Logger
 	// Rand picks the spread delay in [0, n); nil means math/rand/v2.
 	Rand func(n int64) int64
@@ -154,6 +159,18 @@ func (r *Runner) apply(ctx context.Context, offer protocol.UpdateOffer) bool {
 	if spread := int64(offer.Spread); spread > 0 {
 		if !sleep(ctx, time.Duration(r.rand(spread))) {
 			return false
+		}
+	}
+	if r.Window != nil {
+		now := time.Now()
+		if r.Now != nil {
+			now = r.Now()
+		}
+		if at := r.Window().Next(now.Local()); at.After(now) {
+			r.Log.Info("update waits for its window", "version", offer.Release.Statement.Version, "window", r.Window().String(), "at", at)
+			if !sleep(ctx, at.Sub(now)) {
+				return false
+			}
 		}
 	}
 	deadline := time.Now().Add(maxBusyWait)

@@ -1,0 +1,238 @@
+package updates
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/effective"
+	"github.com/steward-rmm/steward/internal/policy"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// Rollout bounds.
+const (
+	// RolloutBatch bounds the agents offered a release per run of the job.
+	RolloutBatch = 500
+	// RolloutSpread spreads the downloads of one batch.
+	RolloutSpread = 30 * time.Minute
+	// haltMinTried is how many agents must have tried a release before the
+	// failed share can halt it.
+	haltMinTried = 10
+)
+
+// SetPolicies gives the service the effective policies the rollout reads;
+// without them Rollout does nothing.
+func (s *Service) SetPolicies(p *effective.Policies) { s.policies = p }
+
+// InRollout reports whether an agent is among the percent that get a
+// release: a hash of the agent and the version, so that the same agents
+// stay in as the percentage grows, and each release picks other early
+// agents.
+func InRollout(agentID, version string, percent float64) bool {
+	if percent >= 100 {
+		return true
+	}
+	h := fnv.New32a()
+	h.Write([]byte(agentID + "/" + version))
+	return float64(h.Sum32()%10000) < percent*100
+}
+
+// Rollout is the singleton job that offers each channel's newest release
+// to the agents whose policy takes it automatically, and halts a release
+// that fails on too many agents.
+func (s *Service) Rollout(ctx context.Context) error {
+	if s.policies == nil {
+		return nil
+	}
+	releases, _, err := s.db.ListReleases(ctx, store.ReleaseFilter{Status: store.ReleaseActive}, store.Page{Limit: 500})
+	if err != nil {
+		return err
+	}
+	newest := map[string]store.Release{}
+	for _, r := range releases {
+		k := r.Channel + "/" + r.OS + "/" + r.Arch
+		if cur, ok := newest[k]; !ok || protocol.CompareVersions(r.Version, cur.Version) > 0 {
+			newest[k] = r
+		}
+	}
+	resolver, err := s.policies.Resolver(ctx)
+	if err != nil {
+		return err
+	}
+	def, err := resolver.Resolve("", "", "")
+	if err != nil {
+		return err
+	}
+	for _, r := range newest {
+		halted, err := s.haltIfFailing(ctx, r, def)
+		if err != nil || halted {
+			if err != nil {
+				s.log.Error("check the release's failures", "release_id", r.ID, "err", err)
+			}
+			continue
+		}
+		if err := s.rollOut(ctx, r, resolver); err != nil {
+			s.log.Error("roll out release", "release_id", r.ID, "version", r.Version, "err", err)
+		}
+	}
+	return nil
+}
+
+// haltIfFailing halts a release whose failures pass the default policy's
+// halt rules.
+func (s *Service) haltIfFailing(ctx context.Context, r store.Release, def policy.Effective) (bool, error) {
+	counts, err := s.db.ReleaseStepCounts(ctx, r.ID)
+	if err != nil {
+		return false, err
+	}
+	failed := counts[protocol.UpdateFailed] + counts[protocol.UpdateRolledBack]
+	tried := failed + counts[protocol.UpdateConfirmed]
+	maxAgents := intField(def, "updates.halt.failed_agents", 20)
+	maxPct := floatField(def, "updates.halt.failed_percent", 10)
+	var why string
+	switch {
+	case int64(failed) > maxAgents:
+		why = fmt.Sprintf("%d agents failed to install it (more than %d)", failed, maxAgents)
+	case tried >= haltMinTried && float64(failed)*100 > maxPct*float64(tried):
+		why = fmt.Sprintf("%d of %d agents that tried it failed (more than %.0f%%)", failed, tried, maxPct)
+	default:
+		return false, nil
+	}
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.SetReleaseStatus(ctx, r.ID, store.ReleaseHalted); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, rolloutPrincipal().Audit("release.halt", "release", r.ID,
+			map[string]string{"version": r.Version, "os": r.OS, "arch": r.Arch, "reason": why}))
+	})
+	if err != nil {
+		return false, err
+	}
+	s.log.Warn("release rollout halted", "release_id", r.ID, "version", r.Version, "os", r.OS, "arch", r.Arch, "reason", why)
+	return true, nil
+}
+
+// rollOut offers r to the next batch of agents that take it.
+func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effective.Resolver) error {
+	candidates, err := s.db.RolloutCandidates(ctx, r, time.Now().Add(-OfferExpiry), RolloutBatch)
+	if err != nil || len(candidates) == 0 {
+		return err
+	}
+	var signed protocol.SignedRelease
+	if err := json.Unmarshal([]byte(r.Signature), &signed); err != nil {
+		return fmt.Errorf("stored signature: %w", err)
+	}
+	var (
+		prepared []command.Prepared
+		offered  []store.AgentUpdate
+	)
+	for _, c := range candidates {
+		running := strings.TrimPrefix(c.Version, "v")
+		// A build without a release version (a developer's) is never
+		// replaced automatically; "update now" still can.
+		if !protocol.ValidVersion(running) || protocol.CompareVersions(r.Version, running) <= 0 {
+			continue
+		}
+		eff, err := resolver.Resolve(c.ClientID, c.SiteID, c.AgentID)
+		if err != nil {
+			s.log.Warn("resolve the policy of a rollout candidate", "agent_id", c.AgentID, "err", err)
+			continue
+		}
+		if !boolField(eff, "updates.auto", true) {
+			continue
+		}
+		if pin := textField(eff, "updates.pinned_version"); pin != "" && pin != r.Version {
+			continue
+		}
+		if !InRollout(c.AgentID, r.Version, floatField(eff, "updates.rollout_percent", 100)) {
+			continue
+		}
+		deadline := durationField(eff, "updates.confirm_deadline", protocol.DefaultConfirmDeadline)
+		args, err := json.Marshal(protocol.UpdateOffer{ReleaseID: r.ID, Release: signed,
+			ConfirmDeadline: protocol.Duration(deadline), Spread: protocol.Duration(RolloutSpread)})
+		if err != nil {
+			return err
+		}
+		prepared = append(prepared, command.Prepared{AgentID: c.AgentID, Args: args})
+		offered = append(offered, store.AgentUpdate{AgentID: c.AgentID, ReleaseID: r.ID, FromVersion: c.Version,
+			ToVersion: r.Version, Step: store.UpdateOffered})
+	}
+	if len(prepared) == 0 {
+		return nil
+	}
+	p := rolloutPrincipal()
+	target := fmt.Sprintf("rollout of %s to %d agents", r.Version, len(prepared))
+	_, err = s.cmds.CreatePrepared(ctx, p, access.ManageUpdates, protocol.CommandUpdate, target, OfferExpiry, prepared,
+		func(tx *store.Tx, b store.CommandBatch) error {
+			for _, u := range offered {
+				if _, err := tx.RecordUpdateStep(ctx, u); err != nil {
+					return err
+				}
+			}
+			return tx.AddAudit(ctx, p.Audit("update.offer", "release", r.ID, map[string]string{
+				"agents": fmt.Sprint(len(prepared)), "version": r.Version, "batch_id": b.ID, "automatic": "true"}))
+		})
+	if err == nil {
+		s.log.Info("release offered", "release_id", r.ID, "version", r.Version, "agents", len(prepared))
+	}
+	return err
+}
+
+// rolloutPrincipal is who the automatic rollout acts as in the audit log.
+func rolloutPrincipal() access.Principal {
+	p := access.Console()
+	p.IP = "automatic rollout"
+	return p
+}
+
+func boolField(e policy.Effective, path string, def bool) bool {
+	if v, ok := e.Get(path); ok {
+		if b, ok := v.Value.(bool); ok {
+			return b
+		}
+	}
+	return def
+}
+
+func textField(e policy.Effective, path string) string {
+	if v, ok := e.Get(path); ok {
+		if s, ok := v.Value.(string); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+func floatField(e policy.Effective, path string, def float64) float64 {
+	if v, ok := e.Get(path); ok {
+		if f, ok := v.Value.(float64); ok {
+			return f
+		}
+	}
+	return def
+}
+
+func intField(e policy.Effective, path string, def int64) int64 {
+	if v, ok := e.Get(path); ok {
+		if n, ok := v.Value.(int64); ok {
+			return n
+		}
+	}
+	return def
+}
+
+func durationField(e policy.Effective, path string, def time.Duration) time.Duration {
+	if v, ok := e.Get(path); ok {
+		if d, ok := v.Value.(time.Duration); ok {
+			return d
+		}
+	}
+	return def
+}
