@@ -37,7 +37,7 @@ type Runner struct {
 	Window func() protocol.UpdateWindow
 	// Now is the clock the window is read with; nil means time.Now.
 	Now func() time.Time
-	Log    *slog.Logger
+	Log *slog.Logger
 	// Rand picks the spread delay in [0, n); nil means math/rand/v2.
 	Rand func(n int64) int64
 
