@@ -136,6 +136,9 @@ func (a *API) Register(mux *http.ServeMux) {
 		"POST /api/v1/updates":                              a.updateNow,
 		"GET /api/v1/agents/{id}/updates":                   a.agentUpdates,
 		"GET /api/v1/releases/{id}/agents":                  a.releaseAgents,
+		"POST /api/v1/releases/{id}/halt":                   a.setReleaseStatus(store.ReleaseHalted),
+		"POST /api/v1/releases/{id}/resume":                 a.setReleaseStatus(store.ReleaseActive),
+		"POST /api/v1/releases/{id}/withdraw":               a.setReleaseStatus(store.ReleaseWithdrawn),
 	}
 	// paths knows every route's path without its method, to tell a wrong
 	// method (405 with Allow) from an unknown endpoint (404).

@@ -308,3 +308,16 @@ func (a *API) releaseAgents(w http.ResponseWriter, r *http.Request, _ access.Pri
 	writeJSON(w, http.StatusOK, map[string]any{"steps": counts, "items": items, "total": total, "limit": pg.Limit, "offset": pg.Offset})
 	return nil
 }
+
+// setReleaseStatus returns the handler of POST /api/v1/releases/{id}/halt,
+// /resume and /withdraw.
+func (a *API) setReleaseStatus(status string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+		rel, err := a.cfg.Manage.SetReleaseStatus(r.Context(), p, r.PathValue("id"), status)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, rel)
+		return nil
+	}
+}

@@ -208,3 +208,35 @@ func TestUpdateChannels(t *testing.T) {
 		}
 	})
 }
+
+func TestReleaseStatus(t *testing.T) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	key := protocol.NewReleaseKey(priv.Public().(ed25519.PublicKey))
+	opts := harnessOptions
+	opts.ReleaseKeys = []string{key.String()}
+	servertest.Each(t, opts, func(t *testing.T, s *servertest.Server) {
+		data := []byte("agent")
+		body, ct := releaseUpload(t, data, map[string]string{"signature": signRelease(t, priv, "2.0.0", data)})
+		res := s.Do(t, servertest.Request{Method: "POST", Path: "/api/v1/releases", Body: body, ContentType: ct, Token: s.User(t, store.RoleOwner).Token})
+		rel := servertest.Decode[store.Release](t, res.Want(t, http.StatusCreated))
+		base := "/api/v1/releases/" + rel.ID
+		s.As(t, store.RoleTechnician, "POST", base+"/halt", "").Want(t, http.StatusForbidden)
+		for _, st := range []struct{ action, want string }{{"halt", "halted"}, {"halt", "halted"}, {"resume", "active"}, {"withdraw", "withdrawn"}} {
+			got := servertest.Decode[store.Release](t, s.As(t, store.RoleAdmin, "POST", base+"/"+st.action, "").Want(t, http.StatusOK))
+			if got.Status != st.want {
+				t.Errorf("%s: status %q, want %q", st.action, got.Status, st.want)
+			}
+		}
+		if r := s.As(t, store.RoleAdmin, "POST", base+"/resume", ""); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "withdrawn") {
+			t.Errorf("resume a withdrawn release: %d %s", r.Status, r.Body)
+		}
+		s.As(t, store.RoleAdmin, "POST", "/api/v1/releases/nope/halt", "").Want(t, http.StatusNotFound)
+		var audit struct {
+			Items []store.AuditEntry `json:"items"`
+		}
+		json.Unmarshal(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=release.", "").Want(t, http.StatusOK).Body, &audit)
+		if len(audit.Items) != 4 { // publish, halt, resume, withdraw (the second halt changed nothing)
+			t.Errorf("%d release audit entries, want 4", len(audit.Items))
+		}
+	})
+}

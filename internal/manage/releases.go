@@ -122,3 +122,39 @@ func (s *Service) SetUpdateChannel(ctx context.Context, p access.Principal, leve
 		return tx.AddAudit(ctx, p.Audit("update_channel.set", level, id, map[string]string{"channel": shown}))
 	})
 }
+
+// SetReleaseStatus halts, resumes (active) or withdraws a release by hand.
+// A withdrawn release is never offered or served again and cannot come
+// back.
+func (s *Service) SetReleaseStatus(ctx context.Context, p access.Principal, id, status string) (store.Release, error) {
+	if err := access.Require(p, access.ManageUpdates); err != nil {
+		return store.Release{}, err
+	}
+	switch status {
+	case store.ReleaseActive, store.ReleaseHalted, store.ReleaseWithdrawn:
+	default:
+		return store.Release{}, input.Errorf("status", "must be active, halted or withdrawn")
+	}
+	var rel store.Release
+	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+		cur, err := s.db.GetRelease(ctx, id)
+		if err != nil {
+			return err
+		}
+		if cur.Status == store.ReleaseWithdrawn && status != store.ReleaseWithdrawn {
+			return input.Errorf("status", "release %s was withdrawn; publish a new version instead", cur.Version)
+		}
+		if cur.Status == status {
+			rel = cur
+			return nil
+		}
+		if err := tx.SetReleaseStatus(ctx, id, status); err != nil {
+			return err
+		}
+		cur.Status = status
+		rel = cur
+		action := map[string]string{store.ReleaseActive: "release.resume", store.ReleaseHalted: "release.halt", store.ReleaseWithdrawn: "release.withdraw"}[status]
+		return tx.AddAudit(ctx, p.Audit(action, "release", id, map[string]string{"version": cur.Version, "os": cur.OS, "arch": cur.Arch}))
+	})
+	return rel, err
+}
