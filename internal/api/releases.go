@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -208,12 +209,13 @@ type updateBody struct {
 	ClientID  string   `json:"client_id"`
 	ReleaseID string   `json:"release_id"`
 	Retry     bool     `json:"retry"`
+	Rollback  bool     `json:"rollback"`
 	Spread    string   `json:"spread"`
 }
 
 func (b updateBody) request() (updates.Request, error) {
 	req := updates.Request{Selection: updates.Selection{AgentIDs: b.AgentIDs, SiteID: b.SiteID, ClientID: b.ClientID},
-		ReleaseID: b.ReleaseID, Retry: b.Retry}
+		ReleaseID: b.ReleaseID, Retry: b.Retry, Rollback: b.Rollback}
 	if b.Spread != "" {
 		d, err := time.ParseDuration(b.Spread)
 		if err != nil {
@@ -320,4 +322,26 @@ func (a *API) setReleaseStatus(status string) handlerFunc {
 		writeJSON(w, http.StatusOK, rel)
 		return nil
 	}
+}
+
+// allowRollback takes the body of POST /api/v1/releases/{id}/rollback: a
+// signed rollback instruction (`steward release sign --rollback`).
+func (a *API) allowRollback(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxSignedReleaseBytes))
+	if err != nil {
+		return uploadError(err)
+	}
+	rb, err := protocol.DecodeSignedRollback(bytes.TrimSpace(b))
+	if err != nil {
+		return errBadRequest("rollback instruction: %v", err)
+	}
+	rel, err := a.cfg.Manage.AllowRollback(r.Context(), p, a.cfg.ReleaseKeys, r.PathValue("id"), rb)
+	if errors.Is(err, manage.ErrNoReleaseKeys) {
+		return &badRequest{status: http.StatusConflict, msg: err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rel)
+	return nil
 }

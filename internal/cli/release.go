@@ -18,7 +18,7 @@ import (
 
 const releaseUsage = `Usage:
   steward release keygen --out DIR
-  steward release sign --key KEY --version V FILE...
+  steward release sign --key KEY --version V [--rollback] FILE...
   steward release publish --file F [--signature F.sig] [--channel stable|beta] [--notes TEXT]
                           [--version V] [--os OS] [--arch ARCH] [--release-key KEY]...
   steward release list [--channel C]
@@ -77,6 +77,7 @@ func releaseSign(args []string, stdio IO) error {
 	fs := newFlagSet("release sign", stdio)
 	keyPath := fs.String("key", "", "the private release `KEY` file (release.key)")
 	version := fs.String("version", "", "the semantic `VERSION` the binaries were built as, e.g. 1.4.0")
+	rollback := fs.Bool("rollback", false, "write FILE.rollback instead: the instruction that lets agents on newer versions go back to this release")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -92,6 +93,21 @@ func releaseSign(args []string, stdio IO) error {
 		return err
 	}
 	for _, file := range fs.Args() {
+		if *rollback {
+			st, err := release.Describe(file, *version)
+			if err != nil {
+				return err
+			}
+			rb, err := protocol.SignRollback(priv, st)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(file+".rollback", rb.Encode(), 0o644); err != nil {
+				return fmt.Errorf("write rollback instruction: %w", err)
+			}
+			fmt.Fprintf(stdio.Stdout, "%s.rollback: agents may go back to %s %s/%s (key %s)\n", file, st.Version, st.OS, st.Arch, rb.KeyID)
+			continue
+		}
 		signed, err := release.SignFile(priv, file, *version)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/release"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -38,6 +39,18 @@ func TestReleaseCommands(t *testing.T) {
 	out = runOK(t, "release", "sign", "--key", key, "--version", "1.0.0", bin)
 	if !strings.Contains(out.stdout, "1.0.0 linux/arm64") {
 		t.Errorf("sign says %q", out.stdout)
+	}
+
+	out = runOK(t, "release", "sign", "--key", key, "--version", "1.0.0", "--rollback", bin)
+	if !strings.Contains(out.stdout, "agents may go back to 1.0.0 linux/arm64") {
+		t.Errorf("sign --rollback says %q", out.stdout)
+	}
+	rbData, err := os.ReadFile(bin + ".rollback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := protocol.DecodeSignedRollback(rbData); err != nil {
+		t.Errorf("the rollback instruction does not decode: %v", err)
 	}
 
 	dir := dataDir(t)

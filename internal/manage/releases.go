@@ -158,3 +158,35 @@ func (s *Service) SetReleaseStatus(ctx context.Context, p access.Principal, id, 
 	})
 	return rel, err
 }
+
+// AllowRollback attaches a signed rollback instruction to a release, so
+// that "update now" may take agents on newer versions back to it. The
+// instruction must verify against the trusted keys and name exactly this
+// release.
+func (s *Service) AllowRollback(ctx context.Context, p access.Principal, keys []protocol.ReleaseKey, id string, rb protocol.SignedRollback) (store.Release, error) {
+	if err := access.Require(p, access.ManageUpdates); err != nil {
+		return store.Release{}, err
+	}
+	if len(keys) == 0 {
+		return store.Release{}, ErrNoReleaseKeys
+	}
+	rel, err := s.db.GetRelease(ctx, id)
+	if err != nil {
+		return store.Release{}, err
+	}
+	st := protocol.ReleaseStatement{Version: rel.Version, OS: rel.OS, Arch: rel.Arch, Size: rel.Size, SHA256: rel.SHA256}
+	if err := protocol.VerifyRollback(keys, rb, st); err != nil {
+		return store.Release{}, input.Errorf("rollback", "%v", err)
+	}
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.SetReleaseRollback(ctx, id, string(rb.Encode())); err != nil {
+			return err
+		}
+		return tx.AddAudit(ctx, p.Audit("release.allow_rollback", "release", id, map[string]string{
+			"version": rel.Version, "os": rel.OS, "arch": rel.Arch, "key_id": rb.KeyID}))
+	})
+	if err != nil {
+		return store.Release{}, err
+	}
+	return s.db.GetRelease(ctx, id)
+}

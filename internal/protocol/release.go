@@ -244,3 +244,100 @@ func oneOf(s string, list []string) bool {
 	}
 	return false
 }
+
+// A release older than what an agent runs is installed only with a
+// rollback instruction: a statement, signed offline with a release key
+// like the release itself, that names exactly which release (version,
+// platform, SHA-256) agents may go back to. A server cannot downgrade
+// agents to an old, perhaps vulnerable, signed release on its own.
+const rollbackDomain = "steward-rollback-v1"
+
+// RollbackStatement names the release agents may roll back to.
+type RollbackStatement struct {
+	Version string `json:"version"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+	SHA256  string `json:"sha256"`
+}
+
+// SignedBytes is the message a release key signs for a rollback.
+func (s RollbackStatement) SignedBytes() []byte {
+	return []byte(rollbackDomain + "\nversion=" + s.Version + "\nos=" + s.OS + "\narch=" + s.Arch + "\nsha256=" + s.SHA256 + "\n")
+}
+
+// Matches reports whether the rollback names exactly this release.
+func (s RollbackStatement) Matches(r ReleaseStatement) bool {
+	return s.Version == r.Version && s.OS == r.OS && s.Arch == r.Arch && s.SHA256 == r.SHA256
+}
+
+// SignedRollback is a rollback statement with its signature.
+type SignedRollback struct {
+	Statement RollbackStatement `json:"statement"`
+	KeyID     string            `json:"key_id"`
+	Signature []byte            `json:"signature"`
+}
+
+// SignRollback signs a rollback to the release r.
+func SignRollback(priv ed25519.PrivateKey, r ReleaseStatement) (SignedRollback, error) {
+	if err := r.Validate(); err != nil {
+		return SignedRollback{}, err
+	}
+	pub, ok := priv.Public().(ed25519.PublicKey)
+	if !ok {
+		return SignedRollback{}, errors.New("release key: not an ed25519 key")
+	}
+	st := RollbackStatement{Version: r.Version, OS: r.OS, Arch: r.Arch, SHA256: r.SHA256}
+	return SignedRollback{Statement: st, KeyID: ReleaseKeyID(pub), Signature: ed25519.Sign(priv, st.SignedBytes())}, nil
+}
+
+// VerifyRollback checks that rb is signed by one of keys and names the
+// release r.
+func VerifyRollback(keys []ReleaseKey, rb SignedRollback, r ReleaseStatement) error {
+	if !rb.Statement.Matches(r) {
+		return fmt.Errorf("the rollback instruction names %s %s/%s, not this release", rb.Statement.Version, rb.Statement.OS, rb.Statement.Arch)
+	}
+	for _, k := range keys {
+		if k.ID != rb.KeyID {
+			continue
+		}
+		if len(rb.Signature) != ed25519.SignatureSize || !ed25519.Verify(k.Pub, rb.Statement.SignedBytes(), rb.Signature) {
+			return fmt.Errorf("rollback instruction: %w", ErrReleaseBadSignature)
+		}
+		return nil
+	}
+	return fmt.Errorf("rollback instruction: %w (key %q)", ErrReleaseUnknownKey, rb.KeyID)
+}
+
+// DecodeSignedRollback parses a rollback instruction and checks its form.
+func DecodeSignedRollback(b []byte) (SignedRollback, error) {
+	var rb SignedRollback
+	if len(b) > MaxSignedReleaseBytes {
+		return rb, ErrTooLarge
+	}
+	if err := strictUnmarshal(b, &rb); err != nil {
+		return SignedRollback{}, fmt.Errorf("decode rollback instruction: %w", err)
+	}
+	st := rb.Statement
+	if err := (ReleaseStatement{Version: st.Version, OS: st.OS, Arch: st.Arch, Size: 1, SHA256: st.SHA256}).Validate(); err != nil {
+		return SignedRollback{}, fmt.Errorf("decode rollback instruction: %w", err)
+	}
+	if rb.KeyID == "" {
+		return SignedRollback{}, errors.New("decode rollback instruction: missing key_id")
+	}
+	if err := checkToken("key_id", rb.KeyID, maxIDLen); err != nil {
+		return SignedRollback{}, fmt.Errorf("decode rollback instruction: %w", err)
+	}
+	if len(rb.Signature) != ed25519.SignatureSize {
+		return SignedRollback{}, fmt.Errorf("decode rollback instruction: signature is %d bytes, want %d", len(rb.Signature), ed25519.SignatureSize)
+	}
+	return rb, nil
+}
+
+// Encode renders rb as the JSON DecodeSignedRollback reads.
+func (rb SignedRollback) Encode() []byte {
+	b, err := json.MarshalIndent(rb, "", "  ")
+	if err != nil { // only plain fields: cannot fail
+		panic(err)
+	}
+	return append(b, '\n')
+}

@@ -148,3 +148,47 @@ func FuzzDecodeSignedRelease(f *testing.F) {
 		}
 	})
 }
+
+func TestRollbackStatements(t *testing.T) {
+	priv, key := testKey(t, 1)
+	st := testStatement()
+	rb, err := SignRollback(priv, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeSignedRollback(rb.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyRollback([]ReleaseKey{key}, back, st); err != nil {
+		t.Fatal(err)
+	}
+	other := st
+	other.SHA256 = strings.Repeat("1", 64)
+	if err := VerifyRollback([]ReleaseKey{key}, back, other); err == nil {
+		t.Error("a rollback verified for another build")
+	}
+	// A release signature is not a rollback signature: the domains differ.
+	signed, _ := SignRelease(priv, st)
+	forged := SignedRollback{Statement: rb.Statement, KeyID: signed.KeyID, Signature: signed.Signature}
+	if err := VerifyRollback([]ReleaseKey{key}, forged, st); !errors.Is(err, ErrReleaseBadSignature) {
+		t.Errorf("a release signature passed as a rollback: %v", err)
+	}
+}
+
+func FuzzDecodeSignedRollback(f *testing.F) {
+	priv := ed25519.NewKeyFromSeed(bytesOf(7, ed25519.SeedSize))
+	rb, _ := SignRollback(priv, testStatement())
+	f.Add(rb.Encode())
+	f.Add([]byte(`{"statement":{},"key_id":"x","signature":""}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeSignedRollback(b)
+		if err != nil {
+			return
+		}
+		if !ValidVersion(r.Statement.Version) || len(r.Signature) != ed25519.SignatureSize {
+			t.Fatalf("accepted %+v", r)
+		}
+		checkTokenInvariant(t, "key_id", r.KeyID, maxIDLen)
+	})
+}

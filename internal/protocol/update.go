@@ -51,6 +51,9 @@ type UpdateOffer struct {
 	ConfirmDeadline Duration `json:"confirm_deadline,omitempty"`
 	// Retry asks the agent to try a version that failed on it before.
 	Retry bool `json:"retry,omitempty"`
+	// Rollback, when the release is older than what the agent runs, is
+	// the signed instruction that allows going back to it.
+	Rollback *SignedRollback `json:"rollback,omitempty"`
 	// Spread asks the agent to wait a random time up to this long before
 	// it downloads, so that many agents offered at once do not all
 	// download at once.

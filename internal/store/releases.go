@@ -36,6 +36,10 @@ type Release struct {
 	SHA256    string    `json:"sha256"`
 	KeyID     string    `json:"key_id"`
 	Signature string    `json:"-"` // the .sig file as published (protocol.SignedRelease)
+	// Rollback is a signed rollback instruction (protocol.SignedRollback)
+	// allowing agents on newer versions back to this release, "" if none.
+	Rollback        string `json:"-"`
+	RollbackAllowed bool   `json:"rollback_allowed"`
 	Notes     string    `json:"notes"`
 	Status    string    `json:"status"`
 	CreatedBy string    `json:"created_by"`
@@ -83,6 +87,15 @@ func (t *Tx) CreateRelease(ctx context.Context, r Release, file io.Reader) (Rele
 	return r, nil
 }
 
+// SetReleaseRollback attaches a signed rollback instruction to a release.
+func (t *Tx) SetReleaseRollback(ctx context.Context, id, rollback string) error {
+	res, err := t.q.ExecContext(ctx, `UPDATE releases SET rollback = $1 WHERE id = $2`, rollback, id)
+	if err != nil {
+		return fmt.Errorf("set release %s rollback: %w", id, err)
+	}
+	return expectOne(res, "release "+id)
+}
+
 // SetReleaseStatus changes a release's status.
 func (t *Tx) SetReleaseStatus(ctx context.Context, id, status string) error {
 	res, err := t.q.ExecContext(ctx, `UPDATE releases SET status = $1 WHERE id = $2`, status, id)
@@ -92,7 +105,7 @@ func (t *Tx) SetReleaseStatus(ctx context.Context, id, status string) error {
 	return expectOne(res, "release "+id)
 }
 
-const releaseColumns = `id, version, os, arch, channel, size, sha256, key_id, signature, notes, status, created_by, created_at`
+const releaseColumns = `id, version, os, arch, channel, size, sha256, key_id, signature, notes, status, created_by, created_at, rollback`
 
 func scanRelease(row interface{ Scan(...any) error }) (Release, error) {
 	var (
@@ -100,10 +113,10 @@ func scanRelease(row interface{ Scan(...any) error }) (Release, error) {
 		created int64
 	)
 	if err := row.Scan(&r.ID, &r.Version, &r.OS, &r.Arch, &r.Channel, &r.Size, &r.SHA256, &r.KeyID, &r.Signature,
-		&r.Notes, &r.Status, &r.CreatedBy, &created); err != nil {
+		&r.Notes, &r.Status, &r.CreatedBy, &created, &r.Rollback); err != nil {
 		return Release{}, err
 	}
-	r.CreatedAt = fromMS(created)
+	r.CreatedAt, r.RollbackAllowed = fromMS(created), r.Rollback != ""
 	return r, nil
 }
 

@@ -63,6 +63,9 @@ type Request struct {
 	ReleaseID string `json:"release_id"`
 	// Retry offers a version again to agents where it failed.
 	Retry bool `json:"retry"`
+	// Rollback offers ReleaseID to agents on newer versions, with the
+	// release's signed rollback instruction.
+	Rollback bool `json:"rollback"`
 	// Spread spreads the downloads over this long (Go duration, e.g. 30m).
 	Spread time.Duration `json:"-"`
 }
@@ -99,6 +102,9 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 		if r.Status != store.ReleaseActive {
 			return Summary{}, input.Errorf("release_id", "release %s is %s", r.Version, r.Status)
 		}
+		if req.Rollback && r.Rollback == "" {
+			return Summary{}, input.Errorf("rollback", "release %s has no signed rollback instruction (steward release sign --rollback, then POST /api/v1/releases/%s/rollback)", r.Version, r.ID)
+		}
 		fixed = &r
 	}
 	sum := Summary{Skipped: map[string]int{}}
@@ -107,7 +113,7 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 		offered  []store.AgentUpdate
 	)
 	for _, a := range agents {
-		rel, why, err := s.choose(ctx, a, fixed)
+		rel, why, err := s.choose(ctx, a, fixed, req.Rollback)
 		if err != nil {
 			return Summary{}, err
 		}
@@ -131,6 +137,13 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 			return Summary{}, fmt.Errorf("release %s: stored signature: %w", rel.ID, err)
 		}
 		offer := protocol.UpdateOffer{ReleaseID: rel.ID, Release: signed, Retry: req.Retry, Spread: protocol.Duration(req.Spread)}
+		if req.Rollback && rel.Rollback != "" {
+			rb, err := protocol.DecodeSignedRollback([]byte(rel.Rollback))
+			if err != nil {
+				return Summary{}, fmt.Errorf("release %s: stored rollback instruction: %w", rel.ID, err)
+			}
+			offer.Rollback = &rb
+		}
 		args, err := json.Marshal(offer)
 		if err != nil {
 			return Summary{}, err
@@ -210,14 +223,17 @@ func (s *Service) selected(ctx context.Context, sel Selection) ([]store.Agent, s
 }
 
 // choose picks the release for an agent, or says why it gets none.
-func (s *Service) choose(ctx context.Context, a store.Agent, fixed *store.Release) (store.Release, string, error) {
+func (s *Service) choose(ctx context.Context, a store.Agent, fixed *store.Release, rollback bool) (store.Release, string, error) {
 	running := strings.TrimPrefix(a.Version, "v")
 	if fixed != nil {
 		if fixed.OS != a.OS || fixed.Arch != a.Arch {
 			return store.Release{}, "another platform than the release", nil
 		}
-		if protocol.ValidVersion(running) && protocol.CompareVersions(fixed.Version, running) <= 0 {
-			return store.Release{}, "already on this version or newer", nil
+		if fixed.Version == running {
+			return store.Release{}, "already on this version", nil
+		}
+		if protocol.ValidVersion(running) && protocol.CompareVersions(fixed.Version, running) < 0 && !rollback {
+			return store.Release{}, "on a newer version (ask for a rollback to go back)", nil
 		}
 		return *fixed, "", nil
 	}

@@ -157,3 +157,52 @@ func TestUpdateNow(t *testing.T) {
 		}
 	})
 }
+
+// TestRollbackOffer: an older release goes to agents on newer versions
+// only when asked, and only with its signed rollback instruction.
+func TestRollbackOffer(t *testing.T) {
+	key := protocol.NewReleaseKey(releasePriv.Public().(ed25519.PublicKey))
+	servertest.Each(t, servertest.Options{ReleaseKeys: []string{key.String()}}, func(t *testing.T, s *servertest.Server) {
+		site := s.NewSite(t)
+		id, secret := s.EnrollIn(t, site.ID, "back-01")
+		a := s.Connect(t, id, secret, servertest.AgentOptions{}) // runs 0.1.0
+		s.WaitPresence(t, id, true)
+		old := publish(t, s, "0.0.9", "linux", "amd64", "stable")
+		body := `{"release_id":"` + old.ID + `"}`
+		sum := servertest.Decode[summary](t, s.As(t, store.RoleAdmin, "POST", "/api/v1/agents/"+id+"/update", body).Want(t, http.StatusAccepted))
+		if sum.Offered != 0 {
+			t.Fatalf("an older release was offered without a rollback: %+v", sum)
+		}
+		rollback := `{"release_id":"` + old.ID + `","rollback":true}`
+		if r := s.As(t, store.RoleAdmin, "POST", "/api/v1/agents/"+id+"/update", rollback); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "no signed rollback instruction") {
+			t.Fatalf("rollback without an instruction: %d %s", r.Status, r.Body)
+		}
+		data := []byte("agent 0.0.9 linux/amd64")
+		sha := sha256.Sum256(data)
+		st := protocol.ReleaseStatement{Version: "0.0.9", OS: "linux", Arch: "amd64", Size: int64(len(data)), SHA256: hex.EncodeToString(sha[:])}
+		wrong := st
+		wrong.Version = "0.0.8"
+		bad, _ := protocol.SignRollback(releasePriv, wrong)
+		if r := s.As(t, store.RoleAdmin, "POST", "/api/v1/releases/"+old.ID+"/rollback", string(bad.Encode())); r.Status != http.StatusBadRequest {
+			t.Errorf("a rollback instruction for another release was attached: %d %s", r.Status, r.Body)
+		}
+		rb, _ := protocol.SignRollback(releasePriv, st)
+		s.As(t, store.RoleTechnician, "POST", "/api/v1/releases/"+old.ID+"/rollback", string(rb.Encode())).Want(t, http.StatusForbidden)
+		got := servertest.Decode[store.Release](t, s.As(t, store.RoleAdmin, "POST", "/api/v1/releases/"+old.ID+"/rollback", string(rb.Encode())).Want(t, http.StatusOK))
+		if !got.RollbackAllowed {
+			t.Fatal("rollback_allowed is false after attaching the instruction")
+		}
+		sum = servertest.Decode[summary](t, s.As(t, store.RoleAdmin, "POST", "/api/v1/agents/"+id+"/update", rollback).Want(t, http.StatusAccepted))
+		if sum.Offered != 1 {
+			t.Fatalf("rollback offer: %+v", sum)
+		}
+		cmd := a.Command(t)
+		offer, err := protocol.DecodeUpdateOffer(cmd.Args)
+		if err != nil || offer.Rollback == nil {
+			t.Fatalf("offer %+v (%v), want it to carry the rollback instruction", offer, err)
+		}
+		if err := protocol.VerifyRollback([]protocol.ReleaseKey{key}, *offer.Rollback, offer.Release.Statement); err != nil {
+			t.Errorf("the offered rollback does not verify: %v", err)
+		}
+	})
+}

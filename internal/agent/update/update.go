@@ -113,7 +113,15 @@ func (u *Updater) Check(offer protocol.UpdateOffer, st State) error {
 		return &Refused{Reason: fmt.Sprintf("release is for %s/%s, this agent runs on %s/%s", s.OS, s.Arch, u.GOOS, u.GOARCH)}
 	}
 	if protocol.ValidVersion(u.running()) && protocol.CompareVersions(s.Version, u.running()) <= 0 {
-		return &Refused{Reason: fmt.Sprintf("release %s is not newer than the running %s", s.Version, u.running())}
+		if offer.Rollback == nil {
+			return &Refused{Reason: fmt.Sprintf("release %s is not newer than the running %s, and no signed rollback instruction allows it", s.Version, u.running())}
+		}
+		if err := protocol.VerifyRollback(u.Keys, *offer.Rollback, s); err != nil {
+			return &Refused{Reason: fmt.Sprintf("release %s is older than the running %s: %v", s.Version, u.running(), err)}
+		}
+		if s.Version == u.running() {
+			return &Refused{Reason: fmt.Sprintf("release %s is the version running", s.Version)}
+		}
 	}
 	if why, failed := st.Failed[s.Version]; failed && !offer.Retry {
 		return &Refused{Reason: fmt.Sprintf("%s failed here before (%s); not retried until asked", s.Version, why)}

@@ -496,3 +496,49 @@ func TestStateSurvivesGarbage(t *testing.T) {
 		t.Fatalf("LoadState = %+v, %v", st, err)
 	}
 }
+
+// TestRollbackInstruction: an older release is taken only with a signed
+// rollback instruction for exactly that release.
+func TestRollbackInstruction(t *testing.T) {
+	old := []byte("version 0.9.0")
+	other := []byte("version 0.9.0 rebuilt")
+	mk := func(priv ed25519.PrivateKey, data []byte) *protocol.SignedRollback {
+		sum := sha256.Sum256(data)
+		rb, err := protocol.SignRollback(priv, protocol.ReleaseStatement{Version: "0.9.0", OS: "linux", Arch: "amd64", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &rb
+	}
+	for _, tt := range []struct {
+		name     string
+		rollback *protocol.SignedRollback
+		want     string // "" accepted
+	}{
+		{"none", nil, "no signed rollback instruction"},
+		{"for another build", mk(releasePriv, other), "names 0.9.0 linux/amd64, not this release"},
+		{"untrusted key", mk(otherPriv, old), "not trusted"},
+		{"valid", mk(releasePriv, old), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.rs.serve("r", old)
+			offer := offerFor(t, releasePriv, "r", "0.9.0", "linux", "amd64", old)
+			offer.Rollback = tt.rollback
+			err := f.u.Apply(t.Context(), offer)
+			if tt.want == "" {
+				if !errors.Is(err, ErrRestart) {
+					t.Fatalf("Apply with a valid rollback instruction = %v", err)
+				}
+				if got := read(t, f.u.Binary); got != "version 0.9.0" {
+					t.Errorf("binary %q after the rollback", got)
+				}
+				return
+			}
+			var refused *Refused
+			if !errors.As(err, &refused) || !strings.Contains(refused.Reason, tt.want) {
+				t.Fatalf("Apply = %v, want a refusal saying %q", err, tt.want)
+			}
+		})
+	}
+}
