@@ -27,23 +27,23 @@ var ErrSizeMismatch = errors.New("file size differs from the release's")
 
 // Release is one signed agent binary.
 type Release struct {
-	ID        string    `json:"id"`
-	Version   string    `json:"version"`
-	OS        string    `json:"os"`
-	Arch      string    `json:"arch"`
-	Channel   string    `json:"channel"`
-	Size      int64     `json:"size"`
-	SHA256    string    `json:"sha256"`
-	KeyID     string    `json:"key_id"`
-	Signature string    `json:"-"` // the .sig file as published (protocol.SignedRelease)
+	ID        string `json:"id"`
+	Version   string `json:"version"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+	Channel   string `json:"channel"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	KeyID     string `json:"key_id"`
+	Signature string `json:"-"` // the .sig file as published (protocol.SignedRelease)
 	// Rollback is a signed rollback instruction (protocol.SignedRollback)
 	// allowing agents on newer versions back to this release, "" if none.
-	Rollback        string `json:"-"`
-	RollbackAllowed bool   `json:"rollback_allowed"`
-	Notes     string    `json:"notes"`
-	Status    string    `json:"status"`
-	CreatedBy string    `json:"created_by"`
-	CreatedAt time.Time `json:"created_at"`
+	Rollback        string    `json:"-"`
+	RollbackAllowed bool      `json:"rollback_allowed"`
+	Notes           string    `json:"notes"`
+	Status          string    `json:"status"`
+	CreatedBy       string    `json:"created_by"`
+	CreatedAt       time.Time `json:"created_at"`
 }
 
 // CreateRelease stores r and its bytes, read from file (exactly r.Size
