@@ -140,6 +140,8 @@ func (a *API) Register(mux *http.ServeMux) {
 		"POST /api/v1/releases/{id}/resume":                 a.setReleaseStatus(store.ReleaseActive),
 		"POST /api/v1/releases/{id}/withdraw":               a.setReleaseStatus(store.ReleaseWithdrawn),
 		"POST /api/v1/releases/{id}/rollback":               a.allowRollback,
+		"GET /api/v1/release-keys":                          a.releaseKeys,
+		"POST /api/v1/release-keys":                         a.addKeyStatement,
 	}
 	// paths knows every route's path without its method, to tell a wrong
 	// method (405 with Allow) from an unknown endpoint (404).

@@ -345,3 +345,51 @@ func (a *API) allowRollback(w http.ResponseWriter, r *http.Request, p access.Pri
 	writeJSON(w, http.StatusOK, rel)
 	return nil
 }
+
+// releaseKeys answers GET /api/v1/release-keys: the keys the server
+// trusts now and the statements that changed the configured ones.
+func (a *API) releaseKeys(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+	keys, err := a.cfg.Manage.TrustedReleaseKeys(r.Context(), a.cfg.ReleaseKeys)
+	if err != nil {
+		return err
+	}
+	sts, err := a.cfg.Manage.KeyStatements(r.Context())
+	if err != nil {
+		return err
+	}
+	type key struct {
+		ID  string `json:"id"`
+		Key string `json:"key"`
+	}
+	out := struct {
+		Keys       []key                         `json:"keys"`
+		Statements []protocol.SignedKeyStatement `json:"statements"`
+	}{Keys: []key{}, Statements: sts}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, key{ID: k.ID, Key: k.String()})
+	}
+	if out.Statements == nil {
+		out.Statements = []protocol.SignedKeyStatement{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// addKeyStatement takes a signed key statement (`steward release key`).
+func (a *API) addKeyStatement(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxSignedReleaseBytes))
+	if err != nil {
+		return uploadError(err)
+	}
+	st, err := protocol.DecodeSignedKeyStatement(bytes.TrimSpace(b))
+	if err != nil {
+		return errBadRequest("key statement: %v", err)
+	}
+	if _, err := a.cfg.Manage.AddKeyStatement(r.Context(), p, a.cfg.ReleaseKeys, st); err != nil {
+		if errors.Is(err, manage.ErrNoReleaseKeys) {
+			return &badRequest{status: http.StatusConflict, msg: err.Error()}
+		}
+		return err
+	}
+	return a.releaseKeys(w, r, p)
+}

@@ -240,3 +240,41 @@ func TestReleaseStatus(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyRotation: a key added by a statement of a configured key signs
+// releases the server accepts, and offers carry the statement.
+func TestKeyRotation(t *testing.T) {
+	oldPriv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{21}, 32))
+	newPriv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{22}, 32))
+	oldKey := protocol.NewReleaseKey(oldPriv.Public().(ed25519.PublicKey))
+	newKey := protocol.NewReleaseKey(newPriv.Public().(ed25519.PublicKey))
+	opts := harnessOptions
+	opts.ReleaseKeys = []string{oldKey.String()}
+	servertest.Each(t, opts, func(t *testing.T, s *servertest.Server) {
+		data := []byte("agent by the new key")
+		publish := func() servertest.Response {
+			body, ct := releaseUpload(t, data, map[string]string{"signature": signRelease(t, newPriv, "3.0.0", data)})
+			return s.Do(t, servertest.Request{Method: "POST", Path: "/api/v1/releases", Body: body, ContentType: ct, Token: s.User(t, store.RoleAdmin).Token})
+		}
+		if r := publish(); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "not trusted") {
+			t.Fatalf("release by an unknown key: %d %s", r.Status, r.Body)
+		}
+		// A statement signed by the new key itself adds nothing.
+		selfSigned, _ := protocol.SignKeyStatement(newPriv, protocol.KeyStatement{Add: newKey.String()})
+		if r := s.As(t, store.RoleAdmin, "POST", "/api/v1/release-keys", string(selfSigned.Encode())); r.Status != http.StatusBadRequest {
+			t.Fatalf("self-signed key statement: %d %s", r.Status, r.Body)
+		}
+		add, _ := protocol.SignKeyStatement(oldPriv, protocol.KeyStatement{Add: newKey.String()})
+		s.As(t, store.RoleTechnician, "POST", "/api/v1/release-keys", string(add.Encode())).Want(t, http.StatusForbidden)
+		var keys struct {
+			Keys []struct{ ID string } `json:"keys"`
+		}
+		json.Unmarshal(s.As(t, store.RoleAdmin, "POST", "/api/v1/release-keys", string(add.Encode())).Want(t, http.StatusOK).Body, &keys)
+		if len(keys.Keys) != 2 {
+			t.Fatalf("trusted keys after the statement: %+v", keys)
+		}
+		if r := publish(); r.Status != http.StatusCreated {
+			t.Fatalf("release by the added key: %d %s", r.Status, r.Body)
+		}
+	})
+}

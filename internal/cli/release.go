@@ -22,13 +22,17 @@ const releaseUsage = `Usage:
   steward release publish --file F [--signature F.sig] [--channel stable|beta] [--notes TEXT]
                           [--version V] [--os OS] [--arch ARCH] [--release-key KEY]...
   steward release list [--channel C]
+  steward release key --key SIGNER.key (--add NEW.pub | --retire KEYID) --out FILE
+  steward release trust --statement FILE [--release-key KEY]...
 
 keygen makes an ed25519 release key pair (keep release.key offline; give
 release.pub to the server with --release-key). sign writes FILE.sig beside
 each agent binary, binding its version, OS and architecture (read from the
 binary) to its size and SHA-256. publish checks the signature against the
 trusted keys and stores the release in the server's database; version, os
-and arch, when given, must match what was signed.
+and arch, when given, must match what was signed. key writes a statement,
+signed by a trusted key, that adds or retires a release key (rotation);
+trust stores it on the server, which hands it to agents with every update.
 `
 
 func releaseCmd(ctx context.Context, args []string, env Env, stdio IO) error {
@@ -45,6 +49,10 @@ func releaseCmd(ctx context.Context, args []string, env Env, stdio IO) error {
 		return releasePublish(ctx, args[1:], env, stdio)
 	case "list":
 		return releaseList(ctx, args[1:], env, stdio)
+	case "key":
+		return releaseKeyStatement(args[1:], stdio)
+	case "trust":
+		return releaseTrust(ctx, args[1:], env, stdio)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdio.Stdout, releaseUsage)
 		return nil
@@ -211,4 +219,92 @@ func releaseList(ctx context.Context, args []string, env Env, stdio IO) error {
 		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%d\t%s\t%s\n", r.Version, r.OS, r.Arch, r.Channel, r.Status, r.Size, r.CreatedAt.Format("2006-01-02 15:04"), r.ID)
 	}
 	return tw.Flush()
+}
+
+func releaseKeyStatement(args []string, stdio IO) error {
+	fs := newFlagSet("release key", stdio)
+	keyPath := fs.String("key", "", "the private release `KEY` that signs the statement (a trusted one)")
+	add := fs.String("add", "", "the public `KEY` to add: a release.pub file or the key's text")
+	retire := fs.String("retire", "", "the `ID` of the key to retire")
+	out := fs.String("out", "", "`FILE` to write the signed statement to")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *keyPath == "" || *out == "" || (*add == "") == (*retire == "") {
+		fmt.Fprintln(stdio.Stderr, "release key: --key, --out and exactly one of --add and --retire are required")
+		return errUsage
+	}
+	priv, err := release.LoadPrivateKey(*keyPath)
+	if err != nil {
+		return err
+	}
+	st := protocol.KeyStatement{Retire: strings.TrimSpace(*retire)}
+	if *add != "" {
+		keys, err := release.LoadPublicKeys([]string{*add})
+		if err != nil {
+			return err
+		}
+		if len(keys) != 1 {
+			return fmt.Errorf("--add %s holds %d keys; name one", *add, len(keys))
+		}
+		st.Add = keys[0].String()
+	}
+	signed, err := protocol.SignKeyStatement(priv, st)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, signed.Encode(), 0o644); err != nil {
+		return fmt.Errorf("write key statement: %w", err)
+	}
+	fmt.Fprintf(stdio.Stdout, "%s: signed by %s; store it with \"steward release trust --statement %s\" or POST /api/v1/release-keys\n", *out, signed.KeyID, *out)
+	return nil
+}
+
+func releaseTrust(ctx context.Context, args []string, env Env, stdio IO) error {
+	fs := newFlagSet("release trust", stdio)
+	var (
+		d    dbFlags
+		keys []string
+	)
+	d.register(fs, env)
+	stPath := fs.String("statement", "", "the signed key statement `FILE` (steward release key)")
+	fs.Func("release-key", "a configured release public `KEY` (text or file); default: STEWARD_RELEASE_KEYS",
+		func(v string) error { keys = append(keys, v); return nil })
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *stPath == "" {
+		fmt.Fprintln(stdio.Stderr, "release trust: --statement is required")
+		return errUsage
+	}
+	if len(keys) == 0 {
+		keys = splitList(env("STEWARD_RELEASE_KEYS"))
+	}
+	configured, err := release.LoadPublicKeys(keys)
+	if err != nil {
+		return fmt.Errorf("--release-key: %w", err)
+	}
+	data, err := os.ReadFile(*stPath)
+	if err != nil {
+		return fmt.Errorf("read key statement: %w", err)
+	}
+	st, err := protocol.DecodeSignedKeyStatement([]byte(strings.TrimSpace(string(data))))
+	if err != nil {
+		return err
+	}
+	db, err := d.open(ctx, stdio.Stderr, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	trusted, err := manage.New(db).AddKeyStatement(ctx, access.Console(), configured, st)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdio.Stdout, "stored; the server now trusts %d release keys:", len(trusted))
+	for _, k := range trusted {
+		fmt.Fprintf(stdio.Stdout, " %s", k.ID)
+	}
+	fmt.Fprintln(stdio.Stdout)
+	return nil
 }

@@ -62,12 +62,16 @@ func (s *Service) PublishRelease(ctx context.Context, p access.Principal, keys [
 	if len(keys) == 0 {
 		return store.Release{}, ErrNoReleaseKeys
 	}
+	keys, err := s.TrustedReleaseKeys(ctx, keys)
+	if err != nil {
+		return store.Release{}, err
+	}
 	if err := protocol.VerifyRelease(keys, signed); err != nil {
 		return store.Release{}, input.Errorf("signature", "%v", err)
 	}
 	st := signed.Statement
 	var rel store.Release
-	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
 		h := sha256.New()
 		// One byte more than signed, so that a longer file is caught.
 		body := io.TeeReader(io.LimitReader(file, st.Size+1), h)
@@ -169,6 +173,10 @@ func (s *Service) AllowRollback(ctx context.Context, p access.Principal, keys []
 	}
 	if len(keys) == 0 {
 		return store.Release{}, ErrNoReleaseKeys
+	}
+	keys, err := s.TrustedReleaseKeys(ctx, keys)
+	if err != nil {
+		return store.Release{}, err
 	}
 	rel, err := s.db.GetRelease(ctx, id)
 	if err != nil {

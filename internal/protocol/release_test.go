@@ -16,6 +16,10 @@ func testStatement() ReleaseStatement {
 
 func testKey(t *testing.T, seed byte) (ed25519.PrivateKey, ReleaseKey) {
 	t.Helper()
+	return testKeyF(seed)
+}
+
+func testKeyF(seed byte) (ed25519.PrivateKey, ReleaseKey) {
 	priv := ed25519.NewKeyFromSeed(bytesOf(seed, ed25519.SeedSize))
 	return priv, NewReleaseKey(priv.Public().(ed25519.PublicKey))
 }

@@ -54,6 +54,9 @@ type UpdateOffer struct {
 	// Rollback, when the release is older than what the agent runs, is
 	// the signed instruction that allows going back to it.
 	Rollback *SignedRollback `json:"rollback,omitempty"`
+	// Keys are the release key statements the server holds: the agent
+	// applies those signed by keys it trusts before it checks the release.
+	Keys []SignedKeyStatement `json:"keys,omitempty"`
 	// Spread asks the agent to wait a random time up to this long before
 	// it downloads, so that many agents offered at once do not all
 	// download at once.

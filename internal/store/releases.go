@@ -226,3 +226,32 @@ func (f *ReleaseFile) Seek(offset int64, whence int) (int64, error) {
 	f.off = abs
 	return abs, nil
 }
+
+// AddKeyStatement stores a signed release key statement (its encoded
+// JSON).
+func (t *Tx) AddKeyStatement(ctx context.Context, signer, statement, createdBy string) error {
+	_, err := t.q.ExecContext(ctx, `INSERT INTO release_key_statements (id, signer, statement, created_by, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		NewID(), signer, statement, createdBy, ms(t.db.now()))
+	if err != nil {
+		return fmt.Errorf("store key statement: %w", err)
+	}
+	return nil
+}
+
+// KeyStatements returns the stored key statements, oldest first.
+func (db *DB) KeyStatements(ctx context.Context) ([]string, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT statement FROM release_key_statements ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list key statements: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("list key statements: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

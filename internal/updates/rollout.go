@@ -129,6 +129,10 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 	if err := json.Unmarshal([]byte(r.Signature), &signed); err != nil {
 		return fmt.Errorf("stored signature: %w", err)
 	}
+	keys, err := s.keyStatements(ctx)
+	if err != nil {
+		return err
+	}
 	var (
 		prepared []command.Prepared
 		offered  []store.AgentUpdate
@@ -156,7 +160,7 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 		}
 		deadline := durationField(eff, "updates.confirm_deadline", protocol.DefaultConfirmDeadline)
 		args, err := json.Marshal(protocol.UpdateOffer{ReleaseID: r.ID, Release: signed,
-			ConfirmDeadline: protocol.Duration(deadline), Spread: protocol.Duration(RolloutSpread)})
+			ConfirmDeadline: protocol.Duration(deadline), Spread: protocol.Duration(RolloutSpread), Keys: keys})
 		if err != nil {
 			return err
 		}

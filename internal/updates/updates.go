@@ -107,6 +107,10 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 		}
 		fixed = &r
 	}
+	keys, err := s.keyStatements(ctx)
+	if err != nil {
+		return Summary{}, err
+	}
 	sum := Summary{Skipped: map[string]int{}}
 	var (
 		prepared []command.Prepared
@@ -136,7 +140,7 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 		if err := json.Unmarshal([]byte(rel.Signature), &signed); err != nil {
 			return Summary{}, fmt.Errorf("release %s: stored signature: %w", rel.ID, err)
 		}
-		offer := protocol.UpdateOffer{ReleaseID: rel.ID, Release: signed, Retry: req.Retry, Spread: protocol.Duration(req.Spread)}
+		offer := protocol.UpdateOffer{ReleaseID: rel.ID, Release: signed, Retry: req.Retry, Spread: protocol.Duration(req.Spread), Keys: keys}
 		if req.Rollback && rel.Rollback != "" {
 			rb, err := protocol.DecodeSignedRollback([]byte(rel.Rollback))
 			if err != nil {
@@ -303,6 +307,24 @@ func (s *Service) Status(ctx context.Context, c *hub.Conn, st protocol.UpdateSta
 		}
 		return nil
 	})
+}
+
+// keyStatements returns the stored release key statements, which every
+// offer carries.
+func (s *Service) keyStatements(ctx context.Context) ([]protocol.SignedKeyStatement, error) {
+	raw, err := s.db.KeyStatements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.SignedKeyStatement, 0, len(raw))
+	for _, r := range raw {
+		st, err := protocol.DecodeSignedKeyStatement([]byte(r))
+		if err != nil {
+			return nil, fmt.Errorf("stored key statement: %w", err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // isForeignKey reports a write that named a release (or agent) that does

@@ -105,7 +105,11 @@ func (u *Updater) running() string { return strings.TrimPrefix(u.Version, "v") }
 // Check decides whether an offer may be taken, without touching anything.
 func (u *Updater) Check(offer protocol.UpdateOffer, st State) error {
 	rel := offer.Release
-	if err := protocol.VerifyRelease(u.Keys, rel); err != nil {
+	keys, errs := protocol.ApplyKeyStatements(u.Keys, offer.Keys)
+	for _, err := range errs {
+		u.Log.Warn("ignoring a release key statement", "err", err)
+	}
+	if err := protocol.VerifyRelease(keys, rel); err != nil {
 		return &Refused{Reason: err.Error()}
 	}
 	s := rel.Statement
@@ -116,7 +120,7 @@ func (u *Updater) Check(offer protocol.UpdateOffer, st State) error {
 		if offer.Rollback == nil {
 			return &Refused{Reason: fmt.Sprintf("release %s is not newer than the running %s, and no signed rollback instruction allows it", s.Version, u.running())}
 		}
-		if err := protocol.VerifyRollback(u.Keys, *offer.Rollback, s); err != nil {
+		if err := protocol.VerifyRollback(keys, *offer.Rollback, s); err != nil {
 			return &Refused{Reason: fmt.Sprintf("release %s is older than the running %s: %v", s.Version, u.running(), err)}
 		}
 		if s.Version == u.running() {

@@ -542,3 +542,35 @@ func TestRollbackInstruction(t *testing.T) {
 		})
 	}
 }
+
+// TestOfferKeyStatements: a release signed by a key the agent does not
+// have built in is taken when the offer carries a statement adding it,
+// signed by a key the agent trusts; not when the statement's signer is
+// unknown.
+func TestOfferKeyStatements(t *testing.T) {
+	newPriv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{31}, 32))
+	newKey := protocol.NewReleaseKey(newPriv.Public().(ed25519.PublicKey))
+	data := []byte("version 1.1.0")
+	good, _ := protocol.SignKeyStatement(releasePriv, protocol.KeyStatement{Add: newKey.String()})
+	forged, _ := protocol.SignKeyStatement(otherPriv, protocol.KeyStatement{Add: newKey.String()})
+	for _, tt := range []struct {
+		name string
+		keys []protocol.SignedKeyStatement
+		ok   bool
+	}{
+		{"no statement", nil, false},
+		{"statement by an untrusted key", []protocol.SignedKeyStatement{forged}, false},
+		{"statement by a trusted key", []protocol.SignedKeyStatement{good}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.rs.serve("r", data)
+			offer := offerFor(t, newPriv, "r", "1.1.0", "linux", "amd64", data)
+			offer.Keys = tt.keys
+			err := f.u.Apply(t.Context(), offer)
+			if tt.ok != errors.Is(err, ErrRestart) {
+				t.Fatalf("Apply = %v, want taken %v", err, tt.ok)
+			}
+		})
+	}
+}
