@@ -60,6 +60,9 @@ func TestResultOutlivesConnection(t *testing.T) {
 	sc = fs.next(t)
 	sc.handshake(t, quiet)
 	sc.send(t, protocol.TypeCommand, inv) // offered again on reconnect
+	// The agent handles messages in order: once the ping is answered, the
+	// offer again was taken while the command still ran.
+	sc.ping(t, "sync")
 	col.gate <- struct{}{}
 	if u := nextUpload(t, uploads); u.inv.Reason != protocol.InventoryRequest {
 		t.Errorf("upload reason %q, want %q", u.inv.Reason, protocol.InventoryRequest)
