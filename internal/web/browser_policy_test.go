@@ -94,7 +94,8 @@ func TestMonitoringInBrowser(t *testing.T) {
 	b.eval(`document.getElementById("row-f-notifications-critical").scrollIntoView(); ""`)
 	b.step("tick a route box", chromedp.Click(chromedp.CSS(`#row-f-notifications-critical input[value="all"]`)))
 	if got := b.text("#row-f-notifications-critical [data-state]"); got != "set here" {
-		t.Errorf("route after a tick shows %q, want set here", got)
+		t.Errorf("route after a tick shows %q, want set here (what is at the box: %s)", got,
+			b.eval(`(() => { const r = document.querySelector('#row-f-notifications-critical input[value="all"]').getBoundingClientRect(); const e = document.elementFromPoint(r.left + r.width/2, r.top + r.height/2); return e ? e.outerHTML.slice(0, 200) : "none"; })()`))
 	}
 	b.step("reload the editor", chromedp.Navigate(e.srv.URL+"/policies/"+pol.ID), chromedp.WaitVisible(chromedp.ID("policy-form")))
 
