@@ -64,7 +64,7 @@ func protect(path string) error {
 		return fmt.Errorf("security descriptor dacl: %w", err)
 	}
 	const daclOnly = windows.DACL_SECURITY_INFORMATION | windows.PROTECTED_DACL_SECURITY_INFORMATION
-	enablePrivileges("SeRestorePrivilege")
+	EnablePrivileges("SeRestorePrivilege")
 	err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, daclOnly|windows.OWNER_SECURITY_INFORMATION, owner, nil, dacl, nil)
 	if errors.Is(err, windows.ERROR_INVALID_OWNER) || errors.Is(err, windows.ERROR_PRIVILEGE_NOT_HELD) || errors.Is(err, windows.ERROR_ACCESS_DENIED) {
 		err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, daclOnly, nil, nil, dacl, nil)
@@ -261,7 +261,7 @@ func SecureDir(dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return changes, fmt.Errorf("create %s: %w", dir, err)
 	}
-	enablePrivileges("SeBackupPrivilege", "SeRestorePrivilege", "SeTakeOwnershipPrivilege")
+	EnablePrivileges("SeBackupPrivilege", "SeRestorePrivilege", "SeTakeOwnershipPrivilege")
 	var notKept error
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -353,9 +353,9 @@ func secureOne(path string, isDir bool) (string, error) {
 	return change, nil
 }
 
-// enablePrivileges enables what it can of privs in the process token; a
+// EnablePrivileges enables what it can of privs in the process token; a
 // privilege the token lacks shows later as access denied, with the path.
-func enablePrivileges(privs ...string) {
+func EnablePrivileges(privs ...string) {
 	var tok windows.Token
 	if err := windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_ADJUST_PRIVILEGES|windows.TOKEN_QUERY, &tok); err != nil {
 		return

@@ -102,7 +102,7 @@ func setSecurity(t *testing.T, path, sddl string) {
 		info |= windows.OWNER_SECURITY_INFORMATION
 	}
 	dacl, _, _ := sd.DACL()
-	enablePrivileges("SeRestorePrivilege", "SeTakeOwnershipPrivilege")
+	EnablePrivileges("SeRestorePrivilege", "SeTakeOwnershipPrivilege")
 	if err := windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, info, owner, nil, dacl, nil); err != nil {
 		t.Skipf("cannot set %s on %s (%v): not testable here", sddl, path, err)
 	}

@@ -81,7 +81,7 @@ func protectOne(path, sddl string) (string, error) {
 	// Making SYSTEM the owner of a directory someone else owns needs the
 	// restore privilege (an owner other than oneself) and the take-ownership
 	// one; an elevated Administrator holds both, disabled.
-	enablePrivileges("SeRestorePrivilege", "SeTakeOwnershipPrivilege")
+	config.EnablePrivileges("SeRestorePrivilege", "SeTakeOwnershipPrivilege")
 	err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
 		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION,
 		owner, nil, dacl, nil)
@@ -151,25 +151,6 @@ func SecurityKey(sd *windows.SECURITY_DESCRIPTOR) string {
 		fmt.Fprintf(&b, " (%d;%#x;%#x;%s)", ace.Header.AceType, ace.Header.AceFlags, ace.Mask, sid.String())
 	}
 	return b.String()
-}
-
-// enablePrivileges enables what it can of privs in the process token; a
-// privilege the token lacks shows later as access denied, with the path.
-func enablePrivileges(privs ...string) {
-	var tok windows.Token
-	if err := windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_ADJUST_PRIVILEGES|windows.TOKEN_QUERY, &tok); err != nil {
-		return
-	}
-	defer tok.Close()
-	for _, p := range privs {
-		var luid windows.LUID
-		if err := windows.LookupPrivilegeValue(nil, windows.StringToUTF16Ptr(p), &luid); err != nil {
-			continue
-		}
-		tp := windows.Tokenprivileges{PrivilegeCount: 1}
-		tp.Privileges[0] = windows.LUIDAndAttributes{Luid: luid, Attributes: windows.SE_PRIVILEGE_ENABLED}
-		_ = windows.AdjustTokenPrivileges(tok, false, &tp, 0, nil, nil)
-	}
 }
 
 // programData is %ProgramData%.
