@@ -22,13 +22,15 @@ const releaseUsage = `Usage:
   steward release publish --file F [--signature F.sig] [--channel stable|beta] [--notes TEXT]
                           [--version V] [--os OS] [--arch ARCH] [--release-key KEY]...
   steward release list [--channel C]
+  steward release build --key KEY [--version V] [--channel C] [--server URL --token-file F] ...
 
 keygen makes an ed25519 release key pair (keep release.key offline; give
 release.pub to the server with --release-key). sign writes FILE.sig beside
 each agent binary, binding its version, OS and architecture (read from the
 binary) to its size and SHA-256. publish checks the signature against the
 trusted keys and stores the release in the server's database; version, os
-and arch, when given, must match what was signed.
+and arch, when given, must match what was signed. build does all of it for
+every agent target in one step ("steward release build -h").
 `
 
 func releaseCmd(ctx context.Context, args []string, env Env, stdio IO) error {
@@ -45,6 +47,8 @@ func releaseCmd(ctx context.Context, args []string, env Env, stdio IO) error {
 		return releasePublish(ctx, args[1:], env, stdio)
 	case "list":
 		return releaseList(ctx, args[1:], env, stdio)
+	case "build":
+		return releaseBuild(ctx, args[1:], env, stdio)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdio.Stdout, releaseUsage)
 		return nil
