@@ -386,6 +386,7 @@ func goBuild(ctx context.Context, moduleDir string, env []string, args ...string
 	cmd := exec.CommandContext(ctx, "go", append([]string{"build"}, args...)...)
 	cmd.Dir = moduleDir
 	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), env...)
+	ownChild(cmd)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s (%s): %w\n%s", args[len(args)-1], strings.Join(env, " "), err, b)
 	}
@@ -396,6 +397,7 @@ func goBuild(ctx context.Context, moduleDir string, env []string, args ...string
 func runTool(ctx context.Context, dir, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
+	ownChild(cmd)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(name), strings.Join(args, " "), err, bytes.TrimSpace(b))
 	}
