@@ -113,12 +113,18 @@ func releaseBuild(ctx context.Context, args []string, env Env, stdio IO) error {
 	if cfg.targets, err = parseTargets(targetArg); err != nil {
 		return err
 	}
+	if err := manage.CheckChannel("channel", channel); err != nil {
+		return fmt.Errorf("--channel: %w", err)
+	}
 
 	// Everything that can be wrong with publishing is checked before the
 	// builds, which take minutes.
-	toDB := set["data-dir"] || set["database-url"] || env("STEWARD_DATA_DIR") != "" || env("STEWARD_DATABASE_URL") != ""
+	// The database from the environment is used only without --server:
+	// on the server's own machine STEWARD_DATA_DIR may well be set.
+	dbFlagged := set["data-dir"] || set["database-url"]
+	toDB := dbFlagged || env("STEWARD_DATA_DIR") != "" || env("STEWARD_DATABASE_URL") != ""
 	switch {
-	case server != "" && toDB:
+	case server != "" && dbFlagged:
 		fmt.Fprintln(stdio.Stderr, "release build: give --server or --data-dir/--database-url, not both")
 		return errUsage
 	case server != "":
@@ -129,6 +135,10 @@ func releaseBuild(ctx context.Context, args []string, env Env, stdio IO) error {
 		p, err := newAPIPublisher(server, token)
 		if err != nil {
 			return err
+		}
+		// A wrong URL or token shows now, not after the builds.
+		if _, err := p.existing(ctx, "0.0.0", "linux", "amd64"); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("--server: %w", err)
 		}
 		cfg.publisher = p
 	case toDB:

@@ -152,6 +152,7 @@ func TestReleaseBuildRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Release()
+	s := servertest.Start(t, servertest.Options{})
 	foreign := filepath.Join(work, "foreign")
 	os.MkdirAll(foreign, 0o755)
 	os.WriteFile(filepath.Join(foreign, "notes.txt"), nil, 0o644)
@@ -165,6 +166,9 @@ func TestReleaseBuildRefusals(t *testing.T) {
 		{"no key", nil, nil, "--key KEY is required"},
 		{"bad version", nil, []string{"--key", key, "--version", "1.2"}, "not a semantic version"},
 		{"unknown target", nil, []string{"--key", key, "--version", "1.2.3", "--targets", "plan9/386"}, "unknown target"},
+		{"bad channel", nil, []string{"--key", key, "--version", "1.2.3", "--channel", "Beta!"}, "--channel"},
+		{"unreachable server", map[string]string{"STEWARD_TOKEN": "x"}, []string{"--key", key, "--version", "1.2.3", "--server", "http://127.0.0.1:1"}, "--server: GET /api/v1/releases"},
+		{"wrong token", map[string]string{"STEWARD_TOKEN": "stw_bogus"}, []string{"--key", key, "--version", "1.2.3", "--server", s.URL}, "401"},
 		{"no token", nil, []string{"--key", key, "--version", "1.2.3", "--server", "http://127.0.0.1:1"}, "STEWARD_TOKEN"},
 		{"server and database", map[string]string{"STEWARD_TOKEN": "x"}, []string{"--key", key, "--version", "1.2.3", "--server", "http://127.0.0.1:1", "--data-dir", work}, "not both"},
 		{"database without keys", nil, []string{"--key", key, "--version", "1.2.3", "--data-dir", work}, "trusts no release key"},
