@@ -34,7 +34,7 @@ PACKAGER_SOURCES := $(filter-out %_test.go,$(shell find cmd/steward-package pack
 PACKAGES := $(AGENT_DIR)/steward-agent-windows-amd64.msi $(AGENT_DIR)/steward-agent-windows-arm64.msi \
 	$(foreach a,amd64 arm64,$(AGENT_DIR)/steward-agent-linux-$(a).deb $(AGENT_DIR)/steward-agent-linux-$(a).rpm)
 
-.PHONY: run agents build test packages
+.PHONY: run agents build test packages release
 
 # Build the agent binaries the dashboard offers for download (only those
 # whose sources changed since they were built), then build and run the
@@ -78,6 +78,24 @@ $(AGENT_DIR)/steward-agent-linux-%.rpm: $(AGENT_DIR)/steward-agent-linux-% $(PAC
 
 $(AGENT_DIR)/SHA256SUMS: $(AGENT_BINS) $(PACKAGES) $(PACKAGER)
 	@$(PACKAGER) sums $(AGENT_DIR)
+
+# A release in one step: `make release VERSION=1.4.0 KEY=path/release.key`
+# builds the six agents with the version and keys stamped in, signs them,
+# builds the installers and SHA256SUMS into dist/VERSION, and publishes to
+# SERVER (API token in TOKEN_FILE or STEWARD_TOKEN) or, without SERVER, to
+# the database STEWARD_DATA_DIR/STEWARD_DATABASE_URL names (nowhere when
+# neither is set). VERSION defaults to the git tag, only when HEAD is a
+# clean commit tagged with a semantic version (the describe default above
+# is not passed on). EMBED_KEYS: more public key files to embed.
+release:
+	@test -n "$(KEY)" || { echo "release: KEY=path/to/release.key is required (steward release keygen)"; exit 2; }
+	@mkdir -p bin
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS_SERVER)" -o bin/steward ./cmd/steward
+	bin/steward release build --key $(KEY) \
+		$(if $(filter command line environment,$(origin VERSION)),--version $(VERSION)) \
+		$(if $(CHANNEL),--channel $(CHANNEL)) $(if $(OUT),--out $(OUT)) \
+		$(if $(SERVER),--server $(SERVER)) $(if $(TOKEN_FILE),--token-file $(TOKEN_FILE)) \
+		$(foreach k,$(EMBED_KEYS),--embed-key $(k))
 
 build: agents
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS_SERVER)" -o bin/steward ./cmd/steward

@@ -24,6 +24,7 @@ const releaseUsage = `Usage:
   steward release list [--channel C]
   steward release key --key SIGNER.key (--add NEW.pub | --retire KEYID) --out FILE
   steward release trust --statement FILE [--release-key KEY]...
+  steward release build --key KEY [--version V] [--channel C] [--server URL --token-file F] ...
 
 keygen makes an ed25519 release key pair (keep release.key offline; give
 release.pub to the server with --release-key). sign writes FILE.sig beside
@@ -33,6 +34,8 @@ trusted keys and stores the release in the server's database; version, os
 and arch, when given, must match what was signed. key writes a statement,
 signed by a trusted key, that adds or retires a release key (rotation);
 trust stores it on the server, which hands it to agents with every update.
+build does all of it for every agent target in one step ("steward release
+build -h").
 `
 
 func releaseCmd(ctx context.Context, args []string, env Env, stdio IO) error {
@@ -53,6 +56,8 @@ func releaseCmd(ctx context.Context, args []string, env Env, stdio IO) error {
 		return releaseKeyStatement(args[1:], stdio)
 	case "trust":
 		return releaseTrust(ctx, args[1:], env, stdio)
+	case "build":
+		return releaseBuild(ctx, args[1:], env, stdio)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdio.Stdout, releaseUsage)
 		return nil
