@@ -43,7 +43,7 @@ Usage:
   steward serve [--listen ADDR] [--data-dir DIR] [--database-url URL] [--public-url URL] [--nats-url URL]
   steward user create --email E --role owner|admin|technician|readonly [--password-stdin]
   steward user api-token --email E --name N
-  steward release keygen|sign|publish|list|build   signed agent releases ("steward release -h")
+  steward release keygen|sign|publish|list|key|trust|build   signed agent releases ("steward release -h")
   steward migrate        apply database migrations and exit
   steward version
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -32,7 +33,8 @@ func TestKeygenSignVerify(t *testing.T) {
 	if _, err := GenerateKey(dir); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("second keygen into the same folder: %v", err)
 	}
-	if fi, err := os.Stat(filepath.Join(dir, PrivateKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+	// Windows has no mode bits: the key's folder ACL guards it there.
+	if fi, err := os.Stat(filepath.Join(dir, PrivateKeyFile)); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600) {
 		t.Fatalf("private key mode: %v %v", fi.Mode(), err)
 	}
 	priv, err := LoadPrivateKey(filepath.Join(dir, PrivateKeyFile))
