@@ -71,6 +71,22 @@ func (u *Updater) settleSwap(st *State) error {
 	return SaveState(u.Dir, *st)
 }
 
+// RemoveLeftovers deletes a previous binary or a failed one that was
+// still running (Windows keeps a running image) when its update ended,
+// once no update is pending. It is called at start and after the watchdog
+// moved to the new binary; what is still in use stays for the next call.
+func (u *Updater) RemoveLeftovers() {
+	st, err := LoadState(u.Dir)
+	if err != nil || st.Pending != nil {
+		return
+	}
+	for _, p := range []string{backupPath(u.Binary), failedPath(u.Binary), stagedPath(u.Binary)} {
+		if err := os.Remove(p); err == nil {
+			u.Log.Info("removed the file of an earlier update", "path", p)
+		}
+	}
+}
+
 // Confirmed is called when the server's welcome confirms releaseID: the
 // backup and the update's files go, and the server hears it.
 func (u *Updater) Confirmed(releaseID string) error {

@@ -58,6 +58,7 @@ func (r *Runner) Start() error {
 	if err != nil {
 		return err
 	}
+	r.U.RemoveLeftovers()
 	r.mu.Lock()
 	r.pending = pending
 	r.mu.Unlock()
@@ -102,6 +103,8 @@ func (r *Runner) Confirmed(_ context.Context, releaseID string) {
 	r.Log.Info("update confirmed by the server", "release_id", releaseID, "version", p.ToVersion)
 	if r.OnConfirmed != nil {
 		r.OnConfirmed()
+		// The watchdog ran the previous binary until now.
+		r.U.RemoveLeftovers()
 	}
 }
 

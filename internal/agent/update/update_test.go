@@ -574,3 +574,19 @@ func TestOfferKeyStatements(t *testing.T) {
 		})
 	}
 }
+
+func TestRemoveLeftovers(t *testing.T) {
+	f := newFixture(t)
+	backup := backupPath(f.u.Binary)
+	os.WriteFile(backup, []byte("old"), 0o755)
+	SaveState(f.u.Dir, State{Pending: &Pending{Phase: PhaseSwapped, Backup: backup}})
+	f.u.RemoveLeftovers()
+	if _, err := os.Stat(backup); err != nil {
+		t.Fatal("the backup of a pending update was removed")
+	}
+	SaveState(f.u.Dir, State{})
+	f.u.RemoveLeftovers()
+	if _, err := os.Stat(backup); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("leftover backup not removed: %v", err)
+	}
+}
