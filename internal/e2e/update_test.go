@@ -103,6 +103,10 @@ func TestAgentUpdate(t *testing.T) {
 	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "HQ"}, &site, 201)
 	var tok struct{ Token string }
 	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h", "max_uses": 1}, &tok, 201)
+	// Updates by hand only here: the automatic rollout must not offer first.
+	var manual struct{ ID string }
+	api.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Updates by hand", "document": map[string]any{"updates": map[string]any{"auto": false}}}, &manual, 201)
+	api.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "default", "target_id": "", "policy_id": manual.ID}, nil, 200)
 
 	builds := t.TempDir()
 	binA := buildAgentVersion(t, builds, "1.0.0", pub)

@@ -51,6 +51,8 @@ func (s *Service) Rollout(ctx context.Context) error {
 	if s.policies == nil {
 		return nil
 	}
+	s.rolling.Lock()
+	defer s.rolling.Unlock()
 	releases, _, err := s.db.ListReleases(ctx, store.ReleaseFilter{Status: store.ReleaseActive}, store.Page{Limit: 500})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
@@ -37,6 +38,9 @@ type Service struct {
 	cmds     *command.Service
 	log      *slog.Logger
 	policies *effective.Policies // nil: no automatic rollout
+	// rolling serializes Rollout: the job's runs and RunJob's never
+	// overlap, so no agent is offered one release twice.
+	rolling sync.Mutex
 }
 
 // New returns a Service.

@@ -53,6 +53,8 @@ type agentUpdates struct {
 // and confirms the new version in its next handshake.
 func TestUpdateNow(t *testing.T) {
 	servertest.Each(t, servertest.Options{}, func(t *testing.T, s *servertest.Server) {
+		// By hand only: the automatic rollout must not offer first.
+		setPolicy(t, s, store.LevelDefault, "", `{"updates":{"auto":false}}`)
 		site := s.NewSite(t)
 		id, secret := s.EnrollIn(t, site.ID, "upd-01")
 		a := s.Connect(t, id, secret, servertest.AgentOptions{})
@@ -163,6 +165,7 @@ func TestUpdateNow(t *testing.T) {
 func TestRollbackOffer(t *testing.T) {
 	key := protocol.NewReleaseKey(releasePriv.Public().(ed25519.PublicKey))
 	servertest.Each(t, servertest.Options{ReleaseKeys: []string{key.String()}}, func(t *testing.T, s *servertest.Server) {
+		setPolicy(t, s, store.LevelDefault, "", `{"updates":{"auto":false}}`)
 		site := s.NewSite(t)
 		id, secret := s.EnrollIn(t, site.ID, "back-01")
 		a := s.Connect(t, id, secret, servertest.AgentOptions{}) // runs 0.1.0
