@@ -66,9 +66,11 @@ again, install keeps the enrollment and changes only what differs; it says
 so when nothing did. An enrolled machine needs no token for that: install
 without any token (and without --server, or with one the config shares)
 keeps the enrollment and registers the services again, which is what a
-repair of the MSI runs. Without an enrollment the token is required. On a machine without a service manager (a container)
-install stops before enrolling and says how to run the agent under
-"steward-agent watchdog" instead.
+repair of the MSI runs. Without an enrollment the token is required.
+
+On a machine without a service manager (a container) install stops before
+enrolling and says how to run the agent under "steward-agent watchdog"
+instead.
 
 Exit codes: 0 installed (or enrolled, with --no-service), 1 failed, 2 usage
 error.
