@@ -98,6 +98,7 @@ func TestRenderWXS(t *testing.T) {
 		"AgentInstall":         `install --server "[SERVER]" --token "[TOKEN]" [INSTALLFLAGS]`,
 		"AgentUninstall":       "uninstall --from-msi [UNINSTALLFLAGS]",
 		"AgentInstallRollback": "uninstall --from-msi",
+		"AgentRepair":          "install [INSTALLFLAGS]",
 	} {
 		i, ok := cas[id]
 		if !ok {
@@ -129,6 +130,9 @@ func TestRenderWXS(t *testing.T) {
 		"AgentInstallRollback": `NOT REMOVE~="ALL" AND SERVER AND TOKEN AND NOT AGENTINSTALLED`,
 		"AgentUninstall":       `REMOVE~="ALL" AND NOT UPGRADINGPRODUCTCODE`,
 		"StartAgent":           `NOT REMOVE~="ALL"`,
+		// Without a token where the agent is installed: install keeps the
+		// enrollment and registers the missing services (a repair).
+		"AgentRepair": `NOT REMOVE~="ALL" AND AGENTINSTALLED AND NOT TOKEN`,
 	} {
 		if conds[action] != want {
 			t.Errorf("%s runs when %q, want %q", action, conds[action], want)
@@ -238,6 +242,8 @@ func TestBuildMSI(t *testing.T) {
 		// 18 + 0x40 + 0x100 rollback + 0x400 + 0x800: runs only when the
 		// install fails after AgentInstall was scheduled.
 		{"AgentInstallRollback", "3410", "AgentExe", "uninstall --from-msi"},
+		// 18 + 0x40 + 0x400 + 0x800, no hidden target: no token in it.
+		{"AgentRepair", "3154", "AgentExe", "install [INSTALLFLAGS]"},
 		{"StartAgent", "3186", "SCEXE", "start StewardAgent"},
 		{"StartWatchdog", "3186", "SCEXE", "start StewardWatchdog"},
 	} {
@@ -268,6 +274,7 @@ func TestBuildMSI(t *testing.T) {
 	iCond, install := at("AgentInstall")
 	rCond, rollback := at("AgentInstallRollback")
 	_, setSc := at("SetScExe")
+	_, repair := at("AgentRepair")
 	_, startAgent := at("StartAgent")
 	if rep != validate+1 {
 		t.Errorf("RemoveExistingProducts at %d, want right after InstallValidate (%d)", rep, validate)
@@ -275,7 +282,7 @@ func TestBuildMSI(t *testing.T) {
 	if !(uninstall < stop && stop < removeFiles) {
 		t.Errorf("AgentUninstall %d, StopServices %d, RemoveFiles %d: the uninstall must run before the services are stopped and the files removed", uninstall, stop, removeFiles)
 	}
-	if !(files < rollback && rollback < install && install < startAgent) || setSc > files {
+	if !(files < rollback && rollback < install && install < repair && repair < startAgent) || setSc > files {
 		t.Errorf("InstallFiles %d, AgentInstall %d, StartAgent %d, SetScExe %d: out of order", files, install, startAgent, setSc)
 	}
 	if uCond != `REMOVE~="ALL" AND NOT UPGRADINGPRODUCTCODE` || iCond != `NOT REMOVE~="ALL" AND SERVER AND TOKEN` ||

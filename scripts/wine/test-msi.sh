@@ -102,7 +102,14 @@ wait_online() {
 }
 
 wineserver -p
-wine cmd /c exit 0 >/dev/null 2>&1
+# STEWARD_MSI_TRACE=1 keeps services.exe's trace (WINEDEBUG=+service, the
+# process that boots it passes its stderr on) in $work/services.trace, to
+# see what the service manager did when a step fails.
+if [ "${STEWARD_MSI_TRACE:-0}" = 1 ]; then
+  WINEDEBUG=+service wine cmd /c exit 0 >/dev/null 2>"$work/services.trace"
+else
+  wine cmd /c exit 0 >/dev/null 2>&1
+fi
 pf=$WINEPREFIX/drive_c/"Program Files"/Steward
 cfg=$WINEPREFIX/drive_c/ProgramData/Steward/agent.json
 rm -f "$cfg"   # a previous run's enrollment would make install refuse
@@ -253,6 +260,26 @@ if [ "$noservice" = 0 ]; then
   third=$(wait_online "") || fail "the agent did not come online after msiexec /i over the registered product"
   [ -f "$cfg" ] || fail "no config after msiexec /i over the registered product"
   step "msiexec /i over the registered product enrolled again: agent $third online"
+
+  step "both services deleted by hand; wine msiexec /i without SERVER and TOKEN repairs them"
+  wine sc stop StewardWatchdog >/dev/null 2>&1 || true
+  wine sc stop StewardAgent >/dev/null 2>&1 || true
+  wine sc delete StewardWatchdog >/dev/null 2>&1 || fail "sc delete StewardWatchdog failed"
+  wine sc delete StewardAgent >/dev/null 2>&1 || fail "sc delete StewardAgent failed"
+  for s in StewardAgent StewardWatchdog; do
+    case "$(svc_state $s)" in "not installed") ;; *) fail "service $s is still there after sc delete: $(svc_state $s)" ;; esac
+  done
+  # Wine passes the custom action's output on to msiexec's.
+  msiexec_i repairnotoken >"$tmp/repairnotoken.out" 2>&1 ||
+    fail "msiexec /i without a token over the installed agent exited $? (log: $(tail -20 "$tmp/repairnotoken.log" | tr -d '\r'))"
+  tr -d '\r' <"$tmp/repairnotoken.out" | sed 's/^/    /'
+  cat "$tmp/repairnotoken.out" "$tmp/repairnotoken.log" | tr -d '\0\r' | grep -q "No enrollment token given: keeping agent $third" ||
+    fail "the repair did not run install without a token (log: $(tr -d '\0\r' <"$tmp/repairnotoken.log" | grep -i -A3 AgentRepair | head -20))"
+  for s in StewardAgent StewardWatchdog; do
+    case "$(svc_state $s)" in *RUNNING*) ;; *) fail "after the repair service $s is $(svc_state $s)" ;; esac
+  done
+  [ "$(wait_online)" = "$third" ] || fail "after the repair the agents online are $(online_ids), want $third"
+  step "repaired without a token: both services registered and running, still agent $third"
 fi
 if [ -f "$tmp/upgrade.msi" ]; then
   step "wine msiexec /i of a newer version, without SERVER and TOKEN (major upgrade)"

@@ -29,6 +29,7 @@ import (
 )
 
 const installHelp = `Usage: steward-agent install --server URL[,URL...] (--token - | --token-file FILE | --token TOKEN) [--config PATH] [--no-service] [--force]
+       steward-agent install [--server URL[,URL...]] [--config PATH]   (enrolled already: a repair)
 
 Enrolls this machine with a Steward server using a site enrollment token and
 writes the agent config (server URLs, agent ID and secret), readable by
@@ -62,9 +63,14 @@ registers two services running it, the agent ("steward-agent run") and its
 watchdog ("steward-agent watchdog"), and starts them. An agent left running
 in the foreground by an earlier --no-service install is stopped first. Run
 again, install keeps the enrollment and changes only what differs; it says
-so when nothing did. On a machine without a service manager (a container)
-install stops before enrolling and says how to run the agent under
-"steward-agent watchdog" instead.
+so when nothing did. An enrolled machine needs no token for that: install
+without any token (and without --server, or with one the config shares)
+keeps the enrollment and registers the services again, which is what a
+repair of the MSI runs. Without an enrollment the token is required.
+
+On a machine without a service manager (a container) install stops before
+enrolling and says how to run the agent under "steward-agent watchdog"
+instead.
 
 Exit codes: 0 installed (or enrolled, with --no-service), 1 failed, 2 usage
 error.
@@ -131,6 +137,24 @@ type tokenSources struct {
 	LookupEnv func(string) (string, bool)
 }
 
+// errNoToken is install's answer when no source gives a token and the
+// machine holds no enrollment to keep.
+var errNoToken error = usageErrorf("an enrollment token is required: set %s, or give --token - (standard input), --token-file FILE or --token TOKEN", tokenEnv)
+
+// given reports whether any token source is used; the environment counts
+// when the variable is set, even empty (enrollmentToken then says so).
+func (src tokenSources) given() bool {
+	if src.FlagSet || src.FileSet {
+		return true
+	}
+	if src.LookupEnv != nil {
+		if _, ok := src.LookupEnv(tokenEnv); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // enrollmentToken returns the token from the one source given: --token T,
 // --token - (the first line of standard input), --token-file F, or the
 // STEWARD_TOKEN environment variable. An argument is visible to every local
@@ -158,7 +182,7 @@ func enrollmentToken(src tokenSources) (string, error) {
 	}
 	switch len(names) {
 	case 0:
-		return "", usageErrorf("an enrollment token is required: set %s, or give --token - (standard input), --token-file FILE or --token TOKEN", tokenEnv)
+		return "", errNoToken
 	case 1:
 	default:
 		return "", usageErrorf("the enrollment token is given %d ways (%s): give exactly one", len(names), strings.Join(names, ", "))
@@ -285,7 +309,7 @@ func moveAside(cfgPath string, now time.Time) ([]string, error) {
 func install(ctx context.Context, args []string, stdin io.Reader, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
 	fl, path := newFlagSet("install", installHelp, stderr)
 	var servers serverList
-	fl.Var(&servers, "server", "server URL, https://host[:port]; several comma separated or repeated for replicas (required)")
+	fl.Var(&servers, "server", "server URL, https://host[:port]; several comma separated or repeated for replicas (required to enroll)")
 	token := fl.String("token", "", "site enrollment `TOKEN`, or - to read it from standard input (or use --token-file, or "+tokenEnv+")")
 	tokenFile := fl.String("token-file", "", "read the enrollment token from `FILE`")
 	noService := fl.Bool("no-service", false, "only enroll and write the config; do not set up a service")
@@ -294,32 +318,51 @@ func install(ctx context.Context, args []string, stdin io.Reader, lookupEnv func
 	if code, ok := parse(fl, args); !ok {
 		return code
 	}
-	if len(servers) == 0 {
-		fmt.Fprintln(stderr, "steward-agent install: --server is required")
-		fl.Usage()
-		return exitUsage
-	}
-	serverURLs, err := parseServers(servers)
-	if err != nil {
-		fmt.Fprintf(stderr, "steward-agent install: --server: %v\n", err)
-		return exitUsage
+	var serverURLs []string
+	if len(servers) > 0 {
+		var err error
+		if serverURLs, err = parseServers(servers); err != nil {
+			fmt.Fprintf(stderr, "steward-agent install: --server: %v\n", err)
+			return exitUsage
+		}
 	}
 	given := map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	tok, err := enrollmentToken(tokenSources{
+	src := tokenSources{
 		Flag: *token, FlagSet: given["token"], File: *tokenFile, FileSet: given["token-file"],
 		Stdin: stdin, LookupEnv: lookupEnv,
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "steward-agent install: %v\n", err)
-		if _, ok := errors.AsType[tokenUsageError](err); ok {
-			return exitUsage
+	}
+	// Without a token install can only keep an enrollment (a repair that
+	// registers the services again); whether there is one is known only
+	// after the config was checked below.
+	var tok string
+	if src.given() {
+		var err error
+		if tok, err = enrollmentToken(src); err != nil {
+			fmt.Fprintf(stderr, "steward-agent install: %v\n", err)
+			if _, ok := errors.AsType[tokenUsageError](err); ok {
+				return exitUsage
+			}
+			return exitFail
 		}
-		return exitFail
+	} else if *force {
+		fmt.Fprintf(stderr, "steward-agent install: --force enrolls again: %v\n", errNoToken)
+		return exitUsage
+	}
+	// Without a config there is nothing to keep: what enrolling needs is
+	// said before anything is touched.
+	if _, err := os.Stat(*path); errors.Is(err, fs.ErrNotExist) || *force {
+		if code, ok := needEnrollArgs(tok != "", serverURLs != nil, fl, stderr); !ok {
+			return code
+		}
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "steward-agent install: "+format+"\n", a...)
 		return exitFail
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "steward-agent install: "+format+"\n", a...)
+		return exitUsage
 	}
 
 	var svcs *service.Manager
@@ -328,11 +371,15 @@ func install(ctx context.Context, args []string, stdin io.Reader, lookupEnv func
 		if err := svcs.Available(); errors.Is(err, service.ErrNoServiceManager) {
 			// Before enrolling: the token is not spent on a machine that
 			// cannot run the agent as a service.
+			shown := "URL"
+			if len(serverURLs) > 0 {
+				shown = strings.Join(serverURLs, ",")
+			}
 			return fail("%v.\nEnroll without a service and let the watchdog supervise the agent instead:\n\n"+
 				"    steward-agent install --no-service --server %s --token-file FILE --config %s\n"+
 				"    steward-agent watchdog --config %s\n\n"+
 				"Start the watchdog from the container's entry point or the system's init.",
-				err, strings.Join(serverURLs, ","), shellQuote(*path), shellQuote(*path))
+				err, shown, shellQuote(*path), shellQuote(*path))
 		} else if err != nil {
 			return fail("%v", err)
 		}
@@ -351,15 +398,23 @@ func install(ctx context.Context, args []string, stdin io.Reader, lookupEnv func
 			switch {
 			case err != nil:
 				return fail("%s already exists; use --force to replace it", *path)
-			case !sharesServer(cfg.Servers(), serverURLs):
+			case serverURLs != nil && !sharesServer(cfg.Servers(), serverURLs):
+				if tok == "" {
+					return usage("the config %s holds agent %s of %s, not of %s: enrolling with the new server needs an enrollment token: %v",
+						*path, cfg.AgentID, strings.Join(cfg.Servers(), ", "), strings.Join(serverURLs, ", "), errNoToken)
+				}
 				// A machine moved to another server: the enrollment is of
 				// no use there.
 				fmt.Fprintf(stdout, "The config %s holds agent %s of %s, not of %s: enrolling with the new server.\n"+
 					"Agent %s stays listed on the old server until it is deleted there.\n",
 					*path, cfg.AgentID, strings.Join(cfg.Servers(), ", "), strings.Join(serverURLs, ", "), cfg.AgentID)
 			case svcs != nil:
-				// Installing again: keep the enrollment, set up what is
-				// missing.
+				// Installing again, or a repair without a token: keep the
+				// enrollment, set up what is missing.
+				if tok == "" {
+					fmt.Fprintf(stdout, "No enrollment token given: keeping agent %s of %s and registering its services again where missing.\n",
+						cfg.AgentID, strings.Join(cfg.Servers(), ", "))
+				}
 				return installService(ctx, svcs, *path, false, stdout, stderr)
 			default:
 				return fail("already enrolled as agent %s with %s (config %s); use --force to enroll again",
@@ -368,6 +423,10 @@ func install(ctx context.Context, args []string, stdin io.Reader, lookupEnv func
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return fail("%v", err)
 		}
+	}
+	// The config was moved aside, or is of another server.
+	if code, ok := needEnrollArgs(tok != "", serverURLs != nil, fl, stderr); !ok {
+		return code
 	}
 	// Fail on permissions before the token is spent.
 	if err := config.PrepareDir(*path); err != nil {
@@ -426,6 +485,24 @@ func install(ctx context.Context, args []string, stdin io.Reader, lookupEnv func
 		return installService(ctx, svcs, *path, true, stdout, stderr)
 	}
 	return exitOK
+}
+
+// needEnrollArgs checks that what enrolling needs was given, a token and
+// --server, and otherwise says what is missing (a usage error).
+func needEnrollArgs(haveToken, haveServer bool, fl *flag.FlagSet, stderr io.Writer) (int, bool) {
+	switch {
+	case haveToken && haveServer:
+		return exitOK, true
+	case haveToken:
+		fmt.Fprintln(stderr, "steward-agent install: --server is required")
+		fl.Usage()
+	case haveServer:
+		fmt.Fprintf(stderr, "steward-agent install: %v\n", errNoToken)
+	default:
+		fmt.Fprintf(stderr, "steward-agent install: --server is required, and %v (an enrolled machine needs neither to register its services again)\n", errNoToken)
+		fl.Usage()
+	}
+	return exitUsage, false
 }
 
 // enrollOnce enrolls with one server, bounded by enrollTimeout so that a

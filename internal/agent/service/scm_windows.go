@@ -204,10 +204,11 @@ func (m *Manager) installRole(ctx context.Context, sm *mgr.Mgr, r Role, s Spec, 
 		res.add("stopped service %s to apply its new configuration", name)
 	}
 	if st.State == svc.Stopped {
-		if err := startService(ctx, sv); err != nil {
+		started, err := startService(ctx, sv)
+		if err != nil {
 			return fmt.Errorf("start service %s: %w", name, err)
 		}
-		res.add("started service %s", name)
+		res.add("started service %s%s", name, started.note())
 	}
 	return nil
 }
@@ -246,10 +247,11 @@ func (m *Manager) AddRole(ctx context.Context, s Spec, r Role) (Result, error) {
 	defer sv.Close()
 	res.add("created service %s", name)
 	m.setRecovery(sv, name)
-	if err := startService(ctx, sv); err != nil {
+	started, err := startService(ctx, sv)
+	if err != nil {
 		return res, fmt.Errorf("start service %s: %w", name, err)
 	}
-	res.add("started service %s", name)
+	res.add("started service %s%s", name, started.note())
 	return res, nil
 }
 
@@ -336,11 +338,73 @@ func isLocalSystem(account string) bool {
 	return account == "" || account == "LocalSystem" || account == `.\LocalSystem` || account == `NT AUTHORITY\SYSTEM`
 }
 
-func startService(ctx context.Context, sv *mgr.Service) error {
-	if err := sv.Start(); err != nil && !errors.Is(err, windows.ERROR_SERVICE_ALREADY_RUNNING) {
-		return err
+// startService starts sv and waits until it runs. StartService answers
+// that the service manager has not settled are retried (startRefusals),
+// up to startSettleWait; the result says how often it refused.
+func startService(ctx context.Context, sv *mgr.Service) (startResult, error) {
+	res, err := startSettled(ctx, func() error { return sv.Start() })
+	if err != nil {
+		return res, err
 	}
-	return waitState(ctx, sv, svc.Running)
+	return res, waitState(ctx, sv, svc.Running)
+}
+
+// startRefusals are the answers of StartService that come from the service
+// manager's own state, not the service's, and pass:
+//   - ERROR_SERVICE_DATABASE_LOCKED: another start holds the manager's
+//     start lock (wine waits 3 s for it, Windows for a database lock);
+//   - ERROR_SERVICE_MARKED_FOR_DELETE: a service of that name deleted just
+//     before is still being removed;
+//   - ERROR_INTERNAL_ERROR: wine 8's services.exe answers it for a service
+//     created again right after one of that name was stopped and deleted
+//     (1 install in 4 of scripts/wine/test-msi.sh); the same call a moment
+//     later starts it.
+var startRefusals = []error{windows.ERROR_SERVICE_DATABASE_LOCKED, windows.ERROR_SERVICE_MARKED_FOR_DELETE, windows.ERROR_INTERNAL_ERROR}
+
+// startSettleWait bounds the retries of startRefusals.
+const startSettleWait = 30 * time.Second
+
+// startResult says how a start went: how often the service manager refused
+// it first, and its last refusal.
+type startResult struct {
+	Refused int
+	Last    error
+}
+
+// note describes the refusals for an install's list of changes ("" when
+// there were none).
+func (r startResult) note() string {
+	if r.Refused == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (the service manager refused %d time(s) first: %v)", r.Refused, r.Last)
+}
+
+// startSettled calls start until it succeeds, the service already runs, or
+// it fails with an error other than startRefusals, retrying those every
+// pollEvery for up to startSettleWait.
+func startSettled(ctx context.Context, start func() error) (startResult, error) {
+	var res startResult
+	ctx, cancel := context.WithTimeout(ctx, startSettleWait)
+	defer cancel()
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		err := start()
+		if err == nil || errors.Is(err, windows.ERROR_SERVICE_ALREADY_RUNNING) {
+			return res, nil
+		}
+		if !slices.ContainsFunc(startRefusals, func(r error) bool { return errors.Is(err, r) }) {
+			return res, err
+		}
+		res.Refused++
+		res.Last = err
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("the service manager still refuses the start after %d tries: %w", res.Refused, err)
+		case <-tick.C:
+		}
+	}
 }
 
 func stopService(ctx context.Context, sv *mgr.Service) error {
@@ -486,7 +550,10 @@ func stateName(s svc.State) string {
 
 // Start starts role's service and waits until it runs.
 func (m *Manager) Start(ctx context.Context, r Role) error {
-	return m.withService(r, func(sv *mgr.Service) error { return startService(ctx, sv) })
+	return m.withService(r, func(sv *mgr.Service) error {
+		_, err := startService(ctx, sv)
+		return err
+	})
 }
 
 // Stop stops role's service and waits until it has stopped.

@@ -315,6 +315,60 @@ func TestCreateServiceMarkedForDelete(t *testing.T) {
 	again.Close()
 }
 
+// TestStartSettled: the start is retried while the service manager answers
+// that it has not settled (wine's ERROR_INTERNAL_ERROR for a service
+// created again right after its deletion), and not for a failure of the
+// service itself.
+func TestStartSettled(t *testing.T) {
+	answers := func(errs ...error) (func() error, *int) {
+		calls := 0
+		return func() error {
+			calls++
+			if calls <= len(errs) {
+				return errs[calls-1]
+			}
+			return nil
+		}, &calls
+	}
+	tests := []struct {
+		name        string
+		errs        []error
+		wantCalls   int
+		wantRefused int
+		wantErr     error
+	}{
+		{"at once", nil, 1, 0, nil},
+		{"already running", []error{windows.ERROR_SERVICE_ALREADY_RUNNING}, 1, 0, nil},
+		{"wine's internal error twice", []error{windows.ERROR_INTERNAL_ERROR, windows.ERROR_INTERNAL_ERROR}, 3, 2, nil},
+		{"database locked, then marked for delete", []error{windows.ERROR_SERVICE_DATABASE_LOCKED, windows.ERROR_SERVICE_MARKED_FOR_DELETE}, 3, 2, nil},
+		{"a failure of the service", []error{windows.ERROR_FILE_NOT_FOUND}, 1, 0, windows.ERROR_FILE_NOT_FOUND},
+		{"refused, then a failure", []error{windows.ERROR_INTERNAL_ERROR, windows.ERROR_SERVICE_DISABLED}, 2, 1, windows.ERROR_SERVICE_DISABLED},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start, calls := answers(tt.errs...)
+			res, err := startSettled(t.Context(), start)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Errorf("startSettled = %v, want %v", err, tt.wantErr)
+			}
+			if *calls != tt.wantCalls || res.Refused != tt.wantRefused {
+				t.Errorf("%d calls, %d refusals; want %d and %d", *calls, res.Refused, tt.wantCalls, tt.wantRefused)
+			}
+			if tt.wantRefused > 0 && !strings.Contains(res.note(), fmt.Sprintf("refused %d time(s) first", tt.wantRefused)) {
+				t.Errorf("note %q does not count the refusals", res.note())
+			}
+		})
+	}
+
+	// Bounded: a manager that never settles ends with its answer named.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*pollEvery)
+	defer cancel()
+	res, err := startSettled(ctx, func() error { return windows.ERROR_INTERNAL_ERROR })
+	if !errors.Is(err, windows.ERROR_INTERNAL_ERROR) || !strings.Contains(err.Error(), "still refuses the start") || res.Refused < 2 {
+		t.Errorf("never settled: %v after %d refusals; want ERROR_INTERNAL_ERROR named after several", err, res.Refused)
+	}
+}
+
 func TestRecoveryActions(t *testing.T) {
 	actions, reset := RecoveryActions()
 	if len(actions) != 3 || reset != 86400 {
