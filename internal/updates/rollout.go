@@ -121,12 +121,10 @@ func (s *Service) haltIfFailing(ctx context.Context, r store.Release, def policy
 	return true, nil
 }
 
-// rollOut offers r to the next batch of agents that take it.
+// rollOut offers r to the next batch of agents that take it, paging past
+// the candidates their policy keeps out (auto off, pinned, outside the
+// percentage, not a release build).
 func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effective.Resolver) error {
-	candidates, err := s.db.RolloutCandidates(ctx, r, time.Now().Add(-OfferExpiry), RolloutBatch)
-	if err != nil || len(candidates) == 0 {
-		return err
-	}
 	var signed protocol.SignedRelease
 	if err := json.Unmarshal([]byte(r.Signature), &signed); err != nil {
 		return fmt.Errorf("stored signature: %w", err)
@@ -138,37 +136,52 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 	var (
 		prepared []command.Prepared
 		offered  []store.AgentUpdate
+		after    string
 	)
-	for _, c := range candidates {
-		running := strings.TrimPrefix(c.Version, "v")
-		// A build without a release version (a developer's) is never
-		// replaced automatically; "update now" still can.
-		if !protocol.ValidVersion(running) || protocol.CompareVersions(r.Version, running) <= 0 {
-			continue
-		}
-		eff, err := resolver.Resolve(c.ClientID, c.SiteID, c.AgentID)
-		if err != nil {
-			s.log.Warn("resolve the policy of a rollout candidate", "agent_id", c.AgentID, "err", err)
-			continue
-		}
-		if !boolField(eff, "updates.auto", true) {
-			continue
-		}
-		if pin := textField(eff, "updates.pinned_version"); pin != "" && pin != r.Version {
-			continue
-		}
-		if !InRollout(c.AgentID, r.Version, floatField(eff, "updates.rollout_percent", 100)) {
-			continue
-		}
-		deadline := durationField(eff, "updates.confirm_deadline", protocol.DefaultConfirmDeadline)
-		args, err := json.Marshal(protocol.UpdateOffer{ReleaseID: r.ID, Release: signed,
-			ConfirmDeadline: protocol.Duration(deadline), Spread: protocol.Duration(RolloutSpread), Keys: keys})
+	staleBefore := time.Now().Add(-OfferExpiry)
+	for len(prepared) < RolloutBatch {
+		candidates, err := s.db.RolloutCandidates(ctx, r, staleBefore, after, RolloutBatch)
 		if err != nil {
 			return err
 		}
-		prepared = append(prepared, command.Prepared{AgentID: c.AgentID, Args: args})
-		offered = append(offered, store.AgentUpdate{AgentID: c.AgentID, ReleaseID: r.ID, FromVersion: c.Version,
-			ToVersion: r.Version, Step: store.UpdateOffered})
+		if len(candidates) == 0 {
+			break
+		}
+		after = candidates[len(candidates)-1].AgentID
+		for _, c := range candidates {
+			if len(prepared) == RolloutBatch {
+				break
+			}
+			running := strings.TrimPrefix(c.Version, "v")
+			// A build without a release version (a developer's) is never
+			// replaced automatically; "update now" still can.
+			if !protocol.ValidVersion(running) || protocol.CompareVersions(r.Version, running) <= 0 {
+				continue
+			}
+			eff, err := resolver.Resolve(c.ClientID, c.SiteID, c.AgentID)
+			if err != nil {
+				s.log.Warn("resolve the policy of a rollout candidate", "agent_id", c.AgentID, "err", err)
+				continue
+			}
+			if !boolField(eff, "updates.auto", true) {
+				continue
+			}
+			if pin := textField(eff, "updates.pinned_version"); pin != "" && pin != r.Version {
+				continue
+			}
+			if !InRollout(c.AgentID, r.Version, floatField(eff, "updates.rollout_percent", 100)) {
+				continue
+			}
+			deadline := durationField(eff, "updates.confirm_deadline", protocol.DefaultConfirmDeadline)
+			args, err := json.Marshal(protocol.UpdateOffer{ReleaseID: r.ID, Release: signed,
+				ConfirmDeadline: protocol.Duration(deadline), Spread: protocol.Duration(RolloutSpread), Keys: keys})
+			if err != nil {
+				return err
+			}
+			prepared = append(prepared, command.Prepared{AgentID: c.AgentID, Args: args})
+			offered = append(offered, store.AgentUpdate{AgentID: c.AgentID, ReleaseID: r.ID, FromVersion: c.Version,
+				ToVersion: r.Version, Step: store.UpdateOffered})
+		}
 	}
 	if len(prepared) == 0 {
 		return nil
