@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"time"
@@ -310,4 +312,12 @@ func (a *API) addKeyStatement(w http.ResponseWriter, r *http.Request, p access.P
 		return err
 	}
 	return a.releaseKeys(w, r, p)
+}
+
+func uploadError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &badRequest{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("upload is larger than %d bytes", tooBig.Limit)}
+	}
+	return errBadRequest("read the upload: %v", err)
 }
