@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/steward-rmm/steward/internal/store"
@@ -110,6 +111,24 @@ func TestAgentUpdatesTab(t *testing.T) {
 	}
 	mustContain(t, "release page", ro.get(location(pub)).body, `href="`+tab+`">acme-ws-01</a>`, `badge step-offered">offered 1`)
 	mustContain(t, "releases list", ro.get("/releases").body, `badge step-offered">offered 1`)
+
+	// A version that failed is offered again only when asked.
+	err := e.db.WithTx(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.RecordUpdateStep(context.Background(), store.AgentUpdate{AgentID: a.ID, ReleaseID: strings.TrimPrefix(location(pub), "/releases/"),
+			Step: "failed", Reason: "disk full"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = admin.post(updateURL, nil)
+	wantStatus(t, "update after a failure", res, http.StatusOK)
+	mustContain(t, "update after a failure", res.body, "Nothing was offered: this release failed there before (retry to try again).",
+		`badge step-failed">failed`, "disk full")
+	wantStatus(t, "retry", admin.post(updateURL, url.Values{"retry": {"1"}}), http.StatusSeeOther)
+	current := regexpFind(`(?s)<table class="grid agent-updates">(.*?)</table>`, ro.get(tab).body)
+	mustContain(t, "current update after the retry", current, `badge step-offered">offered`)
+	mustNotContain(t, "current update after the retry", current, "failed")
 
 	// Offered again while the first offer stands: the service decides; the
 	// page shows its answer either way and never a server error.
