@@ -21,12 +21,24 @@ import (
 // releaseKey is the key the release tests sign with; the server trusts it.
 var releaseKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 
-// newReleaseEnv starts a server that trusts releaseKey.
-func newReleaseEnv(t *testing.T) *testEnv {
-	t.Helper()
+// releaseOptions are envOptions with releaseKey trusted.
+func releaseOptions(t *testing.T) servertest.Options {
 	opts := envOptions(t)
 	opts.ReleaseKeys = []string{protocol.NewReleaseKey(releaseKey.Public().(ed25519.PublicKey)).String()}
-	return newEnv(t, servertest.Start(t, opts))
+	return opts
+}
+
+// newReleaseEnv starts a server on SQLite that trusts releaseKey.
+func newReleaseEnv(t *testing.T) *testEnv {
+	t.Helper()
+	return newEnv(t, servertest.Start(t, releaseOptions(t)))
+}
+
+// eachReleaseEnv runs fn on a server per database engine that trusts
+// releaseKey.
+func eachReleaseEnv(t *testing.T, fn func(t *testing.T, e *testEnv)) {
+	t.Helper()
+	servertest.Each(t, releaseOptions(t), func(t *testing.T, s *servertest.Server) { fn(t, newEnv(t, s)) })
 }
 
 // signed returns the .sig file of data as version for linux/amd64.
@@ -87,7 +99,10 @@ func (b *browser) upload(u upload) response {
 }
 
 func TestReleasesPage(t *testing.T) {
-	e := newReleaseEnv(t)
+	eachReleaseEnv(t, testReleasesPage)
+}
+
+func testReleasesPage(t *testing.T, e *testEnv) {
 	admin, tech, ro := e.signedIn(store.RoleAdmin), e.signedIn(store.RoleTechnician), e.signedIn(store.RoleReadonly)
 	data := bytes.Repeat([]byte("agent bytes\n"), 100_000)
 	good := upload{file: data, sig: []byte(signed(t, releaseKey, "2.1.0", data)), channel: "beta", notes: "fixes the tray"}

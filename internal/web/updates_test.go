@@ -74,7 +74,10 @@ func TestReleaseChannels(t *testing.T) {
 }
 
 func TestAgentUpdatesTab(t *testing.T) {
-	e := newReleaseEnv(t)
+	eachReleaseEnv(t, testAgentUpdatesTab)
+}
+
+func testAgentUpdatesTab(t *testing.T, e *testEnv) {
 	f := e.fixture("Acme", "HQ")
 	a := e.enroll(f, linuxFacts("acme-ws-01"))
 	admin, tech, ro := e.signedIn(store.RoleAdmin), e.signedIn(store.RoleTechnician), e.signedIn(store.RoleReadonly)
