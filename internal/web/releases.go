@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -165,9 +166,8 @@ func (h *Handler) publishRelease(w http.ResponseWriter, r *http.Request, p acces
 	if err != nil || first.FormName() != access.CSRFField {
 		return errCSRF
 	}
-	tok := make([]byte, 256)
-	n, _ := first.Read(tok)
-	if !csrfMatches(r, string(tok[:n])) {
+	tok, err := io.ReadAll(io.LimitReader(first, 256))
+	if err != nil || !csrfMatches(r, string(tok)) {
 		return errCSRF
 	}
 	up, err := manage.ReadReleaseUpload(mr)
