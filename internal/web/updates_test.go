@@ -26,7 +26,7 @@ func TestReleaseChannels(t *testing.T) {
 			mustNotContain(t, u, res.body, `id="channel-select"`)
 		}
 	}
-	mustContain(t, "agent tab", ro.get(agentURL).body, "Channel <strong>stable</strong>,\n    the default")
+	mustContain(t, "agent tab", ro.get(agentURL).body, "Channel <strong>stable</strong>, the default")
 	for _, u := range []string{siteURL, clientURL, agentURL} {
 		mustContain(t, "admin "+u, admin.get(u).body, `id="channel-select"`, `<option value="inherit" selected>`, `<option value="beta">beta</option>`)
 	}
@@ -55,7 +55,7 @@ func TestReleaseChannels(t *testing.T) {
 	mustContain(t, "agent tab", ro.get(agentURL).body, `from client <a href="/clients/`+f.client.ID+`">Acme</a>`)
 
 	wantStatus(t, "set agent channel", admin.post("/agents/"+a.ID+"/channel", url.Values{"channel": {"stable"}}), http.StatusSeeOther)
-	mustContain(t, "agent tab", ro.get(agentURL).body, "Channel <strong>stable</strong>,\n    set on this agent", "Set here: <strong>stable</strong>")
+	mustContain(t, "agent tab", ro.get(agentURL).body, "Channel <strong>stable</strong>, set on this agent", "Set here: <strong>stable</strong>")
 	wantStatus(t, "agent inherits again", admin.post("/agents/"+a.ID+"/channel", url.Values{"channel": {"inherit"}}), http.StatusSeeOther)
 	ch, err := e.db.EffectiveUpdateChannel(context.Background(), a.ID)
 	if err != nil {
