@@ -7,8 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
@@ -17,9 +15,6 @@ import (
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/updates"
 )
-
-// maxReleaseFieldBytes bounds each text part of a release upload.
-const maxReleaseFieldBytes = 16 << 10
 
 func (a *API) listReleases(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
 	pg, err := page(r)
@@ -63,73 +58,19 @@ func (a *API) publishRelease(w http.ResponseWriter, r *http.Request, p access.Pr
 	if err != nil {
 		return errBadRequest("malformed multipart body: %v", err)
 	}
-	fields := map[string]string{}
-	var spool *os.File
-	defer func() {
-		if spool != nil {
-			spool.Close()
-			os.Remove(spool.Name())
+	up, err := manage.ReadReleaseUpload(mr)
+	var refusal *manage.UploadRefusal
+	if errors.As(err, &refusal) {
+		if refusal.TooLarge {
+			return &badRequest{status: http.StatusRequestEntityTooLarge, msg: refusal.Msg}
 		}
-	}()
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return uploadError(err)
-		}
-		name := part.FormName()
-		switch name {
-		case "file":
-			if spool != nil {
-				return errBadRequest("more than one file part")
-			}
-			spool, err = os.CreateTemp("", "steward-release-*")
-			if err != nil {
-				return fmt.Errorf("spool release upload: %w", err)
-			}
-			n, err := io.Copy(spool, io.LimitReader(part, protocol.MaxReleaseBytes+1))
-			if err != nil {
-				return uploadError(err)
-			}
-			if n > protocol.MaxReleaseBytes {
-				return &badRequest{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("file is larger than %d bytes", protocol.MaxReleaseBytes)}
-			}
-		case "signature", "channel", "notes", "version", "os", "arch":
-			b, err := io.ReadAll(io.LimitReader(part, maxReleaseFieldBytes+1))
-			if err != nil {
-				return uploadError(err)
-			}
-			if len(b) > maxReleaseFieldBytes {
-				return errBadRequest("part %s is larger than %d bytes", name, maxReleaseFieldBytes)
-			}
-			fields[name] = string(b)
-		default:
-			return errBadRequest("unknown part %q: want file, signature, channel, notes (and optionally version, os, arch)", name)
-		}
+		return errBadRequest("%s", refusal.Msg)
 	}
-	if spool == nil {
-		return errBadRequest("part file is missing: the agent binary to publish")
-	}
-	if strings.TrimSpace(fields["signature"]) == "" {
-		return errBadRequest("part signature is missing: the .sig file written by steward release sign")
-	}
-	signed, err := protocol.DecodeSignedRelease([]byte(strings.TrimSpace(fields["signature"])))
 	if err != nil {
-		return errBadRequest("signature: %v", err)
-	}
-	if err := matchStatement(signed.Statement, fields["version"], fields["os"], fields["arch"]); err != nil {
 		return err
 	}
-	channel := strings.TrimSpace(fields["channel"])
-	if channel == "" {
-		channel = manage.ChannelStable
-	}
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("rewind release upload: %w", err)
-	}
-	rel, err := a.cfg.Manage.PublishRelease(r.Context(), p, a.cfg.ReleaseKeys, signed, channel, fields["notes"], spool)
+	defer up.Close()
+	rel, err := a.cfg.Manage.PublishRelease(r.Context(), p, a.cfg.ReleaseKeys, up.Signed, up.Channel, up.Notes, up.File)
 	if errors.Is(err, manage.ErrNoReleaseKeys) {
 		return &badRequest{status: http.StatusConflict, msg: err.Error()}
 	}
@@ -138,27 +79,6 @@ func (a *API) publishRelease(w http.ResponseWriter, r *http.Request, p access.Pr
 	}
 	writeJSON(w, http.StatusCreated, rel)
 	return nil
-}
-
-// matchStatement checks the optional version, os and arch a publisher
-// named against what was signed.
-func matchStatement(st protocol.ReleaseStatement, version, goos, goarch string) error {
-	for _, c := range []struct{ name, given, signed string }{
-		{"version", version, st.Version}, {"os", goos, st.OS}, {"arch", goarch, st.Arch},
-	} {
-		if g := strings.TrimSpace(c.given); g != "" && g != c.signed {
-			return errBadRequest("%s %q differs from the signed %s %q", c.name, g, c.name, c.signed)
-		}
-	}
-	return nil
-}
-
-func uploadError(err error) error {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return &badRequest{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("upload is larger than %d bytes", protocol.MaxReleaseBytes)}
-	}
-	return errBadRequest("read the upload: %v", err)
 }
 
 // updateChannelBody is the body of PATCH .../channel: a channel name, or null to
@@ -392,4 +312,12 @@ func (a *API) addKeyStatement(w http.ResponseWriter, r *http.Request, p access.P
 		return err
 	}
 	return a.releaseKeys(w, r, p)
+}
+
+func uploadError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &badRequest{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("upload is larger than %d bytes", tooBig.Limit)}
+	}
+	return errBadRequest("read the upload: %v", err)
 }

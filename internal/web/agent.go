@@ -27,7 +27,7 @@ type agentTab struct {
 // agentTabs are the agent page's tabs, in order.
 var agentTabs = []agentTab{
 	{"", "Overview"}, {"metrics", "Metrics"}, {"inventory", "Inventory"}, {"software", "Software"},
-	{"policy", "Policy"}, {"alerts", "Alerts"}, {"history", "History"},
+	{"policy", "Policy"}, {"alerts", "Alerts"}, {"history", "History"}, {"updates", "Updates"},
 }
 
 // agentView is the data of every tab of the agent page. The agent's own
@@ -53,6 +53,8 @@ type agentView struct {
 	Alerts      []store.Alert
 	AlertsTotal int
 	AlertsURL   string
+	// Updates is the updates tab's data: channel, current updates, history.
+	Updates *agentUpdatesView
 }
 
 // tabLink is a tab as the tab bar draws it.

@@ -173,7 +173,7 @@ func TestBrowser(t *testing.T) {
 	}
 	e.ingest(target.ID, samples...)
 	step("agent page", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID), chromedp.WaitVisible(chromedp.ID("agent-live")))
-	if got := eval(`[...document.querySelectorAll(".agent-tabs a")].map(a => a.textContent).join(",")`); got != "Overview,Metrics,Inventory,Software,Policy,Alerts,History" {
+	if got := eval(`[...document.querySelectorAll(".agent-tabs a")].map(a => a.textContent).join(",")`); got != "Overview,Metrics,Inventory,Software,Policy,Alerts,History,Updates" {
 		t.Errorf("agent tabs %q", got)
 	}
 	if got := eval(`String(document.documentElement.scrollHeight <= 2000)`); got != "true" {
@@ -203,6 +203,12 @@ func TestBrowser(t *testing.T) {
 	step("policy tab", chromedp.Click(chromedp.CSS(`.agent-tabs a[href$="/policy"]`)), chromedp.WaitVisible(chromedp.ID("policy")))
 	shot("agent-policy")
 	noProblems("agent policy tab")
+	// The updates tab (TestBrowserReleases drives its forms).
+	step("updates tab", chromedp.Click(chromedp.CSS(`.agent-tabs a[href$="/updates"]`)), chromedp.WaitVisible(chromedp.ID("update-channel")))
+	if got := hb.text("#agent-update p"); !strings.Contains(got, "Channel stable, the default") {
+		t.Errorf("updates tab says %q, want the default stable channel", got)
+	}
+	noProblems("agent updates tab")
 
 	// The inventory tab shows hardware and the refresh; the software tab
 	// filters in place as one types.

@@ -80,6 +80,8 @@ type clientView struct {
 	SiteAlerts map[string][]severityCount
 	// SiteMaintenance holds the sites in a maintenance window of their own now.
 	SiteMaintenance map[string]bool
+	// Channel is the client's release channel selector.
+	Channel *releaseChannelForm
 }
 
 // clientPage serves GET /clients/{id}.
@@ -88,6 +90,11 @@ func (h *Handler) clientPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 }
 
 func (h *Handler) renderClient(w http.ResponseWriter, r *http.Request, status int, form formView) error {
+	return h.renderClientWith(w, r, status, form, "")
+}
+
+// renderClientWith is renderClient with the channel selector's error.
+func (h *Handler) renderClientWith(w http.ResponseWriter, r *http.Request, status int, form formView, channelErr string) error {
 	ctx := r.Context()
 	c, err := h.cfg.DB.Client(ctx, r.PathValue("id"))
 	if err != nil {
@@ -104,6 +111,14 @@ func (h *Handler) renderClient(w http.ResponseWriter, r *http.Request, status in
 		AgentsURL: agentQuery{Client: c.ID}.url(), SiteAlerts: map[string][]severityCount{},
 	}
 	if cv.Scope, err = h.scope(ctx, clientScope(c)); err != nil {
+		return err
+	}
+	own, err := h.cfg.DB.UpdateChannelOf(ctx, store.LevelClient, c.ID)
+	if err != nil {
+		return err
+	}
+	if cv.Channel, err = h.releaseChannelForm(ctx, "/clients/"+url.PathEscape(c.ID)+"/channel", own,
+		store.DefaultUpdateChannel+", the default", channelErr); err != nil {
 		return err
 	}
 	counts, err := h.cfg.DB.UnresolvedAlertCounts(ctx, store.LevelSite)

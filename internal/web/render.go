@@ -20,6 +20,7 @@ import (
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
+	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -70,7 +71,22 @@ func (h *Handler) funcs() template.FuncMap {
 		"percent":  percent,
 		"load":     load,
 		"watchdog": watchdogOf,
+		"bytes":    policy.HumanBytes,
+		"num64":    func(n int64) string { return num(int(n)) },
+		"percent64": func(done, total int64) string {
+			if total <= 0 {
+				return ""
+			}
+			return strconv.FormatInt(min(100, done*100/total), 10) + " %"
+		},
+		"channelArgs": func(v view, f *releaseChannelForm) channelArgs { return channelArgs{View: v, Form: f} },
 	}
+}
+
+// channelArgs are the arguments of the release-channel template.
+type channelArgs struct {
+	View view
+	Form *releaseChannelForm
 }
 
 // view is what every page template receives.

@@ -52,6 +52,8 @@ type siteView struct {
 	Scope *scopeView
 	// Warnings are the public URL's, shown above the token form.
 	Warnings []string
+	// Channel is the site's release channel selector.
+	Channel *releaseChannelForm
 }
 
 // Lifetimes lists the expiry choices.
@@ -63,6 +65,11 @@ func (h *Handler) sitePage(w http.ResponseWriter, r *http.Request, _ access.Prin
 }
 
 func (h *Handler) renderSite(w http.ResponseWriter, r *http.Request, status int, form tokenForm) error {
+	return h.renderSiteWith(w, r, status, form, "")
+}
+
+// renderSiteWith is renderSite with the channel selector's error.
+func (h *Handler) renderSiteWith(w http.ResponseWriter, r *http.Request, status int, form tokenForm, channelErr string) error {
 	ctx := r.Context()
 	s, err := h.cfg.DB.Site(ctx, r.PathValue("id"))
 	if err != nil {
@@ -80,6 +87,17 @@ func (h *Handler) renderSite(w http.ResponseWriter, r *http.Request, status int,
 	sv := siteView{Site: s, Tokens: rows, Form: form, AgentsURL: agentQuery{Client: s.ClientID, Site: s.ID}.url(),
 		Warnings: h.installWarnings()}
 	if sv.Scope, err = h.scope(ctx, siteScope(s)); err != nil {
+		return err
+	}
+	own, err := h.cfg.DB.UpdateChannelOf(ctx, store.LevelSite, s.ID)
+	if err != nil {
+		return err
+	}
+	inherited, err := h.inheritedChannel(ctx, s.ClientID, "")
+	if err != nil {
+		return err
+	}
+	if sv.Channel, err = h.releaseChannelForm(ctx, "/sites/"+url.PathEscape(s.ID)+"/channel", own, inherited, channelErr); err != nil {
 		return err
 	}
 	return h.render(w, r, status, "site", "", view{Title: s.Name + " · " + s.ClientName, Nav: "clients", Page: sv})

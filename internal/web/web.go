@@ -23,8 +23,10 @@ import (
 	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
+	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
+	"github.com/steward-rmm/steward/internal/updates"
 )
 
 // Config holds the dashboard's dependencies.
@@ -47,7 +49,13 @@ type Config struct {
 	// Commands sends commands to agents (inventory refresh); nil hides
 	// the buttons that need it.
 	Commands *command.Service
-	Log      *slog.Logger
+	// Updates offers updates to agents ("Update now"); nil hides the
+	// button.
+	Updates *updates.Service
+	// ReleaseKeys are the release public keys an uploaded release must be
+	// signed with; none refuses every upload, as the API does.
+	ReleaseKeys []protocol.ReleaseKey
+	Log         *slog.Logger
 	// PublicURL is the base of install commands, e.g. "https://rmm.example.com".
 	PublicURL string
 	// AgentDir holds agent binaries named steward-agent-<os>-<arch>[.exe].
@@ -169,6 +177,17 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /agents/{id}/history", h.authed(h.agentHistory))
 	mux.Handle("POST /agents/{id}/inventory/refresh", h.authed(h.refreshInventory))
 	mux.Handle("POST /agents/{id}/delete", h.authed(h.deleteAgent))
+	mux.Handle("GET /agents/{id}/updates", h.authed(h.agentUpdates))
+	mux.Handle("POST /agents/{id}/update", h.authed(h.updateAgent))
+	mux.Handle("POST /agents/{id}/channel", h.authed(h.setAgentChannel))
+	mux.Handle("POST /sites/{id}/channel", h.authed(h.setSiteChannel))
+	mux.Handle("POST /clients/{id}/channel", h.authed(h.setClientChannel))
+	mux.Handle("GET /releases", h.authed(h.releasesPage))
+	mux.Handle("POST /releases", h.authedUpload(h.publishRelease))
+	mux.Handle("GET /releases/{id}", h.authed(h.releasePage))
+	mux.Handle("POST /releases/{id}/halt", h.authed(h.setReleaseStatus(store.ReleaseHalted)))
+	mux.Handle("POST /releases/{id}/resume", h.authed(h.setReleaseStatus(store.ReleaseActive)))
+	mux.Handle("POST /releases/{id}/withdraw", h.authed(h.setReleaseStatus(store.ReleaseWithdrawn)))
 	mux.Handle("GET /software", h.authed(h.softwarePage))
 	mux.Handle("GET /alerts", h.authed(h.alertsPage))
 	mux.Handle("POST /alerts/acknowledge", h.authed(h.acknowledgeAlerts))
@@ -230,14 +249,14 @@ const maxFormBytes = 64 << 10
 
 // prepare sets the headers every response carries and bounds the body of
 // unsafe requests.
-func prepare(w http.ResponseWriter, r *http.Request) {
+func prepare(w http.ResponseWriter, r *http.Request, bodyLimit int64) {
 	hd := w.Header()
 	hd.Set("Content-Security-Policy", contentSecurityPolicy)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "same-origin")
 	hd.Set("X-Frame-Options", "DENY")
 	if !access.Safe(r.Method) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, bodyLimit)
 	}
 }
 
@@ -254,7 +273,7 @@ func (h *Handler) publicStream(fn handlerFunc) http.Handler {
 
 func (h *Handler) publicWith(fn handlerFunc, bounded bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		prepare(w, r)
+		prepare(w, r, maxFormBytes)
 		if bounded {
 			var cancel context.CancelFunc
 			r, cancel = h.bound(r)
@@ -293,18 +312,31 @@ func checkCSRF(fn handlerFunc) handlerFunc {
 // CSRF token on unsafe methods and the read permission, then puts the
 // principal in the request context for the templates.
 func (h *Handler) authed(fn pageFunc) http.Handler {
-	return h.authedWith(fn, true)
+	return h.authedWith(fn, true, false)
+}
+
+// authedUpload is authed for a large multipart upload: no request
+// deadline (a release over a slow link takes minutes), no form-size
+// bound (the handler sets its own) and the CSRF token checked by the
+// handler as it streams the body, since parsing the form for it here
+// would read the whole upload first.
+func (h *Handler) authedUpload(fn pageFunc) http.Handler {
+	return h.authedWith(fn, false, true)
 }
 
 // authedStream is authed without the request deadline, for the event
 // stream, which lasts as long as the page is open.
 func (h *Handler) authedStream(fn pageFunc) http.Handler {
-	return h.authedWith(fn, false)
+	return h.authedWith(fn, false, false)
 }
 
-func (h *Handler) authedWith(fn pageFunc, bounded bool) http.Handler {
+func (h *Handler) authedWith(fn pageFunc, bounded, upload bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		prepare(w, r)
+		limit := int64(maxFormBytes)
+		if upload {
+			limit = protocol.MaxReleaseBytes + 1<<20
+		}
+		prepare(w, r, limit)
 		if bounded {
 			var cancel context.CancelFunc
 			r, cancel = h.bound(r)
@@ -321,7 +353,7 @@ func (h *Handler) authedWith(fn pageFunc, bounded bool) http.Handler {
 		}
 		r = r.WithContext(access.WithPrincipal(r.Context(), p))
 		switch {
-		case !access.Safe(r.Method) && !access.CSRFValid(r):
+		case !upload && !access.Safe(r.Method) && !access.CSRFValid(r):
 			err = errCSRF
 		case !access.Can(p, access.ReadFleet):
 			err = fmt.Errorf("%w: role %s cannot view the dashboard", access.ErrForbidden, p.User.Role)
