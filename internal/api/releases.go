@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
@@ -191,7 +192,8 @@ func (a *API) updateAgent(w http.ResponseWriter, r *http.Request, p access.Princ
 
 func (a *API) agentUpdates(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
 	id := r.PathValue("id")
-	if _, err := a.cfg.DB.Agent(r.Context(), id); err != nil {
+	agent, err := a.cfg.DB.Agent(r.Context(), id)
+	if err != nil {
 		return err
 	}
 	items, err := a.cfg.DB.AgentUpdates(r.Context(), id)
@@ -206,7 +208,14 @@ func (a *API) agentUpdates(w http.ResponseWriter, r *http.Request, _ access.Prin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"channel": ch, "updates": items, "history": history})
+	// What each role runs: an update is complete when the watchdog, which
+	// moves only after the agent's confirmation, runs the agent's version.
+	roles := map[string]string{"agent": strings.TrimPrefix(agent.Version, "v")}
+	if agent.Watchdog != nil && agent.Watchdog.Version != "" {
+		roles["watchdog"] = agent.Watchdog.Version
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"channel": ch, "updates": items, "history": history, "roles": roles,
+		"roles_agree": roles["watchdog"] == "" || roles["watchdog"] == roles["agent"]})
 	return nil
 }
 

@@ -194,6 +194,17 @@ func TestAgentUpdate(t *testing.T) {
 		return nil
 	})
 	waitAgent(t, api, true)
+	waitFor(t, 60*time.Second, "the server seeing the watchdog on 1.1.0", func() error {
+		var r struct {
+			Roles map[string]string `json:"roles"`
+			Agree bool              `json:"roles_agree"`
+		}
+		api.mustDo("GET", "/api/v1/agents/"+agent.ID+"/updates", nil, &r, 200)
+		if !r.Agree || r.Roles["watchdog"] != "1.1.0" {
+			return fmt.Errorf("roles %v", r.Roles)
+		}
+		return nil
+	})
 	updateDir := filepath.Join(filepath.Dir(config), "update")
 	waitFor(t, 10*time.Second, "backup and downloads removed", func() error {
 		if _, err := os.Stat(installed + ".previous"); !os.IsNotExist(err) {

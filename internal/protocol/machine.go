@@ -75,7 +75,9 @@ const (
 // watchdog sees it, and the state of every service the policy's watchdog
 // section names.
 type WatchdogReport struct {
-	At       time.Time        `json:"at"`
+	At time.Time `json:"at"`
+	// Version is the version the watchdog itself runs (newer watchdogs).
+	Version  string           `json:"version,omitempty"`
 	Agent    AgentHealth      `json:"agent"`
 	Services []WatchedService `json:"services,omitempty"`
 }
@@ -144,6 +146,12 @@ func DecodeWatchdogReport(b []byte) (WatchdogReport, error) {
 func (r WatchdogReport) Validate() error {
 	if r.At.IsZero() {
 		return errors.New("at is required")
+	}
+	if len(r.Version) > maxVersionLen {
+		return fmt.Errorf("version is longer than %d bytes", maxVersionLen)
+	}
+	if err := checkText("version", r.Version); err != nil {
+		return err
 	}
 	switch r.Agent.State {
 	case AgentRunning, AgentDown, AgentHung, AgentRestarting:

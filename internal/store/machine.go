@@ -46,6 +46,8 @@ type WatchdogState struct {
 	Since      time.Time                 `json:"since"`
 	Restarts   int                       `json:"restarts"`
 	Services   []protocol.WatchedService `json:"services"`
+	// Version is the version the watchdog runs, "" from older watchdogs.
+	Version string `json:"version,omitempty"`
 }
 
 // Down reports whether the watchdog says the agent is not working.
@@ -118,11 +120,11 @@ func (db *DB) SaveWatchdogReport(ctx context.Context, agentID string, r protocol
 		return fmt.Errorf("encode watchdog services: %w", err)
 	}
 	_, err = db.sql.ExecContext(ctx, `INSERT INTO watchdog_reports (agent_id, received_at, reported_at, agent_state, agent_reason,
-		agent_since, restarts, services) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		agent_since, restarts, services, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (agent_id) DO UPDATE SET received_at = excluded.received_at, reported_at = excluded.reported_at,
 		agent_state = excluded.agent_state, agent_reason = excluded.agent_reason, agent_since = excluded.agent_since,
-		restarts = excluded.restarts, services = excluded.services`,
-		agentID, ms(db.now()), ms(r.At), r.Agent.State, r.Agent.Reason, ms(r.Agent.Since), r.Agent.Restarts, string(b))
+		restarts = excluded.restarts, services = excluded.services, version = excluded.version`,
+		agentID, ms(db.now()), ms(r.At), r.Agent.State, r.Agent.Reason, ms(r.Agent.Since), r.Agent.Restarts, string(b), r.Version)
 	if err != nil {
 		return fmt.Errorf("store watchdog report of %s: %w", agentID, err)
 	}
@@ -131,17 +133,18 @@ func (db *DB) SaveWatchdogReport(ctx context.Context, agentID string, r protocol
 
 // watchdogColumns are read by agentSelect through a LEFT JOIN, so the list
 // and the page show the watchdog's word without another query.
-const watchdogColumns = `w.received_at, w.reported_at, w.agent_state, w.agent_reason, w.agent_since, w.restarts, w.services`
+const watchdogColumns = `w.received_at, w.reported_at, w.agent_state, w.agent_reason, w.agent_since, w.restarts, w.services, w.version`
 
 // watchdogScan holds the nullable columns of a LEFT JOINed report.
 type watchdogScan struct {
 	received, reported, since sql.NullInt64
 	state, reason, services   sql.NullString
+	version                   sql.NullString
 	restarts                  sql.NullInt64
 }
 
 func (w *watchdogScan) dest() []any {
-	return []any{&w.received, &w.reported, &w.state, &w.reason, &w.since, &w.restarts, &w.services}
+	return []any{&w.received, &w.reported, &w.state, &w.reason, &w.since, &w.restarts, &w.services, &w.version}
 }
 
 func (w *watchdogScan) report() *WatchdogState {
@@ -150,7 +153,7 @@ func (w *watchdogScan) report() *WatchdogState {
 	}
 	s := &WatchdogState{
 		ReceivedAt: fromNullMS(w.received), ReportedAt: fromNullMS(w.reported), State: w.state.String,
-		Reason: w.reason.String, Since: fromNullMS(w.since), Restarts: int(w.restarts.Int64),
+		Reason: w.reason.String, Since: fromNullMS(w.since), Restarts: int(w.restarts.Int64), Version: w.version.String,
 	}
 	if err := json.Unmarshal([]byte(w.services.String), &s.Services); err != nil || s.Services == nil {
 		s.Services = []protocol.WatchedService{}

@@ -123,6 +123,27 @@ func TestUpdateNow(t *testing.T) {
 		if u.Channel.Channel != "stable" || u.Updates[0].Step != protocol.UpdateConfirmed {
 			t.Errorf("updates %+v", u)
 		}
+		// The watchdog, still on the previous version, then on the new one.
+		roles := func(watchdogVersion string) (map[string]string, bool) {
+			t.Helper()
+			now := time.Now().UTC()
+			body, _ := json.Marshal(protocol.WatchdogReport{At: now, Version: watchdogVersion,
+				Agent: protocol.AgentHealth{State: protocol.AgentRunning, Since: now}})
+			s.Do(t, servertest.Request{Method: "POST", Path: protocol.WatchdogPath, Body: string(body),
+				Header: http.Header{"Authorization": {protocol.FormatCredential(id, secret)}}}).Want(t, http.StatusNoContent)
+			var r struct {
+				Roles map[string]string `json:"roles"`
+				Agree bool              `json:"roles_agree"`
+			}
+			json.Unmarshal(s.As(t, store.RoleReadonly, "GET", "/api/v1/agents/"+id+"/updates", "").Want(t, http.StatusOK).Body, &r)
+			return r.Roles, r.Agree
+		}
+		if got, agree := roles("0.1.0"); agree || got["watchdog"] != "0.1.0" || got["agent"] != "0.3.0" {
+			t.Errorf("watchdog on 0.1.0: roles %v agree %v", got, agree)
+		}
+		if got, agree := roles("0.3.0"); !agree || got["watchdog"] != "0.3.0" {
+			t.Errorf("watchdog on 0.3.0: roles %v agree %v", got, agree)
+		}
 		// A late report of an earlier step does not undo the confirmation.
 		b.Send(t, protocol.TypeUpdateStatus, "", protocol.UpdateStatus{ReleaseID: rel.ID, Step: protocol.UpdateSwapped, At: time.Now().UTC()})
 		b.Sync(t)

@@ -16,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/steward-rmm/steward/internal/agent"
 	"github.com/steward-rmm/steward/internal/agent/backoff"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
@@ -80,7 +81,7 @@ func (s *Status) Current() (h protocol.AgentHealth, ok bool) {
 }
 
 func (s *Status) sendLocked() {
-	s.send(protocol.WatchdogReport{At: time.Now().UTC(), Agent: s.agent, Services: slices.Clone(s.services)})
+	s.send(protocol.WatchdogReport{At: time.Now().UTC(), Version: strings.TrimPrefix(agent.Version, "v"), Agent: s.agent, Services: slices.Clone(s.services)})
 }
 
 // cleanReason makes free text fit protocol.WatchdogReport's reason: no
