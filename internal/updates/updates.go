@@ -37,6 +37,9 @@ type Service struct {
 	cmds     *command.Service
 	log      *slog.Logger
 	policies *effective.Policies // nil: no automatic rollout
+	// batch and spread override RolloutBatch and RolloutSpread when set.
+	batch  int
+	spread time.Duration
 }
 
 // New returns a Service.
