@@ -34,7 +34,7 @@ type Config struct {
 	// RolloutEvery is how often the automatic rollout runs (default 30s);
 	// RolloutBatch bounds the agents offered a release per run and
 	// RolloutSpread spreads their downloads (updates.RolloutBatch and
-	// updates.RolloutSpread when zero). Lowered for small fleets and for
+	// updates.RolloutSpread when zero, and 30s for RolloutEvery). Lowered for small fleets and for
 	// benchmarks.
 	RolloutEvery  time.Duration
 	RolloutBatch  int
@@ -90,9 +90,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--rollout-batch %d: must be between 1 and 100000 (or 0 for the default)", c.RolloutBatch)
 	case c.RolloutSpread < 0 || c.RolloutSpread > 24*time.Hour:
 		return fmt.Errorf("--rollout-spread %s: must be between 0 and 24h", c.RolloutSpread)
-	}
-	if c.RolloutEvery == 0 {
-		c.RolloutEvery = 30 * time.Second
 	}
 	if c.Heartbeat == 0 {
 		c.Heartbeat = 30 * time.Second
