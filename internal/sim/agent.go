@@ -30,6 +30,11 @@ type agent struct {
 	// ledger remembers the commands taken, so that one offered again is
 	// not run twice.
 	ledger ledger
+	// restart is set by an update that swapped: the connection it closes
+	// ends in a reconnect at once, not a backoff.
+	restart atomic.Bool
+	mu      sync.Mutex // guards upd, shared with the agent's update goroutine
+	upd     agentUpdate
 }
 
 // session is one established control connection. Its agent's goroutine
@@ -100,6 +105,11 @@ func (s *Sim) runAgent(ctx context.Context, a *agent, client *http.Client) {
 		up, err := s.connectOnce(ctx, a, client, server, &everConnected)
 		if ctx.Err() != nil {
 			return
+		}
+		if a.restart.Swap(false) {
+			// Restarted on a new version: reconnect at once, to the same
+			// server, as the real agent's service does.
+			continue
 		}
 		s.c.fail(err)
 		if up >= s.cfg.BackoffCap {
@@ -202,7 +212,7 @@ func (s *Sim) greet(ctx context.Context, a *agent, client *http.Client, server i
 	sess := &session{ws: ws, server: server}
 	sess.lastRecv.Store(time.Now().UnixNano())
 
-	if err := s.write(sess, protocol.TypeHello, sess.seq.Add(1), factsFor(s.cfg.NamePrefix, a.index, s.booted)); err != nil {
+	if err := s.write(sess, protocol.TypeHello, sess.seq.Add(1), s.hello(a)); err != nil {
 		ws.CloseNow()
 		return nil, fmt.Errorf("send hello: %w", err)
 	}
@@ -211,6 +221,7 @@ func (s *Sim) greet(ctx context.Context, a *agent, client *http.Client, server i
 		ws.CloseNow()
 		return nil, err
 	}
+	s.welcomed(a, w)
 	sess.interval = time.Duration(w.HeartbeatInterval)
 	if sess.interval == 0 {
 		sess.interval = DefaultHeartbeat
@@ -293,6 +304,9 @@ func (s *Sim) serve(ctx context.Context, client *http.Client, a *agent, sess *se
 				} else if cmd.Name == protocol.CommandInventory {
 					s.uploads.Go(func() { s.answerInventory(ctx, client, a, sess, cmd) })
 					continue
+				} else if cmd.Name == protocol.CommandUpdate {
+					res = s.takeOffer(ctx, s.downloads, a, cmd)
+					a.ledger.finish(res)
 				} else {
 					a.ledger.finish(res)
 				}
