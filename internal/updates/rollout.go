@@ -135,10 +135,6 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 	if s.spread > 0 {
 		spread = s.spread
 	}
-	candidates, err := s.db.RolloutCandidates(ctx, r, time.Now().Add(-OfferExpiry), batch)
-	if err != nil || len(candidates) == 0 {
-		return err
-	}
 	var signed protocol.SignedRelease
 	if err := json.Unmarshal([]byte(r.Signature), &signed); err != nil {
 		return fmt.Errorf("stored signature: %w", err)
@@ -146,44 +142,66 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 	var (
 		prepared []command.Prepared
 		offered  []store.AgentUpdate
+		after    string
 	)
-	for _, c := range candidates {
-		running := strings.TrimPrefix(c.Version, "v")
-		// A build without a release version (a developer's) is never
-		// replaced automatically; "update now" still can.
-		if !protocol.ValidVersion(running) || protocol.CompareVersions(r.Version, running) <= 0 {
-			continue
-		}
-		eff, err := resolver.Resolve(c.ClientID, c.SiteID, c.AgentID)
-		if err != nil {
-			s.log.Warn("resolve the policy of a rollout candidate", "agent_id", c.AgentID, "err", err)
-			continue
-		}
-		if !boolField(eff, "updates.auto", true) {
-			continue
-		}
-		if pin := textField(eff, "updates.pinned_version"); pin != "" && pin != r.Version {
-			continue
-		}
-		if !InRollout(c.AgentID, r.Version, floatField(eff, "updates.rollout_percent", 100)) {
-			continue
-		}
-		deadline := durationField(eff, "updates.confirm_deadline", protocol.DefaultConfirmDeadline)
-		args, err := json.Marshal(protocol.UpdateOffer{ReleaseID: r.ID, Release: signed,
-			ConfirmDeadline: protocol.Duration(deadline), Spread: protocol.Duration(spread)})
+	// Candidates the policy passes over (outside the rollout percent, not
+	// taking updates, pinned, on a developer build) are never offered and
+	// so come back first in every run: page past them, or a fleet with
+	// more of them than a batch would never get further.
+	staleBefore := time.Now().Add(-OfferExpiry)
+	for len(prepared) < batch {
+		candidates, err := s.db.RolloutCandidates(ctx, r, staleBefore, after, batch)
 		if err != nil {
 			return err
 		}
-		prepared = append(prepared, command.Prepared{AgentID: c.AgentID, Args: args})
-		offered = append(offered, store.AgentUpdate{AgentID: c.AgentID, ReleaseID: r.ID, FromVersion: c.Version,
-			ToVersion: r.Version, Step: store.UpdateOffered})
+		if len(candidates) == 0 {
+			break
+		}
+		after = candidates[len(candidates)-1].AgentID
+		for _, c := range candidates {
+			running := strings.TrimPrefix(c.Version, "v")
+			// A build without a release version (a developer's) is never
+			// replaced automatically; "update now" still can.
+			if !protocol.ValidVersion(running) || protocol.CompareVersions(r.Version, running) <= 0 {
+				continue
+			}
+			eff, err := resolver.Resolve(c.ClientID, c.SiteID, c.AgentID)
+			if err != nil {
+				s.log.Warn("resolve the policy of a rollout candidate", "agent_id", c.AgentID, "err", err)
+				continue
+			}
+			if !boolField(eff, "updates.auto", true) {
+				continue
+			}
+			if pin := textField(eff, "updates.pinned_version"); pin != "" && pin != r.Version {
+				continue
+			}
+			if !InRollout(c.AgentID, r.Version, floatField(eff, "updates.rollout_percent", 100)) {
+				continue
+			}
+			deadline := durationField(eff, "updates.confirm_deadline", protocol.DefaultConfirmDeadline)
+			args, err := json.Marshal(protocol.UpdateOffer{ReleaseID: r.ID, Release: signed,
+				ConfirmDeadline: protocol.Duration(deadline), Spread: protocol.Duration(spread)})
+			if err != nil {
+				return err
+			}
+			prepared = append(prepared, command.Prepared{AgentID: c.AgentID, Args: args})
+			offered = append(offered, store.AgentUpdate{AgentID: c.AgentID, ReleaseID: r.ID, FromVersion: c.Version,
+				ToVersion: r.Version, Step: store.UpdateOffered})
+			if len(prepared) == batch {
+				break
+			}
+		}
+		if len(candidates) < batch {
+			break
+		}
 	}
 	if len(prepared) == 0 {
 		return nil
 	}
 	p := rolloutPrincipal()
 	target := fmt.Sprintf("rollout of %s to %d agents", r.Version, len(prepared))
-	_, err = s.cmds.CreatePrepared(ctx, p, access.ManageUpdates, protocol.CommandUpdate, target, OfferExpiry, prepared,
+	_, err := s.cmds.CreatePrepared(ctx, p, access.ManageUpdates, protocol.CommandUpdate, target, OfferExpiry, prepared,
 		func(tx *store.Tx, b store.CommandBatch) error {
 			for _, u := range offered {
 				if _, err := tx.RecordUpdateStep(ctx, u); err != nil {
