@@ -43,6 +43,8 @@ type session struct {
 	ws       *websocket.Conn
 	server   int // index of the server connected to
 	interval time.Duration
+	// version is the agent version the hello said.
+	version string
 	// seq numbers the messages of this connection, as the real agent does;
 	// the server's heartbeat answer carries the heartbeat's number.
 	seq      atomic.Uint64
@@ -154,6 +156,8 @@ func (s *Sim) connectOnce(ctx context.Context, a *agent, client *http.Client, se
 		s.c.allConnected.CompareAndSwap(0, int64(since))
 	}
 	a.sess.Store(sess)
+	s.flushUpdates(a, sess)
+	s.restartIfSwapped(a, sess)
 	defer func() {
 		sess.dead.Store(true)
 		a.sess.CompareAndSwap(sess, nil)
@@ -212,7 +216,9 @@ func (s *Sim) greet(ctx context.Context, a *agent, client *http.Client, server i
 	sess := &session{ws: ws, server: server}
 	sess.lastRecv.Store(time.Now().UnixNano())
 
-	if err := s.write(sess, protocol.TypeHello, sess.seq.Add(1), s.hello(a)); err != nil {
+	hello := s.hello(a)
+	sess.version = hello.AgentVersion
+	if err := s.write(sess, protocol.TypeHello, sess.seq.Add(1), hello); err != nil {
 		ws.CloseNow()
 		return nil, fmt.Errorf("send hello: %w", err)
 	}

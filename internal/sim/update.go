@@ -18,6 +18,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/steward-rmm/steward/internal/agent/backoff"
+
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -29,6 +31,9 @@ const (
 	// defaultBusyWait is the wait after a busy answer without Retry-After,
 	// as the real agent's.
 	defaultBusyWait = 30 * time.Second
+	// maxUnsent bounds the step reports an agent keeps while it is not
+	// connected.
+	maxUnsent = 8
 	// simulatedFailure is the reason a failing update reports.
 	simulatedFailure = "simulated failure: the new version did not start; the watchdog restored the previous one"
 )
@@ -93,7 +98,7 @@ type updateCounters struct {
 	swapped    atomic.Int64
 	confirmed  atomic.Int64 // welcomes that confirmed the update of their hello
 	failed     atomic.Int64 // failed or rolled back
-	lost       atomic.Int64 // step reports dropped because the agent was not connected
+	lost       atomic.Int64 // step reports dropped: more than maxUnsent waited for a connection
 }
 
 // agentUpdate is an agent's version and the update it waits to have
@@ -102,6 +107,9 @@ type agentUpdate struct {
 	version  string
 	pending  *protocol.PendingUpdate
 	updating bool // an offer is being carried out
+	// unsent are step reports made while not connected, sent after the
+	// next welcome, as the real agent reports the state it kept on disk.
+	unsent []protocol.UpdateStatus
 }
 
 // takeOffer answers an update command and, unless it refuses the offer,
@@ -185,9 +193,11 @@ func (s *Sim) runUpdate(ctx context.Context, client *http.Client, a *agent, offe
 	a.mu.Unlock()
 	ok = true
 	// Restart on the new version: the agent's goroutine reconnects at once
-	// and says hello with Facts.Update.
-	a.restart.Store(true)
+	// and says hello with Facts.Update. Not connected, the next hello says
+	// it; a connection being set up is restarted once it is stored
+	// (restartIfSwapped).
 	if sess := a.sess.Load(); sess != nil {
+		a.restart.Store(true)
 		sess.ws.Close(websocket.StatusNormalClosure, "restarting on the new version")
 	}
 }
@@ -196,6 +206,7 @@ func (s *Sim) runUpdate(ctx context.Context, client *http.Client, a *agent, offe
 // checks it against the statement, retrying while the server is busy.
 func (s *Sim) download(ctx context.Context, client *http.Client, a *agent, releaseID string, stmt protocol.ReleaseStatement) error {
 	var lastErr error
+	bo := backoff.Backoff{Base: s.cfg.BackoffBase, Cap: s.cfg.BackoffCap}
 	for range maxDownloadAttempts {
 		server := 0
 		if sess := a.sess.Load(); sess != nil {
@@ -206,12 +217,16 @@ func (s *Sim) download(ctx context.Context, client *http.Client, a *agent, relea
 			return nil
 		}
 		lastErr = err
-		if wait == 0 {
-			wait = time.Second
+		var pause time.Duration
+		if wait > 0 {
+			// Full jitter, so that the agents turned away together do not
+			// all come back together.
+			pause = s.scaled(time.Duration(rand64(int64(wait)) + 1))
+		} else {
+			// A broken download or an unreachable server (restarting, say).
+			pause = bo.Next()
 		}
-		// Full jitter, so that the agents turned away together do not all
-		// come back together.
-		if !sleep(ctx, s.scaled(time.Duration(rand64(int64(wait))+1))) {
+		if !sleep(ctx, pause) {
 			return ctx.Err()
 		}
 	}
@@ -258,17 +273,47 @@ func (s *Sim) downloadOnce(ctx context.Context, client *http.Client, a *agent, u
 	return 0, nil
 }
 
-// reportUpdate sends an update step on the agent's current connection; a
-// step taken while it is not connected is dropped and counted.
+// reportUpdate sends an update step on the agent's current connection,
+// or keeps it for the next one. The lock keeps the reports in order with
+// those flushUpdates sends.
 func (s *Sim) reportUpdate(a *agent, st protocol.UpdateStatus) {
 	st.At = time.Now().UTC()
-	sess := a.sess.Load()
-	if sess == nil {
-		s.c.upd.lost.Add(1)
-		return
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if sess := a.sess.Load(); sess != nil && len(a.upd.unsent) == 0 {
+		if s.write(sess, protocol.TypeUpdateStatus, sess.seq.Add(1), st) == nil {
+			return
+		}
 	}
-	if err := s.write(sess, protocol.TypeUpdateStatus, sess.seq.Add(1), st); err != nil {
+	if len(a.upd.unsent) == maxUnsent {
+		a.upd.unsent = a.upd.unsent[1:]
 		s.c.upd.lost.Add(1)
+	}
+	a.upd.unsent = append(a.upd.unsent, st)
+}
+
+// flushUpdates sends the reports kept while the agent was not connected.
+func (s *Sim) flushUpdates(a *agent, sess *session) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for len(a.upd.unsent) > 0 {
+		if s.write(sess, protocol.TypeUpdateStatus, sess.seq.Add(1), a.upd.unsent[0]) != nil {
+			return
+		}
+		a.upd.unsent = a.upd.unsent[1:]
+	}
+}
+
+// restartIfSwapped restarts the agent when an update swapped while sess
+// was being set up, after its hello named the previous version: the real
+// agent restarts after a swap whether connected or not.
+func (s *Sim) restartIfSwapped(a *agent, sess *session) {
+	a.mu.Lock()
+	swapped := a.upd.version != sess.version
+	a.mu.Unlock()
+	if swapped {
+		a.restart.Store(true)
+		sess.ws.Close(websocket.StatusNormalClosure, "restarting on the new version")
 	}
 }
 
