@@ -45,6 +45,10 @@ type session struct {
 	interval time.Duration
 	// version is the agent version the hello said.
 	version string
+	// early holds the commands and policies that came before the
+	// welcome (the server registers the connection, where commands can
+	// reach it, before it sends the welcome); serve handles them first.
+	early []protocol.Envelope
 	// seq numbers the messages of this connection, as the real agent does;
 	// the server's heartbeat answer carries the heartbeat's number.
 	seq      atomic.Uint64
@@ -275,14 +279,29 @@ func (s *Sim) awaitWelcome(ctx context.Context, sess *session) (protocol.Welcome
 			s.c.serverErrors.Add(1)
 			e, _ := protocol.DecodeError(env.Data)
 			return protocol.Welcome{}, fmt.Errorf("server rejected hello: %s: %s", e.Code, e.Message)
+		case protocol.TypeCommand, protocol.TypePolicy:
+			// The real agent handles them whenever they come; a server
+			// sending more before its welcome is not one to serve.
+			if len(sess.early) == maxEarly {
+				return protocol.Welcome{}, errors.New("await welcome: too many messages before the welcome")
+			}
+			sess.early = append(sess.early, env)
 		}
 	}
 }
 
-// serve handles the server's messages until the connection ends. An
-// inventory command is answered from a goroutine of its own (owned by the
-// Sim's uploads group), so the upload never holds up reading.
+// serve handles the server's messages until the connection ends, first
+// those that came before the welcome. An inventory command is answered
+// from a goroutine of its own (owned by the Sim's uploads group), so the
+// upload never holds up reading.
 func (s *Sim) serve(ctx context.Context, client *http.Client, a *agent, sess *session) error {
+	early := sess.early
+	sess.early = nil
+	for _, env := range early {
+		if err := s.handle(ctx, client, a, sess, env); err != nil {
+			return err
+		}
+	}
 	for {
 		// No deadline: a read with a context that can end costs a timer
 		// per message, and a dead server is noticed by the heartbeat
@@ -291,54 +310,66 @@ func (s *Sim) serve(ctx context.Context, client *http.Client, a *agent, sess *se
 		if err != nil {
 			return err
 		}
-		switch env.Type {
-		case protocol.TypeHeartbeat:
-			if rtt, ok := sess.answered(env.ID, time.Unix(0, sess.lastRecv.Load())); ok {
-				s.c.rtt.record(rtt)
-			}
-		case protocol.TypeCommand:
-			res, run := answer(env.Data), true
-			if cmd, err := protocol.DecodeCommand(env.Data); err == nil {
-				if done, seen := a.ledger.take(cmd, time.Now()); seen {
-					// Offered again: its result is sent again, or, while
-					// it runs, left to its answer.
-					s.c.repeated.Add(1)
-					if done == nil {
-						continue
-					}
-					res, run = *done, false
-				} else if cmd.Name == protocol.CommandInventory {
-					s.uploads.Go(func() { s.answerInventory(ctx, client, a, sess, cmd) })
-					continue
-				} else if cmd.Name == protocol.CommandUpdate {
-					res = s.takeOffer(ctx, s.downloads, a, cmd)
-					a.ledger.finish(res)
-				} else {
-					a.ledger.finish(res)
-				}
-			}
-			if err := s.write(sess, protocol.TypeResult, sess.seq.Add(1), res); err != nil {
-				return fmt.Errorf("send result: %w", err)
-			}
-			if run {
-				s.c.commands.Add(1)
-			}
-		case protocol.TypePolicy:
-			p, err := protocol.DecodePolicyUpdate(env.Data)
-			if err != nil {
-				s.c.serverErrors.Add(1)
-				continue
-			}
-			if err := s.ackPolicy(sess, p.Revision); err != nil {
-				return err
-			}
-		case protocol.TypeError:
-			s.c.serverErrors.Add(1)
+		if err := s.handle(ctx, client, a, sess, env); err != nil {
+			return err
 		}
-		// Anything else (a repeated welcome, types newer than this
-		// simulator) is ignored, as the real agent does.
 	}
 }
+
+// handle handles one message from the server; an error ends the
+// connection.
+func (s *Sim) handle(ctx context.Context, client *http.Client, a *agent, sess *session, env protocol.Envelope) error {
+	switch env.Type {
+	case protocol.TypeHeartbeat:
+		if rtt, ok := sess.answered(env.ID, time.Unix(0, sess.lastRecv.Load())); ok {
+			s.c.rtt.record(rtt)
+		}
+	case protocol.TypeCommand:
+		res, run := answer(env.Data), true
+		if cmd, err := protocol.DecodeCommand(env.Data); err == nil {
+			if done, seen := a.ledger.take(cmd, time.Now()); seen {
+				// Offered again: its result is sent again, or, while
+				// it runs, left to its answer.
+				s.c.repeated.Add(1)
+				if done == nil {
+					return nil
+				}
+				res, run = *done, false
+			} else if cmd.Name == protocol.CommandInventory {
+				s.uploads.Go(func() { s.answerInventory(ctx, client, a, sess, cmd) })
+				return nil
+			} else if cmd.Name == protocol.CommandUpdate {
+				res = s.takeOffer(ctx, s.downloads, a, cmd)
+				a.ledger.finish(res)
+			} else {
+				a.ledger.finish(res)
+			}
+		}
+		if err := s.write(sess, protocol.TypeResult, sess.seq.Add(1), res); err != nil {
+			return fmt.Errorf("send result: %w", err)
+		}
+		if run {
+			s.c.commands.Add(1)
+		}
+	case protocol.TypePolicy:
+		p, err := protocol.DecodePolicyUpdate(env.Data)
+		if err != nil {
+			s.c.serverErrors.Add(1)
+			return nil
+		}
+		if err := s.ackPolicy(sess, p.Revision); err != nil {
+			return err
+		}
+	case protocol.TypeError:
+		s.c.serverErrors.Add(1)
+	}
+	// Anything else (a repeated welcome, types newer than this simulator)
+	// is ignored, as the real agent does.
+	return nil
+}
+
+// maxEarly bounds the messages kept from before the welcome.
+const maxEarly = 64
 
 var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
