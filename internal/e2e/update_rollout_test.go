@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +51,7 @@ type rollout struct {
 	policyID string
 	stateDir string
 	token    string
+	size     int // of the next release published; 0 is 64 KiB
 	sim      *exec.Cmd
 	simDone  chan error
 	simLog   *logBuffer
@@ -185,8 +188,9 @@ func (r *rollout) setPercent(percent float64) {
 	r.api.mustDo("PUT", "/api/v1/policies/"+r.policyID, map[string]any{"name": "Rollout", "document": r.policy(percent)}, nil, 200)
 }
 
-// publish signs 64 KiB of random bytes as version for linux/amd64 and
-// publishes it with the console, as a release manager would.
+// publish signs random bytes (r.size, or 64 KiB) as version for
+// linux/amd64 and publishes them with the console, as a release manager
+// would.
 func (r *rollout) publish(version string) string {
 	t := r.t
 	t.Helper()
@@ -194,7 +198,7 @@ func (r *rollout) publish(version string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := make([]byte, 64<<10)
+	data := make([]byte, cmp.Or(r.size, 64<<10))
 	rand.Read(data)
 	sum := sha256.Sum256(data)
 	signed, err := protocol.SignRelease(priv, protocol.ReleaseStatement{Version: version, OS: "linux", Arch: "amd64",
@@ -366,4 +370,192 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// Benchmark settings of TestRolloutBench.
+const (
+	// EnvBenchRollout turns TestRolloutBench on: the fleet size.
+	EnvBenchRollout = "STEWARD_BENCH_ROLLOUT"
+	// EnvBenchRolloutMB is the release size in MiB (default 7).
+	EnvBenchRolloutMB = "STEWARD_BENCH_ROLLOUT_MB"
+	// EnvBenchRolloutFlags are extra steward serve flags, space-separated
+	// (the rollout settings, by default "--rollout-every 5s
+	// --rollout-batch 2000 --rollout-spread 60s").
+	EnvBenchRolloutFlags = "STEWARD_BENCH_ROLLOUT_FLAGS"
+	simPerRolloutProcess = 5000
+)
+
+// TestRolloutBench is the rollout benchmark of docs/benchmarks.md, not a
+// CI test: a release of realistic size rolled out at 100% to a simulated
+// fleet that downloads it for real, then a release that fails everywhere,
+// halted by the default policy's rules. It logs what it measured.
+func TestRolloutBench(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv(EnvBenchRollout))
+	if n <= 0 {
+		t.Skipf("rollout benchmark skipped: set %s=10000 to run it", EnvBenchRollout)
+	}
+	mb := 7.0
+	if v := os.Getenv(EnvBenchRolloutMB); v != "" {
+		var err error
+		if mb, err = strconv.ParseFloat(v, 64); err != nil || mb <= 0 {
+			t.Fatalf("%s=%q: want a size in MiB", EnvBenchRolloutMB, v)
+		}
+	}
+	flags := []string{"--rollout-every", "5s", "--rollout-batch", "2000", "--rollout-spread", "60s"}
+	if v := os.Getenv(EnvBenchRolloutFlags); v != "" {
+		flags = strings.Fields(v)
+	}
+	dbURL := ""
+	if os.Getenv(storetest.EnvPostgresURL) != "" && os.Getenv("STEWARD_BENCH_ROLLOUT_DB") == "postgres" {
+		dbURL = storetest.NewPostgresDatabase(t)
+	}
+	r := &rollout{t: t, keys: filepath.Join(t.TempDir(), "keys"), releases: t.TempDir(), stateDir: t.TempDir()}
+	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", r.keys).CombinedOutput(); err != nil {
+		t.Fatalf("release keygen: %v\n%s", err, out)
+	}
+	r.srv = startServer(t, dbURL, append([]string{"--release-key", filepath.Join(r.keys, release.PublicKeyFile),
+		"--heartbeat", "30s", "--log-level", "warn"}, flags...)...)
+	if _, err := r.srv.cli("bench-password-1\n", "user", "create", "--email", "bench@example.com", "--role", "owner", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.srv.cli("", "user", "api-token", "--email", "bench@example.com", "--name", "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.api = &apiClient{t: t, base: r.srv.URL, token: firstLine(out)}
+	var client, site struct{ ID string }
+	r.api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Big Client"}, &client, 201)
+	r.api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "Everything"}, &site, 201)
+	var tok struct{ Token string }
+	r.api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h"}, &tok, 201)
+
+	// Simulators of up to 5000 agents, each from its own source addresses:
+	// every agent holds its control connection and opens a download one.
+	var sims []*exec.Cmd
+	simLogs := []*logBuffer{}
+	t.Cleanup(func() {
+		for _, s := range sims {
+			s.Process.Signal(os.Interrupt)
+		}
+		for _, s := range sims {
+			s.Wait()
+		}
+		if t.Failed() {
+			for _, l := range simLogs {
+				t.Logf("simulator log (last 2 KiB):\n%s", tail(l.String(), 2048))
+			}
+		}
+	})
+	for i, left := 0, n; left > 0; i++ {
+		k := min(left, simPerRolloutProcess)
+		left -= k
+		log := &logBuffer{}
+		cmd := exec.Command(bin(t, "steward-sim"), "--server", r.srv.URL, "--token", tok.Token, "--agents", strconv.Itoa(k),
+			"--state-dir", filepath.Join(r.stateDir, strconv.Itoa(i)), "--name-prefix", fmt.Sprintf("sim%d-", i),
+			"--source-addrs", fmt.Sprintf("127.0.%d.1-127.0.%d.250", i+1, i+1), "--ramp", "1000",
+			"--agent-version", "1.0.0", "--platform", "linux/amd64", "--update-download", "--update-fail-versions", "2.0.0",
+			"--report-every", "5s")
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start steward-sim: %v", err)
+		}
+		sims, simLogs = append(sims, cmd), append(simLogs, log)
+	}
+	waitOnline(t, r.api, n, 10*time.Minute)
+	pid := r.srv.cmd.Process.Pid
+	rssBefore := procStatusKB(t, pid, "VmRSS")
+
+	size := int(mb * (1 << 20))
+	good := r.publishSize("1.1.0", size)
+	start := time.Now()
+	cpu0 := procCPU(t, pid)
+	var (
+		peakRSS       float64
+		firstDownload time.Time
+		steps         map[string]int
+	)
+	for {
+		steps = r.steps(good)
+		peakRSS = max(peakRSS, procStatusKB(t, pid, "VmRSS"))
+		if firstDownload.IsZero() && steps[protocol.UpdateDownloading] > 0 {
+			firstDownload = time.Now()
+		}
+		if steps[protocol.UpdateConfirmed] == n {
+			break
+		}
+		if time.Since(start) > 30*time.Minute {
+			t.Fatalf("not all confirmed after 30 minutes: %v", steps)
+		}
+		time.Sleep(time.Second) // a benchmark's sampling interval, not a synchronisation
+	}
+	elapsed := time.Since(start)
+	cpu := procCPU(t, pid) - cpu0
+	served := float64(n) * float64(size)
+	downloadWindow := time.Since(firstDownload)
+	t.Logf("rollout of a %.1f MiB release to %d agents at 100%% (serve flags %v): all confirmed after %s; first download %s after publishing",
+		mb, n, flags, elapsed.Round(time.Second), firstDownload.Sub(start).Round(time.Second))
+	t.Logf("server CPU %.1f s (%.0f%% of one core over the rollout); RSS %.1f MiB before, peak %.1f MiB during, high-water mark %.1f MiB",
+		cpu, 100*cpu/elapsed.Seconds(), rssBefore/1024, peakRSS/1024, procStatusKB(t, pid, "VmHWM")/1024)
+	t.Logf("served %.1f GiB: %.1f MiB/s over the rollout, %.1f MiB/s from the first download to the last confirmation",
+		served/(1<<30), served/(1<<20)/elapsed.Seconds(), served/(1<<20)/downloadWindow.Seconds())
+	for i, l := range simLogs {
+		lines := strings.Split(strings.TrimSpace(l.String()), "\n")
+		t.Logf("simulator %d: %s", i, lines[len(lines)-1])
+	}
+
+	// A release failing everywhere, to the same fleet at 100%, under the
+	// default halt rules (more than 20 agents, or more than 10% of at
+	// least 10 that tried).
+	bad := r.publishSize("2.0.0", 64<<10)
+	start = time.Now()
+	r.waitStatus(bad, "halted")
+	halted := time.Since(start)
+	var audit struct {
+		Items []struct{ Detail map[string]string }
+	}
+	r.api.mustDo("GET", "/api/v1/audit?action=release.halt&target_id="+bad, nil, &audit, 200)
+	offered := r.releaseAgentsTotal(bad)
+	waitFor(t, 5*time.Minute, "every offered agent failed", func() error {
+		s := r.steps(bad)
+		if f := s[protocol.UpdateRolledBack] + s[protocol.UpdateFailed]; f != offered {
+			return fmt.Errorf("steps %v, %d offered", s, offered)
+		}
+		return nil
+	})
+	if n := r.releaseAgentsTotal(bad); n != offered {
+		t.Errorf("2.0.0 offered to %d agents after its halt, %d before", n, offered)
+	}
+	t.Logf("bad release halted %s after publishing: %v; offered to %d agents, all of which failed",
+		halted.Round(100*time.Millisecond), audit.Items[0].Detail["reason"], offered)
+}
+
+// publishSize publishes size random bytes as version (see publish).
+func (r *rollout) publishSize(version string, size int) string {
+	r.size = size
+	defer func() { r.size = 0 }()
+	return r.publish(version)
+}
+
+// releaseAgentsTotal counts the agents a release was offered to.
+func (r *rollout) releaseAgentsTotal(releaseID string) int {
+	r.t.Helper()
+	var ra releaseAgentsJSON
+	r.api.mustDo("GET", "/api/v1/releases/"+releaseID+"/agents?limit=1", nil, &ra, 200)
+	return ra.Total
+}
+
+// procStatusKB reads a kB field of /proc/PID/status (VmRSS, VmHWM).
+func procStatusKB(t *testing.T, pid int, field string) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return v
+		}
+	}
+	return 0
 }
