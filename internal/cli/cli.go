@@ -217,7 +217,7 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 	fs.StringVar(&cfg.DebugListen, "debug-listen", env("STEWARD_DEBUG_LISTEN"), "serve Go pprof profiles on this `ADDR`, e.g. 127.0.0.1:6060 (env STEWARD_DEBUG_LISTEN)")
 	fs.Func("release-key", "trust this release public `KEY` (its text or a file of keys) for agent updates; repeat for several (env STEWARD_RELEASE_KEYS, comma-separated)",
 		func(v string) error { cfg.ReleaseKeys = append(cfg.ReleaseKeys, v); return nil })
-	fs.DurationVar(&cfg.RolloutEvery, "rollout-every", envDuration(env, "STEWARD_ROLLOUT_EVERY", 30*time.Second), "how often the automatic update rollout offers the next batch (env STEWARD_ROLLOUT_EVERY)")
+	fs.DurationVar(&cfg.RolloutEvery, "rollout-every", envDuration(env, "STEWARD_ROLLOUT_EVERY", 30*time.Second), "how often the automatic update rollout offers the next batch; jobs are checked once per --heartbeat, so less acts as that (env STEWARD_ROLLOUT_EVERY)")
 	fs.IntVar(&cfg.RolloutBatch, "rollout-batch", envInt(env, "STEWARD_ROLLOUT_BATCH", updates.RolloutBatch), "agents offered a release per rollout run (env STEWARD_ROLLOUT_BATCH)")
 	fs.DurationVar(&cfg.RolloutSpread, "rollout-spread", envDuration(env, "STEWARD_ROLLOUT_SPREAD", updates.RolloutSpread), "agents of one batch spread their downloads over this long (env STEWARD_ROLLOUT_SPREAD)")
 	fs.StringVar(&logLevel, "log-level", envOr(env, "STEWARD_LOG_LEVEL", "info"), "`LEVEL`: debug, info, warn or error (env STEWARD_LOG_LEVEL)")
