@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/server"
 	"github.com/steward-rmm/steward/internal/store"
+	"github.com/steward-rmm/steward/internal/updates"
 )
 
 // Version is the server version, set at build time with
@@ -215,6 +217,9 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 	fs.StringVar(&cfg.DebugListen, "debug-listen", env("STEWARD_DEBUG_LISTEN"), "serve Go pprof profiles on this `ADDR`, e.g. 127.0.0.1:6060 (env STEWARD_DEBUG_LISTEN)")
 	fs.Func("release-key", "trust this release public `KEY` (its text or a file of keys) for agent updates; repeat for several (env STEWARD_RELEASE_KEYS, comma-separated)",
 		func(v string) error { cfg.ReleaseKeys = append(cfg.ReleaseKeys, v); return nil })
+	fs.DurationVar(&cfg.RolloutEvery, "rollout-every", envDuration(env, "STEWARD_ROLLOUT_EVERY", 30*time.Second), "how often the automatic update rollout offers the next batch; jobs are checked once per --heartbeat, so less acts as that (env STEWARD_ROLLOUT_EVERY)")
+	fs.IntVar(&cfg.RolloutBatch, "rollout-batch", envInt(env, "STEWARD_ROLLOUT_BATCH", updates.RolloutBatch), "agents offered a release per rollout run (env STEWARD_ROLLOUT_BATCH)")
+	fs.DurationVar(&cfg.RolloutSpread, "rollout-spread", envDuration(env, "STEWARD_ROLLOUT_SPREAD", updates.RolloutSpread), "agents of one batch spread their downloads over this long (env STEWARD_ROLLOUT_SPREAD)")
 	fs.StringVar(&logLevel, "log-level", envOr(env, "STEWARD_LOG_LEVEL", "info"), "`LEVEL`: debug, info, warn or error (env STEWARD_LOG_LEVEL)")
 	fs.BoolVar(&logJSON, "log-json", env("STEWARD_LOG_JSON") == "true", "log JSON lines instead of text (env STEWARD_LOG_JSON)")
 	fs.Usage = groupedUsage(fs, "steward serve [flags]",
@@ -259,6 +264,7 @@ var serveFlagGroups = []flagGroup{
 	{"Storage", []string{"data-dir", "database-url", "agent-dir"}},
 	{"Several replicas", []string{"nats-url"}},
 	{"Agents", []string{"heartbeat", "release-key"}},
+	{"Agent updates", []string{"rollout-every", "rollout-batch", "rollout-spread"}},
 	{"Logs and debugging", []string{"log-level", "log-json", "debug-listen"}},
 }
 
@@ -304,6 +310,15 @@ func groupedUsage(fs *flag.FlagSet, synopsis, about string, groups []flagGroup) 
 			}
 		}
 	}
+}
+
+func envInt(env Env, key string, def int) int {
+	if v := env(key); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
 }
 
 func envDuration(env Env, key string, def time.Duration) time.Duration {

@@ -31,6 +31,14 @@ type Config struct {
 	// MaxDownloads bounds the release downloads served at once; 0 means
 	// gateway.DefaultMaxDownloads.
 	MaxDownloads int
+	// RolloutEvery is how often the automatic rollout runs (default 30s);
+	// RolloutBatch bounds the agents offered a release per run and
+	// RolloutSpread spreads their downloads (updates.RolloutBatch and
+	// updates.RolloutSpread when zero, and 30s for RolloutEvery). Lowered for small fleets and for
+	// benchmarks.
+	RolloutEvery  time.Duration
+	RolloutBatch  int
+	RolloutSpread time.Duration
 }
 
 // Validate checks the configuration and fills derived defaults, naming
@@ -74,6 +82,14 @@ func (c *Config) Validate() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.AgentDir == "" && c.DataDir != "" {
 		c.AgentDir = filepath.Join(c.DataDir, "agents")
+	}
+	switch {
+	case c.RolloutEvery < 0 || (c.RolloutEvery > 0 && c.RolloutEvery < 100*time.Millisecond):
+		return fmt.Errorf("--rollout-every %s: must be at least 100ms (or 0 for the default)", c.RolloutEvery)
+	case c.RolloutBatch < 0 || c.RolloutBatch > 100_000:
+		return fmt.Errorf("--rollout-batch %d: must be between 1 and 100000 (or 0 for the default)", c.RolloutBatch)
+	case c.RolloutSpread < 0 || c.RolloutSpread > 24*time.Hour:
+		return fmt.Errorf("--rollout-spread %s: must be between 0 and 24h", c.RolloutSpread)
 	}
 	if c.Heartbeat == 0 {
 		c.Heartbeat = 30 * time.Second

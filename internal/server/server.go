@@ -164,6 +164,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.hub.SetHelpHandler(alerting.HelpDesk{Alerts: alerts})
 	upd := updates.New(db, s.cmds, log)
 	upd.SetPolicies(policies)
+	upd.SetRollout(cfg.RolloutBatch, cfg.RolloutSpread)
 	s.hub.SetUpdateHandler(upd)
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
@@ -234,6 +235,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.handler = crossOrigin(httpMetrics.wrap(mux, log))
 
+	rolloutEvery := cfg.RolloutEvery
+	if rolloutEvery == 0 {
+		rolloutEvery = 30 * time.Second
+	}
 	s.jobs = []cluster.Job{
 		{Name: "offline-sweep", Every: cfg.Heartbeat, Run: s.hub.Sweep},
 		{Name: "command-expiry", Every: 15 * time.Second, Run: s.cmds.Expire},
@@ -250,7 +255,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 			return errors.Join(series.Prune(ctx, raw), series.PruneRollups(ctx, rollup))
 		}},
 		{Name: "offline-alerts", Every: 30 * time.Second, Run: alerts.CheckOffline},
-		{Name: "update-rollout", Every: 30 * time.Second, Run: upd.Rollout},
+		{Name: "update-rollout", Every: rolloutEvery, Run: upd.Rollout},
 		{Name: "inventory-history", Every: time.Hour, Run: inventory.New(db, log).Prune},
 		{Name: "notifications", Every: time.Second, Run: notifier.Deliver},
 		{Name: "session-prune", Every: time.Hour, Run: func(ctx context.Context) error {

@@ -30,6 +30,11 @@ type agent struct {
 	// ledger remembers the commands taken, so that one offered again is
 	// not run twice.
 	ledger ledger
+	// restart is set by an update that swapped: the connection it closes
+	// ends in a reconnect at once, not a backoff.
+	restart atomic.Bool
+	mu      sync.Mutex // guards upd, shared with the agent's update goroutine
+	upd     agentUpdate
 }
 
 // session is one established control connection. Its agent's goroutine
@@ -38,6 +43,12 @@ type session struct {
 	ws       *websocket.Conn
 	server   int // index of the server connected to
 	interval time.Duration
+	// version is the agent version the hello said.
+	version string
+	// early holds the commands and policies that came before the
+	// welcome (the server registers the connection, where commands can
+	// reach it, before it sends the welcome); serve handles them first.
+	early []protocol.Envelope
 	// seq numbers the messages of this connection, as the real agent does;
 	// the server's heartbeat answer carries the heartbeat's number.
 	seq      atomic.Uint64
@@ -101,6 +112,11 @@ func (s *Sim) runAgent(ctx context.Context, a *agent, client *http.Client) {
 		if ctx.Err() != nil {
 			return
 		}
+		if a.restart.Swap(false) {
+			// Restarted on a new version: reconnect at once, to the same
+			// server, as the real agent's service does.
+			continue
+		}
 		s.c.fail(err)
 		if up >= s.cfg.BackoffCap {
 			bo.Reset()
@@ -144,6 +160,8 @@ func (s *Sim) connectOnce(ctx context.Context, a *agent, client *http.Client, se
 		s.c.allConnected.CompareAndSwap(0, int64(since))
 	}
 	a.sess.Store(sess)
+	s.flushUpdates(a, sess)
+	s.restartIfSwapped(a, sess)
 	defer func() {
 		sess.dead.Store(true)
 		a.sess.CompareAndSwap(sess, nil)
@@ -202,7 +220,9 @@ func (s *Sim) greet(ctx context.Context, a *agent, client *http.Client, server i
 	sess := &session{ws: ws, server: server}
 	sess.lastRecv.Store(time.Now().UnixNano())
 
-	if err := s.write(sess, protocol.TypeHello, sess.seq.Add(1), factsFor(s.cfg.NamePrefix, a.index, s.booted)); err != nil {
+	hello := s.hello(a)
+	sess.version = hello.AgentVersion
+	if err := s.write(sess, protocol.TypeHello, sess.seq.Add(1), hello); err != nil {
 		ws.CloseNow()
 		return nil, fmt.Errorf("send hello: %w", err)
 	}
@@ -211,6 +231,7 @@ func (s *Sim) greet(ctx context.Context, a *agent, client *http.Client, server i
 		ws.CloseNow()
 		return nil, err
 	}
+	s.welcomed(a, w)
 	sess.interval = time.Duration(w.HeartbeatInterval)
 	if sess.interval == 0 {
 		sess.interval = DefaultHeartbeat
@@ -258,14 +279,29 @@ func (s *Sim) awaitWelcome(ctx context.Context, sess *session) (protocol.Welcome
 			s.c.serverErrors.Add(1)
 			e, _ := protocol.DecodeError(env.Data)
 			return protocol.Welcome{}, fmt.Errorf("server rejected hello: %s: %s", e.Code, e.Message)
+		case protocol.TypeCommand, protocol.TypePolicy:
+			// The real agent handles them whenever they come; a server
+			// sending more before its welcome is not one to serve.
+			if len(sess.early) == maxEarly {
+				return protocol.Welcome{}, errors.New("await welcome: too many messages before the welcome")
+			}
+			sess.early = append(sess.early, env)
 		}
 	}
 }
 
-// serve handles the server's messages until the connection ends. An
-// inventory command is answered from a goroutine of its own (owned by the
-// Sim's uploads group), so the upload never holds up reading.
+// serve handles the server's messages until the connection ends, first
+// those that came before the welcome. An inventory command is answered
+// from a goroutine of its own (owned by the Sim's uploads group), so the
+// upload never holds up reading.
 func (s *Sim) serve(ctx context.Context, client *http.Client, a *agent, sess *session) error {
+	early := sess.early
+	sess.early = nil
+	for _, env := range early {
+		if err := s.handle(ctx, client, a, sess, env); err != nil {
+			return err
+		}
+	}
 	for {
 		// No deadline: a read with a context that can end costs a timer
 		// per message, and a dead server is noticed by the heartbeat
@@ -274,51 +310,66 @@ func (s *Sim) serve(ctx context.Context, client *http.Client, a *agent, sess *se
 		if err != nil {
 			return err
 		}
-		switch env.Type {
-		case protocol.TypeHeartbeat:
-			if rtt, ok := sess.answered(env.ID, time.Unix(0, sess.lastRecv.Load())); ok {
-				s.c.rtt.record(rtt)
-			}
-		case protocol.TypeCommand:
-			res, run := answer(env.Data), true
-			if cmd, err := protocol.DecodeCommand(env.Data); err == nil {
-				if done, seen := a.ledger.take(cmd, time.Now()); seen {
-					// Offered again: its result is sent again, or, while
-					// it runs, left to its answer.
-					s.c.repeated.Add(1)
-					if done == nil {
-						continue
-					}
-					res, run = *done, false
-				} else if cmd.Name == protocol.CommandInventory {
-					s.uploads.Go(func() { s.answerInventory(ctx, client, a, sess, cmd) })
-					continue
-				} else {
-					a.ledger.finish(res)
-				}
-			}
-			if err := s.write(sess, protocol.TypeResult, sess.seq.Add(1), res); err != nil {
-				return fmt.Errorf("send result: %w", err)
-			}
-			if run {
-				s.c.commands.Add(1)
-			}
-		case protocol.TypePolicy:
-			p, err := protocol.DecodePolicyUpdate(env.Data)
-			if err != nil {
-				s.c.serverErrors.Add(1)
-				continue
-			}
-			if err := s.ackPolicy(sess, p.Revision); err != nil {
-				return err
-			}
-		case protocol.TypeError:
-			s.c.serverErrors.Add(1)
+		if err := s.handle(ctx, client, a, sess, env); err != nil {
+			return err
 		}
-		// Anything else (a repeated welcome, types newer than this
-		// simulator) is ignored, as the real agent does.
 	}
 }
+
+// handle handles one message from the server; an error ends the
+// connection.
+func (s *Sim) handle(ctx context.Context, client *http.Client, a *agent, sess *session, env protocol.Envelope) error {
+	switch env.Type {
+	case protocol.TypeHeartbeat:
+		if rtt, ok := sess.answered(env.ID, time.Unix(0, sess.lastRecv.Load())); ok {
+			s.c.rtt.record(rtt)
+		}
+	case protocol.TypeCommand:
+		res, run := answer(env.Data), true
+		if cmd, err := protocol.DecodeCommand(env.Data); err == nil {
+			if done, seen := a.ledger.take(cmd, time.Now()); seen {
+				// Offered again: its result is sent again, or, while
+				// it runs, left to its answer.
+				s.c.repeated.Add(1)
+				if done == nil {
+					return nil
+				}
+				res, run = *done, false
+			} else if cmd.Name == protocol.CommandInventory {
+				s.uploads.Go(func() { s.answerInventory(ctx, client, a, sess, cmd) })
+				return nil
+			} else if cmd.Name == protocol.CommandUpdate {
+				res = s.takeOffer(ctx, s.downloads, a, cmd)
+				a.ledger.finish(res)
+			} else {
+				a.ledger.finish(res)
+			}
+		}
+		if err := s.write(sess, protocol.TypeResult, sess.seq.Add(1), res); err != nil {
+			return fmt.Errorf("send result: %w", err)
+		}
+		if run {
+			s.c.commands.Add(1)
+		}
+	case protocol.TypePolicy:
+		p, err := protocol.DecodePolicyUpdate(env.Data)
+		if err != nil {
+			s.c.serverErrors.Add(1)
+			return nil
+		}
+		if err := s.ackPolicy(sess, p.Revision); err != nil {
+			return err
+		}
+	case protocol.TypeError:
+		s.c.serverErrors.Add(1)
+	}
+	// Anything else (a repeated welcome, types newer than this simulator)
+	// is ignored, as the real agent does.
+	return nil
+}
+
+// maxEarly bounds the messages kept from before the welcome.
+const maxEarly = 64
 
 var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 

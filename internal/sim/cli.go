@@ -99,6 +99,19 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.DurationVar(&opts.reportEvery, "report-every", 5*time.Second, "progress line interval on stderr; 0 disables")
 	fs.BoolVar(&opts.serverMetrics, "metrics", false, "scrape each server's /metrics and report the server's memory per agent too")
 	fs.StringVar(&cfg.NamePrefix, "name-prefix", DefaultNamePrefix, "hostname `prefix` of simulated agents")
+	fs.StringVar(&cfg.Version, "agent-version", "", "agent `VERSION` the agents report until an update replaces it, e.g. 1.0.0; default \""+AgentVersion+"\", which the automatic rollout never replaces")
+	fs.StringVar(&cfg.Platform, "platform", "", "make every agent this `OS/ARCH` (linux/amd64, windows/amd64, windows/arm64, darwin/arm64); default a mixed fleet")
+	fs.Float64Var(&cfg.Update.TimeScale, "update-time-scale", 1, "multiply the waits of an update offer (its download spread, a busy server's Retry-After) by this `factor` between 0 and 1")
+	fs.BoolVar(&cfg.Update.Download, "update-download", false, "download and check each offered release file; without it the download is only reported")
+	fs.Float64Var(&cfg.Update.FailRate, "update-fail-rate", 0, "`share` of agents (0 to 1) on which an update fails and is reported rolled back")
+	fs.Func("update-fail-versions", "comma-separated release `versions` that fail on every agent", func(v string) error {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				cfg.Update.FailVersions = append(cfg.Update.FailVersions, f)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&logLevel, "log-level", "info", "log level on stderr: debug (per-agent failures), info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, cliOptions{}, err
@@ -187,6 +200,9 @@ func progressLine(prev, st Stats, srv *ServerMetrics, srvErr error) string {
 	if st.ServerErrors > 0 {
 		fmt.Fprintf(&b, " server_errors=%d", st.ServerErrors)
 	}
+	if u := st.Updates; u != (UpdateStats{}) {
+		fmt.Fprintf(&b, " %s download_mb_per_s=%.1f", u, float64(u.Downloaded-prev.Updates.Downloaded)/(1<<20)/max(secs, 1e-9))
+	}
 	if st.TimeToAllConnected > 0 {
 		fmt.Fprintf(&b, " time_to_all_connected=%s", seconds(st.TimeToAllConnected))
 	}
@@ -210,6 +226,9 @@ func (s Summary) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "connected=%d agents=%d errors=%d reconnects=%d commands=%d policies=%d inventories=%d",
 		s.Connected, s.Agents, s.Errors, s.Reconnects, s.Commands, s.Policies, s.Inventories)
+	if s.Updates != (UpdateStats{}) {
+		fmt.Fprintf(&b, " %s", s.Updates)
+	}
 	tta := "never"
 	if s.TimeToAllConnected > 0 {
 		tta = seconds(s.TimeToAllConnected)
@@ -223,6 +242,12 @@ func (s Summary) String() string {
 			m.Agents, float64(m.RSS)/(1<<20), perAgentKB(m.RSS, m.Agents), perAgentKB(m.Heap, m.Agents), m.Goroutines)
 	}
 	return b.String()
+}
+
+// String is the update counters as key=value pairs.
+func (u UpdateStats) String() string {
+	return fmt.Sprintf("updates_offered=%d updates_refused=%d updates_swapped=%d updates_confirmed=%d updates_failed=%d update_downloaded_mb=%.1f update_busy=%d update_reports_lost=%d",
+		u.Offered, u.Refused, u.Swapped, u.Confirmed, u.Failed, float64(u.Downloaded)/(1<<20), u.Busy, u.Lost)
 }
 
 func seconds(d time.Duration) string {

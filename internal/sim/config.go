@@ -60,6 +60,16 @@ type Config struct {
 	SourceAddrs string
 	// NamePrefix starts every simulated hostname.
 	NamePrefix string
+	// Version is the agent version the agents report until an update
+	// replaces it; empty reports AgentVersion ("sim"), which the automatic
+	// rollout never replaces.
+	Version string
+	// Platform, "os/arch" such as "linux/amd64", makes every agent that
+	// platform (one release then reaches them all); empty mixes the
+	// platforms of a typical fleet.
+	Platform string
+	// Update is how agents take update offers.
+	Update UpdateConfig
 	// ServerMetrics scrapes each server's /metrics (Prometheus text) at
 	// the end of the run, for the server's memory per agent in Summary.
 	ServerMetrics bool
@@ -101,6 +111,15 @@ func (c *Config) Validate() error {
 		return errors.New("name prefix: longer than 200 bytes")
 	}
 	if _, err := parseSourceAddrs(c.SourceAddrs); err != nil {
+		return err
+	}
+	if c.Version != "" && !protocol.ValidVersion(c.Version) {
+		return fmt.Errorf("version: %q is not a version such as 1.4.0", c.Version)
+	}
+	if _, err := platformIndex(c.Platform); err != nil {
+		return err
+	}
+	if err := c.Update.validate(); err != nil {
 		return err
 	}
 	for _, t := range []struct {

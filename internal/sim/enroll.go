@@ -121,7 +121,7 @@ feed:
 
 // enroll enrolls agent i, retrying what may succeed later.
 func (s *Sim) enroll(ctx context.Context, client *http.Client, i int) (Identity, error) {
-	body, err := json.Marshal(protocol.EnrollRequest{Token: s.cfg.Token, Facts: factsFor(s.cfg.NamePrefix, i, s.booted)})
+	body, err := json.Marshal(protocol.EnrollRequest{Token: s.cfg.Token, Facts: s.factsOf(i)})
 	if err != nil {
 		return Identity{}, err
 	}

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -30,6 +32,40 @@ var platforms = [10]platform{
 	{"windows", "Microsoft Windows 11 Enterprise", "10.0.22631", "amd64", "10.0.22631.4169", `SIM\user%d`},
 	{"linux", "rhel", "9.4", "amd64", "5.14.0-427.el9.x86_64", "user%d"},
 	{"windows", "Microsoft Windows 10 Enterprise", "10.0.19045", "amd64", "10.0.19045.4894", `SIM\user%d`},
+}
+
+// platformIndex is the index in platforms of the first "os/arch" one;
+// -1 for "".
+func platformIndex(osArch string) (int, error) {
+	if osArch == "" {
+		return -1, nil
+	}
+	var known []string
+	for i, p := range platforms {
+		if p.os+"/"+p.arch == osArch {
+			return i, nil
+		}
+		if s := p.os + "/" + p.arch; !slices.Contains(known, s) {
+			known = append(known, s)
+		}
+	}
+	return 0, fmt.Errorf("platform: %q is none of %s", osArch, strings.Join(known, ", "))
+}
+
+// factsOf is the facts of agent i in this simulation: its platform and
+// starting version as configured.
+func (s *Sim) factsOf(i int) protocol.Facts {
+	f := factsFor(s.cfg.NamePrefix, i, s.booted)
+	if s.platform >= 0 {
+		// Its own name and address, the chosen platform's system.
+		p := platforms[s.platform]
+		f.OS, f.OSName, f.OSVersion, f.Arch, f.Kernel = p.os, p.osName, p.osVersion, p.arch, p.kernel
+		f.Users = []string{fmt.Sprintf(p.user, i)}
+	}
+	if s.cfg.Version != "" {
+		f.AgentVersion = s.cfg.Version
+	}
+	return f
 }
 
 // hostname is the name of agent i.

@@ -42,9 +42,11 @@ type Sim struct {
 	src         *addrPool
 	// booted is the reference for the agents' synthetic boot times.
 	booted time.Time
-	sched  *scheduler
-	c      counters
-	ran    atomic.Bool
+	// platform is the index in platforms every agent takes, or -1.
+	platform int
+	sched    *scheduler
+	c        counters
+	ran      atomic.Bool
 	// agents is written before the agent goroutines start and read after
 	// they were told to stop; never resized.
 	agents []*agent
@@ -52,6 +54,10 @@ type Sim struct {
 	// many run at once (maxInventoryUploads).
 	uploads     sync.WaitGroup
 	uploadSlots chan struct{}
+	// updates are the offers being carried out; downloads fetches their
+	// release files.
+	updates   sync.WaitGroup
+	downloads *http.Client
 
 	mu           sync.Mutex // guards the fields below
 	phase        string
@@ -79,6 +85,7 @@ type counters struct {
 	allConnected atomic.Int64
 	lastErr      atomic.Pointer[string]
 	rtt          histogram
+	upd          updateCounters
 }
 
 func (c *counters) fail(err error) {
@@ -107,6 +114,7 @@ type Stats struct {
 	Policies                int64 // policy revisions acknowledged
 	Inventories             int64 // inventory reports the server stored
 	ServerErrors            int64 // error and malformed messages received from servers
+	Updates                 UpdateStats
 	// HeartbeatRTT is the time from sending a heartbeat to receiving the
 	// server's answer, since the start.
 	HeartbeatRTT Latency
@@ -129,6 +137,7 @@ type Summary struct {
 	Commands           int64
 	Policies           int64
 	Inventories        int64
+	Updates            UpdateStats
 	EnrollTime         time.Duration
 	TimeToAllConnected time.Duration // 0: never
 	Heartbeats         uint64        // heartbeat round trips measured
@@ -151,6 +160,8 @@ func New(cfg Config) (*Sim, error) {
 	cfg.setDefaults()
 	s := &Sim{cfg: cfg, booted: time.Now(), sched: newScheduler(), phase: PhaseIdle,
 		uploadSlots: make(chan struct{}, maxInventoryUploads)}
+	s.downloads = s.downloadClient()
+	s.platform, _ = platformIndex(cfg.Platform)
 	for _, srv := range cfg.Servers {
 		u, _ := connectURL(srv)
 		s.connectURLs = append(s.connectURLs, u)
@@ -215,7 +226,7 @@ func (s *Sim) connect(ctx context.Context, ids []Identity) Summary {
 
 	s.agents = make([]*agent, len(ids))
 	for i, id := range ids {
-		s.agents[i] = &agent{index: i, id: id.ID, secret: id.Secret}
+		s.agents[i] = &agent{index: i, id: id.ID, secret: id.Secret, upd: agentUpdate{version: s.factsOf(i).AgentVersion}}
 	}
 	client := s.wsClient()
 	defer client.CloseIdleConnections()
@@ -248,6 +259,8 @@ func (s *Sim) connect(ctx context.Context, ids []Identity) Summary {
 	s.closeAll()
 	agents.Wait()
 	s.uploads.Wait() // their context ended with the agents'
+	s.updates.Wait()
+	s.downloads.CloseIdleConnections()
 	beaters.Wait()
 	return sum
 }
@@ -293,6 +306,7 @@ func (s *Sim) measure(ctx context.Context) Summary {
 		Commands:           s.c.commands.Load(),
 		Policies:           s.c.policies.Load(),
 		Inventories:        s.c.inventories.Load(),
+		Updates:            s.c.upd.stats(),
 		TimeToAllConnected: time.Duration(s.c.allConnected.Load()),
 		Heartbeats:         rtt.Count(),
 		RTTP50:             rtt.Quantile(0.5),
@@ -363,6 +377,7 @@ func (s *Sim) Stats() Stats {
 		Policies:           s.c.policies.Load(),
 		Inventories:        s.c.inventories.Load(),
 		ServerErrors:       s.c.serverErrors.Load(),
+		Updates:            s.c.upd.stats(),
 		HeartbeatRTT:       s.c.rtt.snapshot(),
 		TimeToAllConnected: time.Duration(s.c.allConnected.Load()),
 		RSS:                residentBytes(),
@@ -403,6 +418,16 @@ func (s *Sim) wsClient() *http.Client {
 		WriteBufferSize:     1 << 10,
 		TLSHandshakeTimeout: s.cfg.HandshakeTimeout,
 		DisableCompression:  true,
+	}}
+}
+
+// downloadClient fetches release files: ordinary buffers, connections
+// kept for reuse, no proxy (like the control channels).
+func (s *Sim) downloadClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         s.dial,
+		TLSHandshakeTimeout: s.cfg.HandshakeTimeout,
+		MaxIdleConnsPerHost: 64,
 	}}
 }
 

@@ -232,18 +232,20 @@ type RolloutCandidate struct {
 }
 
 // RolloutCandidates returns up to limit installed agents of the release's
-// platform, with IDs after after (keyset paging), whose effective channel is
-// the release's and that were never offered it, or were offered it before
-// staleBefore without an answer (the offer expired while they were away).
-func (db *DB) RolloutCandidates(ctx context.Context, r Release, staleBefore time.Time, after string, limit int) ([]RolloutCandidate, error) {
+// platform whose effective channel is the release's and that were never
+// offered it, or were offered it before staleBefore without an answer (the
+// offer expired while they were away), in ID order after afterID (""
+// starts at the first), so that a caller that passes over some can page on.
+func (db *DB) RolloutCandidates(ctx context.Context, r Release, staleBefore time.Time, afterID string, limit int) ([]RolloutCandidate, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT a.id, a.client_id, a.site_id, a.version
 		FROM agents a JOIN sites s ON s.id = a.site_id JOIN clients c ON c.id = a.client_id
-		WHERE a.uninstalled_at IS NULL AND a.os = $1 AND a.arch = $2 AND a.id > $9
+		WHERE a.uninstalled_at IS NULL AND a.os = $1 AND a.arch = $2
 		AND COALESCE(NULLIF(a.update_channel, ''), NULLIF(s.update_channel, ''), NULLIF(c.update_channel, ''), $3) = $4
 		AND NOT EXISTS (SELECT 1 FROM agent_updates u WHERE u.agent_id = a.id AND u.release_id = $5
 			AND NOT (u.step = $6 AND u.updated_at < $7))
-		ORDER BY a.id LIMIT $8`,
-		r.OS, r.Arch, DefaultUpdateChannel, r.Channel, r.ID, UpdateOffered, ms(staleBefore), limit, after)
+		AND a.id > $8
+		ORDER BY a.id LIMIT $9`,
+		r.OS, r.Arch, DefaultUpdateChannel, r.Channel, r.ID, UpdateOffered, ms(staleBefore), afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("rollout candidates of release %s: %w", r.ID, err)
 	}

@@ -27,6 +27,13 @@ const (
 	haltMinTried = 10
 )
 
+// SetRollout changes the rollout's batch and spread (RolloutBatch and
+// RolloutSpread when zero): an operator with a small fleet or a fast
+// network, or a benchmark, need not wait 30 minutes per batch.
+func (s *Service) SetRollout(batch int, spread time.Duration) {
+	s.batch, s.spread = batch, spread
+}
+
 // SetPolicies gives the service the effective policies the rollout reads;
 // without them Rollout does nothing.
 func (s *Service) SetPolicies(p *effective.Policies) { s.policies = p }
@@ -125,6 +132,13 @@ func (s *Service) haltIfFailing(ctx context.Context, r store.Release, def policy
 // the candidates their policy keeps out (auto off, pinned, outside the
 // percentage, not a release build).
 func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effective.Resolver) error {
+	batch, spread := RolloutBatch, RolloutSpread
+	if s.batch > 0 {
+		batch = s.batch
+	}
+	if s.spread > 0 {
+		spread = s.spread
+	}
 	var signed protocol.SignedRelease
 	if err := json.Unmarshal([]byte(r.Signature), &signed); err != nil {
 		return fmt.Errorf("stored signature: %w", err)
@@ -138,9 +152,13 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 		offered  []store.AgentUpdate
 		after    string
 	)
+	// Candidates the policy passes over (outside the rollout percent, not
+	// taking updates, pinned, on a developer build) are never offered and
+	// so come back first in every run: page past them, or a fleet with
+	// more of them than a batch would never get further.
 	staleBefore := time.Now().Add(-OfferExpiry)
-	for len(prepared) < RolloutBatch {
-		candidates, err := s.db.RolloutCandidates(ctx, r, staleBefore, after, RolloutBatch)
+	for len(prepared) < batch {
+		candidates, err := s.db.RolloutCandidates(ctx, r, staleBefore, after, batch)
 		if err != nil {
 			return err
 		}
@@ -149,9 +167,6 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 		}
 		after = candidates[len(candidates)-1].AgentID
 		for _, c := range candidates {
-			if len(prepared) == RolloutBatch {
-				break
-			}
 			running := strings.TrimPrefix(c.Version, "v")
 			// A build without a release version (a developer's) is never
 			// replaced automatically; "update now" still can.
@@ -174,13 +189,19 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 			}
 			deadline := durationField(eff, "updates.confirm_deadline", protocol.DefaultConfirmDeadline)
 			args, err := json.Marshal(protocol.UpdateOffer{ReleaseID: r.ID, Release: signed,
-				ConfirmDeadline: protocol.Duration(deadline), Spread: protocol.Duration(RolloutSpread), Keys: keys})
+				ConfirmDeadline: protocol.Duration(deadline), Spread: protocol.Duration(spread), Keys: keys})
 			if err != nil {
 				return err
 			}
 			prepared = append(prepared, command.Prepared{AgentID: c.AgentID, Args: args})
 			offered = append(offered, store.AgentUpdate{AgentID: c.AgentID, ReleaseID: r.ID, FromVersion: c.Version,
 				ToVersion: r.Version, Step: store.UpdateOffered})
+			if len(prepared) == batch {
+				break
+			}
+		}
+		if len(candidates) < batch {
+			break
 		}
 	}
 	if len(prepared) == 0 {

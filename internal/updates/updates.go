@@ -41,6 +41,9 @@ type Service struct {
 	// rolling serializes Rollout: the job's runs and RunJob's never
 	// overlap, so no agent is offered one release twice.
 	rolling sync.Mutex
+	// batch and spread override RolloutBatch and RolloutSpread when set.
+	batch  int
+	spread time.Duration
 }
 
 // New returns a Service.
