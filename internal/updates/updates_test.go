@@ -93,6 +93,15 @@ func TestUpdateNow(t *testing.T) {
 			t.Fatalf("the offered release does not verify: %v", err)
 		}
 		a.Send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK})
+		// Stored before the agent goes: a command still "sent" is offered
+		// again on the next connection.
+		servertest.Eventually(t, "the update command stored done", func() bool {
+			var c struct {
+				State string `json:"state"`
+			}
+			json.Unmarshal(s.As(t, store.RoleReadonly, "GET", "/api/v1/commands/"+cmd.CommandID, "").Body, &c)
+			return c.State == "done"
+		})
 		for _, step := range []string{protocol.UpdateDownloading, protocol.UpdateVerified, protocol.UpdateSwapped} {
 			a.Send(t, protocol.TypeUpdateStatus, "", protocol.UpdateStatus{ReleaseID: rel.ID, FromVersion: "0.1.0", ToVersion: "0.3.0",
 				Step: step, At: time.Now().UTC()})
