@@ -101,7 +101,9 @@ wait_step() {
 
 wineserver -p
 wine cmd /c exit 0 >/dev/null 2>&1
-rm -f "$cfg"
+# A clean machine: an earlier run's enrollment or update state (versions
+# that failed there are not taken again) must not leak into this one.
+rm -rf "$WINEPREFIX/drive_c/ProgramData/Steward"
 step "installing 1.0.0 as the StewardAgent and StewardWatchdog services"
 installed=1
 echo "$token" | wine "$tmp/agent-1.0.0.exe" install --server "$url" --token - >"$tmp/install.log" 2>&1 ||
@@ -158,4 +160,5 @@ step "uninstall"
 wine "$pf/steward-agent.exe" uninstall >"$tmp/uninstall.log" 2>&1 || fail "uninstall exited $?: $(tr -d '\r' <"$tmp/uninstall.log")"
 installed=
 [ ! -e "$pf/steward-agent.exe" ] || fail "uninstall left steward-agent.exe"
+[ ! -e "$WINEPREFIX/drive_c/ProgramData/Steward/update" ] || fail "uninstall left the update state"
 step "PASS"

@@ -15,6 +15,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/service"
+	"github.com/steward-rmm/steward/internal/agent/update"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -167,6 +168,13 @@ func uninstall(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case m.Packaged():
 		fmt.Fprintf(stdout, "The binary %s belongs to the system package; remove the package (apt remove steward-agent, or dnf remove steward-agent).\n", bin)
 	default:
+		// What an update left beside the binary (a previous binary still
+		// running when its update ended) goes with it.
+		for _, p := range update.Leftovers(m.HostPath(bin)) {
+			if os.Remove(p) == nil {
+				say("Removed %s.", p)
+			}
+		}
 		msg, err := removeBinary(m.HostPath(bin))
 		if err != nil {
 			return fail("%v", err)
@@ -243,6 +251,7 @@ func removeAgentFiles(cfgPath string) ([]string, error) {
 	paths := []string{
 		cfgPath, config.StatePath(cfgPath), config.PolicyPath(cfgPath),
 		config.CommandsPath(cfgPath), config.MetricsDir(cfgPath), helpRequestsPath(cfgPath),
+		updateDir(cfgPath),                           // the update state and downloads
 		filepath.Join(filepath.Dir(cfgPath), "logs"), // service logs on Windows
 	}
 	var removed []string

@@ -71,6 +71,12 @@ func (u *Updater) settleSwap(st *State) error {
 	return SaveState(u.Dir, *st)
 }
 
+// Leftovers names the files an update may leave beside the installed
+// binary: the previous binary, a failed one, a staged one.
+func Leftovers(binary string) []string {
+	return []string{backupPath(binary), failedPath(binary), stagedPath(binary)}
+}
+
 // RemoveLeftovers deletes a previous binary or a failed one that was
 // still running (Windows keeps a running image) when its update ended,
 // once no update is pending. It is called at start and after the watchdog
@@ -80,7 +86,7 @@ func (u *Updater) RemoveLeftovers() {
 	if err != nil || st.Pending != nil {
 		return
 	}
-	for _, p := range []string{backupPath(u.Binary), failedPath(u.Binary), stagedPath(u.Binary)} {
+	for _, p := range Leftovers(u.Binary) {
 		if err := os.Remove(p); err == nil {
 			u.Log.Info("removed the file of an earlier update", "path", p)
 		}
