@@ -231,6 +231,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 			fields[i] = map[string]string{"path": f.Path, "message": f.Message}
 		}
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": pol.Error(), "fields": fields})
+	case errors.Is(err, manage.ErrNoReleaseKeys):
+		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, store.ErrInUse):
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, access.ErrForbidden):

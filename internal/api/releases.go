@@ -256,18 +256,15 @@ func (a *API) setReleaseStatus(status string) handlerFunc {
 // allowRollback takes the body of POST /api/v1/releases/{id}/rollback: a
 // signed rollback instruction (`steward release sign --rollback`).
 func (a *API) allowRollback(w http.ResponseWriter, r *http.Request, p access.Principal) error {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxSignedReleaseBytes))
+	b, err := readStatement(w, r)
 	if err != nil {
-		return uploadError(err)
+		return err
 	}
-	rb, err := protocol.DecodeSignedRollback(bytes.TrimSpace(b))
+	rb, err := protocol.DecodeSignedRollback(b)
 	if err != nil {
 		return errBadRequest("rollback instruction: %v", err)
 	}
 	rel, err := a.cfg.Manage.AllowRollback(r.Context(), p, a.cfg.ReleaseKeys, r.PathValue("id"), rb)
-	if errors.Is(err, manage.ErrNoReleaseKeys) {
-		return &badRequest{status: http.StatusConflict, msg: err.Error()}
-	}
 	if err != nil {
 		return err
 	}
@@ -306,18 +303,15 @@ func (a *API) releaseKeys(w http.ResponseWriter, r *http.Request, _ access.Princ
 
 // addKeyStatement takes a signed key statement (`steward release key`).
 func (a *API) addKeyStatement(w http.ResponseWriter, r *http.Request, p access.Principal) error {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxSignedReleaseBytes))
+	b, err := readStatement(w, r)
 	if err != nil {
-		return uploadError(err)
+		return err
 	}
-	st, err := protocol.DecodeSignedKeyStatement(bytes.TrimSpace(b))
+	st, err := protocol.DecodeSignedKeyStatement(b)
 	if err != nil {
 		return errBadRequest("key statement: %v", err)
 	}
 	if _, err := a.cfg.Manage.AddKeyStatement(r.Context(), p, a.cfg.ReleaseKeys, st); err != nil {
-		if errors.Is(err, manage.ErrNoReleaseKeys) {
-			return &badRequest{status: http.StatusConflict, msg: err.Error()}
-		}
 		return err
 	}
 	return a.releaseKeys(w, r, p)
@@ -329,4 +323,14 @@ func uploadError(err error) error {
 		return &badRequest{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("upload is larger than %d bytes", tooBig.Limit)}
 	}
 	return errBadRequest("read the upload: %v", err)
+}
+
+// readStatement reads the body of an endpoint that takes one signed
+// statement (a rollback instruction, a key statement), bounded.
+func readStatement(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxSignedReleaseBytes))
+	if err != nil {
+		return nil, uploadError(err)
+	}
+	return bytes.TrimSpace(b), nil
 }

@@ -2,7 +2,6 @@ package manage
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/input"
@@ -16,19 +15,7 @@ const MaxKeyStatements = 32
 
 // KeyStatements returns the stored release key statements, oldest first.
 func (s *Service) KeyStatements(ctx context.Context) ([]protocol.SignedKeyStatement, error) {
-	raw, err := s.db.KeyStatements(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]protocol.SignedKeyStatement, 0, len(raw))
-	for _, r := range raw {
-		st, err := protocol.DecodeSignedKeyStatement([]byte(r))
-		if err != nil {
-			return nil, fmt.Errorf("stored key statement: %w", err)
-		}
-		out = append(out, st)
-	}
-	return out, nil
+	return s.db.KeyStatements(ctx)
 }
 
 // TrustedReleaseKeys is the configured keys as the stored statements

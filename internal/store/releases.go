@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/steward-rmm/steward/internal/protocol"
 )
 
 // ReleaseChunkBytes is the size of each stored piece of a release file
@@ -239,19 +241,23 @@ func (t *Tx) AddKeyStatement(ctx context.Context, signer, statement, createdBy s
 }
 
 // KeyStatements returns the stored key statements, oldest first.
-func (db *DB) KeyStatements(ctx context.Context) ([]string, error) {
+func (db *DB) KeyStatements(ctx context.Context) ([]protocol.SignedKeyStatement, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT statement FROM release_key_statements ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list key statements: %w", err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []protocol.SignedKeyStatement
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
 			return nil, fmt.Errorf("list key statements: %w", err)
 		}
-		out = append(out, s)
+		st, err := protocol.DecodeSignedKeyStatement([]byte(raw))
+		if err != nil {
+			return nil, fmt.Errorf("stored key statement: %w", err)
+		}
+		out = append(out, st)
 	}
 	return out, rows.Err()
 }

@@ -143,7 +143,7 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 	if err := json.Unmarshal([]byte(r.Signature), &signed); err != nil {
 		return fmt.Errorf("stored signature: %w", err)
 	}
-	keys, err := s.keyStatements(ctx)
+	keys, err := s.db.KeyStatements(ctx)
 	if err != nil {
 		return err
 	}

@@ -114,7 +114,7 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 		}
 		fixed = &r
 	}
-	keys, err := s.keyStatements(ctx)
+	keys, err := s.db.KeyStatements(ctx)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -314,24 +314,6 @@ func (s *Service) Status(ctx context.Context, c *hub.Conn, st protocol.UpdateSta
 		}
 		return nil
 	})
-}
-
-// keyStatements returns the stored release key statements, which every
-// offer carries.
-func (s *Service) keyStatements(ctx context.Context) ([]protocol.SignedKeyStatement, error) {
-	raw, err := s.db.KeyStatements(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]protocol.SignedKeyStatement, 0, len(raw))
-	for _, r := range raw {
-		st, err := protocol.DecodeSignedKeyStatement([]byte(r))
-		if err != nil {
-			return nil, fmt.Errorf("stored key statement: %w", err)
-		}
-		out = append(out, st)
-	}
-	return out, nil
 }
 
 // isForeignKey reports a write that named a release (or agent) that does
