@@ -139,6 +139,15 @@ func updateRollout(t *testing.T, dbURL string) {
 	if _, err := fmt.Sscanf(why, "%d agents failed", &failedAtHalt); err != nil || failedAtHalt <= 5 {
 		t.Errorf("halt reason %q, want more than 5 agents failed", why)
 	}
+	// Every agent offered 1.3.0 ends: failed, or its offer called back by
+	// the halt before it downloaded (none left waiting to install it).
+	waitFor(t, 90*time.Second, "every 1.3.0 offer ended", func() error {
+		s := r.steps(v13)
+		if s[protocol.UpdateRolledBack]+s[protocol.UpdateFailed]+s[protocol.UpdateCancelled] != offeredAtHalt {
+			return fmt.Errorf("steps %v, %d offered", s, offeredAtHalt)
+		}
+		return nil
+	})
 	r.waitSteps(v11, "1.1.0 on every agent", map[string]int{protocol.UpdateConfirmed: rolloutAgents})
 	if n := len(r.updated(v13)); n != offeredAtHalt {
 		t.Errorf("1.3.0 offered to %d agents after its halt, %d before", n, offeredAtHalt)
@@ -146,7 +155,8 @@ func updateRollout(t *testing.T, dbURL string) {
 	if offeredAtHalt >= rolloutAgents {
 		t.Errorf("1.3.0 reached all %d agents before the halt", offeredAtHalt)
 	}
-	t.Logf("1.3.0 halted after %d failures (%q), offered to %d agents", failedAtHalt, why, offeredAtHalt)
+	t.Logf("1.3.0 halted after %d failures (%q), offered to %d agents, %d offers called back", failedAtHalt, why, offeredAtHalt,
+		r.steps(v13)[protocol.UpdateCancelled])
 
 	// Restart: 1.4.0 is offered while the fleet is offline, the server
 	// restarts, the fleet comes back and takes the queued offers, and the
@@ -515,9 +525,11 @@ func TestRolloutBench(t *testing.T) {
 	}
 	r.api.mustDo("GET", "/api/v1/audit?action=release.halt&target_id="+bad, nil, &audit, 200)
 	offered := r.releaseAgentsTotal(bad)
-	waitFor(t, 5*time.Minute, "every offered agent failed", func() error {
+	var failed, cancelled int
+	waitFor(t, 5*time.Minute, "every offered agent failed or had its offer called back", func() error {
 		s := r.steps(bad)
-		if f := s[protocol.UpdateRolledBack] + s[protocol.UpdateFailed]; f != offered {
+		failed, cancelled = s[protocol.UpdateRolledBack]+s[protocol.UpdateFailed], s[protocol.UpdateCancelled]
+		if failed+cancelled != offered {
 			return fmt.Errorf("steps %v, %d offered", s, offered)
 		}
 		return nil
@@ -525,8 +537,8 @@ func TestRolloutBench(t *testing.T) {
 	if n := r.releaseAgentsTotal(bad); n != offered {
 		t.Errorf("2.0.0 offered to %d agents after its halt, %d before", n, offered)
 	}
-	t.Logf("bad release halted %s after publishing: %v; offered to %d agents, all of which failed",
-		halted.Round(100*time.Millisecond), audit.Items[0].Detail["reason"], offered)
+	t.Logf("bad release halted %s after publishing: %v; offered to %d agents: %d failed, %d offers called back (%s of them at the halt)",
+		halted.Round(100*time.Millisecond), audit.Items[0].Detail["reason"], offered, failed, cancelled, audit.Items[0].Detail["offers_cancelled"])
 }
 
 // publishSize publishes size random bytes as version (see publish).

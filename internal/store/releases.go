@@ -107,6 +107,21 @@ func (t *Tx) SetReleaseStatus(ctx context.Context, id, status string) error {
 	return expectOne(res, "release "+id)
 }
 
+// HaltActiveRelease halts a release that is active and reports whether it
+// did: the rollout job and the failure reports of several replicas may
+// decide to halt the same release at once, and only one of them acts.
+func (t *Tx) HaltActiveRelease(ctx context.Context, id string) (bool, error) {
+	res, err := t.q.ExecContext(ctx, `UPDATE releases SET status = $1 WHERE id = $2 AND status = $3`, ReleaseHalted, id, ReleaseActive)
+	if err != nil {
+		return false, fmt.Errorf("halt release %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("halt release %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 const releaseColumns = `id, version, os, arch, channel, size, sha256, key_id, signature, notes, status, created_by, created_at, rollback`
 
 func scanRelease(row interface{ Scan(...any) error }) (Release, error) {

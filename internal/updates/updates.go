@@ -295,9 +295,11 @@ func (s *Service) Confirm(ctx context.Context, c *hub.Conn, f protocol.Facts) (s
 	return u.ReleaseID, nil
 }
 
-// Status records a step an agent reports.
+// Status records a step an agent reports; a failure applies the halt
+// rules to its release at once.
 func (s *Service) Status(ctx context.Context, c *hub.Conn, st protocol.UpdateStatus) error {
-	return s.db.WithTx(ctx, func(tx *store.Tx) error {
+	failed := false
+	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
 		changed, err := tx.RecordUpdateStep(ctx, store.AgentUpdate{AgentID: c.AgentID, ReleaseID: st.ReleaseID,
 			FromVersion: st.FromVersion, ToVersion: st.ToVersion, Step: st.Step, Reason: st.Reason, Log: st.Log,
 			Done: st.Done, Total: st.Total}) // the server's clock orders the history: agents' clocks drift
@@ -311,9 +313,18 @@ func (s *Service) Status(ctx context.Context, c *hub.Conn, st protocol.UpdateSta
 		if changed && (st.Step == protocol.UpdateFailed || st.Step == protocol.UpdateRolledBack || st.Step == protocol.UpdateRefused) {
 			s.log.Warn("agent update did not happen", "agent_id", c.AgentID, "release_id", st.ReleaseID,
 				"from", st.FromVersion, "to", st.ToVersion, "step", st.Step, "reason", st.Reason)
+			failed = st.Step != protocol.UpdateRefused
 		}
 		return nil
 	})
+	if err != nil || !failed {
+		return err
+	}
+	if err := s.checkHalt(ctx, st.ReleaseID); err != nil {
+		// The rollout job checks again at its next run.
+		s.log.Error("apply the halt rules after a failed update", "release_id", st.ReleaseID, "err", err)
+	}
+	return nil
 }
 
 // isForeignKey reports a write that named a release (or agent) that does

@@ -23,7 +23,7 @@ import (
 // counts.
 var releaseSteps = []string{
 	store.UpdateOffered, protocol.UpdateDownloading, protocol.UpdateVerified, protocol.UpdateSwapped,
-	protocol.UpdateConfirmed, protocol.UpdateRefused, protocol.UpdateFailed, protocol.UpdateRolledBack,
+	protocol.UpdateConfirmed, protocol.UpdateRefused, protocol.UpdateFailed, protocol.UpdateRolledBack, protocol.UpdateCancelled,
 }
 
 // releaseStatuses are the statuses the list filters by.

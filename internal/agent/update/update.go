@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/steward-rmm/steward/internal/protocol"
 )
@@ -45,6 +47,13 @@ var ErrRestart = errors.New("the agent binary was updated; restart")
 type Refused struct{ Reason string }
 
 func (r *Refused) Error() string { return "update refused: " + r.Reason }
+
+// Cancelled says that the server called the offer back before the
+// download (the release's rollout was halted, or it was withdrawn): the
+// agent drops it, and it is no failure of this version here.
+type Cancelled struct{ Reason string }
+
+func (c *Cancelled) Error() string { return "update called back: " + c.Reason }
 
 // Busy says that the server serves as many downloads as it allows; try
 // again after Wait.
@@ -159,8 +168,16 @@ func (u *Updater) Apply(ctx context.Context, offer protocol.UpdateOffer) error {
 	}
 
 	part, err := u.download(ctx, offer, status)
-	var busy *Busy
+	var (
+		busy      *Busy
+		cancelled *Cancelled
+	)
 	if errors.As(err, &busy) {
+		return err
+	}
+	if errors.As(err, &cancelled) {
+		status.Step, status.Reason, status.Done, status.Total = protocol.UpdateCancelled, cancelled.Reason, 0, 0
+		u.report(status)
 		return err
 	}
 	if err != nil {
@@ -356,6 +373,14 @@ func (u *Updater) download(ctx context.Context, offer protocol.UpdateOffer, stat
 			wait = time.Duration(min(secs, 3600)) * time.Second
 		}
 		return "", &Busy{Wait: wait}
+	case http.StatusGone:
+		var e protocol.ErrorResponse
+		if err := json.NewDecoder(io.LimitReader(res.Body, 1024)).Decode(&e); err != nil || e.Error == "" {
+			e.Error = "the server no longer offers this release"
+		}
+		os.Remove(part)
+		// The reason goes back to the server in a report it bounds.
+		return "", &Cancelled{Reason: truncateReason(e.Error)}
 	default:
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 512))
 		return "", fmt.Errorf("download: %s: %s", res.Status, strings.TrimSpace(string(msg)))
@@ -416,4 +441,24 @@ func runSelfCheck(ctx context.Context, binary, config string) (string, error) {
 		return said, fmt.Errorf("%s version --check: %w", filepath.Base(binary), err)
 	}
 	return strings.TrimPrefix(said, "v"), nil
+}
+
+// truncateReason bounds a reason the server gave to what an update report
+// carries, as valid UTF-8 without control characters.
+func truncateReason(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	const limit = 256
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
