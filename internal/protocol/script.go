@@ -63,7 +63,8 @@ const (
 	ScriptSucceeded = "succeeded" // exit code 0
 	ScriptFailed    = "failed"    // another exit code, or killed by a signal it did not ask for
 	ScriptTimedOut  = "timed_out" // killed with its process tree when the timeout passed
-	ScriptKilled    = "killed"    // killed on request (CommandScriptKill)
+	ScriptKilled    = "killed"    // killed on request (CommandScriptKill), or cancelled before it started
+	ScriptExpired   = "expired"   // not started by ScriptRun.StartBy; StartedAt is zero
 )
 
 // Bounds of script messages. A command is one control message, so the body
@@ -108,6 +109,10 @@ type ScriptRun struct {
 	// MaxOutput caps each stream's kept output in bytes; what passes it is
 	// dropped and the stream marked truncated. 0 means DefaultScriptOutput.
 	MaxOutput int64 `json:"max_output,omitempty"`
+	// StartBy is when the run expires if it has not started (the job's
+	// expiry for an agent that was offline): the agent then answers a
+	// ScriptExpired result instead of running it. Zero: no limit.
+	StartBy time.Time `json:"start_by,omitzero"`
 }
 
 // ScriptKill is the args of CommandScriptKill.
@@ -366,11 +371,15 @@ func DecodeScriptResult(data json.RawMessage) (ScriptResult, error) {
 	}
 	switch r.Status {
 	case ScriptSucceeded, ScriptFailed, ScriptTimedOut, ScriptKilled:
+		if r.StartedAt.IsZero() || r.FinishedAt.Before(r.StartedAt) {
+			return ScriptResult{}, errors.New("decode script result: started_at is required and finished_at must not be before it")
+		}
+	case ScriptExpired:
+		if !r.StartedAt.IsZero() || r.Stdout.Bytes != 0 || r.Stderr.Bytes != 0 {
+			return ScriptResult{}, errors.New("decode script result: an expired run has no start and no output")
+		}
 	default:
 		return ScriptResult{}, fmt.Errorf("decode script result: unknown status %q", truncate(r.Status))
-	}
-	if r.StartedAt.IsZero() || r.FinishedAt.Before(r.StartedAt) {
-		return ScriptResult{}, errors.New("decode script result: started_at is required and finished_at must not be before it")
 	}
 	for _, s := range []ScriptStream{r.Stdout, r.Stderr} {
 		if s.Bytes < 0 || s.Bytes > MaxScriptOutput {

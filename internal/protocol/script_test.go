@@ -115,11 +115,17 @@ func TestScriptMessages(t *testing.T) {
 		{Status: ScriptSucceeded, StartedAt: now, FinishedAt: now.Add(-time.Second)},
 		{Status: ScriptSucceeded, StartedAt: now, FinishedAt: now, Stdout: ScriptStream{Bytes: -1}},
 		{Status: ScriptSucceeded, StartedAt: now, FinishedAt: now, Error: "\x1b[31m"},
+		{Status: ScriptExpired, StartedAt: now, FinishedAt: now},
+		{Status: ScriptExpired, FinishedAt: now, Stdout: ScriptStream{Bytes: 1}},
 	} {
 		b, _ := json.Marshal(bad)
 		if _, err := DecodeScriptResult(b); err == nil {
 			t.Errorf("accepted %s", b)
 		}
+	}
+	exp, _ := json.Marshal(ScriptResult{Status: ScriptExpired, FinishedAt: now, Error: "not started before its expiry"})
+	if _, err := DecodeScriptResult(exp); err != nil {
+		t.Errorf("an expired run: %v", err)
 	}
 	if _, err := DecodeScriptStarted([]byte(`{"command_id":"c1","started_at":"0001-01-01T00:00:00Z"}`)); err == nil {
 		t.Error("accepted a start without a time")
@@ -176,7 +182,7 @@ func FuzzDecodeScriptResult(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if r.StartedAt.IsZero() || r.FinishedAt.Before(r.StartedAt) || r.Stdout.Bytes < 0 || r.Stderr.Bytes > MaxScriptOutput {
+		if r.Status != ScriptExpired && (r.StartedAt.IsZero() || r.FinishedAt.Before(r.StartedAt)) || r.Stdout.Bytes < 0 || r.Stderr.Bytes > MaxScriptOutput {
 			t.Fatalf("accepted %+v", r)
 		}
 	})
