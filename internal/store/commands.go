@@ -150,7 +150,8 @@ type CommandResult struct {
 
 // ApplyResults stores results in one statement per chunk. A result counts
 // only for a command that belongs to the answering agent and is still
-// open; it returns how many were applied. Of several answers of an agent
+// open, or was cancelled (it reached the agent before the cancellation:
+// what it did is recorded); it returns how many were applied. Of several answers of an agent
 // to one command the first counts, as if they were stored one by one: an
 // UPDATE joined to two of them would take either, and the later one is
 // typically an agent's "not run twice" error after it restarted, for a
@@ -180,7 +181,7 @@ func (db *DB) ApplyResults(ctx context.Context, results []CommandResult) (int, e
 		}
 		sb.WriteString(`) UPDATE commands SET state = v.state, result_status = v.status, output = v.output, error = v.error,
 			finished_at = v.at, sent_at = COALESCE(commands.sent_at, v.at) FROM v WHERE commands.id = v.id AND commands.agent_id = v.agent_id
-			AND commands.state IN ('queued', 'sent')`)
+			AND commands.state IN ('queued', 'sent', 'cancelled')`)
 		res, err := db.sql.ExecContext(ctx, sb.String(), args...)
 		if err != nil {
 			return applied, fmt.Errorf("store command results: %w", err)

@@ -241,7 +241,7 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 	p := rolloutPrincipal()
 	target := fmt.Sprintf("rollout of %s to %d agents", r.Version, len(prepared))
 	_, err = s.cmds.CreatePrepared(ctx, p, access.ManageUpdates, protocol.CommandUpdate, target, OfferExpiry, prepared,
-		func(tx *store.Tx, b store.CommandBatch) error {
+		func(tx *store.Tx, b store.CommandBatch, _ []store.Command) error {
 			for _, u := range offered {
 				if _, err := tx.RecordUpdateStep(ctx, u); err != nil {
 					return err

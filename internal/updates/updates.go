@@ -166,7 +166,7 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 		return sum, nil
 	}
 	batch, err := s.cmds.CreatePrepared(ctx, p, access.ManageUpdates, protocol.CommandUpdate, target, OfferExpiry, prepared,
-		func(tx *store.Tx, b store.CommandBatch) error {
+		func(tx *store.Tx, b store.CommandBatch, _ []store.Command) error {
 			for _, u := range offered {
 				if _, err := tx.RecordUpdateStep(ctx, u); err != nil {
 					return err

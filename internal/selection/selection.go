@@ -1,0 +1,85 @@
+// Package selection resolves which agents a request names: a list of
+// agents, a site or a client. Bulk actions (updates, scripts) share it so
+// that one selection means the same agents everywhere.
+package selection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/steward-rmm/steward/internal/input"
+	"github.com/steward-rmm/steward/internal/store"
+)
+
+// Selection names agents: exactly one of its fields is set.
+type Selection struct {
+	AgentIDs []string `json:"agent_ids"`
+	SiteID   string   `json:"site_id"`
+	ClientID string   `json:"client_id"`
+}
+
+// Resolve returns the installed agents sel names, at most max of them,
+// and a description of the selection for the audit log. An agent ID that
+// does not exist is an input error; uninstalled agents are left out.
+func Resolve(ctx context.Context, db *store.DB, sel Selection, max int) ([]store.Agent, string, error) {
+	installed := false
+	var (
+		f      = store.AgentFilter{Uninstalled: &installed}
+		target string
+	)
+	switch {
+	case len(sel.AgentIDs) > 0 && sel.SiteID == "" && sel.ClientID == "":
+		if len(sel.AgentIDs) > max {
+			return nil, "", input.Errorf("agent_ids", "at most %d agents at once", max)
+		}
+		seen := make(map[string]bool, len(sel.AgentIDs))
+		out := make([]store.Agent, 0, len(sel.AgentIDs))
+		for _, id := range sel.AgentIDs {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			a, err := db.Agent(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, "", input.Errorf("agent_ids", "no agent %s", id)
+			}
+			if err != nil {
+				return nil, "", err
+			}
+			if !a.Uninstalled() {
+				out = append(out, a)
+			}
+		}
+		target = fmt.Sprintf("%d agents", len(seen))
+		if len(seen) == 1 {
+			target = "agent " + sel.AgentIDs[0]
+		}
+		return out, target, nil
+	case sel.SiteID != "" && len(sel.AgentIDs) == 0 && sel.ClientID == "":
+		f.SiteID, target = sel.SiteID, "site "+sel.SiteID
+	case sel.ClientID != "" && len(sel.AgentIDs) == 0 && sel.SiteID == "":
+		f.ClientID, target = sel.ClientID, "client "+sel.ClientID
+	default:
+		return nil, "", input.Errorf("target", "name exactly one of agent_ids, site_id or client_id")
+	}
+	// Listing pages at most 500 agents at a time.
+	var agents []store.Agent
+	for {
+		page, total, err := db.ListAgents(ctx, f, store.Page{Limit: 500, Offset: len(agents)})
+		if err != nil {
+			return nil, "", err
+		}
+		if total > max {
+			return nil, "", input.Errorf("target", "%d agents; at most %d at once", total, max)
+		}
+		agents = append(agents, page...)
+		if len(page) == 0 || len(agents) >= total {
+			break
+		}
+	}
+	if len(agents) == 0 {
+		return nil, "", input.Errorf("target", "no agent matches")
+	}
+	return agents, target, nil
+}
