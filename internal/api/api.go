@@ -158,12 +158,23 @@ func (a *API) Register(mux *http.ServeMux) {
 		"GET /api/v1/jobs/{id}/runs/{agent}/output":         a.jobOutput,
 		"GET /api/v1/agents/{id}/runs":                      a.agentJobRuns,
 	}
+	// Streams run as long as the client watches: no request timeout.
+	streams := map[string]handlerFunc{
+		"GET /api/v1/jobs/{id}/events": a.jobEvents,
+	}
 	// paths knows every route's path without its method, to tell a wrong
 	// method (405 with Allow) from an unknown endpoint (404).
 	paths := http.NewServeMux()
 	allowed := map[string][]string{}
+	for pattern, h := range streams {
+		routes[pattern] = h
+	}
 	for pattern, h := range routes {
-		mux.Handle(pattern, a.serve(h))
+		if streams[pattern] != nil {
+			mux.Handle(pattern, a.serveWithin(h, 0))
+		} else {
+			mux.Handle(pattern, a.serve(h))
+		}
 		method, path, _ := strings.Cut(pattern, " ")
 		if allowed[path] == nil {
 			paths.Handle(path, http.NotFoundHandler())
@@ -188,10 +199,18 @@ func (a *API) serve(h handlerFunc) http.Handler {
 	if timeout <= 0 {
 		timeout = DefaultRequestTimeout
 	}
+	return a.serveWithin(h, timeout)
+}
+
+// serveWithin serves h with each request bounded by timeout (0: none, for
+// streams that last as long as their client watches).
+func (a *API) serveWithin(h handlerFunc, timeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		defer cancel()
-		r = r.WithContext(ctx)
+		if timeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		p, err := a.cfg.Auth.Authenticate(r)
 		if err != nil {
 			if errors.Is(err, access.ErrUnauthenticated) {

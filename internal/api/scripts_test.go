@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -285,5 +286,88 @@ func TestJobCancel(t *testing.T) {
 		})
 		s.As(t, store.RoleReadonly, "POST", "/api/v1/jobs/"+jobID+"/cancel", "").Want(t, http.StatusForbidden)
 		s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs/nope/cancel", "").Want(t, http.StatusNotFound)
+	})
+}
+
+// TestJobEvents streams a run live: its output as it arrives, its status,
+// and the end once its output is complete.
+func TestJobEvents(t *testing.T) {
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		site := s.NewSite(t)
+		a := s.Agents(t, site.ID, "live", 1, servertest.AgentOptions{})[0]
+		res := servertest.Decode[map[string]any](t, s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs",
+			`{"language":"sh","body":"echo hi","site_id":"`+site.ID+`"}`).Want(t, http.StatusCreated))
+		jobID := res["id"].(string)
+		cmd := a.Command(t)
+
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", s.URL+"/api/v1/jobs/"+jobID+"/events?agent_id="+a.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+s.User(t, store.RoleReadonly).Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		events := make(chan [2]string, 100)
+		go func() {
+			defer close(events)
+			sc := bufio.NewScanner(resp.Body)
+			var name string
+			for sc.Scan() {
+				line := sc.Text()
+				switch {
+				case strings.HasPrefix(line, "event: "):
+					name = strings.TrimPrefix(line, "event: ")
+				case strings.HasPrefix(line, "data: "):
+					events <- [2]string{name, strings.TrimPrefix(line, "data: ")}
+				}
+			}
+		}()
+		// next returns the data of the next event named name, skipping others.
+		next := func(name string) string {
+			t.Helper()
+			timeout := time.After(servertest.Wait)
+			for {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						t.Fatalf("stream ended waiting for %s", name)
+					}
+					if ev[0] == name {
+						return ev[1]
+					}
+				case <-timeout:
+					t.Fatalf("no %s event within %v", name, servertest.Wait)
+				}
+			}
+		}
+		if p := next("progress"); !strings.Contains(p, `"total":1`) {
+			t.Errorf("progress %s", p)
+		}
+		now := time.Now().UTC()
+		a.Send(t, protocol.TypeScriptStarted, "", protocol.ScriptStarted{CommandID: cmd.CommandID, StartedAt: now})
+		a.Send(t, protocol.TypeScriptOutput, "", protocol.ScriptOutput{CommandID: cmd.CommandID, Stream: protocol.StreamStdout, Data: []byte("hi\xff\n")})
+		var o struct {
+			Stream string
+			Pos    int64
+			Text   string
+		}
+		if err := json.Unmarshal([]byte(next("output")), &o); err != nil || o.Text != "hi\ufffd\n" || o.Pos != 0 || o.Stream != "stdout" {
+			t.Errorf("output event %+v (%v)", o, err)
+		}
+		t.Logf("output after %v", time.Since(now))
+		out, _ := json.Marshal(protocol.ScriptResult{Status: protocol.ScriptSucceeded, StartedAt: now, FinishedAt: now, Stdout: protocol.ScriptStream{Bytes: 4}})
+		a.Send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out})
+		for {
+			if r := next("run"); strings.Contains(r, `"status":"succeeded"`) {
+				break
+			}
+		}
+		if err := s.RunJob(t.Context(), "script-output"); err != nil {
+			t.Fatal(err)
+		}
+		next("end")
 	})
 }

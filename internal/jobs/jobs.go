@@ -354,3 +354,24 @@ func (s *Service) Cancel(ctx context.Context, p access.Principal, jobID string, 
 	}
 	return len(queued), killed, nil
 }
+
+// Watch signals on the returned channel when the job changes (a run
+// started, output arrived, a run finished), coalescing bursts into one
+// signal, until stop is called.
+func (s *Service) Watch(jobID string) (changed <-chan struct{}, stop func(), err error) {
+	ch := make(chan struct{}, 1)
+	unsub, err := s.bus.Subscribe(SubjectJobs, func(data []byte) {
+		var ev JobEvent
+		if json.Unmarshal(data, &ev) != nil || ev.JobID != jobID {
+			return
+		}
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("watch job %s: %w", jobID, err)
+	}
+	return ch, unsub, nil
+}

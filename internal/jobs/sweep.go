@@ -37,6 +37,7 @@ func (s *Service) SweepOutput(ctx context.Context) error {
 	now := time.Now()
 	var (
 		complete, asked []string
+		completeJobs    []string
 		prepared        []command.Prepared
 	)
 	for _, r := range runs {
@@ -80,6 +81,16 @@ func (s *Service) SweepOutput(ctx context.Context) error {
 	if err := s.db.MarkOutputComplete(ctx, complete); err != nil {
 		return err
 	}
+	done := make(map[string]bool, len(complete))
+	for _, id := range complete {
+		done[id] = true
+	}
+	for _, r := range runs {
+		if done[r.CommandID] {
+			completeJobs = append(completeJobs, r.JobID)
+		}
+	}
+	s.changed(ctx, completeJobs)
 	if len(prepared) == 0 {
 		return nil
 	}
