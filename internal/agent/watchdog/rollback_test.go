@@ -16,6 +16,10 @@ type fakeUpdates struct {
 	rolled   []string
 	failRoll error
 	swapped  bool
+
+	repairs    int
+	repaired   string
+	failRepair error
 }
 
 func (f *fakeUpdates) RollbackDue(time.Time) (string, bool) {
@@ -28,6 +32,13 @@ func (f *fakeUpdates) Swapped() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.swapped
+}
+
+func (f *fakeUpdates) Repair() (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.repairs++
+	return f.repaired, f.failRepair
 }
 
 func (f *fakeUpdates) Rollback(reason string) error {
