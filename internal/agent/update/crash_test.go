@@ -71,6 +71,19 @@ func contents(t *testing.T, path string) string {
 	return string(b)
 }
 
+// pendingPhase is the phase of the pending update in dir, "" for none.
+func pendingPhase(t *testing.T, dir string) string {
+	t.Helper()
+	st, err := LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending == nil {
+		return ""
+	}
+	return st.Pending.Phase
+}
+
 // restartAfterCrash does what happens after a kill: the watchdog, which
 // outlived the agent, repairs the binary path before it starts the agent;
 // then the agent starts on whatever binary is there, as that version.
@@ -262,12 +275,7 @@ func TestRepair(t *testing.T) {
 			if got := contents(t, f.u.Binary); got != tt.wantBinary {
 				t.Errorf("binary %q, want %q", got, tt.wantBinary)
 			}
-			st, _ := LoadState(f.u.Dir)
-			phase := ""
-			if st.Pending != nil {
-				phase = st.Pending.Phase
-			}
-			if phase != tt.wantPhase {
+			if phase := pendingPhase(t, f.u.Dir); phase != tt.wantPhase {
 				t.Errorf("phase %q, want %q", phase, tt.wantPhase)
 			}
 		})
