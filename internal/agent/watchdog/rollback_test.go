@@ -128,3 +128,33 @@ func TestSupervisorKick(t *testing.T) {
 		}
 	})
 }
+
+// TestSupervisorKickWhileDown: a kick that comes while no agent runs (its
+// start failed; the supervisor waits to retry) is answered by the next
+// start, which is not stopped at once for it.
+func TestSupervisorKickWhileDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		s := NewSupervisor(nil, nil, time.Second, nil, nil)
+		child := newFakeChild(1)
+		n := 0
+		s.Start = func(context.Context) (Child, error) {
+			n++
+			if n == 1 {
+				return nil, errors.New("no binary")
+			}
+			return child, nil
+		}
+		s.Report, s.Log = rec.report, discard()
+		background(t, s.Run)
+		synctest.Wait() // the first start failed; the supervisor waits
+		s.Kick()
+		time.Sleep(s.Backoff.Ceiling(0))
+		synctest.Wait()
+		child.mu.Lock()
+		defer child.mu.Unlock()
+		if n != 2 || child.terminated {
+			t.Fatalf("starts %d, child terminated %v; want the second start running", n, child.terminated)
+		}
+	})
+}
