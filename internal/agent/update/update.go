@@ -90,6 +90,13 @@ type Updater struct {
 	// SelfCheck runs the staged binary and returns the version it says it
 	// is; nil runs "BINARY version --check --config CONFIG".
 	SelfCheck func(ctx context.Context, binary, config string) (string, error)
+
+	// swapStrategy overrides the OS's way of replacing the binary (tests
+	// run both on one OS).
+	swapStrategy strategy
+	// crash, if set, is called before each step of a swap or a rollback;
+	// tests panic there to leave the files as a kill -9 would.
+	crash func(step string)
 }
 
 func (u *Updater) now() time.Time {
@@ -220,7 +227,13 @@ func (u *Updater) Apply(ctx context.Context, offer protocol.UpdateOffer) error {
 		os.Remove(staged)
 		return fail("swap", err, "")
 	}
-	if err := swap(u.Binary, staged, p.Backup); err != nil {
+	if err := u.swap(u.Binary, staged, p.Backup); err != nil {
+		if _, serr := os.Stat(u.Binary); serr != nil {
+			// Neither binary could be put back: the state keeps saying
+			// swapping, and the watchdog or the next start restores one
+			// (Repair).
+			return fail("swap", err, "")
+		}
 		os.Remove(staged)
 		st.Pending = nil
 		if serr := SaveState(u.Dir, st); serr != nil {
@@ -228,6 +241,7 @@ func (u *Updater) Apply(ctx context.Context, offer protocol.UpdateOffer) error {
 		}
 		return fail("swap", err, "")
 	}
+	u.at(stepSave)
 	p.Phase, p.SwappedAt = PhaseSwapped, u.now().UTC()
 	p.Deadline = p.SwappedAt.Add(deadline)
 	if err := SaveState(u.Dir, st); err != nil {
@@ -251,27 +265,6 @@ func backupPath(binary string) string {
 func stagedPath(binary string) string {
 	ext := filepath.Ext(binary)
 	return strings.TrimSuffix(binary, ext) + ".new" + ext
-}
-
-// swap puts staged in binary's place, keeping binary as backup. The
-// running binary can be renamed on every OS (Windows refuses only its
-// deletion and writing to it); if the second rename fails the first is
-// undone.
-func swap(binary, staged, backup string) error {
-	if err := os.Remove(backup); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove an old backup: %w", err)
-	}
-	if err := rename(binary, backup); err != nil {
-		return fmt.Errorf("keep the current binary as %s: %w", backup, err)
-	}
-	if err := rename(staged, binary); err != nil {
-		if uerr := rename(backup, binary); uerr != nil {
-			return fmt.Errorf("move the new binary in: %w; and putting the old one back failed: %v", err, uerr)
-		}
-		return fmt.Errorf("move the new binary in: %w", err)
-	}
-	syncDir(filepath.Dir(binary))
-	return nil
 }
 
 // stage checks the downloaded file against the signed statement and copies

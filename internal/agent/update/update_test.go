@@ -522,12 +522,7 @@ func TestInterruptedSwap(t *testing.T) {
 			if got := read(t, f.u.Binary); got != tt.wantBinary {
 				t.Errorf("binary %q, want %q", got, tt.wantBinary)
 			}
-			st, _ := LoadState(f.u.Dir)
-			phase := ""
-			if st.Pending != nil {
-				phase = st.Pending.Phase
-			}
-			if phase != tt.wantPhase {
+			if phase := pendingPhase(t, f.u.Dir); phase != tt.wantPhase {
 				t.Errorf("phase %q, want %q", phase, tt.wantPhase)
 			}
 		})
