@@ -239,7 +239,9 @@ type RolloutCandidate struct {
 // RolloutCandidates returns up to limit installed agents of the release's
 // platform whose effective channel is the release's and that were never
 // offered it, were offered it before staleBefore without an answer (the
-// offer expired while they were away), or whose offer was called back, in ID order after afterID (""
+// offer expired while they were away) or without a step since (a swap a
+// crash undid leaves the update downloading or verified), or whose offer
+// was called back, in ID order after afterID (""
 // starts at the first), so that a caller that passes over some can page on.
 func (db *DB) RolloutCandidates(ctx context.Context, r Release, staleBefore time.Time, afterID string, limit int) ([]RolloutCandidate, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT a.id, a.client_id, a.site_id, a.version
@@ -247,7 +249,7 @@ func (db *DB) RolloutCandidates(ctx context.Context, r Release, staleBefore time
 		WHERE a.uninstalled_at IS NULL AND a.os = $1 AND a.arch = $2
 		AND COALESCE(NULLIF(a.update_channel, ''), NULLIF(s.update_channel, ''), NULLIF(c.update_channel, ''), $3) = $4
 		AND NOT EXISTS (SELECT 1 FROM agent_updates u WHERE u.agent_id = a.id AND u.release_id = $5
-			AND NOT (u.step = $6 AND u.updated_at < $7) AND u.step <> '`+UpdateCancelled+`')
+			AND NOT (u.step IN ($6, 'downloading', 'verified') AND u.updated_at < $7) AND u.step <> '`+UpdateCancelled+`')
 		AND a.id > $8
 		ORDER BY a.id LIMIT $9`,
 		r.OS, r.Arch, DefaultUpdateChannel, r.Channel, r.ID, UpdateOffered, ms(staleBefore), afterID, limit)
