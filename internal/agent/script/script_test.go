@@ -185,12 +185,12 @@ func TestSpoolBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer running[0].Close()
-	defer running[1].Close()
 	if _, err := sp.open("c0", protocol.StreamStdout); !errors.Is(err, ErrNoOutput) {
 		t.Errorf("oldest run past %d kept (open got %v), want dropped", maxSpoolRuns, err)
 	}
 	// A new process keeps the finished runs and drops the one cut short.
+	running[0].Close()
+	running[1].Close()
 	sp2, err := openSpool(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
