@@ -12,8 +12,9 @@ import (
 // ledger): its result goes to the ledger, from which the session sends
 // it; commands that take time run elsewhere and finish there. now, when
 // ok, is a result to send at once: for a command that does not decode, or
-// the result of one offered again.
-func (c *Client) command(ctx context.Context, data json.RawMessage) (now protocol.Result, ok bool) {
+// the result of one offered again. send writes on the connection the
+// command came on (CommandScriptOutput answers on it).
+func (c *Client) command(ctx context.Context, data json.RawMessage, send func(typ string, payload any) error) (now protocol.Result, ok bool) {
 	cmd, err := protocol.DecodeCommand(data)
 	if err != nil {
 		var partial struct {
@@ -43,6 +44,23 @@ func (c *Client) command(ctx context.Context, data json.RawMessage) (now protoco
 			if res, queued := c.inv.command(cmd); !queued {
 				c.finish(res)
 			}
+			return protocol.Result{}, false
+		}
+	case protocol.CommandScript:
+		if c.scripts != nil {
+			if res, queued := c.scripts.start(cmd); !queued {
+				c.finish(res)
+			}
+			return protocol.Result{}, false
+		}
+	case protocol.CommandScriptKill:
+		if c.scripts != nil {
+			c.finish(c.scripts.kill(cmd))
+			return protocol.Result{}, false
+		}
+	case protocol.CommandScriptOutput:
+		if c.scripts != nil {
+			c.finish(c.scripts.output(cmd, send))
 			return protocol.Result{}, false
 		}
 	}

@@ -114,6 +114,9 @@ type Options struct {
 	// Updates, if set, takes update offers; without it the agent answers
 	// them as unsupported.
 	Updates Updates
+	// Scripts, if set, runs scripts (a script.Runner); without it the
+	// agent answers script commands as unsupported.
+	Scripts Scripts
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
@@ -161,6 +164,11 @@ type Client struct {
 	help *helpOutbox
 	// updates holds update reports until a connection takes them.
 	updates *updateOutbox
+	// scripts runs scripts; nil without Options.Scripts. Its goroutine
+	// lives as long as Run.
+	scripts *scriptWorker
+	// live holds the scripts' live messages for the connection up.
+	live *liveOutbox
 	// alive is Alive in Unix nanoseconds.
 	alive atomic.Int64
 }
@@ -213,10 +221,14 @@ func New(opts Options) (*Client, error) {
 		ledger:    newLedger(opts.CommandsFile, opts.Log),
 		help:      newHelpOutbox(opts.HelpFile, opts.Log),
 		updates:   newUpdateOutbox(),
+		live:      newLiveOutbox(),
 	}
 	c.beat()
 	if opts.Inventory != nil {
 		c.inv = newInventoryWorker(c)
+	}
+	if opts.Scripts != nil {
+		c.scripts = newScriptWorker(c)
 	}
 	return c, nil
 }
@@ -269,6 +281,15 @@ func (c *Client) Run(ctx context.Context) error {
 		ictx, stop := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		wg.Go(func() { c.inv.run(ictx) })
+		defer func() {
+			stop()
+			wg.Wait()
+		}()
+	}
+	if c.scripts != nil {
+		sctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { c.scripts.run(sctx) })
 		defer func() {
 			stop()
 			wg.Wait()

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -68,16 +67,6 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("Run(%q) got times %v .. %v", tt.body, res.StartedAt, res.FinishedAt)
 		}
 	}
-}
-
-// alive reports whether pid is a live process (a zombie is not).
-func alive(pid string) bool {
-	state, _, ok := procStat(pid)
-	if !ok {
-		n, _ := strconv.Atoi(pid)
-		return syscall.Kill(n, 0) == nil
-	}
-	return state != 'Z' && state != 'X'
 }
 
 // readPID waits for the pid file a script writes.
