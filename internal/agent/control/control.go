@@ -278,22 +278,10 @@ func connectURL(serverURL string) (string, error) {
 // cycle, once per cycle: a replica stopping on purpose is no reason to wait.
 func (c *Client) Run(ctx context.Context) error {
 	if c.inv != nil {
-		ictx, stop := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Go(func() { c.inv.run(ictx) })
-		defer func() {
-			stop()
-			wg.Wait()
-		}()
+		defer goUntilReturn(ctx, c.inv.run)()
 	}
 	if c.scripts != nil {
-		sctx, stop := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Go(func() { c.scripts.run(sctx) })
-		defer func() {
-			stop()
-			wg.Wait()
-		}()
+		defer goUntilReturn(ctx, c.scripts.run)()
 	}
 	bo := backoff.Backoff{Base: c.opts.BackoffBase, Cap: c.opts.BackoffCap, Rand: c.opts.Rand}
 	// Base equal to Cap: every delay is drawn from [0, FailoverDelay).
@@ -337,6 +325,18 @@ func (c *Client) Run(ctx context.Context) error {
 		if !c.sleep(ctx, delay) {
 			return nil
 		}
+	}
+}
+
+// goUntilReturn runs f on a goroutine until the returned stop is called,
+// which cancels f's context and waits for f to return.
+func goUntilReturn(ctx context.Context, f func(context.Context)) (stop func()) {
+	fctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { f(fctx) })
+	return func() {
+		cancel()
+		wg.Wait()
 	}
 }
 

@@ -222,3 +222,18 @@ var tricky = []string{
 	`it's "quoted"`, "two  spaces", "semi;colon && echo injected", "ünïcödé 日本語",
 	`$HOME`, "*", `back\slash\`, "-n", "new\nline", "`id`", "$(id)", "",
 }
+
+// readPID waits for the pid file a script's child writes.
+func readPID(t *testing.T, path string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			return string(bytes.TrimSpace(b))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no pid in %s", path)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -69,21 +69,6 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-// readPID waits for the pid file a script writes.
-func readPID(t *testing.T, path string) string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
-			return string(bytes.TrimSpace(b))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("script never wrote %s", path)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // treeBody starts a background child that would outlive the script,
 // writes its pid to $1, and then either waits for it or exits.
 const treeBody = `sleep 300 & echo $! > "$1"; `

@@ -1,7 +1,6 @@
 package script
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -94,20 +93,6 @@ func gone(pid string) bool {
 	return ev == windows.WAIT_OBJECT_0
 }
 
-func readPIDFile(t *testing.T, path string) string {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
-			return string(bytes.TrimSpace(b))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no pid in %s", path)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestTimeoutKillsJob(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -130,7 +115,7 @@ func TestTimeoutKillsJob(t *testing.T) {
 		t.Errorf("got status %s (%q), want timed_out", res.Status, res.Error)
 	}
 	for _, f := range []string{bg, fg} {
-		if pid := readPIDFile(t, f); !gone(pid) {
+		if pid := readPID(t, f); !gone(pid) {
 			t.Errorf("process %s of the script's tree is still running after the timeout", pid)
 		}
 	}
