@@ -77,13 +77,13 @@ func TestTimeoutKillsTree(t *testing.T) {
 	r := newRunner(t)
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	s := scriptRun(protocol.LangBash, treeBody+"echo waiting; wait", pidFile)
-	s.Timeout = protocol.Duration(300 * time.Millisecond)
+	s.Timeout = protocol.Duration(2 * time.Second)
 	start := time.Now()
 	res, rec, err := run(t, r, "timeout", s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != protocol.ScriptTimedOut || !strings.Contains(res.Error, "timeout of 300ms") {
+	if res.Status != protocol.ScriptTimedOut || !strings.Contains(res.Error, "timeout of 2s") {
 		t.Errorf("got status %s (%q), want timed_out naming the timeout", res.Status, res.Error)
 	}
 	if d := time.Since(start); d > 15*time.Second {
