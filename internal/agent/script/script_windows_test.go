@@ -123,13 +123,15 @@ func TestTimeoutKillsJob(t *testing.T) {
 
 func TestRunAsUserWindows(t *testing.T) {
 	r := newRunner(t)
-	s := scriptRun(protocol.LangCmd, "echo hi")
+	s := scriptRun(protocol.LangCmd, "@echo hi")
 	s.RunAs = protocol.RunAsUser
-	_, _, err := run(t, r, "as-user", s)
+	res, rec, err := run(t, r, "as-user", s)
 	switch {
 	case errors.Is(err, ErrNoUser):
 		t.Logf("nobody at the console here: %v", err)
 	case err != nil:
 		t.Skipf("the console user's token cannot be had here (a service on a real Windows can): %v", err)
+	case res.Status != protocol.ScriptSucceeded || !strings.Contains(string(rec.joined(t, protocol.StreamStdout)), "hi"):
+		t.Errorf("run as the console user got %+v, stdout %q; want succeeded saying hi", res, rec.joined(t, protocol.StreamStdout))
 	}
 }
