@@ -174,49 +174,9 @@ func (r *Runner) Run(ctx context.Context, id string, s protocol.ScriptRun, ev Ev
 	for _, st := range streams {
 		readers.Go(st.read)
 	}
-	exited := make(chan error, 1)
-	var waiter sync.WaitGroup
-	waiter.Go(func() { exited <- cmd.Wait() })
-
-	timeout := time.NewTimer(time.Duration(s.Timeout))
-	defer timeout.Stop()
-	var ended error // why the tree was killed; nil when the script exited
-	var waitErr error
-	select {
-	case waitErr = <-exited:
-	case <-timeout.C:
-		ended = fmt.Errorf("the timeout of %v passed", time.Duration(s.Timeout))
-	case <-ctx.Done():
-		ended = context.Cause(ctx)
-	}
-	// Whatever the script left running ends with it.
-	if err := t.kill(); err != nil {
-		r.log.Warn("cannot kill a script's process tree", "command_id", id, "err", err)
-	}
-	if ended != nil {
-		waitErr = <-exited
-	}
-	waiter.Wait()
+	ended, waitErr := r.supervise(ctx, id, cmd, t, time.Duration(s.Timeout))
 	finished := time.Now().UTC()
-	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), goneWait)
-	if err := t.waitGone(gctx); err != nil {
-		r.log.Warn("a script's processes are still there after being killed", "command_id", id, "err", err)
-	}
-	cancel()
-	drained := make(chan struct{})
-	go func() { readers.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(drainGrace):
-		// Something outside the tree (it left its process group) holds
-		// a pipe: stop reading.
-		// (On Windows the job object leaves no such process, and pipes
-		// take no deadline.)
-		for _, st := range streams {
-			st.pipe.SetReadDeadline(time.Now())
-		}
-		<-drained
-	}
+	drain(&readers, streams)
 
 	res := protocol.ScriptResult{
 		StartedAt: started, FinishedAt: finished,
@@ -233,6 +193,56 @@ func (r *Runner) Run(ctx context.Context, id string, s protocol.ScriptRun, ev Ev
 		res.Status, res.Error = protocol.ScriptTimedOut, "killed with its process tree: "+ended.Error()
 	}
 	return res, nil
+}
+
+// supervise waits for the script to exit, the timeout to pass or ctx to
+// end, then kills what is left of its tree and waits for it to be gone.
+// ended says why the tree was killed, nil when the script exited first.
+func (r *Runner) supervise(ctx context.Context, id string, cmd *exec.Cmd, t *tree, timeout time.Duration) (ended, waitErr error) {
+	exited := make(chan error, 1)
+	var waiter sync.WaitGroup
+	waiter.Go(func() { exited <- cmd.Wait() })
+	defer waiter.Wait()
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case waitErr = <-exited:
+	case <-timer.C:
+		ended = fmt.Errorf("the timeout of %v passed", timeout)
+	case <-ctx.Done():
+		ended = context.Cause(ctx)
+	}
+	// Whatever the script left running ends with it.
+	if err := t.kill(); err != nil {
+		r.log.Warn("cannot kill a script's process tree", "command_id", id, "err", err)
+	}
+	if ended != nil {
+		waitErr = <-exited
+	}
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), goneWait)
+	defer cancel()
+	if err := t.waitGone(gctx); err != nil {
+		r.log.Warn("a script's processes are still there after being killed", "command_id", id, "err", err)
+	}
+	return ended, waitErr
+}
+
+// drain waits for the output readers to reach the end of their pipes.
+// Something outside the tree (it left its process group) may hold a pipe
+// open: after drainGrace reading stops. (On Windows the job object leaves
+// no such process, and pipes take no deadline.)
+func drain(readers *sync.WaitGroup, streams [2]*stream) {
+	drained := make(chan struct{})
+	go func() { readers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(drainGrace):
+		for _, st := range streams {
+			st.pipe.SetReadDeadline(time.Now())
+		}
+		<-drained
+	}
 }
 
 // outcome is the exit code, status and explanation of an exited process.

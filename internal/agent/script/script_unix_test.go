@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -285,5 +287,27 @@ func TestCmdOnlyOnWindows(t *testing.T) {
 	_, _, err := run(t, r, "cmd", scriptRun(protocol.LangCmd, "echo hi"))
 	if !errors.Is(err, ErrNoInterpreter) || !strings.Contains(err.Error(), "Windows only") {
 		t.Errorf("cmd script got %v, want ErrNoInterpreter for Windows only", err)
+	}
+}
+
+func TestEscapedChildDoesNotHoldTheRun(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid here")
+	}
+	r := newRunner(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	start := time.Now()
+	// A child that leaves the process group keeps stdout open; the run
+	// ends all the same, drainGrace after the script.
+	res, _, err := run(t, r, "escaped", scriptRun(protocol.LangBash, `setsid sleep 60 & echo $! > "$1"; echo done`, pidFile))
+	pid := readPID(t, pidFile)
+	if n, err := strconv.Atoi(pid); err == nil {
+		t.Cleanup(func() { syscall.Kill(n, syscall.SIGKILL) })
+	}
+	if err != nil || res.Status != protocol.ScriptSucceeded || res.Stdout.Bytes != int64(len("done\n")) {
+		t.Fatalf("got %+v, %v; want succeeded with its output", res, err)
+	}
+	if d := time.Since(start); d > drainGrace+10*time.Second {
+		t.Errorf("run took %v: it waited for the escaped child", d)
 	}
 }
