@@ -72,8 +72,13 @@ func (c *Client) command(ctx context.Context, data json.RawMessage, send func(ty
 // finish records a command's result for the session to send.
 func (c *Client) finish(res protocol.Result) { c.ledger.finish(res, time.Now()) }
 
-// sendResults sends the results waiting in the ledger.
+// sendResults sends the results waiting in the ledger, after the live
+// script messages waiting: a run's output is pushed before its result is
+// finished, so the server gets the output before the result.
 func (c *Client) sendResults(send func(typ string, payload any) error) error {
+	if err := c.live.send(send); err != nil {
+		return err
+	}
 	for _, res := range c.ledger.unsent() {
 		if err := send(protocol.TypeResult, res); err != nil {
 			return err
