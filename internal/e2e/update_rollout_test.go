@@ -375,6 +375,51 @@ func waitOnline0(t *testing.T, api *apiClient) {
 	})
 }
 
+// simPerFleetProcess bounds the agents of one simulator process that
+// downloads releases too.
+const simPerFleetProcess = 5000
+
+// startSimFleet starts simulator processes for n agents in all, up to
+// simPerFleetProcess each, each from its own source addresses (every agent
+// holds its control connection and may open a download one), and stops
+// them at the end of the test. It returns their logs.
+func startSimFleet(t *testing.T, serverURL, token string, n int, stateDir string, extra ...string) []*logBuffer {
+	t.Helper()
+	var (
+		sims    []*exec.Cmd
+		simLogs []*logBuffer
+	)
+	t.Cleanup(func() {
+		for _, s := range sims {
+			s.Process.Signal(os.Interrupt)
+		}
+		for _, s := range sims {
+			s.Wait()
+		}
+		if t.Failed() {
+			for _, l := range simLogs {
+				t.Logf("simulator log (last 2 KiB):\n%s", tail(l.String(), 2048))
+			}
+		}
+	})
+	for i, left := 0, n; left > 0; i++ {
+		k := min(left, simPerFleetProcess)
+		left -= k
+		log := &logBuffer{}
+		args := append([]string{"--server", serverURL, "--token", token, "--agents", strconv.Itoa(k),
+			"--state-dir", filepath.Join(stateDir, strconv.Itoa(i)), "--name-prefix", fmt.Sprintf("sim%d-", i),
+			"--source-addrs", fmt.Sprintf("127.0.%d.1-127.0.%d.250", i+1, i+1), "--ramp", "1000", "--report-every", "5s"}, extra...)
+		cmd := exec.Command(bin(t, "steward-sim"), args...)
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start steward-sim: %v", err)
+		}
+		sims, simLogs = append(sims, cmd), append(simLogs, log)
+	}
+	return simLogs
+}
+
+// tail returns the last n bytes of s.
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -392,7 +437,6 @@ const (
 	// (the rollout settings, by default "--rollout-every 5s
 	// --rollout-batch 2000 --rollout-spread 60s").
 	EnvBenchRolloutFlags = "STEWARD_BENCH_ROLLOUT_FLAGS"
-	simPerRolloutProcess = 5000
 )
 
 // TestRolloutBench is the rollout benchmark of docs/benchmarks.md, not a
@@ -439,38 +483,8 @@ func TestRolloutBench(t *testing.T) {
 	var tok struct{ Token string }
 	r.api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h"}, &tok, 201)
 
-	// Simulators of up to 5000 agents, each from its own source addresses:
-	// every agent holds its control connection and opens a download one.
-	var sims []*exec.Cmd
-	simLogs := []*logBuffer{}
-	t.Cleanup(func() {
-		for _, s := range sims {
-			s.Process.Signal(os.Interrupt)
-		}
-		for _, s := range sims {
-			s.Wait()
-		}
-		if t.Failed() {
-			for _, l := range simLogs {
-				t.Logf("simulator log (last 2 KiB):\n%s", tail(l.String(), 2048))
-			}
-		}
-	})
-	for i, left := 0, n; left > 0; i++ {
-		k := min(left, simPerRolloutProcess)
-		left -= k
-		log := &logBuffer{}
-		cmd := exec.Command(bin(t, "steward-sim"), "--server", r.srv.URL, "--token", tok.Token, "--agents", strconv.Itoa(k),
-			"--state-dir", filepath.Join(r.stateDir, strconv.Itoa(i)), "--name-prefix", fmt.Sprintf("sim%d-", i),
-			"--source-addrs", fmt.Sprintf("127.0.%d.1-127.0.%d.250", i+1, i+1), "--ramp", "1000",
-			"--agent-version", "1.0.0", "--platform", "linux/amd64", "--update-download", "--update-fail-versions", "2.0.0",
-			"--report-every", "5s")
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start steward-sim: %v", err)
-		}
-		sims, simLogs = append(sims, cmd), append(simLogs, log)
-	}
+	simLogs := startSimFleet(t, r.srv.URL, tok.Token, n, r.stateDir,
+		"--agent-version", "1.0.0", "--platform", "linux/amd64", "--update-download", "--update-fail-versions", "2.0.0")
 	waitOnline(t, r.api, n, 10*time.Minute)
 	pid := r.srv.cmd.Process.Pid
 	rssBefore := procStatusKB(t, pid, "VmRSS")

@@ -138,9 +138,10 @@ type Progress struct {
 	ByStatus map[string]int `json:"by_status"`
 }
 
-// Progress counts a job's runs without reading their output.
+// Progress counts a job's runs without reading them, as View would show
+// each.
 func (s *Service) Progress(ctx context.Context, job store.Job) (Progress, error) {
-	states, started, err := s.db.JobRunStates(ctx, job.ID)
+	counts, err := s.db.JobRunCounts(ctx, job.ID)
 	if err != nil {
 		return Progress{}, err
 	}
@@ -148,38 +149,39 @@ func (s *Service) Progress(ctx context.Context, job store.Job) (Progress, error)
 	for _, st := range Statuses {
 		p.ByStatus[st] = 0
 	}
-	open := states[store.CommandQueued] + states[store.CommandSent]
-	// Started runs are open or done; those done are counted below.
-	results, err := s.db.JobResults(ctx, job.ID)
-	if err != nil {
-		return Progress{}, err
-	}
-	startedDone := 0
-	for _, out := range results {
-		var res protocol.ScriptResult
-		if json.Unmarshal(out, &res) != nil {
-			p.ByStatus[RunFailed]++
-			startedDone++
-			continue
+	now := time.Now()
+	for _, c := range counts {
+		// The same rules as View, by state rather than by run.
+		var status string
+		switch c.State {
+		case store.CommandQueued, store.CommandSent:
+			switch {
+			case c.Started:
+				status = RunRunning
+			case c.State == store.CommandQueued && now.After(job.StartBy):
+				status = RunExpired
+			default:
+				status = RunQueued
+			}
+		case store.CommandDone:
+			status = c.Result
+			if _, known := p.ByStatus[status]; !known {
+				status = RunFailed // a result that does not decode
+			}
+		case store.CommandFailed:
+			status = RunFailed
+		case store.CommandExpired:
+			status = RunExpired
+			if c.Started {
+				status = RunFailed
+			}
+		case store.CommandCancelled:
+			status = RunCancelled
+		default:
+			status = c.State
 		}
-		p.ByStatus[res.Status]++
-		if res.Status != protocol.ScriptExpired {
-			startedDone++
-		}
+		p.ByStatus[status] += c.N
 	}
-	running := max(0, min(open, started-startedDone))
-	p.ByStatus[RunRunning] = running
-	if time.Now().After(job.StartBy) {
-		// Queued past the start-by time: expired, whether the agent says
-		// so yet or not (states queued only; a delivered run may start).
-		p.ByStatus[RunExpired] += states[store.CommandQueued]
-		p.ByStatus[RunQueued] = open - running - states[store.CommandQueued]
-	} else {
-		p.ByStatus[RunQueued] = open - running
-	}
-	p.ByStatus[RunFailed] += states[store.CommandFailed]
-	p.ByStatus[RunExpired] += states[store.CommandExpired]
-	p.ByStatus[RunCancelled] += states[store.CommandCancelled]
 	for st, n := range p.ByStatus {
 		p.Total += n
 		if st != RunQueued && st != RunRunning {

@@ -63,20 +63,12 @@ func Resolve(ctx context.Context, db *store.DB, sel Selection, max int) ([]store
 	default:
 		return nil, "", input.Errorf("target", "name exactly one of agent_ids, site_id or client_id")
 	}
-	// Listing pages at most 500 agents at a time.
-	var agents []store.Agent
-	for {
-		page, total, err := db.ListAgents(ctx, f, store.Page{Limit: 500, Offset: len(agents)})
-		if err != nil {
-			return nil, "", err
-		}
-		if total > max {
-			return nil, "", input.Errorf("target", "%d agents; at most %d at once", total, max)
-		}
-		agents = append(agents, page...)
-		if len(page) == 0 || len(agents) >= total {
-			break
-		}
+	agents, total, err := db.ListAllAgents(ctx, f, max)
+	if err != nil {
+		return nil, "", err
+	}
+	if total > max {
+		return nil, "", input.Errorf("target", "%d agents; at most %d at once", total, max)
 	}
 	if len(agents) == 0 {
 		return nil, "", input.Errorf("target", "no agent matches")

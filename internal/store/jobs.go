@@ -207,49 +207,33 @@ func (db *DB) JobRuns(ctx context.Context, jobID string, p Page) ([]JobRun, int,
 	return out, total, rows.Err()
 }
 
-// JobRunStates counts a job's runs by command state, and those started.
-// It reads no output: the progress of a job of 10,000 runs.
-func (db *DB) JobRunStates(ctx context.Context, jobID string) (states map[string]int, started int, err error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT c.state, r.started_at IS NOT NULL, COUNT(*) FROM job_runs r
-		JOIN commands c ON c.id = r.command_id WHERE r.job_id = $1 GROUP BY c.state, r.started_at IS NOT NULL`, jobID)
-	if err != nil {
-		return nil, 0, fmt.Errorf("count the runs of job %s: %w", jobID, err)
-	}
-	defer rows.Close()
-	states = map[string]int{}
-	for rows.Next() {
-		var (
-			state string
-			isSet bool
-			n     int
-		)
-		if err := rows.Scan(&state, &isSet, &n); err != nil {
-			return nil, 0, fmt.Errorf("count the runs of job %s: %w", jobID, err)
-		}
-		states[state] += n
-		if isSet {
-			started += n
-		}
-	}
-	return states, started, rows.Err()
+// RunCount is a number of a job's runs in one state.
+type RunCount struct {
+	State   string // the command's
+	Started bool
+	// Result is the status in a done run's result output ("" otherwise).
+	Result string
+	N      int
 }
 
-// JobResults returns the result output of a job's finished runs, by
-// command ID, for counting them by how they ended.
-func (db *DB) JobResults(ctx context.Context, jobID string) (map[string]json.RawMessage, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT c.id, c.output FROM job_runs r JOIN commands c ON c.id = r.command_id
-		WHERE r.job_id = $1 AND c.state = $2`, jobID, CommandDone)
+// JobRunCounts counts a job's runs by command state, start and result
+// status, in the database: the progress of a job of 10,000 runs without
+// reading them.
+func (db *DB) JobRunCounts(ctx context.Context, jobID string) ([]RunCount, error) {
+	result := `CASE WHEN c.state = 'done' THEN ` + db.dialect.jsonText("c.output", "status") + ` ELSE '' END`
+	rows, err := db.sql.QueryContext(ctx, `SELECT c.state, r.started_at IS NOT NULL, `+result+`, COUNT(*) FROM job_runs r
+		JOIN commands c ON c.id = r.command_id WHERE r.job_id = $1 GROUP BY c.state, r.started_at IS NOT NULL, `+result, jobID)
 	if err != nil {
-		return nil, fmt.Errorf("read the results of job %s: %w", jobID, err)
+		return nil, fmt.Errorf("count the runs of job %s: %w", jobID, err)
 	}
 	defer rows.Close()
-	out := map[string]json.RawMessage{}
+	var out []RunCount
 	for rows.Next() {
-		var id, output string
-		if err := rows.Scan(&id, &output); err != nil {
-			return nil, fmt.Errorf("read the results of job %s: %w", jobID, err)
+		var c RunCount
+		if err := rows.Scan(&c.State, &c.Started, &c.Result, &c.N); err != nil {
+			return nil, fmt.Errorf("count the runs of job %s: %w", jobID, err)
 		}
-		out[id] = json.RawMessage(output)
+		out = append(out, c)
 	}
 	return out, rows.Err()
 }
@@ -302,23 +286,42 @@ type RunStart struct {
 // runs it marked.
 func (db *DB) MarkRunsStarted(ctx context.Context, starts []RunStart) ([]string, error) {
 	var jobs []string
-	err := db.WithTx(ctx, func(tx *Tx) error {
-		jobs = jobs[:0]
-		for _, s := range starts {
-			var jobID string
-			err := tx.q.QueryRowContext(ctx, `UPDATE job_runs SET started_at = $1 WHERE command_id = $2 AND agent_id = $3
-				AND started_at IS NULL RETURNING job_id`, ms(s.At), s.CommandID, s.AgentID).Scan(&jobID)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
+	n := db.dialect.rowsPerStatement()
+	for start := 0; start < len(starts); start += n {
+		chunk := starts[start:min(start+n, len(starts))]
+		var (
+			sb   strings.Builder
+			args []any
+		)
+		sb.WriteString(`WITH v (id, agent_id, at) AS (VALUES `)
+		for i, s := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
 			}
-			if err != nil {
-				return fmt.Errorf("record the start of run %s: %w", s.CommandID, err)
-			}
-			jobs = append(jobs, jobID)
+			k := len(args)
+			fmt.Fprintf(&sb, "($%d, $%d, CAST($%d AS BIGINT))", k+1, k+2, k+3)
+			args = append(args, s.CommandID, s.AgentID, ms(s.At))
 		}
-		return nil
-	})
-	return jobs, err
+		sb.WriteString(`) UPDATE job_runs SET started_at = v.at FROM v WHERE job_runs.command_id = v.id
+			AND job_runs.agent_id = v.agent_id AND job_runs.started_at IS NULL RETURNING job_runs.job_id`)
+		rows, err := db.sql.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return jobs, fmt.Errorf("record run starts: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return jobs, fmt.Errorf("record run starts: %w", err)
+			}
+			jobs = append(jobs, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return jobs, fmt.Errorf("record run starts: %w", err)
+		}
+	}
+	return jobs, nil
 }
 
 // OutputPiece is a piece of a run's output as its agent sent it.
