@@ -38,6 +38,53 @@ type agentSelection struct {
 	What string
 }
 
+// selectionForm is what a bulk form names, read and checked, before the
+// database resolves it: exactly one of its ways is set.
+type selectionForm struct {
+	Site, Client string
+	// All asks for every agent Filter matches.
+	All    bool
+	Filter agentQuery
+	IDs    []string
+}
+
+// readSelection reads and checks the selection fields of a bulk form.
+func readSelection(form url.Values) (selectionForm, error) {
+	sf := selectionForm{Site: strings.TrimSpace(form.Get("site")), Client: strings.TrimSpace(form.Get("client"))}
+	if t := form.Get("target"); t != "" {
+		kind, id, _ := strings.Cut(t, ":")
+		switch {
+		case kind == "site" && id != "":
+			sf.Site = id
+		case kind == "client" && id != "":
+			sf.Client = id
+		default:
+			return selectionForm{}, input.Errorf("target", "must be a site or a client")
+		}
+	}
+	switch {
+	case sf.Site != "" && sf.Client != "":
+		return selectionForm{}, input.Errorf("target", "must be a site or a client, not both")
+	case sf.Site != "" || sf.Client != "":
+		return sf, nil
+	case form.Get(fieldAllMatching) == "1":
+		filter, err := url.ParseQuery(form.Get(fieldFilter))
+		if err != nil {
+			return selectionForm{}, input.Errorf("filter", "is not a list filter")
+		}
+		sf.All, sf.Filter = true, parseAgentQuery(filter)
+		return sf, nil
+	}
+	sf.IDs = form[fieldAgentID]
+	if len(sf.IDs) == 0 {
+		return selectionForm{}, input.Errorf("selection", "is empty: select agents first")
+	}
+	if len(sf.IDs) > updates.MaxAgents {
+		return selectionForm{}, input.Errorf("selection", "has more than %s agents", num(updates.MaxAgents))
+	}
+	return sf, nil
+}
+
 // postedAgents reads the agents a bulk form names. An "all matching"
 // selection is resolved to agent IDs through the list's own filter, so
 // that the agents acted on are exactly those the list counted.
@@ -45,38 +92,25 @@ func (h *Handler) postedAgents(ctx context.Context, r *http.Request) (agentSelec
 	if err := r.ParseForm(); err != nil {
 		return agentSelection{}, input.Errorf("selection", "could not be read: send the form again")
 	}
-	form := r.PostForm
-	site, client := strings.TrimSpace(form.Get("site")), strings.TrimSpace(form.Get("client"))
-	if t := form.Get("target"); t != "" {
-		kind, id, _ := strings.Cut(t, ":")
-		switch kind {
-		case "site":
-			site = id
-		case "client":
-			client = id
-		default:
-			return agentSelection{}, input.Errorf("target", "must be a site or a client")
-		}
+	sf, err := readSelection(r.PostForm)
+	if err != nil {
+		return agentSelection{}, err
 	}
 	switch {
-	case site != "":
-		s, err := h.cfg.DB.Site(ctx, site)
+	case sf.Site != "":
+		s, err := h.cfg.DB.Site(ctx, sf.Site)
 		if err != nil {
 			return agentSelection{}, err
 		}
 		return agentSelection{Selection: updates.Selection{SiteID: s.ID}, What: fmt.Sprintf("the agents of site %s (%s)", s.Name, s.ClientName)}, nil
-	case client != "":
-		c, err := h.cfg.DB.Client(ctx, client)
+	case sf.Client != "":
+		c, err := h.cfg.DB.Client(ctx, sf.Client)
 		if err != nil {
 			return agentSelection{}, err
 		}
 		return agentSelection{Selection: updates.Selection{ClientID: c.ID}, What: "the agents of client " + c.Name}, nil
-	case form.Get(fieldAllMatching) == "1":
-		filter, err := url.ParseQuery(form.Get(fieldFilter))
-		if err != nil {
-			return agentSelection{}, input.Errorf("filter", "is not a list filter")
-		}
-		agents, total, err := h.cfg.DB.ListAgents(ctx, parseAgentQuery(filter).filter(), store.Page{Limit: updates.MaxAgents})
+	case sf.All:
+		agents, total, err := h.cfg.DB.ListAgents(ctx, sf.Filter.filter(), store.Page{Limit: updates.MaxAgents})
 		if err != nil {
 			return agentSelection{}, err
 		}
@@ -87,13 +121,9 @@ func (h *Handler) postedAgents(ctx context.Context, r *http.Request) (agentSelec
 			return agentSelection{}, input.Errorf("selection", "no agent matches the filter any more")
 		}
 		return agentSelection{Selection: updates.Selection{AgentIDs: agentIDs(agents)},
-			What: fmt.Sprintf("all %s agents matching the filter", num(len(agents)))}, nil
+			What: fmt.Sprintf("all %s matching the filter", plural(len(agents), "agent"))}, nil
 	}
-	ids := form[fieldAgentID]
-	if len(ids) == 0 {
-		return agentSelection{}, input.Errorf("selection", "is empty: select agents first")
-	}
-	return agentSelection{Selection: updates.Selection{AgentIDs: ids}, What: plural(len(ids), "selected agent")}, nil
+	return agentSelection{Selection: updates.Selection{AgentIDs: sf.IDs}, What: plural(len(sf.IDs), "selected agent")}, nil
 }
 
 // spreadChoice is a choice of how far "update now" spreads downloads.
@@ -139,11 +169,12 @@ func (h *Handler) updateOptions(ctx context.Context, p access.Principal) (*updat
 	return &updateOptions{Spreads: spreadChoices, Spread: defaultSpread, Releases: rels}, nil
 }
 
-// postedUpdate reads the options of an "update now" form.
-func postedUpdate(r *http.Request, sel updates.Selection) (updates.Request, error) {
-	req := updates.Request{Selection: sel, ReleaseID: r.PostFormValue("release"),
-		Retry: r.PostFormValue("retry") == "1", Rollback: r.PostFormValue("rollback") == "1"}
-	if v := r.PostFormValue("spread"); v != "" {
+// postedUpdate reads the options of an "update now" form; the updates
+// service checks the values (spread bounds, the release and its rollback).
+func postedUpdate(form url.Values, sel updates.Selection) (updates.Request, error) {
+	req := updates.Request{Selection: sel, ReleaseID: form.Get("release"),
+		Retry: form.Get("retry") == "1", Rollback: form.Get("rollback") == "1"}
+	if v := form.Get("spread"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return updates.Request{}, input.Errorf("spread", "must be a duration such as 30m or 2h")
@@ -226,7 +257,7 @@ func (h *Handler) updateNow(w http.ResponseWriter, r *http.Request, p access.Pri
 	if err == nil {
 		res.What = sel.What
 		var req updates.Request
-		if req, err = postedUpdate(r, sel.Selection); err == nil {
+		if req, err = postedUpdate(r.PostForm, sel.Selection); err == nil {
 			sum, err = h.cfg.Updates.UpdateNow(r.Context(), p, req)
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -287,9 +285,7 @@ func TestReleaseKeysPageWithoutKeys(t *testing.T) {
 // linux/amd64.
 func signedRollback(t *testing.T, priv ed25519.PrivateKey, version string, data []byte) []byte {
 	t.Helper()
-	sum := sha256.Sum256(data)
-	rb, err := protocol.SignRollback(priv, protocol.ReleaseStatement{Version: version, OS: "linux", Arch: "amd64",
-		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+	rb, err := protocol.SignRollback(priv, linuxRelease(version, data))
 	if err != nil {
 		t.Fatal(err)
 	}

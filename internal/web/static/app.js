@@ -333,8 +333,10 @@
 
   function bulkForm() { return document.querySelector("form[data-bulk]"); }
 
+  // The form's id is read as an attribute: form.id would be its inputs
+  // named "id", the row boxes.
   function bulkRows(form) {
-    return Array.prototype.slice.call(document.querySelectorAll('input[type=checkbox][name=id][form="' + form.id + '"]'));
+    return Array.prototype.slice.call(document.querySelectorAll('input[type=checkbox][name=id][form="' + form.getAttribute("id") + '"]'));
   }
 
   function formatCount(n) { return n.toLocaleString("en-US"); }
@@ -394,7 +396,7 @@
         b.checked = t.checked;
         if (t.checked) bulkIDs.add(b.value); else bulkIDs.delete(b.value);
       });
-    } else if (t.name === "id" && t.getAttribute("form") === form.id) {
+    } else if (t.name === "id" && t.getAttribute("form") === form.getAttribute("id")) {
       if (t.checked) bulkIDs.add(t.value); else bulkIDs.delete(t.value);
     } else {
       return;
