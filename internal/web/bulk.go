@@ -174,6 +174,10 @@ func (h *Handler) updateOptions(ctx context.Context, p access.Principal) (*updat
 func postedUpdate(form url.Values, sel updates.Selection) (updates.Request, error) {
 	req := updates.Request{Selection: sel, ReleaseID: form.Get("release"),
 		Retry: form.Get("retry") == "1", Rollback: form.Get("rollback") == "1"}
+	if req.Rollback && req.ReleaseID == "" {
+		// The service would take it as a plain update to the newest release.
+		return updates.Request{}, input.Errorf("rollback", "needs a release: choose the release to go back to")
+	}
 	if v := form.Get("spread"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {

@@ -128,6 +128,7 @@ func testBulkUpdateNow(t *testing.T, e *testEnv) {
 		{"unknown agent", url.Values{"id": {"nope"}}, "Agent ids no agent nope"},
 		{"spread too long", url.Values{"id": {a1.ID}, "spread": {"7h"}}, "Spread must be between 0 and 6h0m0s"},
 		{"spread not a duration", url.Values{"id": {a1.ID}, "spread": {"soon"}}, "Spread must be a duration"},
+		{"rollback without a release", url.Values{"id": {a1.ID}, "rollback": {"1"}}, "Rollback needs a release"},
 		{"rollback without instruction", url.Values{"id": {a1.ID}, "release": {relID}, "rollback": {"1"}}, "has no signed rollback instruction"},
 		{"filter matching nothing", url.Values{"all": {"1"}, "filter": {"q=nobody"}}, "no agent matches the filter"},
 		{"bad target", url.Values{"target": {"agent:" + a1.ID}}, "Target must be a site or a client"},
