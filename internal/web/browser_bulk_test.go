@@ -63,8 +63,10 @@ func TestBrowserBulkUpdate(t *testing.T) {
 	eval(`document.getElementById("agents-table").__old = true; ""`)
 	e.connect(fleet[0], linuxFacts(fleet[0].Hostname))
 	waitFor("the live refresh", `!document.getElementById("agents-table").__old`)
-	if got := eval(`[...document.querySelectorAll("#agents-table input[name=id]:checked")].map(b => b.value).join(",")`); got != fleet[1].ID+","+fleet[2].ID {
-		t.Errorf("after a live refresh the checked rows are %q, want the two checked before", got)
+	checked := `[...document.querySelectorAll("#agents-table input[name=id]:checked")].map(b => b.value).join(",")`
+	waitFor("the two rows checked again", checked+` === "`+fleet[1].ID+","+fleet[2].ID+`"`)
+	if got := count(); got != "2 agents selected." {
+		t.Errorf("after a live refresh the bar says %q", got)
 	}
 
 	// Every row of the page: the bar offers every agent the filter matches.

@@ -457,6 +457,9 @@
     bulkRestore();
   });
   // Fragments swapped in by htmx (search, paging, live refresh).
-  document.addEventListener("htmx:afterSettle", function (e) { init(e.target); bulkRestore(); });
+  document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
+  // Checked boxes come back as soon as the new table is in, not after
+  // the settle delay: no flicker.
+  document.addEventListener("htmx:afterSwap", bulkRestore);
   setInterval(function () { refreshTimes(document); }, 30000);
 })();
