@@ -28,8 +28,8 @@ const (
 	OfferExpiry = 24 * time.Hour
 	// MaxSpread bounds how far downloads may be spread.
 	MaxSpread = 6 * time.Hour
-	// maxAgents bounds one request's selection.
-	maxAgents = 10000
+	// MaxAgents bounds one request's selection.
+	MaxAgents = 10000
 )
 
 // Service offers updates and records their steps.
@@ -93,7 +93,7 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 	if req.Spread < 0 || req.Spread > MaxSpread {
 		return Summary{}, input.Errorf("spread", "must be between 0 and %v", MaxSpread)
 	}
-	agents, target, err := s.selected(ctx, req.Selection)
+	agents, target, uninstalled, err := s.selected(ctx, req.Selection)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -119,6 +119,9 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 		return Summary{}, err
 	}
 	sum := Summary{Skipped: map[string]int{}}
+	if uninstalled > 0 {
+		sum.Skipped[skipUninstalled] = uninstalled
+	}
 	var (
 		prepared []command.Prepared
 		offered  []store.AgentUpdate
@@ -183,54 +186,58 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 	return sum, nil
 }
 
-// selected resolves a selection to installed agents.
-func (s *Service) selected(ctx context.Context, sel Selection) ([]store.Agent, string, error) {
+// skipUninstalled is the reason an agent named in a selection that was
+// uninstalled is offered nothing.
+const skipUninstalled = "uninstalled"
+
+// selected resolves a selection to installed agents; uninstalled counts
+// the agents named by ID that were left out as uninstalled.
+func (s *Service) selected(ctx context.Context, sel Selection) (agents []store.Agent, target string, uninstalled int, err error) {
 	installed := false
-	var (
-		f      = store.AgentFilter{Uninstalled: &installed}
-		target string
-	)
+	f := store.AgentFilter{Uninstalled: &installed}
 	switch {
 	case len(sel.AgentIDs) > 0 && sel.SiteID == "" && sel.ClientID == "":
-		if len(sel.AgentIDs) > maxAgents {
-			return nil, "", input.Errorf("agent_ids", "at most %d agents at once", maxAgents)
+		if len(sel.AgentIDs) > MaxAgents {
+			return nil, "", 0, input.Errorf("agent_ids", "at most %d agents at once", MaxAgents)
 		}
 		out := make([]store.Agent, 0, len(sel.AgentIDs))
 		for _, id := range sel.AgentIDs {
 			a, err := s.db.Agent(ctx, id)
 			if errors.Is(err, store.ErrNotFound) {
-				return nil, "", input.Errorf("agent_ids", "no agent %s", id)
+				return nil, "", 0, input.Errorf("agent_ids", "no agent %s", id)
 			}
 			if err != nil {
-				return nil, "", err
+				return nil, "", 0, err
 			}
-			if !a.Uninstalled() {
-				out = append(out, a)
+			if a.Uninstalled() {
+				uninstalled++
+				continue
 			}
+			out = append(out, a)
 		}
 		target = fmt.Sprintf("%d agents", len(sel.AgentIDs))
 		if len(sel.AgentIDs) == 1 {
 			target = "agent " + sel.AgentIDs[0]
 		}
-		return out, target, nil
+		return out, target, uninstalled, nil
 	case sel.SiteID != "" && len(sel.AgentIDs) == 0 && sel.ClientID == "":
 		f.SiteID, target = sel.SiteID, "site "+sel.SiteID
 	case sel.ClientID != "" && len(sel.AgentIDs) == 0 && sel.SiteID == "":
 		f.ClientID, target = sel.ClientID, "client "+sel.ClientID
 	default:
-		return nil, "", input.Errorf("target", "name exactly one of agent_ids, site_id or client_id")
+		return nil, "", 0, input.Errorf("target", "name exactly one of agent_ids, site_id or client_id")
 	}
-	agents, total, err := s.db.ListAgents(ctx, f, store.Page{Limit: maxAgents})
+	agents, total, err := s.db.ListAgents(ctx, f, store.Page{Limit: MaxAgents})
 	if err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
-	if total > maxAgents {
-		return nil, "", input.Errorf("target", "%d agents; at most %d at once", total, maxAgents)
+	if total > MaxAgents {
+		return nil, "", 0, input.Errorf("target", "%d agents; at most %d at once", total, MaxAgents)
 	}
 	if len(agents) == 0 {
-		return nil, "", input.Errorf("target", "no agent matches")
+		return nil, "", 0, input.Errorf("target", "no agent matches")
 	}
-	return agents, target, nil
+	return agents, target, 0, nil
 }
 
 // choose picks the release for an agent, or says why it gets none.
