@@ -196,15 +196,19 @@ func (s *Service) Run(ctx context.Context, p access.Principal, req Request) (Cre
 	if err := run.Validate(); err != nil {
 		return Created{}, input.Errorf(fieldOf(err), "%v", err)
 	}
-	agents, target, err := selection.Resolve(ctx, s.db, req.Selection, maxAgents)
+	sel, err := selection.Resolve(ctx, s.db, req.Selection, maxAgents)
 	if err != nil {
 		return Created{}, err
 	}
+	agents, target := sel.Agents, sel.Target
 	args, err := json.Marshal(run)
 	if err != nil {
 		return Created{}, err
 	}
 	out := Created{Skipped: map[string]int{}}
+	if sel.Uninstalled > 0 {
+		out.Skipped["uninstalled"] = sel.Uninstalled
+	}
 	prepared := make([]command.Prepared, 0, len(agents))
 	for _, a := range agents {
 		if why := unfit(a, run.Language, targetOS); why != "" {

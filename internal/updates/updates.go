@@ -19,6 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/selection"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -55,11 +56,7 @@ var _ hub.UpdateHandler = (*Service)(nil)
 
 // Selection names the agents of an "update now": explicit agents, or every
 // agent of a site or client.
-type Selection struct {
-	AgentIDs []string `json:"agent_ids"`
-	SiteID   string   `json:"site_id"`
-	ClientID string   `json:"client_id"`
-}
+type Selection = selection.Selection
 
 // Request is an "update now".
 type Request struct {
@@ -93,7 +90,8 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 	if req.Spread < 0 || req.Spread > MaxSpread {
 		return Summary{}, input.Errorf("spread", "must be between 0 and %v", MaxSpread)
 	}
-	agents, target, uninstalled, err := s.selected(ctx, req.Selection)
+	sel, err := selection.Resolve(ctx, s.db, req.Selection, MaxAgents)
+	agents, target, uninstalled := sel.Agents, sel.Target, sel.Uninstalled
 	if err != nil {
 		return Summary{}, err
 	}
@@ -189,56 +187,6 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 // skipUninstalled is the reason an agent named in a selection that was
 // uninstalled is offered nothing.
 const skipUninstalled = "uninstalled"
-
-// selected resolves a selection to installed agents; uninstalled counts
-// the agents named by ID that were left out as uninstalled.
-func (s *Service) selected(ctx context.Context, sel Selection) (agents []store.Agent, target string, uninstalled int, err error) {
-	installed := false
-	f := store.AgentFilter{Uninstalled: &installed}
-	switch {
-	case len(sel.AgentIDs) > 0 && sel.SiteID == "" && sel.ClientID == "":
-		if len(sel.AgentIDs) > MaxAgents {
-			return nil, "", 0, input.Errorf("agent_ids", "at most %d agents at once", MaxAgents)
-		}
-		out := make([]store.Agent, 0, len(sel.AgentIDs))
-		for _, id := range sel.AgentIDs {
-			a, err := s.db.Agent(ctx, id)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, "", 0, input.Errorf("agent_ids", "no agent %s", id)
-			}
-			if err != nil {
-				return nil, "", 0, err
-			}
-			if a.Uninstalled() {
-				uninstalled++
-				continue
-			}
-			out = append(out, a)
-		}
-		target = fmt.Sprintf("%d agents", len(sel.AgentIDs))
-		if len(sel.AgentIDs) == 1 {
-			target = "agent " + sel.AgentIDs[0]
-		}
-		return out, target, uninstalled, nil
-	case sel.SiteID != "" && len(sel.AgentIDs) == 0 && sel.ClientID == "":
-		f.SiteID, target = sel.SiteID, "site "+sel.SiteID
-	case sel.ClientID != "" && len(sel.AgentIDs) == 0 && sel.SiteID == "":
-		f.ClientID, target = sel.ClientID, "client "+sel.ClientID
-	default:
-		return nil, "", 0, input.Errorf("target", "name exactly one of agent_ids, site_id or client_id")
-	}
-	agents, total, err := s.db.ListAgents(ctx, f, store.Page{Limit: MaxAgents})
-	if err != nil {
-		return nil, "", 0, err
-	}
-	if total > MaxAgents {
-		return nil, "", 0, input.Errorf("target", "%d agents; at most %d at once", total, MaxAgents)
-	}
-	if len(agents) == 0 {
-		return nil, "", 0, input.Errorf("target", "no agent matches")
-	}
-	return agents, target, 0, nil
-}
 
 // choose picks the release for an agent, or says why it gets none.
 func (s *Service) choose(ctx context.Context, a store.Agent, fixed *store.Release, rollback bool) (store.Release, string, error) {

@@ -110,7 +110,7 @@ func (h *Handler) postedAgents(ctx context.Context, r *http.Request) (agentSelec
 		}
 		return agentSelection{Selection: updates.Selection{ClientID: c.ID}, What: "the agents of client " + c.Name}, nil
 	case sf.All:
-		agents, total, err := h.cfg.DB.ListAgents(ctx, sf.Filter.filter(), store.Page{Limit: updates.MaxAgents})
+		agents, total, err := h.cfg.DB.ListAllAgents(ctx, sf.Filter.filter(), updates.MaxAgents)
 		if err != nil {
 			return agentSelection{}, err
 		}
