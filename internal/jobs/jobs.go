@@ -251,20 +251,16 @@ func (s *Service) Run(ctx context.Context, p access.Principal, req Request) (Cre
 	return out, nil
 }
 
-// fieldOf names the request field a ScriptRun validation error is about.
+// fieldOf names the request field a ScriptRun validation error is about,
+// by how protocol.ScriptRun.Validate words it.
 func fieldOf(err error) string {
-	msg := err.Error()
-	for _, f := range []string{"language", "body", "sha256", "argument", "environment", "timeout", "run_as", "max_output"} {
-		if strings.HasPrefix(msg, f) || strings.Contains(msg, " "+f) {
-			switch f {
-			case "argument":
-				return "args"
-			case "environment":
-				return "env"
-			case "sha256":
-				return "body"
-			}
-			return f
+	msg := strings.TrimLeft(err.Error(), "0123456789 ")
+	for _, f := range []struct{ prefix, field string }{
+		{"language", "language"}, {"body", "body"}, {"sha256", "body"}, {"the script", "body"},
+		{"argument", "args"}, {"environment", "env"}, {"timeout", "timeout"}, {"run_as", "run_as"}, {"max_output", "max_output"},
+	} {
+		if strings.HasPrefix(msg, f.prefix) {
+			return f.field
 		}
 	}
 	return "body"
