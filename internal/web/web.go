@@ -26,6 +26,7 @@ import (
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
+	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/updates"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	// Updates offers updates to agents ("Update now"); nil hides the
 	// button.
 	Updates *updates.Service
+	// Jobs runs scripts and keeps the script library; nil hides the
+	// script pages and actions.
+	Jobs *jobs.Service
 	// ReleaseKeys are the release public keys an uploaded release must be
 	// signed with; none refuses every upload, as the API does.
 	ReleaseKeys []protocol.ReleaseKey
