@@ -21,12 +21,12 @@ import (
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/effective"
+	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
-	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/updates"
 )
 
