@@ -194,3 +194,36 @@ func (s *Service) Progress(ctx context.Context, job store.Job) (Progress, error)
 	}
 	return p, nil
 }
+
+// Match says which runs View shows with status, for listing them by
+// status in the database; nil for an unknown status. It follows the
+// same rules as View and Progress.
+func Match(status string, job store.Job, now time.Time) []store.RunMatch {
+	yes, no := true, false
+	expired := now.After(job.StartBy)
+	known := []string{RunSucceeded, RunTimedOut, RunKilled, RunExpired, RunCancelled, RunQueued, RunRunning}
+	switch status {
+	case RunQueued:
+		m := []store.RunMatch{{State: store.CommandSent, Started: &no}}
+		if !expired {
+			m = append(m, store.RunMatch{State: store.CommandQueued, Started: &no})
+		}
+		return m
+	case RunRunning:
+		return []store.RunMatch{{State: store.CommandQueued, Started: &yes}, {State: store.CommandSent, Started: &yes}}
+	case RunSucceeded, RunTimedOut, RunKilled:
+		return []store.RunMatch{{State: store.CommandDone, Results: []string{status}}}
+	case RunFailed:
+		return []store.RunMatch{{State: store.CommandDone, NotResults: known}, {State: store.CommandFailed},
+			{State: store.CommandExpired, Started: &yes}}
+	case RunExpired:
+		m := []store.RunMatch{{State: store.CommandDone, Results: []string{RunExpired}}, {State: store.CommandExpired, Started: &no}}
+		if expired {
+			m = append(m, store.RunMatch{State: store.CommandQueued, Started: &no})
+		}
+		return m
+	case RunCancelled:
+		return []store.RunMatch{{State: store.CommandCancelled}, {State: store.CommandDone, Results: []string{RunCancelled}}}
+	}
+	return nil
+}

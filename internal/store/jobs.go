@@ -575,3 +575,75 @@ func (db *DB) JobRunOf(ctx context.Context, jobID, agentID string) (JobRun, erro
 	}
 	return r, nil
 }
+
+// RunMatch matches a job's runs by their command's state, whether they
+// started and, for done runs, their result status: the pieces a run's
+// status is made of (see jobs.View). Empty fields match anything.
+type RunMatch struct {
+	State   string
+	Started *bool
+	// Results keeps done runs whose result status is one of these;
+	// NotResults keeps those whose status is none of these.
+	Results, NotResults []string
+}
+
+// FilteredJobRuns lists a job's runs that any of match matches, by
+// hostname, with their count; no match at all lists none.
+func (db *DB) FilteredJobRuns(ctx context.Context, jobID string, match []RunMatch, p Page) ([]JobRun, int, error) {
+	p = p.Normalize()
+	if len(match) == 0 {
+		return []JobRun{}, 0, nil
+	}
+	args := []any{jobID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	list := func(vs []string) string {
+		ph := make([]string, len(vs))
+		for i, v := range vs {
+			ph[i] = arg(v)
+		}
+		return strings.Join(ph, ", ")
+	}
+	result := db.dialect.jsonText("c.output", "status")
+	var ors []string
+	for _, m := range match {
+		ands := []string{"1 = 1"}
+		if m.State != "" {
+			ands = append(ands, "c.state = "+arg(m.State))
+		}
+		if m.Started != nil {
+			ands = append(ands, map[bool]string{true: "r.started_at IS NOT NULL", false: "r.started_at IS NULL"}[*m.Started])
+		}
+		if len(m.Results) > 0 {
+			ands = append(ands, result+" IN ("+list(m.Results)+")")
+		}
+		if len(m.NotResults) > 0 {
+			ands = append(ands, result+" NOT IN ("+list(m.NotResults)+")")
+		}
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	where := `WHERE r.job_id = $1 AND (` + strings.Join(ors, " OR ") + `)`
+	var total int
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*)`+jobRunFrom+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count the runs of job %s: %w", jobID, err)
+	}
+	n := len(args)
+	args = append(args, p.Limit, p.Offset)
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+jobRunColumns+jobRunFrom+where+
+		fmt.Sprintf(` ORDER BY lower(a.hostname), r.agent_id LIMIT $%d OFFSET $%d`, n+1, n+2), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list the runs of job %s: %w", jobID, err)
+	}
+	defer rows.Close()
+	out := []JobRun{}
+	for rows.Next() {
+		r, err := scanJobRun(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list the runs of job %s: %w", jobID, err)
+		}
+		out = append(out, r)
+	}
+	return out, total, rows.Err()
+}

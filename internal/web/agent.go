@@ -27,7 +27,7 @@ type agentTab struct {
 // agentTabs are the agent page's tabs, in order.
 var agentTabs = []agentTab{
 	{"", "Overview"}, {"metrics", "Metrics"}, {"inventory", "Inventory"}, {"software", "Software"},
-	{"policy", "Policy"}, {"alerts", "Alerts"}, {"history", "History"}, {"updates", "Updates"},
+	{"policy", "Policy"}, {"alerts", "Alerts"}, {"history", "History"}, {"updates", "Updates"}, {"scripts", "Scripts"},
 }
 
 // agentView is the data of every tab of the agent page. The agent's own
@@ -55,6 +55,8 @@ type agentView struct {
 	AlertsURL   string
 	// Updates is the updates tab's data: channel, current updates, history.
 	Updates *agentUpdatesView
+	// Runs is the scripts tab's data: the agent's runs.
+	Runs *agentRunsView
 }
 
 // tabLink is a tab as the tab bar draws it.

@@ -269,6 +269,9 @@ type agentsView struct {
 	// Update holds the choices of the bar's "Update now"; loaded for the
 	// whole page only, nil when the user cannot update agents.
 	Update *updateOptions
+	// Run holds the choices of the bar's "Run script…"; nil when the
+	// user cannot run scripts.
+	Run *runOptions
 }
 
 // Filter is the list's filter as the bulk bar sends it for "all
@@ -347,12 +350,15 @@ func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, p access.Pr
 	if av.Vitals, err = h.cfg.DB.AgentVitals(ctx, agentIDs(agents), time.Now().Add(-vitalsSince)); err != nil {
 		return err
 	}
-	av.Bulk = h.cfg.Updates != nil && access.Can(p, access.ManageUpdates)
+	av.Bulk = (h.cfg.Updates != nil && access.Can(p, access.ManageUpdates)) || (h.cfg.Jobs != nil && access.Can(p, access.RunScripts))
 	if !partial {
 		if av.Clients, _, err = h.cfg.DB.ListClients(ctx, store.Page{Limit: maxFilterChoices}); err != nil {
 			return err
 		}
 		if av.Update, err = h.updateOptions(ctx, p); err != nil {
+			return err
+		}
+		if av.Run, err = h.runOptions(ctx, p, "bulk-run"); err != nil {
 			return err
 		}
 		if av.Update != nil {

@@ -28,7 +28,7 @@ import (
 var templateFS embed.FS
 
 // Templates every page shares; each other file in templates/ is one page.
-var sharedTemplates = []string{"templates/layout.html", "templates/partials.html", "templates/scope.html"}
+var sharedTemplates = []string{"templates/layout.html", "templates/partials.html", "templates/scope.html", "templates/runform.html"}
 
 // parsePages parses the shared templates once and then each page on its
 // own copy of them, so every page can define its own "content".
@@ -73,6 +73,8 @@ func (h *Handler) funcs() template.FuncMap {
 		"watchdog": watchdogOf,
 		"bytes":    policy.HumanBytes,
 		"num64":    func(n int64) string { return num(int(n)) },
+		"duration": durationMS,
+		"statuslabel": statusLabel,
 		"percent64": func(done, total int64) string {
 			if total <= 0 {
 				return ""

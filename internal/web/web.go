@@ -230,6 +230,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /assignments/remove", h.authed(h.unassignPolicy))
 	mux.Handle("POST /maintenance", h.authed(h.startMaintenance))
 	mux.Handle("POST /maintenance/{id}/end", h.authed(h.endMaintenance))
+	mux.Handle("GET /jobs", h.authed(h.jobsPage))
+	mux.Handle("GET /jobs/new", h.authed(h.newJobPage))
+	mux.Handle("POST /jobs", h.authedWith(h.runJob, true, maxRunFormBytes, false))
+	mux.Handle("GET /jobs/{id}", h.authed(h.jobPage))
+	mux.Handle("POST /jobs/{id}/cancel", h.authed(h.cancelJob))
+	mux.Handle("GET /jobs/{id}/runs/{agent}", h.authed(h.runPage))
+	mux.Handle("GET /agents/{id}/scripts", h.authed(h.agentScripts))
 
 	// Anything else is a dashboard 404 rather than the mux's plain text.
 	mux.Handle("/", h.public(func(w http.ResponseWriter, r *http.Request) error {
@@ -320,7 +327,7 @@ func checkCSRF(fn handlerFunc) handlerFunc {
 // CSRF token on unsafe methods and the read permission, then puts the
 // principal in the request context for the templates.
 func (h *Handler) authed(fn pageFunc) http.Handler {
-	return h.authedWith(fn, true, false)
+	return h.authedWith(fn, true, maxFormBytes, false)
 }
 
 // authedUpload is authed for a large multipart upload: no request
@@ -329,21 +336,19 @@ func (h *Handler) authed(fn pageFunc) http.Handler {
 // handler as it streams the body, since parsing the form for it here
 // would read the whole upload first.
 func (h *Handler) authedUpload(fn pageFunc) http.Handler {
-	return h.authedWith(fn, false, true)
+	return h.authedWith(fn, false, protocol.MaxReleaseBytes+1<<20, true)
 }
 
 // authedStream is authed without the request deadline, for the event
 // stream, which lasts as long as the page is open.
 func (h *Handler) authedStream(fn pageFunc) http.Handler {
-	return h.authedWith(fn, false, false)
+	return h.authedWith(fn, false, maxFormBytes, false)
 }
 
-func (h *Handler) authedWith(fn pageFunc, bounded, upload bool) http.Handler {
+// authedWith is authed with a choice of request deadline, bound on the
+// body (limit) and, for uploads, CSRF checked by the handler.
+func (h *Handler) authedWith(fn pageFunc, bounded bool, limit int64, upload bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		limit := int64(maxFormBytes)
-		if upload {
-			limit = protocol.MaxReleaseBytes + 1<<20
-		}
 		prepare(w, r, limit)
 		if bounded {
 			var cancel context.CancelFunc

@@ -439,10 +439,68 @@
   }
 
   // Forms that destroy something ask first.
+  // The button that sent a form may ask its own question (the bulk bar
+  // holds several actions in one form).
   document.addEventListener("submit", function (e) {
-    var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    var sub = e.submitter, msg = sub && sub.getAttribute("data-confirm");
+    if (!msg) msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) e.preventDefault();
   }, true);
+
+  // Run forms: the ad-hoc command's fields matter only without a library
+  // script.
+  function syncRunForm(select) {
+    var box = select.closest(".run-options"), adhoc = box && box.querySelector("[data-run-adhoc]");
+    if (adhoc) adhoc.hidden = select.value !== "";
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("[data-run-script]")) syncRunForm(e.target);
+  });
+
+  // stripANSI removes terminal escape sequences from script output: the
+  // page shows text, it interprets no terminal (as the server does).
+  function stripANSI(s) {
+    return s.replace(/\x1b\[[0-?]*[ -\/]*[@-~]/g, "").replace(/\x1b\][^\x07\x1b]*(\x07|\x1b\\)?/g, "").replace(/\x1b[@-_]?/g, "");
+  }
+
+  // A run's page follows the run while it is not finished: output events
+  // are appended as text (textContent, never markup), run events update
+  // the status, and "end" closes the stream. The stream sends the output
+  // from its first byte, so what the server rendered is replaced.
+  function initRunEvents() {
+    var panel = document.querySelector("[data-run-events]");
+    if (!panel || !window.EventSource) return;
+    var pres = { stdout: document.getElementById("run-stdout"), stderr: document.getElementById("run-stderr") };
+    var next = { stdout: 0, stderr: 0 };
+    var es = new EventSource(panel.getAttribute("data-run-events"));
+    es.addEventListener("output", function (ev) {
+      var o = JSON.parse(ev.data), pre = pres[o.stream];
+      if (!pre || o.pos < next[o.stream]) return;
+      if (next[o.stream] === 0) pre.textContent = "";
+      pre.textContent += stripANSI(o.text);
+      next[o.stream] = o.pos + new TextEncoder().encode(o.text).length;
+    });
+    es.addEventListener("run", function (ev) {
+      var r = JSON.parse(ev.data);
+      var badge = document.querySelector("#run-status .badge");
+      if (badge) {
+        badge.textContent = r.status.charAt(0).toUpperCase() + r.status.slice(1).replace(/_/g, " ");
+        badge.className = "badge run-" + r.status;
+      }
+      if (r.exit_code !== null && r.exit_code !== undefined) document.getElementById("run-exit").textContent = String(r.exit_code);
+      if (r.started_at) document.getElementById("run-started").textContent = new Date(r.started_at).toLocaleString();
+      if (r.finished_at) document.getElementById("run-finished").textContent = new Date(r.finished_at).toLocaleString();
+      if (r.duration_ms) document.getElementById("run-duration").textContent = (r.duration_ms / 1000).toFixed(1) + "s";
+      var err = document.getElementById("run-error");
+      if (r.error) { err.textContent = r.error; err.hidden = false; }
+      if (r.truncated) document.getElementById("run-truncated").hidden = false;
+    });
+    es.addEventListener("end", function () {
+      es.close();
+      panel.removeAttribute("data-run-events");
+      panel.setAttribute("data-run-ended", "");
+    });
+  }
 
   function init(scope) {
     initTabs(scope);
@@ -455,6 +513,8 @@
     init(document);
     initCharts();
     bulkRestore();
+    document.querySelectorAll("[data-run-script]").forEach(syncRunForm);
+    initRunEvents();
   });
   // Fragments swapped in by htmx (search, paging, live refresh).
   document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
