@@ -185,13 +185,34 @@ func scanJobRun(row interface{ Scan(...any) error }) (JobRun, error) {
 
 // JobRuns lists a job's runs by hostname.
 func (db *DB) JobRuns(ctx context.Context, jobID string, p Page) ([]JobRun, int, error) {
+	// No filter on the command: its table is left out of the count and
+	// the choice of the page.
+	return db.jobRunsWhere(ctx, jobID, jobRunHosts, `r.job_id = $1`, []any{jobID}, p, true)
+}
+
+// jobRunHosts joins a job's runs to their agents' hostnames, by which
+// they are listed.
+const jobRunHosts = ` FROM job_runs r JOIN agents a ON a.id = r.agent_id `
+
+// jobRunsWhere lists a page of the runs where matches, by hostname, with
+// their count when asked. The page's rows are chosen first and only they are read
+// whole: the stored output sizes are sums over each run's pieces, which
+// a database would otherwise compute for every row it sorts or skips (the
+// last page of 10,000 runs took 170 ms instead of 40).
+func (db *DB) jobRunsWhere(ctx context.Context, jobID, from, where string, args []any, p Page, count bool) ([]JobRun, int, error) {
 	p = p.Normalize()
 	var total int
-	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM job_runs WHERE job_id = $1`, jobID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count the runs of job %s: %w", jobID, err)
+	if count {
+		if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*)`+from+`WHERE `+where, args...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("count the runs of job %s: %w", jobID, err)
+		}
 	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+jobRunColumns+jobRunFrom+`WHERE r.job_id = $1
-		ORDER BY lower(a.hostname), r.agent_id LIMIT $2 OFFSET $3`, jobID, p.Limit, p.Offset)
+	n := len(args)
+	args = append(args, p.Limit, p.Offset)
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+jobRunColumns+` FROM (SELECT r.command_id, lower(a.hostname) AS host, r.agent_id`+
+		from+`WHERE `+where+fmt.Sprintf(` ORDER BY lower(a.hostname), r.agent_id LIMIT $%d OFFSET $%d) pg
+		JOIN job_runs r ON r.command_id = pg.command_id JOIN commands c ON c.id = r.command_id JOIN agents a ON a.id = r.agent_id
+		ORDER BY pg.host, pg.agent_id`, n+1, n+2), args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list the runs of job %s: %w", jobID, err)
 	}
@@ -587,12 +608,13 @@ type RunMatch struct {
 	Results, NotResults []string
 }
 
-// FilteredJobRuns lists a job's runs that any of match matches, by
-// hostname, with their count; no match at all lists none.
-func (db *DB) FilteredJobRuns(ctx context.Context, jobID string, match []RunMatch, p Page) ([]JobRun, int, error) {
-	p = p.Normalize()
+// FilteredJobRuns lists a page of a job's runs that any of match
+// matches, by hostname; no match at all lists none. It does not count
+// them: JobRunCounts has (a second pass over the results of 10,000 runs
+// would double the time).
+func (db *DB) FilteredJobRuns(ctx context.Context, jobID string, match []RunMatch, p Page) ([]JobRun, error) {
 	if len(match) == 0 {
-		return []JobRun{}, 0, nil
+		return []JobRun{}, nil
 	}
 	args := []any{jobID}
 	arg := func(v any) string {
@@ -624,26 +646,6 @@ func (db *DB) FilteredJobRuns(ctx context.Context, jobID string, match []RunMatc
 		}
 		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
 	}
-	where := `WHERE r.job_id = $1 AND (` + strings.Join(ors, " OR ") + `)`
-	var total int
-	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*)`+jobRunFrom+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count the runs of job %s: %w", jobID, err)
-	}
-	n := len(args)
-	args = append(args, p.Limit, p.Offset)
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+jobRunColumns+jobRunFrom+where+
-		fmt.Sprintf(` ORDER BY lower(a.hostname), r.agent_id LIMIT $%d OFFSET $%d`, n+1, n+2), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list the runs of job %s: %w", jobID, err)
-	}
-	defer rows.Close()
-	out := []JobRun{}
-	for rows.Next() {
-		r, err := scanJobRun(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list the runs of job %s: %w", jobID, err)
-		}
-		out = append(out, r)
-	}
-	return out, total, rows.Err()
+	runs, _, err := db.jobRunsWhere(ctx, jobID, jobRunFrom, `r.job_id = $1 AND (`+strings.Join(ors, " OR ")+`)`, args, p, false)
+	return runs, err
 }

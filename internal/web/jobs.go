@@ -381,7 +381,9 @@ func (h *Handler) jobPage(w http.ResponseWriter, r *http.Request, _ access.Princ
 		if match == nil {
 			return input.Errorf("status", "is not a run status")
 		}
-		runs, total, err = h.cfg.DB.FilteredJobRuns(ctx, job.ID, match, pg)
+		// The count is the progress's: the same rules, one pass less.
+		runs, err = h.cfg.DB.FilteredJobRuns(ctx, job.ID, match, pg)
+		total = prog.ByStatus[jv.Status]
 	} else {
 		runs, total, err = h.cfg.DB.JobRuns(ctx, job.ID, pg)
 	}
