@@ -1,7 +1,6 @@
 package inventory_test
 
 import (
-	"database/sql"
 	"fmt"
 	"os"
 	"testing"
@@ -162,19 +161,7 @@ func BenchmarkSearchSoftware(b *testing.B) {
 			if err != nil {
 				b.Fatalf("fill: %v", err)
 			}
-			if pgURL != "" {
-				// Autovacuum would have analysed a million new rows by now
-				// in production; without statistics the planner scans them.
-				raw, err := sql.Open("pgx", pgURL)
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, err = raw.ExecContext(ctx, "ANALYZE")
-				raw.Close()
-				if err != nil {
-					b.Fatalf("ANALYZE: %v", err)
-				}
-			}
+			storetest.Analyze(b, pgURL)
 			// "Program 012" matches 100 of the 50,000 titles.
 			f := store.SoftwareFilter{Name: "program 012"}
 			b.Run("installations", func(b *testing.B) {

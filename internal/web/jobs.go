@@ -127,13 +127,20 @@ type runFormView struct {
 // selectionFields are the form fields that name a bulk action's agents.
 var selectionFields = []string{fieldAgentID, fieldAllMatching, fieldFilter, "site", "client"}
 
-// newJobPage serves GET /jobs/new: the run form, for a script
-// (?script_id=), an agent (?agent=) or a site or client (?target=).
-func (h *Handler) newJobPage(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+// mayRun refuses the run and cancel pages to a server without jobs (404)
+// and to users who may not run scripts (403), before any form is read or
+// shown; the jobs service checks the permission again where it acts.
+func (h *Handler) mayRun(p access.Principal) error {
 	if h.cfg.Jobs == nil {
 		return errNotFound
 	}
-	if err := access.Require(p, access.RunScripts); err != nil {
+	return access.Require(p, access.RunScripts)
+}
+
+// newJobPage serves GET /jobs/new: the run form, for a script
+// (?script_id=), an agent (?agent=) or a site or client (?target=).
+func (h *Handler) newJobPage(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if err := h.mayRun(p); err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -190,10 +197,7 @@ func (h *Handler) targetChoices(ctx context.Context) ([]choice, error) {
 // (the bulk bar, an agent, a site or client) through the jobs service,
 // which checks the permission and audits, then shows the job.
 func (h *Handler) runJob(w http.ResponseWriter, r *http.Request, p access.Principal) error {
-	if h.cfg.Jobs == nil {
-		return errNotFound
-	}
-	if err := access.Require(p, access.RunScripts); err != nil {
+	if err := h.mayRun(p); err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -427,10 +431,7 @@ func statusLabel(st string) string {
 // cancelJob serves POST /jobs/{id}/cancel: cancels the runs not started
 // and, with kill=1, kills those running, through the jobs service.
 func (h *Handler) cancelJob(w http.ResponseWriter, r *http.Request, p access.Principal) error {
-	if h.cfg.Jobs == nil {
-		return errNotFound
-	}
-	if err := access.Require(p, access.RunScripts); err != nil {
+	if err := h.mayRun(p); err != nil {
 		return err
 	}
 	id := r.PathValue("id")

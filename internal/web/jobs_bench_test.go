@@ -2,11 +2,9 @@ package web_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -96,19 +94,7 @@ func benchmarkJobPage(b *testing.B, databaseURL string) {
 	if _, err := e.db.ApplyResults(ctx, results); err != nil {
 		b.Fatal(err)
 	}
-	if databaseURL != "" {
-		// Autovacuum would have analysed the new rows by now in
-		// production; without statistics the planner guesses.
-		raw, err := sql.Open("pgx", databaseURL)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, err = raw.ExecContext(ctx, "ANALYZE")
-		raw.Close()
-		if err != nil {
-			b.Fatalf("ANALYZE: %v", err)
-		}
-	}
+	storetest.Analyze(b, databaseURL)
 	b.Logf("seeded a job of 10,000 runs in %v", time.Since(start).Round(time.Millisecond))
 
 	if os.Getenv("STEWARD_BENCH_PARTS") != "" {
@@ -133,34 +119,11 @@ func benchmarkJobPage(b *testing.B, databaseURL string) {
 			})
 		}
 	}
-	cookies := br.c.Jar.Cookies(br.base)
-	handler := e.srv.Handler()
-	for _, bc := range []struct {
-		name, url, want string
-		headers         []string
-	}{
-		{"first", jobURL, "7,000 of 10,000 done", nil},
-		{"last", jobURL + "?page=100", "Showing 9,901–10,000 of 10,000", nil},
-		{"failed", jobURL + "?status=failed", "Showing 1–100 of 700", nil},
-		{"queued", jobURL + "?status=queued&page=20", "Showing 1,901–2,000 of 2,000", nil},
-		{"progress", jobURL + "?part=progress", "7,000 of 10,000 done", []string{"HX-Request", "true"}},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				req := httptest.NewRequest(http.MethodGet, bc.url, nil)
-				for _, c := range cookies {
-					req.AddCookie(c)
-				}
-				for i := 0; i+1 < len(bc.headers); i += 2 {
-					req.Header.Set(bc.headers[i], bc.headers[i+1])
-				}
-				rec := httptest.NewRecorder()
-				handler.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), bc.want) {
-					b.Fatalf("GET %s: status %d, want 200 with %q", bc.url, rec.Code, bc.want)
-				}
-			}
-		})
-	}
+	benchPages(b, e, br, []benchPage{
+		{name: "first", url: jobURL, want: "7,000 of 10,000 done"},
+		{name: "last", url: jobURL + "?page=100", want: "Showing 9,901–10,000 of 10,000"},
+		{name: "failed", url: jobURL + "?status=failed", want: "Showing 1–100 of 700"},
+		{name: "queued", url: jobURL + "?status=queued&page=20", want: "Showing 1,901–2,000 of 2,000"},
+		{name: "progress", url: jobURL + "?part=progress", want: "7,000 of 10,000 done", headers: []string{"HX-Request", "true"}},
+	})
 }

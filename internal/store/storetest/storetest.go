@@ -135,3 +135,22 @@ func NewPostgresDatabase(t testing.TB) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// Analyze gathers the planner's statistics of the PostgreSQL database at
+// databaseURL, as autovacuum would have after a benchmark's bulk seed in
+// production; without them the planner guesses. An empty URL (SQLite,
+// which keeps none) does nothing.
+func Analyze(t testing.TB, databaseURL string) {
+	t.Helper()
+	if databaseURL == "" {
+		return
+	}
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(context.Background(), "ANALYZE"); err != nil {
+		t.Fatalf("ANALYZE: %v", err)
+	}
+}
