@@ -522,12 +522,17 @@ func stripANSI(s string) string {
 			continue
 		}
 		if i+1 < len(s) && s[i+1] == '[' {
-			// CSI: parameters and intermediates, then one final byte.
+			// CSI: parameters and intermediates, then one final byte;
+			// without one, only the introducer goes.
 			j := i + 2
-			for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+			for j < len(s) && s[j] >= 0x20 && s[j] <= 0x3f {
 				j++
 			}
-			i = j
+			if j < len(s) && s[j] >= 0x40 && s[j] <= 0x7e {
+				i = j
+			} else {
+				i++
+			}
 			continue
 		}
 		if i+1 < len(s) && s[i+1] == ']' {

@@ -142,6 +142,15 @@ func TestJobPages(t *testing.T) {
 		res = tech.post(jobURL+"/cancel", nil)
 		wantStatus(t, "cancel", res, http.StatusSeeOther)
 		mustContain(t, "after cancel", tech.get(location(res)).body, "Cancelled 1 queued run.", "3 of 3 done")
+		// Each status lists the runs the progress counts with it.
+		for status, want := range map[string]string{"succeeded": "alpha", "failed": "bravo", "cancelled": "charlie",
+			"queued": "", "running": "", "timed_out": "", "killed": "", "expired": ""} {
+			body := tech.get(jobURL + "?status=" + status).body
+			got := strings.Join(regexpAll(`<td><a href="/agents/[^"]+">([^<]*)</a></td>`, body), ",")
+			if got != want {
+				t.Errorf("runs %s: %q, want %q", status, got, want)
+			}
+		}
 		if n := auditCount(t, e, "job.cancel"); n != 1 {
 			t.Errorf("%d job.cancel entries, want 1", n)
 		}
