@@ -245,6 +245,12 @@ type apiClient struct {
 	token string
 }
 
+// in returns the client for the (sub)test t, so that a failure is
+// reported where it happened.
+func (c *apiClient) in(t *testing.T) *apiClient {
+	return &apiClient{t: t, base: c.base, token: c.token}
+}
+
 func (c *apiClient) do(method, path string, body any, out any) int {
 	c.t.Helper()
 	var rd io.Reader
@@ -308,8 +314,15 @@ func agentEnv(t *testing.T, config string) []string {
 
 func startAgent(t *testing.T, config string) *agentProc {
 	t.Helper()
+	return startAgentBinary(t, bin(t, "steward-agent"), config)
+}
+
+// startAgentBinary runs "binary run" for the agent of config: an agent
+// installed at a path of its own, as an update replaces it.
+func startAgentBinary(t *testing.T, binary, config string) *agentProc {
+	t.Helper()
 	a := &agentProc{log: &logBuffer{}, waitErr: make(chan error, 1)}
-	a.cmd = exec.Command(bin(t, "steward-agent"), "run", "--config", config)
+	a.cmd = exec.Command(binary, "run", "--config", config)
 	a.cmd.Env = agentEnv(t, config)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {

@@ -192,36 +192,43 @@ func (r *rollout) setPercent(percent float64) {
 // linux/amd64 and publishes them with the console, as a release manager
 // would.
 func (r *rollout) publish(version string) string {
-	t := r.t
-	t.Helper()
-	priv, err := release.LoadPrivateKey(filepath.Join(r.keys, release.PrivateKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.t.Helper()
 	data := make([]byte, cmp.Or(r.size, 64<<10))
 	rand.Read(data)
-	sum := sha256.Sum256(data)
-	signed, err := protocol.SignRelease(priv, protocol.ReleaseStatement{Version: version, OS: "linux", Arch: "amd64",
-		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+	return publishBytes(r.t, r.srv, r.api, r.keys, r.releases, protocol.ReleaseStatement{Version: version, OS: "linux", Arch: "amd64"}, data)
+}
+
+// publishBytes signs data as the release st (its size and SHA-256 filled
+// in) with the private key in keys, publishes it on srv with the release
+// CLI from a file written in dir, and returns the release's ID.
+func publishBytes(t *testing.T, srv *server, api *apiClient, keys, dir string, st protocol.ReleaseStatement, data []byte) string {
+	t.Helper()
+	priv, err := release.LoadPrivateKey(filepath.Join(keys, release.PrivateKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(r.releases, "steward-agent-"+version)
-	if err := os.WriteFile(file, data, 0o644); err != nil {
+	sum := sha256.Sum256(data)
+	st.Size, st.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
+	signed, err := protocol.SignRelease(priv, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "steward-agent-"+st.Version)
+	if err := os.WriteFile(file, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file+".sig", signed.Encode(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.srv.cli("", "release", "publish", "--file", file, "--release-key", filepath.Join(r.keys, release.PublicKeyFile)); err != nil {
+	if _, err := srv.cli("", "release", "publish", "--file", file, "--release-key", filepath.Join(keys, release.PublicKeyFile)); err != nil {
 		t.Fatal(err)
 	}
 	var list struct {
 		Items []struct{ ID, Version string }
 	}
-	r.api.mustDo("GET", "/api/v1/releases?version="+version, nil, &list, 200)
+	api.mustDo("GET", "/api/v1/releases?version="+st.Version, nil, &list, 200)
 	if len(list.Items) != 1 {
-		t.Fatalf("releases of version %s: %+v", version, list.Items)
+		t.Fatalf("releases of version %s: %+v", st.Version, list.Items)
 	}
 	return list.Items[0].ID
 }

@@ -222,27 +222,8 @@ func TestAgentUpdate(t *testing.T) {
 	})
 
 	// 1.2.0 passes its self-check but exits at once when run.
-	binC := filepath.Join(builds, "steward-agent-1.2.0")
 	script := "#!/bin/sh\nif [ \"$1\" = version ]; then echo 1.2.0; exit 0; fi\necho 'broken build' >&2\nexit 1\n"
-	if err := os.WriteFile(binC, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	priv, err := release.LoadPrivateKey(filepath.Join(keys, release.PrivateKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cSum := sha256.Sum256([]byte(script))
-	signed, err := protocol.SignRelease(priv, protocol.ReleaseStatement{Version: "1.2.0", OS: runtime.GOOS, Arch: runtime.GOARCH,
-		Size: int64(len(script)), SHA256: hex.EncodeToString(cSum[:])})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(binC+".sig", signed.Encode(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.cli("", "release", "publish", "--file", binC, "--release-key", pubFile); err != nil {
-		t.Fatal(err)
-	}
+	publishBytes(t, srv, api, keys, builds, protocol.ReleaseStatement{Version: "1.2.0", OS: runtime.GOOS, Arch: runtime.GOARCH}, []byte(script))
 	api.mustDo("POST", "/api/v1/agents/"+agent.ID+"/update", map[string]any{}, &sum, 202)
 	if sum.Offered != 1 {
 		t.Fatalf("offered 1.2.0 to %d agents", sum.Offered)
