@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -64,6 +65,23 @@ func TestUpdateRefusals(t *testing.T) {
 		t.Fatalf("agent runs %q, want 1.1.0", agent.Version)
 	}
 	installedSHA := fileSHA(t, installed)
+
+	// A tray in a (headless) user session tells the agent its version,
+	// which the server counts among the roles.
+	startTray(t, installed, config)
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trayRole := "tray:" + me.Username
+	waitFor(t, 30*time.Second, "the server seeing the tray on 1.1.0", func() error {
+		var r rolesJSON
+		api.mustDo("GET", "/api/v1/agents/"+agent.ID+"/updates", nil, &r, 200)
+		if r.Roles[trayRole] != "1.1.0" || !r.Agree {
+			return fmt.Errorf("roles %v, agree %v", r.Roles, r.Agree)
+		}
+		return nil
+	})
 
 	// The server's own database, written behind its back.
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(srv.dataDir, store.SQLiteFile)+"?_pragma=busy_timeout(10000)")
@@ -128,6 +146,11 @@ func TestUpdateRefusals(t *testing.T) {
 		}
 		if got := fileSHA(t, installed); got != installedSHA {
 			t.Errorf("installed binary SHA-256 %s, want the unchanged %s", got, installedSHA)
+		}
+		var r rolesJSON
+		api.in(t).mustDo("GET", "/api/v1/agents/"+agent.ID+"/updates", nil, &r, 200)
+		if r.Roles[trayRole] != "1.1.0" || !r.Agree {
+			t.Errorf("roles %v, agree %v; want all on 1.1.0 with the tray", r.Roles, r.Agree)
 		}
 		for _, left := range []string{installed + ".new", installed + ".previous"} {
 			if _, err := os.Stat(left); !os.IsNotExist(err) {
@@ -232,4 +255,41 @@ func TestUpdateRefusals(t *testing.T) {
 			unharmed(t)
 		})
 	}
+}
+
+// rolesJSON is what GET /api/v1/agents/{id}/updates says each role runs.
+type rolesJSON struct {
+	Roles map[string]string `json:"roles"`
+	Agree bool              `json:"roles_agree"`
+}
+
+// startTray runs "binary tray" for the agent of config as a logged-in
+// user's would, without a desktop: it cannot show its icon, but it talks
+// to the agent. Its lock lives in a runtime directory of its own, so that
+// a tray of another test does not stop it.
+func startTray(t *testing.T, binary, config string) {
+	t.Helper()
+	dir := t.TempDir()
+	log := &logBuffer{}
+	cmd := exec.Command(binary, "tray", "--log", filepath.Join(dir, "tray.log"))
+	cmd.Env = append(agentEnv(t, config), "XDG_RUNTIME_DIR="+dir, "DBUS_SESSION_BUS_ADDRESS=", "DISPLAY=", "WAYLAND_DISPLAY=")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start steward-agent tray: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "tray.log"))
+			t.Logf("tray output:\n%s\ntray log:\n%s", log.String(), b)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -151,6 +152,21 @@ func TestAgentUpdate(t *testing.T) {
 	if agent.Version != "1.0.0" {
 		t.Fatalf("agent runs %q, want 1.0.0", agent.Version)
 	}
+	// A user's tray, which restarts on the new binary after the swap.
+	startTray(t, installed, config)
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trayRole := "tray:" + me.Username
+	waitFor(t, 30*time.Second, "the server seeing the tray on 1.0.0", func() error {
+		var r rolesJSON
+		api.mustDo("GET", "/api/v1/agents/"+agent.ID+"/updates", nil, &r, 200)
+		if r.Roles[trayRole] != "1.0.0" {
+			return fmt.Errorf("roles %v", r.Roles)
+		}
+		return nil
+	})
 
 	// Sign and publish 1.1.0 with the release tools, as a release manager.
 	if out, err := exec.Command(bin(t, "steward"), "release", "sign", "--key", filepath.Join(keys, release.PrivateKeyFile),
@@ -194,13 +210,10 @@ func TestAgentUpdate(t *testing.T) {
 		return nil
 	})
 	waitAgent(t, api, true)
-	waitFor(t, 60*time.Second, "the server seeing the watchdog on 1.1.0", func() error {
-		var r struct {
-			Roles map[string]string `json:"roles"`
-			Agree bool              `json:"roles_agree"`
-		}
+	waitFor(t, 60*time.Second, "the server seeing the watchdog and the tray on 1.1.0", func() error {
+		var r rolesJSON
 		api.mustDo("GET", "/api/v1/agents/"+agent.ID+"/updates", nil, &r, 200)
-		if !r.Agree || r.Roles["watchdog"] != "1.1.0" {
+		if !r.Agree || r.Roles["watchdog"] != "1.1.0" || r.Roles[trayRole] != "1.1.0" {
 			return fmt.Errorf("roles %v", r.Roles)
 		}
 		return nil

@@ -163,6 +163,9 @@ type Client struct {
 	updates *updateOutbox
 	// alive is Alive in Unix nanoseconds.
 	alive atomic.Int64
+	// factsNow asks the connection to check the facts at once (see
+	// CheckFacts); one pending ask is enough.
+	factsNow chan struct{}
 }
 
 // server is one entry of Options.ServerURLs.
@@ -213,12 +216,25 @@ func New(opts Options) (*Client, error) {
 		ledger:    newLedger(opts.CommandsFile, opts.Log),
 		help:      newHelpOutbox(opts.HelpFile, opts.Log),
 		updates:   newUpdateOutbox(),
+		factsNow:  make(chan struct{}, 1),
 	}
 	c.beat()
 	if opts.Inventory != nil {
 		c.inv = newInventoryWorker(c)
 	}
 	return c, nil
+}
+
+// CheckFacts has the connection check the facts now rather than at the
+// next FactsInterval, and send them if they changed: something the agent
+// learned (a tray's version) should reach the server without waiting
+// minutes. Without a connection the next hello carries them anyway. It
+// never blocks.
+func (c *Client) CheckFacts() {
+	select {
+	case c.factsNow <- struct{}{}:
+	default:
+	}
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
