@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/protocol"
-	"github.com/steward-rmm/steward/internal/release"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -27,38 +25,11 @@ import (
 // agent refuses each with its reason, which the API shows, and goes on
 // running 1.1.0 from the same binary.
 func TestUpdateRefusals(t *testing.T) {
-	work := t.TempDir()
-	keys := filepath.Join(work, "keys")
-	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("release keygen: %v\n%s", err, out)
-	}
-	pubFile := filepath.Join(keys, release.PublicKeyFile)
-	pubText, err := os.ReadFile(pubFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, pubFile, pub := newReleaseKeys(t)
 	srv := startServer(t, "", "--release-key", pubFile)
 	api, token, _ := faultSite(t, srv)
-	// Updates by hand only: the automatic rollout must not offer anything.
-	var manual struct{ ID string }
-	api.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Updates by hand", "document": map[string]any{"updates": map[string]any{"auto": false}}}, &manual, 201)
-	api.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "default", "target_id": "", "policy_id": manual.ID}, nil, 200)
-
-	built := buildAgentVersion(t, t.TempDir(), "1.1.0", strings.TrimSpace(string(pubText)))
-	installed := filepath.Join(t.TempDir(), "steward-agent")
-	b, err := os.ReadFile(built)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(installed, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(t.TempDir(), "agent.json")
-	install := exec.Command(installed, "install", "--no-service", "--server", srv.URL, "--token", "-", "--config", config)
-	install.Stdin = strings.NewReader(token + "\n")
-	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("install: %v\n%s", err, out)
-	}
+	updatesByHand(api)
+	installed, config := installCopy(t, buildAgentVersion(t, t.TempDir(), "1.1.0", pub), srv.URL, token)
 	proc := startAgentBinary(t, installed, config)
 	agent := waitAgent(t, api, true)
 	if agent.Version != "1.1.0" {
@@ -69,19 +40,7 @@ func TestUpdateRefusals(t *testing.T) {
 	// A tray in a (headless) user session tells the agent its version,
 	// which the server counts among the roles.
 	startTray(t, installed, config)
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	trayRole := "tray:" + me.Username
-	waitFor(t, 30*time.Second, "the server seeing the tray on 1.1.0", func() error {
-		var r rolesJSON
-		api.mustDo("GET", "/api/v1/agents/"+agent.ID+"/updates", nil, &r, 200)
-		if r.Roles[trayRole] != "1.1.0" || !r.Agree {
-			return fmt.Errorf("roles %v, agree %v", r.Roles, r.Agree)
-		}
-		return nil
-	})
+	trayRole := waitTrayRole(t, api, agent.ID, "1.1.0")
 
 	// The server's own database, written behind its back.
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(srv.dataDir, store.SQLiteFile)+"?_pragma=busy_timeout(10000)")
@@ -257,12 +216,6 @@ func TestUpdateRefusals(t *testing.T) {
 	}
 }
 
-// rolesJSON is what GET /api/v1/agents/{id}/updates says each role runs.
-type rolesJSON struct {
-	Roles map[string]string `json:"roles"`
-	Agree bool              `json:"roles_agree"`
-}
-
 // startTray runs "binary tray" for the agent of config as a logged-in
 // user's would, without a desktop: it cannot show its icon, but it talks
 // to the agent. Its lock lives in a runtime directory of its own, so that
@@ -274,22 +227,8 @@ func startTray(t *testing.T, binary, config string) {
 	cmd := exec.Command(binary, "tray", "--log", filepath.Join(dir, "tray.log"))
 	cmd.Env = append(agentEnv(t, config), "XDG_RUNTIME_DIR="+dir, "DBUS_SESSION_BUS_ADDRESS=", "DISPLAY=", "WAYLAND_DISPLAY=")
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start steward-agent tray: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "tray.log"))
-			t.Logf("tray output:\n%s\ntray log:\n%s", log.String(), b)
-		}
+	startUntilCleanup(t, cmd, func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "tray.log"))
+		return fmt.Sprintf("tray output:\n%s\ntray log:\n%s", log.String(), b)
 	})
 }

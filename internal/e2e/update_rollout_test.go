@@ -58,10 +58,8 @@ type rollout struct {
 }
 
 func updateRollout(t *testing.T, dbURL string) {
-	r := &rollout{t: t, keys: filepath.Join(t.TempDir(), "keys"), releases: t.TempDir(), stateDir: t.TempDir()}
-	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", r.keys).CombinedOutput(); err != nil {
-		t.Fatalf("release keygen: %v\n%s", err, out)
-	}
+	r := &rollout{t: t, releases: t.TempDir(), stateDir: t.TempDir()}
+	r.keys, _, _ = newReleaseKeys(t)
 	// Batches of 50 every second, downloads spread over 1 s: the rollout
 	// takes seconds instead of the production half hour per batch, and a
 	// batch is a fifth of the fleet, so that the rollout takes several

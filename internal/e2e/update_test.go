@@ -55,6 +55,102 @@ type updatesJSON struct {
 	} `json:"updates"`
 }
 
+// startUntilCleanup starts cmd and, when the test ends, stops it as a
+// service manager would (an interrupt, a kill 20 s later) and, if the
+// test failed, logs what logs returns.
+func startUntilCleanup(t *testing.T, cmd *exec.Cmd, logs func() string) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", strings.Join(cmd.Args, " "), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Log(logs())
+		}
+	})
+}
+
+// newReleaseKeys makes a release key pair with the release tools and
+// returns its directory, the public key's file and its text.
+func newReleaseKeys(t *testing.T) (dir, pubFile, pub string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "keys")
+	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", dir).CombinedOutput(); err != nil {
+		t.Fatalf("release keygen: %v\n%s", err, out)
+	}
+	pubFile = filepath.Join(dir, release.PublicKeyFile)
+	b, err := os.ReadFile(pubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, pubFile, strings.TrimSpace(string(b))
+}
+
+// updatesByHand turns the automatic rollout off in the default policy:
+// only "update now" offers releases.
+func updatesByHand(api *apiClient) {
+	var manual struct{ ID string }
+	api.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Updates by hand", "document": map[string]any{"updates": map[string]any{"auto": false}}}, &manual, 201)
+	api.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "default", "target_id": "", "policy_id": manual.ID}, nil, 200)
+}
+
+// installCopy installs a copy of binary at a path of its own, as the
+// services run it (an update replaces that file), enrolled with the
+// server by token, and returns the installed binary and its config.
+func installCopy(t *testing.T, binary, serverURL, token string) (installed, config string) {
+	t.Helper()
+	installed = filepath.Join(t.TempDir(), "steward-agent")
+	b, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(installed, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config = filepath.Join(t.TempDir(), "agent.json")
+	install := exec.Command(installed, "install", "--no-service", "--server", serverURL, "--token", "-", "--config", config)
+	install.Stdin = strings.NewReader(token + "\n")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	return installed, config
+}
+
+// rolesJSON is what GET /api/v1/agents/{id}/updates says each role runs.
+type rolesJSON struct {
+	Roles map[string]string `json:"roles"`
+	Agree bool              `json:"roles_agree"`
+}
+
+// waitTrayRole waits until the server sees this user's tray on version,
+// and returns the tray's role name.
+func waitTrayRole(t *testing.T, api *apiClient, agentID, version string) string {
+	t.Helper()
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "tray:" + me.Username
+	waitFor(t, 30*time.Second, "the server seeing the tray on "+version, func() error {
+		var r rolesJSON
+		api.mustDo("GET", "/api/v1/agents/"+agentID+"/updates", nil, &r, 200)
+		if r.Roles[role] != version {
+			return fmt.Errorf("roles %v", r.Roles)
+		}
+		return nil
+	})
+	return role
+}
+
 // waitUpdateStep waits until the agent's update to release reaches step.
 func waitUpdateStep(t *testing.T, api *apiClient, agentID, releaseVersion, step string, timeout time.Duration) string {
 	t.Helper()
@@ -81,92 +177,29 @@ func waitUpdateStep(t *testing.T, api *apiClient, agentID, releaseVersion, step 
 // start: the watchdog rolls it back to 1.1.0, and 1.2.0 is not offered
 // there again.
 func TestAgentUpdate(t *testing.T) {
-	work := t.TempDir()
-	keys := filepath.Join(work, "keys")
-	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("release keygen: %v\n%s", err, out)
-	}
-	pubFile := filepath.Join(keys, release.PublicKeyFile)
-	pubText, _ := os.ReadFile(pubFile)
-	pub := strings.TrimSpace(string(pubText))
+	keys, pubFile, pub := newReleaseKeys(t)
 
 	srv := startServer(t, "", "--release-key", pubFile)
-	if _, err := srv.cli("correct-horse-battery\n", "user", "create", "--email", "owner@example.com", "--role", "owner", "--password-stdin"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := srv.cli("", "user", "api-token", "--email", "owner@example.com", "--name", "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := &apiClient{t: t, base: srv.URL, token: firstLine(out)}
-	var client, site struct{ ID string }
-	api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Update Co"}, &client, 201)
-	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "HQ"}, &site, 201)
-	var tok struct{ Token string }
-	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h", "max_uses": 1}, &tok, 201)
-	// Updates by hand only here: the automatic rollout must not offer first.
-	var manual struct{ ID string }
-	api.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Updates by hand", "document": map[string]any{"updates": map[string]any{"auto": false}}}, &manual, 201)
-	api.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "default", "target_id": "", "policy_id": manual.ID}, nil, 200)
+	api, token, _ := faultSite(t, srv)
+	updatesByHand(api)
 
 	builds := t.TempDir()
 	binA := buildAgentVersion(t, builds, "1.0.0", pub)
 	binB := buildAgentVersion(t, builds, "1.1.0", pub)
-
-	// "Installed" at a path of its own, as the services run it.
-	installDir := t.TempDir()
-	installed := filepath.Join(installDir, "steward-agent")
-	a, _ := os.ReadFile(binA)
-	if err := os.WriteFile(installed, a, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(t.TempDir(), "agent.json")
-	install := exec.Command(installed, "install", "--no-service", "--server", srv.URL, "--token", "-", "--config", config)
-	install.Stdin = strings.NewReader(tok.Token + "\n")
-	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("install: %v\n%s", err, out)
-	}
+	installed, config := installCopy(t, binA, srv.URL, token)
 
 	log := &logBuffer{}
 	wd := exec.Command(installed, "watchdog", "--supervise", "--config", config)
 	wd.Env = agentEnv(t, config)
 	wd.Stdout, wd.Stderr = log, log
-	if err := wd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	wdDone := make(chan error, 1)
-	go func() { wdDone <- wd.Wait() }()
-	t.Cleanup(func() {
-		wd.Process.Signal(os.Interrupt)
-		select {
-		case <-wdDone:
-		case <-time.After(20 * time.Second):
-			wd.Process.Kill()
-			<-wdDone
-		}
-		if t.Failed() {
-			t.Logf("watchdog and agent log:\n%s", log.String())
-		}
-	})
+	startUntilCleanup(t, wd, func() string { return "watchdog and agent log:\n" + log.String() })
 	agent := waitAgent(t, api, true)
 	if agent.Version != "1.0.0" {
 		t.Fatalf("agent runs %q, want 1.0.0", agent.Version)
 	}
 	// A user's tray, which restarts on the new binary after the swap.
 	startTray(t, installed, config)
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	trayRole := "tray:" + me.Username
-	waitFor(t, 30*time.Second, "the server seeing the tray on 1.0.0", func() error {
-		var r rolesJSON
-		api.mustDo("GET", "/api/v1/agents/"+agent.ID+"/updates", nil, &r, 200)
-		if r.Roles[trayRole] != "1.0.0" {
-			return fmt.Errorf("roles %v", r.Roles)
-		}
-		return nil
-	})
+	trayRole := waitTrayRole(t, api, agent.ID, "1.0.0")
 
 	// Sign and publish 1.1.0 with the release tools, as a release manager.
 	if out, err := exec.Command(bin(t, "steward"), "release", "sign", "--key", filepath.Join(keys, release.PrivateKeyFile),

@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/steward-rmm/steward/internal/agent"
 	"github.com/steward-rmm/steward/internal/agent/config"
-	"github.com/steward-rmm/steward/internal/agent/control"
 	"github.com/steward-rmm/steward/internal/agent/ipc"
 	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -115,11 +114,7 @@ func TestTrayRegistry(t *testing.T) {
 func TestTrayHelloOverIPC(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	local := newLocalAPI("agent-7", settings.New(filepath.Join(t.TempDir(), config.PolicyFile)), log)
-	client, err := control.New(control.Options{ServerURLs: []string{"http://127.0.0.1:9"}, AgentID: "agent-7", AgentSecret: "s",
-		Facts: func(context.Context) (protocol.Facts, error) { return protocol.Facts{}, nil }, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := testControlClient(t, log, "")
 	endpoint := testIPCEndpoint(t)
 	stop := serveIPC(t.Context(), endpoint, local, client)
 	defer stop()
@@ -145,16 +140,7 @@ func TestTrayHelloOverIPC(t *testing.T) {
 	stop()
 
 	// An agent that does not know tray_hello.
-	old := ipc.NewServer(endpoint, log)
-	old.Handle(ipc.MethodStatus, ipc.RoleUser, func(context.Context, ipc.Caller, json.RawMessage) (any, error) { return ipc.StatusReply{}, nil })
-	sctx, stopOld := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- old.Serve(sctx) }()
-	defer func() {
-		stopOld()
-		<-done
-	}()
-	<-old.Ready()
+	serveOnly(t, endpoint, ipc.MethodStatus, func(context.Context, ipc.Caller, json.RawMessage) (any, error) { return ipc.StatusReply{}, nil })
 	if err := a.Hello(ctx); err != nil {
 		t.Errorf("Hello to an agent without tray_hello: %v, want nil", err)
 	}
