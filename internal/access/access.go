@@ -42,12 +42,17 @@ const (
 	ManageNotifications Action = "notifications.manage"
 	// ManageUpdates covers agent releases and their rollout.
 	ManageUpdates Action = "updates.manage"
+	// RunScripts runs library scripts and ad-hoc commands on agents, and
+	// cancels jobs.
+	RunScripts Action = "scripts.run"
+	// EditScripts creates, changes and deletes library scripts.
+	EditScripts Action = "scripts.edit"
 )
 
 var allowed = map[store.Role]map[Action]bool{
-	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true},
-	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true},
-	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true, HandleAlerts: true},
+	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true},
+	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true},
+	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true, HandleAlerts: true, RunScripts: true, EditScripts: true},
 	store.RoleReadonly:   {ReadFleet: true},
 }
 

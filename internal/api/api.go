@@ -21,6 +21,7 @@ import (
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/input"
+	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -48,6 +49,8 @@ type Config struct {
 	ReleaseKeys []protocol.ReleaseKey
 	// Updates offers updates to agents.
 	Updates *updates.Service
+	// Jobs runs scripts and keeps the script library.
+	Jobs    *jobs.Service
 	Log     *slog.Logger
 	Version string
 	Started time.Time
@@ -142,13 +145,36 @@ func (a *API) Register(mux *http.ServeMux) {
 		"POST /api/v1/releases/{id}/rollback":               a.allowRollback,
 		"GET /api/v1/release-keys":                          a.releaseKeys,
 		"POST /api/v1/release-keys":                         a.addKeyStatement,
+		"GET /api/v1/scripts":                               a.listScripts,
+		"POST /api/v1/scripts":                              a.createScript,
+		"GET /api/v1/scripts/{id}":                          a.getScript,
+		"PUT /api/v1/scripts/{id}":                          a.updateScript,
+		"DELETE /api/v1/scripts/{id}":                       a.deleteScript,
+		"GET /api/v1/scripts/{id}/versions":                 a.scriptVersions,
+		"GET /api/v1/jobs":                                  a.listJobs,
+		"POST /api/v1/jobs":                                 a.runJob,
+		"GET /api/v1/jobs/{id}":                             a.getJob,
+		"POST /api/v1/jobs/{id}/cancel":                     a.cancelJob,
+		"GET /api/v1/jobs/{id}/runs/{agent}/output":         a.jobOutput,
+		"GET /api/v1/agents/{id}/runs":                      a.agentJobRuns,
+	}
+	// Streams run as long as the client watches: no request timeout.
+	streams := map[string]handlerFunc{
+		"GET /api/v1/jobs/{id}/events": a.jobEvents,
 	}
 	// paths knows every route's path without its method, to tell a wrong
 	// method (405 with Allow) from an unknown endpoint (404).
 	paths := http.NewServeMux()
 	allowed := map[string][]string{}
+	for pattern, h := range streams {
+		routes[pattern] = h
+	}
 	for pattern, h := range routes {
-		mux.Handle(pattern, a.serve(h))
+		if streams[pattern] != nil {
+			mux.Handle(pattern, a.serveWithin(h, 0))
+		} else {
+			mux.Handle(pattern, a.serve(h))
+		}
 		method, path, _ := strings.Cut(pattern, " ")
 		if allowed[path] == nil {
 			paths.Handle(path, http.NotFoundHandler())
@@ -173,10 +199,18 @@ func (a *API) serve(h handlerFunc) http.Handler {
 	if timeout <= 0 {
 		timeout = DefaultRequestTimeout
 	}
+	return a.serveWithin(h, timeout)
+}
+
+// serveWithin serves h with each request bounded by timeout (0: none, for
+// streams that last as long as their client watches).
+func (a *API) serveWithin(h handlerFunc, timeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		defer cancel()
-		r = r.WithContext(ctx)
+		if timeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		p, err := a.cfg.Auth.Authenticate(r)
 		if err != nil {
 			if errors.Is(err, access.ErrUnauthenticated) {

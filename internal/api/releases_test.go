@@ -221,10 +221,45 @@ func TestReleaseStatus(t *testing.T) {
 		rel := servertest.Decode[store.Release](t, res.Want(t, http.StatusCreated))
 		base := "/api/v1/releases/" + rel.ID
 		s.As(t, store.RoleTechnician, "POST", base+"/halt", "").Want(t, http.StatusForbidden)
+		// An agent offered the release, that has not taken the offer yet.
+		id, secret := s.EnrollIn(t, s.NewSite(t).ID, "offered-01")
+		offer := func() {
+			t.Helper()
+			if err := s.DB().WithTx(t.Context(), func(tx *store.Tx) error {
+				_, err := tx.RecordUpdateStep(t.Context(), store.AgentUpdate{AgentID: id, ReleaseID: rel.ID, FromVersion: "1.0.0", ToVersion: "2.0.0", Step: store.UpdateOffered})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		download := func() servertest.Response {
+			return s.Do(t, servertest.Request{Method: "GET", Path: protocol.ReleaseFilePath + rel.ID,
+				Header: http.Header{"Authorization": {protocol.FormatCredential(id, secret)}}})
+		}
+		offer()
+		download().Want(t, http.StatusOK)
 		for _, st := range []struct{ action, want string }{{"halt", "halted"}, {"halt", "halted"}, {"resume", "active"}, {"withdraw", "withdrawn"}} {
 			got := servertest.Decode[store.Release](t, s.As(t, store.RoleAdmin, "POST", base+"/"+st.action, "").Want(t, http.StatusOK))
 			if got.Status != st.want {
 				t.Errorf("%s: status %q, want %q", st.action, got.Status, st.want)
+			}
+			switch st.action {
+			case "halt":
+				// The halt called the offer back: its download is refused
+				// as gone, which the agent takes as "cancelled".
+				if step, _ := s.DB().UpdateStep(t.Context(), id, rel.ID); step != store.UpdateCancelled {
+					t.Errorf("after the halt the offer is %q, want cancelled", step)
+				}
+				if r := download().Want(t, http.StatusGone); !strings.Contains(string(r.Body), "called back") {
+					t.Errorf("download of a called-back offer: %s", r.Body)
+				}
+			case "resume":
+				offer() // offered again once resumed: served again
+				download().Want(t, http.StatusOK)
+			case "withdraw":
+				if r := download().Want(t, http.StatusGone); !strings.Contains(string(r.Body), "withdrawn") {
+					t.Errorf("download of a withdrawn release: %s", r.Body)
+				}
 			}
 		}
 		if r := s.As(t, store.RoleAdmin, "POST", base+"/resume", ""); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "withdrawn") {

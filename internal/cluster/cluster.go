@@ -52,14 +52,31 @@ func (m *Member) Join(ctx context.Context) error {
 // Leader reports whether this replica runs the singleton jobs now.
 func (m *Member) Leader() bool { return m.leader.Load() }
 
+// minJobStep bounds how often Run wakes for a job due more often than the
+// lease is renewed (a quarter of the renewal interval when that is less).
+const minJobStep = time.Second
+
 // Run renews the replica lease, competes for the jobs lease and runs the
-// jobs while it holds it, until ctx ends; then it releases both.
+// jobs while it holds it, until ctx ends; then it releases both. It wakes
+// every ttl/3 to renew, or at the interval of the most frequent job when
+// that is shorter (a job due every 5 s is not held to a 30 s renewal).
 func (m *Member) Run(ctx context.Context) {
-	tick := time.NewTicker(m.ttl / 3)
+	renewEvery := m.ttl / 3
+	step, floor := renewEvery, min(minJobStep, renewEvery/4)
+	for _, j := range m.jobs {
+		if j.Every > 0 && j.Every < step {
+			step = max(j.Every, floor)
+		}
+	}
+	tick := time.NewTicker(step)
 	defer tick.Stop()
 	lastRun := make([]time.Time, len(m.jobs))
+	var renewed time.Time
 	for {
-		m.renew(ctx)
+		if time.Since(renewed) >= renewEvery-step/2 {
+			m.renew(ctx)
+			renewed = time.Now()
+		}
 		if m.leader.Load() {
 			now := time.Now()
 			for i, j := range m.jobs {

@@ -160,6 +160,35 @@ func TestLeaderRunsJobsAtTheirInterval(t *testing.T) {
 	})
 }
 
+// TestJobsDueMoreOftenThanRenewals: a job due more often than the lease
+// is renewed runs at its own interval, while the lease is still renewed
+// every ttl/3 and no more often.
+func TestJobsDueMoreOftenThanRenewals(t *testing.T) {
+	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
+		var fast atomic.Int64
+		every := ttl / 12
+		m := newMember(t, db, "a", Job{Name: "fast", Every: every, Run: counter(&fast)})
+		m.start(t)
+		synctest.Wait()
+		lease := func() time.Time {
+			rs, err := db.LiveReplicas(t.Context())
+			if err != nil || len(rs) != 1 {
+				t.Fatalf("LiveReplicas = %v, %v", rs, err)
+			}
+			return rs[0].LeaseExpiresAt
+		}
+		first := lease()
+		time.Sleep(ttl / 3)
+		synctest.Wait()
+		if got := fast.Load(); got != 5 {
+			t.Errorf("job due every %v ran %d times in %v, want 5", every, got, ttl/3)
+		}
+		if got := lease(); !got.After(first) {
+			t.Errorf("lease not renewed after %v: expires %v, then %v", ttl/3, first, got)
+		}
+	})
+}
+
 func TestTwoMembersElectOneLeader(t *testing.T) {
 	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		var runsA, runsB atomic.Int64
@@ -274,11 +303,11 @@ func TestFailingJobDoesNotStopTheLoop(t *testing.T) {
 	storetest.EachInBubble(t, func(t *testing.T, db *store.DB) {
 		var failed, ok atomic.Int64
 		m := newMember(t, db, "a",
-			Job{Name: "broken", Every: time.Millisecond, Run: func(context.Context) error {
+			Job{Name: "broken", Every: ttl / 3, Run: func(context.Context) error {
 				failed.Add(1)
 				return errors.New("disk on fire")
 			}},
-			Job{Name: "healthy", Every: time.Millisecond, Run: counter(&ok)},
+			Job{Name: "healthy", Every: ttl / 3, Run: counter(&ok)},
 		)
 		m.start(t)
 		tick(2)

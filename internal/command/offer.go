@@ -10,6 +10,10 @@ import (
 	"github.com/steward-rmm/steward/internal/store"
 )
 
+// MaxPreparedTimeout bounds how long a prepared command waits: a script
+// run may wait a week for an offline agent, then run for a day.
+const MaxPreparedTimeout = 9 * 24 * time.Hour
+
 // Prepared is one command of a batch whose arguments differ per agent
 // (an update offer names the release of the agent's own platform).
 type Prepared struct {
@@ -19,16 +23,17 @@ type Prepared struct {
 
 // CreatePrepared stores a batch of commands named name, one per prepared
 // agent, with the permission action checked and audit written by the
-// caller's function in the same transaction, and sends them as Create
-// does. It is for commands the server builds itself (updates), which the
-// generic Create refuses.
+// caller's function in the same transaction (which also gets the
+// commands, to record what else belongs to them), and sends them as Create
+// does. It is for commands the server builds itself (updates, scripts),
+// which the generic Create refuses.
 func (s *Service) CreatePrepared(ctx context.Context, p access.Principal, action access.Action, name, target string,
-	timeout time.Duration, prepared []Prepared, audit func(tx *store.Tx, batch store.CommandBatch) error) (store.BatchStatus, error) {
+	timeout time.Duration, prepared []Prepared, audit func(tx *store.Tx, batch store.CommandBatch, cmds []store.Command) error) (store.BatchStatus, error) {
 	if err := access.Require(p, action); err != nil {
 		return store.BatchStatus{}, err
 	}
-	if timeout < MinTimeout || timeout > MaxTimeout {
-		return store.BatchStatus{}, fmt.Errorf("command %s: timeout %v outside %v..%v", name, timeout, MinTimeout, MaxTimeout)
+	if timeout < MinTimeout || timeout > MaxPreparedTimeout {
+		return store.BatchStatus{}, fmt.Errorf("command %s: timeout %v outside %v..%v", name, timeout, MinTimeout, MaxPreparedTimeout)
 	}
 	ids := make([]string, len(prepared))
 	for i, pr := range prepared {
@@ -57,7 +62,7 @@ func (s *Service) CreatePrepared(ctx context.Context, p access.Principal, action
 				return err
 			}
 		}
-		return audit(tx, batch)
+		return audit(tx, batch, cmds)
 	})
 	if err != nil {
 		return store.BatchStatus{}, err

@@ -137,6 +137,15 @@ func updateRollout(t *testing.T, dbURL string) {
 	if _, err := fmt.Sscanf(why, "%d agents failed", &failedAtHalt); err != nil || failedAtHalt <= 5 {
 		t.Errorf("halt reason %q, want more than 5 agents failed", why)
 	}
+	// Every agent offered 1.3.0 ends: failed, or its offer called back by
+	// the halt before it downloaded (none left waiting to install it).
+	waitFor(t, 90*time.Second, "every 1.3.0 offer ended", func() error {
+		s := r.steps(v13)
+		if s[protocol.UpdateRolledBack]+s[protocol.UpdateFailed]+s[protocol.UpdateCancelled] != offeredAtHalt {
+			return fmt.Errorf("steps %v, %d offered", s, offeredAtHalt)
+		}
+		return nil
+	})
 	r.waitSteps(v11, "1.1.0 on every agent", map[string]int{protocol.UpdateConfirmed: rolloutAgents})
 	if n := len(r.updated(v13)); n != offeredAtHalt {
 		t.Errorf("1.3.0 offered to %d agents after its halt, %d before", n, offeredAtHalt)
@@ -144,7 +153,8 @@ func updateRollout(t *testing.T, dbURL string) {
 	if offeredAtHalt >= rolloutAgents {
 		t.Errorf("1.3.0 reached all %d agents before the halt", offeredAtHalt)
 	}
-	t.Logf("1.3.0 halted after %d failures (%q), offered to %d agents", failedAtHalt, why, offeredAtHalt)
+	t.Logf("1.3.0 halted after %d failures (%q), offered to %d agents, %d offers called back", failedAtHalt, why, offeredAtHalt,
+		r.steps(v13)[protocol.UpdateCancelled])
 
 	// Restart: 1.4.0 is offered while the fleet is offline, the server
 	// restarts, the fleet comes back and takes the queued offers, and the
@@ -370,6 +380,51 @@ func waitOnline0(t *testing.T, api *apiClient) {
 	})
 }
 
+// simPerFleetProcess bounds the agents of one simulator process that
+// downloads releases too.
+const simPerFleetProcess = 5000
+
+// startSimFleet starts simulator processes for n agents in all, up to
+// simPerFleetProcess each, each from its own source addresses (every agent
+// holds its control connection and may open a download one), and stops
+// them at the end of the test. It returns their logs.
+func startSimFleet(t *testing.T, serverURL, token string, n int, stateDir string, extra ...string) []*logBuffer {
+	t.Helper()
+	var (
+		sims    []*exec.Cmd
+		simLogs []*logBuffer
+	)
+	t.Cleanup(func() {
+		for _, s := range sims {
+			s.Process.Signal(os.Interrupt)
+		}
+		for _, s := range sims {
+			s.Wait()
+		}
+		if t.Failed() {
+			for _, l := range simLogs {
+				t.Logf("simulator log (last 2 KiB):\n%s", tail(l.String(), 2048))
+			}
+		}
+	})
+	for i, left := 0, n; left > 0; i++ {
+		k := min(left, simPerFleetProcess)
+		left -= k
+		log := &logBuffer{}
+		args := append([]string{"--server", serverURL, "--token", token, "--agents", strconv.Itoa(k),
+			"--state-dir", filepath.Join(stateDir, strconv.Itoa(i)), "--name-prefix", fmt.Sprintf("sim%d-", i),
+			"--source-addrs", fmt.Sprintf("127.0.%d.1-127.0.%d.250", i+1, i+1), "--ramp", "1000", "--report-every", "5s"}, extra...)
+		cmd := exec.Command(bin(t, "steward-sim"), args...)
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start steward-sim: %v", err)
+		}
+		sims, simLogs = append(sims, cmd), append(simLogs, log)
+	}
+	return simLogs
+}
+
+// tail returns the last n bytes of s.
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -387,7 +442,6 @@ const (
 	// (the rollout settings, by default "--rollout-every 5s
 	// --rollout-batch 2000 --rollout-spread 60s").
 	EnvBenchRolloutFlags = "STEWARD_BENCH_ROLLOUT_FLAGS"
-	simPerRolloutProcess = 5000
 )
 
 // TestRolloutBench is the rollout benchmark of docs/benchmarks.md, not a
@@ -434,38 +488,8 @@ func TestRolloutBench(t *testing.T) {
 	var tok struct{ Token string }
 	r.api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h"}, &tok, 201)
 
-	// Simulators of up to 5000 agents, each from its own source addresses:
-	// every agent holds its control connection and opens a download one.
-	var sims []*exec.Cmd
-	simLogs := []*logBuffer{}
-	t.Cleanup(func() {
-		for _, s := range sims {
-			s.Process.Signal(os.Interrupt)
-		}
-		for _, s := range sims {
-			s.Wait()
-		}
-		if t.Failed() {
-			for _, l := range simLogs {
-				t.Logf("simulator log (last 2 KiB):\n%s", tail(l.String(), 2048))
-			}
-		}
-	})
-	for i, left := 0, n; left > 0; i++ {
-		k := min(left, simPerRolloutProcess)
-		left -= k
-		log := &logBuffer{}
-		cmd := exec.Command(bin(t, "steward-sim"), "--server", r.srv.URL, "--token", tok.Token, "--agents", strconv.Itoa(k),
-			"--state-dir", filepath.Join(r.stateDir, strconv.Itoa(i)), "--name-prefix", fmt.Sprintf("sim%d-", i),
-			"--source-addrs", fmt.Sprintf("127.0.%d.1-127.0.%d.250", i+1, i+1), "--ramp", "1000",
-			"--agent-version", "1.0.0", "--platform", "linux/amd64", "--update-download", "--update-fail-versions", "2.0.0",
-			"--report-every", "5s")
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start steward-sim: %v", err)
-		}
-		sims, simLogs = append(sims, cmd), append(simLogs, log)
-	}
+	simLogs := startSimFleet(t, r.srv.URL, tok.Token, n, r.stateDir,
+		"--agent-version", "1.0.0", "--platform", "linux/amd64", "--update-download", "--update-fail-versions", "2.0.0")
 	waitOnline(t, r.api, n, 10*time.Minute)
 	pid := r.srv.cmd.Process.Pid
 	rssBefore := procStatusKB(t, pid, "VmRSS")
@@ -520,9 +544,11 @@ func TestRolloutBench(t *testing.T) {
 	}
 	r.api.mustDo("GET", "/api/v1/audit?action=release.halt&target_id="+bad, nil, &audit, 200)
 	offered := r.releaseAgentsTotal(bad)
-	waitFor(t, 5*time.Minute, "every offered agent failed", func() error {
+	var failed, cancelled int
+	waitFor(t, 5*time.Minute, "every offered agent failed or had its offer called back", func() error {
 		s := r.steps(bad)
-		if f := s[protocol.UpdateRolledBack] + s[protocol.UpdateFailed]; f != offered {
+		failed, cancelled = s[protocol.UpdateRolledBack]+s[protocol.UpdateFailed], s[protocol.UpdateCancelled]
+		if failed+cancelled != offered {
 			return fmt.Errorf("steps %v, %d offered", s, offered)
 		}
 		return nil
@@ -530,8 +556,8 @@ func TestRolloutBench(t *testing.T) {
 	if n := r.releaseAgentsTotal(bad); n != offered {
 		t.Errorf("2.0.0 offered to %d agents after its halt, %d before", n, offered)
 	}
-	t.Logf("bad release halted %s after publishing: %v; offered to %d agents, all of which failed",
-		halted.Round(100*time.Millisecond), audit.Items[0].Detail["reason"], offered)
+	t.Logf("bad release halted %s after publishing: %v; offered to %d agents: %d failed, %d offers called back (%s of them at the halt)",
+		halted.Round(100*time.Millisecond), audit.Items[0].Detail["reason"], offered, failed, cancelled, audit.Items[0].Detail["offers_cancelled"])
 }
 
 // publishSize publishes size random bytes as version (see publish).

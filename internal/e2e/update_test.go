@@ -109,13 +109,7 @@ func updatesByHand(api *apiClient) {
 func installCopy(t *testing.T, binary, serverURL, token string) (installed, config string) {
 	t.Helper()
 	installed = filepath.Join(t.TempDir(), "steward-agent")
-	b, err := os.ReadFile(binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(installed, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	copyFile(t, binary, installed)
 	config = filepath.Join(t.TempDir(), "agent.json")
 	install := exec.Command(installed, "install", "--no-service", "--server", serverURL, "--token", "-", "--config", config)
 	install.Stdin = strings.NewReader(token + "\n")
@@ -151,6 +145,18 @@ func waitTrayRole(t *testing.T, api *apiClient, agentID, version string) string 
 	return role
 }
 
+// copyFile copies the file from to an executable file to.
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitUpdateStep waits until the agent's update to release reaches step.
 func waitUpdateStep(t *testing.T, api *apiClient, agentID, releaseVersion, step string, timeout time.Duration) string {
 	t.Helper()
@@ -172,43 +178,135 @@ func waitUpdateStep(t *testing.T, api *apiClient, agentID, releaseVersion, step 
 	return reason
 }
 
+// updateRig is a server that trusts a fresh release key, with one agent
+// enrolled and installed at 1.0.0 at a path of its own (as the services
+// run it), and 1.1.0 built beside it; updates are offered by hand only.
+type updateRig struct {
+	t         *testing.T
+	srv       *server
+	api       *apiClient
+	keys      string // the release key pair's directory
+	pubFile   string
+	builds    string
+	binA      string // 1.0.0
+	binB      string // 1.1.0
+	installed string
+	config    string
+	env       []string
+}
+
+func newUpdateRig(t *testing.T) *updateRig {
+	t.Helper()
+	r := &updateRig{t: t}
+	var pub string
+	r.keys, r.pubFile, pub = newReleaseKeys(t)
+	r.srv = startServer(t, "", "--release-key", r.pubFile)
+	var token string
+	r.api, token, _ = faultSite(t, r.srv)
+	updatesByHand(r.api)
+
+	r.builds = t.TempDir()
+	r.binA = buildAgentVersion(t, r.builds, "1.0.0", pub)
+	r.binB = buildAgentVersion(t, r.builds, "1.1.0", pub)
+	r.installed, r.config = installCopy(t, r.binA, r.srv.URL, token)
+	r.env = agentEnv(t, r.config)
+	return r
+}
+
+// install puts a copy of build at the installed path.
+func (r *updateRig) install(build string) {
+	r.t.Helper()
+	copyFile(r.t, build, r.installed)
+}
+
+// updateDir is the agent's update state directory.
+func (r *updateRig) updateDir() string { return filepath.Join(filepath.Dir(r.config), "update") }
+
+// publishB signs and publishes 1.1.0 with the release tools, as a release
+// manager does, and returns its release ID.
+func (r *updateRig) publishB() string {
+	t := r.t
+	t.Helper()
+	if out, err := exec.Command(bin(t, "steward"), "release", "sign", "--key", filepath.Join(r.keys, release.PrivateKeyFile),
+		"--version", "1.1.0", r.binB).CombinedOutput(); err != nil {
+		t.Fatalf("release sign: %v\n%s", err, out)
+	}
+	if _, err := r.srv.cli("", "release", "publish", "--file", r.binB, "--release-key", r.pubFile, "--channel", "stable"); err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Items []struct{ ID, Version string }
+	}
+	r.api.mustDo("GET", "/api/v1/releases?version=1.1.0", nil, &list, 200)
+	if len(list.Items) != 1 {
+		t.Fatalf("releases of version 1.1.0: %+v", list.Items)
+	}
+	return list.Items[0].ID
+}
+
+// watchdogProc is `steward-agent watchdog --supervise` run from the
+// installed binary, with the agent it supervises.
+type watchdogProc struct {
+	cmd  *exec.Cmd
+	done chan error
+	log  *logBuffer
+}
+
+// startWatchdog starts the watchdog; it is stopped when the test ends, if
+// not before, and its log (with the agent's) shown if the test failed.
+func (r *updateRig) startWatchdog() *watchdogProc {
+	t := r.t
+	t.Helper()
+	w := &watchdogProc{log: &logBuffer{}, done: make(chan error, 1)}
+	w.cmd = exec.Command(r.installed, "watchdog", "--supervise", "--config", r.config)
+	w.cmd.Env = r.env
+	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.done <- w.cmd.Wait() }()
+	t.Cleanup(func() {
+		w.stop()
+		if t.Failed() {
+			t.Logf("watchdog and agent log (pid %d):\n%s", w.cmd.Process.Pid, w.log.String())
+		}
+	})
+	return w
+}
+
+// stop stops the watchdog as its service manager would (it stops the
+// agent first) and waits for it; a second call does nothing.
+func (w *watchdogProc) stop() {
+	if w.cmd.ProcessState != nil {
+		return
+	}
+	w.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-w.done:
+	case <-time.After(20 * time.Second):
+		w.cmd.Process.Kill()
+		<-w.done
+	}
+}
+
 // TestAgentUpdate updates a real agent under its supervising watchdog from
 // 1.0.0 to 1.1.0 through a signed release, then offers 1.2.0, which cannot
 // start: the watchdog rolls it back to 1.1.0, and 1.2.0 is not offered
 // there again.
 func TestAgentUpdate(t *testing.T) {
-	keys, pubFile, pub := newReleaseKeys(t)
-
-	srv := startServer(t, "", "--release-key", pubFile)
-	api, token, _ := faultSite(t, srv)
-	updatesByHand(api)
-
-	builds := t.TempDir()
-	binA := buildAgentVersion(t, builds, "1.0.0", pub)
-	binB := buildAgentVersion(t, builds, "1.1.0", pub)
-	installed, config := installCopy(t, binA, srv.URL, token)
-
-	log := &logBuffer{}
-	wd := exec.Command(installed, "watchdog", "--supervise", "--config", config)
-	wd.Env = agentEnv(t, config)
-	wd.Stdout, wd.Stderr = log, log
-	startUntilCleanup(t, wd, func() string { return "watchdog and agent log:\n" + log.String() })
+	r := newUpdateRig(t)
+	api, srv, installed, binB, keys, builds := r.api, r.srv, r.installed, r.binB, r.keys, r.builds
+	wd := r.startWatchdog()
+	log := wd.log
 	agent := waitAgent(t, api, true)
 	if agent.Version != "1.0.0" {
 		t.Fatalf("agent runs %q, want 1.0.0", agent.Version)
 	}
 	// A user's tray, which restarts on the new binary after the swap.
-	startTray(t, installed, config)
+	startTray(t, installed, r.config)
 	trayRole := waitTrayRole(t, api, agent.ID, "1.0.0")
 
-	// Sign and publish 1.1.0 with the release tools, as a release manager.
-	if out, err := exec.Command(bin(t, "steward"), "release", "sign", "--key", filepath.Join(keys, release.PrivateKeyFile),
-		"--version", "1.1.0", binB).CombinedOutput(); err != nil {
-		t.Fatalf("release sign: %v\n%s", err, out)
-	}
-	if _, err := srv.cli("", "release", "publish", "--file", binB, "--release-key", pubFile, "--channel", "stable"); err != nil {
-		t.Fatal(err)
-	}
+	r.publishB()
 	var sum struct {
 		Offered int `json:"offered"`
 	}
@@ -229,7 +327,7 @@ func TestAgentUpdate(t *testing.T) {
 	// The watchdog ran 1.0.0 until the update was confirmed (it is what
 	// rolls back); then it executes itself again on 1.1.0.
 	waitFor(t, 60*time.Second, "the watchdog running 1.1.0", func() error {
-		exe := fmt.Sprintf("/proc/%d/exe", wd.Process.Pid)
+		exe := fmt.Sprintf("/proc/%d/exe", wd.cmd.Process.Pid)
 		target, err := os.Readlink(exe)
 		if err != nil {
 			return err
@@ -251,7 +349,7 @@ func TestAgentUpdate(t *testing.T) {
 		}
 		return nil
 	})
-	updateDir := filepath.Join(filepath.Dir(config), "update")
+	updateDir := r.updateDir()
 	waitFor(t, 10*time.Second, "backup and downloads removed", func() error {
 		if _, err := os.Stat(installed + ".previous"); !os.IsNotExist(err) {
 			return fmt.Errorf("backup still there: %v", err)

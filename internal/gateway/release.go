@@ -36,8 +36,12 @@ func (g *Gateway) downloadRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rel, err := g.db.GetRelease(r.Context(), r.PathValue("id"))
+	step := ""
+	if err == nil {
+		step, err = g.db.UpdateStep(r.Context(), agent.ID, rel.ID)
+	}
 	switch {
-	case errors.Is(err, store.ErrNotFound) || err == nil && rel.Status == store.ReleaseWithdrawn:
+	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no such release")
 		return
 	case err != nil:
@@ -45,6 +49,13 @@ func (g *Gateway) downloadRelease(w http.ResponseWriter, r *http.Request) {
 			g.log.Error("download release", "agent_id", agent.ID, "release_id", r.PathValue("id"), "err", err)
 			writeError(w, http.StatusInternalServerError, "release not served because of a server error")
 		}
+		return
+	case rel.Status == store.ReleaseWithdrawn:
+		// 410: the agent drops the offer as called back, not as failed.
+		writeError(w, http.StatusGone, "release "+rel.Version+" was withdrawn")
+		return
+	case step == store.UpdateCancelled:
+		writeError(w, http.StatusGone, "the offer of "+rel.Version+" was called back: its rollout was halted")
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")

@@ -73,6 +73,7 @@ type Hub struct {
 	help HelpHandler
 	// updates confirms agent updates and records their steps.
 	updates UpdateHandler
+	scripts ScriptHandler
 	// helpLimit bounds each agent's help requests: a local user who gets
 	// past the agent's own limit (or a tampered agent) cannot flood the
 	// dashboard with tickets.

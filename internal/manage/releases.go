@@ -155,10 +155,20 @@ func (s *Service) SetReleaseStatus(ctx context.Context, p access.Principal, id, 
 		if err := tx.SetReleaseStatus(ctx, id, status); err != nil {
 			return err
 		}
+		detail := map[string]string{"version": cur.Version, "os": cur.OS, "arch": cur.Arch}
+		if status != store.ReleaseActive {
+			// Offers not yet taken are called back: a halt stops the
+			// agents already offered the release, not only the next batch.
+			n, err := tx.CancelOffers(ctx, id, fmt.Sprintf("called back: release %s was %s by %s", cur.Version, status, p.ActorName()))
+			if err != nil {
+				return err
+			}
+			detail["offers_cancelled"] = fmt.Sprint(n)
+		}
 		cur.Status = status
 		rel = cur
 		action := map[string]string{store.ReleaseActive: "release.resume", store.ReleaseHalted: "release.halt", store.ReleaseWithdrawn: "release.withdraw"}[status]
-		return tx.AddAudit(ctx, p.Audit(action, "release", id, map[string]string{"version": cur.Version, "os": cur.OS, "arch": cur.Arch}))
+		return tx.AddAudit(ctx, p.Audit(action, "release", id, detail))
 	})
 	return rel, err
 }

@@ -26,8 +26,8 @@ const (
 	TypeUpdateStatus = "update_status" // agent → server: UpdateStatus
 )
 
-// Update steps an agent reports, in order; refused, failed and rolled_back
-// end an update that did not happen.
+// Update steps an agent reports, in order; refused, failed, rolled_back and
+// cancelled end an update that did not happen.
 const (
 	UpdateDownloading = "downloading"
 	UpdateVerified    = "verified" // size, SHA-256, signature and the staged binary's self-check passed
@@ -36,6 +36,10 @@ const (
 	UpdateRefused     = "refused" // the offer was not taken: Reason says why
 	UpdateFailed      = "failed"  // a step failed before the swap; the agent runs on as it was
 	UpdateRolledBack  = "rolled_back"
+	// UpdateCancelled: the server called the offer back before the agent
+	// downloaded it (the release's rollout was halted or it was
+	// withdrawn). Not a failure: the version may be offered again.
+	UpdateCancelled = "cancelled"
 )
 
 // DefaultConfirmDeadline is how long a swapped agent has to come back and
@@ -94,7 +98,7 @@ const (
 
 var updateSteps = map[string]bool{
 	UpdateDownloading: true, UpdateVerified: true, UpdateSwapped: true, UpdateConfirmed: true,
-	UpdateRefused: true, UpdateFailed: true, UpdateRolledBack: true,
+	UpdateRefused: true, UpdateFailed: true, UpdateRolledBack: true, UpdateCancelled: true,
 }
 
 // DecodeUpdateOffer parses and checks an offer's form (the agent checks

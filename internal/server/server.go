@@ -29,6 +29,7 @@ import (
 	"github.com/steward-rmm/steward/internal/gateway"
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/inventory"
+	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/push"
@@ -166,6 +167,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	upd.SetPolicies(policies)
 	upd.SetRollout(cfg.RolloutBatch, cfg.RolloutSpread)
 	s.hub.SetUpdateHandler(upd)
+	scripts := jobs.New(db, s.cmds, events, log)
+	s.hub.SetScriptHandler(scripts)
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
 	svc.SetPolicyNotifier(s.policies)
@@ -193,7 +196,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.dash, err = web.New(web.Config{
 		DB: db, Manage: svc, Policies: policies, Auth: authn, Series: series, Notify: notifier, Alerts: alerts, Setup: s.setup, Bus: events, Log: log,
 		PublicURL: cfg.PublicURL, AgentDir: cfg.AgentDir, Version: cfg.Version, TrustProxy: cfg.TrustProxy,
-		Commands: s.cmds, Updates: upd, ReleaseKeys: releaseKeys,
+		Commands: s.cmds, Updates: upd, Jobs: scripts, ReleaseKeys: releaseKeys,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build dashboard: %w", err)
@@ -207,7 +210,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		gw.SetMaxDownloads(cfg.MaxDownloads)
 	}
 	gw.Register(mux)
-	api.New(api.Config{DB: db, Manage: svc, ReleaseKeys: releaseKeys, Updates: upd, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, ReleaseKeys: releaseKeys, Updates: upd, Jobs: scripts, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
 	s.dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -256,6 +259,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		}},
 		{Name: "offline-alerts", Every: 30 * time.Second, Run: alerts.CheckOffline},
 		{Name: "update-rollout", Every: rolloutEvery, Run: upd.Rollout},
+		{Name: "script-output", Every: 5 * time.Second, Run: scripts.SweepOutput},
 		{Name: "inventory-history", Every: time.Hour, Run: inventory.New(db, log).Prune},
 		{Name: "notifications", Every: time.Second, Run: notifier.Deliver},
 		{Name: "session-prune", Every: time.Hour, Run: func(ctx context.Context) error {

@@ -341,6 +341,12 @@ func (s *Sim) handle(ctx context.Context, client *http.Client, a *agent, sess *s
 			} else if cmd.Name == protocol.CommandUpdate {
 				res = s.takeOffer(ctx, s.downloads, a, cmd)
 				a.ledger.finish(res)
+			} else if cmd.Name == protocol.CommandScript {
+				var err error
+				if res, err = s.runScript(sess, cmd); err != nil {
+					return err
+				}
+				a.ledger.finish(res)
 			} else {
 				a.ledger.finish(res)
 			}

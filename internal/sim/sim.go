@@ -76,6 +76,7 @@ type counters struct {
 	msgsIn        atomic.Int64
 	msgsOut       atomic.Int64
 	commands      atomic.Int64
+	scripts       atomic.Int64
 	repeated      atomic.Int64
 	policies      atomic.Int64
 	inventories   atomic.Int64
@@ -110,6 +111,7 @@ type Stats struct {
 	Reconnects              int64 // connections of agents that had been connected before
 	MessagesIn, MessagesOut int64
 	Commands                int64 // commands run and answered
+	Scripts                 int64 // script runs answered (their arguments echoed)
 	Repeated                int64 // commands offered again, not run twice
 	Policies                int64 // policy revisions acknowledged
 	Inventories             int64 // inventory reports the server stored
@@ -135,6 +137,7 @@ type Summary struct {
 	Errors             int64
 	Reconnects         int64
 	Commands           int64
+	Scripts            int64
 	Policies           int64
 	Inventories        int64
 	Updates            UpdateStats
@@ -304,6 +307,7 @@ func (s *Sim) measure(ctx context.Context) Summary {
 		Errors:             s.c.errors.Load(),
 		Reconnects:         s.c.reconnects.Load(),
 		Commands:           s.c.commands.Load(),
+		Scripts:            s.c.scripts.Load(),
 		Policies:           s.c.policies.Load(),
 		Inventories:        s.c.inventories.Load(),
 		Updates:            s.c.upd.stats(),
@@ -373,6 +377,7 @@ func (s *Sim) Stats() Stats {
 		MessagesIn:         s.c.msgsIn.Load(),
 		MessagesOut:        s.c.msgsOut.Load(),
 		Commands:           s.c.commands.Load(),
+		Scripts:            s.c.scripts.Load(),
 		Repeated:           s.c.repeated.Load(),
 		Policies:           s.c.policies.Load(),
 		Inventories:        s.c.inventories.Load(),

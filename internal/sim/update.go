@@ -98,6 +98,7 @@ type updateCounters struct {
 	swapped    atomic.Int64
 	confirmed  atomic.Int64 // welcomes that confirmed the update of their hello
 	failed     atomic.Int64 // failed or rolled back
+	cancelled  atomic.Int64 // offers the server called back (download refused as gone)
 	lost       atomic.Int64 // step reports dropped: more than maxUnsent waited for a connection
 }
 
@@ -167,6 +168,13 @@ func (s *Sim) runUpdate(ctx context.Context, client *http.Client, a *agent, offe
 			if ctx.Err() != nil {
 				return
 			}
+			var gone *calledBack
+			if errors.As(err, &gone) {
+				s.c.upd.cancelled.Add(1)
+				st.Step, st.Reason = protocol.UpdateCancelled, truncateReason(gone.reason)
+				s.reportUpdate(a, st)
+				return
+			}
 			s.c.upd.failed.Add(1)
 			st.Step, st.Reason = protocol.UpdateFailed, truncateReason(err.Error())
 			s.reportUpdate(a, st)
@@ -202,6 +210,12 @@ func (s *Sim) runUpdate(ctx context.Context, client *http.Client, a *agent, offe
 	}
 }
 
+// calledBack is a download the server refused because it called the
+// offer back (the release's rollout was halted, or it was withdrawn).
+type calledBack struct{ reason string }
+
+func (c *calledBack) Error() string { return "download: the offer was called back: " + c.reason }
+
 // download fetches the release file with the agent's credentials and
 // checks it against the statement, retrying while the server is busy.
 func (s *Sim) download(ctx context.Context, client *http.Client, a *agent, releaseID string, stmt protocol.ReleaseStatement) error {
@@ -213,8 +227,8 @@ func (s *Sim) download(ctx context.Context, client *http.Client, a *agent, relea
 			server = sess.server
 		}
 		wait, err := s.downloadOnce(ctx, client, a, s.baseURLs[server]+protocol.ReleaseFilePath+releaseID, stmt)
-		if err == nil {
-			return nil
+		if err == nil || errors.As(err, new(*calledBack)) {
+			return err
 		}
 		lastErr = err
 		var pause time.Duration
@@ -255,6 +269,8 @@ func (s *Sim) downloadOnce(ctx context.Context, client *http.Client, a *agent, u
 			wait = time.Duration(min(secs, 3600)) * time.Second
 		}
 		return wait, fmt.Errorf("download: server busy (%s)", resp.Status)
+	case http.StatusGone:
+		return 0, &calledBack{reason: strings.TrimPrefix(errorMessage(resp.Body), ": ")}
 	default:
 		return 0, fmt.Errorf("download: server answered %s%s", resp.Status, errorMessage(resp.Body))
 	}
@@ -383,6 +399,7 @@ type UpdateStats struct {
 	Swapped    int64 // updates that reached the swap
 	Confirmed  int64 // swaps the server confirmed in a welcome
 	Failed     int64 // updates that failed or were rolled back
+	Cancelled  int64 // offers the server called back before the download
 	Downloaded int64 // release bytes downloaded
 	Busy       int64 // download attempts the server turned away as busy
 	Lost       int64 // step reports dropped: the agent was not connected
@@ -390,6 +407,6 @@ type UpdateStats struct {
 
 func (c *updateCounters) stats() UpdateStats {
 	return UpdateStats{Offered: c.offered.Load(), Refused: c.refused.Load(), Swapped: c.swapped.Load(),
-		Confirmed: c.confirmed.Load(), Failed: c.failed.Load(), Downloaded: c.downloaded.Load(),
+		Confirmed: c.confirmed.Load(), Failed: c.failed.Load(), Cancelled: c.cancelled.Load(), Downloaded: c.downloaded.Load(),
 		Busy: c.busy.Load(), Lost: c.lost.Load()}
 }

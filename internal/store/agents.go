@@ -252,6 +252,23 @@ func (db *DB) ListAgents(ctx context.Context, f AgentFilter, p Page) ([]Agent, i
 	return out, total, err
 }
 
+// ListAllAgents lists every agent f matches, by hostname, unless there
+// are more than max: then it returns none and their number, for the caller
+// to refuse. Bulk actions resolve their selection with it.
+func (db *DB) ListAllAgents(ctx context.Context, f AgentFilter, max int) ([]Agent, int, error) {
+	where, args := f.where()
+	var total int
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM agents a`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count agents: %w", err)
+	}
+	if total > max {
+		return nil, total, nil
+	}
+	orderBy := " ORDER BY " + strings.ReplaceAll(agentSorts["hostname"], "DIR", "ASC")
+	out, err := queryAll(ctx, db.sql, "list agents", scanAgent, agentSelect+where+orderBy, args...)
+	return out, total, err
+}
+
 // AgentCounts are fleet totals.
 type AgentCounts struct {
 	Total  int `json:"total"`

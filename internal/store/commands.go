@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -59,19 +60,37 @@ type CommandTarget struct {
 // replica holding each.
 func (db *DB) CommandTargets(ctx context.Context, f AgentFilter, agentIDs []string) ([]CommandTarget, error) {
 	where, args := f.where()
-	if len(agentIDs) > 0 {
-		ph := make([]string, len(agentIDs))
-		for i, id := range agentIDs {
-			args = append(args, id)
-			ph[i] = fmt.Sprintf("$%d", len(args))
+	if len(agentIDs) == 0 {
+		return db.commandTargets(ctx, where, args)
+	}
+	// A chunk of IDs per statement: SQLite looks parameters up linearly,
+	// so one IN of ten thousand would cost seconds.
+	var out []CommandTarget
+	n := db.dialect.rowsPerStatement()
+	for start := 0; start < len(agentIDs); start += n {
+		chunk := agentIDs[start:min(start+n, len(agentIDs))]
+		cargs := append([]any{}, args...)
+		ph := make([]string, len(chunk))
+		for i, id := range chunk {
+			cargs = append(cargs, id)
+			ph[i] = fmt.Sprintf("$%d", len(cargs))
 		}
 		cond := "a.id IN (" + strings.Join(ph, ", ") + ")"
-		if where == "" {
-			where = " WHERE " + cond
-		} else {
-			where += " AND " + cond
+		cwhere := " WHERE " + cond
+		if where != "" {
+			cwhere = where + " AND " + cond
 		}
+		ts, err := db.commandTargets(ctx, cwhere, cargs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ts...)
 	}
+	slices.SortFunc(out, func(a, b CommandTarget) int { return strings.Compare(a.AgentID, b.AgentID) })
+	return out, nil
+}
+
+func (db *DB) commandTargets(ctx context.Context, where string, args []any) ([]CommandTarget, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT a.id, a.replica_id, a.online FROM agents a`+where+` ORDER BY a.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("select command targets: %w", err)
@@ -150,7 +169,8 @@ type CommandResult struct {
 
 // ApplyResults stores results in one statement per chunk. A result counts
 // only for a command that belongs to the answering agent and is still
-// open; it returns how many were applied. Of several answers of an agent
+// open, or was cancelled (it reached the agent before the cancellation:
+// what it did is recorded); it returns how many were applied. Of several answers of an agent
 // to one command the first counts, as if they were stored one by one: an
 // UPDATE joined to two of them would take either, and the later one is
 // typically an agent's "not run twice" error after it restarted, for a
@@ -180,7 +200,7 @@ func (db *DB) ApplyResults(ctx context.Context, results []CommandResult) (int, e
 		}
 		sb.WriteString(`) UPDATE commands SET state = v.state, result_status = v.status, output = v.output, error = v.error,
 			finished_at = v.at, sent_at = COALESCE(commands.sent_at, v.at) FROM v WHERE commands.id = v.id AND commands.agent_id = v.agent_id
-			AND commands.state IN ('queued', 'sent')`)
+			AND commands.state IN ('queued', 'sent', 'cancelled')`)
 		res, err := db.sql.ExecContext(ctx, sb.String(), args...)
 		if err != nil {
 			return applied, fmt.Errorf("store command results: %w", err)

@@ -28,6 +28,9 @@ type dialect interface {
 	// lockKey serialises transactions that take the same key until tx
 	// ends, even when no row exists yet to lock.
 	lockKey(ctx context.Context, q querier, key string) error
+	// jsonText is the SQL for the text of a top-level field of the JSON
+	// object in the TEXT column expression col ('' when it is absent).
+	jsonText(col, field string) string
 }
 
 type sqliteDialect struct{}
@@ -56,7 +59,15 @@ func (sqliteDialect) isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
+func (sqliteDialect) jsonText(col, field string) string {
+	return "COALESCE(json_extract(" + col + ", '$." + field + "'), '')"
+}
+
 type postgresDialect struct{}
+
+func (postgresDialect) jsonText(col, field string) string {
+	return "COALESCE(CAST(NULLIF(" + col + ", '') AS jsonb) ->> '" + field + "', '')"
+}
 
 func (postgresDialect) name() string { return "postgres" }
 

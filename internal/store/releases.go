@@ -107,6 +107,21 @@ func (t *Tx) SetReleaseStatus(ctx context.Context, id, status string) error {
 	return expectOne(res, "release "+id)
 }
 
+// HaltActiveRelease halts a release that is active and reports whether it
+// did: the rollout job and the failure reports of several replicas may
+// decide to halt the same release at once, and only one of them acts.
+func (t *Tx) HaltActiveRelease(ctx context.Context, id string) (bool, error) {
+	res, err := t.q.ExecContext(ctx, `UPDATE releases SET status = $1 WHERE id = $2 AND status = $3`, ReleaseHalted, id, ReleaseActive)
+	if err != nil {
+		return false, fmt.Errorf("halt release %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("halt release %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 const releaseColumns = `id, version, os, arch, channel, size, sha256, key_id, signature, notes, status, created_by, created_at, rollback`
 
 func scanRelease(row interface{ Scan(...any) error }) (Release, error) {
@@ -240,23 +255,49 @@ func (t *Tx) AddKeyStatement(ctx context.Context, signer, statement, createdBy s
 	return nil
 }
 
+// KeyStatement is a stored release key statement with who recorded it
+// and when: a line of the key rotation history.
+type KeyStatement struct {
+	Signed    protocol.SignedKeyStatement
+	CreatedBy string
+	CreatedAt time.Time
+}
+
 // KeyStatements returns the stored key statements, oldest first.
 func (db *DB) KeyStatements(ctx context.Context) ([]protocol.SignedKeyStatement, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT statement FROM release_key_statements ORDER BY created_at, id`)
+	log, err := db.KeyStatementLog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []protocol.SignedKeyStatement
+	for _, st := range log {
+		out = append(out, st.Signed)
+	}
+	return out, nil
+}
+
+// KeyStatementLog returns the stored key statements with who recorded
+// them and when, oldest first.
+func (db *DB) KeyStatementLog(ctx context.Context) ([]KeyStatement, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT statement, created_by, created_at FROM release_key_statements ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list key statements: %w", err)
 	}
 	defer rows.Close()
-	var out []protocol.SignedKeyStatement
+	var out []KeyStatement
 	for rows.Next() {
-		var raw string
-		if err := rows.Scan(&raw); err != nil {
+		var (
+			raw     string
+			st      KeyStatement
+			created int64
+		)
+		if err := rows.Scan(&raw, &st.CreatedBy, &created); err != nil {
 			return nil, fmt.Errorf("list key statements: %w", err)
 		}
-		st, err := protocol.DecodeSignedKeyStatement([]byte(raw))
-		if err != nil {
+		if st.Signed, err = protocol.DecodeSignedKeyStatement([]byte(raw)); err != nil {
 			return nil, fmt.Errorf("stored key statement: %w", err)
 		}
+		st.CreatedAt = fromMS(created)
 		out = append(out, st)
 	}
 	return out, rows.Err()

@@ -9,13 +9,18 @@ import (
 )
 
 // Update steps the server records, besides those agents report
-// (protocol.Update*): offered when an offer is queued for the agent.
-const UpdateOffered = "offered"
+// (protocol.Update*): offered when an offer is queued for the agent, and
+// cancelled when an offer not yet taken is called back (the agent reports
+// cancelled too, with the same spelling, when its download is refused).
+const (
+	UpdateOffered   = "offered"
+	UpdateCancelled = "cancelled"
+)
 
 // terminalSteps end an update; a late report of an earlier step (from a
 // connection that closed before its messages were handled) does not
 // overwrite them.
-var terminalSteps = map[string]bool{"confirmed": true, "rolled_back": true, "refused": true, "failed": true}
+var terminalSteps = map[string]bool{"confirmed": true, "rolled_back": true, "refused": true, "failed": true, UpdateCancelled: true}
 
 // AgentUpdate is where one agent stands with one release.
 type AgentUpdate struct {
@@ -233,8 +238,10 @@ type RolloutCandidate struct {
 
 // RolloutCandidates returns up to limit installed agents of the release's
 // platform whose effective channel is the release's and that were never
-// offered it, or were offered it before staleBefore without an answer (the
-// offer expired while they were away), in ID order after afterID (""
+// offered it, were offered it before staleBefore without an answer (the
+// offer expired while they were away) or without a step since (a swap a
+// crash undid leaves the update downloading or verified), or whose offer
+// was called back, in ID order after afterID (""
 // starts at the first), so that a caller that passes over some can page on.
 func (db *DB) RolloutCandidates(ctx context.Context, r Release, staleBefore time.Time, afterID string, limit int) ([]RolloutCandidate, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT a.id, a.client_id, a.site_id, a.version
@@ -242,7 +249,7 @@ func (db *DB) RolloutCandidates(ctx context.Context, r Release, staleBefore time
 		WHERE a.uninstalled_at IS NULL AND a.os = $1 AND a.arch = $2
 		AND COALESCE(NULLIF(a.update_channel, ''), NULLIF(s.update_channel, ''), NULLIF(c.update_channel, ''), $3) = $4
 		AND NOT EXISTS (SELECT 1 FROM agent_updates u WHERE u.agent_id = a.id AND u.release_id = $5
-			AND NOT (u.step = $6 AND u.updated_at < $7))
+			AND NOT (u.step IN ($6, 'downloading', 'verified') AND u.updated_at < $7) AND u.step <> '`+UpdateCancelled+`')
 		AND a.id > $8
 		ORDER BY a.id LIMIT $9`,
 		r.OS, r.Arch, DefaultUpdateChannel, r.Channel, r.ID, UpdateOffered, ms(staleBefore), afterID, limit)
@@ -259,4 +266,38 @@ func (db *DB) RolloutCandidates(ctx context.Context, r Release, staleBefore time
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// CancelOffers calls back the offers of a release that no agent has taken
+// yet (step offered): they are recorded cancelled with reason, and the
+// gateway refuses their download, so an agent that has the offer queued,
+// or waits out its spread, never installs it. It returns how many were
+// cancelled. Downloads already started go on.
+func (t *Tx) CancelOffers(ctx context.Context, releaseID, reason string) (int, error) {
+	at := ms(t.db.now())
+	rows, err := t.q.QueryContext(ctx, `UPDATE agent_updates SET step = $1, reason = $2, updated_at = $3
+		WHERE release_id = $4 AND step = $5 RETURNING agent_id`, UpdateCancelled, reason, at, releaseID, UpdateOffered)
+	if err != nil {
+		return 0, fmt.Errorf("cancel the offers of release %s: %w", releaseID, err)
+	}
+	var agents []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("cancel the offers of release %s: %w", releaseID, err)
+		}
+		agents = append(agents, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("cancel the offers of release %s: %w", releaseID, err)
+	}
+	for _, id := range agents {
+		if _, err := t.q.ExecContext(ctx, `INSERT INTO agent_update_events (id, agent_id, release_id, step, reason, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			NewID(), id, releaseID, UpdateCancelled, reason, at); err != nil {
+			return 0, fmt.Errorf("record the cancelled offer of %s: %w", id, err)
+		}
+	}
+	return len(agents), nil
 }

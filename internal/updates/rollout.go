@@ -114,18 +114,49 @@ func (s *Service) haltIfFailing(ctx context.Context, r store.Release, def policy
 	default:
 		return false, nil
 	}
+	var halted bool
+	cancelled := 0
 	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
-		if err := tx.SetReleaseStatus(ctx, r.ID, store.ReleaseHalted); err != nil {
+		if halted, err = tx.HaltActiveRelease(ctx, r.ID); err != nil || !halted {
+			return err
+		}
+		// Offers not yet taken are called back, so that the failures stop
+		// at the agents already installing it, not at the end of a batch.
+		if cancelled, err = tx.CancelOffers(ctx, r.ID, "called back: the rollout of "+r.Version+" was halted: "+why); err != nil {
 			return err
 		}
 		return tx.AddAudit(ctx, rolloutPrincipal().Audit("release.halt", "release", r.ID,
-			map[string]string{"version": r.Version, "os": r.OS, "arch": r.Arch, "reason": why}))
+			map[string]string{"version": r.Version, "os": r.OS, "arch": r.Arch, "reason": why, "offers_cancelled": fmt.Sprint(cancelled)}))
 	})
-	if err != nil {
-		return false, err
+	if err != nil || !halted {
+		return halted, err
 	}
-	s.log.Warn("release rollout halted", "release_id", r.ID, "version", r.Version, "os", r.OS, "arch", r.Arch, "reason", why)
+	s.log.Warn("release rollout halted", "release_id", r.ID, "version", r.Version, "os", r.OS, "arch", r.Arch, "reason", why,
+		"offers_cancelled", cancelled)
 	return true, nil
+}
+
+// checkHalt applies the halt rules to an active release as soon as one of
+// its agents reports a failure, rather than at the rollout job's next run:
+// the offers still waiting are called back the moment the rules trip.
+func (s *Service) checkHalt(ctx context.Context, releaseID string) error {
+	if s.policies == nil {
+		return nil
+	}
+	r, err := s.db.GetRelease(ctx, releaseID)
+	if err != nil || r.Status != store.ReleaseActive {
+		return err
+	}
+	resolver, err := s.policies.Resolver(ctx)
+	if err != nil {
+		return err
+	}
+	def, err := resolver.Resolve("", "", "")
+	if err != nil {
+		return err
+	}
+	_, err = s.haltIfFailing(ctx, r, def)
+	return err
 }
 
 // rollOut offers r to the next batch of agents that take it, paging past
@@ -210,7 +241,7 @@ func (s *Service) rollOut(ctx context.Context, r store.Release, resolver *effect
 	p := rolloutPrincipal()
 	target := fmt.Sprintf("rollout of %s to %d agents", r.Version, len(prepared))
 	_, err = s.cmds.CreatePrepared(ctx, p, access.ManageUpdates, protocol.CommandUpdate, target, OfferExpiry, prepared,
-		func(tx *store.Tx, b store.CommandBatch) error {
+		func(tx *store.Tx, b store.CommandBatch, _ []store.Command) error {
 			for _, u := range offered {
 				if _, err := tx.RecordUpdateStep(ctx, u); err != nil {
 					return err

@@ -65,8 +65,10 @@ func TestRollout(t *testing.T) {
 			t.Errorf("a bad update window was saved: %d %s", r.Status, r.Body)
 		}
 
+		secrets := map[string]string{}
 		connect := func(siteID, host, version string) *servertest.Agent {
 			id, secret := s.EnrollIn(t, siteID, host)
+			secrets[id] = secret
 			f := servertest.Facts(host)
 			f.AgentVersion = version
 			a := s.Connect(t, id, secret, servertest.AgentOptions{Facts: f})
@@ -100,22 +102,33 @@ func TestRollout(t *testing.T) {
 			a.Sync(t)
 		}
 
-		// Two of them fail: more than the policy's one, so it halts.
-		for _, a := range takers[:2] {
+		// Two of them fail: more than the policy's one, so it halts at the
+		// second report, without waiting for the job's next run.
+		for i, a := range takers[:2] {
 			a.Send(t, protocol.TypeUpdateStatus, "", protocol.UpdateStatus{ReleaseID: rel.ID, FromVersion: "0.1.0", ToVersion: "0.2.0",
 				Step: protocol.UpdateRolledBack, Reason: "crashed", At: time.Now().UTC()})
 			a.Sync(t)
+			got, err := s.DB().GetRelease(t.Context(), rel.ID)
+			if want := []string{store.ReleaseActive, store.ReleaseHalted}[i]; err != nil || got.Status != want {
+				t.Fatalf("after %d failures the release is %q (%v), want %s", i+1, got.Status, err, want)
+			}
 		}
+		entries, _, _ := s.DB().ListAudit(t.Context(), store.AuditFilter{Action: "release.halt"}, store.Page{})
+		if len(entries) != 1 || entries[0].Detail["reason"] == "" || entries[0].Detail["offers_cancelled"] != "1" {
+			t.Errorf("halt audit %+v", entries)
+		}
+		// The third agent's offer, not taken yet, was called back: its
+		// download is refused, and the job's next run halts nothing twice.
+		if step, _ := s.DB().UpdateStep(t.Context(), takers[2].ID, rel.ID); step != store.UpdateCancelled {
+			t.Errorf("the offer not taken yet is %q, want cancelled", step)
+		}
+		s.Do(t, servertest.Request{Method: "GET", Path: protocol.ReleaseFilePath + rel.ID,
+			Header: http.Header{"Authorization": {protocol.FormatCredential(takers[2].ID, secrets[takers[2].ID])}}}).Want(t, http.StatusGone)
 		if err := s.RunJob(t.Context(), "update-rollout"); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.DB().GetRelease(t.Context(), rel.ID)
-		if err != nil || got.Status != store.ReleaseHalted {
-			t.Fatalf("release status %q (%v), want halted", got.Status, err)
-		}
-		entries, _, _ := s.DB().ListAudit(t.Context(), store.AuditFilter{Action: "release.halt"}, store.Page{})
-		if len(entries) != 1 || entries[0].Detail["reason"] == "" {
-			t.Errorf("halt audit %+v", entries)
+		if entries, _, _ := s.DB().ListAudit(t.Context(), store.AuditFilter{Action: "release.halt"}, store.Page{}); len(entries) != 1 {
+			t.Errorf("%d halt audit entries after the job ran again, want 1", len(entries))
 		}
 		// A new agent is not offered a halted release.
 		late := connect(auto.ID, "auto-4", "0.1.0")

@@ -19,6 +19,7 @@ import (
 	"github.com/steward-rmm/steward/internal/hub"
 	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/selection"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -28,8 +29,8 @@ const (
 	OfferExpiry = 24 * time.Hour
 	// MaxSpread bounds how far downloads may be spread.
 	MaxSpread = 6 * time.Hour
-	// maxAgents bounds one request's selection.
-	maxAgents = 10000
+	// MaxAgents bounds one request's selection.
+	MaxAgents = 10000
 )
 
 // Service offers updates and records their steps.
@@ -55,11 +56,7 @@ var _ hub.UpdateHandler = (*Service)(nil)
 
 // Selection names the agents of an "update now": explicit agents, or every
 // agent of a site or client.
-type Selection struct {
-	AgentIDs []string `json:"agent_ids"`
-	SiteID   string   `json:"site_id"`
-	ClientID string   `json:"client_id"`
-}
+type Selection = selection.Selection
 
 // Request is an "update now".
 type Request struct {
@@ -93,7 +90,8 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 	if req.Spread < 0 || req.Spread > MaxSpread {
 		return Summary{}, input.Errorf("spread", "must be between 0 and %v", MaxSpread)
 	}
-	agents, target, err := s.selected(ctx, req.Selection)
+	sel, err := selection.Resolve(ctx, s.db, req.Selection, MaxAgents)
+	agents, target, uninstalled := sel.Agents, sel.Target, sel.Uninstalled
 	if err != nil {
 		return Summary{}, err
 	}
@@ -119,6 +117,9 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 		return Summary{}, err
 	}
 	sum := Summary{Skipped: map[string]int{}}
+	if uninstalled > 0 {
+		sum.Skipped[skipUninstalled] = uninstalled
+	}
 	var (
 		prepared []command.Prepared
 		offered  []store.AgentUpdate
@@ -166,7 +167,7 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 		return sum, nil
 	}
 	batch, err := s.cmds.CreatePrepared(ctx, p, access.ManageUpdates, protocol.CommandUpdate, target, OfferExpiry, prepared,
-		func(tx *store.Tx, b store.CommandBatch) error {
+		func(tx *store.Tx, b store.CommandBatch, _ []store.Command) error {
 			for _, u := range offered {
 				if _, err := tx.RecordUpdateStep(ctx, u); err != nil {
 					return err
@@ -183,55 +184,9 @@ func (s *Service) UpdateNow(ctx context.Context, p access.Principal, req Request
 	return sum, nil
 }
 
-// selected resolves a selection to installed agents.
-func (s *Service) selected(ctx context.Context, sel Selection) ([]store.Agent, string, error) {
-	installed := false
-	var (
-		f      = store.AgentFilter{Uninstalled: &installed}
-		target string
-	)
-	switch {
-	case len(sel.AgentIDs) > 0 && sel.SiteID == "" && sel.ClientID == "":
-		if len(sel.AgentIDs) > maxAgents {
-			return nil, "", input.Errorf("agent_ids", "at most %d agents at once", maxAgents)
-		}
-		out := make([]store.Agent, 0, len(sel.AgentIDs))
-		for _, id := range sel.AgentIDs {
-			a, err := s.db.Agent(ctx, id)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, "", input.Errorf("agent_ids", "no agent %s", id)
-			}
-			if err != nil {
-				return nil, "", err
-			}
-			if !a.Uninstalled() {
-				out = append(out, a)
-			}
-		}
-		target = fmt.Sprintf("%d agents", len(sel.AgentIDs))
-		if len(sel.AgentIDs) == 1 {
-			target = "agent " + sel.AgentIDs[0]
-		}
-		return out, target, nil
-	case sel.SiteID != "" && len(sel.AgentIDs) == 0 && sel.ClientID == "":
-		f.SiteID, target = sel.SiteID, "site "+sel.SiteID
-	case sel.ClientID != "" && len(sel.AgentIDs) == 0 && sel.SiteID == "":
-		f.ClientID, target = sel.ClientID, "client "+sel.ClientID
-	default:
-		return nil, "", input.Errorf("target", "name exactly one of agent_ids, site_id or client_id")
-	}
-	agents, total, err := s.db.ListAgents(ctx, f, store.Page{Limit: maxAgents})
-	if err != nil {
-		return nil, "", err
-	}
-	if total > maxAgents {
-		return nil, "", input.Errorf("target", "%d agents; at most %d at once", total, maxAgents)
-	}
-	if len(agents) == 0 {
-		return nil, "", input.Errorf("target", "no agent matches")
-	}
-	return agents, target, nil
-}
+// skipUninstalled is the reason an agent named in a selection that was
+// uninstalled is offered nothing.
+const skipUninstalled = "uninstalled"
 
 // choose picks the release for an agent, or says why it gets none.
 func (s *Service) choose(ctx context.Context, a store.Agent, fixed *store.Release, rollback bool) (store.Release, string, error) {
@@ -295,9 +250,11 @@ func (s *Service) Confirm(ctx context.Context, c *hub.Conn, f protocol.Facts) (s
 	return u.ReleaseID, nil
 }
 
-// Status records a step an agent reports.
+// Status records a step an agent reports; a failure applies the halt
+// rules to its release at once.
 func (s *Service) Status(ctx context.Context, c *hub.Conn, st protocol.UpdateStatus) error {
-	return s.db.WithTx(ctx, func(tx *store.Tx) error {
+	failed := false
+	err := s.db.WithTx(ctx, func(tx *store.Tx) error {
 		changed, err := tx.RecordUpdateStep(ctx, store.AgentUpdate{AgentID: c.AgentID, ReleaseID: st.ReleaseID,
 			FromVersion: st.FromVersion, ToVersion: st.ToVersion, Step: st.Step, Reason: st.Reason, Log: st.Log,
 			Done: st.Done, Total: st.Total}) // the server's clock orders the history: agents' clocks drift
@@ -311,9 +268,18 @@ func (s *Service) Status(ctx context.Context, c *hub.Conn, st protocol.UpdateSta
 		if changed && (st.Step == protocol.UpdateFailed || st.Step == protocol.UpdateRolledBack || st.Step == protocol.UpdateRefused) {
 			s.log.Warn("agent update did not happen", "agent_id", c.AgentID, "release_id", st.ReleaseID,
 				"from", st.FromVersion, "to", st.ToVersion, "step", st.Step, "reason", st.Reason)
+			failed = st.Step != protocol.UpdateRefused
 		}
 		return nil
 	})
+	if err != nil || !failed {
+		return err
+	}
+	if err := s.checkHalt(ctx, st.ReleaseID); err != nil {
+		// The rollout job checks again at its next run.
+		s.log.Error("apply the halt rules after a failed update", "release_id", st.ReleaseID, "err", err)
+	}
+	return nil
 }
 
 // isForeignKey reports a write that named a release (or agent) that does

@@ -263,6 +263,20 @@ type agentsView struct {
 	// depend on the result (site choices, sort), for htmx swaps that the
 	// filter form or a header link started.
 	OOB bool
+	// Bulk shows the row boxes and the bulk bar: the user can take at
+	// least one of its actions.
+	Bulk bool
+	// Update holds the choices of the bar's "Update now"; loaded for the
+	// whole page only, nil when the user cannot update agents.
+	Update *updateOptions
+}
+
+// Filter is the list's filter as the bulk bar sends it for "all
+// matching": the query without page and columns.
+func (v agentsView) Filter() string {
+	q := v.Query
+	q.Cols = nil
+	return q.values().Encode()
 }
 
 // osChoices are the operating systems the filter offers.
@@ -283,7 +297,7 @@ const liveRefreshID = "agents-table"
 // agentsPage serves GET /agents. htmx requests get the table fragment
 // only: the search box, filters, sort links and pager swap it in place,
 // and a presence event re-fetches it.
-func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
+func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, p access.Principal) error {
 	ctx := r.Context()
 	q := h.agentColumnsRemembered(w, r, parseAgentQuery(r.URL.Query()))
 	partial := isPartial(r)
@@ -333,9 +347,17 @@ func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 	if av.Vitals, err = h.cfg.DB.AgentVitals(ctx, agentIDs(agents), time.Now().Add(-vitalsSince)); err != nil {
 		return err
 	}
+	av.Bulk = h.cfg.Updates != nil && access.Can(p, access.ManageUpdates)
 	if !partial {
 		if av.Clients, _, err = h.cfg.DB.ListClients(ctx, store.Page{Limit: maxFilterChoices}); err != nil {
 			return err
+		}
+		if av.Update, err = h.updateOptions(ctx, p); err != nil {
+			return err
+		}
+		if av.Update != nil {
+			// The release page links here to roll a choice of agents back.
+			av.Update.Release, av.Update.Rollback = r.URL.Query().Get("release"), r.URL.Query().Get("rollback") == "1"
 		}
 	}
 

@@ -82,6 +82,8 @@ type clientView struct {
 	SiteMaintenance map[string]bool
 	// Channel is the client's release channel selector.
 	Channel *releaseChannelForm
+	// Update holds the choices of "Update agents now"; nil hides it.
+	Update *updateOptions
 }
 
 // clientPage serves GET /clients/{id}.
@@ -119,6 +121,9 @@ func (h *Handler) renderClientWith(w http.ResponseWriter, r *http.Request, statu
 	}
 	if cv.Channel, err = h.releaseChannelForm(ctx, "/clients/"+url.PathEscape(c.ID)+"/channel", own,
 		store.DefaultUpdateChannel+", the default", channelErr); err != nil {
+		return err
+	}
+	if cv.Update, err = h.updateOptions(ctx, principalOf(r)); err != nil {
 		return err
 	}
 	counts, err := h.cfg.DB.UnresolvedAlertCounts(ctx, store.LevelSite)

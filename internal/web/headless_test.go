@@ -111,6 +111,14 @@ func (b *headless) waitForPage(what, predicate string) {
 	}
 }
 
+// noScroll fails the test if the page scrolls sideways at the window's width.
+func (b *headless) noScroll(where string) {
+	b.t.Helper()
+	if got := b.eval(`String(document.documentElement.scrollWidth <= window.innerWidth)`); got != "true" {
+		b.t.Errorf("%s scrolls sideways at %s px", where, b.eval(`String(window.innerWidth)`))
+	}
+}
+
 // noProblems fails the test if the page reported a CSP violation or an error.
 func (b *headless) noProblems(where string) {
 	b.t.Helper()

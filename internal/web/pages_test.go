@@ -70,6 +70,7 @@ func TestEveryPageForEveryRole(t *testing.T) {
 			"/sites/" + f.site.ID + "/tokens":     {"expires_in": {"24h"}, "max_uses": {"0"}},
 			"/sites/" + f.site.ID + "/tokens?bad": {"expires_in": {"forever"}, "max_uses": {"x"}},
 			"/tokens/" + tok.ID + "/revoke":       nil,
+			"/updates":                            {"id": {a.ID}},
 		} {
 			res := b.post(path, form)
 			wantStatus(t, "readonly POST "+path, res, http.StatusForbidden)

@@ -23,7 +23,7 @@ import (
 // counts.
 var releaseSteps = []string{
 	store.UpdateOffered, protocol.UpdateDownloading, protocol.UpdateVerified, protocol.UpdateSwapped,
-	protocol.UpdateConfirmed, protocol.UpdateRefused, protocol.UpdateFailed, protocol.UpdateRolledBack,
+	protocol.UpdateConfirmed, protocol.UpdateRefused, protocol.UpdateFailed, protocol.UpdateRolledBack, protocol.UpdateCancelled,
 }
 
 // releaseStatuses are the statuses the list filters by.
@@ -227,6 +227,25 @@ type releaseView struct {
 	Agents  []store.AgentUpdate
 	Pager   pager
 	Error   string
+	// RollbackError is why a rollback instruction was refused.
+	RollbackError string
+	// Rollback holds the spread choices of "Roll back agents" and Targets
+	// the clients and sites it can name; nil when the user cannot update
+	// agents.
+	Rollback *updateOptions
+	Targets  []targetRef
+}
+
+// CanRollBack says "Roll back agents" can be offered: the release is
+// active and carries a signed rollback instruction.
+func (v releaseView) CanRollBack() bool {
+	return v.Rollback != nil && v.Release.RollbackAllowed && v.Release.Status == store.ReleaseActive
+}
+
+// AgentsURL lists the agents of the release's platform, with the bulk
+// bar set to roll them back to it.
+func (v releaseView) AgentsURL() string {
+	return "/agents?" + url.Values{"os": {v.Release.OS}, "release": {v.Release.ID}, "rollback": {"1"}}.Encode()
 }
 
 // CanHalt, CanResume and CanWithdraw say which buttons the status allows.
@@ -240,6 +259,11 @@ func (h *Handler) releasePage(w http.ResponseWriter, r *http.Request, _ access.P
 }
 
 func (h *Handler) renderRelease(w http.ResponseWriter, r *http.Request, status int, msg string) error {
+	return h.renderReleaseWith(w, r, status, msg, "")
+}
+
+// renderReleaseWith is renderRelease with the rollback form's error.
+func (h *Handler) renderReleaseWith(w http.ResponseWriter, r *http.Request, status int, msg, rollbackErr string) error {
 	ctx := r.Context()
 	rel, err := h.cfg.DB.GetRelease(ctx, r.PathValue("id"))
 	if err != nil {
@@ -254,8 +278,18 @@ func (h *Handler) renderRelease(w http.ResponseWriter, r *http.Request, status i
 	if err != nil {
 		return err
 	}
-	rv := releaseView{Release: rel, Steps: stepCounts(counts), Agents: items, Error: msg,
+	rv := releaseView{Release: rel, Steps: stepCounts(counts), Agents: items, Error: msg, RollbackError: rollbackErr,
 		Pager: newPager("/releases/"+url.PathEscape(rel.ID), url.Values{}, page, len(items), total)}
+	if rv.Rollback, err = h.updateOptions(ctx, principalOf(r)); err != nil {
+		return err
+	}
+	if rv.CanRollBack() {
+		scopes, err := h.assignScopes(ctx, targetRef{})
+		if err != nil {
+			return err
+		}
+		rv.Targets = scopes[1:] // not the default level: a rollback names a client or a site
+	}
 	title := fmt.Sprintf("Release %s %s/%s", rel.Version, rel.OS, rel.Arch)
 	return h.render(w, r, status, "release", "", view{Title: title, Nav: "releases", Page: rv})
 }
@@ -274,4 +308,38 @@ func (h *Handler) setReleaseStatus(status string) pageFunc {
 		http.Redirect(w, r, "/releases/"+url.PathEscape(r.PathValue("id")), http.StatusSeeOther)
 		return nil
 	}
+}
+
+// allowRollback serves POST /releases/{id}/rollback: the upload of the
+// rollback instruction `steward release sign --rollback` wrote, stored
+// through the same manage service as POST /api/v1/releases/{id}/rollback
+// (which checks it against the trusted keys and the release, and audits it).
+func (h *Handler) allowRollback(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if err := access.Require(p, access.ManageUpdates); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if _, err := h.cfg.DB.GetRelease(r.Context(), id); err != nil {
+		return err
+	}
+	b, err := postedStatement(r)
+	if err == nil {
+		var rb protocol.SignedRollback
+		if rb, err = protocol.DecodeSignedRollback(b); err != nil {
+			return h.renderReleaseWith(w, r, http.StatusBadRequest, "",
+				"This is not a rollback instruction of steward release sign --rollback: "+strings.TrimPrefix(err.Error(), "decode rollback instruction: ")+".")
+		}
+		_, err = h.cfg.Manage.AllowRollback(r.Context(), p, h.cfg.ReleaseKeys, id, rb)
+	}
+	if errors.Is(err, manage.ErrNoReleaseKeys) {
+		return h.renderReleaseWith(w, r, http.StatusConflict, "", upperFirst(err.Error())+".")
+	}
+	if pr, ok := formProblem(err); ok {
+		return h.renderReleaseWith(w, r, pr.Status, "", pr.Message)
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/releases/"+url.PathEscape(id)+"#rollback", http.StatusSeeOther)
+	return nil
 }

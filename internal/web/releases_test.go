@@ -41,12 +41,17 @@ func eachReleaseEnv(t *testing.T, fn func(t *testing.T, e *testEnv)) {
 	servertest.Each(t, releaseOptions(t), func(t *testing.T, s *servertest.Server) { fn(t, newEnv(t, s)) })
 }
 
+// linuxRelease is what a release key signs for data as version for
+// linux/amd64.
+func linuxRelease(version string, data []byte) protocol.ReleaseStatement {
+	sum := sha256.Sum256(data)
+	return protocol.ReleaseStatement{Version: version, OS: "linux", Arch: "amd64", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+}
+
 // signed returns the .sig file of data as version for linux/amd64.
 func signed(t *testing.T, priv ed25519.PrivateKey, version string, data []byte) string {
 	t.Helper()
-	sum := sha256.Sum256(data)
-	s, err := protocol.SignRelease(priv, protocol.ReleaseStatement{Version: version, OS: "linux", Arch: "amd64",
-		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+	s, err := protocol.SignRelease(priv, linuxRelease(version, data))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,27 @@ func (h *Handler) funcs() template.FuncMap {
 			return strconv.FormatInt(min(100, done*100/total), 10) + " %"
 		},
 		"channelArgs": func(v view, f *releaseChannelForm) channelArgs { return channelArgs{View: v, Form: f} },
+		"updateArgs": func(o *updateOptions, prefix string, rollback bool) updateArgs {
+			return updateArgs{Opts: o, Prefix: prefix, Rollback: rollback}
+		},
+		"updatePanel": func(v view, o *updateOptions, target, back, what string) updatePanel {
+			return updatePanel{View: v, Opts: o, Target: target, Back: back, What: what}
+		},
 	}
+}
+
+// updateArgs are the arguments of the update-options template.
+type updateArgs struct {
+	Opts     *updateOptions
+	Prefix   string
+	Rollback bool
+}
+
+// updatePanel are the arguments of the update-panel template.
+type updatePanel struct {
+	View               view
+	Opts               *updateOptions
+	Target, Back, What string
 }
 
 // channelArgs are the arguments of the release-channel template.

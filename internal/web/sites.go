@@ -54,6 +54,8 @@ type siteView struct {
 	Warnings []string
 	// Channel is the site's release channel selector.
 	Channel *releaseChannelForm
+	// Update holds the choices of "Update agents now"; nil hides it.
+	Update *updateOptions
 }
 
 // Lifetimes lists the expiry choices.
@@ -98,6 +100,9 @@ func (h *Handler) renderSiteWith(w http.ResponseWriter, r *http.Request, status 
 		return err
 	}
 	if sv.Channel, err = h.releaseChannelForm(ctx, "/sites/"+url.PathEscape(s.ID)+"/channel", own, inherited, channelErr); err != nil {
+		return err
+	}
+	if sv.Update, err = h.updateOptions(ctx, principalOf(r)); err != nil {
 		return err
 	}
 	return h.render(w, r, status, "site", "", view{Title: s.Name + " · " + s.ClientName, Nav: "clients", Page: sv})

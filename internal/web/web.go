@@ -21,6 +21,7 @@ import (
 	"github.com/steward-rmm/steward/internal/bus"
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/effective"
+	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -52,6 +53,9 @@ type Config struct {
 	// Updates offers updates to agents ("Update now"); nil hides the
 	// button.
 	Updates *updates.Service
+	// Jobs runs scripts and keeps the script library; nil hides the
+	// script pages and actions.
+	Jobs *jobs.Service
 	// ReleaseKeys are the release public keys an uploaded release must be
 	// signed with; none refuses every upload, as the API does.
 	ReleaseKeys []protocol.ReleaseKey
@@ -184,7 +188,11 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /clients/{id}/channel", h.authed(h.setClientChannel))
 	mux.Handle("GET /releases", h.authed(h.releasesPage))
 	mux.Handle("POST /releases", h.authedUpload(h.publishRelease))
+	mux.Handle("GET /releases/keys", h.authed(h.releaseKeysPage))
+	mux.Handle("POST /releases/keys", h.authed(h.addKeyStatement))
 	mux.Handle("GET /releases/{id}", h.authed(h.releasePage))
+	mux.Handle("POST /releases/{id}/rollback", h.authed(h.allowRollback))
+	mux.Handle("POST /updates", h.authed(h.updateNow))
 	mux.Handle("POST /releases/{id}/halt", h.authed(h.setReleaseStatus(store.ReleaseHalted)))
 	mux.Handle("POST /releases/{id}/resume", h.authed(h.setReleaseStatus(store.ReleaseActive)))
 	mux.Handle("POST /releases/{id}/withdraw", h.authed(h.setReleaseStatus(store.ReleaseWithdrawn)))

@@ -293,7 +293,7 @@ func moveAside(cfgPath string, now time.Time) ([]string, error) {
 	var moved []string
 	for _, p := range []string{
 		cfgPath, config.StatePath(cfgPath), config.PolicyPath(cfgPath),
-		config.CommandsPath(cfgPath), config.MetricsDir(cfgPath), helpRequestsPath(cfgPath),
+		config.CommandsPath(cfgPath), config.MetricsDir(cfgPath), helpRequestsPath(cfgPath), config.ScriptsDir(cfgPath),
 	} {
 		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -18,6 +18,7 @@ import (
 	"github.com/steward-rmm/steward/internal/agent/footprint"
 	"github.com/steward-rmm/steward/internal/agent/inventory"
 	"github.com/steward-rmm/steward/internal/agent/metrics"
+	"github.com/steward-rmm/steward/internal/agent/script"
 	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/agent/update"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -153,6 +154,11 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	if buf != nil {
 		opts.Metrics = buf
+	}
+	if runner, err := script.New(config.ScriptsDir(*path), log); err != nil {
+		log.Error("scripts are off", "err", err)
+	} else {
+		opts.Scripts = runner
 	}
 	// Updates: the binary this process was started from is the one an
 	// update replaces; a finished update ends Run with errUpdated.

@@ -250,7 +250,7 @@ func postUninstall(ctx context.Context, serverURL string, cfg config.Config, bod
 func removeAgentFiles(cfgPath string) ([]string, error) {
 	paths := []string{
 		cfgPath, config.StatePath(cfgPath), config.PolicyPath(cfgPath),
-		config.CommandsPath(cfgPath), config.MetricsDir(cfgPath), helpRequestsPath(cfgPath),
+		config.CommandsPath(cfgPath), config.MetricsDir(cfgPath), helpRequestsPath(cfgPath), config.ScriptsDir(cfgPath),
 		updateDir(cfgPath),                           // the update state and downloads
 		filepath.Join(filepath.Dir(cfgPath), "logs"), // service logs on Windows
 	}

@@ -81,3 +81,10 @@ func WriteFile(path string, data []byte) error {
 func CommandsPath(configPath string) string {
 	return filepath.Join(filepath.Dir(configPath), "commands.json")
 }
+
+// ScriptsDir returns the directory beside a config file where scripts run
+// and their output is kept: /etc/steward-agent/agent.json →
+// /etc/steward-agent/scripts.
+func ScriptsDir(configPath string) string {
+	return filepath.Join(filepath.Dir(configPath), "scripts")
+}

@@ -12,8 +12,9 @@ import (
 // ledger): its result goes to the ledger, from which the session sends
 // it; commands that take time run elsewhere and finish there. now, when
 // ok, is a result to send at once: for a command that does not decode, or
-// the result of one offered again.
-func (c *Client) command(ctx context.Context, data json.RawMessage) (now protocol.Result, ok bool) {
+// the result of one offered again. send writes on the connection the
+// command came on (CommandScriptOutput answers on it).
+func (c *Client) command(ctx context.Context, data json.RawMessage, send func(typ string, payload any) error) (now protocol.Result, ok bool) {
 	cmd, err := protocol.DecodeCommand(data)
 	if err != nil {
 		var partial struct {
@@ -45,6 +46,23 @@ func (c *Client) command(ctx context.Context, data json.RawMessage) (now protoco
 			}
 			return protocol.Result{}, false
 		}
+	case protocol.CommandScript:
+		if c.scripts != nil {
+			if res, queued := c.scripts.start(cmd); !queued {
+				c.finish(res)
+			}
+			return protocol.Result{}, false
+		}
+	case protocol.CommandScriptKill:
+		if c.scripts != nil {
+			c.finish(c.scripts.kill(cmd))
+			return protocol.Result{}, false
+		}
+	case protocol.CommandScriptOutput:
+		if c.scripts != nil {
+			c.finish(c.scripts.output(cmd, send))
+			return protocol.Result{}, false
+		}
 	}
 	c.finish(protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultUnsupported,
 		Error: "this agent version does not support the command " + cmd.Name})
@@ -54,8 +72,13 @@ func (c *Client) command(ctx context.Context, data json.RawMessage) (now protoco
 // finish records a command's result for the session to send.
 func (c *Client) finish(res protocol.Result) { c.ledger.finish(res, time.Now()) }
 
-// sendResults sends the results waiting in the ledger.
+// sendResults sends the results waiting in the ledger, after the live
+// script messages waiting: a run's output is pushed before its result is
+// finished, so the server gets the output before the result.
 func (c *Client) sendResults(send func(typ string, payload any) error) error {
+	if err := c.live.send(send); err != nil {
+		return err
+	}
 	for _, res := range c.ledger.unsent() {
 		if err := send(protocol.TypeResult, res); err != nil {
 			return err

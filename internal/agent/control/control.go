@@ -114,6 +114,9 @@ type Options struct {
 	// Updates, if set, takes update offers; without it the agent answers
 	// them as unsupported.
 	Updates Updates
+	// Scripts, if set, runs scripts (a script.Runner); without it the
+	// agent answers script commands as unsupported.
+	Scripts Scripts
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
@@ -161,6 +164,11 @@ type Client struct {
 	help *helpOutbox
 	// updates holds update reports until a connection takes them.
 	updates *updateOutbox
+	// scripts runs scripts; nil without Options.Scripts. Its goroutine
+	// lives as long as Run.
+	scripts *scriptWorker
+	// live holds the scripts' live messages for the connection up.
+	live *liveOutbox
 	// alive is Alive in Unix nanoseconds.
 	alive atomic.Int64
 	// factsNow asks the connection to check the facts at once (see
@@ -216,11 +224,15 @@ func New(opts Options) (*Client, error) {
 		ledger:    newLedger(opts.CommandsFile, opts.Log),
 		help:      newHelpOutbox(opts.HelpFile, opts.Log),
 		updates:   newUpdateOutbox(),
+		live:      newLiveOutbox(),
 		factsNow:  make(chan struct{}, 1),
 	}
 	c.beat()
 	if opts.Inventory != nil {
 		c.inv = newInventoryWorker(c)
+	}
+	if opts.Scripts != nil {
+		c.scripts = newScriptWorker(c)
 	}
 	return c, nil
 }
@@ -282,13 +294,10 @@ func connectURL(serverURL string) (string, error) {
 // cycle, once per cycle: a replica stopping on purpose is no reason to wait.
 func (c *Client) Run(ctx context.Context) error {
 	if c.inv != nil {
-		ictx, stop := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Go(func() { c.inv.run(ictx) })
-		defer func() {
-			stop()
-			wg.Wait()
-		}()
+		defer goUntilReturn(ctx, c.inv.run)()
+	}
+	if c.scripts != nil {
+		defer goUntilReturn(ctx, c.scripts.run)()
 	}
 	bo := backoff.Backoff{Base: c.opts.BackoffBase, Cap: c.opts.BackoffCap, Rand: c.opts.Rand}
 	// Base equal to Cap: every delay is drawn from [0, FailoverDelay).
@@ -332,6 +341,18 @@ func (c *Client) Run(ctx context.Context) error {
 		if !c.sleep(ctx, delay) {
 			return nil
 		}
+	}
+}
+
+// goUntilReturn runs f on a goroutine until the returned stop is called,
+// which cancels f's context and waits for f to return.
+func goUntilReturn(ctx context.Context, f func(context.Context)) (stop func()) {
+	fctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { f(fctx) })
+	return func() {
+		cancel()
+		wg.Wait()
 	}
 }
 

@@ -61,14 +61,15 @@ type session struct {
 	deadAfter time.Duration // silence that counts as a dead connection
 	silence   *time.Timer
 	heartbeat *time.Ticker // nil until welcome
-	// metricsReady, resultsReady, helpReady and updatesReady are nil
-	// until welcome.
-	metricsReady, resultsReady, helpReady, updatesReady <-chan struct{}
+	// metricsReady, resultsReady, helpReady, updatesReady and liveReady
+	// are nil until welcome.
+	metricsReady, resultsReady, helpReady, updatesReady, liveReady <-chan struct{}
 	// helpSent holds the help requests sent on this connection.
 	helpSent map[string]bool
 }
 
 func (s *session) stop() {
+	s.c.live.setOnline(false)
 	s.metrics.stop()
 	s.silence.Stop()
 	if s.heartbeat != nil {
@@ -143,6 +144,8 @@ func (s *session) run(ctx context.Context, msgs <-chan protocol.Envelope, readEr
 			err = s.sendHelp(ctx)
 		case <-s.updatesReady:
 			err = s.c.updates.send(s.sendFunc(ctx))
+		case <-s.liveReady:
+			err = s.c.live.send(s.sendFunc(ctx))
 		case <-ctx.Done():
 			if err := s.conn.Close(websocket.StatusNormalClosure, "agent shutting down"); err != nil {
 				s.c.opts.Log.DebugContext(ctx, "close control connection", "err", err)
@@ -266,6 +269,9 @@ func (s *session) onWelcome(ctx context.Context, env protocol.Envelope) error {
 	if err := c.updates.send(s.sendFunc(ctx)); err != nil {
 		return err
 	}
+	// Scripts' live output from now on.
+	c.live.setOnline(true)
+	s.liveReady = c.live.ready
 	s.metricsReady = s.metrics.ready()
 	return s.sendMetrics(ctx)
 }
@@ -290,7 +296,7 @@ func (s *session) onError(ctx context.Context, env protocol.Envelope) error {
 
 // onCommand runs or starts a command and sends what results are ready.
 func (s *session) onCommand(ctx context.Context, env protocol.Envelope) error {
-	if res, ok := s.c.command(ctx, env.Data); ok {
+	if res, ok := s.c.command(ctx, env.Data, s.sendFunc(ctx)); ok {
 		if err := s.send(ctx, protocol.TypeResult, res); err != nil {
 			return err
 		}

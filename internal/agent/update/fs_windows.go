@@ -6,6 +6,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+// nativeStrategy: a running executable can be renamed, not replaced.
+const nativeStrategy = renameAside
+
 // rename moves a file with write-through, so that the move is on disk when
 // it returns; it never replaces an existing file. Windows lets a running
 // executable be renamed (not deleted or written).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -50,25 +51,75 @@ func (u *Updater) Started() (*protocol.PendingUpdate, *protocol.UpdateStatus, er
 	return nil, nil, nil
 }
 
-// settleSwap resolves a swap that was interrupted: if the new binary is in
-// place the update counts as swapped (its deadline starts now); otherwise
-// the backup goes back where it was, if it was moved, and the update is
-// forgotten (the server offers it again).
+// settleSwap resolves a swap that was interrupted. The new binary in
+// place: the update counts as swapped (its deadline starts now). Otherwise
+// the update is forgotten (the server offers it again), and where the
+// installed path is empty (renameAside killed between its two renames)
+// the previous binary goes back rather than the staged new one forward:
+// the previous one is known to have run here. The staged one is taken only
+// when the backup is gone too and it is the binary that was verified.
 func (u *Updater) settleSwap(st *State) error {
 	p := st.Pending
-	if sum, err := fileSHA256(u.Binary); err == nil && sum == p.ToSHA256 {
+	staged := stagedPath(u.Binary)
+	swapped := func() error {
 		p.Phase, p.SwappedAt = PhaseSwapped, u.now().UTC()
 		p.Deadline = p.SwappedAt.Add(protocol.DefaultConfirmDeadline)
 		return SaveState(u.Dir, *st)
 	}
-	if _, err := os.Stat(u.Binary); errors.Is(err, os.ErrNotExist) {
-		if err := rename(p.Backup, u.Binary); err != nil {
-			return fmt.Errorf("restore %s after an interrupted update: %w", u.Binary, err)
-		}
+	if sum, err := fileSHA256(u.Binary); err == nil && sum == p.ToSHA256 {
+		return swapped()
 	}
-	os.Remove(stagedPath(u.Binary))
+	if missing(u.Binary) {
+		rerr := rename(p.Backup, u.Binary)
+		if _, err := os.Stat(u.Binary); err != nil {
+			// No backup to restore (and nobody restored it meanwhile).
+			if sum, err := fileSHA256(staged); err == nil && sum == p.ToSHA256 && rename(staged, u.Binary) == nil {
+				syncDir(dirOf(u.Binary))
+				return swapped()
+			}
+			return fmt.Errorf("restore %s after an interrupted update: %w", u.Binary, rerr)
+		}
+		syncDir(dirOf(u.Binary))
+	}
+	os.Remove(staged)
 	st.Pending = nil
 	return SaveState(u.Dir, *st)
+}
+
+// Repair puts a binary back at the installed path when a crash left it
+// empty: between the two renames of a swap or a rollback where the OS
+// cannot replace a running binary in one step (Windows). The watchdog
+// calls it before it starts the agent, since an agent with no binary
+// cannot start to do it; it says what it did, "" when the binary is there.
+func (u *Updater) Repair() (string, error) {
+	if !missing(u.Binary) {
+		return "", nil
+	}
+	st, err := LoadState(u.Dir)
+	if err != nil {
+		return "", err
+	}
+	if st.Pending == nil {
+		return "", fmt.Errorf("%s is missing and no update is pending to restore it from", u.Binary)
+	}
+	p := st.Pending
+	switch p.Phase {
+	case PhaseSwapping:
+		if err := u.settleSwap(&st); err != nil {
+			return "", err
+		}
+		if st.Pending != nil {
+			return fmt.Sprintf("the update to %s was interrupted after the previous binary was moved aside; the new binary (verified) is now in place", p.ToVersion), nil
+		}
+		return fmt.Sprintf("the update to %s was interrupted while the binary was being replaced; %s is back in place", p.ToVersion, p.FromVersion), nil
+	case PhaseSwapped:
+		reason := fmt.Sprintf("the rollback of %s was interrupted; finished when the binary was found missing", p.ToVersion)
+		if err := u.Rollback(reason); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("an interrupted rollback of %s is finished; %s is back in place", p.ToVersion, p.FromVersion), nil
+	}
+	return "", fmt.Errorf("%s is missing; the update to %s is %s, which never leaves it so", u.Binary, p.ToVersion, p.Phase)
 }
 
 // Leftovers names the files an update may leave beside the installed
@@ -149,10 +200,12 @@ func (u *Updater) RollbackDue(now time.Time) (string, bool) {
 	case p.Phase == PhaseSwapping:
 		// Interrupted mid-swap and nobody started since (the binary may be
 		// missing, so nobody can): settle it now.
-		if _, err := os.Stat(u.Binary); errors.Is(err, os.ErrNotExist) {
+		if missing(u.Binary) {
 			return "the update was interrupted while the binary was being replaced", true
 		}
 	case p.Phase != PhaseSwapped:
+	case missing(u.Binary):
+		return fmt.Sprintf("the rollback of %s was interrupted; the binary is missing", p.ToVersion), true
 	case p.Starts > MaxStartsUnconfirmed:
 		return fmt.Sprintf("%s started %d times without being confirmed by the server", p.ToVersion, p.Starts), true
 	case now.After(p.Deadline):
@@ -176,19 +229,17 @@ func (u *Updater) Rollback(reason string) error {
 	if p.Phase != PhaseSwapped {
 		return nil
 	}
-	if _, err := os.Stat(p.Backup); err != nil {
-		return fmt.Errorf("roll back %s: the previous binary %s is gone: %w", p.ToVersion, p.Backup, err)
-	}
 	failed := failedPath(u.Binary)
-	os.Remove(failed)
-	if err := rename(u.Binary, failed); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("roll back %s: move the failed binary aside: %w", p.ToVersion, err)
+	if _, err := os.Stat(p.Backup); err != nil {
+		// Restored already by a rollback killed before it saved the state:
+		// the binary is not the new one any more.
+		if sum, serr := fileSHA256(u.Binary); serr != nil || sum == p.ToSHA256 {
+			return fmt.Errorf("roll back %s: the previous binary %s is gone: %w", p.ToVersion, p.Backup, err)
+		}
+	} else if err := u.restore(u.Binary, p.Backup, failed); err != nil {
+		return fmt.Errorf("roll back %s: %w", p.ToVersion, err)
 	}
-	if err := rename(p.Backup, u.Binary); err != nil {
-		rename(failed, u.Binary) // leave a binary in place whatever happens
-		return fmt.Errorf("roll back %s: restore %s: %w", p.ToVersion, p.Backup, err)
-	}
-	syncDir(dirOf(u.Binary))
+	u.at(stepSave)
 	// The failed binary may still be running (Windows keeps its image):
 	// removed now where possible, else by the next update.
 	os.Remove(failed)
@@ -199,6 +250,11 @@ func (u *Updater) Rollback(reason string) error {
 	p.Phase, p.Reason = PhaseRolledBack, reason
 	u.removeDownloads()
 	return SaveState(u.Dir, st)
+}
+
+func missing(path string) bool {
+	_, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 func failedPath(binary string) string {

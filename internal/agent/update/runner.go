@@ -186,6 +186,9 @@ func (r *Runner) apply(ctx context.Context, offer protocol.UpdateOffer) bool {
 		switch {
 		case errors.Is(err, ErrRestart):
 			return true
+		case errors.As(err, new(*Cancelled)):
+			r.Log.Info("update called back by the server", "release_id", offer.ReleaseID, "version", offer.Release.Statement.Version, "err", err)
+			return false
 		case errors.As(err, &busy) && time.Now().Before(deadline):
 			wait := busy.Wait + time.Duration(r.rand(int64(busy.Wait)/2+1))
 			r.Log.Info("the server is busy serving downloads; trying again", "release_id", offer.ReleaseID, "in", wait)

@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/steward-rmm/steward/internal/protocol"
 )
@@ -45,6 +47,13 @@ var ErrRestart = errors.New("the agent binary was updated; restart")
 type Refused struct{ Reason string }
 
 func (r *Refused) Error() string { return "update refused: " + r.Reason }
+
+// Cancelled says that the server called the offer back before the
+// download (the release's rollout was halted, or it was withdrawn): the
+// agent drops it, and it is no failure of this version here.
+type Cancelled struct{ Reason string }
+
+func (c *Cancelled) Error() string { return "update called back: " + c.Reason }
 
 // Busy says that the server serves as many downloads as it allows; try
 // again after Wait.
@@ -81,6 +90,13 @@ type Updater struct {
 	// SelfCheck runs the staged binary and returns the version it says it
 	// is; nil runs "BINARY version --check --config CONFIG".
 	SelfCheck func(ctx context.Context, binary, config string) (string, error)
+
+	// swapStrategy overrides the OS's way of replacing the binary (tests
+	// run both on one OS).
+	swapStrategy strategy
+	// crash, if set, is called before each step of a swap or a rollback;
+	// tests panic there to leave the files as a kill -9 would.
+	crash func(step string)
 }
 
 func (u *Updater) now() time.Time {
@@ -159,8 +175,16 @@ func (u *Updater) Apply(ctx context.Context, offer protocol.UpdateOffer) error {
 	}
 
 	part, err := u.download(ctx, offer, status)
-	var busy *Busy
+	var (
+		busy      *Busy
+		cancelled *Cancelled
+	)
 	if errors.As(err, &busy) {
+		return err
+	}
+	if errors.As(err, &cancelled) {
+		status.Step, status.Reason, status.Done, status.Total = protocol.UpdateCancelled, cancelled.Reason, 0, 0
+		u.report(status)
 		return err
 	}
 	if err != nil {
@@ -203,7 +227,13 @@ func (u *Updater) Apply(ctx context.Context, offer protocol.UpdateOffer) error {
 		os.Remove(staged)
 		return fail("swap", err, "")
 	}
-	if err := swap(u.Binary, staged, p.Backup); err != nil {
+	if err := u.swap(u.Binary, staged, p.Backup); err != nil {
+		if _, serr := os.Stat(u.Binary); serr != nil {
+			// Neither binary could be put back: the state keeps saying
+			// swapping, and the watchdog or the next start restores one
+			// (Repair).
+			return fail("swap", err, "")
+		}
 		os.Remove(staged)
 		st.Pending = nil
 		if serr := SaveState(u.Dir, st); serr != nil {
@@ -211,6 +241,7 @@ func (u *Updater) Apply(ctx context.Context, offer protocol.UpdateOffer) error {
 		}
 		return fail("swap", err, "")
 	}
+	u.at(stepSave)
 	p.Phase, p.SwappedAt = PhaseSwapped, u.now().UTC()
 	p.Deadline = p.SwappedAt.Add(deadline)
 	if err := SaveState(u.Dir, st); err != nil {
@@ -234,27 +265,6 @@ func backupPath(binary string) string {
 func stagedPath(binary string) string {
 	ext := filepath.Ext(binary)
 	return strings.TrimSuffix(binary, ext) + ".new" + ext
-}
-
-// swap puts staged in binary's place, keeping binary as backup. The
-// running binary can be renamed on every OS (Windows refuses only its
-// deletion and writing to it); if the second rename fails the first is
-// undone.
-func swap(binary, staged, backup string) error {
-	if err := os.Remove(backup); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove an old backup: %w", err)
-	}
-	if err := rename(binary, backup); err != nil {
-		return fmt.Errorf("keep the current binary as %s: %w", backup, err)
-	}
-	if err := rename(staged, binary); err != nil {
-		if uerr := rename(backup, binary); uerr != nil {
-			return fmt.Errorf("move the new binary in: %w; and putting the old one back failed: %v", err, uerr)
-		}
-		return fmt.Errorf("move the new binary in: %w", err)
-	}
-	syncDir(filepath.Dir(binary))
-	return nil
 }
 
 // stage checks the downloaded file against the signed statement and copies
@@ -356,6 +366,14 @@ func (u *Updater) download(ctx context.Context, offer protocol.UpdateOffer, stat
 			wait = time.Duration(min(secs, 3600)) * time.Second
 		}
 		return "", &Busy{Wait: wait}
+	case http.StatusGone:
+		var e protocol.ErrorResponse
+		if err := json.NewDecoder(io.LimitReader(res.Body, 1024)).Decode(&e); err != nil || e.Error == "" {
+			e.Error = "the server no longer offers this release"
+		}
+		os.Remove(part)
+		// The reason goes back to the server in a report it bounds.
+		return "", &Cancelled{Reason: truncateReason(e.Error)}
 	default:
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 512))
 		return "", fmt.Errorf("download: %s: %s", res.Status, strings.TrimSpace(string(msg)))
@@ -416,4 +434,24 @@ func runSelfCheck(ctx context.Context, binary, config string) (string, error) {
 		return said, fmt.Errorf("%s version --check: %w", filepath.Base(binary), err)
 	}
 	return strings.TrimPrefix(said, "v"), nil
+}
+
+// truncateReason bounds a reason the server gave to what an update report
+// carries, as valid UTF-8 without control characters.
+func truncateReason(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	const limit = 256
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

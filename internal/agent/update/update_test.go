@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -35,17 +36,19 @@ type releaseServer struct {
 	files    map[string][]byte // release ID → bytes served
 	ranges   []string          // Range headers seen
 	busy     bool
+	gone     map[string]string // release ID → the server's reason
 	lastAuth string
 }
 
 func newReleaseServer(t *testing.T) *releaseServer {
-	rs := &releaseServer{files: map[string][]byte{}}
+	rs := &releaseServer{files: map[string][]byte{}, gone: map[string]string{}}
 	rs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rs.mu.Lock()
 		rs.lastAuth = r.Header.Get("Authorization")
 		rs.ranges = append(rs.ranges, r.Header.Get("Range"))
 		busy := rs.busy
 		data, ok := rs.files[strings.TrimPrefix(r.URL.Path, protocol.ReleaseFilePath)]
+		gone, isGone := rs.gone[strings.TrimPrefix(r.URL.Path, protocol.ReleaseFilePath)]
 		rs.mu.Unlock()
 		if r.Header.Get("Authorization") != "Agent a.s" {
 			http.Error(w, "no", http.StatusUnauthorized)
@@ -54,6 +57,12 @@ func newReleaseServer(t *testing.T) *releaseServer {
 		if busy {
 			w.Header().Set("Retry-After", "7")
 			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		if isGone {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusGone)
+			json.NewEncoder(w).Encode(protocol.ErrorResponse{Error: gone})
 			return
 		}
 		if !ok {
@@ -373,6 +382,49 @@ func TestDownloadResumesAndBacksOff(t *testing.T) {
 	}
 }
 
+// TestCalledBack: an offer the server called back (its rollout halted)
+// is dropped when the download is refused as gone: reported cancelled,
+// not failed, and the version not marked as failed here.
+func TestCalledBack(t *testing.T) {
+	f := newFixture(t)
+	data := []byte("version 1.1.0")
+	f.rs.serve("r", data)
+	offer := offerFor(t, releasePriv, "r", "1.1.0", "linux", "amd64", data)
+	before := read(t, f.u.Binary)
+	// A part left by an earlier attempt goes too.
+	os.MkdirAll(f.u.Dir, 0o700)
+	os.WriteFile(f.u.partPath(offer.Release.Statement), data[:3], 0o600)
+	f.rs.mu.Lock()
+	f.rs.gone["r"] = "the offer of 1.1.0 was called back: its rollout was halted"
+	f.rs.mu.Unlock()
+
+	var cancelled *Cancelled
+	if err := f.u.Apply(t.Context(), offer); !errors.As(err, &cancelled) || !strings.Contains(cancelled.Reason, "halted") {
+		t.Fatalf("Apply = %v, want Cancelled with the server's reason", err)
+	}
+	if last := f.last(); last.Step != protocol.UpdateCancelled || !strings.Contains(last.Reason, "halted") {
+		t.Errorf("last report %+v, want cancelled with the reason", last)
+	}
+	if read(t, f.u.Binary) != before {
+		t.Error("the installed binary changed")
+	}
+	if _, err := os.Stat(f.u.partPath(offer.Release.Statement)); !os.IsNotExist(err) {
+		t.Errorf("the partial download is still there: %v", err)
+	}
+	st, err := LoadState(f.u.Dir)
+	if err != nil || st.Pending != nil || len(st.Failed) != 0 {
+		t.Errorf("state %+v (%v), want nothing pending or failed", st, err)
+	}
+	// Offered again later (the rollout resumed), it installs.
+	f.rs.mu.Lock()
+	delete(f.rs.gone, "r")
+	f.rs.mu.Unlock()
+	f.u.SelfCheck = func(context.Context, string, string) (string, error) { return "1.1.0", nil }
+	if err := f.u.Apply(t.Context(), offer); !errors.Is(err, ErrRestart) {
+		t.Fatalf("Apply after the resume = %v", err)
+	}
+}
+
 func TestRollback(t *testing.T) {
 	f := newFixture(t)
 	newBin := []byte("version 1.1.0")
@@ -470,12 +522,7 @@ func TestInterruptedSwap(t *testing.T) {
 			if got := read(t, f.u.Binary); got != tt.wantBinary {
 				t.Errorf("binary %q, want %q", got, tt.wantBinary)
 			}
-			st, _ := LoadState(f.u.Dir)
-			phase := ""
-			if st.Pending != nil {
-				phase = st.Pending.Phase
-			}
-			if phase != tt.wantPhase {
+			if phase := pendingPhase(t, f.u.Dir); phase != tt.wantPhase {
 				t.Errorf("phase %q, want %q", phase, tt.wantPhase)
 			}
 		})

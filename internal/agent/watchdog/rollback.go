@@ -17,6 +17,10 @@ type Updates interface {
 	Rollback(reason string) error
 	// Swapped reports whether a new binary is in place unconfirmed.
 	Swapped() bool
+	// Repair puts a binary back at the installed path when a crash in the
+	// middle of a swap or a rollback left it empty, and says what it did
+	// ("" when the binary is there).
+	Repair() (string, error)
 }
 
 // MaxFailuresUnconfirmed is how often the agent may stop or fail to start
@@ -43,6 +47,31 @@ type RollbackWatch struct {
 
 	mu       sync.Mutex
 	failures int // agent failures seen while an update is unconfirmed
+
+	// files serializes what moves the binary (Repair, Rollback): both the
+	// agent's starts and the periodic check may want to.
+	files sync.Mutex
+}
+
+// Repair makes sure there is a binary to start the agent from: a kill in
+// the middle of a swap on Windows leaves the installed path empty until
+// someone puts the backup back, and an agent with no binary cannot. Called
+// before every start of the agent; a failure is logged and the start goes
+// ahead (it fails and is retried with backoff).
+func (w *RollbackWatch) Repair() {
+	w.files.Lock()
+	defer w.files.Unlock()
+	w.repair()
+}
+
+func (w *RollbackWatch) repair() {
+	did, err := w.Updates.Repair()
+	switch {
+	case err != nil:
+		w.Log.Error("the agent binary is missing and cannot be restored", "err", err)
+	case did != "":
+		w.Log.Warn("restored the agent binary before starting it", "what", did)
+	}
 }
 
 // AgentFailed counts a stop or failed start of the agent.
@@ -72,6 +101,23 @@ func (w *RollbackWatch) Check(ctx context.Context) {
 	if w.Now != nil {
 		now = w.Now()
 	}
+	if !w.rollback(now) {
+		return
+	}
+	if err := w.RestartAgent(ctx); err != nil {
+		w.Log.Error("restart the agent on the previous binary", "err", err)
+		return
+	}
+	w.Log.Info("agent restarted on the previous binary")
+}
+
+// rollback rolls back if an update is due for it, and says whether it did.
+func (w *RollbackWatch) rollback(now time.Time) bool {
+	w.files.Lock()
+	defer w.files.Unlock()
+	// An interrupted swap is settled here, not rolled back: there is no
+	// agent to restart, the next start finds the binary in place.
+	w.repair()
 	reason, due := w.Updates.RollbackDue(now)
 	w.mu.Lock()
 	if !w.Updates.Swapped() {
@@ -86,16 +132,12 @@ func (w *RollbackWatch) Check(ctx context.Context) {
 	}
 	w.mu.Unlock()
 	if !due {
-		return
+		return false
 	}
 	w.Log.Warn("rolling back the agent update", "reason", reason)
 	if err := w.Updates.Rollback(reason); err != nil {
 		w.Log.Error("roll back the agent update", "err", err)
-		return
+		return false
 	}
-	if err := w.RestartAgent(ctx); err != nil {
-		w.Log.Error("restart the agent on the previous binary", "err", err)
-		return
-	}
-	w.Log.Info("agent restarted on the previous binary")
+	return true
 }

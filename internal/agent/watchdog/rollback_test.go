@@ -16,6 +16,10 @@ type fakeUpdates struct {
 	rolled   []string
 	failRoll error
 	swapped  bool
+
+	repairs    int
+	repaired   string
+	failRepair error
 }
 
 func (f *fakeUpdates) RollbackDue(time.Time) (string, bool) {
@@ -28,6 +32,13 @@ func (f *fakeUpdates) Swapped() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.swapped
+}
+
+func (f *fakeUpdates) Repair() (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.repairs++
+	return f.repaired, f.failRepair
 }
 
 func (f *fakeUpdates) Rollback(reason string) error {
@@ -114,6 +125,36 @@ func TestSupervisorKick(t *testing.T) {
 		rec.mu.Unlock()
 		if !terminated || starts != 2 {
 			t.Fatalf("terminated %v, starts %d; want the first child stopped and a second started", terminated, starts)
+		}
+	})
+}
+
+// TestSupervisorKickWhileDown: a kick that comes while no agent runs (its
+// start failed; the supervisor waits to retry) is answered by the next
+// start, which is not stopped at once for it.
+func TestSupervisorKickWhileDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		s := NewSupervisor(nil, nil, time.Second, nil, nil)
+		child := newFakeChild(1)
+		n := 0
+		s.Start = func(context.Context) (Child, error) {
+			n++
+			if n == 1 {
+				return nil, errors.New("no binary")
+			}
+			return child, nil
+		}
+		s.Report, s.Log = rec.report, discard()
+		background(t, s.Run)
+		synctest.Wait() // the first start failed; the supervisor waits
+		s.Kick()
+		time.Sleep(s.Backoff.Ceiling(0))
+		synctest.Wait()
+		child.mu.Lock()
+		defer child.mu.Unlock()
+		if n != 2 || child.terminated {
+			t.Fatalf("starts %d, child terminated %v; want the second start running", n, child.terminated)
 		}
 	})
 }

@@ -42,6 +42,18 @@ type Options struct {
 	Binary string
 }
 
+// repairFirst repairs the agent's binary before the service manager is
+// asked to start it.
+type repairFirst struct {
+	AgentService
+	repair func()
+}
+
+func (r repairFirst) Start(ctx context.Context) error {
+	r.repair()
+	return r.AgentService.Start(ctx)
+}
+
 // ErrRefresh ends Run when the watchdog's own binary was replaced by a
 // confirmed update: the caller restarts the watchdog on it (exits for the
 // service manager, or executes itself again as a supervisor).
@@ -90,11 +102,22 @@ func Run(ctx context.Context, o Options) error {
 	)
 	if o.Supervise {
 		start := Command(o.Executable, []string{"run", "--config", o.ConfigPath}, o.AgentOutput)
+		if rw != nil {
+			command := start
+			start = func(ctx context.Context) (Child, error) {
+				rw.Repair()
+				return command(ctx)
+			}
+		}
 		sup := NewSupervisor(start, o.Health, policy().Interval, report, o.Log)
 		agent, restart = sup.Run, func(context.Context) error { sup.Kick(); return nil }
 	} else {
+		svc := o.Agent
+		if rw != nil {
+			svc = repairFirst{AgentService: svc, repair: rw.Repair}
+		}
 		interval := func() time.Duration { return policy().Interval }
-		mon := NewMonitor(o.Agent, o.Health, interval, report, o.Log)
+		mon := NewMonitor(svc, o.Health, interval, report, o.Log)
 		agent, restart = mon.Run, mon.RestartNow
 	}
 	mode := map[bool]string{true: "supervisor", false: "service"}[o.Supervise]

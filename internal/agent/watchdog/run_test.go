@@ -95,3 +95,47 @@ func TestRunNeedsConfig(t *testing.T) {
 		t.Fatal("Run without a config succeeded")
 	}
 }
+
+// startsAfterRepair records, at each start of the agent service, how many
+// repairs had been made.
+type startsAfterRepair struct {
+	*fakeService
+	u       *fakeUpdates
+	repairs []int
+}
+
+func (s *startsAfterRepair) Start(ctx context.Context) error {
+	s.u.mu.Lock()
+	s.repairs = append(s.repairs, s.u.repairs)
+	s.u.mu.Unlock()
+	return s.fakeService.Start(ctx)
+}
+
+// TestRunServiceModeRepairsFirst: in service mode the watchdog repairs the
+// agent's binary (a swap killed half-way) before it asks the service
+// manager to start the agent.
+func TestRunServiceModeRepairsFirst(t *testing.T) {
+	srv, ts := newServer(t)
+	cfgPath := filepath.Join(t.TempDir(), "agent.json")
+	if err := config.Save(cfgPath, config.Config{ServerURL: ts.URL, AgentID: "agent-1", AgentSecret: "s3cret"}); err != nil {
+		t.Fatal(err)
+	}
+	u := &fakeUpdates{repaired: "the previous binary is back"}
+	agent := &startsAfterRepair{fakeService: &fakeService{alive: map[int]bool{}, nextPID: 100}, u: u}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{ConfigPath: cfgPath, Agent: agent, Updates: u,
+			Services: &fakeManager{running: map[string]bool{}}, Log: discard()})
+	}()
+	srv.wait(t, 1) // the report of the agent found stopped and started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	agent.mu.Lock()
+	defer agent.mu.Unlock()
+	if len(agent.repairs) == 0 || agent.repairs[0] == 0 {
+		t.Errorf("repairs before each start: %v; want at least one before the first", agent.repairs)
+	}
+}

@@ -112,6 +112,12 @@ func (s *Supervisor) Run(ctx context.Context) {
 	restarts := 0 // since the child last ran well: the backoff exponent
 	for {
 		var reason string
+		// A kick that came while no child ran asked for a start on the
+		// binary now in place: this start is it.
+		select {
+		case <-s.kicks():
+		default:
+		}
 		child, err := s.Start(ctx)
 		if err != nil {
 			reason = fmt.Sprintf("cannot start: %v", err)

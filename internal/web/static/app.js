@@ -322,6 +322,102 @@
     all.form.querySelectorAll('input[type=checkbox][name=id]').forEach(function (b) { b.checked = all.checked; });
   });
 
+  // --- Bulk selection -----------------------------------------------------
+  // The agents list's row boxes belong to the bulk bar's form through
+  // their form attribute, as the table under the bar is swapped by htmx
+  // on every filter change and live refresh. The checked IDs are kept here
+  // so that a refresh keeps them checked. "All matching" is a flag the
+  // server resolves with the filter the table carries; it is dropped when
+  // the filter changes.
+  var bulkIDs = new Set(), bulkFilter = null;
+
+  function bulkForm() { return document.querySelector("form[data-bulk]"); }
+
+  // The form's id is read as an attribute: form.id would be its inputs
+  // named "id", the row boxes.
+  function bulkRows(form) {
+    return Array.prototype.slice.call(document.querySelectorAll('input[type=checkbox][name=id][form="' + form.getAttribute("id") + '"]'));
+  }
+
+  function formatCount(n) { return n.toLocaleString("en-US"); }
+
+  // bulkSync makes the bar tell what is selected and offer what fits.
+  function bulkSync(form) {
+    var rows = bulkRows(form);
+    var checked = rows.filter(function (b) { return b.checked; }).length;
+    var table = document.getElementById("agents-table");
+    var total = table ? parseInt(table.getAttribute("data-total"), 10) || 0 : 0;
+    var all = form.elements.namedItem("all");
+    var everyOnPage = rows.length > 0 && checked === rows.length;
+    if (!everyOnPage) all.value = "";
+    var allMatching = all.value === "1";
+    var head = document.querySelector("[data-bulk-page]");
+    if (head) {
+      head.checked = everyOnPage;
+      head.indeterminate = checked > 0 && !everyOnPage;
+    }
+    var n = allMatching ? total : checked;
+    var count = form.querySelector("[data-bulk-count]");
+    if (allMatching) count.textContent = "All " + formatCount(total) + " matching agents selected.";
+    else if (n === 0) count.textContent = "Select agents in the table to act on them.";
+    else count.textContent = (n === 1 ? "1 agent" : formatCount(n) + " agents") + " selected" + (everyOnPage && total > rows.length ? " on this page." : ".");
+    var more = form.querySelector("[data-bulk-all-matching]");
+    more.hidden = !(everyOnPage && total > rows.length && !allMatching);
+    more.textContent = "Select all " + formatCount(total) + " matching agents";
+    form.querySelector("[data-bulk-clear]").hidden = n === 0;
+    form.querySelectorAll("[data-bulk-submit]").forEach(function (b) { b.disabled = n === 0; });
+    form.querySelectorAll("details.bulk-action").forEach(function (d) { if (n === 0) d.open = false; });
+  }
+
+  // bulkRestore runs after the table was swapped: the boxes of rows still
+  // shown are checked again, and "all matching" survives only an
+  // unchanged filter.
+  function bulkRestore() {
+    var form = bulkForm();
+    if (!form) return;
+    var filter = form.elements.namedItem("filter");
+    var now = filter ? filter.value : "";
+    if (bulkFilter !== null && bulkFilter !== now) form.elements.namedItem("all").value = "";
+    bulkFilter = now;
+    var kept = new Set();
+    bulkRows(form).forEach(function (b) {
+      if (bulkIDs.has(b.value)) b.checked = true;
+      if (b.checked) kept.add(b.value);
+    });
+    bulkIDs = kept;
+    bulkSync(form);
+  }
+
+  document.addEventListener("change", function (e) {
+    var t = e.target, form = bulkForm();
+    if (!form || !t.matches || t.type !== "checkbox") return;
+    if (t.hasAttribute("data-bulk-page")) {
+      bulkRows(form).forEach(function (b) {
+        b.checked = t.checked;
+        if (t.checked) bulkIDs.add(b.value); else bulkIDs.delete(b.value);
+      });
+    } else if (t.name === "id" && t.getAttribute("form") === form.getAttribute("id")) {
+      if (t.checked) bulkIDs.add(t.value); else bulkIDs.delete(t.value);
+    } else {
+      return;
+    }
+    bulkSync(form);
+  });
+
+  document.addEventListener("click", function (e) {
+    var form = bulkForm();
+    var el = form && e.target.closest && e.target.closest("[data-bulk-all-matching], [data-bulk-clear]");
+    if (!el) return;
+    if (el.hasAttribute("data-bulk-all-matching")) {
+      form.elements.namedItem("all").value = "1";
+    } else {
+      form.elements.namedItem("all").value = "";
+      bulkIDs.clear();
+      bulkRows(form).forEach(function (b) { b.checked = false; });
+    }
+    bulkSync(form);
+  });
+
   // A datetime-local input is in the reader's time zone: on submit, its
   // [data-local-input] names the hidden field that carries it in UTC, and
   // [data-tz-label] says which zone that is.
@@ -358,8 +454,12 @@
     syncThemeToggles();
     init(document);
     initCharts();
+    bulkRestore();
   });
   // Fragments swapped in by htmx (search, paging, live refresh).
   document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
+  // Checked boxes come back as soon as the new table is in, not after
+  // the settle delay: no flicker.
+  document.addEventListener("htmx:afterSwap", bulkRestore);
   setInterval(function () { refreshTimes(document); }, 30000);
 })();

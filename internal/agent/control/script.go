@@ -1,0 +1,268 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/steward-rmm/steward/internal/agent/script"
+	"github.com/steward-rmm/steward/internal/protocol"
+)
+
+// Bounds of script runs.
+const (
+	// maxScriptsRunning scripts run at once; the others wait their turn.
+	maxScriptsRunning = 4
+	// maxScriptsWaiting bounds the runs waiting; more are refused at once.
+	maxScriptsWaiting = 256
+	// maxLiveBytes bounds the live output waiting for the connection;
+	// past it chunks are dropped (the server asks for them again).
+	maxLiveBytes = 1 << 20
+)
+
+// Scripts runs script runs (a script.Runner).
+type Scripts interface {
+	Run(ctx context.Context, id string, s protocol.ScriptRun, ev script.Events) (protocol.ScriptResult, error)
+	// Output sends a run's kept output from offset.
+	Output(id, stream string, offset int64, send func(protocol.ScriptOutput) error) error
+}
+
+// scriptJob is a CommandScript waiting for its turn.
+type scriptJob struct {
+	cmd protocol.Command
+	run protocol.ScriptRun
+}
+
+// scriptWorker runs the CommandScript commands, maxScriptsRunning at
+// once, on goroutines its run owns. Results go to the ledger, so they
+// outlive the connection they were asked on; the start and the output go
+// live to whatever connection is up (see liveOutbox).
+type scriptWorker struct {
+	scripts Scripts
+	log     *slog.Logger
+	finish  func(protocol.Result)
+	live    *liveOutbox
+
+	mu      sync.Mutex
+	waiting []scriptJob
+	running map[string]context.CancelCauseFunc
+	wake    chan struct{}
+}
+
+func newScriptWorker(c *Client) *scriptWorker {
+	return &scriptWorker{
+		scripts: c.opts.Scripts, log: c.opts.Log, finish: c.finish, live: c.live,
+		running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1),
+	}
+}
+
+func (w *scriptWorker) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run starts waiting runs as slots free up until ctx ends; then it kills
+// the running ones (their results say the agent stopped), answers the
+// waiting ones as not run, and returns once every run has ended.
+func (w *scriptWorker) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		w.mu.Lock()
+		left := w.waiting
+		w.waiting = nil
+		w.mu.Unlock()
+		for _, j := range left {
+			w.finish(protocol.Result{CommandID: j.cmd.CommandID, Status: protocol.ResultError,
+				Error: "the agent stopped before the script started; it was not run"})
+		}
+	}()
+	for {
+		w.mu.Lock()
+		for len(w.running) < maxScriptsRunning && len(w.waiting) > 0 {
+			j := w.waiting[0]
+			w.waiting = w.waiting[1:]
+			rctx, cancel := context.WithCancelCause(ctx)
+			w.running[j.cmd.CommandID] = cancel
+			wg.Go(func() {
+				res := w.exec(rctx, j)
+				cancel(nil)
+				// No longer killable once its result is out.
+				w.mu.Lock()
+				delete(w.running, j.cmd.CommandID)
+				w.mu.Unlock()
+				w.finish(res)
+				w.signal()
+			})
+		}
+		w.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		}
+	}
+}
+
+// exec runs one script and returns its result.
+func (w *scriptWorker) exec(ctx context.Context, j scriptJob) protocol.Result {
+	id := j.cmd.CommandID
+	if !j.cmd.Deadline.IsZero() && time.Now().After(j.cmd.Deadline) {
+		return protocol.Result{CommandID: id, Status: protocol.ResultError,
+			Error: "the command's deadline passed before the script could start; it was not run"}
+	}
+	ev := script.Events{
+		Started: func(at time.Time) {
+			w.live.push(protocol.TypeScriptStarted, protocol.ScriptStarted{CommandID: id, StartedAt: at}, 0)
+		},
+		Output: func(o protocol.ScriptOutput) { w.live.push(protocol.TypeScriptOutput, o, len(o.Data)) },
+	}
+	res, err := w.scripts.Run(ctx, id, j.run, ev)
+	if err != nil {
+		w.log.WarnContext(ctx, "script did not start", "command_id", id, "language", j.run.Language, "err", err)
+		return protocol.Result{CommandID: id, Status: protocol.ResultError, Error: err.Error()}
+	}
+	w.log.InfoContext(ctx, "script ran", "command_id", id, "language", j.run.Language, "status", res.Status,
+		"exit_code", res.ExitCode, "duration", res.FinishedAt.Sub(res.StartedAt))
+	return scriptResult(id, res)
+}
+
+func scriptResult(id string, res protocol.ScriptResult) protocol.Result {
+	out, err := json.Marshal(res)
+	if err != nil {
+		return protocol.Result{CommandID: id, Status: protocol.ResultError, Error: fmt.Sprintf("encode script result: %v", err)}
+	}
+	return protocol.Result{CommandID: id, Status: protocol.ResultOK, Output: out}
+}
+
+// start queues a CommandScript; the result is for a command refused at
+// once.
+func (w *scriptWorker) start(cmd protocol.Command) (protocol.Result, bool) {
+	run, err := protocol.DecodeScriptRun(cmd.Args)
+	if err != nil {
+		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError, Error: err.Error()}, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.waiting) >= maxScriptsWaiting {
+		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError,
+			Error: fmt.Sprintf("%d scripts are waiting to run on this agent already; try again later", len(w.waiting))}, false
+	}
+	w.waiting = append(w.waiting, scriptJob{cmd: cmd, run: run})
+	w.signal()
+	return protocol.Result{}, true
+}
+
+// kill answers a CommandScriptKill: a running script is killed with its
+// process tree (its own result follows when it has ended), a waiting one
+// is not started.
+func (w *scriptWorker) kill(cmd protocol.Command) protocol.Result {
+	k, err := protocol.DecodeScriptKill(cmd.Args)
+	if err != nil {
+		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError, Error: err.Error()}
+	}
+	w.mu.Lock()
+	cancel, running := w.running[k.CommandID]
+	i := slices.IndexFunc(w.waiting, func(j scriptJob) bool { return j.cmd.CommandID == k.CommandID })
+	if i >= 0 {
+		w.waiting = slices.Delete(w.waiting, i, i+1)
+	}
+	w.mu.Unlock()
+	switch {
+	case running:
+		cancel(script.ErrKilled)
+	case i >= 0:
+		now := time.Now().UTC()
+		w.finish(scriptResult(k.CommandID, protocol.ScriptResult{Status: protocol.ScriptKilled, ExitCode: -1,
+			StartedAt: now, FinishedAt: now, Error: "killed before it started; it was not run"}))
+	default:
+		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError,
+			Error: "no script run " + k.CommandID + " is running or waiting on this agent"}
+	}
+	return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK}
+}
+
+// output answers a CommandScriptOutput: the kept output from the offset,
+// sent on this connection before the result.
+func (w *scriptWorker) output(cmd protocol.Command, send func(typ string, payload any) error) protocol.Result {
+	req, err := protocol.DecodeScriptOutputRequest(cmd.Args)
+	if err != nil {
+		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError, Error: err.Error()}
+	}
+	err = w.scripts.Output(req.CommandID, req.Stream, req.Offset, func(o protocol.ScriptOutput) error {
+		return send(protocol.TypeScriptOutput, o)
+	})
+	if err != nil {
+		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError, Error: err.Error()}
+	}
+	return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK}
+}
+
+// liveOutbox holds the live messages of script runs (started, output)
+// for the connection that is up. Without one they are dropped, and so
+// are those past maxLiveBytes: the result of a run says how much output
+// it has, and the server asks for what it missed (CommandScriptOutput).
+type liveOutbox struct {
+	mu     sync.Mutex
+	online bool
+	msgs   []liveMessage
+	bytes  int
+	ready  chan struct{}
+}
+
+type liveMessage struct {
+	typ     string
+	payload any
+	size    int
+}
+
+func newLiveOutbox() *liveOutbox { return &liveOutbox{ready: make(chan struct{}, 1)} }
+
+// push queues a message of size bytes of output, or drops it. Safe from
+// any goroutine; never blocks.
+func (o *liveOutbox) push(typ string, payload any, size int) {
+	o.mu.Lock()
+	if !o.online || o.bytes+size > maxLiveBytes {
+		o.mu.Unlock()
+		return
+	}
+	o.msgs = append(o.msgs, liveMessage{typ: typ, payload: payload, size: size})
+	o.bytes += size
+	o.mu.Unlock()
+	select {
+	case o.ready <- struct{}{}:
+	default:
+	}
+}
+
+// setOnline says whether a connection takes messages; going offline drops
+// what waits.
+func (o *liveOutbox) setOnline(on bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.online = on
+	if !on {
+		o.msgs, o.bytes = nil, 0
+	}
+}
+
+// send writes the waiting messages in order; what a failed write did not
+// take is dropped with the connection.
+func (o *liveOutbox) send(send func(typ string, payload any) error) error {
+	o.mu.Lock()
+	todo := o.msgs
+	o.msgs, o.bytes = nil, 0
+	o.mu.Unlock()
+	for _, m := range todo {
+		if err := send(m.typ, m.payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
