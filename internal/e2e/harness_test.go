@@ -381,3 +381,33 @@ func httpGet(url string) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+// benchFleet is a server with an owner's API client and one site whose
+// enrollment token any number of agents may use: the start of every
+// benchmark.
+type benchFleet struct {
+	srv      *server
+	api      *apiClient
+	clientID string
+	siteID   string
+	token    string
+}
+
+func newBenchFleet(t *testing.T, dbURL string, flags ...string) benchFleet {
+	t.Helper()
+	srv := startServer(t, dbURL, flags...)
+	if _, err := srv.cli("bench-password-1\n", "user", "create", "--email", "bench@example.com", "--role", "owner", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := srv.cli("", "user", "api-token", "--email", "bench@example.com", "--name", "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &apiClient{t: t, base: srv.URL, token: firstLine(out)}
+	var client, site struct{ ID string }
+	api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Big Client"}, &client, 201)
+	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "Everything"}, &site, 201)
+	var tok struct{ Token string }
+	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h"}, &tok, 201)
+	return benchFleet{srv: srv, api: api, clientID: client.ID, siteID: site.ID, token: tok.Token}
+}

@@ -472,22 +472,10 @@ func TestRolloutBench(t *testing.T) {
 	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", r.keys).CombinedOutput(); err != nil {
 		t.Fatalf("release keygen: %v\n%s", err, out)
 	}
-	r.srv = startServer(t, dbURL, append([]string{"--release-key", filepath.Join(r.keys, release.PublicKeyFile),
+	bf := newBenchFleet(t, dbURL, append([]string{"--release-key", filepath.Join(r.keys, release.PublicKeyFile),
 		"--heartbeat", "30s", "--log-level", "warn"}, flags...)...)
-	if _, err := r.srv.cli("bench-password-1\n", "user", "create", "--email", "bench@example.com", "--role", "owner", "--password-stdin"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := r.srv.cli("", "user", "api-token", "--email", "bench@example.com", "--name", "bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.api = &apiClient{t: t, base: r.srv.URL, token: firstLine(out)}
-	var client, site struct{ ID string }
-	r.api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Big Client"}, &client, 201)
-	r.api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "Everything"}, &site, 201)
-	var tok struct{ Token string }
-	r.api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h"}, &tok, 201)
-
+	r.srv, r.api = bf.srv, bf.api
+	tok := struct{ Token string }{bf.token}
 	simLogs := startSimFleet(t, r.srv.URL, tok.Token, n, r.stateDir,
 		"--agent-version", "1.0.0", "--platform", "linux/amd64", "--update-download", "--update-fail-versions", "2.0.0")
 	waitOnline(t, r.api, n, 10*time.Minute)
