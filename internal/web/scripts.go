@@ -156,6 +156,17 @@ type scriptForm struct {
 	RunAs    string
 	// Version is the version the edit was made on (0 for a new script).
 	Version int
+	// Newline is "crlf" when the script's lines end in CRLF: the textarea
+	// loses that, so the form carries it and the save puts it back.
+	Newline string
+}
+
+// newlineOf names the line ending style of a body: "crlf" or "".
+func newlineOf(body string) string {
+	if strings.Contains(body, "\r\n") {
+		return "crlf"
+	}
+	return ""
 }
 
 // scriptFormOf fills the editor with a stored script.
@@ -171,7 +182,7 @@ func scriptFormOf(s store.Script) scriptForm {
 	}
 	return scriptForm{Name: s.Name, Description: s.Description, Category: s.Category, Language: s.Language, Body: s.Body,
 		Args: strings.Join(s.Args, "\n"), Env: strings.Join(env, "\n"), Timeout: scriptDuration(s.Timeout),
-		TargetOS: s.TargetOS, RunAs: s.RunAs, Version: s.Version}
+		TargetOS: s.TargetOS, RunAs: s.RunAs, Version: s.Version, Newline: newlineOf(s.Body)}
 }
 
 // scriptDuration writes d without the zero units time.Duration.String
@@ -202,12 +213,13 @@ func readScriptForm(r *http.Request) scriptForm {
 		Env:      r.PostFormValue("env"),
 		Timeout:  strings.TrimSpace(r.PostFormValue("timeout")),
 		TargetOS: r.PostFormValue("target_os"), RunAs: r.PostFormValue("run_as"),
-		Version: version,
+		Version: version, Newline: r.PostFormValue("newline"),
 	}
 	// Browsers send a textarea's line breaks as CRLF whatever the text
-	// had: scripts get LF, but cmd scripts CRLF, which cmd.exe expects
+	// had: the body gets back the line ending it was loaded with, LF for
+	// a new one, and CRLF for cmd scripts always, which cmd.exe expects
 	// (its labels and GOTO misbehave with bare LF).
-	if f.Language == protocol.LangCmd {
+	if f.Newline == "crlf" || f.Language == protocol.LangCmd {
 		f.Body = strings.ReplaceAll(f.Body, "\n", "\r\n")
 	}
 	return f
@@ -438,25 +450,22 @@ func (h *Handler) editorProblem(w http.ResponseWriter, r *http.Request, ed scrip
 // editorFields are the form fields an error can be shown beside.
 var editorFields = []string{"name", "description", "category", "language", "body", "args", "env", "timeout", "target_os", "run_as"}
 
-// scriptMessage words a field's error for beside the field: the
-// service's messages about the run ("body is empty", "argument 2 ...")
-// already start with their subject.
+// scriptMessage words a field's error for beside the field. Messages
+// that are a predicate ("is required", "must be ...") get the field's
+// name; the others ("body is empty", "a script named ... exists") are
+// sentences already.
 func scriptMessage(inv *input.Error) string {
 	msg := inv.Message
-	for _, subject := range []string{"body", "argument", "environment", "timeout", "language", "run_as", "line "} {
-		if strings.HasPrefix(msg, subject) {
-			return upperFirst(strings.Replace(msg, "run_as", "Run as", 1)) + "."
+	for _, predicate := range []string{"is ", "at most ", "must "} {
+		if strings.HasPrefix(msg, predicate) {
+			return scriptFieldLabel(inv.Field) + " " + msg + "."
 		}
 	}
-	return scriptFieldLabel(inv.Field) + " " + msg + "."
+	return upperFirst(strings.Replace(msg, "run_as", "run as", 1)) + "."
 }
 
 func scriptFieldLabel(field string) string {
 	switch field {
-	case "args":
-		return "Default arguments:"
-	case "env":
-		return "Environment:"
 	case "target_os":
 		return "Target OS"
 	case "run_as":

@@ -194,7 +194,7 @@ func parseImport(name string, data []byte) (scriptForm, error) {
 		return scriptForm{}, refuse("%s is not UTF-8 text. Save it as UTF-8 and import it again.", name)
 	}
 	f := scriptForm{Name: strings.TrimSuffix(name, path.Ext(name)), Language: lang, Body: string(data),
-		Timeout: scriptDuration(protocol.DefaultScriptTimeout), RunAs: protocol.RunAsSystem}
+		Timeout: scriptDuration(protocol.DefaultScriptTimeout), RunAs: protocol.RunAsSystem, Newline: newlineOf(string(data))}
 	if lang == protocol.LangCmd {
 		f.TargetOS = "windows"
 	}
