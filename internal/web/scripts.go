@@ -286,6 +286,9 @@ type scriptEditor struct {
 	ImportError string
 }
 
+// NextVersion is the version a changed save makes.
+func (e scriptEditor) NextVersion() int { return e.Script.Version + 1 }
+
 // IsNew reports whether the editor makes a new script.
 func (e scriptEditor) IsNew() bool { return e.Script.ID == "" }
 
