@@ -333,6 +333,10 @@ func TestScriptImportExport(t *testing.T) {
 		if _, ok := doc["id"]; ok {
 			t.Error("export carries the script's ID; it should carry only what creating one takes")
 		}
+		// The export is what the API takes to create a script.
+		doc["name"] = "Clean temp (API)"
+		viaAPI, _ := json.Marshal(doc)
+		e.srv.As(t, store.RoleAdmin, http.MethodPost, "/api/v1/scripts", string(viaAPI)).Want(t, http.StatusCreated)
 		raw := ro.get("/scripts/" + sc.ID + "/export?format=raw")
 		wantStatus(t, "raw export", raw, http.StatusOK)
 		if raw.body != sc.Body || !strings.Contains(raw.header.Get("Content-Disposition"), "Clean-temp---files.ps1") {
@@ -405,8 +409,8 @@ func TestScriptImportExport(t *testing.T) {
 		wantStatus(t, "import without CSRF", tech.importFile("/scripts/import", "", "a.sh", []byte("x")), http.StatusForbidden)
 		wantStatus(t, "import with a wrong token", tech.importFile("/scripts/import", strings.Repeat("x", 43), "a.sh", []byte("x")), http.StatusForbidden)
 		wantStatus(t, "readonly import", ro.importFile("/scripts/import", ro.csrf(), "a.sh", []byte("x")), http.StatusForbidden)
-		if _, n, _ := e.db.ListScripts(context.Background(), store.ScriptFilter{}, store.Page{}); n != 2 {
-			t.Errorf("scripts after the imports: %d, want 2 (an import saves nothing by itself)", n)
+		if _, n, _ := e.db.ListScripts(context.Background(), store.ScriptFilter{}, store.Page{}); n != 3 {
+			t.Errorf("scripts after the imports: %d, want 3 (an import saves nothing by itself)", n)
 		}
 	})
 }
