@@ -291,18 +291,6 @@ func (db *DB) GetScriptVersion(ctx context.Context, id string, version int) (Scr
 // ScriptCategories lists the categories the library's scripts use, sorted,
 // for the dashboard's filter and the editor's suggestions.
 func (db *DB) ScriptCategories(ctx context.Context) ([]string, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT DISTINCT category FROM scripts WHERE category <> '' ORDER BY category`)
-	if err != nil {
-		return nil, fmt.Errorf("list script categories: %w", err)
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, fmt.Errorf("list script categories: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return db.queryStrings(ctx, "list script categories",
+		`SELECT DISTINCT category FROM scripts WHERE category <> '' ORDER BY category`)
 }

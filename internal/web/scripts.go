@@ -189,17 +189,13 @@ func scriptFormOf(s store.Script) scriptForm {
 // adds (10m rather than 10m0s) and, unlike shortDuration, never in days:
 // the timeout field reads it back with time.ParseDuration.
 func scriptDuration(d time.Duration) string {
-	if d <= 0 {
+	switch {
+	case d <= 0:
 		return ""
+	case d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
 	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return shortDuration(d)
 }
 
 // readScriptForm reads the editor's post.

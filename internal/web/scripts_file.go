@@ -28,7 +28,9 @@ const (
 
 // scriptFile is a script as a file: the export, and what the import
 // reads back. Its fields are those the API takes to create a script, so
-// an export can also be posted to POST /api/v1/scripts.
+// an export can also be posted to POST /api/v1/scripts. It is its own
+// type, not jobs.ScriptInput, because a file format must not change when
+// the service's input does (and that one carries a version to check).
 type scriptFile struct {
 	Name        string            `json:"name"`
 	Description string            `json:"description"`
