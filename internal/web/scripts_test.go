@@ -242,7 +242,7 @@ func TestScriptEditor(t *testing.T) {
 
 		res = tech.post("/scripts/"+id+"/delete", nil)
 		wantStatus(t, "delete", res, http.StatusSeeOther)
-		mustContain(t, "after delete", tech.get(location(res)).body, "Deleted “Disk usage”.")
+		mustContain(t, "after delete", tech.get(location(res)).body, "The script and its versions are deleted.")
 		wantStatus(t, "deleted script", tech.get("/scripts/"+id), http.StatusNotFound)
 		wantStatus(t, "delete again", tech.post("/scripts/"+id+"/delete", nil), http.StatusNotFound)
 		if n := countAudit(t, e, "script."); n != 4 {
