@@ -202,7 +202,7 @@ func scriptDuration(d time.Duration) string {
 func readScriptForm(r *http.Request) scriptForm {
 	version, _ := strconv.Atoi(r.PostFormValue("version"))
 	f := scriptForm{
-		Name: r.PostFormValue("name"), Description: r.PostFormValue("description"),
+		Name: r.PostFormValue("name"), Description: strings.ReplaceAll(r.PostFormValue("description"), "\r\n", "\n"),
 		Category: r.PostFormValue("category"), Language: r.PostFormValue("language"),
 		Body:     strings.ReplaceAll(r.PostFormValue("body"), "\r\n", "\n"),
 		Args:     r.PostFormValue("args"),
@@ -240,7 +240,10 @@ func (f scriptForm) input() (jobs.ScriptInput, error) {
 	if in.Args == nil {
 		in.Args = []string{}
 	}
-	for i, l := range lines(f.Env) {
+	for i, l := range strings.Split(strings.ReplaceAll(f.Env, "\r\n", "\n"), "\n") {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
 		name, value, ok := strings.Cut(l, "=")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" {

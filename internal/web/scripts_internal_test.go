@@ -44,7 +44,7 @@ func TestScriptFormInput(t *testing.T) {
 		{"lists", scriptForm{Args: "a b\r\n\n  \n--x=\"y\"\n", Env: "A=1\nB==2\n C =\n", Timeout: "90s"},
 			jobs.ScriptInput{Args: []string{"a b", `--x="y"`}, Env: map[string]string{"A": "1", "B": "=2", "C": ""}, Timeout: 90 * time.Second}, ""},
 		{"empty", scriptForm{}, jobs.ScriptInput{Args: []string{}, Env: map[string]string{}}, ""},
-		{"env without =", scriptForm{Env: "A=1\nB"}, jobs.ScriptInput{}, "env"},
+		{"env without =", scriptForm{Env: "A=1\n\nB"}, jobs.ScriptInput{}, "env"},
 		{"env without a name", scriptForm{Env: "=1"}, jobs.ScriptInput{}, "env"},
 		{"env twice", scriptForm{Env: "A=1\nA=2"}, jobs.ScriptInput{}, "env"},
 		{"timeout", scriptForm{Timeout: "10 minutes"}, jobs.ScriptInput{}, "timeout"},
@@ -57,6 +57,9 @@ func TestScriptFormInput(t *testing.T) {
 			case c.wrongField != "":
 				if !errors.As(err, &inv) || inv.Field != c.wrongField {
 					t.Fatalf("input() error %v, want one on %s", err, c.wrongField)
+				}
+				if c.name == "env without =" && inv.Message != "line 3: write NAME=value" {
+					t.Errorf("input() error %q, want it to name line 3", inv.Message)
 				}
 			case err != nil:
 				t.Fatalf("input() error %v", err)
