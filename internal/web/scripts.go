@@ -75,6 +75,7 @@ func languageExt(lang string) string {
 // targetChoices are the editor's target OS choices; "" runs anywhere.
 var targetChoices = []keyValue{{"", "Any"}, {"windows", "Windows"}, {"linux", "Linux"}, {"darwin", "macOS"}}
 
+// targetLabel names a target OS for people.
 func targetLabel(os string) string {
 	for _, c := range targetChoices {
 		if c.Key == os {
@@ -108,6 +109,8 @@ type scriptRow struct {
 	store.Script
 }
 
+// LanguageLabel and TargetLabel name the row's language and target OS
+// for people.
 func (r scriptRow) LanguageLabel() string { return languageLabel(r.Language) }
 func (r scriptRow) TargetLabel() string   { return targetLabel(r.TargetOS) }
 
@@ -299,6 +302,8 @@ func (e scriptEditor) Action() string {
 	return "/scripts/" + url.PathEscape(e.Script.ID)
 }
 
+// LanguageLabel, TargetLabel and Duration word a version's fields for
+// its read-only view.
 func (e scriptEditor) LanguageLabel(lang string) string { return languageLabel(lang) }
 func (e scriptEditor) TargetLabel(os string) string     { return targetLabel(os) }
 func (e scriptEditor) Duration(d time.Duration) string  { return scriptDuration(d) }

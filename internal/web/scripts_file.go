@@ -105,6 +105,7 @@ func (h *Handler) exportScript(w http.ResponseWriter, r *http.Request, _ access.
 	return nil
 }
 
+// fileOf is the export of a script.
 func fileOf(sc store.Script) scriptFile {
 	return scriptFile{Name: sc.Name, Description: sc.Description, Category: sc.Category, Language: sc.Language, Body: sc.Body,
 		Args: sc.Args, Env: sc.Env, Timeout: scriptDuration(sc.Timeout), TargetOS: sc.TargetOS, RunAs: sc.RunAs}
@@ -118,6 +119,7 @@ type importRefusal struct {
 
 func (e *importRefusal) Error() string { return e.msg }
 
+// refuse is a 400 importRefusal.
 func refuse(format string, args ...any) error {
 	return &importRefusal{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
