@@ -230,6 +230,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /assignments/remove", h.authed(h.unassignPolicy))
 	mux.Handle("POST /maintenance", h.authed(h.startMaintenance))
 	mux.Handle("POST /maintenance/{id}/end", h.authed(h.endMaintenance))
+	if h.cfg.Jobs != nil {
+		h.registerScripts(mux)
+	}
 
 	// Anything else is a dashboard 404 rather than the mux's plain text.
 	mux.Handle("/", h.public(func(w http.ResponseWriter, r *http.Request) error {
@@ -320,7 +323,13 @@ func checkCSRF(fn handlerFunc) handlerFunc {
 // CSRF token on unsafe methods and the read permission, then puts the
 // principal in the request context for the templates.
 func (h *Handler) authed(fn pageFunc) http.Handler {
-	return h.authedWith(fn, true, false)
+	return h.authedWith(fn, true, false, maxFormBytes)
+}
+
+// authedLarge is authed for forms larger than maxFormBytes (a script's
+// editor and import), bounded by limit instead.
+func (h *Handler) authedLarge(fn pageFunc, limit int64) http.Handler {
+	return h.authedWith(fn, true, false, limit)
 }
 
 // authedUpload is authed for a large multipart upload: no request
@@ -329,21 +338,17 @@ func (h *Handler) authed(fn pageFunc) http.Handler {
 // handler as it streams the body, since parsing the form for it here
 // would read the whole upload first.
 func (h *Handler) authedUpload(fn pageFunc) http.Handler {
-	return h.authedWith(fn, false, true)
+	return h.authedWith(fn, false, true, protocol.MaxReleaseBytes+1<<20)
 }
 
 // authedStream is authed without the request deadline, for the event
 // stream, which lasts as long as the page is open.
 func (h *Handler) authedStream(fn pageFunc) http.Handler {
-	return h.authedWith(fn, false, false)
+	return h.authedWith(fn, false, false, maxFormBytes)
 }
 
-func (h *Handler) authedWith(fn pageFunc, bounded, upload bool) http.Handler {
+func (h *Handler) authedWith(fn pageFunc, bounded, upload bool, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		limit := int64(maxFormBytes)
-		if upload {
-			limit = protocol.MaxReleaseBytes + 1<<20
-		}
 		prepare(w, r, limit)
 		if bounded {
 			var cancel context.CancelFunc
