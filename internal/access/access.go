@@ -105,11 +105,17 @@ func Console() Principal {
 	return Principal{User: store.User{Role: store.RoleOwner}, Via: "console", IP: "local"}
 }
 
+// System is the principal of work the server does on its own (an alert's
+// remediation script), named for the audit log.
+func System(name string) Principal {
+	return Principal{User: store.User{Role: store.RoleOwner, Email: name}, Via: "system", IP: "local"}
+}
+
 // Audit returns an audit entry pre-filled with the principal's identity.
 func (p Principal) Audit(action, targetType, targetID string, detail map[string]string) store.AuditEntry {
 	actorType := "user"
 	switch p.Via {
-	case "api_token", "console", "setup":
+	case "api_token", "console", "setup", "system":
 		actorType = p.Via
 	}
 	return store.AuditEntry{

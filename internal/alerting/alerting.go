@@ -54,11 +54,22 @@ type Service struct {
 	bus      bus.Bus
 	log      *slog.Logger
 	notifier Notifier
+	// remediator runs a rule's remediation script; nil runs none.
+	remediator Remediator
 
 	mu       sync.Mutex
 	eval     *Evaluator
 	restored map[string]bool // agents whose open alerts were loaded into eval
 }
+
+// Remediator starts a remediation script on the agent of an alert that
+// opened, and returns the job's ID. The jobs service implements it.
+type Remediator interface {
+	Remediate(ctx context.Context, a store.Alert, scriptID string) (string, error)
+}
+
+// SetRemediator installs the remediator. Call it before serving.
+func (s *Service) SetRemediator(r Remediator) { s.remediator = r }
 
 // New returns a Service. notifier may be nil.
 func New(db *store.DB, policies Policies, b bus.Bus, log *slog.Logger, notifier Notifier) *Service {
@@ -130,6 +141,9 @@ func (s *Service) record(ctx context.Context, tr Transition, clientID, siteID st
 			return
 		}
 		if created {
+			if tr.Rule.Remediation != "" {
+				a = s.remediate(ctx, a, tr.Rule.Remediation)
+			}
 			s.announce(ctx, Event{Alert: a, Opened: true}, eff)
 		}
 		return
@@ -142,6 +156,26 @@ func (s *Service) record(ctx context.Context, tr Transition, clientID, siteID st
 	if changed {
 		s.announce(ctx, Event{Alert: a, Opened: false}, eff)
 	}
+}
+
+// remediate starts the rule's remediation script on the alert's agent and
+// records its job on the alert. A failure to start it is logged and the
+// alert goes out without it: the alert matters more than its fix.
+func (s *Service) remediate(ctx context.Context, a store.Alert, scriptID string) store.Alert {
+	if s.remediator == nil {
+		return a
+	}
+	jobID, err := s.remediator.Remediate(ctx, a, scriptID)
+	if err == nil {
+		err = s.db.SetAlertRemediation(ctx, a.ID, jobID)
+	}
+	if err != nil {
+		s.log.Error("start the alert's remediation script", "alert_id", a.ID, "agent_id", a.AgentID, "rule", a.Rule, "script_id", scriptID, "err", err)
+		return a
+	}
+	s.log.Info("remediation script started", "alert_id", a.ID, "agent_id", a.AgentID, "rule", a.Rule, "job_id", jobID)
+	a.RemediationJobID = jobID
+	return a
 }
 
 // announce notifies the channels the agent's policy routes the alert's

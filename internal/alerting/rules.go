@@ -27,6 +27,9 @@ type Rule struct {
 	Clear    float64
 	For      time.Duration
 	Severity policy.Severity
+	// Remediation is the library script to run on the agent when the
+	// alert opens, "" for none.
+	Remediation string
 }
 
 // breached reports whether v is past the trigger.
@@ -77,6 +80,7 @@ func (t Thresholds) RuleFor(key string) (Rule, bool) {
 			Name: "disk_free:" + instance, Metric: key, Above: false,
 			Trigger: float64(t.int("thresholds.disk_free.trigger")), Clear: float64(t.int("thresholds.disk_free.clear")),
 			For: t.duration("thresholds.disk_free.for"), Severity: t.severity("thresholds.disk_free.severity"),
+			Remediation: t.text("thresholds.disk_free.remediation"),
 		}
 		if m := t.mount(instance); m != nil && m.FreeBytesTrigger > 0 {
 			r.Trigger, r.Clear = float64(m.FreeBytesTrigger), float64(m.FreeBytesClear)
@@ -104,6 +108,7 @@ func (t Thresholds) percentRule(name, key string, m *policy.DiskLimits) (Rule, b
 		Name: name, Metric: key, Above: true,
 		Trigger: t.float(p + "trigger"), Clear: t.float(p + "clear"),
 		For: t.duration(p + "for"), Severity: t.severity(p + "severity"),
+		Remediation: t.text(p + "remediation"),
 	}
 	if m != nil && m.PercentTrigger > 0 {
 		r.Trigger, r.Clear = m.PercentTrigger, m.PercentClear
@@ -154,6 +159,11 @@ func (t Thresholds) int(path string) int64 {
 		return int64(v)
 	}
 	return 0
+}
+
+func (t Thresholds) text(path string) string {
+	s, _ := t.value(path).(string)
+	return s
 }
 
 func (t Thresholds) duration(path string) time.Duration {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
@@ -209,13 +208,15 @@ func (a *API) agentUpdates(w http.ResponseWriter, r *http.Request, _ access.Prin
 		return err
 	}
 	// What each role runs: an update is complete when the watchdog, which
-	// moves only after the agent's confirmation, runs the agent's version.
-	roles := map[string]string{"agent": strings.TrimPrefix(agent.Version, "v")}
-	if agent.Watchdog != nil && agent.Watchdog.Version != "" {
-		roles["watchdog"] = agent.Watchdog.Version
+	// moves only after the agent's confirmation, and the trays run the
+	// agent's version.
+	list, agree := updates.Roles(agent)
+	roles := make(map[string]string, len(list))
+	for _, r := range list {
+		roles[r.Name] = r.Version
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"channel": ch, "updates": items, "history": history, "roles": roles,
-		"roles_agree": roles["watchdog"] == "" || roles["watchdog"] == roles["agent"]})
+		"roles_agree": agree})
 	return nil
 }
 

@@ -371,3 +371,58 @@ func TestJobEvents(t *testing.T) {
 		next("end")
 	})
 }
+
+// TestAlertRemediation: a threshold rule names a library script; when its
+// alert opens, the script runs on the agent and the alert links the job.
+func TestAlertRemediation(t *testing.T) {
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		site := s.NewSite(t)
+		a := s.Agents(t, site.ID, "hot", 1, servertest.AgentOptions{})[0]
+		sc := servertest.Decode[map[string]any](t, s.As(t, store.RoleTechnician, "POST", "/api/v1/scripts",
+			`{"name":"Kill the hog","language":"sh","body":"pkill -f hog"}`).Want(t, http.StatusCreated))
+		scriptID := sc["id"].(string)
+		s.As(t, store.RoleAdmin, "POST", "/api/v1/policies", `{"name":"bad","document":{"thresholds":{"cpu":{"remediation":"not an id!"}}}}`).
+			Want(t, http.StatusBadRequest)
+		pol := servertest.Decode[map[string]any](t, s.As(t, store.RoleAdmin, "POST", "/api/v1/policies",
+			`{"name":"Remediate","document":{"thresholds":{"cpu":{"trigger":50,"clear":40,"for":"0s","remediation":"`+scriptID+`"}}}}`).
+			Want(t, http.StatusCreated))
+		s.As(t, store.RoleAdmin, "PUT", "/api/v1/policy-assignments", `{"level":"site","target_id":"`+site.ID+`","policy_id":"`+pol["id"].(string)+`"}`).
+			Want(t, http.StatusOK)
+		a.Send(t, protocol.TypeMetrics, "m1", protocol.MetricsBatch{Samples: []protocol.Sample{
+			{Time: time.Now().UTC(), Values: map[string]float64{"cpu.percent": 99}}}})
+		var cmd protocol.Command
+		for {
+			env := a.Next(t)
+			if env.Type == protocol.TypeCommand {
+				c, err := protocol.DecodeCommand(env.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd = c
+				break
+			}
+		}
+		run, err := protocol.DecodeScriptRun(cmd.Args)
+		if err != nil || cmd.Name != protocol.CommandScript || run.Body != "pkill -f hog" || run.StartBy.After(time.Now().Add(time.Hour)) {
+			t.Fatalf("remediation command %s %+v (%v)", cmd.Name, run, err)
+		}
+		var alerts struct {
+			Items []store.Alert `json:"items"`
+		}
+		servertest.Eventually(t, "the alert links its remediation job", func() bool {
+			json.Unmarshal(s.As(t, store.RoleReadonly, "GET", "/api/v1/alerts", "").Want(t, http.StatusOK).Body, &alerts)
+			return len(alerts.Items) == 1 && alerts.Items[0].RemediationJobID != ""
+		})
+		v := getJob(t, s, alerts.Items[0].RemediationJobID)
+		if v.Job.ScriptID != scriptID || v.Runs.Total != 1 || v.Runs.Items[0].AgentID != a.ID {
+			t.Errorf("remediation job %+v", v)
+		}
+		var audit struct {
+			Items []store.AuditEntry `json:"items"`
+		}
+		json.Unmarshal(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=job.run", "").Want(t, http.StatusOK).Body, &audit)
+		if len(audit.Items) != 1 || audit.Items[0].ActorType != "system" || !strings.Contains(audit.Items[0].ActorName, alerts.Items[0].ID) {
+			t.Errorf("remediation audit %+v", audit.Items)
+		}
+	})
+}

@@ -245,6 +245,12 @@ type apiClient struct {
 	token string
 }
 
+// in returns the client for the (sub)test t, so that a failure is
+// reported where it happened.
+func (c *apiClient) in(t *testing.T) *apiClient {
+	return &apiClient{t: t, base: c.base, token: c.token}
+}
+
 func (c *apiClient) do(method, path string, body any, out any) int {
 	c.t.Helper()
 	var rd io.Reader
@@ -308,8 +314,15 @@ func agentEnv(t *testing.T, config string) []string {
 
 func startAgent(t *testing.T, config string) *agentProc {
 	t.Helper()
+	return startAgentBinary(t, bin(t, "steward-agent"), config)
+}
+
+// startAgentBinary runs "binary run" for the agent of config: an agent
+// installed at a path of its own, as an update replaces it.
+func startAgentBinary(t *testing.T, binary, config string) *agentProc {
+	t.Helper()
 	a := &agentProc{log: &logBuffer{}, waitErr: make(chan error, 1)}
-	a.cmd = exec.Command(bin(t, "steward-agent"), "run", "--config", config)
+	a.cmd = exec.Command(binary, "run", "--config", config)
 	a.cmd.Env = agentEnv(t, config)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
@@ -367,4 +380,34 @@ func httpGet(url string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// benchFleet is a server with an owner's API client and one site whose
+// enrollment token any number of agents may use: the start of every
+// benchmark.
+type benchFleet struct {
+	srv      *server
+	api      *apiClient
+	clientID string
+	siteID   string
+	token    string
+}
+
+func newBenchFleet(t *testing.T, dbURL string, flags ...string) benchFleet {
+	t.Helper()
+	srv := startServer(t, dbURL, flags...)
+	if _, err := srv.cli("bench-password-1\n", "user", "create", "--email", "bench@example.com", "--role", "owner", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := srv.cli("", "user", "api-token", "--email", "bench@example.com", "--name", "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &apiClient{t: t, base: srv.URL, token: firstLine(out)}
+	var client, site struct{ ID string }
+	api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Big Client"}, &client, 201)
+	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "Everything"}, &site, 201)
+	var tok struct{ Token string }
+	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h"}, &tok, 201)
+	return benchFleet{srv: srv, api: api, clientID: client.ID, siteID: site.ID, token: tok.Token}
 }

@@ -51,20 +51,9 @@ func benchJobs(t *testing.T, n int) {
 	if profile != "" {
 		flags = append(flags, "--debug-listen", debugAddr)
 	}
-	srv := startServer(t, dbURL, flags...)
-	if _, err := srv.cli("bench-password-1\n", "user", "create", "--email", "bench@example.com", "--role", "owner", "--password-stdin"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := srv.cli("", "user", "api-token", "--email", "bench@example.com", "--name", "bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := &apiClient{t: t, base: srv.URL, token: firstLine(out)}
-	var client, site struct{ ID string }
-	api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Big Client"}, &client, 201)
-	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "Everything"}, &site, 201)
-	var tok struct{ Token string }
-	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h"}, &tok, 201)
+	bf := newBenchFleet(t, dbURL, flags...)
+	srv, api := bf.srv, bf.api
+	site, tok := struct{ ID string }{bf.siteID}, struct{ Token string }{bf.token}
 	startSimFleet(t, srv.URL, tok.Token, n, t.TempDir())
 	waitOnline(t, api, n, 10*time.Minute)
 	pid := srv.cmd.Process.Pid

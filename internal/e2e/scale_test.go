@@ -68,20 +68,9 @@ type memSample struct {
 
 func scale(t *testing.T, dbURL string, sizes []int) {
 	debugAddr := freeAddr(t)
-	srv := startServer(t, dbURL, "--heartbeat", "30s", "--log-level", "info", "--debug-listen", debugAddr)
-	if _, err := srv.cli("scale-password-1\n", "user", "create", "--email", "bench@example.com", "--role", "owner", "--password-stdin"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := srv.cli("", "user", "api-token", "--email", "bench@example.com", "--name", "bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := &apiClient{t: t, base: srv.URL, token: firstLine(out)}
-	var client, site struct{ ID string }
-	api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Big Client"}, &client, 201)
-	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "Everything"}, &site, 201)
-	var tok struct{ Token string }
-	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h"}, &tok, 201)
+	bf := newBenchFleet(t, dbURL, "--heartbeat", "30s", "--log-level", "info", "--debug-listen", debugAddr)
+	srv, api, tok := bf.srv, bf.api, struct{ Token string }{bf.token}
+	client := struct{ ID string }{bf.clientID}
 
 	base := sampleMem(t, srv, debugAddr)
 	t.Logf("server base: RSS %.1f MiB, heap in use %.1f MiB, stacks %.1f MiB", base.rssKB/1024, base.heapInuse/(1<<20), base.stackInuse/(1<<20))

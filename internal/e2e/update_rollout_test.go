@@ -58,10 +58,8 @@ type rollout struct {
 }
 
 func updateRollout(t *testing.T, dbURL string) {
-	r := &rollout{t: t, keys: filepath.Join(t.TempDir(), "keys"), releases: t.TempDir(), stateDir: t.TempDir()}
-	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", r.keys).CombinedOutput(); err != nil {
-		t.Fatalf("release keygen: %v\n%s", err, out)
-	}
+	r := &rollout{t: t, releases: t.TempDir(), stateDir: t.TempDir()}
+	r.keys, _, _ = newReleaseKeys(t)
 	// Batches of 50 every second, downloads spread over 1 s: the rollout
 	// takes seconds instead of the production half hour per batch, and a
 	// batch is a fifth of the fleet, so that the rollout takes several
@@ -202,36 +200,43 @@ func (r *rollout) setPercent(percent float64) {
 // linux/amd64 and publishes them with the console, as a release manager
 // would.
 func (r *rollout) publish(version string) string {
-	t := r.t
-	t.Helper()
-	priv, err := release.LoadPrivateKey(filepath.Join(r.keys, release.PrivateKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.t.Helper()
 	data := make([]byte, cmp.Or(r.size, 64<<10))
 	rand.Read(data)
-	sum := sha256.Sum256(data)
-	signed, err := protocol.SignRelease(priv, protocol.ReleaseStatement{Version: version, OS: "linux", Arch: "amd64",
-		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+	return publishBytes(r.t, r.srv, r.api, r.keys, r.releases, protocol.ReleaseStatement{Version: version, OS: "linux", Arch: "amd64"}, data)
+}
+
+// publishBytes signs data as the release st (its size and SHA-256 filled
+// in) with the private key in keys, publishes it on srv with the release
+// CLI from a file written in dir, and returns the release's ID.
+func publishBytes(t *testing.T, srv *server, api *apiClient, keys, dir string, st protocol.ReleaseStatement, data []byte) string {
+	t.Helper()
+	priv, err := release.LoadPrivateKey(filepath.Join(keys, release.PrivateKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(r.releases, "steward-agent-"+version)
-	if err := os.WriteFile(file, data, 0o644); err != nil {
+	sum := sha256.Sum256(data)
+	st.Size, st.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
+	signed, err := protocol.SignRelease(priv, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "steward-agent-"+st.Version)
+	if err := os.WriteFile(file, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file+".sig", signed.Encode(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.srv.cli("", "release", "publish", "--file", file, "--release-key", filepath.Join(r.keys, release.PublicKeyFile)); err != nil {
+	if _, err := srv.cli("", "release", "publish", "--file", file, "--release-key", filepath.Join(keys, release.PublicKeyFile)); err != nil {
 		t.Fatal(err)
 	}
 	var list struct {
 		Items []struct{ ID, Version string }
 	}
-	r.api.mustDo("GET", "/api/v1/releases?version="+version, nil, &list, 200)
+	api.mustDo("GET", "/api/v1/releases?version="+st.Version, nil, &list, 200)
 	if len(list.Items) != 1 {
-		t.Fatalf("releases of version %s: %+v", version, list.Items)
+		t.Fatalf("releases of version %s: %+v", st.Version, list.Items)
 	}
 	return list.Items[0].ID
 }
@@ -467,22 +472,10 @@ func TestRolloutBench(t *testing.T) {
 	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", r.keys).CombinedOutput(); err != nil {
 		t.Fatalf("release keygen: %v\n%s", err, out)
 	}
-	r.srv = startServer(t, dbURL, append([]string{"--release-key", filepath.Join(r.keys, release.PublicKeyFile),
+	bf := newBenchFleet(t, dbURL, append([]string{"--release-key", filepath.Join(r.keys, release.PublicKeyFile),
 		"--heartbeat", "30s", "--log-level", "warn"}, flags...)...)
-	if _, err := r.srv.cli("bench-password-1\n", "user", "create", "--email", "bench@example.com", "--role", "owner", "--password-stdin"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := r.srv.cli("", "user", "api-token", "--email", "bench@example.com", "--name", "bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.api = &apiClient{t: t, base: r.srv.URL, token: firstLine(out)}
-	var client, site struct{ ID string }
-	r.api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Big Client"}, &client, 201)
-	r.api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "Everything"}, &site, 201)
-	var tok struct{ Token string }
-	r.api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h"}, &tok, 201)
-
+	r.srv, r.api = bf.srv, bf.api
+	tok := struct{ Token string }{bf.token}
 	simLogs := startSimFleet(t, r.srv.URL, tok.Token, n, r.stateDir,
 		"--agent-version", "1.0.0", "--platform", "linux/amd64", "--update-download", "--update-fail-versions", "2.0.0")
 	waitOnline(t, r.api, n, 10*time.Minute)

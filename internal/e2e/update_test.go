@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -54,6 +55,108 @@ type updatesJSON struct {
 	} `json:"updates"`
 }
 
+// startUntilCleanup starts cmd and, when the test ends, stops it as a
+// service manager would (an interrupt, a kill 20 s later) and, if the
+// test failed, logs what logs returns.
+func startUntilCleanup(t *testing.T, cmd *exec.Cmd, logs func() string) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", strings.Join(cmd.Args, " "), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Log(logs())
+		}
+	})
+}
+
+// newReleaseKeys makes a release key pair with the release tools and
+// returns its directory, the public key's file and its text.
+func newReleaseKeys(t *testing.T) (dir, pubFile, pub string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "keys")
+	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", dir).CombinedOutput(); err != nil {
+		t.Fatalf("release keygen: %v\n%s", err, out)
+	}
+	pubFile = filepath.Join(dir, release.PublicKeyFile)
+	b, err := os.ReadFile(pubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, pubFile, strings.TrimSpace(string(b))
+}
+
+// updatesByHand turns the automatic rollout off in the default policy:
+// only "update now" offers releases.
+func updatesByHand(api *apiClient) {
+	var manual struct{ ID string }
+	api.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Updates by hand", "document": map[string]any{"updates": map[string]any{"auto": false}}}, &manual, 201)
+	api.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "default", "target_id": "", "policy_id": manual.ID}, nil, 200)
+}
+
+// installCopy installs a copy of binary at a path of its own, as the
+// services run it (an update replaces that file), enrolled with the
+// server by token, and returns the installed binary and its config.
+func installCopy(t *testing.T, binary, serverURL, token string) (installed, config string) {
+	t.Helper()
+	installed = filepath.Join(t.TempDir(), "steward-agent")
+	copyFile(t, binary, installed)
+	config = filepath.Join(t.TempDir(), "agent.json")
+	install := exec.Command(installed, "install", "--no-service", "--server", serverURL, "--token", "-", "--config", config)
+	install.Stdin = strings.NewReader(token + "\n")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	return installed, config
+}
+
+// rolesJSON is what GET /api/v1/agents/{id}/updates says each role runs.
+type rolesJSON struct {
+	Roles map[string]string `json:"roles"`
+	Agree bool              `json:"roles_agree"`
+}
+
+// waitTrayRole waits until the server sees this user's tray on version,
+// and returns the tray's role name.
+func waitTrayRole(t *testing.T, api *apiClient, agentID, version string) string {
+	t.Helper()
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "tray:" + me.Username
+	waitFor(t, 30*time.Second, "the server seeing the tray on "+version, func() error {
+		var r rolesJSON
+		api.mustDo("GET", "/api/v1/agents/"+agentID+"/updates", nil, &r, 200)
+		if r.Roles[role] != version {
+			return fmt.Errorf("roles %v", r.Roles)
+		}
+		return nil
+	})
+	return role
+}
+
+// copyFile copies the file from to an executable file to.
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitUpdateStep waits until the agent's update to release reaches step.
 func waitUpdateStep(t *testing.T, api *apiClient, agentID, releaseVersion, step string, timeout time.Duration) string {
 	t.Helper()
@@ -94,60 +197,26 @@ type updateRig struct {
 
 func newUpdateRig(t *testing.T) *updateRig {
 	t.Helper()
-	r := &updateRig{t: t, keys: filepath.Join(t.TempDir(), "keys")}
-	if out, err := exec.Command(bin(t, "steward"), "release", "keygen", "--out", r.keys).CombinedOutput(); err != nil {
-		t.Fatalf("release keygen: %v\n%s", err, out)
-	}
-	r.pubFile = filepath.Join(r.keys, release.PublicKeyFile)
-	pubText, _ := os.ReadFile(r.pubFile)
-	pub := strings.TrimSpace(string(pubText))
-
+	r := &updateRig{t: t}
+	var pub string
+	r.keys, r.pubFile, pub = newReleaseKeys(t)
 	r.srv = startServer(t, "", "--release-key", r.pubFile)
-	if _, err := r.srv.cli("correct-horse-battery\n", "user", "create", "--email", "owner@example.com", "--role", "owner", "--password-stdin"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := r.srv.cli("", "user", "api-token", "--email", "owner@example.com", "--name", "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := &apiClient{t: t, base: r.srv.URL, token: firstLine(out)}
-	r.api = api
-	var client, site struct{ ID string }
-	api.mustDo("POST", "/api/v1/clients", map[string]any{"name": "Update Co"}, &client, 201)
-	api.mustDo("POST", "/api/v1/clients/"+client.ID+"/sites", map[string]any{"name": "HQ"}, &site, 201)
-	var tok struct{ Token string }
-	api.mustDo("POST", "/api/v1/sites/"+site.ID+"/enrollment-tokens", map[string]any{"expires_in": "24h", "max_uses": 1}, &tok, 201)
-	// Updates by hand only here: the automatic rollout must not offer first.
-	var manual struct{ ID string }
-	api.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Updates by hand", "document": map[string]any{"updates": map[string]any{"auto": false}}}, &manual, 201)
-	api.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "default", "target_id": "", "policy_id": manual.ID}, nil, 200)
+	var token string
+	r.api, token, _ = faultSite(t, r.srv)
+	updatesByHand(r.api)
 
 	r.builds = t.TempDir()
 	r.binA = buildAgentVersion(t, r.builds, "1.0.0", pub)
 	r.binB = buildAgentVersion(t, r.builds, "1.1.0", pub)
-
-	r.installed = filepath.Join(t.TempDir(), "steward-agent")
-	r.install(r.binA)
-	r.config = filepath.Join(t.TempDir(), "agent.json")
+	r.installed, r.config = installCopy(t, r.binA, r.srv.URL, token)
 	r.env = agentEnv(t, r.config)
-	install := exec.Command(r.installed, "install", "--no-service", "--server", r.srv.URL, "--token", "-", "--config", r.config)
-	install.Stdin = strings.NewReader(tok.Token + "\n")
-	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("install: %v\n%s", err, out)
-	}
 	return r
 }
 
 // install puts a copy of build at the installed path.
 func (r *updateRig) install(build string) {
 	r.t.Helper()
-	b, err := os.ReadFile(build)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := os.WriteFile(r.installed, b, 0o755); err != nil {
-		r.t.Fatal(err)
-	}
+	copyFile(r.t, build, r.installed)
 }
 
 // updateDir is the agent's update state directory.
@@ -226,13 +295,16 @@ func (w *watchdogProc) stop() {
 // there again.
 func TestAgentUpdate(t *testing.T) {
 	r := newUpdateRig(t)
-	api, srv, installed, binB, keys, pubFile, builds := r.api, r.srv, r.installed, r.binB, r.keys, r.pubFile, r.builds
+	api, srv, installed, binB, keys, builds := r.api, r.srv, r.installed, r.binB, r.keys, r.builds
 	wd := r.startWatchdog()
 	log := wd.log
 	agent := waitAgent(t, api, true)
 	if agent.Version != "1.0.0" {
 		t.Fatalf("agent runs %q, want 1.0.0", agent.Version)
 	}
+	// A user's tray, which restarts on the new binary after the swap.
+	startTray(t, installed, r.config)
+	trayRole := waitTrayRole(t, api, agent.ID, "1.0.0")
 
 	r.publishB()
 	var sum struct {
@@ -269,13 +341,10 @@ func TestAgentUpdate(t *testing.T) {
 		return nil
 	})
 	waitAgent(t, api, true)
-	waitFor(t, 60*time.Second, "the server seeing the watchdog on 1.1.0", func() error {
-		var r struct {
-			Roles map[string]string `json:"roles"`
-			Agree bool              `json:"roles_agree"`
-		}
+	waitFor(t, 60*time.Second, "the server seeing the watchdog and the tray on 1.1.0", func() error {
+		var r rolesJSON
 		api.mustDo("GET", "/api/v1/agents/"+agent.ID+"/updates", nil, &r, 200)
-		if !r.Agree || r.Roles["watchdog"] != "1.1.0" {
+		if !r.Agree || r.Roles["watchdog"] != "1.1.0" || r.Roles[trayRole] != "1.1.0" {
 			return fmt.Errorf("roles %v", r.Roles)
 		}
 		return nil
@@ -297,27 +366,8 @@ func TestAgentUpdate(t *testing.T) {
 	})
 
 	// 1.2.0 passes its self-check but exits at once when run.
-	binC := filepath.Join(builds, "steward-agent-1.2.0")
 	script := "#!/bin/sh\nif [ \"$1\" = version ]; then echo 1.2.0; exit 0; fi\necho 'broken build' >&2\nexit 1\n"
-	if err := os.WriteFile(binC, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	priv, err := release.LoadPrivateKey(filepath.Join(keys, release.PrivateKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cSum := sha256.Sum256([]byte(script))
-	signed, err := protocol.SignRelease(priv, protocol.ReleaseStatement{Version: "1.2.0", OS: runtime.GOOS, Arch: runtime.GOARCH,
-		Size: int64(len(script)), SHA256: hex.EncodeToString(cSum[:])})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(binC+".sig", signed.Encode(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.cli("", "release", "publish", "--file", binC, "--release-key", pubFile); err != nil {
-		t.Fatal(err)
-	}
+	publishBytes(t, srv, api, keys, builds, protocol.ReleaseStatement{Version: "1.2.0", OS: runtime.GOOS, Arch: runtime.GOARCH}, []byte(script))
 	api.mustDo("POST", "/api/v1/agents/"+agent.ID+"/update", map[string]any{}, &sum, 202)
 	if sum.Offered != 1 {
 		t.Fatalf("offered 1.2.0 to %d agents", sum.Offered)

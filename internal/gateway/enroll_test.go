@@ -86,7 +86,7 @@ func testEnroll(t *testing.T, be servertest.Backend) {
 		ID: res.AgentID, ClientID: s.site.ClientID, ClientName: s.site.ClientName, SiteID: s.site.ID, SiteName: s.site.Name,
 		Hostname: "enrolled-1", OS: "linux", OSName: "debian", OSVersion: "12", Arch: "amd64", Kernel: "6.1.0", Version: "0.1.0",
 		BootTime: facts("").BootTime, IPAddresses: []string{"10.0.0.9"}, Users: []string{"root"},
-		EnrolledAt: a.EnrolledAt, LastSeen: a.LastSeen, Status: store.StatusOffline,
+		Trays: []protocol.TrayInfo{}, EnrolledAt: a.EnrolledAt, LastSeen: a.LastSeen, Status: store.StatusOffline,
 	}
 	if diff := cmp.Diff(want, a); diff != "" {
 		t.Errorf("enrolled agent (-want +got):\n%s", diff)

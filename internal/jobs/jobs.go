@@ -142,6 +142,7 @@ func (s *Service) Run(ctx context.Context, p access.Principal, req Request) (Cre
 	if err := access.Require(p, access.RunScripts); err != nil {
 		return Created{}, err
 	}
+
 	job := store.Job{Name: "ad-hoc command", Language: req.Language, Body: req.Body, RunAs: req.RunAs, EnvNames: []string{}}
 	run := protocol.ScriptRun{Language: req.Language, Body: req.Body, Env: map[string]string{}, RunAs: req.RunAs, MaxOutput: req.MaxOutput}
 	targetOS := ""
@@ -374,4 +375,21 @@ func (s *Service) Watch(jobID string) (changed <-chan struct{}, stop func(), err
 		return nil, nil, fmt.Errorf("watch job %s: %w", jobID, err)
 	}
 	return ch, unsub, nil
+}
+
+// remediationExpiry is how long a remediation run waits for its agent: a
+// fix that runs an hour after the alert is no fix.
+const remediationExpiry = time.Hour
+
+// Remediate runs a library script on the agent of an alert that opened,
+// as the alert's rule says, and returns the job's ID. It is audited as a
+// job run by "alert remediation".
+func (s *Service) Remediate(ctx context.Context, a store.Alert, scriptID string) (string, error) {
+	p := access.System("remediation of alert " + a.ID + " (" + a.Rule + ")")
+	created, err := s.Run(ctx, p, Request{Selection: selection.Selection{AgentIDs: []string{a.AgentID}}, ScriptID: scriptID,
+		ExpiresIn: remediationExpiry})
+	if err != nil {
+		return "", err
+	}
+	return created.Job.ID, nil
 }

@@ -84,6 +84,7 @@ func (s *Service) CreateScript(ctx context.Context, p access.Principal, in Scrip
 		return store.Script{}, err
 	}
 	sc.CreatedBy = p.ActorName()
+	name := sc.Name // sc is emptied when the insert fails
 	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
 		if sc, err = tx.CreateScript(ctx, sc); err != nil {
 			return err
@@ -92,7 +93,7 @@ func (s *Service) CreateScript(ctx context.Context, p access.Principal, in Scrip
 			"name": sc.Name, "language": sc.Language, "version": "1", "sha256": sc.SHA256}))
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return store.Script{}, input.Errorf("name", "a script named %q exists", sc.Name)
+		return store.Script{}, input.Errorf("name", "a script named %q exists", name)
 	}
 	return sc, err
 }

@@ -210,6 +210,7 @@ func buildSchema() *schema {
 	add("metrics.retention.rollup", KindDuration, 400*day,
 		"How long the server keeps hourly rollups; at least metrics.retention.raw.", durationRange(time.Hour, 3660*day))
 
+	var addRemediation func(p, what string)
 	rule := func(name, what string, sev Severity, trigger, clear float64, forDur time.Duration) {
 		p := "thresholds." + name + "."
 		add(p+"enabled", KindBool, true, "Whether the "+what+" alert is raised.", nil)
@@ -217,6 +218,15 @@ func buildSchema() *schema {
 		add(p+"trigger", KindPercent, trigger, "Raise the "+what+" alert when the value is above this percent.", nil)
 		add(p+"clear", KindPercent, clear, "Clear the "+what+" alert when the value drops below this percent; below trigger.", nil)
 		add(p+"for", KindDuration, forDur, "How long the value must stay above trigger before the alert is raised.", durationRange(0, day))
+		addRemediation(p, what)
+	}
+	// addRemediation adds the rule's remediation script: its job runs on
+	// the agent when the alert opens, and the alert links to it.
+	// The server starts it; agents never see the field.
+	addRemediation = func(p, what string) {
+		add(p+"remediation", KindText, "",
+			"ID of a library script run on the agent when the "+what+" alert opens; empty for none.", scriptIDCheck)
+		specs[len(specs)-1].ServerOnly = true
 	}
 	rule("cpu", "CPU usage", SeverityWarning, 90, 80, 5*time.Minute)
 	rule("memory", "memory usage", SeverityWarning, 90, 85, 5*time.Minute)
@@ -232,6 +242,7 @@ func buildSchema() *schema {
 		"Clear the alert when free bytes rise above this; above trigger.", intRange(0, 1<<60))
 	add("thresholds.disk_free.for", KindDuration, time.Minute,
 		"How long free bytes must stay below trigger before the alert is raised.", durationRange(0, day))
+	addRemediation("thresholds.disk_free.", "low free disk space")
 	add("thresholds.disk_mounts", KindMounts, map[string]DiskLimits{},
 		"Per-mountpoint overrides of the disk and disk_free levels; replaced as a whole by a more specific level.", checkMounts)
 
@@ -265,6 +276,21 @@ func buildSchema() *schema {
 		}
 	}
 	return s
+}
+
+// scriptIDCheck accepts "" or what a script ID looks like; whether the
+// script exists is checked when the alert opens (it may be deleted since).
+func scriptIDCheck(v any) string {
+	id := v.(string)
+	if len(id) > 128 {
+		return "must be a script ID"
+	}
+	for _, c := range id {
+		if !(c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return "must be a script ID"
+		}
+	}
+	return ""
 }
 
 func durationRange(lo, hi time.Duration) func(any) string {

@@ -28,6 +28,8 @@ const (
 	MaxIPs = 64
 	// MaxUsers bounds Facts.Users.
 	MaxUsers = 64
+	// MaxTrays bounds Facts.Trays.
+	MaxTrays = 64
 )
 
 // DecodeEnvelope parses one control-channel message. It rejects messages
@@ -67,6 +69,9 @@ func DecodeFacts(data json.RawMessage) (Facts, error) {
 	}
 	if err := f.Validate(); err != nil {
 		return Facts{}, fmt.Errorf("decode facts: %w", err)
+	}
+	if len(f.Trays) == 0 {
+		f.Trays = nil // "trays":[] and no trays are the same facts
 	}
 	return f, nil
 }
@@ -167,8 +172,30 @@ func (f Facts) Validate() error {
 			return err
 		}
 	}
+	if len(f.Trays) > MaxTrays {
+		return fmt.Errorf("facts: %d trays, limit %d", len(f.Trays), MaxTrays)
+	}
+	for _, tr := range f.Trays {
+		if err := tr.Validate(); err != nil {
+			return err
+		}
+	}
 	if !f.BootTime.IsZero() && f.BootTime.After(time.Now().Add(24*time.Hour)) {
 		return errors.New("facts: boot_time is in the future")
+	}
+	return nil
+}
+
+// Validate checks one tray's fields: a user and a version are required,
+// every field is bounded text.
+func (t TrayInfo) Validate() error {
+	if strings.TrimSpace(t.User) == "" || strings.TrimSpace(t.Version) == "" {
+		return errors.New("facts: trays: user and version are required")
+	}
+	for _, fl := range []struct{ name, value string }{{"trays.user", t.User}, {"trays.session", t.Session}, {"trays.version", t.Version}} {
+		if err := checkText(fl.name, fl.value); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -136,6 +136,13 @@ func TestValidateFacts(t *testing.T) {
 		}
 		return out
 	}
+	trays := func(n int) []TrayInfo {
+		out := make([]TrayInfo, n)
+		for i := range out {
+			out[i] = TrayInfo{User: fmt.Sprintf("user%d", i), Session: fmt.Sprint(i), Version: "1.1.0"}
+		}
+		return out
+	}
 	tests := []struct {
 		name    string
 		mutate  func(*Facts)
@@ -150,6 +157,8 @@ func TestValidateFacts(t *testing.T) {
 		{name: "ips at limit", mutate: func(f *Facts) { f.IPAddresses = ips(MaxIPs) }},
 		{name: "users at limit", mutate: func(f *Facts) { f.Users = users(MaxUsers) }},
 		{name: "zero boot time", mutate: func(f *Facts) { f.BootTime = time.Time{} }},
+		{name: "trays at limit", mutate: func(f *Facts) { f.Trays = trays(MaxTrays) }},
+		{name: "tray without session", mutate: func(f *Facts) { f.Trays = []TrayInfo{{User: `CORP\bob`, Version: "1.1.0"}} }},
 		{name: "boot time slightly ahead (clock skew)", mutate: func(f *Facts) { f.BootTime = time.Now().Add(time.Hour) }},
 		{name: "ipv4-mapped ipv6", mutate: func(f *Facts) { f.IPAddresses = []string{"::ffff:10.0.0.1"} }},
 
@@ -179,6 +188,11 @@ func TestValidateFacts(t *testing.T) {
 		{name: "too many users", mutate: func(f *Facts) { f.Users = users(MaxUsers + 1) }, wantErr: "65 users, limit 64"},
 		{name: "control character in user", mutate: func(f *Facts) { f.Users = []string{"alice", "bob\r"} }, wantErr: "users contains control characters"},
 		{name: "user too long", mutate: func(f *Facts) { f.Users = []string{strings.Repeat("u", MaxFieldLen+1)} }, wantErr: "users is 257 bytes"},
+		{name: "too many trays", mutate: func(f *Facts) { f.Trays = trays(MaxTrays + 1) }, wantErr: "65 trays, limit 64"},
+		{name: "tray without user", mutate: func(f *Facts) { f.Trays = []TrayInfo{{User: " ", Version: "1.1.0"}} }, wantErr: "user and version are required"},
+		{name: "tray without version", mutate: func(f *Facts) { f.Trays = []TrayInfo{{User: "alice"}} }, wantErr: "user and version are required"},
+		{name: "control character in tray session", mutate: func(f *Facts) { f.Trays = []TrayInfo{{User: "alice", Session: "2\n", Version: "1.1.0"}} }, wantErr: "trays.session contains control characters"},
+		{name: "tray version too long", mutate: func(f *Facts) { f.Trays = []TrayInfo{{User: "alice", Version: strings.Repeat("1", MaxFieldLen+1)}} }, wantErr: "trays.version is 257 bytes"},
 		{name: "boot time in the future", mutate: func(f *Facts) { f.BootTime = time.Now().Add(48 * time.Hour) }, wantErr: "boot_time is in the future"},
 	}
 	for _, tt := range tests {

@@ -45,13 +45,19 @@ func checkFacts(t *testing.T, f Facts) {
 	texts := []string{f.Hostname, f.OS, f.OSName, f.OSVersion, f.Arch, f.Kernel, f.AgentVersion}
 	texts = append(texts, f.IPAddresses...)
 	texts = append(texts, f.Users...)
+	for _, tr := range f.Trays {
+		if strings.TrimSpace(tr.User) == "" || strings.TrimSpace(tr.Version) == "" {
+			t.Fatalf("accepted a tray without user or version: %+v", tr)
+		}
+		texts = append(texts, tr.User, tr.Session, tr.Version)
+	}
 	for _, s := range texts {
 		if len(s) > MaxFieldLen || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }) {
 			t.Fatalf("accepted facts with field %q", s)
 		}
 	}
-	if len(f.IPAddresses) > MaxIPs || len(f.Users) > MaxUsers {
-		t.Fatalf("accepted facts with %d IPs and %d users", len(f.IPAddresses), len(f.Users))
+	if len(f.IPAddresses) > MaxIPs || len(f.Users) > MaxUsers || len(f.Trays) > MaxTrays {
+		t.Fatalf("accepted facts with %d IPs, %d users and %d trays", len(f.IPAddresses), len(f.Users), len(f.Trays))
 	}
 }
 
@@ -150,6 +156,10 @@ func FuzzDecodeFacts(f *testing.F) {
 		`{"hostname":"a"}`,
 		`{"hostname":"a","ip_addresses":["fe80::1%eth0","::ffff:1.2.3.4","1.2.3.4"],"users":["CORP\\bob"]}`,
 		`{"hostname":"a","boot_time":"9999-12-31T23:59:59Z"}`,
+		`{"hostname":"a","trays":[{"user":"alice","session":"2","version":"1.1.0"},{"user":"CORP\\bob","version":"1.0.0"}]}`,
+		`{"hostname":"a","trays":[{"user":"","version":"1.1.0"}]}`,
+		`{"hostname":"a","trays":[{"user":"a","version":"1\u0000"}]}`,
+		`{"hostname":"a","trays":[null]}`,
 		`{"hostname":"a","boot_time":"2026-05-01T12:00:00+14:00"}`,
 		`{"hostname":"\u0085"}`,
 		`{"hostname":"a","ip_addresses":["fe80::1%\n"]}`,

@@ -69,9 +69,25 @@ type Facts struct {
 	BootTime     time.Time `json:"boot_time"`
 	IPAddresses  []string  `json:"ip_addresses"`
 	Users        []string  `json:"users"` // logged-in user names
+	// Trays are the tray processes running in users' sessions, as they
+	// last told the agent; absent when none runs. An update is complete
+	// when they run the agent's version too.
+	Trays []TrayInfo `json:"trays,omitempty"`
 	// Update is the update this agent swapped in and that the server has
 	// not confirmed yet; set in hello only.
 	Update *PendingUpdate `json:"update,omitempty"`
+}
+
+// TrayInfo is one tray (steward-agent tray) in a user's session.
+type TrayInfo struct {
+	// User is the account the tray runs as, as the operating system told
+	// the agent (never as the tray claims it).
+	User string `json:"user"`
+	// Session names the user's login session, as the tray gives it (a
+	// Windows session ID, a Unix login session); "" when it has none.
+	Session string `json:"session,omitempty"`
+	// Version is the version the tray runs.
+	Version string `json:"version"`
 }
 
 // Welcome is the server's answer to hello.

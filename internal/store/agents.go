@@ -29,11 +29,14 @@ type Agent struct {
 	BootTime    time.Time `json:"boot_time"`
 	IPAddresses []string  `json:"ip_addresses"`
 	Users       []string  `json:"users"`
-	EnrolledAt  time.Time `json:"enrolled_at"`
-	LastSeen    time.Time `json:"last_seen"`
-	Online      bool      `json:"online"`
-	ConnectedAt time.Time `json:"connected_at,omitzero"`
-	RemoteAddr  string    `json:"remote_addr"`
+	// Trays are the trays running in users' sessions, as the agent last
+	// reported them.
+	Trays       []protocol.TrayInfo `json:"trays"`
+	EnrolledAt  time.Time           `json:"enrolled_at"`
+	LastSeen    time.Time           `json:"last_seen"`
+	Online      bool                `json:"online"`
+	ConnectedAt time.Time           `json:"connected_at,omitzero"`
+	RemoteAddr  string              `json:"remote_addr"`
 	// PolicyRevision is the policy revision the agent acknowledged running.
 	PolicyRevision  string    `json:"policy_revision"`
 	PolicyAppliedAt time.Time `json:"policy_applied_at,omitzero"`
@@ -64,10 +67,32 @@ func (a *Agent) setFacts(f protocol.Facts) {
 	if a.Users == nil {
 		a.Users = []string{}
 	}
+	a.Trays = f.Trays
+	if a.Trays == nil {
+		a.Trays = []protocol.TrayInfo{}
+	}
+}
+
+// jsonTrays encodes trays for the trays column.
+func jsonTrays(v []protocol.TrayInfo) string {
+	if v == nil {
+		v = []protocol.TrayInfo{}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// parseTrays decodes the trays column; what does not decode reads as none.
+func parseTrays(s string) []protocol.TrayInfo {
+	var v []protocol.TrayInfo
+	if err := json.Unmarshal([]byte(s), &v); err != nil || v == nil {
+		return []protocol.TrayInfo{}
+	}
+	return v
 }
 
 const agentSelect = `SELECT a.id, a.client_id, c.name, a.site_id, s.name, a.hostname, a.os, a.os_name, a.os_version,
-	a.arch, a.kernel, a.version, a.boot_time, a.ip_addresses, a.users, a.enrolled_at, a.last_seen, a.online,
+	a.arch, a.kernel, a.version, a.boot_time, a.ip_addresses, a.users, a.trays, a.enrolled_at, a.last_seen, a.online,
 	a.connected_at, a.remote_addr, a.policy_revision, a.policy_applied_at, a.uninstalled_at, a.uninstall_reason, ` + watchdogColumns + `
 	FROM agents a JOIN clients c ON c.id = a.client_id JOIN sites s ON s.id = a.site_id
 	LEFT JOIN watchdog_reports w ON w.agent_id = a.id`
@@ -78,11 +103,11 @@ func scanAgent(row interface{ Scan(...any) error }) (Agent, error) {
 		boot, enrolled, lastSeen, connectedAt int64
 		policyApplied                         int64
 		uninstalled                           sql.NullInt64
-		ips, users                            string
+		ips, users, trays                     string
 		wd                                    watchdogScan
 	)
 	err := row.Scan(append([]any{&a.ID, &a.ClientID, &a.ClientName, &a.SiteID, &a.SiteName, &a.Hostname, &a.OS, &a.OSName, &a.OSVersion,
-		&a.Arch, &a.Kernel, &a.Version, &boot, &ips, &users, &enrolled, &lastSeen, &a.Online, &connectedAt, &a.RemoteAddr,
+		&a.Arch, &a.Kernel, &a.Version, &boot, &ips, &users, &trays, &enrolled, &lastSeen, &a.Online, &connectedAt, &a.RemoteAddr,
 		&a.PolicyRevision, &policyApplied, &uninstalled, &a.UninstallReason}, wd.dest()...)...)
 	if err != nil {
 		return Agent{}, err
@@ -97,7 +122,7 @@ func scanAgent(row interface{ Scan(...any) error }) (Agent, error) {
 		a.Status = StatusOffline
 	}
 	a.BootTime, a.EnrolledAt, a.LastSeen, a.ConnectedAt = fromMS(boot), fromMS(enrolled), fromMS(lastSeen), fromMS(connectedAt)
-	a.IPAddresses, a.Users = parseJSONList(ips), parseJSONList(users)
+	a.IPAddresses, a.Users, a.Trays = parseJSONList(ips), parseJSONList(users), parseTrays(trays)
 	a.PolicyAppliedAt = fromMS(policyApplied)
 	return a, nil
 }
@@ -338,7 +363,7 @@ func (t *Tx) MarkConnectedAll(ctx context.Context, cs []Connection) error {
 		// A CTE with named columns reads the same on SQLite and PostgreSQL;
 		// PostgreSQL types untyped parameters as text, hence the casts.
 		sb.WriteString(`WITH v (id, hostname, os, os_name, os_version, arch, kernel, version, boot_time, ip_addresses, users,
-			remote_addr, replica_id, conn_id) AS (VALUES `)
+			trays, remote_addr, replica_id, conn_id) AS (VALUES `)
 		for i, c := range chunk {
 			if i > 0 {
 				sb.WriteString(", ")
@@ -346,14 +371,14 @@ func (t *Tx) MarkConnectedAll(ctx context.Context, cs []Connection) error {
 			var a Agent
 			a.setFacts(c.Facts)
 			k := len(args)
-			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, CAST($%d AS BIGINT), $%d, $%d, $%d, $%d, $%d)",
-				k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9, k+10, k+11, k+12, k+13, k+14)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, CAST($%d AS BIGINT), $%d, $%d, $%d, $%d, $%d, $%d)",
+				k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9, k+10, k+11, k+12, k+13, k+14, k+15)
 			args = append(args, c.AgentID, a.Hostname, a.OS, a.OSName, a.OSVersion, a.Arch, a.Kernel, a.Version, ms(a.BootTime),
-				jsonList(a.IPAddresses), jsonList(a.Users), c.RemoteAddr, c.ReplicaID, c.ConnID)
+				jsonList(a.IPAddresses), jsonList(a.Users), jsonTrays(a.Trays), c.RemoteAddr, c.ReplicaID, c.ConnID)
 		}
 		sb.WriteString(`) UPDATE agents SET hostname = v.hostname, os = v.os, os_name = v.os_name, os_version = v.os_version,
 			arch = v.arch, kernel = v.kernel, version = v.version, boot_time = v.boot_time, ip_addresses = v.ip_addresses,
-			users = v.users, online = true, last_seen = $1, connected_at = $1, remote_addr = v.remote_addr,
+			users = v.users, trays = v.trays, online = true, last_seen = $1, connected_at = $1, remote_addr = v.remote_addr,
 			replica_id = v.replica_id, conn_id = v.conn_id
 			FROM v WHERE agents.id = v.id`)
 		res, err := t.q.ExecContext(ctx, sb.String(), args...)
@@ -374,9 +399,9 @@ func (db *DB) UpdateFacts(ctx context.Context, agentID string, f protocol.Facts)
 	var a Agent
 	a.setFacts(f)
 	_, err := db.sql.ExecContext(ctx, `UPDATE agents SET hostname = $1, os = $2, os_name = $3, os_version = $4, arch = $5,
-		kernel = $6, version = $7, boot_time = $8, ip_addresses = $9, users = $10, last_seen = $11 WHERE id = $12`,
+		kernel = $6, version = $7, boot_time = $8, ip_addresses = $9, users = $10, trays = $11, last_seen = $12 WHERE id = $13`,
 		a.Hostname, a.OS, a.OSName, a.OSVersion, a.Arch, a.Kernel, a.Version, ms(a.BootTime),
-		jsonList(a.IPAddresses), jsonList(a.Users), ms(db.now()), agentID)
+		jsonList(a.IPAddresses), jsonList(a.Users), jsonTrays(a.Trays), ms(db.now()), agentID)
 	if err != nil {
 		return fmt.Errorf("update facts of agent %s: %w", agentID, err)
 	}

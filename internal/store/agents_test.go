@@ -319,7 +319,7 @@ func TestAgentConnections(t *testing.T) {
 		clk.Advance(time.Minute)
 		newFacts := protocol.Facts{Hostname: "pc-1-renamed", OS: "linux", OSName: "ubuntu", OSVersion: "24.04",
 			Arch: "arm64", Kernel: "6.8", AgentVersion: "1.3.0", BootTime: clk.Now().Add(-time.Hour),
-			IPAddresses: []string{"10.1.1.1"}, Users: []string{}}
+			IPAddresses: []string{"10.1.1.1"}, Users: []string{}, Trays: []protocol.TrayInfo{{User: "alice", Session: "2", Version: "1.2.0"}}}
 		err := db.MarkConnected(ctx, store.Connection{AgentID: a.ID, ConnID: "c1", ReplicaID: "r1", RemoteAddr: "203.0.113.5:40000", Facts: newFacts})
 		if err != nil {
 			t.Fatalf("MarkConnected: %v", err)
@@ -331,6 +331,7 @@ func TestAgentConnections(t *testing.T) {
 		want := store.Agent{ID: a.ID, ClientID: a.ClientID, ClientName: "Acme", SiteID: site.ID, SiteName: "HQ",
 			Hostname: "pc-1-renamed", OS: "linux", OSName: "ubuntu", OSVersion: "24.04", Arch: "arm64", Kernel: "6.8",
 			Version: "1.3.0", BootTime: newFacts.BootTime, IPAddresses: []string{"10.1.1.1"}, Users: []string{},
+			Trays:      []protocol.TrayInfo{{User: "alice", Session: "2", Version: "1.2.0"}},
 			EnrolledAt: a.EnrolledAt, LastSeen: clk.Now(), Online: true, ConnectedAt: clk.Now(), RemoteAddr: "203.0.113.5:40000", Status: store.StatusOnline}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Agent after MarkConnected (-want +got):\n%s", diff)
@@ -342,12 +343,13 @@ func TestAgentConnections(t *testing.T) {
 		// Facts change while connected.
 		clk.Advance(time.Minute)
 		newFacts.Users = []string{"bob"}
+		newFacts.Trays = nil // the tray stopped
 		if err := db.UpdateFacts(ctx, a.ID, newFacts); err != nil {
 			t.Fatalf("UpdateFacts: %v", err)
 		}
 		got, _ = db.Agent(ctx, a.ID)
-		if !slices.Equal(got.Users, []string{"bob"}) || !got.LastSeen.Equal(clk.Now()) || !got.Online {
-			t.Errorf("after UpdateFacts: users %q, last_seen %v, online %t; want [bob], %v, true", got.Users, got.LastSeen, got.Online, clk.Now())
+		if !slices.Equal(got.Users, []string{"bob"}) || !got.LastSeen.Equal(clk.Now()) || !got.Online || got.Trays == nil || len(got.Trays) != 0 {
+			t.Errorf("after UpdateFacts: users %q, trays %v, last_seen %v, online %t; want [bob], [], %v, true", got.Users, got.Trays, got.LastSeen, got.Online, clk.Now())
 		}
 
 		// The agent reconnects through another replica before the first

@@ -37,6 +37,9 @@ type Alert struct {
 	ResolvedAt     time.Time `json:"resolved_at,omitzero"`
 	ResolvedBy     string    `json:"resolved_by,omitempty"`
 	ResolvedValue  *float64  `json:"resolved_value,omitempty"`
+	// RemediationJobID is the job of the remediation script the alert's
+	// rule started when it opened, "" when none.
+	RemediationJobID string `json:"remediation_job_id,omitempty"`
 }
 
 // OpenAlert stores a new open alert. It reports false when the agent
@@ -116,7 +119,8 @@ func (t *Tx) AcknowledgeAlert(ctx context.Context, id, by string) (Alert, bool, 
 }
 
 const alertSelect = `SELECT al.id, al.agent_id, ag.hostname, al.client_id, c.name, al.site_id, s.name, al.rule, al.metric, al.severity, al.state,
-	al.message, al.value, al.opened_at, al.acknowledged_at, al.acknowledged_by, al.resolved_at, al.resolved_by, al.resolved_value
+	al.message, al.value, al.opened_at, al.acknowledged_at, al.acknowledged_by, al.resolved_at, al.resolved_by, al.resolved_value,
+	al.remediation_job_id
 	FROM alerts al JOIN agents ag ON ag.id = al.agent_id JOIN clients c ON c.id = al.client_id JOIN sites s ON s.id = al.site_id`
 
 func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
@@ -127,7 +131,7 @@ func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
 		resolvedValue   sql.NullFloat64
 	)
 	err := row.Scan(&a.ID, &a.AgentID, &a.Hostname, &a.ClientID, &a.ClientName, &a.SiteID, &a.SiteName, &a.Rule, &a.Metric, &a.Severity, &a.State,
-		&a.Message, &a.Value, &opened, &acked, &a.AcknowledgedBy, &resolved, &a.ResolvedBy, &resolvedValue)
+		&a.Message, &a.Value, &opened, &acked, &a.AcknowledgedBy, &resolved, &a.ResolvedBy, &resolvedValue, &a.RemediationJobID)
 	if err != nil {
 		return Alert{}, err
 	}
@@ -340,4 +344,13 @@ func (db *DB) UnresolvedAlertCounts(ctx context.Context, by string) (map[string]
 		out[id][sev] = n
 	}
 	return out, rows.Err()
+}
+
+// SetAlertRemediation records the remediation job an alert started.
+func (db *DB) SetAlertRemediation(ctx context.Context, alertID, jobID string) error {
+	res, err := db.sql.ExecContext(ctx, `UPDATE alerts SET remediation_job_id = $1 WHERE id = $2`, jobID, alertID)
+	if err != nil {
+		return fmt.Errorf("record the remediation of alert %s: %w", alertID, err)
+	}
+	return expectOne(res, "alert "+alertID)
 }

@@ -172,10 +172,10 @@ func (db *DB) Enroll(ctx context.Context, tokenHash string, na NewAgent) (Agent,
 			Status: StatusOffline}
 		a.setFacts(na.Facts)
 		_, err = tx.q.ExecContext(ctx, `INSERT INTO agents (id, client_id, site_id, secret_hash, hostname, os, os_name, os_version,
-			arch, kernel, version, boot_time, ip_addresses, users, enrolled_at, last_seen, online)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, false)`,
+			arch, kernel, version, boot_time, ip_addresses, users, trays, enrolled_at, last_seen, online)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, false)`,
 			a.ID, a.ClientID, a.SiteID, na.SecretHash, a.Hostname, a.OS, a.OSName, a.OSVersion,
-			a.Arch, a.Kernel, a.Version, ms(a.BootTime), ips, users, ms(now))
+			a.Arch, a.Kernel, a.Version, ms(a.BootTime), ips, users, jsonTrays(a.Trays), ms(now))
 		if err != nil {
 			return fmt.Errorf("create agent: %w", err)
 		}

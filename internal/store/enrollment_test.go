@@ -135,7 +135,7 @@ func TestEnroll(t *testing.T) {
 			ID: a.ID, ClientID: acme.ID, SiteID: hq.ID, Hostname: "web-01", OS: "linux", OSName: "ubuntu",
 			OSVersion: "24.04", Arch: "amd64", Kernel: "6.8.0", Version: "0.1.0",
 			BootTime: facts.BootTime.Truncate(time.Millisecond), IPAddresses: []string{"10.0.0.5", "fe80::1"},
-			Users: []string{"alice"}, EnrolledAt: clk.Now(), LastSeen: clk.Now(), Status: store.StatusOffline,
+			Users: []string{"alice"}, Trays: []protocol.TrayInfo{}, EnrolledAt: clk.Now(), LastSeen: clk.Now(), Status: store.StatusOffline,
 		}
 		if diff := cmp.Diff(want, a); diff != "" {
 			t.Errorf("Enroll (-want +got):\n%s", diff)

@@ -287,3 +287,10 @@ func (db *DB) GetScriptVersion(ctx context.Context, id string, version int) (Scr
 	}
 	return ScriptVersion{s}, nil
 }
+
+// ScriptCategories lists the categories the library's scripts use, sorted,
+// for the dashboard's filter and the editor's suggestions.
+func (db *DB) ScriptCategories(ctx context.Context) ([]string, error) {
+	return db.queryStrings(ctx, "list script categories",
+		`SELECT DISTINCT category FROM scripts WHERE category <> '' ORDER BY category`)
+}

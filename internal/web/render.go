@@ -120,6 +120,9 @@ type view struct {
 	User    *access.Principal
 	CSRF    string
 	Version string
+	// Scripts shows the script pages in the nav (the server has the jobs
+	// service).
+	Scripts bool
 	// OpenAlerts is the number of open (unacknowledged) alerts, for the nav.
 	OpenAlerts int
 	// Page is the page's own data.
@@ -144,6 +147,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	v.CSRF = access.CSRFToken(w, r, h.cfg.TrustProxy)
 	v.Version = h.cfg.Version
+	v.Scripts = h.cfg.Jobs != nil
 	if block == "" {
 		block = "layout"
 		if v.User != nil {

@@ -151,6 +151,10 @@ type agentUpdatesView struct {
 	Releases map[string]store.Release
 	// CanUpdate reports that "Update now" can be offered at all.
 	CanUpdate bool
+	// Roles is what the agent, its watchdog and its trays run; RolesAgree
+	// that they all run the agent's version (the update is complete).
+	Roles      []updates.Role
+	RolesAgree bool
 	agentUpdatesNote
 }
 
@@ -170,6 +174,7 @@ func (h *Handler) renderAgentUpdates(w http.ResponseWriter, r *http.Request, sta
 	}
 	uv := &agentUpdatesView{CanUpdate: h.cfg.Updates != nil && !a.Uninstalled(), Releases: map[string]store.Release{},
 		agentUpdatesNote: note}
+	uv.Roles, uv.RolesAgree = updates.Roles(a)
 	if uv.Channel, err = h.cfg.DB.EffectiveUpdateChannel(ctx, a.ID); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -87,7 +88,24 @@ func testAgentUpdatesTab(t *testing.T, e *testEnv) {
 	wantStatus(t, "readonly updates tab", res, http.StatusOK)
 	mustContain(t, "updates tab", res.body, `href="`+tab+`" aria-current="page">Updates</a>`, "Runs <strong>0.1.0</strong>",
 		"This agent has never been offered an update.", "No update step recorded yet.")
-	mustNotContain(t, "readonly updates tab", res.body, `action="`+updateURL+`"`)
+	mustNotContain(t, "readonly updates tab", res.body, `action="`+updateURL+`"`, `id="update-roles"`)
+
+	// The trays the agent reports are listed with their versions.
+	fs := linuxFacts("acme-ws-01")
+	fs.Trays = []protocol.TrayInfo{{User: "alice", Session: "2", Version: "0.1.0"}, {User: "bob", Session: "3", Version: "0.0.9"}}
+	if err := e.db.UpdateFacts(context.Background(), a.ID, fs); err != nil {
+		t.Fatal(err)
+	}
+	roles := regexpFind(`(?s)<table class="grid update-roles" id="update-roles">(.*?)</table>`, ro.get(tab).body)
+	mustContain(t, "roles with a tray behind", roles, "not all on 0.1.0 yet", "<td>agent</td><td>0.1.0</td>",
+		"<td>tray:alice</td><td>0.1.0</td>", "<td>tray:bob</td><td>0.0.9</td>")
+	fs.Trays = fs.Trays[:1]
+	if err := e.db.UpdateFacts(context.Background(), a.ID, fs); err != nil {
+		t.Fatal(err)
+	}
+	roles = regexpFind(`(?s)<table class="grid update-roles" id="update-roles">(.*?)</table>`, ro.get(tab).body)
+	mustContain(t, "roles in agreement", roles, "all on 0.1.0", "<td>tray:alice</td><td>0.1.0</td>")
+	mustNotContain(t, "roles in agreement", roles, "bob", "not all")
 	mustNotContain(t, "technician updates tab", tech.get(tab).body, `action="`+updateURL+`"`)
 	mustContain(t, "admin updates tab", admin.get(tab).body, `action="`+updateURL+`"`, `data-confirm="Offer acme-ws-01 the newest stable release now?"`)
 

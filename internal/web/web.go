@@ -230,9 +230,12 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /assignments/remove", h.authed(h.unassignPolicy))
 	mux.Handle("POST /maintenance", h.authed(h.startMaintenance))
 	mux.Handle("POST /maintenance/{id}/end", h.authed(h.endMaintenance))
+	if h.cfg.Jobs != nil {
+		h.registerScripts(mux)
+	}
 	mux.Handle("GET /jobs", h.authed(h.jobsPage))
 	mux.Handle("GET /jobs/new", h.authed(h.newJobPage))
-	mux.Handle("POST /jobs", h.authedWith(h.runJob, true, maxRunFormBytes, false))
+	mux.Handle("POST /jobs", h.authedLarge(h.runJob, maxRunFormBytes))
 	mux.Handle("GET /jobs/{id}", h.authed(h.jobPage))
 	mux.Handle("POST /jobs/{id}/cancel", h.authed(h.cancelJob))
 	mux.Handle("GET /jobs/{id}/runs/{agent}", h.authed(h.runPage))
@@ -327,7 +330,13 @@ func checkCSRF(fn handlerFunc) handlerFunc {
 // CSRF token on unsafe methods and the read permission, then puts the
 // principal in the request context for the templates.
 func (h *Handler) authed(fn pageFunc) http.Handler {
-	return h.authedWith(fn, true, maxFormBytes, false)
+	return h.authedWith(fn, true, false, maxFormBytes)
+}
+
+// authedLarge is authed for forms larger than maxFormBytes (a script's
+// editor and import), bounded by limit instead.
+func (h *Handler) authedLarge(fn pageFunc, limit int64) http.Handler {
+	return h.authedWith(fn, true, false, limit)
 }
 
 // authedUpload is authed for a large multipart upload: no request
@@ -336,18 +345,16 @@ func (h *Handler) authed(fn pageFunc) http.Handler {
 // handler as it streams the body, since parsing the form for it here
 // would read the whole upload first.
 func (h *Handler) authedUpload(fn pageFunc) http.Handler {
-	return h.authedWith(fn, false, protocol.MaxReleaseBytes+1<<20, true)
+	return h.authedWith(fn, false, true, protocol.MaxReleaseBytes+1<<20)
 }
 
 // authedStream is authed without the request deadline, for the event
 // stream, which lasts as long as the page is open.
 func (h *Handler) authedStream(fn pageFunc) http.Handler {
-	return h.authedWith(fn, false, maxFormBytes, false)
+	return h.authedWith(fn, false, false, maxFormBytes)
 }
 
-// authedWith is authed with a choice of request deadline, bound on the
-// body (limit) and, for uploads, CSRF checked by the handler.
-func (h *Handler) authedWith(fn pageFunc, bounded bool, limit int64, upload bool) http.Handler {
+func (h *Handler) authedWith(fn pageFunc, bounded, upload bool, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		prepare(w, r, limit)
 		if bounded {

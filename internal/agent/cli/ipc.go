@@ -101,6 +101,8 @@ type localAPI struct {
 	// ipcRetry is the first wait after a failed listen: ipcRetryMin;
 	// tests shorten it.
 	ipcRetry time.Duration
+	// trays are the trays that told their versions, for the facts.
+	trays *trayRegistry
 
 	mu    sync.Mutex
 	state config.State
@@ -109,7 +111,7 @@ type localAPI struct {
 
 func newLocalAPI(agentID string, policy *settings.Store, log *slog.Logger) *localAPI {
 	return &localAPI{agentID: agentID, started: time.Now().UTC(), policy: policy, log: log, now: time.Now,
-		helpLimit: &ipc.Limiter{Burst: helpBurst, Every: helpEvery}}
+		helpLimit: &ipc.Limiter{Burst: helpBurst, Every: helpEvery}, trays: newTrayRegistry()}
 }
 
 // serverURL is the server the agent is connected to, or last tried.
@@ -125,12 +127,14 @@ func (a *localAPI) setState(s config.State) {
 	a.state = s
 }
 
-// collected wraps the facts collector so status shows the facts last
-// sent to the server without collecting them again.
+// collected wraps the facts collector: it adds the live trays, and keeps
+// the facts so that status shows those last sent to the server without
+// collecting them again.
 func (a *localAPI) collected(collect func(context.Context) (protocol.Facts, error)) func(context.Context) (protocol.Facts, error) {
 	return func(ctx context.Context) (protocol.Facts, error) {
 		f, err := collect(ctx)
 		if err == nil {
+			f.Trays = a.trays.list(a.now())
 			a.mu.Lock()
 			a.facts = f
 			a.mu.Unlock()
@@ -216,6 +220,9 @@ func (a *localAPI) newIPCServer(endpoint string, client *control.Client) *ipc.Se
 	srv.Handle(ipc.MethodHelpRequest, ipc.RoleUser, func(ctx context.Context, caller ipc.Caller, params json.RawMessage) (any, error) {
 		return a.helpRequest(ctx, client, caller, params)
 	})
+	srv.Handle(ipc.MethodTrayHello, ipc.RoleUser, func(ctx context.Context, caller ipc.Caller, params json.RawMessage) (any, error) {
+		return a.trayHello(ctx, client, caller, params)
+	})
 	srv.Handle(ipc.MethodHealth, ipc.RoleAdmin, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
 		return a.health(client.Alive(), time.Now())
 	})
@@ -287,6 +294,23 @@ func (a *localAPI) helpRequest(ctx context.Context, client *control.Client, call
 	}
 	a.log.InfoContext(ctx, "help request recorded", "id", h.ID, "user", h.User, "caller_pid", caller.PID)
 	return ipc.HelpRequestReply{ID: h.ID}, nil
+}
+
+// trayHello records a tray's version; a change reaches the server at once.
+func (a *localAPI) trayHello(ctx context.Context, client *control.Client, caller ipc.Caller, params json.RawMessage) (any, error) {
+	args, err := ipc.DecodeTrayHello(params)
+	if err != nil {
+		return nil, err
+	}
+	changed, err := a.trays.hello(caller, args, a.now())
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		a.log.InfoContext(ctx, "tray said hello", "user", caller.User, "session", args.Session, "version", args.Version, "caller_pid", caller.PID)
+		client.CheckFacts()
+	}
+	return ipc.TrayHelloReply{}, nil
 }
 
 // health answers when the control loop proved itself alive recently;

@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/agent/control"
 	"github.com/steward-rmm/steward/internal/agent/ipc"
 	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -170,6 +171,35 @@ func TestRunServesIPC(t *testing.T) {
 		c.Close()
 		t.Error("the endpoint still answers after run stopped")
 	}
+}
+
+// serveOnly serves endpoint with method alone, to any local caller, as
+// another process would (an older agent, an impostor), until the test
+// ends.
+func serveOnly(t *testing.T, endpoint, method string, h ipc.Handler) {
+	t.Helper()
+	srv := ipc.NewServer(endpoint, slog.New(slog.DiscardHandler))
+	srv.Handle(method, ipc.RoleUser, h)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	<-srv.Ready()
+}
+
+// testControlClient is a control client that never reaches a server,
+// for handlers that need one; helpFile may be "".
+func testControlClient(t *testing.T, log *slog.Logger, helpFile string) *control.Client {
+	t.Helper()
+	client, err := control.New(control.Options{ServerURLs: []string{"http://127.0.0.1:9"}, AgentID: "agent-7", AgentSecret: "s",
+		Facts: func(context.Context) (protocol.Facts, error) { return protocol.Facts{}, nil }, Log: log, HelpFile: helpFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
 
 func dialAgent(t *testing.T, endpoint string) *ipc.Client {

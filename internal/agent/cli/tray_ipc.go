@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"strings"
+
+	"github.com/steward-rmm/steward/internal/agent"
 
 	"github.com/steward-rmm/steward/internal/agent/ipc"
 	"github.com/steward-rmm/steward/internal/agent/tray"
@@ -31,7 +35,7 @@ func (a ipcTrayAgent) Status(ctx context.Context) (tray.Status, error) {
 		return tray.Status{}, err
 	}
 	return tray.Status{Connected: st.Connected, AgentID: st.AgentID, Hostname: st.Hostname,
-		IPs: st.IPAddresses, Version: st.Version}, nil
+		IPs: st.IPAddresses, Version: st.Version, AgentPID: st.PID}, nil
 }
 
 func (a ipcTrayAgent) TrayConfig(ctx context.Context) (json.RawMessage, error) {
@@ -40,6 +44,15 @@ func (a ipcTrayAgent) TrayConfig(ctx context.Context) (json.RawMessage, error) {
 		return nil, err
 	}
 	return r.Tray, nil
+}
+
+func (a ipcTrayAgent) Hello(ctx context.Context) error {
+	args := ipc.TrayHelloArgs{Version: strings.TrimPrefix(agent.Version, "v"), Session: tray.Session(), PID: os.Getpid()}
+	err := a.call(ctx, ipc.MethodTrayHello, args, nil)
+	if errors.Is(err, ipc.ErrUnknownMethod) {
+		return nil // an agent older than tray_hello: nothing to tell it
+	}
+	return err
 }
 
 func (a ipcTrayAgent) HelpRequest(ctx context.Context, message string) (string, error) {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/agent/config"
-	"github.com/steward-rmm/steward/internal/agent/control"
 	"github.com/steward-rmm/steward/internal/agent/ipc"
 	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/agent/tray"
@@ -36,11 +35,7 @@ func TestTrayAgentOverIPC(t *testing.T) {
 		return protocol.Facts{Hostname: "web-01", IPAddresses: []string{"10.0.0.5"}}, nil
 	})(t.Context())
 	helpFile := filepath.Join(dir, "help-requests.json")
-	client, err := control.New(control.Options{ServerURLs: []string{"http://127.0.0.1:9"}, AgentID: "agent-7", AgentSecret: "s",
-		Facts: func(context.Context) (protocol.Facts, error) { return protocol.Facts{}, nil }, Log: log, HelpFile: helpFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := testControlClient(t, log, helpFile)
 	endpoint := testIPCEndpoint(t)
 	stop := serveIPC(t.Context(), endpoint, local, client)
 	defer stop()
@@ -120,12 +115,7 @@ func TestHelpRequestRateLimit(t *testing.T) {
 	local := newLocalAPI("agent-7", settings.New(filepath.Join(dir, config.PolicyFile)), log)
 	now := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 	local.now = func() time.Time { return now }
-	client, err := control.New(control.Options{ServerURLs: []string{"http://127.0.0.1:9"}, AgentID: "agent-7", AgentSecret: "s",
-		Facts: func(context.Context) (protocol.Facts, error) { return protocol.Facts{}, nil }, Log: log,
-		HelpFile: filepath.Join(dir, "help-requests.json")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := testControlClient(t, log, filepath.Join(dir, "help-requests.json"))
 	alice := ipc.Caller{User: "alice", UID: 1000, SID: "S-1-5-21-1-2-3-1001"}
 	bob := ipc.Caller{User: "bob", UID: 1001, SID: "S-1-5-21-1-2-3-1002"}
 	ask := func(c ipc.Caller, msg string) error {
@@ -141,7 +131,7 @@ func TestHelpRequestRateLimit(t *testing.T) {
 			t.Fatalf("request %d of the burst: %v", i+1, err)
 		}
 	}
-	err = ask(alice, "help")
+	err := ask(alice, "help")
 	if !errors.Is(err, ipc.ErrRateLimited) {
 		t.Fatalf("request past the burst got %v, want ErrRateLimited", err)
 	}

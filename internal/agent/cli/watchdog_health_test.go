@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -32,21 +31,12 @@ func TestWatchdogHealth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			endpoint := testIPCEndpoint(t)
-			srv := ipc.NewServer(endpoint, slog.New(slog.DiscardHandler))
-			srv.Handle(ipc.MethodHealth, ipc.RoleUser, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
+			serveOnly(t, endpoint, ipc.MethodHealth, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
 				if tt.answer != nil {
 					return nil, tt.answer
 				}
 				return ipc.HealthReply{}, nil
 			})
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- srv.Serve(ctx) }()
-			defer func() {
-				cancel()
-				<-done
-			}()
-			<-srv.Ready()
 			cctx, ccancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer ccancel()
 			err := ipcHealth{endpoint: endpoint}.Health(cctx)
@@ -59,18 +49,9 @@ func TestWatchdogHealth(t *testing.T) {
 	// is a miss even when it answers "well".
 	t.Run("impostor", func(t *testing.T) {
 		endpoint := testIPCEndpoint(t)
-		srv := ipc.NewServer(endpoint, slog.New(slog.DiscardHandler))
-		srv.Handle(ipc.MethodHealth, ipc.RoleUser, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
+		serveOnly(t, endpoint, ipc.MethodHealth, func(context.Context, ipc.Caller, json.RawMessage) (any, error) {
 			return ipc.HealthReply{}, nil
 		})
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ctx) }()
-		defer func() {
-			cancel()
-			<-done
-		}()
-		<-srv.Ready()
 		me, err := ipc.CurrentOwner()
 		if err != nil {
 			t.Fatal(err)

@@ -171,6 +171,9 @@ type Client struct {
 	live *liveOutbox
 	// alive is Alive in Unix nanoseconds.
 	alive atomic.Int64
+	// factsNow asks the connection to check the facts at once (see
+	// CheckFacts); one pending ask is enough.
+	factsNow chan struct{}
 }
 
 // server is one entry of Options.ServerURLs.
@@ -222,6 +225,7 @@ func New(opts Options) (*Client, error) {
 		help:      newHelpOutbox(opts.HelpFile, opts.Log),
 		updates:   newUpdateOutbox(),
 		live:      newLiveOutbox(),
+		factsNow:  make(chan struct{}, 1),
 	}
 	c.beat()
 	if opts.Inventory != nil {
@@ -231,6 +235,18 @@ func New(opts Options) (*Client, error) {
 		c.scripts = newScriptWorker(c)
 	}
 	return c, nil
+}
+
+// CheckFacts has the connection check the facts now rather than at the
+// next FactsInterval, and send them if they changed: something the agent
+// learned (a tray's version) should reach the server without waiting
+// minutes. Without a connection the next hello carries them anyway. It
+// never blocks.
+func (c *Client) CheckFacts() {
+	select {
+	case c.factsNow <- struct{}{}:
+	default:
+	}
 }
 
 func setDefault(d *time.Duration, def time.Duration) {

@@ -625,6 +625,40 @@ func TestFactsSentOnChange(t *testing.T) {
 	sc.expectNothing(t)
 }
 
+// TestCheckFacts: CheckFacts sends changed facts at once, long before the
+// facts interval.
+func TestCheckFacts(t *testing.T) {
+	var changed atomic.Bool
+	fs := newFakeServer(t, nil)
+	a := startAgent(t, fs, func(o *Options) {
+		o.FactsInterval = time.Hour
+		o.Facts = func(context.Context) (protocol.Facts, error) {
+			f := testFacts
+			if changed.Load() {
+				f.Trays = []protocol.TrayInfo{{User: "alice", Session: "2", Version: "1.2.0"}}
+			}
+			return f, nil
+		}
+	})
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	a.waitStatus(t, "connected", connectedCount(1))
+
+	a.client.CheckFacts() // unchanged: nothing sent
+	sc.expectNothing(t)
+	changed.Store(true)
+	a.client.CheckFacts()
+	a.client.CheckFacts() // asks do not pile up
+	f, err := protocol.DecodeFacts(sc.expect(t, protocol.TypeFacts).Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]protocol.TrayInfo{{User: "alice", Session: "2", Version: "1.2.0"}}, f.Trays); diff != "" {
+		t.Errorf("facts trays (-want +got):\n%s", diff)
+	}
+	sc.expectNothing(t)
+}
+
 func TestShutdownWhileBackingOff(t *testing.T) {
 	fs := newFakeServer(t, func(_ int32, w http.ResponseWriter) bool {
 		w.WriteHeader(http.StatusBadGateway)

@@ -171,6 +171,8 @@ func (s *session) run(ctx context.Context, msgs <-chan protocol.Envelope, readEr
 			err = s.send(ctx, protocol.TypeHeartbeat, protocol.Heartbeat{Time: time.Now().UTC()})
 		case <-factsTick.C:
 			err = s.onFactsTick(ctx)
+		case <-s.c.factsNow:
+			err = s.onFactsTick(ctx)
 		}
 		if err != nil {
 			return err

@@ -93,7 +93,8 @@ func Equal(a, b protocol.Facts) bool {
 	return a.Hostname == b.Hostname && a.OS == b.OS && a.OSName == b.OSName &&
 		a.OSVersion == b.OSVersion && a.Arch == b.Arch && a.Kernel == b.Kernel &&
 		a.AgentVersion == b.AgentVersion && a.BootTime.Equal(b.BootTime) &&
-		slices.Equal(a.IPAddresses, b.IPAddresses) && slices.Equal(a.Users, b.Users)
+		slices.Equal(a.IPAddresses, b.IPAddresses) && slices.Equal(a.Users, b.Users) &&
+		slices.Equal(a.Trays, b.Trays)
 }
 
 // interfaceIPs lists the unicast addresses of the interfaces that are up.

@@ -138,4 +138,13 @@ func TestEqual(t *testing.T) {
 	if Equal(base, changed) {
 		t.Errorf("Equal with different ips got true, want false")
 	}
+	changed = base
+	changed.Trays = []protocol.TrayInfo{{User: "a", Version: "1.1.0"}}
+	if Equal(base, changed) {
+		t.Errorf("Equal with a tray more got true, want false")
+	}
+	base.Trays = []protocol.TrayInfo{{User: "a", Version: "1.0.0"}}
+	if Equal(base, changed) {
+		t.Errorf("Equal with a tray on another version got true, want false")
+	}
 }

@@ -7,15 +7,18 @@
 // request is checked against the caller's identity, which the operating
 // system gives (SO_PEERCRED, getpeereid, the pipe client's process token),
 // before its handler runs: the tray may only ask for status, the tray's
-// policy and a help request; the watchdog's health call needs root or
-// SYSTEM.
+// policy and a help request, and say which version it runs; the
+// watchdog's health call needs root or SYSTEM.
 package ipc
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Methods the agent serves.
@@ -29,7 +32,70 @@ const (
 	// MethodHealth (root/SYSTEM or an elevated administrator): HealthReply,
 	// or an error when the agent is hung (ErrUnhealthy).
 	MethodHealth = "health"
+	// MethodTrayHello (any local user): TrayHelloArgs → TrayHelloReply. A
+	// tray says it when it starts, when the agent restarted, and every
+	// TrayHelloEvery; the agent forgets a tray it has not heard from for
+	// TrayStale, or whose process is gone. Agents older than the method
+	// answer CodeUnknownMethod, which a tray takes as "nothing to tell".
+	MethodTrayHello = "tray_hello"
 )
+
+// How often a tray says hello, and how long the agent remembers one that
+// stopped saying it (a tray killed without a word).
+const (
+	TrayHelloEvery = time.Minute
+	TrayStale      = 3 * TrayHelloEvery
+)
+
+// Bounds of TrayHelloArgs.
+const (
+	maxTrayVersionLen = 64
+	maxTraySessionLen = 64
+)
+
+// TrayHelloArgs is what a tray says of itself. Its account and, where the
+// operating system tells, its process ID the agent takes from the
+// connection, not from here.
+type TrayHelloArgs struct {
+	// Version is the version the tray runs.
+	Version string `json:"version"`
+	// Session names the user's login session (a Windows session ID, a
+	// Unix login session); "" when the tray knows none.
+	Session string `json:"session,omitempty"`
+	// PID is the tray's process, used only where the connection does not
+	// tell it.
+	PID int `json:"pid,omitempty"`
+}
+
+// TrayHelloReply answers a tray's hello; it carries nothing yet.
+type TrayHelloReply struct{}
+
+// DecodeTrayHello decodes and checks tray_hello params: a version of
+// printable characters without spaces, a session of printable characters,
+// each at most 64 bytes, and a PID that can be one. A failure is a
+// CodeBadRequest answer.
+func DecodeTrayHello(params json.RawMessage) (TrayHelloArgs, error) {
+	var a TrayHelloArgs
+	if len(params) == 0 {
+		return a, Errorf(CodeBadRequest, "params: missing")
+	}
+	if err := DecodeParams(params, &a); err != nil {
+		return TrayHelloArgs{}, err
+	}
+	switch {
+	case a.Version == "" || len(a.Version) > maxTrayVersionLen || strings.ContainsFunc(a.Version, notToken):
+		return TrayHelloArgs{}, Errorf(CodeBadRequest, "version: want 1..%d printable characters without spaces", maxTrayVersionLen)
+	case len(a.Session) > maxTraySessionLen || !utf8.ValidString(a.Session) || strings.ContainsFunc(a.Session, unicode.IsControl):
+		return TrayHelloArgs{}, Errorf(CodeBadRequest, "session: want at most %d printable characters", maxTraySessionLen)
+	case a.PID < 0 || a.PID > 1<<31-1:
+		return TrayHelloArgs{}, Errorf(CodeBadRequest, "pid %d is not a process ID", a.PID)
+	}
+	return a, nil
+}
+
+// notToken is a rune a version may not hold: anything but printable ASCII
+// without spaces.
+func notToken(r rune) bool { return r <= ' ' || r >= 0x7f }
 
 // StatusReply is what any local user may know about the agent: what the
 // tray shows in "About this computer" and its connection icon.

@@ -476,6 +476,8 @@ func (f fileAgent) HelpRequest(_ context.Context, msg string) (string, error) {
 	return "help-1", err
 }
 
+func (fileAgent) Hello(context.Context) error { return nil }
+
 // runUIHelper is the UI child of TestTrayOverDBus.
 func runUIHelper() {
 	dir := os.Getenv("STEWARD_TRAY_AGENT_DIR")

@@ -15,6 +15,21 @@ type fakeAgent struct {
 	trayErr   error
 	helpErr   error
 	helps     []string // messages received
+	hellos    int
+	helloErr  error
+}
+
+func (f *fakeAgent) Hello(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hellos++
+	return f.helloErr
+}
+
+func (f *fakeAgent) helloCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hellos
 }
 
 func (f *fakeAgent) Status(context.Context) (Status, error) {

@@ -28,6 +28,11 @@ type Agent interface {
 	// HelpRequest passes a message the user typed to the agent, which
 	// sends it to the server; id is the request's reference.
 	HelpRequest(ctx context.Context, message string) (id string, err error)
+	// Hello tells the agent that this tray runs and its version, which
+	// the agent reports to the server (an update is complete when the
+	// trays run the new version too). An agent too old to know it is not
+	// an error.
+	Hello(ctx context.Context) error
 }
 
 // Status is the agent's state as the tray shows it.
@@ -37,6 +42,9 @@ type Status struct {
 	Hostname  string   // the machine's name
 	IPs       []string // the machine's addresses, for "About this computer"
 	Version   string   // the agent's version
+	// AgentPID is the agent's process: another one means the agent
+	// restarted, and forgot this tray's hello.
+	AgentPID int
 	// Attention is why the agent wants the user's or the technician's
 	// attention, in words ("update failed", "disk almost full"); empty
 	// when nothing does.

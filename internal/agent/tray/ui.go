@@ -26,6 +26,11 @@ type UI struct {
 
 	cfg     Config // the last tray section the agent gave
 	lastErr string // the last poll error logged, so a down agent logs once
+	// helloDue is when the tray next says hello to the agent (zero: at
+	// the next answer), agentPID the agent process that heard the last.
+	helloDue time.Time
+	agentPID int
+	now      func() time.Time // time.Now; tests replace it
 
 	pagesMu sync.Mutex
 	pages   map[pageKind]*page // the open page of each kind
@@ -79,6 +84,7 @@ func (u *UI) poll(ctx context.Context) Model {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	st, statusErr := u.Agent.Status(ctx)
+	u.hello(ctx, st, statusErr)
 	err := statusErr
 	if err == nil {
 		var raw []byte
@@ -98,6 +104,32 @@ func (u *UI) poll(ctx context.Context) Model {
 		u.lastErr = ""
 	}
 	return Build(st, statusErr, u.cfg)
+}
+
+// helloEvery is how often the tray says hello to the agent: the agent
+// forgets a tray after three times as long without one.
+const helloEvery = time.Minute
+
+// hello tells the agent this tray's version when it is due: at the
+// agent's first answer, every helloEvery, and at once when the agent
+// restarted or answers again after it could not be asked (it may have
+// restarted: it keeps trays in memory only).
+func (u *UI) hello(ctx context.Context, st Status, statusErr error) {
+	if statusErr != nil {
+		u.helloDue = time.Time{}
+		return
+	}
+	now := time.Now()
+	if u.now != nil {
+		now = u.now()
+	}
+	if st.AgentPID == u.agentPID && !u.helloDue.IsZero() && now.Before(u.helloDue) {
+		return
+	}
+	u.agentPID, u.helloDue = st.AgentPID, now.Add(helloEvery)
+	if err := u.Agent.Hello(ctx); err != nil {
+		u.Log.Warn("cannot tell the agent this tray's version", "err", err)
+	}
 }
 
 // view is the icon as one tray toolkit draws it.

@@ -322,6 +322,65 @@
     all.form.querySelectorAll('input[type=checkbox][name=id]').forEach(function (b) { b.checked = all.checked; });
   });
 
+  // --- Code textareas -----------------------------------------------------
+  // A textarea[data-code] (the script editor) indents with Tab and
+  // outdents with Shift+Tab, every selected line at once. Esc gives the
+  // next Tab back to the page, so the editor is no keyboard trap.
+  var codeIndent = "    ", tabReleased = null;
+
+  function replaceText(ta, from, to, text) {
+    ta.focus();
+    ta.setSelectionRange(from, to);
+    // insertText keeps the browser's undo history; setRangeText is the
+    // fallback where it is gone.
+    if (!document.execCommand || !document.execCommand("insertText", false, text)) {
+      ta.setRangeText(text, from, to, "end");
+      ta.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  }
+
+  function codeKey(e) {
+    var ta = e.target;
+    if (e.key === "Escape") { tabReleased = ta; return; }
+    if (e.key !== "Tab" || e.ctrlKey || e.metaKey || e.altKey) { tabReleased = null; return; }
+    if (tabReleased === ta) { tabReleased = null; return; }
+    e.preventDefault();
+    var v = ta.value, s = ta.selectionStart, end = ta.selectionEnd;
+    if (!e.shiftKey && s === end) { replaceText(ta, s, end, codeIndent); return; }
+    var lineStart = v.lastIndexOf("\n", s - 1) + 1;
+    // A selection that ends at the start of a line leaves that line alone.
+    var last = end > s && v.charAt(end - 1) === "\n" ? end - 1 : end;
+    var lineEnd = v.indexOf("\n", last);
+    if (lineEnd < 0) lineEnd = v.length;
+    var first = 0, total = 0;
+    var out = v.slice(lineStart, lineEnd).split("\n").map(function (l, i) {
+      var d;
+      if (e.shiftKey) {
+        var m = l.match(/^(\t| {1,4})/);
+        d = m ? -m[0].length : 0;
+        l = l.slice(-d);
+      } else {
+        l = codeIndent + l;
+        d = codeIndent.length;
+      }
+      if (i === 0) first = d;
+      total += d;
+      return l;
+    }).join("\n");
+    if (total === 0) return;
+    replaceText(ta, lineStart, lineEnd, out);
+    if (s === end) {
+      var at = Math.max(lineStart, s + first);
+      ta.setSelectionRange(at, at);
+    } else {
+      ta.setSelectionRange(Math.max(lineStart, s + first), end + total);
+    }
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.target.matches && e.target.matches("textarea[data-code]")) codeKey(e);
+  });
+
   // --- Bulk selection -----------------------------------------------------
   // The agents list's row boxes belong to the bulk bar's form through
   // their form attribute, as the table under the bar is swapped by htmx
