@@ -331,15 +331,20 @@ func (v jobView) Self() string {
 	return u
 }
 
+// pathJob reads the job the path names; 404 on a server without jobs.
+func (h *Handler) pathJob(r *http.Request) (store.Job, error) {
+	if h.cfg.Jobs == nil {
+		return store.Job{}, errNotFound
+	}
+	return h.cfg.DB.GetJob(r.Context(), r.PathValue("id"))
+}
+
 // jobPage serves GET /jobs/{id}: the job, its progress by status and a
 // page of its runs. The progress part polls itself (?part=progress)
 // while runs wait or run.
 func (h *Handler) jobPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
-	if h.cfg.Jobs == nil {
-		return errNotFound
-	}
 	ctx := r.Context()
-	job, err := h.cfg.DB.GetJob(ctx, r.PathValue("id"))
+	job, err := h.pathJob(r)
 	if err != nil {
 		return err
 	}
@@ -434,10 +439,11 @@ func (h *Handler) cancelJob(w http.ResponseWriter, r *http.Request, p access.Pri
 	if err := h.mayRun(p); err != nil {
 		return err
 	}
-	id := r.PathValue("id")
-	if _, err := h.cfg.DB.GetJob(r.Context(), id); err != nil {
+	job, err := h.pathJob(r)
+	if err != nil {
 		return err
 	}
+	id := job.ID
 	kill := r.PostFormValue("kill") == "1"
 	cancelled, killed, err := h.cfg.Jobs.Cancel(r.Context(), p, id, kill)
 	if err != nil {
@@ -479,11 +485,8 @@ const runOutputShown = 256 << 10
 // runPage serves GET /jobs/{id}/runs/{agent}: one run with its output.
 // app.js follows the run's events while it is not finished.
 func (h *Handler) runPage(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
-	if h.cfg.Jobs == nil {
-		return errNotFound
-	}
 	ctx := r.Context()
-	job, err := h.cfg.DB.GetJob(ctx, r.PathValue("id"))
+	job, err := h.pathJob(r)
 	if err != nil {
 		return err
 	}
