@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -353,7 +354,7 @@ func (h *Handler) jobPage(w http.ResponseWriter, r *http.Request, _ access.Princ
 		return err
 	}
 	q := r.URL.Query()
-	jv := jobView{Job: job, Progress: prog, Status: q.Get("status"), Skipped: q["skipped"]}
+	jv := jobView{Job: job, Progress: prog, Status: q.Get("status"), Skipped: skippedNotes(q["skipped"])}
 	if c, err := strconv.Atoi(q.Get("cancelled")); err == nil {
 		// What the cancel form did, after its redirect.
 		jv.Note = fmt.Sprintf("Cancelled %s.", plural(c, "queued run"))
@@ -426,6 +427,23 @@ func (h *Handler) jobPage(w http.ResponseWriter, r *http.Request, _ access.Princ
 		jv.Pager.Next = link(page + 1)
 	}
 	return h.render(w, r, http.StatusOK, "job", "", view)
+}
+
+// skipReasonRE is a note of the run form's redirect: a count and one of
+// the reasons the jobs service gives for leaving an agent out.
+var skipReasonRE = regexp.MustCompile(`^[0-9]{1,6} (uninstalled|cmd runs on Windows only|the script is for (windows|linux|darwin))$`)
+
+// skippedNotes keeps the notes of the redirect that read as the service
+// writes them: the URL is anyone's to craft, and the page must not show
+// made-up text as if the server said it.
+func skippedNotes(notes []string) []string {
+	var out []string
+	for _, n := range notes {
+		if skipReasonRE.MatchString(n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // statusLabel names a run status for people.

@@ -190,4 +190,6 @@ func TestJobFormTargets(t *testing.T) {
 	res = tech.post("/jobs", url.Values{"target": {"site:" + f.site.ID}, "language": {"cmd"}, "body": {"dir"}})
 	wantStatus(t, "cmd on site", res, http.StatusSeeOther)
 	mustContain(t, "cmd job page", tech.get(location(res)).body, "0 of 1 done", `id="job-skipped"`, "1 cmd runs on Windows only")
+	forged := tech.get(location(res) + "&skipped=" + url.QueryEscape("3 agents were compromised, call 555"))
+	mustNotContain(t, "job page with a forged note", forged.body, "compromised")
 }

@@ -524,20 +524,25 @@
 
   // A run's page follows the run while it is not finished: output events
   // are appended as text (textContent, never markup), run events update
-  // the status, and "end" closes the stream. The stream sends the output
-  // from its first byte, so what the server rendered is replaced.
+  // the status, and "end" closes the stream. Each connection (the first,
+  // and a reconnection after a network error) sends the output from its
+  // first byte, so the text shown is started again on every open.
   function initRunEvents() {
     var panel = document.querySelector("[data-run-events]");
     if (!panel || !window.EventSource) return;
     var pres = { stdout: document.getElementById("run-stdout"), stderr: document.getElementById("run-stderr") };
-    var next = { stdout: 0, stderr: 0 };
+    var last = { stdout: -1, stderr: -1 };
     var es = new EventSource(panel.getAttribute("data-run-events"));
+    es.addEventListener("open", function () {
+      pres.stdout.textContent = "";
+      pres.stderr.textContent = "";
+      last = { stdout: -1, stderr: -1 };
+    });
     es.addEventListener("output", function (ev) {
       var o = JSON.parse(ev.data), pre = pres[o.stream];
-      if (!pre || o.pos < next[o.stream]) return;
-      if (next[o.stream] === 0) pre.textContent = "";
+      if (!pre || o.pos <= last[o.stream]) return;
       pre.textContent += stripANSI(o.text);
-      next[o.stream] = o.pos + new TextEncoder().encode(o.text).length;
+      last[o.stream] = o.pos;
     });
     es.addEventListener("run", function (ev) {
       var r = JSON.parse(ev.data);
