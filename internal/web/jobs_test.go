@@ -161,7 +161,8 @@ func TestJobPages(t *testing.T) {
 		tab := ro.get("/agents/" + a1.ID + "/scripts")
 		wantStatus(t, "scripts tab", tab, http.StatusOK)
 		mustContain(t, "scripts tab", tab.body, `href="/jobs/`+jobID+`/runs/`+a1.ID+`"`, "Succeeded")
-		mustNotContain(t, "readonly scripts tab", tab.body, `id="agent-run-script"`)
+		mustNotContain(t, "readonly scripts tab", tab.body, `id="agent-run-script"`, `id="agent-action-run"`)
+		mustContain(t, "technician agent page", tech.get("/agents/"+a1.ID).body, `id="agent-action-run" href="/jobs/new?agent=`+a1.ID+`"`)
 		mustContain(t, "technician scripts tab", tech.get("/agents/"+a1.ID+"/scripts").body, `href="/jobs/new?agent=`+a1.ID+`"`)
 	})
 }
