@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/servertest"
 	"github.com/steward-rmm/steward/internal/store"
@@ -171,8 +172,7 @@ func TestJobFormTargets(t *testing.T) {
 	e := newSQLiteEnv(t)
 	f := e.fixture("Acme", "HQ")
 	a := e.enroll(f, linuxFacts("alpha"))
-	win := e.enroll(f, protocol.Facts{Hostname: "win", OS: "windows", Arch: "amd64", AgentVersion: "0.1.0"})
-	_ = win
+	e.enroll(f, protocol.Facts{Hostname: "win", OS: "windows", Arch: "amd64", AgentVersion: "0.1.0"})
 	tech := e.signedIn(store.RoleTechnician)
 
 	form := tech.get("/jobs/new?target=site:" + f.site.ID)
@@ -193,4 +193,17 @@ func TestJobFormTargets(t *testing.T) {
 	mustContain(t, "cmd job page", tech.get(location(res)).body, "0 of 1 done", `id="job-skipped"`, "1 cmd runs on Windows only")
 	forged := tech.get(location(res) + "&skipped=" + url.QueryEscape("3 agents were compromised, call 555"))
 	mustNotContain(t, "job page with a forged note", forged.body, "compromised")
+
+	// A library script: preselected from its page's link, its default
+	// arguments shown, run with them on the site; the Windows agent is
+	// left out by the script's target OS; the job links the script.
+	sc := e.mustScript(jobs.ScriptInput{Name: "Disk usage", Language: "bash", Body: "df \"$@\"", Args: []string{"-h", "--total"},
+		TargetOS: "linux", Timeout: 2 * time.Minute})
+	form = tech.get("/jobs/new?script_id=" + sc.ID)
+	mustContain(t, "script form", form.body, `<option value="`+sc.ID+`" selected>Disk usage (bash, Linux) — default arguments: -h --total</option>`)
+	res = tech.post("/jobs", url.Values{"target": {"site:" + f.site.ID}, "script_id": {sc.ID}, "language": {"bash"}, "args": {""}})
+	wantStatus(t, "run the script", res, http.StatusSeeOther)
+	page := tech.get(location(res)).body
+	mustContain(t, "script job page", page, `<a href="/scripts/`+sc.ID+`">Disk usage</a>, version 1`, "<li>-h</li><li>--total</li>",
+		"1 the script is for linux", "2m0s")
 }
