@@ -24,10 +24,15 @@ import (
 // PostgreSQL too when STEWARD_TEST_DATABASE_URL is set.
 //
 //	go test -run '^$' -bench AgentsPage -benchtime 200x ./internal/web
-func BenchmarkAgentsPage(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) { benchmarkAgentsPage(b, "") })
+func BenchmarkAgentsPage(b *testing.B) { eachBenchEngine(b, benchmarkAgentsPage) }
+
+// eachBenchEngine runs a dashboard benchmark on SQLite and, when
+// STEWARD_TEST_DATABASE_URL is set, on a fresh PostgreSQL database;
+// fn gets the database URL, "" for SQLite.
+func eachBenchEngine(b *testing.B, fn func(b *testing.B, databaseURL string)) {
+	b.Run("sqlite", func(b *testing.B) { fn(b, "") })
 	if os.Getenv(storetest.EnvPostgresURL) != "" {
-		b.Run("postgres", func(b *testing.B) { benchmarkAgentsPage(b, storetest.NewPostgresDatabase(b)) })
+		b.Run("postgres", func(b *testing.B) { fn(b, storetest.NewPostgresDatabase(b)) })
 	}
 }
 

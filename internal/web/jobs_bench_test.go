@@ -26,12 +26,7 @@ import (
 // set.
 //
 //	go test -run '^$' -bench JobPage -benchtime 50x ./internal/web
-func BenchmarkJobPage(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) { benchmarkJobPage(b, "") })
-	if os.Getenv(storetest.EnvPostgresURL) != "" {
-		b.Run("postgres", func(b *testing.B) { benchmarkJobPage(b, storetest.NewPostgresDatabase(b)) })
-	}
-}
+func BenchmarkJobPage(b *testing.B) { eachBenchEngine(b, benchmarkJobPage) }
 
 func benchmarkJobPage(b *testing.B, databaseURL string) {
 	opts := envOptions(b)
