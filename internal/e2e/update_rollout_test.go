@@ -51,7 +51,8 @@ type rollout struct {
 	policyID string
 	stateDir string
 	token    string
-	size     int // of the next release published; 0 is 64 KiB
+	size     int    // of the next release published; 0 is 64 KiB
+	window   string // the policy's update window
 	sim      *exec.Cmd
 	simDone  chan error
 	simLog   *logBuffer
@@ -183,11 +184,33 @@ func updateRollout(t *testing.T, dbURL string) {
 		}
 		return nil
 	})
+
+	// Window: outside the policy's maintenance window every agent takes
+	// the offer of 1.5.0 and says it waits, none downloads; the policy
+	// opens the window and they all update.
+	later := time.Now().Add(6 * time.Hour) // the simulator runs in this machine's time zone
+	r.window = fmt.Sprintf("daily %s-%s", later.Format("15:04"), later.Add(time.Hour).Format("15:04"))
+	r.setPercent(100)
+	v15 := r.publish("1.5.0")
+	r.waitSteps(v15, "every agent waiting for the window", map[string]int{protocol.UpdateWaiting: rolloutAgents})
+	var v15agents struct {
+		Items []struct {
+			Reason string `json:"reason"`
+		} `json:"items"`
+	}
+	r.api.mustDo("GET", "/api/v1/releases/"+v15+"/agents?limit=1", nil, &v15agents, 200)
+	if len(v15agents.Items) != 1 || !strings.Contains(v15agents.Items[0].Reason, r.window) {
+		t.Errorf("waiting reason %+v, want the window %q", v15agents.Items, r.window)
+	}
+	r.window = ""
+	r.setPercent(100)
+	r.waitSteps(v15, "1.5.0 confirmed everywhere once the window opened", map[string]int{protocol.UpdateConfirmed: rolloutAgents})
 }
 
-// policy is the default level's policy document at percent.
+// policy is the default level's policy document at percent (with the
+// update window r.window).
 func (r *rollout) policy(percent float64) map[string]any {
-	return map[string]any{"updates": map[string]any{"rollout_percent": percent,
+	return map[string]any{"updates": map[string]any{"rollout_percent": percent, "window": r.window,
 		"halt": map[string]any{"failed_agents": 5, "failed_percent": 100}}}
 }
 

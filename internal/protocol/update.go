@@ -29,6 +29,9 @@ const (
 // Update steps an agent reports, in order; refused, failed, rolled_back and
 // cancelled end an update that did not happen.
 const (
+	// UpdateWaiting: the agent took the offer and waits for its policy's
+	// maintenance window; Reason says which and until when.
+	UpdateWaiting     = "waiting"
 	UpdateDownloading = "downloading"
 	UpdateVerified    = "verified" // size, SHA-256, signature and the staged binary's self-check passed
 	UpdateSwapped     = "swapped"  // the new binary is in place; the agent restarts on it
@@ -97,7 +100,7 @@ const (
 )
 
 var updateSteps = map[string]bool{
-	UpdateDownloading: true, UpdateVerified: true, UpdateSwapped: true, UpdateConfirmed: true,
+	UpdateWaiting: true, UpdateDownloading: true, UpdateVerified: true, UpdateSwapped: true, UpdateConfirmed: true,
 	UpdateRefused: true, UpdateFailed: true, UpdateRolledBack: true, UpdateCancelled: true,
 }
 

@@ -238,6 +238,7 @@ func (s *Sim) greet(ctx context.Context, a *agent, client *http.Client, server i
 	}
 	sess.interval = max(sess.interval, minHeartbeat)
 	if w.Policy != nil {
+		a.applyPolicy(w.Policy.Policy)
 		if err := s.ackPolicy(sess, w.Policy.Revision); err != nil {
 			ws.CloseNow()
 			return nil, err
@@ -363,6 +364,7 @@ func (s *Sim) handle(ctx context.Context, client *http.Client, a *agent, sess *s
 			s.c.serverErrors.Add(1)
 			return nil
 		}
+		a.applyPolicy(p.Policy)
 		if err := s.ackPolicy(sess, p.Revision); err != nil {
 			return err
 		}

@@ -99,12 +99,15 @@ type updateCounters struct {
 	confirmed  atomic.Int64 // welcomes that confirmed the update of their hello
 	failed     atomic.Int64 // failed or rolled back
 	cancelled  atomic.Int64 // offers the server called back (download refused as gone)
+	waited     atomic.Int64 // updates that waited for their maintenance window
 	lost       atomic.Int64 // step reports dropped: more than maxUnsent waited for a connection
 }
 
 // agentUpdate is an agent's version and the update it waits to have
 // confirmed. Guarded by agent.mu.
 type agentUpdate struct {
+	// window is the policy's update window, as the real agent keeps it.
+	window   protocol.UpdateWindow
 	version  string
 	pending  *protocol.PendingUpdate
 	updating bool // an offer is being carried out
@@ -159,6 +162,9 @@ func (s *Sim) runUpdate(ctx context.Context, client *http.Client, a *agent, offe
 	if !sleep(ctx, s.scaled(time.Duration(rand64(int64(offer.Spread)+1)))) {
 		return
 	}
+	if !s.awaitWindow(ctx, a, offer, st) {
+		return
+	}
 	stmt := offer.Release.Statement
 	st.Step, st.Total = protocol.UpdateDownloading, stmt.Size
 	s.reportUpdate(a, st)
@@ -208,6 +214,55 @@ func (s *Sim) runUpdate(ctx context.Context, client *http.Client, a *agent, offe
 		a.restart.Store(true)
 		sess.ws.Close(websocket.StatusNormalClosure, "restarting on the new version")
 	}
+}
+
+// windowRecheck is how often a simulated update waiting for its window
+// reads the window again (the real agent: every minute).
+const windowRecheck = 250 * time.Millisecond
+
+// awaitWindow waits, as the real agent does, until the policy's update
+// window is open, reporting once that the update waits.
+func (s *Sim) awaitWindow(ctx context.Context, a *agent, offer protocol.UpdateOffer, st protocol.UpdateStatus) bool {
+	reported := false
+	for {
+		a.mu.Lock()
+		w := a.upd.window
+		a.mu.Unlock()
+		now := time.Now()
+		at := w.Next(now)
+		if !at.After(now) {
+			return true
+		}
+		if !reported {
+			s.c.upd.waited.Add(1)
+			st.Step, st.Reason = protocol.UpdateWaiting, "waiting for the maintenance window "+w.String()
+			s.reportUpdate(a, st)
+			reported = true
+		}
+		if !sleep(ctx, min(at.Sub(now), windowRecheck)) {
+			return false
+		}
+	}
+}
+
+// applyPolicy keeps what the simulator acts on from a policy document:
+// the update window.
+func (a *agent) applyPolicy(doc json.RawMessage) {
+	var p struct {
+		Updates struct {
+			Window string `json:"window"`
+		} `json:"updates"`
+	}
+	if json.Unmarshal(doc, &p) != nil {
+		return
+	}
+	w, err := protocol.ParseUpdateWindow(p.Updates.Window)
+	if err != nil {
+		return
+	}
+	a.mu.Lock()
+	a.upd.window = w
+	a.mu.Unlock()
 }
 
 // calledBack is a download the server refused because it called the
@@ -400,6 +455,7 @@ type UpdateStats struct {
 	Confirmed  int64 // swaps the server confirmed in a welcome
 	Failed     int64 // updates that failed or were rolled back
 	Cancelled  int64 // offers the server called back before the download
+	Waited     int64 // updates that waited for their maintenance window
 	Downloaded int64 // release bytes downloaded
 	Busy       int64 // download attempts the server turned away as busy
 	Lost       int64 // step reports dropped: the agent was not connected
@@ -407,6 +463,6 @@ type UpdateStats struct {
 
 func (c *updateCounters) stats() UpdateStats {
 	return UpdateStats{Offered: c.offered.Load(), Refused: c.refused.Load(), Swapped: c.swapped.Load(),
-		Confirmed: c.confirmed.Load(), Failed: c.failed.Load(), Cancelled: c.cancelled.Load(), Downloaded: c.downloaded.Load(),
+		Confirmed: c.confirmed.Load(), Failed: c.failed.Load(), Cancelled: c.cancelled.Load(), Waited: c.waited.Load(), Downloaded: c.downloaded.Load(),
 		Busy: c.busy.Load(), Lost: c.lost.Load()}
 }

@@ -22,7 +22,7 @@ import (
 // through them, then the ways it ends badly: the columns of the progress
 // counts.
 var releaseSteps = []string{
-	store.UpdateOffered, protocol.UpdateDownloading, protocol.UpdateVerified, protocol.UpdateSwapped,
+	store.UpdateOffered, protocol.UpdateWaiting, protocol.UpdateDownloading, protocol.UpdateVerified, protocol.UpdateSwapped,
 	protocol.UpdateConfirmed, protocol.UpdateRefused, protocol.UpdateFailed, protocol.UpdateRolledBack, protocol.UpdateCancelled,
 }
 

@@ -35,6 +35,9 @@ type Runner struct {
 	// Window returns the policy's update window, read when an offer is
 	// taken; nil means any time.
 	Window func() protocol.UpdateWindow
+	// WindowRecheck overrides how often a waiting update reads the window
+	// again (windowRecheck); for tests.
+	WindowRecheck time.Duration
 	// Now is the clock the window is read with; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -164,17 +167,8 @@ func (r *Runner) apply(ctx context.Context, offer protocol.UpdateOffer) bool {
 			return false
 		}
 	}
-	if r.Window != nil {
-		now := time.Now()
-		if r.Now != nil {
-			now = r.Now()
-		}
-		if at := r.Window().Next(now.Local()); at.After(now) {
-			r.Log.Info("update waits for its window", "version", offer.Release.Statement.Version, "window", r.Window().String(), "at", at)
-			if !sleep(ctx, at.Sub(now)) {
-				return false
-			}
-		}
+	if !r.awaitWindow(ctx, offer) {
+		return false
 	}
 	deadline := time.Now().Add(maxBusyWait)
 	for {
@@ -207,6 +201,47 @@ func (r *Runner) apply(ctx context.Context, offer protocol.UpdateOffer) bool {
 			return false
 		}
 	}
+}
+
+// windowRecheck is how often an update waiting for its window reads the
+// window again: a policy that moves or removes it takes effect then.
+const windowRecheck = time.Minute
+
+// awaitWindow waits until the policy's update window is open, reporting
+// once that the update waits, and which window it waits for; it reports
+// whether the update may go on.
+func (r *Runner) awaitWindow(ctx context.Context, offer protocol.UpdateOffer) bool {
+	if r.Window == nil {
+		return true
+	}
+	reported := ""
+	for {
+		now := time.Now()
+		if r.Now != nil {
+			now = r.Now()
+		}
+		w := r.Window()
+		at := w.Next(now.Local())
+		if !at.After(now) {
+			return true
+		}
+		if why := fmt.Sprintf("waiting for the maintenance window %s (opens %s)", w, at.Format("Mon 2006-01-02 15:04 MST")); why != reported {
+			r.Log.Info("update waits for its window", "version", offer.Release.Statement.Version, "window", w.String(), "at", at)
+			r.U.report(protocol.UpdateStatus{ReleaseID: offer.ReleaseID, FromVersion: r.U.Version,
+				ToVersion: offer.Release.Statement.Version, Step: protocol.UpdateWaiting, Reason: why})
+			reported = why
+		}
+		if !sleep(ctx, min(at.Sub(now), r.recheck())) {
+			return false
+		}
+	}
+}
+
+func (r *Runner) recheck() time.Duration {
+	if r.WindowRecheck > 0 {
+		return r.WindowRecheck
+	}
+	return windowRecheck
 }
 
 func (r *Runner) rand(n int64) int64 {

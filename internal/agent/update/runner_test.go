@@ -3,6 +3,7 @@ package update
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -118,5 +119,98 @@ func TestRunnerReportsRollbackOnce(t *testing.T) {
 	got = nil
 	if err := r.Start(); err != nil || len(got) != 0 {
 		t.Fatalf("after sending: %+v %v", got, err)
+	}
+}
+
+// TestRunnerWaitsForTheWindow: an offer taken outside the policy's update
+// window is reported waiting (once, with the window) and goes on when a
+// new policy opens the window, without waiting for the old one.
+func TestRunnerWaitsForTheWindow(t *testing.T) {
+	f := newFixture(t)
+	newBin := []byte("version 1.1.0")
+	f.rs.serve("r1", newBin)
+	later := time.Now().Add(6 * time.Hour)
+	closed, err := protocol.ParseUpdateWindow(fmt.Sprintf("daily %s-%s", later.Format("15:04"), later.Add(time.Hour).Format("15:04")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		window = closed
+		reads  int
+		sent   []protocol.UpdateStatus
+	)
+	restarted := make(chan string, 1)
+	r := &Runner{U: f.u, Log: f.u.Log, WindowRecheck: 10 * time.Millisecond,
+		Window: func() protocol.UpdateWindow { mu.Lock(); defer mu.Unlock(); reads++; return window },
+		Report: func(s protocol.UpdateStatus, done func()) {
+			mu.Lock()
+			sent = append(sent, s)
+			mu.Unlock()
+			if done != nil {
+				done()
+			}
+		},
+		Restart: func(reason string) { restarted <- reason },
+		Rand:    func(int64) int64 { return 0 },
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	if err := r.Offer(t.Context(), offerFor(t, releasePriv, "r1", "1.1.0", "linux", "amd64", newBin)); err != nil {
+		t.Fatal(err)
+	}
+	steps := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for _, s := range sent {
+			out = append(out, s.Step)
+		}
+		return out
+	}
+	deadline := time.Now().Add(time.Minute)
+	for len(steps()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no report while outside the window")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Several rechecks later it still waits, and said so once.
+	for {
+		mu.Lock()
+		n := reads
+		mu.Unlock()
+		if n >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the window was not read again while waiting")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	first := sent[0]
+	mu.Unlock()
+	if got := strings.Join(steps(), ","); got != protocol.UpdateWaiting || !strings.Contains(first.Reason, closed.String()) {
+		t.Fatalf("reported %s (%q), want one waiting report naming the window", got, first.Reason)
+	}
+	mu.Lock()
+	window = protocol.UpdateWindow{} // the policy drops the window
+	mu.Unlock()
+	select {
+	case <-restarted:
+	case <-time.After(time.Minute):
+		t.Fatal("no update once the window opened")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(steps(), ","); got != "waiting,downloading,verified,swapped" {
+		t.Errorf("reported %s", got)
 	}
 }
