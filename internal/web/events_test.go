@@ -151,11 +151,12 @@ func TestEventStream(t *testing.T) {
 	for range 200 {
 		publishPresence(t, events, false)
 	}
-	// The first goes out at once, the other 199 together after the gap:
-	// wait for both (a loaded machine may take longer than the gap), then
+	// The first goes out at once, the other 199 together after the gap
+	// (or all 200 together, when a loaded machine sent the previous event
+	// so late that the burst falls in its gap): wait for up to two, then
 	// make sure no third follows.
-	if n := countUpTo(lines, 2, 10*time.Second); n != 2 {
-		t.Errorf("events after a burst of 200: %d, want 2", n)
+	if n := countUpTo(lines, 2, 10*time.Second); n < 1 {
+		t.Errorf("events after a burst of 200: %d, want 1 or 2", n)
 	}
 	if n := countEvents(lines, 2*h.events.gap); n != 0 {
 		t.Errorf("%d more events after the burst's two", n)
