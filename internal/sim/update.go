@@ -25,9 +25,12 @@ import (
 
 // Bounds of a simulated update.
 const (
-	// maxDownloadAttempts bounds the tries of one download the server
-	// answered busy (503 or 429) or that broke.
+	// maxDownloadAttempts bounds the tries of one download that broke.
 	maxDownloadAttempts = 20
+	// maxBusyWait bounds how long, in simulated time, a download keeps
+	// coming back to a server that answers busy (503 or 429), as the real
+	// agent's.
+	maxBusyWait = 2 * time.Hour
 	// defaultBusyWait is the wait after a busy answer without Retry-After,
 	// as the real agent's.
 	defaultBusyWait = 30 * time.Second
@@ -265,18 +268,20 @@ func (a *agent) applyPolicy(doc json.RawMessage) {
 	a.mu.Unlock()
 }
 
-// calledBack is a download the server refused because it called the
-// offer back (the release's rollout was halted, or it was withdrawn).
+// calledBack is a download the agent dropped without fault of the
+// release: the server called the offer back (the release's rollout was
+// halted, or it was withdrawn), or stayed busy for maxBusyWait.
 type calledBack struct{ reason string }
 
-func (c *calledBack) Error() string { return "download: the offer was called back: " + c.reason }
+func (c *calledBack) Error() string { return "download: dropped: " + c.reason }
 
 // download fetches the release file with the agent's credentials and
 // checks it against the statement, retrying while the server is busy.
 func (s *Sim) download(ctx context.Context, client *http.Client, a *agent, releaseID string, stmt protocol.ReleaseStatement) error {
 	var lastErr error
 	bo := backoff.Backoff{Base: s.cfg.BackoffBase, Cap: s.cfg.BackoffCap}
-	for range maxDownloadAttempts {
+	busyUntil := time.Now().Add(s.scaled(maxBusyWait))
+	for broken := 0; broken < maxDownloadAttempts; {
 		server := 0
 		if sess := a.sess.Load(); sess != nil {
 			server = sess.server
@@ -288,11 +293,16 @@ func (s *Sim) download(ctx context.Context, client *http.Client, a *agent, relea
 		lastErr = err
 		var pause time.Duration
 		if wait > 0 {
+			if time.Now().After(busyUntil) {
+				// Dropped without fault of the release: offered again.
+				return &calledBack{reason: "download: the server stayed busy for " + maxBusyWait.String()}
+			}
 			// Full jitter, so that the agents turned away together do not
 			// all come back together.
 			pause = s.scaled(time.Duration(rand64(int64(wait)) + 1))
 		} else {
 			// A broken download or an unreachable server (restarting, say).
+			broken++
 			pause = bo.Next()
 		}
 		if !sleep(ctx, pause) {

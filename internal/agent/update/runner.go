@@ -192,8 +192,10 @@ func (r *Runner) apply(ctx context.Context, offer protocol.UpdateOffer) bool {
 		case err != nil:
 			r.Log.Error("update failed", "release_id", offer.ReleaseID, "version", offer.Release.Statement.Version, "err", err)
 			if errors.As(err, &busy) {
+				// Dropped, not failed: the release is not at fault, and
+				// the rollout offers a cancelled update again.
 				r.U.report(protocol.UpdateStatus{ReleaseID: offer.ReleaseID, FromVersion: r.U.Version,
-					ToVersion: offer.Release.Statement.Version, Step: protocol.UpdateFailed,
+					ToVersion: offer.Release.Statement.Version, Step: protocol.UpdateCancelled,
 					Reason: "download: the server stayed busy for " + maxBusyWait.String()})
 			}
 			return false
