@@ -138,11 +138,12 @@ func updateRollout(t *testing.T, dbURL string) {
 	if _, err := fmt.Sscanf(why, "%d agents failed", &failedAtHalt); err != nil || failedAtHalt <= 5 {
 		t.Errorf("halt reason %q, want more than 5 agents failed", why)
 	}
-	// Every agent offered 1.3.0 ends: failed, or its offer called back by
-	// the halt before it downloaded (none left waiting to install it).
+	// Every agent offered 1.3.0 ends: failed, its offer called back by
+	// the halt before it downloaded, or refused (still busy with 1.1.0);
+	// none is left waiting to install it.
 	waitFor(t, 90*time.Second, "every 1.3.0 offer ended", func() error {
 		s := r.steps(v13)
-		if s[protocol.UpdateRolledBack]+s[protocol.UpdateFailed]+s[protocol.UpdateCancelled] != offeredAtHalt {
+		if s[protocol.UpdateRolledBack]+s[protocol.UpdateFailed]+s[protocol.UpdateCancelled]+s[protocol.UpdateRefused] != offeredAtHalt {
 			return fmt.Errorf("steps %v, %d offered", s, offeredAtHalt)
 		}
 		return nil

@@ -150,5 +150,14 @@ func (w UpdateWindow) String() string {
 			days = append(days, name)
 		}
 	}
-	return fmt.Sprintf("%s %02d:%02d-%02d:%02d", strings.Join(days, ","), w.start/60, w.start%60, w.end/60, w.end%60)
+	list := strings.Join(days, ",")
+	switch list {
+	case "mon,tue,wed,thu,fri,sat,sun":
+		list = "daily"
+	case "mon,tue,wed,thu,fri":
+		list = "weekdays"
+	case "sat,sun":
+		list = "weekends"
+	}
+	return fmt.Sprintf("%s %02d:%02d-%02d:%02d", list, w.start/60, w.start%60, w.end/60, w.end%60)
 }

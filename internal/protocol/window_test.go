@@ -81,3 +81,12 @@ func FuzzParseUpdateWindow(f *testing.F) {
 		}
 	})
 }
+
+func TestUpdateWindowStringNamesDaySets(t *testing.T) {
+	for _, s := range []string{"daily 01:00-02:00", "weekdays 22:00-04:00", "weekends 00:00-00:00", "mon,wed 10:30-11:00"} {
+		w, err := ParseUpdateWindow(s)
+		if err != nil || w.String() != s {
+			t.Errorf("ParseUpdateWindow(%q).String() = %q (%v)", s, w.String(), err)
+		}
+	}
+}
