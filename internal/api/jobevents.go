@@ -85,7 +85,7 @@ func (a *API) jobEvents(w http.ResponseWriter, r *http.Request, _ access.Princip
 		ended := false
 		prog, err := a.cfg.Jobs.Progress(ctx, job)
 		if err != nil {
-			return nil // the stream is open: nothing left to answer with
+			return streamEnded(a, r, err)
 		}
 		if b, _ := json.Marshal(prog); string(b) != lastProgress {
 			lastProgress = string(b)
@@ -98,13 +98,13 @@ func (a *API) jobEvents(w http.ResponseWriter, r *http.Request, _ access.Princip
 		} else {
 			run, err := a.cfg.DB.JobRunOf(ctx, job.ID, agentID)
 			if err != nil {
-				return nil
+				return streamEnded(a, r, err)
 			}
 			for _, stream := range []string{protocol.StreamStdout, protocol.StreamStderr} {
 				for {
 					b, err := a.cfg.DB.JobOutput(ctx, run.CommandID, stream, offsets[stream], jobEventChunk)
 					if err != nil {
-						return nil
+						return streamEnded(a, r, err)
 					}
 					if len(b) == 0 {
 						break
@@ -148,4 +148,14 @@ func (a *API) jobEvents(w http.ResponseWriter, r *http.Request, _ access.Princip
 		case <-time.After(jobEventGap):
 		}
 	}
+}
+
+// streamEnded logs why an open event stream stops on an error: the
+// response has started, so the error cannot be answered; the browser's
+// EventSource reconnects.
+func streamEnded(a *API, r *http.Request, err error) error {
+	if r.Context().Err() == nil {
+		a.cfg.Log.Warn("job event stream ended", "path", r.URL.Path, "err", err)
+	}
+	return nil
 }

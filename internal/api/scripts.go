@@ -63,12 +63,17 @@ func (a *API) listScripts(w http.ResponseWriter, r *http.Request, _ access.Princ
 	return nil
 }
 
-func (a *API) createScript(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+// readScript decodes a script from the request body.
+func readScript(w http.ResponseWriter, r *http.Request) (jobs.ScriptInput, error) {
 	var body scriptBody
 	if err := decode(w, r, &body); err != nil {
-		return err
+		return jobs.ScriptInput{}, err
 	}
-	in, err := body.input()
+	return body.input()
+}
+
+func (a *API) createScript(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	in, err := readScript(w, r)
 	if err != nil {
 		return err
 	}
@@ -90,11 +95,7 @@ func (a *API) getScript(w http.ResponseWriter, r *http.Request, _ access.Princip
 }
 
 func (a *API) updateScript(w http.ResponseWriter, r *http.Request, p access.Principal) error {
-	var body scriptBody
-	if err := decode(w, r, &body); err != nil {
-		return err
-	}
-	in, err := body.input()
+	in, err := readScript(w, r)
 	if err != nil {
 		return err
 	}

@@ -71,11 +71,7 @@ func (s *Service) Rollout(ctx context.Context) error {
 			newest[k] = r
 		}
 	}
-	resolver, err := s.policies.Resolver(ctx)
-	if err != nil {
-		return err
-	}
-	def, err := resolver.Resolve("", "", "")
+	resolver, def, err := s.defaultPolicy(ctx)
 	if err != nil {
 		return err
 	}
@@ -147,16 +143,23 @@ func (s *Service) checkHalt(ctx context.Context, releaseID string) error {
 	if err != nil || r.Status != store.ReleaseActive {
 		return err
 	}
-	resolver, err := s.policies.Resolver(ctx)
-	if err != nil {
-		return err
-	}
-	def, err := resolver.Resolve("", "", "")
+	_, def, err := s.defaultPolicy(ctx)
 	if err != nil {
 		return err
 	}
 	_, err = s.haltIfFailing(ctx, r, def)
 	return err
+}
+
+// defaultPolicy returns a resolver of the effective policies and the
+// default level's policy, whose halt rules apply to every release.
+func (s *Service) defaultPolicy(ctx context.Context) (*effective.Resolver, policy.Effective, error) {
+	resolver, err := s.policies.Resolver(ctx)
+	if err != nil {
+		return nil, policy.Effective{}, err
+	}
+	def, err := resolver.Resolve("", "", "")
+	return resolver, def, err
 }
 
 // rollOut offers r to the next batch of agents that take it, paging past

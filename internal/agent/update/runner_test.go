@@ -12,27 +12,35 @@ import (
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
-func TestRunner(t *testing.T) {
-	f := newFixture(t)
-	newBin := []byte("version 1.1.0")
-	f.rs.serve("r1", newBin)
+// newTestRunner returns a Runner of the fixture's updater whose reports
+// go to report, without spread, and a channel of its restart reasons.
+func newTestRunner(f *fixture, report func(protocol.UpdateStatus)) (*Runner, chan string) {
 	restarted := make(chan string, 1)
-	var (
-		mu   sync.Mutex
-		sent []string
-	)
-	r := &Runner{U: f.u, Log: f.u.Log,
+	return &Runner{U: f.u, Log: f.u.Log,
 		Report: func(s protocol.UpdateStatus, done func()) {
-			mu.Lock()
-			sent = append(sent, s.Step)
-			mu.Unlock()
+			report(s)
 			if done != nil {
 				done()
 			}
 		},
 		Restart: func(reason string) { restarted <- reason },
 		Rand:    func(int64) int64 { return 0 },
-	}
+	}, restarted
+}
+
+func TestRunner(t *testing.T) {
+	f := newFixture(t)
+	newBin := []byte("version 1.1.0")
+	f.rs.serve("r1", newBin)
+	var (
+		mu   sync.Mutex
+		sent []string
+	)
+	r, restarted := newTestRunner(f, func(s protocol.UpdateStatus) {
+		mu.Lock()
+		sent = append(sent, s.Step)
+		mu.Unlock()
+	})
 	if err := r.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -140,20 +148,13 @@ func TestRunnerWaitsForTheWindow(t *testing.T) {
 		reads  int
 		sent   []protocol.UpdateStatus
 	)
-	restarted := make(chan string, 1)
-	r := &Runner{U: f.u, Log: f.u.Log, WindowRecheck: 10 * time.Millisecond,
-		Window: func() protocol.UpdateWindow { mu.Lock(); defer mu.Unlock(); reads++; return window },
-		Report: func(s protocol.UpdateStatus, done func()) {
-			mu.Lock()
-			sent = append(sent, s)
-			mu.Unlock()
-			if done != nil {
-				done()
-			}
-		},
-		Restart: func(reason string) { restarted <- reason },
-		Rand:    func(int64) int64 { return 0 },
-	}
+	r, restarted := newTestRunner(f, func(s protocol.UpdateStatus) {
+		mu.Lock()
+		sent = append(sent, s)
+		mu.Unlock()
+	})
+	r.WindowRecheck = 10 * time.Millisecond
+	r.Window = func() protocol.UpdateWindow { mu.Lock(); defer mu.Unlock(); reads++; return window }
 	if err := r.Start(); err != nil {
 		t.Fatal(err)
 	}
