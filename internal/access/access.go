@@ -47,12 +47,22 @@ const (
 	RunScripts Action = "scripts.run"
 	// EditScripts creates, changes and deletes library scripts.
 	EditScripts Action = "scripts.edit"
+	// InspectSystem lists an agent's processes and services and reads its
+	// system log: command lines and log lines can hold what a readonly
+	// user should not see.
+	InspectSystem Action = "system.inspect"
+	// EndProcesses ends processes on agents.
+	EndProcesses Action = "processes.end"
+	// ControlServices starts, stops and restarts services on agents.
+	ControlServices Action = "services.control"
+	// ControlPower reboots and shuts down agents' machines.
+	ControlPower Action = "power.control"
 )
 
 var allowed = map[store.Role]map[Action]bool{
-	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true},
-	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true},
-	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true, HandleAlerts: true, RunScripts: true, EditScripts: true},
+	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true},
+	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true},
+	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true, HandleAlerts: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true},
 	store.RoleReadonly:   {ReadFleet: true},
 }
 

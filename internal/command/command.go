@@ -26,18 +26,78 @@ import (
 	"github.com/steward-rmm/steward/internal/store"
 )
 
-// Known commands and how long the server waits for each by default.
-var defaultTimeouts = map[string]time.Duration{
-	protocol.CommandPing: time.Minute,
+// spec is what the server knows of a command: how long it waits for the
+// answer by default, who may send it, and how its args are checked (nil:
+// no args are taken).
+type spec struct {
+	timeout time.Duration
+	action  access.Action
+	// args checks the request's args and returns them as sent; p is who
+	// asks, for the args that name them.
+	args func(args json.RawMessage, p access.Principal, now time.Time) (json.RawMessage, error)
+}
+
+// specs are the commands the server can send.
+var specs = map[string]spec{
+	protocol.CommandPing: {timeout: time.Minute, action: access.RunCommands},
 	// Collecting software can take minutes on a slow Windows machine, and
 	// the agent answers only once the upload is stored.
-	protocol.CommandInventory: 10 * time.Minute,
+	protocol.CommandInventory: {timeout: 10 * time.Minute, action: access.RunCommands},
+	// Listing processes samples CPU use over a moment; a Windows machine
+	// with thousands of processes takes longer.
+	protocol.CommandProcesses: {timeout: 2 * time.Minute, action: access.InspectSystem},
+	protocol.CommandProcessEnd: {timeout: time.Minute, action: access.EndProcesses,
+		args: checked(protocol.DecodeProcessEnd)},
+	protocol.CommandServices: {timeout: 2 * time.Minute, action: access.InspectSystem},
+	// A service may take a while to stop before it starts again.
+	protocol.CommandServiceControl: {timeout: 5 * time.Minute, action: access.ControlServices,
+		args: checked(protocol.DecodeServiceControl)},
+	protocol.CommandEventLog: {timeout: 2 * time.Minute, action: access.InspectSystem,
+		args: optional(checked(protocol.DecodeEventLogQuery))},
+	protocol.CommandPower: {timeout: 5 * time.Minute, action: access.ControlPower, args: powerArgs},
+}
+
+// checked turns a protocol decoder into an args check.
+func checked[T any](decode func(json.RawMessage) (T, error)) func(json.RawMessage, access.Principal, time.Time) (json.RawMessage, error) {
+	return func(args json.RawMessage, _ access.Principal, _ time.Time) (json.RawMessage, error) {
+		if _, err := decode(args); err != nil {
+			return nil, &input.Error{Field: "args", Message: strings.TrimPrefix(err.Error(), "decode ")}
+		}
+		return args, nil
+	}
+}
+
+// optional lets a command go without args.
+func optional(check func(json.RawMessage, access.Principal, time.Time) (json.RawMessage, error)) func(json.RawMessage, access.Principal, time.Time) (json.RawMessage, error) {
+	return func(args json.RawMessage, p access.Principal, now time.Time) (json.RawMessage, error) {
+		if len(args) == 0 || string(args) == "null" {
+			return nil, nil
+		}
+		return check(args, p, now)
+	}
+}
+
+// powerArgs checks a power request and signs it with who asked, which the
+// agent shows the logged-in user.
+func powerArgs(args json.RawMessage, p access.Principal, now time.Time) (json.RawMessage, error) {
+	req, err := protocol.DecodePowerRequest(args, now)
+	if err != nil {
+		return nil, &input.Error{Field: "args", Message: strings.TrimPrefix(err.Error(), "decode ")}
+	}
+	req.By = p.ActorName()
+	return json.Marshal(req)
 }
 
 // Known reports whether name is a command the server can send.
 func Known(name string) bool {
-	_, ok := defaultTimeouts[name]
+	_, ok := specs[name]
 	return ok
+}
+
+// Action is the permission that sending the command named name needs.
+func Action(name string) (access.Action, bool) {
+	sp, ok := specs[name]
+	return sp.action, ok
 }
 
 // Bounds on a request.
@@ -120,17 +180,17 @@ var _ hub.CommandHandler = (*Service)(nil)
 // Create stores a batch of commands and sends them. It returns the batch
 // with its commands counted by state, and the IDs of its commands.
 func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (store.BatchStatus, []string, error) {
-	if !access.Can(p, access.RunCommands) {
-		return store.BatchStatus{}, nil, fmt.Errorf("%w: role %s cannot run commands", access.ErrForbidden, p.User.Role)
-	}
-	def, ok := defaultTimeouts[req.Name]
+	sp, ok := specs[req.Name]
 	if !ok {
 		return store.BatchStatus{}, nil, &input.Error{Field: "name",
-			Message: fmt.Sprintf("unknown command %q (known: %s)", req.Name, strings.Join(slices.Sorted(maps.Keys(defaultTimeouts)), ", "))}
+			Message: fmt.Sprintf("unknown command %q (known: %s)", req.Name, strings.Join(slices.Sorted(maps.Keys(specs)), ", "))}
+	}
+	if err := access.Require(p, sp.action); err != nil {
+		return store.BatchStatus{}, nil, err
 	}
 	timeout := req.Timeout
 	if timeout == 0 {
-		timeout = def
+		timeout = sp.timeout
 	}
 	if timeout < MinTimeout || timeout > MaxTimeout {
 		return store.BatchStatus{}, nil, &input.Error{Field: "timeout", Message: "must be between 1s and 24h"}
@@ -140,6 +200,13 @@ func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (
 	}
 	if len(req.Args) > 0 && !json.Valid(req.Args) {
 		return store.BatchStatus{}, nil, &input.Error{Field: "args", Message: "must be JSON"}
+	}
+	if sp.args != nil {
+		args, err := sp.args(req.Args, p, time.Now())
+		if err != nil {
+			return store.BatchStatus{}, nil, err
+		}
+		req.Args = args
 	}
 	targets, err := s.db.CommandTargets(ctx, req.Filter, req.AgentIDs)
 	if err != nil {

@@ -449,6 +449,23 @@ func TestCreateRefused(t *testing.T) {
 			{"readonly", readonly, ping(nil), true, ""},
 			{"no role", access.Principal{}, ping(nil), true, ""},
 			{"unknown command", technician, ping(func(r *command.Request) { r.Name = "reboot" }), false, "name"},
+			{"readonly lists processes", readonly, ping(func(r *command.Request) { r.Name = protocol.CommandProcesses }), true, ""},
+			{"readonly reboots", readonly, ping(func(r *command.Request) {
+				r.Name, r.Args = protocol.CommandPower, json.RawMessage(`{"action":"reboot"}`)
+			}), true, ""},
+			{"process end without args", technician, ping(func(r *command.Request) { r.Name = protocol.CommandProcessEnd }), false, "args"},
+			{"process end without name", technician, ping(func(r *command.Request) {
+				r.Name, r.Args = protocol.CommandProcessEnd, json.RawMessage(`{"pid":12}`)
+			}), false, "args"},
+			{"service reload", technician, ping(func(r *command.Request) {
+				r.Name, r.Args = protocol.CommandServiceControl, json.RawMessage(`{"name":"sshd","action":"reload"}`)
+			}), false, "args"},
+			{"event log limit", technician, ping(func(r *command.Request) {
+				r.Name, r.Args = protocol.CommandEventLog, json.RawMessage(`{"limit":5000}`)
+			}), false, "args"},
+			{"power hibernate", technician, ping(func(r *command.Request) {
+				r.Name, r.Args = protocol.CommandPower, json.RawMessage(`{"action":"hibernate"}`)
+			}), false, "args"},
 			{"no command", technician, ping(func(r *command.Request) { r.Name = "" }), false, "name"},
 			{"timeout too short", technician, ping(func(r *command.Request) { r.Timeout = time.Second - time.Millisecond }), false, "timeout"},
 			{"timeout too long", technician, ping(func(r *command.Request) { r.Timeout = 24*time.Hour + time.Second }), false, "timeout"},
@@ -476,7 +493,7 @@ func TestCreateRefused(t *testing.T) {
 				if !errors.As(err, &inv) || inv.Field != tt.field {
 					t.Errorf("Create error = %v, want an InvalidError for field %q", err, tt.field)
 				}
-				if tt.field == "name" && !strings.Contains(err.Error(), "(known: inventory, ping)") {
+				if tt.field == "name" && !strings.Contains(err.Error(), "(known: event_log, inventory, ping, power, process_end, processes, service_control, services)") {
 					t.Errorf("Create error = %v, want it to list the known commands", err)
 				}
 			})
@@ -521,6 +538,28 @@ func TestCreateRefused(t *testing.T) {
 					t.Errorf("stored args of %d bytes, want %d", len(c.Args), len(tt.args))
 				}
 			})
+		}
+	})
+}
+
+// A power request reaches the agent signed with who asked, whatever the
+// caller claimed.
+func TestCreatePowerSignsRequester(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newServer(t, newFleet(t, db), newBus(), "r1")
+		id, _ := s.enroll(t, "target")
+		_, ids, err := s.cmds.Create(t.Context(), technician, command.Request{Name: protocol.CommandPower,
+			Args: json.RawMessage(`{"action":"reboot","delay":"5m","message":"Patch night","by":"someone else"}`), AgentIDs: []string{id}})
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		req, err := protocol.DecodePowerRequest(mustCommand(t, db, ids[0]).Args, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.By != technician.ActorName() || req.Message != "Patch night" || time.Duration(req.Delay) != 5*time.Minute {
+			t.Fatalf("stored %+v, want the request signed by %q", req, technician.ActorName())
 		}
 	})
 }
