@@ -127,6 +127,17 @@ func TestScriptLibrary(t *testing.T) {
 // TestJobs runs a library script on three agents: two online answer (one
 // fails), one offline gets it when it connects; output lost on the way
 // is asked for again; the job shows each run and its progress.
+// inlineAgent answers a script command as an agent does for a run that
+// ends at once: its result alone, the output inline.
+func inlineAgent(t *testing.T, a *servertest.Agent, commandID, stdout, stderr string) {
+	t.Helper()
+	now := time.Now().UTC()
+	out, _ := json.Marshal(protocol.ScriptResult{Status: protocol.ScriptSucceeded, StartedAt: now, FinishedAt: now.Add(20 * time.Millisecond), Inline: true,
+		Stdout: protocol.ScriptStream{Bytes: int64(len(stdout)), Data: []byte(stdout)}, Stderr: protocol.ScriptStream{Bytes: int64(len(stderr)), Data: []byte(stderr)}})
+	a.Send(t, protocol.TypeResult, "", protocol.Result{CommandID: commandID, Status: protocol.ResultOK, Output: out})
+	a.Sync(t)
+}
+
 func TestJobs(t *testing.T) {
 	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
 		site := s.NewSite(t)
@@ -208,6 +219,7 @@ func TestJobs(t *testing.T) {
 		// Another agent cannot write into a run that is not its own.
 		agents[0].Send(t, protocol.TypeScriptOutput, "", protocol.ScriptOutput{CommandID: c1.CommandID, Stream: protocol.StreamStderr, Data: []byte("forged")})
 		agents[0].Sync(t)
+		inlineAgent(t, agents[0], c1.CommandID, "", "forged inline")
 		if r := runOf(getJob(t, s, jobID), a1.ID); r.Stderr != "" {
 			t.Errorf("another agent wrote %q into the run", r.Stderr)
 		}
@@ -222,11 +234,21 @@ func TestJobs(t *testing.T) {
 		if cmd.Name != protocol.CommandScript {
 			t.Fatalf("offline agent got %s", cmd.Name)
 		}
-		scriptAgent(t, off, cmd, "late\n", 0)
+		// It ends at once: one message, the output inline.
+		inlineAgent(t, off, cmd.CommandID, "late\n", "warn\xff\n")
 		servertest.Eventually(t, "every run finished", func() bool {
 			p := getJob(t, s, jobID).Job.Progress
 			return p.Finished == 3 && p.Failed == 1 && p.ByStatus[jobs.RunSucceeded] == 2
 		})
+		if r := runOf(getJob(t, s, jobID), off.ID); r.Stdout != "late\n" || r.Stderr != "warn\ufffd\n" || r.StartedAt.IsZero() || r.DurationMS != 20 {
+			t.Errorf("inline run %+v, want its output stored, a start and its duration", r)
+		}
+		if err := s.RunJob(t.Context(), "script-output"); err != nil {
+			t.Fatal(err)
+		}
+		if r := runOf(getJob(t, s, jobID), off.ID); !r.OutputComplete {
+			t.Errorf("inline run %+v, want its output complete without asking the agent", r)
+		}
 		runs := servertest.Decode[map[string]any](t, s.As(t, store.RoleReadonly, "GET", "/api/v1/agents/"+off.ID+"/runs", "").Want(t, http.StatusOK))
 		if runs["total"].(float64) != 1 {
 			t.Errorf("agent runs %v", runs)

@@ -56,6 +56,7 @@ type Service struct {
 	log    *slog.Logger
 	starts *groupcommit.Group[store.RunStart]
 	output *groupcommit.Group[store.OutputPiece]
+	inline *groupcommit.Group[inlineRun]
 }
 
 // New returns a Service.
@@ -74,6 +75,7 @@ func New(db *store.DB, cmds *command.Service, b bus.Bus, log *slog.Logger) *Serv
 		s.changed(ctx, jobs)
 		return repeat(err, len(batch))
 	})
+	s.inline = groupcommit.New(s.writeInline)
 	return s
 }
 

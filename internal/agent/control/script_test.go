@@ -130,8 +130,29 @@ func decodeScriptResult(t *testing.T, r protocol.Result) protocol.ScriptResult {
 
 func TestScriptRunStreamsAndResult(t *testing.T) {
 	_, sc := startScriptAgent(t)
-	sendScript(t, sc, "s1", `echo "hello $1"; echo oops >&2; exit 2`, "wörld; it's")
+	// A run that ends at once sends only its result, the output inline.
+	sendScript(t, sc, "quick", `echo "hello $1"; echo oops >&2; exit 3`, "wörld; it's")
+	var quick scriptSeen
+	readScripts(t, sc, &quick, hasResults("quick"))
+	if len(quick.order) != 1 {
+		t.Errorf("a quick run sent %v, want its result alone", quick.order)
+	}
+	res := decodeScriptResult(t, quick.results["quick"])
+	if !res.Inline || string(res.Stdout.Data) != "hello wörld; it's\n" || string(res.Stderr.Data) != "oops\n" || res.ExitCode != 3 {
+		t.Errorf("a quick run's result got %+v, want its output inline and exit code 3", res)
+	}
+
+	// A run that goes on past the hold-back streams its start and output
+	// live, and its result carries only the sizes.
+	gate := filepath.Join(t.TempDir(), "gate")
+	sendScript(t, sc, "s1", `echo "hello $1"; echo oops >&2; while [ ! -e "$2" ]; do sleep 0.01; done; exit 2`, "wörld; it's", gate)
 	var seen scriptSeen
+	readScripts(t, sc, &seen, func(s *scriptSeen) bool {
+		return len(s.output["s1"][protocol.StreamStdout]) > 0 && len(s.output["s1"][protocol.StreamStderr]) > 0
+	})
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	readScripts(t, sc, &seen, hasResults("s1"))
 	if seen.started["s1"] != 1 || seen.order[0] != protocol.TypeScriptStarted {
 		t.Errorf("messages got %v, want script_started first, once", seen.order)
@@ -142,8 +163,8 @@ func TestScriptRunStreamsAndResult(t *testing.T) {
 	if got := string(seen.output["s1"][protocol.StreamStderr]); got != "oops\n" {
 		t.Errorf("stderr got %q", got)
 	}
-	res := decodeScriptResult(t, seen.results["s1"])
-	if res.Status != protocol.ScriptFailed || res.ExitCode != 2 || res.Stdout.Bytes != int64(len("hello wörld; it's\n")) || res.Stderr.Bytes != 5 {
+	res = decodeScriptResult(t, seen.results["s1"])
+	if res.Inline || res.Status != protocol.ScriptFailed || res.ExitCode != 2 || res.Stdout.Bytes != int64(len("hello wörld; it's\n")) || res.Stderr.Bytes != 5 {
 		t.Errorf("script result got %+v, want failed with exit code 2 and the streams' sizes", res)
 	}
 
