@@ -439,6 +439,15 @@ func TestAlertRemediation(t *testing.T) {
 		if v.Job.ScriptID != scriptID || v.Runs.Total != 1 || v.Runs.Items[0].AgentID != a.ID {
 			t.Errorf("remediation job %+v", v)
 		}
+		// The alerts page shows the run's outcome beside the alert.
+		now := time.Now().UTC()
+		out, _ := json.Marshal(protocol.ScriptResult{Status: protocol.ScriptSucceeded, StartedAt: now, FinishedAt: now, Inline: true,
+			Stdout: protocol.ScriptStream{Bytes: 9, Data: []byte("killed 1\n")}})
+		a.Send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out})
+		servertest.Eventually(t, "the alerts page shows the remediation's result", func() bool {
+			page := string(s.As(t, store.RoleReadonly, "GET", "/alerts", "").Want(t, http.StatusOK).Body)
+			return strings.Contains(page, `Remediation: <a href="/jobs/`+v.Job.ID+`/runs/`+a.ID+`"><span class="badge run-succeeded">`)
+		})
 		var audit struct {
 			Items []store.AuditEntry `json:"items"`
 		}
