@@ -457,3 +457,29 @@ func TestAlertRemediation(t *testing.T) {
 		}
 	})
 }
+
+// TestJobConfirm: a job for more agents than the threshold runs only with
+// its count confirmed.
+func TestJobConfirm(t *testing.T) {
+	opts := harnessOptions
+	opts.ConfirmAbove = 2
+	servertest.Each(t, opts, func(t *testing.T, s *servertest.Server) {
+		site := s.NewSite(t)
+		for i := range 3 {
+			s.EnrollIn(t, site.ID, fmt.Sprint("confirm-", i))
+		}
+		body := `{"language":"sh","body":"true","site_id":"` + site.ID + `"`
+		res := servertest.Decode[map[string]any](t, s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs", body+`}`).Want(t, http.StatusConflict))
+		if res["field"] != "confirm" || res["agents"].(float64) != 3 || !strings.Contains(res["error"].(string), "confirm set to 3") {
+			t.Errorf("unconfirmed job answered %v", res)
+		}
+		s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs", body+`,"confirm":2}`).Want(t, http.StatusConflict)
+		if n := len(servertest.Decode[map[string]any](t, s.As(t, store.RoleReadonly, "GET", "/api/v1/jobs", "").Want(t, http.StatusOK))["items"].([]any)); n != 0 {
+			t.Fatalf("%d jobs after refusals, want none", n)
+		}
+		created := servertest.Decode[map[string]any](t, s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs", body+`,"confirm":3}`).Want(t, http.StatusCreated))
+		if created["agents"].(float64) != 3 {
+			t.Errorf("confirmed job %v", created)
+		}
+	})
+}

@@ -57,11 +57,14 @@ type Service struct {
 	starts *groupcommit.Group[store.RunStart]
 	output *groupcommit.Group[store.OutputPiece]
 	inline *groupcommit.Group[inlineRun]
+	// confirmAbove: a job for more agents needs Request.Confirm; 0 never
+	// asks.
+	confirmAbove int
 }
 
 // New returns a Service.
 func New(db *store.DB, cmds *command.Service, b bus.Bus, log *slog.Logger) *Service {
-	s := &Service{db: db, cmds: cmds, bus: b, log: log}
+	s := &Service{db: db, cmds: cmds, bus: b, log: log, confirmAbove: DefaultConfirmAbove}
 	s.starts = groupcommit.New(func(ctx context.Context, batch []store.RunStart) []error {
 		jobs, err := s.db.MarkRunsStarted(ctx, batch)
 		s.changed(ctx, jobs)
@@ -89,6 +92,13 @@ func repeat(err error, n int) []error {
 	}
 	return out
 }
+
+// SetConfirmAbove sets how many agents a job may run on before the caller
+// must confirm the count (Request.Confirm); 0 never asks.
+func (s *Service) SetConfirmAbove(n int) { s.confirmAbove = n }
+
+// ConfirmAbove is the confirmation threshold.
+func (s *Service) ConfirmAbove() int { return s.confirmAbove }
 
 // changed tells the live views that jobs changed.
 func (s *Service) changed(ctx context.Context, jobIDs []string) {
@@ -129,7 +139,15 @@ type Request struct {
 	RunAs     string            `json:"run_as"`
 	// MaxOutput caps each stream of each run (0: the default, 1 MiB).
 	MaxOutput int64 `json:"max_output"`
+	// Confirm is the number of agents the caller confirmed the job runs
+	// on; a job for more than the service's confirmation threshold runs
+	// only when it is exactly that number.
+	Confirm int `json:"confirm"`
 }
+
+// DefaultConfirmAbove is how many agents a job may run on without the
+// caller confirming the count.
+const DefaultConfirmAbove = 25
 
 // Created is a new job and the agents of the selection it left out.
 type Created struct {
@@ -222,6 +240,9 @@ func (s *Service) Run(ctx context.Context, p access.Principal, req Request) (Cre
 	}
 	if len(prepared) == 0 {
 		return Created{}, input.Errorf("target", "no selected agent can run it (%v)", out.Skipped)
+	}
+	if s.confirmAbove > 0 && len(prepared) > s.confirmAbove && req.Confirm != len(prepared) {
+		return Created{}, &ConfirmError{Agents: len(prepared), Above: s.confirmAbove}
 	}
 	for k := range run.Env {
 		job.EnvNames = append(job.EnvNames, k)
@@ -394,4 +415,18 @@ func (s *Service) Remediate(ctx context.Context, a store.Alert, scriptID string)
 		return "", err
 	}
 	return created.Job.ID, nil
+}
+
+// ConfirmError refuses a job for more agents than the confirmation
+// threshold whose count the caller did not confirm: it runs when asked
+// again with Request.Confirm set to Agents.
+type ConfirmError struct {
+	Agents, Above int
+}
+
+func (e *ConfirmError) Error() string { return e.Unwrap().Error() }
+
+// Unwrap makes it an input error of the field confirm.
+func (e *ConfirmError) Unwrap() error {
+	return input.Errorf("confirm", "this job runs on %d agents, more than %d: send it again with confirm set to %d", e.Agents, e.Above, e.Agents)
 }

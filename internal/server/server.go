@@ -167,6 +167,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	upd.SetRollout(cfg.RolloutBatch, cfg.RolloutSpread)
 	s.hub.SetUpdateHandler(upd)
 	scripts := jobs.New(db, s.cmds, events, log)
+	scripts.SetConfirmAbove(cfg.ConfirmAbove)
 	s.hub.SetScriptHandler(scripts)
 	// Agents' answers pass through the jobs service, which stores the
 	// output a quick script run carries in its result.

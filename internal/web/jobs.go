@@ -92,6 +92,13 @@ func postedRun(form url.Values) (jobs.Request, runOptions, error) {
 		Expires: form.Get("expires_in"), RunAs: form.Get("run_as"), Env: form.Get("env"),
 		MaxOutput: form.Get("max_output"), NoArgs: form.Get("no_args") == "1"}
 	req := jobs.Request{ScriptID: o.ScriptID, RunAs: o.RunAs}
+	if c := form.Get("confirm"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 {
+			return req, o, input.Errorf("confirm", "must be a number of agents")
+		}
+		req.Confirm = n
+	}
 	if o.ScriptID == "" {
 		req.Language, req.Body = o.Language, strings.ReplaceAll(o.Body, "\r\n", "\n")
 	}
@@ -161,6 +168,9 @@ type runFormView struct {
 	Error   string
 	Field   string
 	Back    string
+	// Confirm is the number of agents to confirm, when the job runs on
+	// more than the threshold; ConfirmAbove is the threshold.
+	Confirm, ConfirmAbove int
 }
 
 // selectionFields are the form fields that name a bulk action's agents.
@@ -258,6 +268,12 @@ func (h *Handler) runJob(w http.ResponseWriter, r *http.Request, p access.Princi
 		posted.Prefix, posted.Scripts, posted.Languages, posted.Expiries, posted.OutputCaps = opts.Prefix, opts.Scripts, opts.Languages, opts.Expiries, opts.OutputCaps
 		fv := runFormView{Opts: &posted, What: sel.What, Error: pr.Message, Field: pr.Field, Back: postedBack(r),
 			Target: r.PostForm.Get("target")}
+		var confirm *jobs.ConfirmError
+		if errors.As(err, &confirm) {
+			// Not an error: the count is asked for before anything runs.
+			fv.Error, fv.Field, fv.Confirm, fv.ConfirmAbove = "", "", confirm.Agents, confirm.Above
+			pr.Status = http.StatusOK
+		}
 		if fv.Target == "" {
 			for _, k := range selectionFields {
 				for _, v := range r.PostForm[k] {

@@ -222,3 +222,27 @@ func TestJobFormTargets(t *testing.T) {
 	mustContain(t, "script job page without arguments", page, `<a href="/scripts/`+sc.ID+`">Disk usage</a>, version 1`)
 	mustNotContain(t, "script job page without arguments", page, "<li>-h</li>")
 }
+
+// A run on more agents than the threshold comes back asking to confirm
+// the count, and runs once confirmed.
+func TestJobFormConfirm(t *testing.T) {
+	opts := envOptions(t)
+	opts.ConfirmAbove = 1
+	e := newEnv(t, servertest.Start(t, opts))
+	f := e.fixture("Acme", "HQ")
+	e.enroll(f, linuxFacts("alpha"))
+	e.enroll(f, linuxFacts("bravo"))
+	tech := e.signedIn(store.RoleTechnician)
+	form := url.Values{"target": {"site:" + f.site.ID}, "language": {"bash"}, "body": {"uptime"}, "args": {"-p"}}
+	res := tech.post("/jobs", form)
+	wantStatus(t, "unconfirmed run", res, http.StatusOK)
+	mustContain(t, "confirm page", res.body, `id="run-confirm"`, "<strong>2 agents</strong>", `name="confirm" value="2"`,
+		"Run on 2 agents", ">uptime</textarea>", ">-p</textarea>", `value="site:`+f.site.ID+`" selected`)
+	if n := auditCount(t, e, "job.run"); n != 0 {
+		t.Fatalf("%d job.run entries before the confirmation, want 0", n)
+	}
+	form.Set("confirm", "2")
+	res = tech.post("/jobs", form)
+	wantStatus(t, "confirmed run", res, http.StatusSeeOther)
+	mustContain(t, "job page", tech.get(location(res)).body, "0 of 2 done")
+}
