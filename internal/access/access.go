@@ -57,12 +57,15 @@ const (
 	ControlServices Action = "services.control"
 	// ControlPower reboots and shuts down agents' machines.
 	ControlPower Action = "power.control"
+	// RemoteTerminal opens a root/SYSTEM terminal on agents through the
+	// relay.
+	RemoteTerminal Action = "remote.terminal"
 )
 
 var allowed = map[store.Role]map[Action]bool{
-	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true},
-	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true},
-	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true, HandleAlerts: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true},
+	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true, RemoteTerminal: true},
+	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true, RemoteTerminal: true},
+	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true, HandleAlerts: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true, RemoteTerminal: true},
 	store.RoleReadonly:   {ReadFleet: true},
 }
 

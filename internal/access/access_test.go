@@ -10,15 +10,15 @@ import (
 )
 
 func TestCan(t *testing.T) {
-	actions := []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, ManageSettings}
+	actions := []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, ManageSettings, RemoteTerminal}
 	// want lists the actions each role may perform; everything else is denied.
 	tests := []struct {
 		role store.Role
 		want []Action
 	}{
-		{store.RoleOwner, []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, ManageSettings}},
-		{store.RoleAdmin, []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers}},
-		{store.RoleTechnician, []Action{ReadFleet, ManageEnroll}},
+		{store.RoleOwner, []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, ManageSettings, RemoteTerminal}},
+		{store.RoleAdmin, []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, RemoteTerminal}},
+		{store.RoleTechnician, []Action{ReadFleet, ManageEnroll, RemoteTerminal}},
 		{store.RoleReadonly, []Action{ReadFleet}},
 		{"", nil},
 		{"superuser", nil},
