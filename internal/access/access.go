@@ -60,11 +60,13 @@ const (
 	// RemoteTerminal opens a root/SYSTEM terminal on agents through the
 	// relay.
 	RemoteTerminal Action = "remote.terminal"
+	// ManageSessions lists every live remote session and ends any.
+	ManageSessions Action = "sessions.manage"
 )
 
 var allowed = map[store.Role]map[Action]bool{
-	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true, RemoteTerminal: true},
-	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true, RemoteTerminal: true},
+	store.RoleOwner:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, ManageSettings: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true, RemoteTerminal: true, ManageSessions: true},
+	store.RoleAdmin:      {ReadFleet: true, ManageTenancy: true, ManageEnroll: true, ManageUsers: true, RunCommands: true, ManagePolicies: true, HandleAlerts: true, ManageNotifications: true, ManageUpdates: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true, RemoteTerminal: true, ManageSessions: true},
 	store.RoleTechnician: {ReadFleet: true, ManageEnroll: true, RunCommands: true, HandleAlerts: true, RunScripts: true, EditScripts: true, InspectSystem: true, EndProcesses: true, ControlServices: true, ControlPower: true, RemoteTerminal: true},
 	store.RoleReadonly:   {ReadFleet: true},
 }

@@ -10,14 +10,14 @@ import (
 )
 
 func TestCan(t *testing.T) {
-	actions := []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, ManageSettings, RemoteTerminal}
+	actions := []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, ManageSettings, RemoteTerminal, ManageSessions}
 	// want lists the actions each role may perform; everything else is denied.
 	tests := []struct {
 		role store.Role
 		want []Action
 	}{
-		{store.RoleOwner, []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, ManageSettings, RemoteTerminal}},
-		{store.RoleAdmin, []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, RemoteTerminal}},
+		{store.RoleOwner, []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, ManageSettings, RemoteTerminal, ManageSessions}},
+		{store.RoleAdmin, []Action{ReadFleet, ManageTenancy, ManageEnroll, ManageUsers, RemoteTerminal, ManageSessions}},
 		{store.RoleTechnician, []Action{ReadFleet, ManageEnroll, RemoteTerminal}},
 		{store.RoleReadonly, []Action{ReadFleet}},
 		{"", nil},
