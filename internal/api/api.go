@@ -25,6 +25,7 @@ import (
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/relay"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
 	"github.com/steward-rmm/steward/internal/updates"
@@ -50,7 +51,9 @@ type Config struct {
 	// Updates offers updates to agents.
 	Updates *updates.Service
 	// Jobs runs scripts and keeps the script library.
-	Jobs    *jobs.Service
+	Jobs *jobs.Service
+	// Relay brokers remote sessions; nil leaves the session routes out.
+	Relay   *relay.Relay
 	Log     *slog.Logger
 	Version string
 	Started time.Time
@@ -161,6 +164,12 @@ func (a *API) Register(mux *http.ServeMux) {
 	// Streams run as long as the client watches: no request timeout.
 	streams := map[string]handlerFunc{
 		"GET /api/v1/jobs/{id}/events": a.jobEvents,
+	}
+	if a.cfg.Relay != nil {
+		routes["POST /api/v1/agents/{id}/sessions"] = a.openSession
+		routes["GET /api/v1/sessions"] = a.listSessions
+		routes["DELETE /api/v1/sessions/{id}"] = a.endSession
+		streams["GET /api/v1/sessions/{id}/connect"] = a.connectSession
 	}
 	// paths knows every route's path without its method, to tell a wrong
 	// method (405 with Allow) from an unknown endpoint (404).

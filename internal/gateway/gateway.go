@@ -53,7 +53,19 @@ type Gateway struct {
 	watchdogLimiter *access.Limiter
 	// downloads bounds the release downloads served at once.
 	downloads chan struct{}
+	// relay takes agents' session connections; nil leaves the relay
+	// endpoint out.
+	relay Relay
 }
+
+// Relay takes an authenticated agent's side of a remote session (a
+// relay.Relay).
+type Relay interface {
+	ServeAgent(w http.ResponseWriter, r *http.Request, agentID, sessionID, token string)
+}
+
+// SetRelay installs the session relay; call it before Register.
+func (g *Gateway) SetRelay(rl Relay) { g.relay = rl }
 
 // Machines records what the agent's life on a machine tells the server
 // outside the control channel. The alerting service implements it.
@@ -112,6 +124,9 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	}
 	if g.machines != nil {
 		routes = append(routes, route{"POST", protocol.UninstallPath, g.uninstall}, route{"POST", protocol.WatchdogPath, g.watchdog})
+	}
+	if g.relay != nil {
+		routes = append(routes, route{"GET", protocol.RelayPath + "{session}", g.relayConnect})
 	}
 	allow := map[string]string{}
 	for _, rt := range routes {
@@ -215,6 +230,22 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	// The hub serves the connection on a goroutine of its own, so this
 	// handler's goroutine, its stack grown by request parsing, can end.
 	g.hub.Go(conn, early, agent, ip)
+}
+
+// relayConnect is an agent's data connection for a remote session: the
+// agent credential and the session's single-use token must both hold.
+func (g *Gateway) relayConnect(w http.ResponseWriter, r *http.Request) {
+	ip := access.ClientIP(r, g.trustProxy)
+	agent, ok := g.authorizeInstalled(w, r, ip)
+	if !ok {
+		return
+	}
+	if !sameOrigin(r) {
+		g.hub.CountRejected("cross_origin")
+		writeError(w, http.StatusForbidden, "cross-origin WebSocket requests are not accepted")
+		return
+	}
+	g.relay.ServeAgent(w, r, agent.ID, r.PathValue("session"), r.Header.Get(protocol.RelayTokenHeader))
 }
 
 // sameOrigin refuses WebSocket requests a browser sends from another

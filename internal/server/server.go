@@ -33,6 +33,7 @@ import (
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
 	"github.com/steward-rmm/steward/internal/push"
+	"github.com/steward-rmm/steward/internal/relay"
 	"github.com/steward-rmm/steward/internal/release"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/timeseries"
@@ -57,6 +58,7 @@ type Server struct {
 	member   *cluster.Member
 	jobs     []cluster.Job
 	dash     *web.Handler
+	relay    *relay.Relay
 	setup    *access.SetupGate
 	handler  http.Handler
 	ln       net.Listener
@@ -111,6 +113,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 			return nil, err
 		} else if len(ids) > 0 {
 			log.Info("marked agents of the previous run offline", "agents", len(ids))
+		}
+		// Likewise the remote sessions it relayed.
+		if n, err := db.EndReplicaSessions(ctx, "", "the server stopped"); err != nil {
+			return nil, err
+		} else if n > 0 {
+			log.Info("ended remote sessions of the previous run", "sessions", n)
 		}
 	}
 
@@ -210,11 +218,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	mux := http.NewServeMux()
 	gw := gateway.New(db, s.hub, log, cfg.TrustProxy)
 	gw.SetMachines(alerts)
+	s.relay = relay.New(db, relay.HubAgents{Hub: s.hub}, log, relay.Options{ReplicaID: s.replicaID})
+	gw.SetRelay(s.relay)
 	if cfg.MaxDownloads > 0 {
 		gw.SetMaxDownloads(cfg.MaxDownloads)
 	}
 	gw.Register(mux)
-	api.New(api.Config{DB: db, Manage: svc, ReleaseKeys: releaseKeys, Updates: upd, Jobs: scripts, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started}).Register(mux)
+	api.New(api.Config{DB: db, Manage: svc, ReleaseKeys: releaseKeys, Updates: upd, Jobs: scripts, Policies: policies, Commands: s.cmds, Series: series, Notify: notifier, Alerts: alerts, Auth: authn, Log: log, Version: cfg.Version, Started: s.started, Relay: s.relay}).Register(mux)
 	s.dash.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -393,6 +403,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.dash.Close()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Relayed sessions are hijacked connections the HTTP shutdown does not
+	// wait for: end and record them first.
+	s.relay.Close(shutCtx)
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("http shutdown", "err", err)
 	}

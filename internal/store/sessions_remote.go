@@ -53,9 +53,11 @@ func (t *Tx) EndRemoteSession(ctx context.Context, id string, toAgent, toBrowser
 
 // EndReplicaSessions ends the sessions a replica left live when it
 // stopped without ending them (a crash): nothing relays them any more.
+// replicaID "" ends every live session (SQLite's single replica, on
+// start).
 func (db *DB) EndReplicaSessions(ctx context.Context, replicaID, reason string) (int64, error) {
-	res, err := db.sql.ExecContext(ctx, `UPDATE remote_sessions SET ended_at = $2, end_reason = $3 WHERE replica_id = $1 AND ended_at = 0`,
-		replicaID, ms(db.now()), reason)
+	res, err := db.sql.ExecContext(ctx, `UPDATE remote_sessions SET ended_at = $2, end_reason = $3
+		WHERE ($1 = '' OR replica_id = $1) AND ended_at = 0`, replicaID, ms(db.now()), reason)
 	if err != nil {
 		return 0, fmt.Errorf("end sessions of replica %s: %w", replicaID, err)
 	}
