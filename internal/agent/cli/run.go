@@ -18,6 +18,7 @@ import (
 	"github.com/steward-rmm/steward/internal/agent/footprint"
 	"github.com/steward-rmm/steward/internal/agent/inventory"
 	"github.com/steward-rmm/steward/internal/agent/metrics"
+	"github.com/steward-rmm/steward/internal/agent/remote"
 	"github.com/steward-rmm/steward/internal/agent/script"
 	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/agent/update"
@@ -160,6 +161,7 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	} else {
 		opts.Scripts = runner
 	}
+	opts.Sessions = remote.New(log, 0)
 	// Updates: the binary this process was started from is the one an
 	// update replaces; a finished update ends Run with errUpdated.
 	runCtx, stopRun := context.WithCancelCause(ctx)

@@ -58,6 +58,11 @@ func (c *Client) command(ctx context.Context, data json.RawMessage, send func(ty
 			c.finish(c.scripts.kill(cmd))
 			return protocol.Result{}, false
 		}
+	case protocol.CommandSessionOpen:
+		if c.opts.Sessions != nil {
+			c.finish(c.openSession(cmd))
+			return protocol.Result{}, false
+		}
 	case protocol.CommandScriptOutput:
 		if c.scripts != nil {
 			c.finish(c.scripts.output(cmd, send))

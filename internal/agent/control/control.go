@@ -117,6 +117,9 @@ type Options struct {
 	// Scripts, if set, runs scripts (a script.Runner); without it the
 	// agent answers script commands as unsupported.
 	Scripts Scripts
+	// Sessions, if set, serves remote sessions (a remote.Host); Run runs
+	// it. Without it the agent answers session_open as unsupported.
+	Sessions Sessions
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
@@ -171,6 +174,9 @@ type Client struct {
 	live *liveOutbox
 	// alive is Alive in Unix nanoseconds.
 	alive atomic.Int64
+	// current is the control URL of the connection up or last up: a
+	// session's relay connection goes to the same server.
+	current atomic.Pointer[string]
 	// factsNow asks the connection to check the facts at once (see
 	// CheckFacts); one pending ask is enough.
 	factsNow chan struct{}
@@ -299,6 +305,9 @@ func (c *Client) Run(ctx context.Context) error {
 	if c.scripts != nil {
 		defer goUntilReturn(ctx, c.scripts.run)()
 	}
+	if c.opts.Sessions != nil {
+		defer goUntilReturn(ctx, c.opts.Sessions.Run)()
+	}
 	bo := backoff.Backoff{Base: c.opts.BackoffBase, Cap: c.opts.BackoffCap, Rand: c.opts.Rand}
 	// Base equal to Cap: every delay is drawn from [0, FailoverDelay).
 	quick := backoff.Backoff{Base: c.opts.FailoverDelay, Cap: c.opts.FailoverDelay, Rand: c.opts.Rand}
@@ -415,6 +424,7 @@ func (c *Client) connect(ctx context.Context, srv server, rep *reporter) (up tim
 		return 0, fmt.Errorf("connect: %w", err)
 	}
 	conn.SetReadLimit(protocol.MaxMessageBytes)
+	c.current.Store(&srv.url)
 	return c.serve(ctx, conn, srv.base, hello, rep)
 }
 

@@ -30,7 +30,7 @@ const DefaultMaxSessions = 8
 var ErrBusy = errors.New("this agent already serves as many remote sessions as it may")
 
 // Dial opens the session's relay connection.
-type Dial func(ctx context.Context) (*websocket.Conn, error)
+type Dial = func(ctx context.Context) (*websocket.Conn, error)
 
 // Host runs the agent's remote sessions on goroutines its Run owns.
 type Host struct {
