@@ -317,6 +317,8 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request, s *session, side 
 	both := s.conns[sideAgent] != nil && s.conns[sideBrowser] != nil
 	if both {
 		s.state = statePaired
+		// Open set the timer before the session could be taken.
+		s.timer.Stop()
 		close(s.paired)
 	}
 	s.mu.Unlock()

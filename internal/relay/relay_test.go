@@ -307,6 +307,20 @@ func TestExpiredTokenRefused(t *testing.T) {
 	}
 }
 
+// TestPairedOutlivesOpenTimeout: the open timeout bounds the wait for
+// the sides, not the session.
+func TestPairedOutlivesOpenTimeout(t *testing.T) {
+	h := newHarness(t, relay.Options{OpenTimeout: 500 * time.Millisecond})
+	o, open := h.open(t)
+	b, _ := h.dialBrowser(t, o, "")
+	a, _ := h.dialAgent(t, h.agentID, o.ID, open.Token)
+	servertest.Eventually(t, "the open timeout to pass", func() bool { return time.Now().After(o.Expires.Add(200 * time.Millisecond)) })
+	write(t, a, protocol.DataFrame([]byte("still here")))
+	if f := readFrame(t, b); string(f.Data) != "still here" {
+		t.Errorf("browser got %+v after the open timeout, want the data", f)
+	}
+}
+
 func TestOpenRefusals(t *testing.T) {
 	h := newHarness(t, relay.Options{MaxSessions: 1})
 	readonly := access.Principal{User: store.User{ID: "u-ro", Role: store.RoleReadonly}, Via: "session"}
