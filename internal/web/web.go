@@ -179,6 +179,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /agents/{id}/policy", h.authed(h.agentPolicy))
 	mux.Handle("GET /agents/{id}/alerts", h.authed(h.agentAlerts))
 	mux.Handle("GET /agents/{id}/history", h.authed(h.agentHistory))
+	mux.Handle("GET /agents/{id}/terminal", h.authed(h.terminalPage))
 	mux.Handle("POST /agents/{id}/inventory/refresh", h.authed(h.refreshInventory))
 	mux.Handle("POST /agents/{id}/delete", h.authed(h.deleteAgent))
 	mux.Handle("GET /agents/{id}/updates", h.authed(h.agentUpdates))

@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+)
+
+// TestTerminalInBrowser opens the terminal of a real agent from its page
+// in headless Chromium, types a command and sees its output, then sees the
+// page say so when the agent goes away. The screenshot goes where
+// STEWARD_WEB_SCREENSHOTS says (docs/screenshots/terminal.png).
+func TestTerminalInBrowser(t *testing.T) {
+	chromium := "/usr/bin/chromium"
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("browser test skipped: %s not installed (apt-get install chromium)", chromium)
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("the terminal browser test runs the Linux agent")
+	}
+	f := newScriptFleet(t, 1)
+	f.start(0)
+	waitOnline(t, f.api, 1, 60*time.Second)
+	var l agentList
+	f.api.mustDo("GET", "/api/v1/agents", nil, &l, 200)
+	agentID := l.Items[0].ID
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 800), chromedp.UserDataDir(t.TempDir()))
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// A row of the terminal's screen that holds s.
+	row := func(s string) chromedp.Search {
+		return chromedp.Search(`//div[contains(@class,"xterm-rows")]/div[contains(., "` + s + `")]`)
+	}
+
+	do("sign in",
+		chromedp.Navigate(f.srv.URL+"/login"),
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("email"), "owner@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), "correct-horse-battery"),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)),
+	)
+	do("open the terminal from the agent page",
+		chromedp.Navigate(f.srv.URL+"/agents/"+agentID),
+		chromedp.Click(chromedp.ID("agent-action-terminal")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="terminal-status"][.="Connected"]`)),
+		chromedp.WaitReady(chromedp.CSS(".xterm-helper-textarea")),
+	)
+	// The output differs from the command typed, so only the shell's
+	// answer matches. The page focuses the terminal once connected. The
+	// text goes in as typed text (CDP's synthetic key events reach xterm
+	// twice for some characters), Enter as a key.
+	typeText := func(s string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+			_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: s})
+			return chromedp.Void{}, err
+		}
+	}
+	do("type a command at the prompt and see its output",
+		// A prompt: root's ends in "#", a user's in "$".
+		chromedp.WaitVisible(chromedp.Search(`//div[contains(@class,"xterm-rows")]/div[contains(., "#") or contains(., "$")]`)),
+		typeText("echo HELLO-$((40+2)); stty size"),
+		chromedp.KeyEvent("\r", func(p *input.DispatchKeyEventParams) { p.Text = "" }),
+		chromedp.WaitVisible(row("HELLO-42")),
+	)
+	ctx, cancel := context.WithTimeout(browser, 30*time.Second)
+	defer cancel()
+	screen, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".xterm-rows")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(screen, "HELLO-42") {
+		t.Errorf("terminal screen %q lacks the command's output", screen)
+	}
+
+	shotDir := os.Getenv("STEWARD_WEB_SCREENSHOTS")
+	if shotDir == "" {
+		shotDir = t.TempDir()
+	} else if !filepath.IsAbs(shotDir) {
+		shotDir = filepath.Join("..", "..", shotDir)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(shotDir, "terminal.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The agent goes away: the page says the session ended and offers to
+	// reconnect.
+	f.agents[f.configs[0]].kill()
+	do("see the session end",
+		chromedp.WaitVisible(chromedp.ID("terminal-reconnect")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="terminal-message"][contains(., "agent")]`)),
+	)
+}
