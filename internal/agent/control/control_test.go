@@ -51,6 +51,8 @@ type fakeServer struct {
 	wg     sync.WaitGroup // handlers, which outlive hijacking
 	// upload, if set, serves protocol.InventoryPath.
 	upload atomic.Pointer[http.HandlerFunc]
+	// relay, if set, serves protocol.RelayPath.
+	relay atomic.Pointer[http.HandlerFunc]
 }
 
 type serverConn struct {
@@ -73,6 +75,10 @@ func newFakeServer(t *testing.T, reject func(n int32, w http.ResponseWriter) boo
 		fs.wg.Add(1)
 		defer fs.wg.Done()
 		if h := fs.upload.Load(); h != nil && r.URL.Path == protocol.InventoryPath {
+			(*h)(w, r)
+			return
+		}
+		if h := fs.relay.Load(); h != nil && strings.HasPrefix(r.URL.Path, protocol.RelayPath) {
 			(*h)(w, r)
 			return
 		}
