@@ -101,7 +101,7 @@ func send(t *testing.T, c *websocket.Conn, b []byte) {
 
 func TestTerminal(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("ConPTY: see TestTerminalWindows")
+		t.Skip("Windows: see TestTerminalWindows (ConPTY)")
 	}
 	rel := newRelayEnd(t)
 	h := startHost(t, 2)
@@ -159,7 +159,7 @@ func alive(pid int) bool {
 
 func TestShellExitEndsSession(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("ConPTY: see TestTerminalWindows")
+		t.Skip("Windows: see TestTerminalWindows (ConPTY)")
 	}
 	rel := newRelayEnd(t)
 	h := startHost(t, 1)
