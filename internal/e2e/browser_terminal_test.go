@@ -26,24 +26,9 @@ func TestTerminalInBrowser(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the terminal browser test runs the Linux agent")
 	}
-	f := newScriptFleet(t, 1)
-	f.start(0)
-	waitOnline(t, f.api, 1, 60*time.Second)
-	var l agentList
-	f.api.mustDo("GET", "/api/v1/agents", nil, &l, 200)
-	agentID := l.Items[0].ID
+	f, agentID := terminalFleet(t)
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		chromedp.WindowSize(1280, 800), chromedp.UserDataDir(t.TempDir()))
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	browser := startChromium(t, chromium, 1280, 800)
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
@@ -119,4 +104,26 @@ func TestTerminalInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("terminal-reconnect")),
 		chromedp.WaitVisible(chromedp.Search(`//*[@id="terminal-message"][contains(., "agent")]`)),
 	)
+}
+
+// startChromium starts headless Chromium for the test, with a window of
+// the size given, and returns its context; it ends with the test. Each
+// step should bound itself with a timeout of its own.
+func startChromium(t *testing.T, chromium string, width, height int) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(width, height), chromedp.UserDataDir(t.TempDir()))
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	// Start the browser on the long-lived context.
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return browser
 }

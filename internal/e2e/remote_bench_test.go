@@ -57,15 +57,11 @@ func TestTerminalBench(t *testing.T) {
 	}
 	size := len(enc)
 
-	f := newScriptFleet(t, 1)
-	f.start(0)
-	waitOnline(t, f.api, 1, 60*time.Second)
-	var l agentList
-	f.api.mustDo("GET", "/api/v1/agents", nil, &l, 200)
+	f, agentID := terminalFleet(t)
 
 	open := func() *term {
 		var s sessionJSON
-		f.api.mustDo("POST", "/api/v1/agents/"+l.Items[0].ID+"/sessions", map[string]any{"kind": "terminal", "cols": 200, "rows": 50}, &s, 201)
+		f.api.mustDo("POST", "/api/v1/agents/"+agentID+"/sessions", map[string]any{"kind": "terminal", "cols": 200, "rows": 50}, &s, 201)
 		tm, st := dialTerm(t, f.api, s)
 		if st != 101 {
 			t.Fatalf("dial: %d", st)

@@ -102,6 +102,18 @@ func (tm *term) closed() string {
 	}
 }
 
+// terminalFleet is a server with one real agent online; it returns the
+// agent's ID.
+func terminalFleet(t *testing.T) (*scriptFleet, string) {
+	t.Helper()
+	f := newScriptFleet(t, 1)
+	f.start(0)
+	waitOnline(t, f.api, 1, 60*time.Second)
+	var l agentList
+	f.api.mustDo("GET", "/api/v1/agents", nil, &l, 200)
+	return f, l.Items[0].ID
+}
+
 // TestTerminal opens a terminal on a real agent through the API and the
 // relay: a command's output comes back, the PTY follows a resize, a
 // readonly user and a reused token are refused, and killing the agent
@@ -110,12 +122,7 @@ func TestTerminal(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the terminal end-to-end test runs the Linux agent")
 	}
-	f := newScriptFleet(t, 1)
-	f.start(0)
-	waitOnline(t, f.api, 1, 60*time.Second)
-	var l agentList
-	f.api.mustDo("GET", "/api/v1/agents", nil, &l, 200)
-	agentID := l.Items[0].ID
+	f, agentID := terminalFleet(t)
 
 	var s sessionJSON
 	f.api.mustDo("POST", "/api/v1/agents/"+agentID+"/sessions", map[string]any{"kind": "terminal", "cols": 80, "rows": 24}, &s, 201)

@@ -201,14 +201,8 @@ func (g *Gateway) enroll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
-	ip := access.ClientIP(r, g.trustProxy)
-	agent, ok := g.authorizeInstalled(w, r, ip)
+	agent, ok := g.authorizeWebSocket(w, r)
 	if !ok {
-		return
-	}
-	if !sameOrigin(r) {
-		g.hub.CountRejected("cross_origin")
-		writeError(w, http.StatusForbidden, "cross-origin WebSocket requests are not accepted")
 		return
 	}
 	conn, rw, _, err := ws.UpgradeHTTP(r, w)
@@ -229,23 +223,33 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	// The hub serves the connection on a goroutine of its own, so this
 	// handler's goroutine, its stack grown by request parsing, can end.
-	g.hub.Go(conn, early, agent, ip)
+	g.hub.Go(conn, early, agent, access.ClientIP(r, g.trustProxy))
 }
 
 // relayConnect is an agent's data connection for a remote session: the
 // agent credential and the session's single-use token must both hold.
 func (g *Gateway) relayConnect(w http.ResponseWriter, r *http.Request) {
-	ip := access.ClientIP(r, g.trustProxy)
-	agent, ok := g.authorizeInstalled(w, r, ip)
+	agent, ok := g.authorizeWebSocket(w, r)
 	if !ok {
 		return
+	}
+	g.relay.ServeAgent(w, r, agent.ID, r.PathValue("session"), r.Header.Get(protocol.RelayTokenHeader))
+}
+
+// authorizeWebSocket authenticates an installed agent's WebSocket
+// request and refuses one a browser sends from another site's page; it
+// answers the request when it fails.
+func (g *Gateway) authorizeWebSocket(w http.ResponseWriter, r *http.Request) (store.Agent, bool) {
+	agent, ok := g.authorizeInstalled(w, r, access.ClientIP(r, g.trustProxy))
+	if !ok {
+		return store.Agent{}, false
 	}
 	if !sameOrigin(r) {
 		g.hub.CountRejected("cross_origin")
 		writeError(w, http.StatusForbidden, "cross-origin WebSocket requests are not accepted")
-		return
+		return store.Agent{}, false
 	}
-	g.relay.ServeAgent(w, r, agent.ID, r.PathValue("session"), r.Header.Get(protocol.RelayTokenHeader))
+	return agent, true
 }
 
 // sameOrigin refuses WebSocket requests a browser sends from another

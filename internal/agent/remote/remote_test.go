@@ -99,16 +99,49 @@ func send(t *testing.T, c *websocket.Conn, b []byte) {
 	}
 }
 
-func TestTerminal(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("Windows: see TestTerminalWindows (ConPTY)")
-	}
+// startSession starts a host running shell (nil: the test's default) and
+// one session on it, and returns the relay's end of the session.
+func startSession(t *testing.T, shell func() *exec.Cmd) (*Host, *websocket.Conn) {
+	t.Helper()
 	rel := newRelayEnd(t)
 	h := startHost(t, 2)
+	if shell != nil {
+		h.Shell = shell
+	}
 	if err := h.Open(openFor("s1"), rel.dial); err != nil {
 		t.Fatal(err)
 	}
 	c := <-rel.conns
+	t.Cleanup(func() { c.CloseNow() })
+	return h, c
+}
+
+// closeReason reads until the agent closes the socket and returns the
+// reason of its close frame.
+func closeReason(t *testing.T, c *websocket.Conn) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	reason, closed := "", false
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			if !closed {
+				t.Fatalf("no close frame: %v", err)
+			}
+			return reason
+		}
+		if f, _ := protocol.DecodeFrame(b); f.Type == protocol.FrameClose {
+			reason, closed = f.Reason, true
+		}
+	}
+}
+
+func TestTerminal(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows: see TestTerminalWindows (ConPTY)")
+	}
+	h, c := startSession(t, nil)
 	send(t, c, protocol.DataFrame([]byte("echo hel''lo; echo TERM=$TERM\r")))
 	until(t, c, regexp.MustCompile(`hello\r?\nTERM=xterm-256color`))
 	send(t, c, protocol.ResizeFrame(132, 43))
@@ -120,16 +153,8 @@ func TestTerminal(t *testing.T) {
 	m := regexp.MustCompile(`PID=(\d+)`).FindStringSubmatch(until(t, c, regexp.MustCompile(`PID=\d+`)))
 	pid, _ := strconv.Atoi(m[1])
 	send(t, c, protocol.CloseFrame("browser left"))
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	for {
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			break // the agent closed the socket after its close frame
-		}
-		if f, _ := protocol.DecodeFrame(b); f.Type == protocol.FrameClose && f.Reason != "browser left" {
-			t.Errorf("close reason %q, want the relay's", f.Reason)
-		}
+	if r := closeReason(t, c); r != "browser left" {
+		t.Errorf("close reason %q, want the relay's", r)
 	}
 	if runtime.GOOS == "linux" {
 		eventually(t, "the background job to be killed", func() bool { return !alive(pid) })
@@ -161,26 +186,10 @@ func TestShellExitEndsSession(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows: see TestTerminalWindows (ConPTY)")
 	}
-	rel := newRelayEnd(t)
-	h := startHost(t, 1)
-	if err := h.Open(openFor("s1"), rel.dial); err != nil {
-		t.Fatal(err)
-	}
-	c := <-rel.conns
+	_, c := startSession(t, nil)
 	send(t, c, protocol.DataFrame([]byte("exit 3\r")))
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	for {
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			t.Fatalf("no close frame: %v", err)
-		}
-		if f, _ := protocol.DecodeFrame(b); f.Type == protocol.FrameClose {
-			if !strings.Contains(f.Reason, "shell exited") {
-				t.Errorf("close reason %q, want the shell's exit", f.Reason)
-			}
-			return
-		}
+	if r := closeReason(t, c); !strings.Contains(r, "shell exited") {
+		t.Errorf("close reason %q, want the shell's exit", r)
 	}
 }
 
@@ -193,7 +202,7 @@ func TestBusy(t *testing.T) {
 	if err := h.Open(openFor("s2"), rel.dial); !errors.Is(err, ErrBusy) {
 		t.Errorf("second Open with max 1: %v, want ErrBusy", err)
 	}
-	<-rel.conns
+	(<-rel.conns).CloseNow()
 }
 
 func TestUnreachableRelayFreesSlot(t *testing.T) {

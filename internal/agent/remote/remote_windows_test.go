@@ -16,19 +16,13 @@ func TestTerminalWindows(t *testing.T) {
 	// Measured with wine 8.0: the pseudo console passes its first escape
 	// sequences, then no child output, and cmd.exe exits at once.
 	winetest.Skip(t, "ConPTY sessions (child output, input)")
-	rel := newRelayEnd(t)
-	h := startHost(t, 1)
-	h.Shell = func() *exec.Cmd {
+	h, c := startSession(t, func() *exec.Cmd {
 		comspec := os.Getenv("ComSpec")
 		if comspec == "" {
 			comspec = `C:\Windows\System32\cmd.exe`
 		}
 		return exec.Command(comspec)
-	}
-	if err := h.Open(openFor("s1"), rel.dial); err != nil {
-		t.Fatal(err)
-	}
-	c := <-rel.conns
+	})
 	send(t, c, protocol.DataFrame([]byte("echo hel^lo\r")))
 	until(t, c, regexp.MustCompile(`hello`))
 	send(t, c, protocol.ResizeFrame(100, 30))
