@@ -19,24 +19,13 @@ import (
 // page say so when the agent goes away. The screenshot goes where
 // STEWARD_WEB_SCREENSHOTS says (docs/screenshots/terminal.png).
 func TestTerminalInBrowser(t *testing.T) {
-	chromium := "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser test skipped: %s not installed (apt-get install chromium)", chromium)
-	}
+	chromium := chromiumPath(t)
 	if runtime.GOOS != "linux" {
 		t.Skip("the terminal browser test runs the Linux agent")
 	}
 	f, agentID := terminalFleet(t)
 
-	browser := startChromium(t, chromium, 1280, 800)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	browser, do := startChromium(t, chromium, 1280, 800)
 	// A row of the terminal's screen that holds s.
 	row := func(s string) chromedp.Search {
 		return chromedp.Search(`//div[contains(@class,"xterm-rows")]/div[contains(., "` + s + `")]`)
@@ -83,12 +72,7 @@ func TestTerminalInBrowser(t *testing.T) {
 		t.Errorf("terminal screen %q lacks the command's output", screen)
 	}
 
-	shotDir := os.Getenv("STEWARD_WEB_SCREENSHOTS")
-	if shotDir == "" {
-		shotDir = t.TempDir()
-	} else if !filepath.IsAbs(shotDir) {
-		shotDir = filepath.Join("..", "..", shotDir)
-	}
+	shotDir := screenshotDir(t)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
@@ -107,9 +91,10 @@ func TestTerminalInBrowser(t *testing.T) {
 }
 
 // startChromium starts headless Chromium for the test, with a window of
-// the size given, and returns its context; it ends with the test. Each
-// step should bound itself with a timeout of its own.
-func startChromium(t *testing.T, chromium string, width, height int) context.Context {
+// the size given; it ends with the test. It returns the browser's context
+// and do, which runs steps within 30 seconds and fails the test, naming
+// what, when they fail.
+func startChromium(t *testing.T, chromium string, width, height int) (context.Context, func(what string, steps ...chromedp.Action[chromedp.Void])) {
 	t.Helper()
 	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -121,9 +106,43 @@ func startChromium(t *testing.T, chromium string, width, height int) context.Con
 		cancelBrowser()
 		cancelAlloc()
 	})
-	// Start the browser on the long-lived context.
+	// Start the browser on the long-lived context; each step is bounded.
 	if err := chromedp.Do(browser); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	return browser
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	return browser, do
+}
+
+// chromiumPath is Debian's Chromium; the test skips without it.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	chromium := "/usr/bin/chromium"
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("browser test skipped: %s not installed (apt-get install chromium)", chromium)
+	}
+	return chromium
+}
+
+// screenshotDir is where screenshots go. They are always taken (a page
+// that cannot be captured fails the test) but kept only where
+// STEWARD_WEB_SCREENSHOTS points, e.g. docs/screenshots, so a test run
+// leaves the checkout unchanged.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("STEWARD_WEB_SCREENSHOTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join("..", "..", dir)
+	}
+	return dir
 }

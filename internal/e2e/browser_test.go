@@ -19,10 +19,7 @@ import (
 // shell command against this server, and the agent turning online on the
 // agents page without a reload. Screenshots go where STEWARD_WEB_SCREENSHOTS says.
 func TestDashboardInBrowser(t *testing.T) {
-	chromium := "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser test skipped: %s not installed (apt-get install chromium)", chromium)
-	}
+	chromium := chromiumPath(t)
 	srv := startServer(t, "")
 	// Serve this build's agent as the Linux download, as make agents would.
 	agentDir := filepath.Join(srv.dataDir, "agents")
@@ -35,15 +32,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		os.WriteFile(filepath.Join(agentDir, "steward-agent-linux-"+arch), agentBin, 0o755)
 	}
 
-	browser := startChromium(t, chromium, 1440, 900)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	browser, do := startChromium(t, chromium, 1440, 900)
 	text := func(sel string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
@@ -54,15 +43,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		return s
 	}
-	// Screenshots are always taken (a page that cannot be captured fails
-	// the test) but saved only where STEWARD_WEB_SCREENSHOTS points, e.g.
-	// docs/screenshots, so a test run leaves the checkout unchanged.
-	shotDir := os.Getenv("STEWARD_WEB_SCREENSHOTS")
-	if shotDir == "" {
-		shotDir = t.TempDir()
-	} else if !filepath.IsAbs(shotDir) {
-		shotDir = filepath.Join("..", "..", shotDir)
-	}
+	shotDir := screenshotDir(t)
 	shot := func(name string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
