@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,7 +170,7 @@ func (rl *Relay) Open(ctx context.Context, p access.Principal, req Request) (Ope
 
 	args, _ := json.Marshal(protocol.SessionOpen{SessionID: id, Kind: req.Kind, Path: protocol.RelayPath + id,
 		Token: agentToken, Expires: s.expires.UTC(), Cols: req.Cols, Rows: req.Rows})
-	err = rl.agents.SendCommand(ctx, agent.ID, protocol.Command{CommandID: "session-" + id, Name: protocol.CommandSessionOpen,
+	err = rl.agents.SendCommand(ctx, agent.ID, protocol.Command{CommandID: sessionCommandPrefix + id, Name: protocol.CommandSessionOpen,
 		Args: args, Deadline: s.expires.UTC()})
 	if err != nil {
 		reason := "the agent could not be told: " + err.Error()
@@ -185,6 +186,29 @@ func (rl *Relay) Open(ctx context.Context, p access.Principal, req Request) (Ope
 	}
 	rl.log.Info("remote session opened", "session_id", id, "agent_id", agent.ID, "user", p.ActorName(), "kind", req.Kind)
 	return Opened{ID: id, BrowserURL: "/api/v1/sessions/" + id + "/connect?token=" + browserToken, Expires: s.expires.UTC()}, nil
+}
+
+// sessionCommandPrefix starts the command ID of a session_open: the
+// session's ID follows.
+const sessionCommandPrefix = "session-"
+
+// AgentAnswered takes an agent's result and reports whether it answered a
+// session_open (the command service has no record of those). A refusal
+// (too many sessions, an agent too old to know the command) ends the
+// session at once with the agent's reason, rather than at the open
+// timeout.
+func (rl *Relay) AgentAnswered(agentID string, r protocol.Result) bool {
+	id, ok := strings.CutPrefix(r.CommandID, sessionCommandPrefix)
+	if !ok {
+		return false
+	}
+	rl.mu.Lock()
+	s, live := rl.sessions[id]
+	rl.mu.Unlock()
+	if live && s.row.AgentID == agentID && r.Status != protocol.ResultOK {
+		rl.stop(s, "", "the agent refused the session: "+r.Error)
+	}
+	return true
 }
 
 // End ends a live session of this replica on an admin's request.

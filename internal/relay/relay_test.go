@@ -348,6 +348,31 @@ func TestOpenRefusals(t *testing.T) {
 	}
 }
 
+func TestAgentRefusal(t *testing.T) {
+	h := newHarness(t, relay.Options{})
+	o, _ := h.open(t)
+	if h.rl.AgentAnswered(h.agentID, protocol.Result{CommandID: "cmd-1", Status: protocol.ResultError}) {
+		t.Error("AgentAnswered took another command's result")
+	}
+	// Another agent cannot end the session; an ok result keeps it.
+	for _, r := range []struct {
+		agent  string
+		status string
+	}{{"agent-x", protocol.ResultError}, {h.agentID, protocol.ResultOK}} {
+		if !h.rl.AgentAnswered(r.agent, protocol.Result{CommandID: "session-" + o.ID, Status: r.status, Error: "no"}) {
+			t.Fatal("AgentAnswered did not take a session_open result")
+		}
+	}
+	if got := h.rl.Live(); got != 1 {
+		t.Fatalf("Live() = %d after another agent's refusal and an ok, want 1", got)
+	}
+	h.rl.AgentAnswered(h.agentID, protocol.Result{CommandID: "session-" + o.ID, Status: protocol.ResultUnsupported,
+		Error: "this agent version does not support the command session_open"})
+	if e := endOf(t, h.db, o.ID); !strings.Contains(e.Detail["reason"], "does not support") {
+		t.Errorf("end reason %q, want the agent's", e.Detail["reason"])
+	}
+}
+
 func TestAdminEndsSession(t *testing.T) {
 	h := newHarness(t, relay.Options{})
 	o, open := h.open(t)

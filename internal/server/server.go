@@ -32,6 +32,7 @@ import (
 	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/notify"
+	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/push"
 	"github.com/steward-rmm/steward/internal/relay"
 	"github.com/steward-rmm/steward/internal/release"
@@ -179,7 +180,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.hub.SetScriptHandler(scripts)
 	// Agents' answers pass through the jobs service, which stores the
 	// output a quick script run carries in its result.
-	s.hub.SetCommandHandler(scripts)
+	s.relay = relay.New(db, relay.HubAgents{Hub: s.hub}, log, relay.Options{ReplicaID: s.replicaID})
+	s.hub.SetCommandHandler(sessionResults{CommandHandler: scripts, relay: s.relay})
 	alerts.SetRemediator(scripts)
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
@@ -218,7 +220,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	mux := http.NewServeMux()
 	gw := gateway.New(db, s.hub, log, cfg.TrustProxy)
 	gw.SetMachines(alerts)
-	s.relay = relay.New(db, relay.HubAgents{Hub: s.hub}, log, relay.Options{ReplicaID: s.replicaID})
 	gw.SetRelay(s.relay)
 	if cfg.MaxDownloads > 0 {
 		gw.SetMaxDownloads(cfg.MaxDownloads)
@@ -412,6 +413,19 @@ func (s *Server) Run(ctx context.Context) error {
 	s.hub.Shutdown()
 	<-serveErr
 	return nil
+}
+
+// sessionResults passes agents' results to the jobs service, but for the
+// answers to session_open, which the relay takes.
+type sessionResults struct {
+	hub.CommandHandler
+	relay *relay.Relay
+}
+
+func (h sessionResults) Result(ctx context.Context, agentID string, r protocol.Result) {
+	if !h.relay.AgentAnswered(agentID, r) {
+		h.CommandHandler.Result(ctx, agentID, r)
+	}
 }
 
 // crossOrigin rejects cross-site unsafe requests from browsers (the
