@@ -483,3 +483,24 @@ func TestJobConfirm(t *testing.T) {
 		}
 	})
 }
+
+// TestCommandsHideScriptEnv: the commands API shows the names of a
+// script run's environment variables, never their values.
+func TestCommandsHideScriptEnv(t *testing.T) {
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		site := s.NewSite(t)
+		a := s.Agents(t, site.ID, "env", 1, servertest.AgentOptions{})[0]
+		s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs",
+			`{"language":"sh","body":"echo $TOKEN","agent_ids":["`+a.ID+`"],"env":{"TOKEN":"s3cret-value"}}`).Want(t, http.StatusCreated)
+		cmd := a.Command(t)
+		if run, err := protocol.DecodeScriptRun(cmd.Args); err != nil || run.Env["TOKEN"] != "s3cret-value" {
+			t.Fatalf("the agent got %+v (%v), want the value", run.Env, err)
+		}
+		for _, path := range []string{"/api/v1/agents/" + a.ID + "/commands", "/api/v1/commands/" + cmd.CommandID} {
+			body := string(s.As(t, store.RoleReadonly, "GET", path, "").Want(t, http.StatusOK).Body)
+			if strings.Contains(body, "s3cret-value") || !strings.Contains(body, "TOKEN") || !strings.Contains(body, "[hidden]") {
+				t.Errorf("GET %s shows %s, want the name with its value hidden", path, body)
+			}
+		}
+	})
+}
