@@ -13,7 +13,7 @@ import (
 // has no service manager or log reader for.
 var errUnsupported = errors.New("not supported on this operating system")
 
-func newServices() services  { return unsupported{} }
+func newServices() services { return unsupported{} }
 func newEventLog() eventLog { return unsupported{} }
 
 type unsupported struct{}

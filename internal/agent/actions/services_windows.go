@@ -143,4 +143,3 @@ func (scm) control(ctx context.Context, name, action string) (protocol.ServiceIn
 	}
 	return settle(ctx, name, protocol.ServiceRunning, info)
 }
-

@@ -109,4 +109,3 @@ func fromUTF16(b []byte) []byte {
 	}
 	return []byte(string(utf16.Decode(u)))
 }
-
