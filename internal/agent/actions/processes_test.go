@@ -24,6 +24,7 @@ import (
 const helperEnv = "STEWARD_ACTIONS_HELPER"
 
 func TestMain(m *testing.M) {
+	runAsService()
 	switch os.Getenv(helperEnv) {
 	case "sleep":
 		io.Copy(io.Discard, os.Stdin)
