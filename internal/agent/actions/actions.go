@@ -33,6 +33,7 @@ var timeouts = map[string]time.Duration{
 type Runner struct {
 	log      *slog.Logger
 	power    *Power
+	procs    procTable
 	services services
 	events   eventLog
 	// sample is how long CPU use is measured when listing processes.
@@ -43,7 +44,7 @@ type Runner struct {
 // New returns a Runner; power schedules CommandPower (nil answers it as
 // unsupported).
 func New(log *slog.Logger, power *Power) *Runner {
-	return &Runner{log: log, power: power, services: newServices(), events: newEventLog(),
+	return &Runner{log: log, power: power, procs: newProcTable(), services: newServices(), events: newEventLog(),
 		sample: time.Second, self: int32(selfPID())}
 }
 

@@ -3,7 +3,7 @@ package actions
 import (
 	"cmp"
 	"encoding/json"
-	"slices"
+	"sort"
 	"unicode/utf8"
 
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -82,20 +82,25 @@ func shorten(s string, n int) (string, bool) {
 // fitProcesses keeps the biggest processes by memory when they do not all
 // fit, listed by PID.
 func fitProcesses(list protocol.ProcessList) protocol.ProcessList {
-	slices.SortFunc(list.Processes, func(a, b protocol.ProcessInfo) int {
-		return cmp.Or(cmp.Compare(b.MemoryBytes, a.MemoryBytes), cmp.Compare(a.PID, b.PID))
+	// sort.Slice, not slices.SortFunc: one generic sort per element type
+	// costs the agent's binary more than reflection here costs in time.
+	ps := list.Processes
+	sort.Slice(ps, func(i, j int) bool {
+		return cmp.Or(cmp.Compare(ps[j].MemoryBytes, ps[i].MemoryBytes), cmp.Compare(ps[i].PID, ps[j].PID)) < 0
 	})
 	var lost bool
 	list.Processes, lost = fitList(list.Processes, commandLineCuts, func(p *protocol.ProcessInfo) *string { return &p.CommandLine })
 	list.Truncated = list.Truncated || lost
-	slices.SortFunc(list.Processes, func(a, b protocol.ProcessInfo) int { return cmp.Compare(a.PID, b.PID) })
+	ps = list.Processes
+	sort.Slice(ps, func(i, j int) bool { return ps[i].PID < ps[j].PID })
 	return list
 }
 
 // fitServices shortens descriptions, then keeps the first services by
 // name.
 func fitServices(list protocol.ServiceList) protocol.ServiceList {
-	slices.SortFunc(list.Services, func(a, b protocol.ServiceInfo) int { return cmp.Compare(a.Name, b.Name) })
+	ss := list.Services
+	sort.Slice(ss, func(i, j int) bool { return ss[i].Name < ss[j].Name })
 	if len(list.Services) > protocol.MaxServices {
 		list.Services, list.Truncated = list.Services[:protocol.MaxServices], true
 	}
