@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
 
+	"github.com/steward-rmm/steward/internal/agent/winetest"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -17,29 +18,12 @@ import (
 // it runs until told to stop.
 const serviceArg = "actions-test-service"
 
-type testService struct{}
-
-func (testService) Execute(_ []string, r <-chan svc.ChangeRequest, s chan<- svc.Status) (bool, uint32) {
-	s <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown}
-	for c := range r {
-		switch c.Cmd {
-		case svc.Interrogate:
-			s <- c.CurrentStatus
-		case svc.Stop, svc.Shutdown:
-			s <- svc.Status{State: svc.StopPending}
-			return false, 0
-		}
-	}
-	return false, 0
-}
-
 // runAsService plays the test service when the SCM started the test
-// binary as one (from TestMain: a service callback cannot run before the
-// program's init is done).
+// binary as one.
 func runAsService() {
-	if i := slices.Index(os.Args, serviceArg); i >= 0 && i+1 < len(os.Args) {
-		if err := svc.Run(os.Args[i+1], testService{}); err != nil {
-			os.WriteFile(os.Args[0]+".err", []byte(err.Error()), 0o644)
+	if ran, err := winetest.RunService(serviceArg); ran {
+		if err != nil {
+			os.Exit(1)
 		}
 		os.Exit(0)
 	}
