@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/steward-rmm/steward/internal/protocol"
 )
@@ -21,6 +22,14 @@ func (systemd) run(ctx context.Context, args ...string) ([]byte, error) {
 	out, err := runTool(ctx, "systemctl", args...)
 	if errors.Is(err, errNoTool) {
 		return nil, errNoSystemd
+	}
+	if err != nil && ctx.Err() == nil {
+		// systemd creates this directory when it runs as PID 1 (what
+		// sd_booted checks): without it systemctl cannot work, whatever it
+		// said.
+		if _, serr := os.Stat("/run/systemd/system"); serr != nil {
+			return out, fmt.Errorf("this machine does not run systemd (PID 1 is another init): %w", err)
+		}
 	}
 	return out, err
 }
