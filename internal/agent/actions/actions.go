@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/protocol"
@@ -45,7 +46,7 @@ type Runner struct {
 // unsupported).
 func New(log *slog.Logger, power *Power) *Runner {
 	return &Runner{log: log, power: power, procs: newProcTable(), services: newServices(), events: newEventLog(),
-		sample: time.Second, self: int32(selfPID())}
+		sample: time.Second, self: int32(os.Getpid())}
 }
 
 // Timeout is how long the action name may take; ok is false when name is

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/protocol"
 )
-
-func selfPID() int { return os.Getpid() }
 
 // procTable reads and ends the machine's processes (per OS).
 type procTable interface {

@@ -3,7 +3,7 @@
 package actions
 
 // systemProcess says why ending pid would harm the machine: init, or the
-// kernel's own threads.
+// kernel's thread starter (the kernel's threads ignore SIGKILL anyway).
 func systemProcess(pid int32, _ string) string {
 	switch {
 	case pid == 1:
