@@ -61,11 +61,11 @@ func TestQuickActions(t *testing.T) {
 	}
 	dir := t.TempDir()
 	journal := filepath.Join(dir, "journal.json")
-	captured, err := os.ReadFile(filepath.Join(fakebin, "..", "journal.json"))
+	sample, err := os.ReadFile(filepath.Join(fakebin, "..", "journal.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(journal, captured, 0o600); err != nil {
+	if err := os.WriteFile(journal, sample, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	systemctlState, powerLog := filepath.Join(dir, "systemctl"), filepath.Join(dir, "power.log")
