@@ -117,6 +117,9 @@ type Options struct {
 	// Scripts, if set, runs scripts (a script.Runner); without it the
 	// agent answers script commands as unsupported.
 	Scripts Scripts
+	// Actions, if set, runs the quick actions (an actions.Runner);
+	// without it the agent answers them as unsupported.
+	Actions Actions
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
@@ -167,6 +170,9 @@ type Client struct {
 	// scripts runs scripts; nil without Options.Scripts. Its goroutine
 	// lives as long as Run.
 	scripts *scriptWorker
+	// actions runs quick actions; nil without Options.Actions. Its
+	// goroutine lives as long as Run.
+	actions *actionWorker
 	// live holds the scripts' live messages for the connection up.
 	live *liveOutbox
 	// alive is Alive in Unix nanoseconds.
@@ -234,6 +240,9 @@ func New(opts Options) (*Client, error) {
 	if opts.Scripts != nil {
 		c.scripts = newScriptWorker(c)
 	}
+	if opts.Actions != nil {
+		c.actions = newActionWorker(c)
+	}
 	return c, nil
 }
 
@@ -298,6 +307,9 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	if c.scripts != nil {
 		defer goUntilReturn(ctx, c.scripts.run)()
+	}
+	if c.actions != nil {
+		defer goUntilReturn(ctx, c.actions.run)()
 	}
 	bo := backoff.Backoff{Base: c.opts.BackoffBase, Cap: c.opts.BackoffCap, Rand: c.opts.Rand}
 	// Base equal to Cap: every delay is drawn from [0, FailoverDelay).
