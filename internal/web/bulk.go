@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,7 +11,10 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/input"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/selection"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/updates"
 )
@@ -207,6 +211,10 @@ type bulkResult struct {
 	Error string
 	// Back is where the user came from.
 	Back string
+	// Done and None say what was done to the agents ("Sent to",
+	// "sent"); empty for an update ("Offered to", "offered"). Note says
+	// what happens next, when the update's words do not fit.
+	Done, None, Note string
 }
 
 // SkippedTotal counts the agents left out.
@@ -273,5 +281,97 @@ func (h *Handler) updateNow(w http.ResponseWriter, r *http.Request, p access.Pri
 		return err
 	}
 	res.Offered, res.Skipped = sum.Offered, skipReasons(sum.Skipped)
+	return h.render(w, r, http.StatusOK, "bulk_result", "", view{Title: res.Action, Nav: "agents", Page: res})
+}
+
+// bulkPower serves POST /agents/power: the bulk bar's reboot or shutdown
+// (now, after a delay or at a time, with a message) for the agents the
+// form names, sent as one batch of power commands through the command
+// service, which checks the permission and audits it.
+func (h *Handler) bulkPower(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if h.cfg.Commands == nil {
+		return errNotFound
+	}
+	if err := access.Require(p, access.ControlPower); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	res := bulkResult{Action: "Reboot or shut down", Back: postedBack(r), Done: "Sent to", None: "sent",
+		Note: "Each agent tells its logged-in user (through the tray, where it runs) and acts at the time asked; the agents list marks it \"reboot pending\" or \"shutdown pending\" once it answered."}
+	sel, err := h.postedAgents(ctx, r)
+	var resolved selection.Resolved
+	if err == nil {
+		res.What = sel.What
+		var req protocol.PowerRequest
+		if req, err = postedPower(r.PostForm, time.Now()); err == nil {
+			res.Action = powerLabels[req.Action]
+			resolved, err = h.resolveBulk(ctx, sel)
+		}
+		if err == nil {
+			var args []byte
+			if args, err = json.Marshal(req); err != nil {
+				return fmt.Errorf("encode power request: %w", err)
+			}
+			_, _, err = h.cfg.Commands.Create(ctx, p, command.Request{
+				Name: protocol.CommandPower, Args: args, AgentIDs: agentIDs(resolved.Agents), Target: resolved.Target,
+			})
+		}
+	}
+	return h.renderBulk(w, r, res, resolved, err)
+}
+
+// powerLabels name the power actions as the result page's title.
+var powerLabels = map[string]string{
+	protocol.PowerReboot: "Reboot", protocol.PowerShutdown: "Shut down", protocol.PowerCancel: "Cancel reboot or shutdown",
+}
+
+// bulkAssignPolicy serves POST /agents/policy: the bulk bar's "Assign
+// policy", which places the chosen policy on each agent the form names
+// at the agent level, all in one change (manage.AssignAgents).
+func (h *Handler) bulkAssignPolicy(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	res := bulkResult{Action: "Assign policy", Back: postedBack(r), Done: "Assigned to", None: "assigned",
+		Note: "Each agent's policy now comes from this one for every field it sets; connected agents got their new policy at once."}
+	sel, err := h.postedAgents(ctx, r)
+	var resolved selection.Resolved
+	if err == nil {
+		res.What = sel.What
+		policyID := r.PostForm.Get("policy_id")
+		if policyID == "" {
+			err = input.Errorf("policy_id", "is required: choose a policy")
+		} else if resolved, err = h.resolveBulk(ctx, sel); err == nil {
+			_, err = h.cfg.Manage.AssignAgents(ctx, p, policyID, resolved.Agents)
+		}
+	}
+	return h.renderBulk(w, r, res, resolved, err)
+}
+
+// resolveBulk lists the installed agents of a bulk form's selection.
+func (h *Handler) resolveBulk(ctx context.Context, sel agentSelection) (selection.Resolved, error) {
+	resolved, err := selection.Resolve(ctx, h.cfg.DB, sel.Selection, updates.MaxAgents)
+	if err == nil && len(resolved.Agents) == 0 {
+		err = input.Errorf("selection", "has no installed agent")
+	}
+	return resolved, err
+}
+
+// renderBulk answers a bulk action that acts on every resolved agent or
+// on none: the refusal, or how many it reached and the uninstalled ones
+// it left out.
+func (h *Handler) renderBulk(w http.ResponseWriter, r *http.Request, res bulkResult, resolved selection.Resolved, err error) error {
+	if pr, ok := formProblem(err); ok {
+		res.Error = pr.Message
+		return h.render(w, r, pr.Status, "bulk_result", "", view{Title: res.Action, Nav: "agents", Page: res})
+	}
+	if err != nil {
+		return err
+	}
+	res.Offered = len(resolved.Agents)
+	if resolved.Uninstalled > 0 {
+		res.Skipped = []skipReason{{"uninstalled", resolved.Uninstalled}}
+	}
 	return h.render(w, r, http.StatusOK, "bulk_result", "", view{Title: res.Action, Nav: "agents", Page: res})
 }
