@@ -39,7 +39,9 @@ func (b *browser) postAction(agentID string, form url.Values) string {
 func (b *browser) answered(path string) string {
 	b.t.Helper()
 	return servertest.Poll(b.t, "the answer on "+path, func() string { return b.get(path).body },
-		func(body string) bool { return !strings.Contains(body, `id="action-status">Waiting`) && !strings.Contains(body, "Agent offline") })
+		func(body string) bool {
+			return !strings.Contains(body, `id="action-status">Waiting`) && !strings.Contains(body, "Agent offline")
+		})
 }
 
 // auditSummaries lists the summaries of the command.create audit entries,
