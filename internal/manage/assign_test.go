@@ -2,16 +2,13 @@ package manage_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/manage"
-	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
 )
@@ -52,27 +49,8 @@ func TestAssignAgents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		enroll := func(site store.Site, host string) store.Agent {
-			t.Helper()
-			secret, _, err := f.svc.CreateEnrollmentToken(ctx, con, site.ID, 3600e9, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, err := db.Enroll(ctx, auth.HashSecret(secret), store.NewAgent{SecretHash: auth.HashSecret(auth.NewSecret("")), Facts: protocol.Facts{Hostname: host}})
-			if err != nil {
-				t.Fatalf("enroll %s: %v", host, err)
-			}
-			return a
-		}
-		a1, a2, strict := enroll(f.site, "host-a"), enroll(f.site, "host-b"), enroll(other, "host-strict")
-		mk := func(name, doc string) store.Policy {
-			t.Helper()
-			p, err := f.svc.CreatePolicy(ctx, con, manage.PolicyInput{Name: name, Document: json.RawMessage(doc)})
-			if err != nil {
-				t.Fatalf("create policy %s: %v", name, err)
-			}
-			return p
-		}
+		a1, a2, strict := f.enroll(t, f.site, "host-a"), f.enroll(t, f.site, "host-b"), f.enroll(t, other, "host-strict")
+		mk := func(name, doc string) store.Policy { return f.policy(t, name, doc) }
 		// The strict site triggers CPU alerts at 60; a clear level of 75
 		// is fine elsewhere but invalid under it.
 		if err := f.svc.Assign(ctx, con, store.LevelSite, other.ID, mk("Strict", `{"thresholds":{"cpu":{"trigger":60,"clear":50}}}`).ID); err != nil {

@@ -194,39 +194,41 @@ func newActionResult(a store.Agent, c store.Command, sort string, now time.Time)
 	var err error
 	switch c.Name {
 	case protocol.CommandProcesses:
-		res.Processes = new(protocol.ProcessList)
-		err = json.Unmarshal(c.Output, res.Processes)
 		if !slices.Contains(processSorts, sort) {
 			sort = processSorts[0]
 		}
 		res.Sort = sort
-		sortProcesses(res.Processes.Processes, sort)
+		if res.Processes, err = output[protocol.ProcessList](c.Output); err == nil {
+			sortProcesses(res.Processes.Processes, sort)
+		}
 	case protocol.CommandProcessEnd:
-		res.Ended = new(protocol.ProcessEnded)
-		err = json.Unmarshal(c.Output, res.Ended)
+		res.Ended, err = output[protocol.ProcessEnded](c.Output)
 	case protocol.CommandServices:
-		res.Services = new(protocol.ServiceList)
-		err = json.Unmarshal(c.Output, res.Services)
-		if err == nil {
+		if res.Services, err = output[protocol.ServiceList](c.Output); err == nil {
 			slices.SortStableFunc(res.Services.Services, func(x, y protocol.ServiceInfo) int {
 				return cmp.Compare(strings.ToLower(x.Name), strings.ToLower(y.Name))
 			})
 		}
 	case protocol.CommandServiceControl:
-		res.Service = new(protocol.ServiceInfo)
-		err = json.Unmarshal(c.Output, res.Service)
+		res.Service, err = output[protocol.ServiceInfo](c.Output)
 	case protocol.CommandEventLog:
-		res.Log = new(protocol.EventLog)
-		err = json.Unmarshal(c.Output, res.Log)
+		res.Log, err = output[protocol.EventLog](c.Output)
 	case protocol.CommandPower:
-		res.Power = new(protocol.PowerState)
-		err = json.Unmarshal(c.Output, res.Power)
+		res.Power, err = output[protocol.PowerState](c.Output)
 	}
 	if err != nil {
-		res.Processes, res.Ended, res.Services, res.Service, res.Log, res.Power = nil, nil, nil, nil, nil, nil
 		res.Problem = "The agent's answer could not be read: " + err.Error()
 	}
 	return res
+}
+
+// output decodes a command's output.
+func output[T any](raw json.RawMessage) (*T, error) {
+	v := new(T)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // actionsTab loads the tab's common data.

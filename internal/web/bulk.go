@@ -298,24 +298,20 @@ func (h *Handler) bulkPower(w http.ResponseWriter, r *http.Request, p access.Pri
 	ctx := r.Context()
 	res := bulkResult{Action: "Reboot or shut down", Back: postedBack(r), Done: "Sent to", None: "sent",
 		Note: "Each agent tells its logged-in user (through the tray, where it runs) and acts at the time asked; the agents list marks it \"reboot pending\" or \"shutdown pending\" once it answered."}
-	sel, err := h.postedAgents(ctx, r)
-	var resolved selection.Resolved
+	resolved, err := h.postedBulk(ctx, r, &res)
+	var req protocol.PowerRequest
 	if err == nil {
-		res.What = sel.What
-		var req protocol.PowerRequest
-		if req, err = postedPower(r.PostForm, time.Now()); err == nil {
-			res.Action = powerLabels[req.Action]
-			resolved, err = h.resolveBulk(ctx, sel)
+		req, err = postedPower(r.PostForm, time.Now())
+	}
+	if err == nil {
+		res.Action = powerLabels[req.Action]
+		var args []byte
+		if args, err = json.Marshal(req); err != nil {
+			return fmt.Errorf("encode power request: %w", err)
 		}
-		if err == nil {
-			var args []byte
-			if args, err = json.Marshal(req); err != nil {
-				return fmt.Errorf("encode power request: %w", err)
-			}
-			_, _, err = h.cfg.Commands.Create(ctx, p, command.Request{
-				Name: protocol.CommandPower, Args: args, AgentIDs: agentIDs(resolved.Agents), Target: resolved.Target,
-			})
-		}
+		_, _, err = h.cfg.Commands.Create(ctx, p, command.Request{
+			Name: protocol.CommandPower, Args: args, AgentIDs: agentIDs(resolved.Agents), Target: resolved.Target,
+		})
 	}
 	return h.renderBulk(w, r, res, resolved, err)
 }
@@ -335,22 +331,25 @@ func (h *Handler) bulkAssignPolicy(w http.ResponseWriter, r *http.Request, p acc
 	ctx := r.Context()
 	res := bulkResult{Action: "Assign policy", Back: postedBack(r), Done: "Assigned to", None: "assigned",
 		Note: "Each agent's policy now comes from this one for every field it sets; connected agents got their new policy at once."}
-	sel, err := h.postedAgents(ctx, r)
-	var resolved selection.Resolved
+	resolved, err := h.postedBulk(ctx, r, &res)
 	if err == nil {
-		res.What = sel.What
-		policyID := r.PostForm.Get("policy_id")
-		if policyID == "" {
+		if policyID := r.PostForm.Get("policy_id"); policyID == "" {
 			err = input.Errorf("policy_id", "is required: choose a policy")
-		} else if resolved, err = h.resolveBulk(ctx, sel); err == nil {
+		} else {
 			_, err = h.cfg.Manage.AssignAgents(ctx, p, policyID, resolved.Agents)
 		}
 	}
 	return h.renderBulk(w, r, res, resolved, err)
 }
 
-// resolveBulk lists the installed agents of a bulk form's selection.
-func (h *Handler) resolveBulk(ctx context.Context, sel agentSelection) (selection.Resolved, error) {
+// postedBulk lists the installed agents a bulk form names, for actions
+// that reach all of them or none, and names them in res.
+func (h *Handler) postedBulk(ctx context.Context, r *http.Request, res *bulkResult) (selection.Resolved, error) {
+	sel, err := h.postedAgents(ctx, r)
+	if err != nil {
+		return selection.Resolved{}, err
+	}
+	res.What = sel.What
 	resolved, err := selection.Resolve(ctx, h.cfg.DB, sel.Selection, updates.MaxAgents)
 	if err == nil && len(resolved.Agents) == 0 {
 		err = input.Errorf("selection", "has no installed agent")
