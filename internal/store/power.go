@@ -28,8 +28,10 @@ func (db *DB) LatestPowerResults(ctx context.Context, agentIDs []string) (map[st
 			args = append(args, id)
 			ph[i] = fmt.Sprintf("$%d", i+2)
 		}
+		// state || '' keeps SQLite on commands_agent rather than walking
+		// every done command through commands_open.
 		cmds, err := queryAll(ctx, db.sql, "load power results", scanCommand, `SELECT `+commandColumns+` FROM commands
-			WHERE name = 'power' AND state = 'done' AND created_at > $1 AND agent_id IN (`+strings.Join(ph, ", ")+`)
+			WHERE agent_id IN (`+strings.Join(ph, ", ")+`) AND created_at > $1 AND name = 'power' AND state || '' = 'done'
 			ORDER BY finished_at, id`, args...)
 		if err != nil {
 			return nil, err
