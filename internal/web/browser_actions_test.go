@@ -3,6 +3,7 @@ package web_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -81,4 +82,39 @@ func TestBrowserProcesses(t *testing.T) {
 	if got := hb.text("#action-result-title"); !strings.Contains(got, "process_end pid 4242 (sleep)") {
 		t.Errorf("result title %q", got)
 	}
+
+	// The bulk bar reboots the checked agent at a time typed in the
+	// reader's time zone; the list then says "reboot pending".
+	step("agents", chromedp.Navigate(e.srv.URL+"/agents"), chromedp.WaitVisible(chromedp.ID("agents-bulk")))
+	step("check the agent", chromedp.Click(chromedp.CSS(`#agents-table input[name=id][value="`+a.ID+`"]`)))
+	step("open Reboot / shut down", chromedp.Click(chromedp.CSS("#bulk-power summary")), chromedp.WaitVisible(chromedp.ID("bulk-at")))
+	at := time.Now().Add(3 * time.Hour).Truncate(time.Minute)
+	step("reboot at a time", chromedp.Click(chromedp.ID("bulk-when-at")),
+		chromedp.SetValue(chromedp.ID("bulk-at"), at.Local().Format("2006-01-02T15:04")),
+		chromedp.SendKeys(chromedp.ID("bulk-message"), "Monthly patches"))
+	noProblems("agents page with Reboot open")
+	noScroll("agents page with Reboot open")
+	shot("agents-bulk-power")
+	eval(`window.confirm = function () { return true; }; ""`)
+	step("send", chromedp.Click(chromedp.CSS("#bulk-power [data-bulk-submit]")))
+	waitForPage("the summary", `!!document.getElementById("bulk-summary")`)
+	if got, want := strings.Join(strings.Fields(hb.text("#bulk-summary")), " "), "Sent to 1 agent."; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	cmd := ag.Command(t)
+	req, err := protocol.DecodePowerRequest(cmd.Args, time.Now())
+	if err != nil || req.Action != protocol.PowerReboot || !req.At.Equal(at) || req.Message != "Monthly patches" || req.By != u.Email {
+		t.Errorf("the agent got %+v (%v), want a reboot at %v by %s", req, err, at, u.Email)
+	}
+	res, _ := fake.Answer(cmd)
+	ag.Send(t, protocol.TypeResult, "", res)
+	servertest.Eventually(t, "the answer stored", func() bool {
+		c, err := e.db.Command(t.Context(), cmd.CommandID)
+		return err == nil && c.State == store.CommandDone
+	})
+	step("agents again", chromedp.Navigate(e.srv.URL+"/agents"), chromedp.WaitVisible(chromedp.ID("agents-table")))
+	if got := hb.text("#agents-table .power-pending"); got != "reboot pending" {
+		t.Errorf("agents list badge %q, want reboot pending", got)
+	}
+	noProblems("agents page with a reboot pending")
 }
