@@ -158,7 +158,8 @@ func testAgentActions(t *testing.T, e *testEnv) {
 	mustContain(t, "agent header", res.body, `id="power-pending"`, pending, ">reboot pending</span>")
 	mustContain(t, "agents list", ro.get("/agents").body, `class="badge warn power-pending"`, ">reboot pending</span></td>")
 	body = tech.get(tab).body
-	mustContain(t, "tab with a pending reboot", body, `id="power-state"`, `id="power-cancel"`, pending)
+	mustContain(t, "tab with a pending reboot", body, `id="power-state"`, `id="power-cancel"`, pending,
+		`<span class="badge warn">reboot pending</span> at <time datetime="`)
 	mustNotContain(t, "readonly tab with a pending reboot", ro.get(tab).body, `id="power-cancel"`)
 	tech.answered(tech.postAction(a.ID, url.Values{"action": {"power"}, "power": {"cancel"}}))
 	mustNotContain(t, "agent header after cancel", ro.get("/agents/"+a.ID).body, `id="power-pending"`)

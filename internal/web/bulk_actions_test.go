@@ -94,6 +94,14 @@ func testBulkPowerAndPolicy(t *testing.T, e *testEnv) {
 		return strings.Count(ro.get("/agents?q=acme").body, ">shutdown pending</span></td>") == 2
 	})
 
+	// Cancel it all the same way.
+	res = admin.post("/agents/power", url.Values{"id": {a1.ID, a2.ID}, "power": {"cancel"}, "when": {"delay"}, "minutes": {"5"}})
+	wantStatus(t, "bulk cancel", res, http.StatusOK)
+	mustContain(t, "bulk cancel", res.body, "<h1>Cancel reboot or shutdown</h1>")
+	servertest.Eventually(t, "nothing pending", func() bool {
+		return !strings.Contains(ro.get("/agents?q=acme").body, "power-pending")
+	})
+
 	// Assign a policy to two agents of different clients: one change,
 	// audited once, pushed to the connected agent at once.
 	pol := e.mustPolicy("Kiosks", `{"metrics":{"interval":"15s"}}`)
