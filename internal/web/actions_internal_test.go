@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +90,38 @@ func TestNewActionResult(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzActionForm checks that any action form is refused with a field
+// error or read into a known command whose args are JSON; the command
+// service checks the values.
+func FuzzActionForm(f *testing.F) {
+	for _, seed := range []string{
+		"action=processes", "action=process_end&pid=4242&process=sleep&tree=1", "action=process_end&pid=99999999999",
+		"action=service_control&service=nginx&op=restart", "action=event_log&level=error&limit=5", "action=event_log&limit=-1",
+		"action=power&power=reboot&when=delay&minutes=30&message=hi", "action=power&power=shutdown&when=at&at_utc=2030-01-01T00:00:00Z",
+		"action=power&power=reboot&when=at&at=2030-01-01T10:00", "action=power&power=cancel", "action=format", "",
+	} {
+		f.Add(seed)
+	}
+	now := time.Date(2026, 12, 4, 21, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body string) {
+		form, err := url.ParseQuery(body)
+		if err != nil {
+			return
+		}
+		name, args, err := postedAction(form, now)
+		if err != nil {
+			if _, ok := formProblem(err); !ok {
+				t.Fatalf("postedAction(%q): %v, want a field error", body, err)
+			}
+			return
+		}
+		if !strings.HasPrefix(name, "process") && !strings.HasPrefix(name, "service") && name != protocol.CommandEventLog && name != protocol.CommandPower {
+			t.Fatalf("postedAction(%q) = command %q", body, name)
+		}
+		if args != nil && !json.Valid(args) {
+			t.Fatalf("postedAction(%q) args %s are not JSON", body, args)
+		}
+	})
 }
