@@ -90,13 +90,17 @@ type actionsView struct {
 	// Levels offers the event log's levels.
 	Levels []string
 	// Form holds the values posted back with a refused action.
-	Form url.Values
+	Form postedForm
 }
 
+// postedForm is a refused form's values, to show again; nil on a fresh
+// form.
+type postedForm url.Values
+
 // Value is a posted field's value, or def on a fresh form.
-func (v actionsView) Value(field, def string) string {
-	if v.Form != nil && v.Form.Has(field) {
-		return v.Form.Get(field)
+func (f postedForm) Value(field, def string) string {
+	if url.Values(f).Has(field) {
+		return url.Values(f).Get(field)
 	}
 	return def
 }
@@ -145,15 +149,7 @@ type actionArgs struct {
 // prefix of its element IDs and the values posted back, if any.
 type powerOptions struct {
 	Prefix string
-	Form   url.Values
-}
-
-// Value is a posted field's value, or def on a fresh form.
-func (o powerOptions) Value(field, def string) string {
-	if o.Form != nil && o.Form.Has(field) {
-		return o.Form.Get(field)
-	}
-	return def
+	Form   postedForm
 }
 
 // processSorts are the orders of the process table; the first is the
@@ -318,7 +314,7 @@ func (h *Handler) postAction(w http.ResponseWriter, r *http.Request, p access.Pr
 		if verr != nil {
 			return verr
 		}
-		v.Error, v.Form = pr.Message, r.PostForm
+		v.Error, v.Form = pr.Message, postedForm(r.PostForm)
 		av := agentView{Agent: a, Tab: "actions", Actions: v}
 		if av.Power, err = h.agentPower(ctx, a); err != nil {
 			return err

@@ -149,6 +149,11 @@ func testAgentActions(t *testing.T, e *testEnv) {
 		mustContain(t, "refused "+r.form.Encode(), res.body, `id="action-error"`, r.want)
 	}
 
+	// A refused form keeps what was typed.
+	res = tech.post(tab, url.Values{"action": {"power"}, "power": {"shutdown"}, "when": {"delay"}, "minutes": {"0"}, "message": {"Back soon"}})
+	mustContain(t, "refused power form", res.body, `<option value="shutdown" selected>`, `id="agent-when-delay" checked`,
+		`id="agent-minutes" min="1" max="10080" value="0"`, `value="Back soon"`)
+
 	// Power: a reboot in 30 minutes is pending on the agent, in its
 	// header, its tab and the agents list, until cancelled.
 	body = tech.answered(tech.postAction(a.ID, url.Values{"action": {"power"}, "power": {"reboot"}, "when": {"delay"}, "minutes": {"30"}, "message": {"Patches tonight"}}))
