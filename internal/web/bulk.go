@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/input"
+	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/selection"
 	"github.com/steward-rmm/steward/internal/store"
@@ -215,6 +217,12 @@ type bulkResult struct {
 	// "sent"); empty for an update ("Offered to", "offered"). Note says
 	// what happens next, when the update's words do not fit.
 	Done, None, Note string
+	// Confirm, when set, asks to confirm that many agents, more than
+	// ConfirmAbove, before anything is done: the form posts to FormAction
+	// again with Hidden, the fields as they came.
+	Confirm, ConfirmAbove int
+	FormAction            string
+	Hidden                []keyValue
 }
 
 // SkippedTotal counts the agents left out.
@@ -305,6 +313,20 @@ func (h *Handler) bulkPower(w http.ResponseWriter, r *http.Request, p access.Pri
 	}
 	if err == nil {
 		res.Action = powerLabels[req.Action]
+		if n := len(resolved.Agents); req.Action != protocol.PowerCancel && h.mustConfirm(r.PostForm, n) {
+			// Nothing is sent until the count is confirmed, as for a job.
+			res.Confirm, res.ConfirmAbove, res.FormAction = n, h.confirmAbove(), r.URL.Path
+			for k, vs := range r.PostForm {
+				if k == "confirm" || k == access.CSRFField {
+					continue
+				}
+				for _, v := range vs {
+					res.Hidden = append(res.Hidden, keyValue{k, v})
+				}
+			}
+			sort.Slice(res.Hidden, func(i, j int) bool { return res.Hidden[i].Key < res.Hidden[j].Key })
+			return h.render(w, r, http.StatusOK, "bulk_result", "", view{Title: res.Action, Nav: "agents", Page: res})
+		}
 		var args []byte
 		if args, err = json.Marshal(req); err != nil {
 			return fmt.Errorf("encode power request: %w", err)
@@ -373,4 +395,21 @@ func (h *Handler) renderBulk(w http.ResponseWriter, r *http.Request, res bulkRes
 		res.Skipped = []skipReason{{"uninstalled", resolved.Uninstalled}}
 	}
 	return h.render(w, r, http.StatusOK, "bulk_result", "", view{Title: res.Action, Nav: "agents", Page: res})
+}
+
+// confirmAbove is how many agents a bulk power action may reach before
+// its count must be confirmed: the jobs service's threshold for script
+// runs (--confirm-above), so one setting rules both.
+func (h *Handler) confirmAbove() int {
+	if h.cfg.Jobs != nil {
+		return h.cfg.Jobs.ConfirmAbove()
+	}
+	return jobs.DefaultConfirmAbove
+}
+
+// mustConfirm reports whether an action on n agents needs its count
+// confirmed and the form does not carry exactly that count.
+func (h *Handler) mustConfirm(form url.Values, n int) bool {
+	above := h.confirmAbove()
+	return above > 0 && n > above && form.Get("confirm") != strconv.Itoa(n)
 }

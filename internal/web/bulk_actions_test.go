@@ -141,3 +141,40 @@ func testBulkPowerAndPolicy(t *testing.T, e *testEnv) {
 		}
 	}
 }
+
+// A reboot of more agents than the confirmation threshold (the one script
+// jobs use) comes back asking to confirm the count, and is sent once
+// confirmed; a cancel is not asked about.
+func TestBulkPowerConfirm(t *testing.T) {
+	t.Parallel()
+	opts := envOptions(t)
+	opts.ConfirmAbove = 1
+	e := newEnv(t, servertest.Start(t, opts))
+	f := e.fixture("Acme", "HQ")
+	a1, a2 := e.enroll(f, linuxFacts("alpha")), e.enroll(f, linuxFacts("bravo"))
+	tech := e.signedIn(store.RoleTechnician)
+	form := url.Values{"id": {a1.ID, a2.ID}, "power": {"shutdown"}, "when": {"delay"}, "minutes": {"15"}, "message": {"Power work"}}
+	res := tech.post("/agents/power", form)
+	wantStatus(t, "unconfirmed shutdown", res, http.StatusOK)
+	mustContain(t, "confirm page", res.body, `id="bulk-confirm"`, "<strong>2 agents</strong>", `name="confirm" value="2"`,
+		`<input type="hidden" name="id" value="`+a1.ID+`">`, `<input type="hidden" name="message" value="Power work">`,
+		`<input type="hidden" name="minutes" value="15">`, "Shut down: 2 agents", `action="/agents/power"`)
+	if n := auditCount(t, e, "command.create"); n != 0 {
+		t.Fatalf("%d command batches before the confirmation, want 0", n)
+	}
+	form.Set("confirm", "1")
+	mustContain(t, "wrong count", tech.post("/agents/power", form).body, `id="bulk-confirm"`)
+	form.Set("confirm", "2")
+	res = tech.post("/agents/power", form)
+	wantStatus(t, "confirmed shutdown", res, http.StatusOK)
+	if got, want := bulkSummary(res.body), "Sent to 2 agents."; got != want {
+		t.Errorf("confirmed summary %q, want %q", got, want)
+	}
+	res = tech.post("/agents/power", url.Values{"id": {a1.ID, a2.ID}, "power": {"cancel"}})
+	if got, want := bulkSummary(res.body), "Sent to 2 agents."; got != want {
+		t.Errorf("cancel summary %q, want %q", got, want)
+	}
+	if n := auditCount(t, e, "command.create"); n != 2 {
+		t.Errorf("%d command batches, want 2", n)
+	}
+}
