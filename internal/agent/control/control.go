@@ -117,6 +117,9 @@ type Options struct {
 	// Scripts, if set, runs scripts (a script.Runner); without it the
 	// agent answers script commands as unsupported.
 	Scripts Scripts
+	// Schedules, if set, holds the scheduled scripts' dues: they are sent
+	// while connected and the server's answers handed back.
+	Schedules Schedules
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
