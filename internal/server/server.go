@@ -169,6 +169,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.hub.SetUpdateHandler(upd)
 	scripts := jobs.New(db, s.cmds, events, log)
 	s.hub.SetScriptHandler(scripts)
+	s.hub.SetScheduleHandler(jobs.NewSchedules(scripts, policies, log))
 	alerts.SetRemediator(scripts)
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)
