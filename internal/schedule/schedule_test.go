@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,18 @@ func TestDue(t *testing.T) {
 	}
 }
 
+// wantOccurrence checks an occurrence found by call: label at due, or
+// none when label is "".
+func wantOccurrence(t *testing.T, call string, o Occurrence, ok bool, label, due string) {
+	t.Helper()
+	switch {
+	case label == "" && ok:
+		t.Errorf("%s = %s at %s, want none", call, o.Label, o.Due.UTC().Format(time.RFC3339))
+	case label != "" && (!ok || o.Label != label || !o.Due.Equal(utc(due))):
+		t.Errorf("%s = %s at %s (%v), want %s at %s", call, o.Label, o.Due.UTC().Format(time.RFC3339), ok, label, due)
+	}
+}
+
 func TestNext(t *testing.T) {
 	for _, tc := range []struct {
 		name, when, zone, after string
@@ -156,16 +169,8 @@ func TestNext(t *testing.T) {
 				t.Fatal(err)
 			}
 			o, ok := s.Next(utc(tc.after), zone(t, tc.zone))
-			if tc.label == "" {
-				if ok {
-					t.Errorf("Next(%s) = %+v, want none", tc.after, o)
-				}
-				return
-			}
-			if !ok || o.Label != tc.label || !o.Due.Equal(utc(tc.due)) {
-				t.Errorf("%q Next(%s) in %s = %s at %s (%v), want %s at %s", tc.when, tc.after, tc.zone, o.Label, o.Due.UTC().Format(time.RFC3339), ok, tc.label, tc.due)
-			}
-			if !s.Occurs(o.Label) {
+			wantOccurrence(t, fmt.Sprintf("%q Next(%s) in %s", tc.when, tc.after, tc.zone), o, ok, tc.label, tc.due)
+			if ok && !s.Occurs(o.Label) {
 				t.Errorf("Occurs(%s) = false for an occurrence Next found", o.Label)
 			}
 		})
@@ -192,15 +197,7 @@ func TestPrev(t *testing.T) {
 				t.Fatal(err)
 			}
 			o, ok := s.Prev(utc(tc.at), zone(t, tc.zone))
-			if tc.label == "" {
-				if ok {
-					t.Errorf("Prev(%s) = %+v, want none", tc.at, o)
-				}
-				return
-			}
-			if !ok || o.Label != tc.label || !o.Due.Equal(utc(tc.due)) {
-				t.Errorf("%q Prev(%s) in %s = %s at %s (%v), want %s at %s", tc.when, tc.at, tc.zone, o.Label, o.Due.UTC().Format(time.RFC3339), ok, tc.label, tc.due)
-			}
+			wantOccurrence(t, fmt.Sprintf("%q Prev(%s) in %s", tc.when, tc.at, tc.zone), o, ok, tc.label, tc.due)
 		})
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/steward-rmm/steward/internal/agent/config"
+	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -213,38 +213,11 @@ func TestParsePolicyTolerant(t *testing.T) {
 	}
 }
 
-// fakePolicy is a settings.Store stand-in.
-type fakePolicy struct {
-	mu      sync.Mutex
-	cur     config.Policy
-	changed chan struct{}
-}
-
-func (f *fakePolicy) Current() config.Policy {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.cur
-}
-
-func (f *fakePolicy) Changed() <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.changed
-}
-
-func (f *fakePolicy) set(doc json.RawMessage) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cur = config.Policy{Revision: "r", Policy: doc}
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
 // Run wakes at the due time on its own, in the bubble's fake clock (which
 // starts at 2000-01-01 00:00 UTC), and signals Ready.
 func TestRunWakesAtDue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		pol := &fakePolicy{changed: make(chan struct{})}
+		pol := settings.New(filepath.Join(t.TempDir(), "policy.json"))
 		s := New(Options{Location: time.UTC, Log: quiet})
 		ctx, cancel := context.WithCancel(t.Context())
 		var wg sync.WaitGroup
@@ -253,7 +226,9 @@ func TestRunWakesAtDue(t *testing.T) {
 			cancel()
 			wg.Wait()
 		}()
-		pol.set(policyOf(t, map[string]any{"name": "q", "script_id": "s", "when": "daily 02:30"}))
+		if err := pol.Apply(protocol.PolicyUpdate{Revision: "r1", Policy: policyOf(t, map[string]any{"name": "q", "script_id": "s", "when": "daily 02:30"})}); err != nil {
+			t.Fatal(err)
+		}
 		synctest.Wait()
 		if got := s.Pending(); len(got) != 0 {
 			t.Fatalf("pending at start: %v", got)
