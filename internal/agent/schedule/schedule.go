@@ -201,6 +201,22 @@ func (s *Scheduler) SetPolicy(doc json.RawMessage, now time.Time) {
 	if changed {
 		s.save()
 	}
+	// Dues kept from before (a restart) wait for a connection as new
+	// ones do.
+	for name := range entries {
+		if s.state[name].Pending != nil {
+			s.signal()
+			break
+		}
+	}
+}
+
+// signal wakes the sender; one pending signal is enough.
+func (s *Scheduler) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
 }
 
 // Check finds the schedules due at now: each one's most recent occurrence
@@ -236,10 +252,7 @@ func (s *Scheduler) Check(now time.Time) time.Time {
 		s.save()
 	}
 	if added {
-		select {
-		case s.ready <- struct{}{}:
-		default:
-		}
+		s.signal()
 	}
 	return next
 }

@@ -179,6 +179,33 @@ func TestMissedWindows(t *testing.T) {
 	}
 }
 
+// A due kept from before a restart signals Ready once its schedule is
+// known again, so a connection that is already up sends it.
+func TestRestartSignalsKeptDue(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "schedules.json")
+	doc := policyOf(t, map[string]any{"name": "nightly", "script_id": "s1", "when": "daily 02:30"})
+	s := New(Options{StateFile: file, Location: time.UTC, Log: quiet})
+	s.SetPolicy(doc, at("2026-12-03T12:00:00Z"))
+	s.Check(at("2026-12-04T02:30:00Z"))
+	<-s.Ready()
+
+	s = New(Options{StateFile: file, Location: time.UTC, Log: quiet})
+	select {
+	case <-s.Ready():
+		t.Fatal("Ready before the policy names the schedule")
+	default:
+	}
+	s.SetPolicy(doc, at("2026-12-04T02:31:00Z"))
+	select {
+	case <-s.Ready():
+	default:
+		t.Fatal("Ready not signalled for the kept due")
+	}
+	if diff := cmp.Diff([]string{"nightly@2026-12-04T02:30:00"}, labels(s.Pending())); diff != "" {
+		t.Errorf("pending (-want +got):\n%s", diff)
+	}
+}
+
 func TestCheckReturnsNextDue(t *testing.T) {
 	s := New(Options{Location: time.UTC, Log: quiet})
 	s.SetPolicy(policyOf(t, map[string]any{"name": "a", "script_id": "s", "when": "daily 10:00"},
