@@ -87,18 +87,3 @@ func (t *Tx) AddScheduleRun(ctx context.Context, jobID string, c Command) (cmd C
 	c.BatchID = jobID
 	return c, true, nil
 }
-
-// ScheduleOf returns the schedule and occurrence a job runs, or
-// ErrNotFound for a job no schedule made.
-func (db *DB) ScheduleOf(ctx context.Context, jobID string) (ScheduleKey, error) {
-	var k ScheduleKey
-	err := db.sql.QueryRowContext(ctx, `SELECT schedule, script_id, occurrence FROM schedule_jobs WHERE job_id = $1`, jobID).
-		Scan(&k.Schedule, &k.ScriptID, &k.Occurrence)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ScheduleKey{}, fmt.Errorf("schedule of job %s: %w", jobID, ErrNotFound)
-	}
-	if err != nil {
-		return ScheduleKey{}, fmt.Errorf("read the schedule of job %s: %w", jobID, err)
-	}
-	return k, nil
-}
