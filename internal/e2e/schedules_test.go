@@ -35,7 +35,7 @@ func TestSchedules(t *testing.T) {
 		return map[string]any{"name": name, "script_id": sc.ID, "args": []string{name}, "when": "once " + at.In(ist).Format("2006-01-02 15:04:05"), "window": window}
 	}
 	var pol struct{ ID string }
-	soon := time.Now().Add(8 * time.Second).Truncate(time.Second)
+	soon := time.Now().Add(12 * time.Second).Truncate(time.Second)
 	f.api.mustDo("POST", "/api/v1/policies", map[string]any{"name": "Schedules",
 		"document": map[string]any{"scripts": map[string]any{"schedules": []any{once("soon", soon, "10m")}}}}, &pol, 201)
 	f.api.mustDo("PUT", "/api/v1/policy-assignments", map[string]any{"level": "site", "target_id": f.siteID, "policy_id": pol.ID}, nil, 200)
@@ -70,7 +70,7 @@ func TestSchedules(t *testing.T) {
 	}
 
 	// Stopped across the due time, started again within the window: once.
-	missed := time.Now().Add(6 * time.Second).Truncate(time.Second)
+	missed := time.Now().Add(10 * time.Second).Truncate(time.Second)
 	var upd struct{ ID string }
 	f.api.mustDo("PUT", "/api/v1/policies/"+pol.ID, map[string]any{"name": "Schedules",
 		"document": map[string]any{"scripts": map[string]any{"schedules": []any{once("soon", soon, "10m"), once("missed", missed, "10m")}}}}, &upd, 200)
