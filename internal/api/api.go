@@ -253,10 +253,13 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		br  *badRequest
 		inv *input.Error
 		pol *manage.PolicyInvalidError
+		cnf *jobs.ConfirmError
 	)
 	switch {
 	case errors.As(err, &br):
 		writeError(w, br.status, br.msg)
+	case errors.As(err, &cnf):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": cnf.Error(), "field": "confirm", "agents": cnf.Agents})
 	case errors.As(err, &inv):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": inv.Error(), "field": inv.Field})
 	case errors.As(err, &pol):

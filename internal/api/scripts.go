@@ -142,6 +142,7 @@ type jobBody struct {
 	ExpiresIn string            `json:"expires_in"`
 	RunAs     string            `json:"run_as"`
 	MaxOutput int64             `json:"max_output"`
+	Confirm   int               `json:"confirm"`
 }
 
 func (a *API) runJob(w http.ResponseWriter, r *http.Request, p access.Principal) error {
@@ -150,7 +151,7 @@ func (a *API) runJob(w http.ResponseWriter, r *http.Request, p access.Principal)
 		return err
 	}
 	req := jobs.Request{Selection: b.Selection, ScriptID: b.ScriptID, Language: b.Language, Body: b.Body, Args: b.Args, Env: b.Env,
-		RunAs: b.RunAs, MaxOutput: b.MaxOutput}
+		RunAs: b.RunAs, MaxOutput: b.MaxOutput, Confirm: b.Confirm}
 	for _, d := range []struct {
 		name, v string
 		to      *time.Duration

@@ -127,6 +127,17 @@ func TestScriptLibrary(t *testing.T) {
 // TestJobs runs a library script on three agents: two online answer (one
 // fails), one offline gets it when it connects; output lost on the way
 // is asked for again; the job shows each run and its progress.
+// inlineAgent answers a script command as an agent does for a run that
+// ends at once: its result alone, the output inline.
+func inlineAgent(t *testing.T, a *servertest.Agent, commandID, stdout, stderr string) {
+	t.Helper()
+	now := time.Now().UTC()
+	out, _ := json.Marshal(protocol.ScriptResult{Status: protocol.ScriptSucceeded, StartedAt: now, FinishedAt: now.Add(20 * time.Millisecond), Inline: true,
+		Stdout: protocol.ScriptStream{Bytes: int64(len(stdout)), Data: []byte(stdout)}, Stderr: protocol.ScriptStream{Bytes: int64(len(stderr)), Data: []byte(stderr)}})
+	a.Send(t, protocol.TypeResult, "", protocol.Result{CommandID: commandID, Status: protocol.ResultOK, Output: out})
+	a.Sync(t)
+}
+
 func TestJobs(t *testing.T) {
 	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
 		site := s.NewSite(t)
@@ -208,6 +219,7 @@ func TestJobs(t *testing.T) {
 		// Another agent cannot write into a run that is not its own.
 		agents[0].Send(t, protocol.TypeScriptOutput, "", protocol.ScriptOutput{CommandID: c1.CommandID, Stream: protocol.StreamStderr, Data: []byte("forged")})
 		agents[0].Sync(t)
+		inlineAgent(t, agents[0], c1.CommandID, "", "forged inline")
 		if r := runOf(getJob(t, s, jobID), a1.ID); r.Stderr != "" {
 			t.Errorf("another agent wrote %q into the run", r.Stderr)
 		}
@@ -222,11 +234,21 @@ func TestJobs(t *testing.T) {
 		if cmd.Name != protocol.CommandScript {
 			t.Fatalf("offline agent got %s", cmd.Name)
 		}
-		scriptAgent(t, off, cmd, "late\n", 0)
+		// It ends at once: one message, the output inline.
+		inlineAgent(t, off, cmd.CommandID, "late\n", "warn\xff\n")
 		servertest.Eventually(t, "every run finished", func() bool {
 			p := getJob(t, s, jobID).Job.Progress
 			return p.Finished == 3 && p.Failed == 1 && p.ByStatus[jobs.RunSucceeded] == 2
 		})
+		if r := runOf(getJob(t, s, jobID), off.ID); r.Stdout != "late\n" || r.Stderr != "warn\ufffd\n" || r.StartedAt.IsZero() || r.DurationMS != 20 {
+			t.Errorf("inline run %+v, want its output stored, a start and its duration", r)
+		}
+		if err := s.RunJob(t.Context(), "script-output"); err != nil {
+			t.Fatal(err)
+		}
+		if r := runOf(getJob(t, s, jobID), off.ID); !r.OutputComplete {
+			t.Errorf("inline run %+v, want its output complete without asking the agent", r)
+		}
 		runs := servertest.Decode[map[string]any](t, s.As(t, store.RoleReadonly, "GET", "/api/v1/agents/"+off.ID+"/runs", "").Want(t, http.StatusOK))
 		if runs["total"].(float64) != 1 {
 			t.Errorf("agent runs %v", runs)
@@ -417,12 +439,68 @@ func TestAlertRemediation(t *testing.T) {
 		if v.Job.ScriptID != scriptID || v.Runs.Total != 1 || v.Runs.Items[0].AgentID != a.ID {
 			t.Errorf("remediation job %+v", v)
 		}
+		// The alerts page shows the run's outcome beside the alert.
+		now := time.Now().UTC()
+		out, _ := json.Marshal(protocol.ScriptResult{Status: protocol.ScriptSucceeded, StartedAt: now, FinishedAt: now, Inline: true,
+			Stdout: protocol.ScriptStream{Bytes: 9, Data: []byte("killed 1\n")}})
+		a.Send(t, protocol.TypeResult, "", protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out})
+		servertest.Eventually(t, "the alerts page shows the remediation's result", func() bool {
+			page := string(s.As(t, store.RoleReadonly, "GET", "/alerts", "").Want(t, http.StatusOK).Body)
+			return strings.Contains(page, `Remediation: <a href="/jobs/`+v.Job.ID+`/runs/`+a.ID+`"><span class="badge run-succeeded">`)
+		})
 		var audit struct {
 			Items []store.AuditEntry `json:"items"`
 		}
 		json.Unmarshal(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=job.run", "").Want(t, http.StatusOK).Body, &audit)
 		if len(audit.Items) != 1 || audit.Items[0].ActorType != "system" || !strings.Contains(audit.Items[0].ActorName, alerts.Items[0].ID) {
 			t.Errorf("remediation audit %+v", audit.Items)
+		}
+	})
+}
+
+// TestJobConfirm: a job for more agents than the threshold runs only with
+// its count confirmed.
+func TestJobConfirm(t *testing.T) {
+	opts := harnessOptions
+	opts.ConfirmAbove = 2
+	servertest.Each(t, opts, func(t *testing.T, s *servertest.Server) {
+		site := s.NewSite(t)
+		for i := range 3 {
+			s.EnrollIn(t, site.ID, fmt.Sprint("confirm-", i))
+		}
+		body := `{"language":"sh","body":"true","site_id":"` + site.ID + `"`
+		res := servertest.Decode[map[string]any](t, s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs", body+`}`).Want(t, http.StatusConflict))
+		if res["field"] != "confirm" || res["agents"].(float64) != 3 || !strings.Contains(res["error"].(string), "confirm set to 3") {
+			t.Errorf("unconfirmed job answered %v", res)
+		}
+		s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs", body+`,"confirm":2}`).Want(t, http.StatusConflict)
+		if n := len(servertest.Decode[map[string]any](t, s.As(t, store.RoleReadonly, "GET", "/api/v1/jobs", "").Want(t, http.StatusOK))["items"].([]any)); n != 0 {
+			t.Fatalf("%d jobs after refusals, want none", n)
+		}
+		created := servertest.Decode[map[string]any](t, s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs", body+`,"confirm":3}`).Want(t, http.StatusCreated))
+		if created["agents"].(float64) != 3 {
+			t.Errorf("confirmed job %v", created)
+		}
+	})
+}
+
+// TestCommandsHideScriptEnv: the commands API shows the names of a
+// script run's environment variables, never their values.
+func TestCommandsHideScriptEnv(t *testing.T) {
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		site := s.NewSite(t)
+		a := s.Agents(t, site.ID, "env", 1, servertest.AgentOptions{})[0]
+		s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs",
+			`{"language":"sh","body":"echo $TOKEN","agent_ids":["`+a.ID+`"],"env":{"TOKEN":"s3cret-value"}}`).Want(t, http.StatusCreated)
+		cmd := a.Command(t)
+		if run, err := protocol.DecodeScriptRun(cmd.Args); err != nil || run.Env["TOKEN"] != "s3cret-value" {
+			t.Fatalf("the agent got %+v (%v), want the value", run.Env, err)
+		}
+		for _, path := range []string{"/api/v1/agents/" + a.ID + "/commands", "/api/v1/commands/" + cmd.CommandID} {
+			body := string(s.As(t, store.RoleReadonly, "GET", path, "").Want(t, http.StatusOK).Body)
+			if strings.Contains(body, "s3cret-value") || !strings.Contains(body, "TOKEN") || !strings.Contains(body, "[hidden]") {
+				t.Errorf("GET %s shows %s, want the name with its value hidden", path, body)
+			}
 		}
 	})
 }

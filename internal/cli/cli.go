@@ -20,6 +20,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/auth"
+	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/server"
 	"github.com/steward-rmm/steward/internal/store"
@@ -220,6 +221,7 @@ func serve(ctx context.Context, args []string, env Env, stdio IO) error {
 	fs.DurationVar(&cfg.RolloutEvery, "rollout-every", envDuration(env, "STEWARD_ROLLOUT_EVERY", 30*time.Second), "how often the automatic update rollout offers the next batch; jobs are checked once per --heartbeat, so less acts as that (env STEWARD_ROLLOUT_EVERY)")
 	fs.IntVar(&cfg.RolloutBatch, "rollout-batch", envInt(env, "STEWARD_ROLLOUT_BATCH", updates.RolloutBatch), "agents offered a release per rollout run (env STEWARD_ROLLOUT_BATCH)")
 	fs.DurationVar(&cfg.RolloutSpread, "rollout-spread", envDuration(env, "STEWARD_ROLLOUT_SPREAD", updates.RolloutSpread), "agents of one batch spread their downloads over this long (env STEWARD_ROLLOUT_SPREAD)")
+	fs.IntVar(&cfg.ConfirmAbove, "confirm-above", envInt(env, "STEWARD_CONFIRM_ABOVE", jobs.DefaultConfirmAbove), "a script job or bulk action on more than this many agents asks for confirmation of the count; 0 never asks (env STEWARD_CONFIRM_ABOVE)")
 	fs.StringVar(&logLevel, "log-level", envOr(env, "STEWARD_LOG_LEVEL", "info"), "`LEVEL`: debug, info, warn or error (env STEWARD_LOG_LEVEL)")
 	fs.BoolVar(&logJSON, "log-json", env("STEWARD_LOG_JSON") == "true", "log JSON lines instead of text (env STEWARD_LOG_JSON)")
 	fs.Usage = groupedUsage(fs, "steward serve [flags]",
@@ -263,7 +265,7 @@ var serveFlagGroups = []flagGroup{
 	{"Where the server listens and how it is reached", []string{"listen", "public-url", "trust-proxy"}},
 	{"Storage", []string{"data-dir", "database-url", "agent-dir"}},
 	{"Several replicas", []string{"nats-url"}},
-	{"Agents", []string{"heartbeat", "release-key"}},
+	{"Agents", []string{"heartbeat", "release-key", "confirm-above"}},
 	{"Agent updates", []string{"rollout-every", "rollout-batch", "rollout-spread"}},
 	{"Logs and debugging", []string{"log-level", "log-json", "debug-listen"}},
 }

@@ -305,8 +305,8 @@ func TestServeHelp(t *testing.T) {
 	if strings.Contains(r.stderr, "Other:") {
 		t.Errorf("serve -h has ungrouped flags:\n%s", r.stderr)
 	}
-	if n := strings.Count(r.stderr, "\n  --"); n != 15 {
-		t.Errorf("serve -h lists %d flags, want 15:\n%s", n, r.stderr)
+	if n := strings.Count(r.stderr, "\n  --"); n != 16 {
+		t.Errorf("serve -h lists %d flags, want 16:\n%s", n, r.stderr)
 	}
 }
 

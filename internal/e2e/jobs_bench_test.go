@@ -82,7 +82,7 @@ func benchJobs(t *testing.T, n int) {
 		Agents int
 	}
 	api.mustDo("POST", "/api/v1/jobs", map[string]any{"site_id": site.ID, "language": "sh", "body": "echo \"$@\"",
-		"args": []string{"hello", "from", "the", "benchmark"}}, &res, 201)
+		"args": []string{"hello", "from", "the", "benchmark"}, "confirm": n}, &res, 201)
 	created := time.Since(start)
 	if res.Agents != n {
 		t.Fatalf("job for %d agents, want %d", res.Agents, n)

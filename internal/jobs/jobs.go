@@ -56,11 +56,15 @@ type Service struct {
 	log    *slog.Logger
 	starts *groupcommit.Group[store.RunStart]
 	output *groupcommit.Group[store.OutputPiece]
+	inline *groupcommit.Group[inlineRun]
+	// confirmAbove: a job for more agents needs Request.Confirm; 0 never
+	// asks.
+	confirmAbove int
 }
 
 // New returns a Service.
 func New(db *store.DB, cmds *command.Service, b bus.Bus, log *slog.Logger) *Service {
-	s := &Service{db: db, cmds: cmds, bus: b, log: log}
+	s := &Service{db: db, cmds: cmds, bus: b, log: log, confirmAbove: DefaultConfirmAbove}
 	s.starts = groupcommit.New(func(ctx context.Context, batch []store.RunStart) []error {
 		jobs, err := s.db.MarkRunsStarted(ctx, batch)
 		s.changed(ctx, jobs)
@@ -74,6 +78,7 @@ func New(db *store.DB, cmds *command.Service, b bus.Bus, log *slog.Logger) *Serv
 		s.changed(ctx, jobs)
 		return repeat(err, len(batch))
 	})
+	s.inline = groupcommit.New(s.writeInline)
 	return s
 }
 
@@ -87,6 +92,13 @@ func repeat(err error, n int) []error {
 	}
 	return out
 }
+
+// SetConfirmAbove sets how many agents a job may run on before the caller
+// must confirm the count (Request.Confirm); 0 never asks.
+func (s *Service) SetConfirmAbove(n int) { s.confirmAbove = n }
+
+// ConfirmAbove is the confirmation threshold.
+func (s *Service) ConfirmAbove() int { return s.confirmAbove }
 
 // changed tells the live views that jobs changed.
 func (s *Service) changed(ctx context.Context, jobIDs []string) {
@@ -125,9 +137,18 @@ type Request struct {
 	Timeout   time.Duration     `json:"-"`
 	ExpiresIn time.Duration     `json:"-"`
 	RunAs     string            `json:"run_as"`
-	// MaxOutput caps each stream of each run (0: the default, 1 MiB).
+	// MaxOutput caps each stream of each run (0: each agent's policy,
+	// scripts.max_output, 1 MiB by default).
 	MaxOutput int64 `json:"max_output"`
+	// Confirm is the number of agents the caller confirmed the job runs
+	// on; a job for more than the service's confirmation threshold runs
+	// only when it is exactly that number.
+	Confirm int `json:"confirm"`
 }
+
+// DefaultConfirmAbove is how many agents a job may run on without the
+// caller confirming the count.
+const DefaultConfirmAbove = 25
 
 // Created is a new job and the agents of the selection it left out.
 type Created struct {
@@ -221,12 +242,16 @@ func (s *Service) Run(ctx context.Context, p access.Principal, req Request) (Cre
 	if len(prepared) == 0 {
 		return Created{}, input.Errorf("target", "no selected agent can run it (%v)", out.Skipped)
 	}
+	if s.confirmAbove > 0 && len(prepared) > s.confirmAbove && req.Confirm != len(prepared) {
+		return Created{}, &ConfirmError{Agents: len(prepared), Above: s.confirmAbove}
+	}
 	for k := range run.Env {
 		job.EnvNames = append(job.EnvNames, k)
 	}
 	slices.Sort(job.EnvNames)
 	job.Language, job.SHA256, job.Args, job.Timeout, job.RunAs = run.Language, run.SHA256, run.Args, time.Duration(run.Timeout), run.RunAs
-	job.MaxOutput, job.StartBy, job.Target, job.CreatedBy, job.CreatedAt = run.OutputCap(), run.StartBy, target, p.ActorName(), now
+	// 0: each agent caps by its policy's scripts.max_output.
+	job.MaxOutput, job.StartBy, job.Target, job.CreatedBy, job.CreatedAt = run.MaxOutput, run.StartBy, target, p.ActorName(), now
 	_, err = s.cmds.CreatePrepared(ctx, p, access.RunScripts, protocol.CommandScript, job.Name+" on "+target,
 		expires+time.Duration(run.Timeout)+resultGrace, prepared,
 		func(tx *store.Tx, b store.CommandBatch, cmds []store.Command) error {
@@ -392,4 +417,18 @@ func (s *Service) Remediate(ctx context.Context, a store.Alert, scriptID string)
 		return "", err
 	}
 	return created.Job.ID, nil
+}
+
+// ConfirmError refuses a job for more agents than the confirmation
+// threshold whose count the caller did not confirm: it runs when asked
+// again with Request.Confirm set to Agents.
+type ConfirmError struct {
+	Agents, Above int
+}
+
+func (e *ConfirmError) Error() string { return e.Unwrap().Error() }
+
+// Unwrap makes it an input error of the field confirm.
+func (e *ConfirmError) Unwrap() error {
+	return input.Errorf("confirm", "this job runs on %d agents, more than %d: send it again with confirm set to %d", e.Agents, e.Above, e.Agents)
 }

@@ -189,8 +189,9 @@ func scheduledJob(sc store.Script, entry policy.ScheduledScript, occurrence, by 
 	if len(entry.Args) > 0 {
 		args = entry.Args
 	}
-	run := protocol.ScriptRun{}
+	// MaxOutput 0: each agent caps the output by its policy's
+	// scripts.max_output, as for a job started without a cap.
 	return store.Job{ID: store.NewID(), ScriptID: sc.ID, ScriptVersion: sc.Version, Name: sc.Name, Language: sc.Language, Body: sc.Body,
 		SHA256: protocol.ScriptSHA256(sc.Body), Args: args, EnvNames: slices.Sorted(maps.Keys(sc.Env)), Timeout: sc.Timeout, RunAs: sc.RunAs,
-		MaxOutput: run.OutputCap(), StartBy: startBy, Target: "schedule " + entry.Name + " at " + occurrence, CreatedBy: by, CreatedAt: now}
+		StartBy: startBy, Target: "schedule " + entry.Name + " at " + occurrence, CreatedBy: by, CreatedAt: now}
 }

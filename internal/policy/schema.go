@@ -266,6 +266,11 @@ func buildSchema() *schema {
 	add("inventory.interval", KindDuration, day,
 		"How often the agent reports hardware and software inventory.", durationRange(time.Hour, 30*day))
 
+	// The agent caps a run's streams by it unless the job sets its own.
+	add("scripts.max_output", KindInt, int64(mib),
+		"Bytes of each output stream (stdout, stderr) the agent keeps per script run, unless the job sets its own; the rest is dropped and the stream marked truncated.",
+		intRange(4*kib, 16*mib))
+
 	addMachineFields(add)
 	addScriptFields(add)
 	addUpdateFields(add, func() { specs[len(specs)-1].ServerOnly = true })

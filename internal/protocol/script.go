@@ -149,7 +149,14 @@ type ScriptStream struct {
 	Bytes int64 `json:"bytes"`
 	// Truncated says the script wrote more than the cap.
 	Truncated bool `json:"truncated,omitempty"`
+	// Data is the whole kept stream (Bytes bytes) of a result sent
+	// Inline.
+	Data []byte `json:"data,omitempty"`
 }
+
+// MaxInlineOutput bounds ScriptStream.Data: both streams, base64-encoded,
+// fit one result message with room for the rest.
+const MaxInlineOutput = 8 << 10
 
 // ScriptResult is the output of a CommandScript result. A run that could
 // not start (no such interpreter, nobody logged in to run as) is a result
@@ -164,6 +171,11 @@ type ScriptResult struct {
 	// Error says more about a run that did not succeed (the timeout that
 	// passed, the signal that killed it).
 	Error string `json:"error,omitempty"`
+	// Inline says the agent sent no start and no output messages for the
+	// run: its output is in the streams' Data. A run that ends within
+	// moments with little output sends only its result, one message and
+	// one write on the server instead of three.
+	Inline bool `json:"inline,omitempty"`
 }
 
 // ScriptSHA256 is the hash a ScriptRun carries for body.
@@ -384,6 +396,12 @@ func DecodeScriptResult(data json.RawMessage) (ScriptResult, error) {
 	for _, s := range []ScriptStream{r.Stdout, r.Stderr} {
 		if s.Bytes < 0 || s.Bytes > MaxScriptOutput {
 			return ScriptResult{}, fmt.Errorf("decode script result: stream bytes must be between 0 and %d", MaxScriptOutput)
+		}
+		switch {
+		case r.Inline && (s.Bytes > MaxInlineOutput || int64(len(s.Data)) != s.Bytes):
+			return ScriptResult{}, fmt.Errorf("decode script result: inline data must be the whole stream (bytes) and at most %d bytes", MaxInlineOutput)
+		case !r.Inline && len(s.Data) > 0:
+			return ScriptResult{}, errors.New("decode script result: data without inline")
 		}
 	}
 	if err := checkLongText("error", r.Error, maxScriptError, true); err != nil {

@@ -117,11 +117,19 @@ func TestScriptMessages(t *testing.T) {
 		{Status: ScriptSucceeded, StartedAt: now, FinishedAt: now, Error: "\x1b[31m"},
 		{Status: ScriptExpired, StartedAt: now, FinishedAt: now},
 		{Status: ScriptExpired, FinishedAt: now, Stdout: ScriptStream{Bytes: 1}},
+		{Status: ScriptSucceeded, StartedAt: now, FinishedAt: now, Inline: true, Stdout: ScriptStream{Bytes: 4, Data: []byte("abc")}},
+		{Status: ScriptSucceeded, StartedAt: now, FinishedAt: now, Inline: true, Stdout: ScriptStream{Bytes: MaxInlineOutput + 1, Data: make([]byte, MaxInlineOutput+1)}},
+		{Status: ScriptSucceeded, StartedAt: now, FinishedAt: now, Stdout: ScriptStream{Bytes: 3, Data: []byte("abc")}},
 	} {
 		b, _ := json.Marshal(bad)
 		if _, err := DecodeScriptResult(b); err == nil {
 			t.Errorf("accepted %s", b)
 		}
+	}
+	inline, _ := json.Marshal(ScriptResult{Status: ScriptSucceeded, StartedAt: now, FinishedAt: now, Inline: true,
+		Stdout: ScriptStream{Bytes: 3, Data: []byte("hi\n")}})
+	if r, err := DecodeScriptResult(inline); err != nil || !r.Inline || string(r.Stdout.Data) != "hi\n" {
+		t.Errorf("inline output: %+v, %v", r, err)
 	}
 	exp, _ := json.Marshal(ScriptResult{Status: ScriptExpired, FinishedAt: now, Error: "not started before its expiry"})
 	if _, err := DecodeScriptResult(exp); err != nil {
@@ -177,6 +185,7 @@ func FuzzDecodeScriptOutput(f *testing.F) {
 
 func FuzzDecodeScriptResult(f *testing.F) {
 	f.Add([]byte(`{"status":"succeeded","exit_code":0,"started_at":"2026-01-01T00:00:00Z","finished_at":"2026-01-01T00:00:01Z","stdout":{"bytes":3},"stderr":{"bytes":0}}`))
+	f.Add([]byte(`{"status":"succeeded","exit_code":0,"started_at":"2026-01-01T00:00:00Z","finished_at":"2026-01-01T00:00:01Z","stdout":{"bytes":3,"data":"aGkK"},"stderr":{"bytes":0},"inline":true}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeScriptResult(data)
 		if err != nil {
@@ -184,6 +193,11 @@ func FuzzDecodeScriptResult(f *testing.F) {
 		}
 		if r.Status != ScriptExpired && (r.StartedAt.IsZero() || r.FinishedAt.Before(r.StartedAt)) || r.Stdout.Bytes < 0 || r.Stderr.Bytes > MaxScriptOutput {
 			t.Fatalf("accepted %+v", r)
+		}
+		for _, s := range []ScriptStream{r.Stdout, r.Stderr} {
+			if r.Inline && (int64(len(s.Data)) != s.Bytes || len(s.Data) > MaxInlineOutput) || !r.Inline && len(s.Data) > 0 {
+				t.Fatalf("accepted inline data of %d bytes for a stream of %d", len(s.Data), s.Bytes)
+			}
 		}
 	})
 }

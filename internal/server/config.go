@@ -39,6 +39,9 @@ type Config struct {
 	RolloutEvery  time.Duration
 	RolloutBatch  int
 	RolloutSpread time.Duration
+	// ConfirmAbove is how many agents a script job may run on before the
+	// caller must confirm the count; 0 never asks.
+	ConfirmAbove int
 }
 
 // Validate checks the configuration and fills derived defaults, naming
@@ -90,6 +93,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--rollout-batch %d: must be between 1 and 100000 (or 0 for the default)", c.RolloutBatch)
 	case c.RolloutSpread < 0 || c.RolloutSpread > 24*time.Hour:
 		return fmt.Errorf("--rollout-spread %s: must be between 0 and 24h", c.RolloutSpread)
+	case c.ConfirmAbove < 0 || c.ConfirmAbove > 100_000:
+		return fmt.Errorf("--confirm-above %d: must be between 0 (never ask) and 100000", c.ConfirmAbove)
 	}
 	if c.Heartbeat == 0 {
 		c.Heartbeat = 30 * time.Second

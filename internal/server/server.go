@@ -154,7 +154,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.cmds = command.New(db, s.hub, events, s.replicaID, log)
 	// Commands lost on the bus are offered again within a few heartbeats.
 	s.cmds.SetRedeliverEvery(min(cfg.Heartbeat, command.DefaultRedeliverEvery))
-	s.hub.SetCommandHandler(s.cmds)
 	policies := effective.NewPolicies(db)
 	s.policies = push.New(policies, s.hub, events, log)
 	s.hub.SetPolicyHandler(s.policies)
@@ -168,8 +167,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	upd.SetRollout(cfg.RolloutBatch, cfg.RolloutSpread)
 	s.hub.SetUpdateHandler(upd)
 	scripts := jobs.New(db, s.cmds, events, log)
+	scripts.SetConfirmAbove(cfg.ConfirmAbove)
 	s.hub.SetScriptHandler(scripts)
 	s.hub.SetScheduleHandler(jobs.NewSchedules(scripts, policies, log))
+	// Agents' answers pass through the jobs service, which stores the
+	// output a quick script run carries in its result.
+	s.hub.SetCommandHandler(scripts)
 	alerts.SetRemediator(scripts)
 	authn := access.NewAuthenticator(db, log, cfg.TrustProxy)
 	svc := manage.New(db)

@@ -52,6 +52,9 @@ type Options struct {
 	ReleaseKeys []string
 	// MaxDownloads bounds concurrent release downloads; 0 is the default.
 	MaxDownloads int
+	// ConfirmAbove is the number of agents past which a job needs its
+	// count confirmed; 0 never asks.
+	ConfirmAbove int
 }
 
 // Server is a real server running in-process until the test ends.
@@ -130,7 +133,7 @@ func Start(t testing.TB, opts Options) *Server {
 	srv, err := server.New(ctx, server.Config{
 		Listen: "127.0.0.1:0", DataDir: opts.DataDir, DatabaseURL: opts.DatabaseURL, NATSURL: opts.NATSURL,
 		AgentDir: opts.AgentDir, PublicURL: opts.PublicURL, Heartbeat: opts.Heartbeat, TrustProxy: opts.TrustProxy, Version: "test",
-		ReleaseKeys: opts.ReleaseKeys, MaxDownloads: opts.MaxDownloads,
+		ReleaseKeys: opts.ReleaseKeys, MaxDownloads: opts.MaxDownloads, ConfirmAbove: opts.ConfirmAbove,
 	}, log)
 	if err != nil {
 		t.Fatalf("server.New: %v\nlog:\n%s", err, logs)

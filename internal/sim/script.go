@@ -10,9 +10,10 @@ import (
 )
 
 // runScript "runs" a script as a real agent reports one, without running
-// anything: it says the run started, writes its arguments, one per line,
-// as the run's output, and answers a succeeded result. A run that is not
-// valid is answered with an error, as the agent does.
+// anything: its output is its arguments, one per line, and it succeeds.
+// As the agent does for a run that ends at once, output that fits goes
+// inline in the result; more is streamed after a start message. A run
+// that is not valid is answered with an error, as the agent does.
 func (s *Sim) runScript(sess *session, cmd protocol.Command) (protocol.Result, error) {
 	run, err := protocol.DecodeScriptRun(cmd.Args)
 	if err != nil {
@@ -24,9 +25,6 @@ func (s *Sim) runScript(sess *session, cmd protocol.Command) (protocol.Result, e
 			Error: "not started before " + run.StartBy.Format(time.RFC3339)})
 		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: out}, nil
 	}
-	if err := s.write(sess, protocol.TypeScriptStarted, sess.seq.Add(1), protocol.ScriptStarted{CommandID: cmd.CommandID, StartedAt: start}); err != nil {
-		return protocol.Result{}, fmt.Errorf("send script start: %w", err)
-	}
 	text := strings.Join(run.Args, "\n")
 	if len(run.Args) > 0 {
 		text += "\n"
@@ -34,6 +32,17 @@ func (s *Sim) runScript(sess *session, cmd protocol.Command) (protocol.Result, e
 	out := []byte(text)
 	if cap := run.OutputCap(); int64(len(out)) > cap {
 		out = out[:cap]
+	}
+	stdout := protocol.ScriptStream{Bytes: int64(len(out)), Truncated: len(out) < len(text)}
+	if len(out) <= protocol.MaxInlineOutput {
+		s.c.scripts.Add(1)
+		stdout.Data = out
+		res, _ := json.Marshal(protocol.ScriptResult{Status: protocol.ScriptSucceeded, StartedAt: start, FinishedAt: time.Now().UTC(),
+			Stdout: stdout, Inline: true})
+		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: res}, nil
+	}
+	if err := s.write(sess, protocol.TypeScriptStarted, sess.seq.Add(1), protocol.ScriptStarted{CommandID: cmd.CommandID, StartedAt: start}); err != nil {
+		return protocol.Result{}, fmt.Errorf("send script start: %w", err)
 	}
 	for pos := 0; pos < len(out); pos += protocol.MaxScriptChunk {
 		piece := out[pos:min(pos+protocol.MaxScriptChunk, len(out))]
@@ -44,6 +53,6 @@ func (s *Sim) runScript(sess *session, cmd protocol.Command) (protocol.Result, e
 	}
 	s.c.scripts.Add(1)
 	res, _ := json.Marshal(protocol.ScriptResult{Status: protocol.ScriptSucceeded, StartedAt: start, FinishedAt: time.Now().UTC(),
-		Stdout: protocol.ScriptStream{Bytes: int64(len(out)), Truncated: len(out) < len(text)}})
+		Stdout: stdout})
 	return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK, Output: res}, nil
 }

@@ -148,8 +148,11 @@ func (db *DB) MarkCommandsSent(ctx context.Context, ids []string, at time.Time) 
 			args = append(args, id)
 			ph[i] = fmt.Sprintf("$%d", i+2)
 		}
+		// state || '': without statistics SQLite would walk every open
+		// command through commands_open for each chunk instead of looking
+		// up the chunk's IDs.
 		_, err := db.sql.ExecContext(ctx, `UPDATE commands SET state = 'sent', sent_at = $1
-			WHERE state = 'queued' AND id IN (`+strings.Join(ph, ", ")+`)`, args...)
+			WHERE id IN (`+strings.Join(ph, ", ")+`) AND state || '' = 'queued'`, args...)
 		if err != nil {
 			return fmt.Errorf("mark commands sent: %w", err)
 		}
@@ -299,8 +302,10 @@ func (db *DB) OpenCommandsFor(ctx context.Context, agentIDs []string) (map[strin
 			args = append(args, id)
 			ph[i] = fmt.Sprintf("$%d", i+2)
 		}
+		// state || '' keeps SQLite on commands_agent, not walking every
+		// open command for each chunk of agents.
 		rows, err := db.sql.QueryContext(ctx, `SELECT `+commandColumns+` FROM commands
-			WHERE state IN ('queued', 'sent') AND expires_at > $1 AND agent_id IN (`+strings.Join(ph, ", ")+`)
+			WHERE agent_id IN (`+strings.Join(ph, ", ")+`) AND state || '' IN ('queued', 'sent') AND expires_at > $1
 			ORDER BY created_at, id`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("load open commands: %w", err)

@@ -46,7 +46,7 @@ func (sqliteDialect) lockUsers(context.Context, querier) error { return nil }
 
 // SQLite looks $N parameters up linearly, so a statement's cost grows with
 // the square of its parameters: short statements are faster per row.
-func (sqliteDialect) rowsPerStatement() int { return 100 }
+func (sqliteDialect) rowsPerStatement() int { return 32 }
 
 // lockKey: BEGIN IMMEDIATE already serialises every writing transaction.
 func (sqliteDialect) lockKey(context.Context, querier, string) error { return nil }

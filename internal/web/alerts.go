@@ -8,8 +8,10 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/jobs"
 	"github.com/steward-rmm/steward/internal/policy"
 	"github.com/steward-rmm/steward/internal/store"
 )
@@ -126,6 +128,50 @@ type alertsView struct {
 	// Scope names the site or agent the list is narrowed to, which the
 	// filter form keeps in hidden fields; empty when not narrowed.
 	Scope string
+	// Remediations are the remediation runs of the listed alerts that
+	// started one, by alert ID.
+	Remediations map[string]remediationRun
+}
+
+// remediationRun is the run of an alert's remediation script.
+type remediationRun struct {
+	JobID, AgentID, Status string
+}
+
+// Remediation returns the alert's remediation run, if it started one.
+func (v alertsView) Remediation(alertID string) *remediationRun {
+	if r, ok := v.Remediations[alertID]; ok {
+		return &r
+	}
+	return nil
+}
+
+// remediations reads the runs the alerts' rules started: a page of alerts
+// holds few, so one read each.
+func (h *Handler) remediations(ctx context.Context, alerts []store.Alert) (map[string]remediationRun, error) {
+	out := map[string]remediationRun{}
+	now := time.Now()
+	for _, a := range alerts {
+		if a.RemediationJobID == "" {
+			continue
+		}
+		job, err := h.cfg.DB.GetJob(ctx, a.RemediationJobID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted with its script's history
+		}
+		if err != nil {
+			return nil, err
+		}
+		run, err := h.cfg.DB.JobRunOf(ctx, job.ID, a.AgentID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[a.ID] = remediationRun{JobID: job.ID, AgentID: a.AgentID, Status: jobs.View(run, job, now).Status}
+	}
+	return out, nil
 }
 
 // States lists the state filter's choices.
@@ -169,6 +215,9 @@ func (h *Handler) alertsPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 		Query: q, Alerts: alerts, Clients: clients, AckURL: withQuery("/alerts/acknowledge", q), ResolveAllURL: withQuery("/alerts/resolve", q),
 		Pager:    newPager("/alerts", q.values(), q.Page, len(alerts), total),
 		Filtered: len(q.values()) > 0,
+	}
+	if av.Remediations, err = h.remediations(ctx, alerts); err != nil {
+		return err
 	}
 	if q.Client != "" {
 		if av.Sites, _, err = h.cfg.DB.ListSites(ctx, q.Client, store.Page{Limit: maxFilterChoices}); err != nil {

@@ -33,6 +33,13 @@ var expiryChoices = []choice{
 	{"1h", "1 hour"}, {"4h", "4 hours"}, {"24h", "24 hours"}, {"72h", "3 days"}, {"168h", "7 days"},
 }
 
+// outputCaps are the per-stream output caps a run form offers; "" is the
+// default (1 MiB).
+var outputCaps = []choice{
+	{"", "1 MiB per stream (default)"}, {"65536", "64 KiB per stream"}, {"262144", "256 KiB per stream"},
+	{"4194304", "4 MiB per stream"}, {"16777216", "16 MiB per stream"},
+}
+
 // choice is an option of a select.
 type choice struct{ Value, Label string }
 
@@ -44,8 +51,10 @@ type runOptions struct {
 	Scripts []store.Script
 	// ScriptID is the chosen library script; "" is an ad-hoc command.
 	ScriptID, Language, Body, Args, Timeout, Expires, RunAs string
+	Env, MaxOutput                                          string
+	NoArgs                                                  bool
 	Languages                                               []string
-	Expiries                                                []choice
+	Expiries, OutputCaps                                    []choice
 }
 
 // runOptions loads the choices of a run form; nil when this server runs
@@ -59,7 +68,7 @@ func (h *Handler) runOptions(ctx context.Context, p access.Principal, prefix str
 		return nil, err
 	}
 	return &runOptions{Prefix: prefix, Scripts: scripts, Language: protocol.LangBash, Expires: "24h",
-		Languages: protocol.Languages, Expiries: expiryChoices}, nil
+		Languages: protocol.Languages, Expiries: expiryChoices, OutputCaps: outputCaps}, nil
 }
 
 // ScriptLabel names a script in the select, with its default arguments.
@@ -80,12 +89,48 @@ func (runOptions) ScriptLabel(s store.Script) string {
 func postedRun(form url.Values) (jobs.Request, runOptions, error) {
 	o := runOptions{ScriptID: strings.TrimSpace(form.Get("script_id")), Language: form.Get("language"),
 		Body: form.Get("body"), Args: form.Get("args"), Timeout: strings.TrimSpace(form.Get("timeout")),
-		Expires: form.Get("expires_in"), RunAs: form.Get("run_as")}
+		Expires: form.Get("expires_in"), RunAs: form.Get("run_as"), Env: form.Get("env"),
+		MaxOutput: form.Get("max_output"), NoArgs: form.Get("no_args") == "1"}
 	req := jobs.Request{ScriptID: o.ScriptID, RunAs: o.RunAs}
+	if c := form.Get("confirm"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 {
+			return req, o, input.Errorf("confirm", "must be a number of agents")
+		}
+		req.Confirm = n
+	}
 	if o.ScriptID == "" {
 		req.Language, req.Body = o.Language, strings.ReplaceAll(o.Body, "\r\n", "\n")
 	}
-	if a := strings.ReplaceAll(o.Args, "\r\n", "\n"); strings.TrimSpace(a) != "" {
+	if o.NoArgs && strings.TrimSpace(o.Args) != "" {
+		return req, o, input.Errorf("args", "give arguments or tick \"run without arguments\", not both")
+	}
+	for i, line := range strings.Split(strings.ReplaceAll(o.Env, "\r\n", "\n"), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		if !ok || !protocol.ValidEnvName(name) {
+			return req, o, input.Errorf("env", "line %d: want NAME=value, the name letters, digits and _ not starting with a digit", i+1)
+		}
+		if req.Env == nil {
+			req.Env = map[string]string{}
+		}
+		if _, dup := req.Env[name]; dup {
+			return req, o, input.Errorf("env", "line %d: %s is set twice", i+1, name)
+		}
+		req.Env[name] = value
+	}
+	if o.MaxOutput != "" {
+		n, err := strconv.ParseInt(o.MaxOutput, 10, 64)
+		if err != nil || n <= 0 || n > protocol.MaxScriptOutput {
+			return req, o, input.Errorf("max_output", "must be a number of bytes up to %d", protocol.MaxScriptOutput)
+		}
+		req.MaxOutput = n
+	}
+	if o.NoArgs {
+		req.Args = &[]string{}
+	} else if a := strings.ReplaceAll(o.Args, "\r\n", "\n"); strings.TrimSpace(a) != "" {
 		// One argument per line, as typed: spaces and quotes are part of it.
 		args := strings.Split(strings.TrimSuffix(a, "\n"), "\n")
 		req.Args = &args
@@ -123,6 +168,9 @@ type runFormView struct {
 	Error   string
 	Field   string
 	Back    string
+	// Confirm is the number of agents to confirm, when the job runs on
+	// more than the threshold; ConfirmAbove is the threshold.
+	Confirm, ConfirmAbove int
 }
 
 // selectionFields are the form fields that name a bulk action's agents.
@@ -217,9 +265,15 @@ func (h *Handler) runJob(w http.ResponseWriter, r *http.Request, p access.Princi
 		if oerr != nil {
 			return oerr
 		}
-		posted.Prefix, posted.Scripts, posted.Languages, posted.Expiries = opts.Prefix, opts.Scripts, opts.Languages, opts.Expiries
+		posted.Prefix, posted.Scripts, posted.Languages, posted.Expiries, posted.OutputCaps = opts.Prefix, opts.Scripts, opts.Languages, opts.Expiries, opts.OutputCaps
 		fv := runFormView{Opts: &posted, What: sel.What, Error: pr.Message, Field: pr.Field, Back: postedBack(r),
 			Target: r.PostForm.Get("target")}
+		var confirm *jobs.ConfirmError
+		if errors.As(err, &confirm) {
+			// Not an error: the count is asked for before anything runs.
+			fv.Error, fv.Field, fv.Confirm, fv.ConfirmAbove = "", "", confirm.Agents, confirm.Above
+			pr.Status = http.StatusOK
+		}
 		if fv.Target == "" {
 			for _, k := range selectionFields {
 				for _, v := range r.PostForm[k] {

@@ -62,7 +62,8 @@ func TestJobPages(t *testing.T) {
 			}
 			return b.post("/jobs", form)
 		}
-		adhoc := url.Values{"language": {"bash"}, "body": {"echo \"$1\""}, "args": {"two words\r\n'quoted'; rm -rf /\r\nünïcode"}, "expires_in": {"1h"}}
+		adhoc := url.Values{"language": {"bash"}, "body": {"echo \"$1\""}, "args": {"two words\r\n'quoted'; rm -rf /\r\nünïcode"}, "expires_in": {"1h"},
+			"env": {"GREETING=hi = there\r\n\r\nEMPTY="}, "max_output": {"65536"}}
 
 		// Who may run: readonly sees no form and is refused; CSRF is checked.
 		wantStatus(t, "readonly run", run(ro, url.Values{"language": {"bash"}, "body": {"true"}}), http.StatusForbidden)
@@ -81,6 +82,11 @@ func TestJobPages(t *testing.T) {
 			{"bad timeout", url.Values{"language": {"bash"}, "body": {"true"}, "timeout": {"soon"}}, "Timeout must be a duration"},
 			{"cmd on linux", url.Values{"language": {"cmd"}, "body": {"dir"}}, "no selected agent can run it"},
 			{"unknown script", url.Values{"script_id": {"nope"}}, "no script nope"},
+			{"args and no args", url.Values{"language": {"bash"}, "body": {"true"}, "args": {"x"}, "no_args": {"1"}}, "not both"},
+			{"env without =", url.Values{"language": {"bash"}, "body": {"true"}, "env": {"A=1\nGREETING"}}, "line 2: want NAME=value"},
+			{"env bad name", url.Values{"language": {"bash"}, "body": {"true"}, "env": {"1A=x"}}, "line 1: want NAME=value"},
+			{"env twice", url.Values{"language": {"bash"}, "body": {"true"}, "env": {"A=1\nA=2"}}, "A is set twice"},
+			{"output cap", url.Values{"language": {"bash"}, "body": {"true"}, "max_output": {"99999999999"}}, "must be a number of bytes"},
 		} {
 			res := run(tech, bad.form)
 			wantStatus(t, bad.name, res, http.StatusBadRequest)
@@ -100,6 +106,9 @@ func TestJobPages(t *testing.T) {
 		c1, sr := scriptCommand(t, ag1)
 		if want := []string{"two words", "'quoted'; rm -rf /", "ünïcode"}; strings.Join(sr.Args, "|") != strings.Join(want, "|") {
 			t.Errorf("args %q, want %q", sr.Args, want)
+		}
+		if sr.Env["GREETING"] != "hi = there" || sr.Env["EMPTY"] != "" || len(sr.Env) != 2 || sr.MaxOutput != 65536 {
+			t.Errorf("env %q and output cap %d, want the form's", sr.Env, sr.MaxOutput)
 		}
 		c2, _ := scriptCommand(t, ag2)
 
@@ -206,4 +215,34 @@ func TestJobFormTargets(t *testing.T) {
 	page := tech.get(location(res)).body
 	mustContain(t, "script job page", page, `<a href="/scripts/`+sc.ID+`">Disk usage</a>, version 1`, "<li>-h</li><li>--total</li>",
 		"1 the script is for linux", "2m0s")
+	// "Run without arguments" drops the defaults.
+	res = tech.post("/jobs", url.Values{"target": {"site:" + f.site.ID}, "script_id": {sc.ID}, "no_args": {"1"}})
+	wantStatus(t, "run the script without arguments", res, http.StatusSeeOther)
+	page = tech.get(location(res)).body
+	mustContain(t, "script job page without arguments", page, `<a href="/scripts/`+sc.ID+`">Disk usage</a>, version 1`)
+	mustNotContain(t, "script job page without arguments", page, "<li>-h</li>")
+}
+
+// A run on more agents than the threshold comes back asking to confirm
+// the count, and runs once confirmed.
+func TestJobFormConfirm(t *testing.T) {
+	opts := envOptions(t)
+	opts.ConfirmAbove = 1
+	e := newEnv(t, servertest.Start(t, opts))
+	f := e.fixture("Acme", "HQ")
+	e.enroll(f, linuxFacts("alpha"))
+	e.enroll(f, linuxFacts("bravo"))
+	tech := e.signedIn(store.RoleTechnician)
+	form := url.Values{"target": {"site:" + f.site.ID}, "language": {"bash"}, "body": {"uptime"}, "args": {"-p"}}
+	res := tech.post("/jobs", form)
+	wantStatus(t, "unconfirmed run", res, http.StatusOK)
+	mustContain(t, "confirm page", res.body, `id="run-confirm"`, "<strong>2 agents</strong>", `name="confirm" value="2"`,
+		"Run on 2 agents", ">uptime</textarea>", ">-p</textarea>", `value="site:`+f.site.ID+`" selected`)
+	if n := auditCount(t, e, "job.run"); n != 0 {
+		t.Fatalf("%d job.run entries before the confirmation, want 0", n)
+	}
+	form.Set("confirm", "2")
+	res = tech.post("/jobs", form)
+	wantStatus(t, "confirmed run", res, http.StatusSeeOther)
+	mustContain(t, "job page", tech.get(location(res)).body, "0 of 2 done")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/steward-rmm/steward/internal/agent"
+	"github.com/steward-rmm/steward/internal/agent/actions"
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/control"
 	"github.com/steward-rmm/steward/internal/agent/facts"
@@ -41,6 +42,12 @@ before it reaches the server.
 Metrics are collected at the interval the policy sets and kept beside the
 config (metrics-buffer/) until the server has stored them, within the
 policy's buffer bounds, so none are lost while the server is unreachable.
+
+Quick actions (processes, services, the system log, reboot and shutdown)
+run when the server asks; a pending reboot or shutdown is kept beside the
+config (power.json), so that an agent restart keeps it, and shown in the
+tray. STEWARD_AGENT_POWER_LOG=FILE (a test hook) makes the agent append the
+command it would run to FILE instead of rebooting or shutting down.
 
 The hardware, OS and software inventory is uploaded to the server after the
 first connection, every inventory interval of the policy, and when the
@@ -187,6 +194,17 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 			OnConfirmed: func() { restartWatchdogService(ctx, log) },
 		}
 	}
+	// Quick actions; a pending reboot or shutdown outlives the process, and
+	// the tray and the server are told of it.
+	power := actions.NewPower(ctx, actions.PowerOptions{
+		Path: config.PowerPath(*path), Exec: actions.NewExecutor(os.Getenv), Boot: facts.BootTime, Log: log,
+		OnChange: func(p protocol.PowerState) {
+			local.setPower(p)
+			client.CheckFacts()
+		},
+	})
+	local.setPower(power.Pending())
+	opts.Actions = actions.New(log, power)
 	client, err = control.New(opts)
 	if err != nil {
 		config.RemoveState(statePath)
@@ -206,6 +224,15 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 
 	defer serveIPC(ctx, *ipcPath, local, client)()
+
+	// Started once the client exists: OnChange tells it.
+	pctx, stopPower := context.WithCancel(ctx)
+	var powerWG sync.WaitGroup
+	powerWG.Go(func() { power.Run(pctx) })
+	defer func() {
+		stopPower()
+		powerWG.Wait()
+	}()
 
 	if buf != nil {
 		sampler := metrics.NewSampler(policy, metrics.NewCollector(log), buf, log)

@@ -22,6 +22,10 @@ const (
 	// maxLiveBytes bounds the live output waiting for the connection;
 	// past it chunks are dropped (the server asks for them again).
 	maxLiveBytes = 1 << 20
+	// inlineGrace is how long a run's start and output are held back: a
+	// run that ends by then with at most protocol.MaxInlineOutput bytes
+	// of each stream sends only its result, with the output inline.
+	inlineGrace = 250 * time.Millisecond
 )
 
 // Scripts runs script runs (a script.Runner).
@@ -46,6 +50,9 @@ type scriptWorker struct {
 	log     *slog.Logger
 	finish  func(protocol.Result)
 	live    *liveOutbox
+	// policy gives the output cap of runs whose job sets none; nil: the
+	// protocol's default.
+	policy PolicySource
 
 	mu      sync.Mutex
 	waiting []scriptJob
@@ -55,7 +62,7 @@ type scriptWorker struct {
 
 func newScriptWorker(c *Client) *scriptWorker {
 	return &scriptWorker{
-		scripts: c.opts.Scripts, log: c.opts.Log, finish: c.finish, live: c.live,
+		scripts: c.opts.Scripts, log: c.opts.Log, finish: c.finish, live: c.live, policy: c.opts.Policy,
 		running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1),
 	}
 }
@@ -117,17 +124,22 @@ func (w *scriptWorker) exec(ctx context.Context, j scriptJob) protocol.Result {
 		return protocol.Result{CommandID: id, Status: protocol.ResultError,
 			Error: "the command's deadline passed before the script could start; it was not run"}
 	}
+	hold := newHoldback(w.live, inlineGrace)
 	ev := script.Events{
 		Started: func(at time.Time) {
-			w.live.push(protocol.TypeScriptStarted, protocol.ScriptStarted{CommandID: id, StartedAt: at}, 0)
+			hold.push(liveMessage{typ: protocol.TypeScriptStarted, payload: protocol.ScriptStarted{CommandID: id, StartedAt: at}}, "", nil)
 		},
-		Output: func(o protocol.ScriptOutput) { w.live.push(protocol.TypeScriptOutput, o, len(o.Data)) },
+		Output: func(o protocol.ScriptOutput) {
+			hold.push(liveMessage{typ: protocol.TypeScriptOutput, payload: o, size: len(o.Data)}, o.Stream, o.Data)
+		},
 	}
 	res, err := w.scripts.Run(ctx, id, j.run, ev)
 	if err != nil {
+		hold.release()
 		w.log.WarnContext(ctx, "script did not start", "command_id", id, "language", j.run.Language, "err", err)
 		return protocol.Result{CommandID: id, Status: protocol.ResultError, Error: err.Error()}
 	}
+	hold.finish(&res)
 	w.log.InfoContext(ctx, "script ran", "command_id", id, "language", j.run.Language, "status", res.Status,
 		"exit_code", res.ExitCode, "duration", res.FinishedAt.Sub(res.StartedAt))
 	return scriptResult(id, res)
@@ -147,6 +159,9 @@ func (w *scriptWorker) start(cmd protocol.Command) (protocol.Result, bool) {
 	run, err := protocol.DecodeScriptRun(cmd.Args)
 	if err != nil {
 		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError, Error: err.Error()}, false
+	}
+	if run.MaxOutput == 0 && w.policy != nil {
+		run.MaxOutput = policyOutputCap(w.policy.Current().Policy)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -202,6 +217,94 @@ func (w *scriptWorker) output(cmd protocol.Command, send func(typ string, payloa
 		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError, Error: err.Error()}
 	}
 	return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK}
+}
+
+// policyOutputCap reads scripts.max_output from the effective policy: the
+// cap of each stream of a run whose job sets none; 0 (the protocol's
+// default) when the policy has none or a bad one.
+func policyOutputCap(doc json.RawMessage) int64 {
+	var p struct {
+		Scripts struct {
+			MaxOutput int64 `json:"max_output"`
+		} `json:"scripts"`
+	}
+	if json.Unmarshal(doc, &p) != nil || p.Scripts.MaxOutput <= 0 || p.Scripts.MaxOutput > protocol.MaxScriptOutput {
+		return 0
+	}
+	return p.Scripts.MaxOutput
+}
+
+// holdback keeps a run's live messages back for a moment, so that a run
+// that ends within it sends one message (its result, output inline)
+// instead of three; a run that goes on, or writes more than fits inline,
+// has what was held sent live and streams from then on.
+type holdback struct {
+	live  *liveOutbox
+	timer *time.Timer
+
+	mu       sync.Mutex
+	released bool
+	held     []liveMessage
+	data     map[string][]byte // by stream
+}
+
+func newHoldback(live *liveOutbox, grace time.Duration) *holdback {
+	h := &holdback{live: live, data: map[string][]byte{}}
+	h.timer = time.AfterFunc(grace, h.release)
+	return h
+}
+
+// push holds m, or sends it live once released; data is the output m
+// carries of stream ("" for none).
+func (h *holdback) push(m liveMessage, stream string, data []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.released {
+		h.live.push(m.typ, m.payload, m.size)
+		return
+	}
+	h.held = append(h.held, m)
+	if stream != "" {
+		h.data[stream] = append(h.data[stream], data...)
+		if len(h.data[stream]) > protocol.MaxInlineOutput {
+			h.releaseLocked()
+		}
+	}
+}
+
+// release sends what is held live, and later messages straight through.
+func (h *holdback) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.releaseLocked()
+}
+
+func (h *holdback) releaseLocked() {
+	if h.released {
+		return
+	}
+	h.released = true
+	for _, m := range h.held {
+		h.live.push(m.typ, m.payload, m.size)
+	}
+	h.held, h.data = nil, nil
+}
+
+// finish puts the held output in res and marks it inline when nothing
+// was sent live and the held output is all of it; otherwise it sends
+// what is held before the result goes.
+func (h *holdback) finish(res *protocol.ScriptResult) {
+	h.timer.Stop()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out, errOut := h.data[protocol.StreamStdout], h.data[protocol.StreamStderr]
+	if h.released || int64(len(out)) != res.Stdout.Bytes || int64(len(errOut)) != res.Stderr.Bytes {
+		h.releaseLocked()
+		return
+	}
+	h.released = true
+	res.Inline, res.Stdout.Data, res.Stderr.Data = true, out, errOut
+	h.held, h.data = nil, nil
 }
 
 // liveOutbox holds the live messages of script runs (started, output)

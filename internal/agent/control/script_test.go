@@ -130,8 +130,29 @@ func decodeScriptResult(t *testing.T, r protocol.Result) protocol.ScriptResult {
 
 func TestScriptRunStreamsAndResult(t *testing.T) {
 	_, sc := startScriptAgent(t)
-	sendScript(t, sc, "s1", `echo "hello $1"; echo oops >&2; exit 2`, "wörld; it's")
+	// A run that ends at once sends only its result, the output inline.
+	sendScript(t, sc, "quick", `echo "hello $1"; echo oops >&2; exit 3`, "wörld; it's")
+	var quick scriptSeen
+	readScripts(t, sc, &quick, hasResults("quick"))
+	if len(quick.order) != 1 {
+		t.Errorf("a quick run sent %v, want its result alone", quick.order)
+	}
+	res := decodeScriptResult(t, quick.results["quick"])
+	if !res.Inline || string(res.Stdout.Data) != "hello wörld; it's\n" || string(res.Stderr.Data) != "oops\n" || res.ExitCode != 3 {
+		t.Errorf("a quick run's result got %+v, want its output inline and exit code 3", res)
+	}
+
+	// A run that goes on past the hold-back streams its start and output
+	// live, and its result carries only the sizes.
+	gate := filepath.Join(t.TempDir(), "gate")
+	sendScript(t, sc, "s1", `echo "hello $1"; echo oops >&2; while [ ! -e "$2" ]; do sleep 0.01; done; exit 2`, "wörld; it's", gate)
 	var seen scriptSeen
+	readScripts(t, sc, &seen, func(s *scriptSeen) bool {
+		return len(s.output["s1"][protocol.StreamStdout]) > 0 && len(s.output["s1"][protocol.StreamStderr]) > 0
+	})
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	readScripts(t, sc, &seen, hasResults("s1"))
 	if seen.started["s1"] != 1 || seen.order[0] != protocol.TypeScriptStarted {
 		t.Errorf("messages got %v, want script_started first, once", seen.order)
@@ -142,8 +163,8 @@ func TestScriptRunStreamsAndResult(t *testing.T) {
 	if got := string(seen.output["s1"][protocol.StreamStderr]); got != "oops\n" {
 		t.Errorf("stderr got %q", got)
 	}
-	res := decodeScriptResult(t, seen.results["s1"])
-	if res.Status != protocol.ScriptFailed || res.ExitCode != 2 || res.Stdout.Bytes != int64(len("hello wörld; it's\n")) || res.Stderr.Bytes != 5 {
+	res = decodeScriptResult(t, seen.results["s1"])
+	if res.Inline || res.Status != protocol.ScriptFailed || res.ExitCode != 2 || res.Stdout.Bytes != int64(len("hello wörld; it's\n")) || res.Stderr.Bytes != 5 {
 		t.Errorf("script result got %+v, want failed with exit code 2 and the streams' sizes", res)
 	}
 
@@ -305,6 +326,51 @@ func TestScriptKilledWhenAgentStops(t *testing.T) {
 	for _, id := range []string{"s1", "s2"} {
 		if res := decodeScriptResult(t, seen.results[id]); res.Status != protocol.ScriptKilled || !strings.Contains(res.Error, "agent is stopping") {
 			t.Errorf("%s got %+v, want killed as the agent stopped", id, res)
+		}
+	}
+}
+
+// A run whose job sets no output cap takes the policy's
+// scripts.max_output; one that sets its own keeps it.
+func TestScriptOutputCapFromPolicy(t *testing.T) {
+	runner, err := script.New(filepath.Join(t.TempDir(), "scripts"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := newFakeServer(t, nil)
+	a := startAgent(t, fs, func(o *Options) {
+		o.Scripts = runner
+		o.Policy = newFakePolicy(`{"scripts":{"max_output":4096}}`)
+	})
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	a.waitStatus(t, "connected", connectedCount(1))
+	sendScript(t, sc, "policy-cap", `head -c 10000 /dev/zero | tr '\0' x`)
+	body := `head -c 10000 /dev/zero | tr '\0' x`
+	own := protocol.ScriptRun{Language: protocol.LangBash, Body: body, SHA256: protocol.ScriptSHA256(body),
+		Timeout: protocol.Duration(time.Minute), MaxOutput: 6000}
+	sendCommand(t, sc, "own-cap", protocol.CommandScript, own)
+	var seen scriptSeen
+	readScripts(t, sc, &seen, hasResults("policy-cap", "own-cap"))
+	if res := decodeScriptResult(t, seen.results["policy-cap"]); res.Stdout.Bytes != 4096 || !res.Stdout.Truncated {
+		t.Errorf("run without a cap kept %+v, want the policy's 4096 bytes, truncated", res.Stdout)
+	}
+	if res := decodeScriptResult(t, seen.results["own-cap"]); res.Stdout.Bytes != 6000 || !res.Stdout.Truncated {
+		t.Errorf("run with its own cap kept %+v, want 6000 bytes, truncated", res.Stdout)
+	}
+}
+
+func TestPolicyOutputCap(t *testing.T) {
+	for doc, want := range map[string]int64{
+		`{"scripts":{"max_output":65536}}`:    65536,
+		`{}`:                                  0,
+		`{"scripts":{"max_output":-1}}`:       0,
+		`{"scripts":{"max_output":99999999}}`: 0,
+		`{"scripts":{"max_output":"big"}}`:    0,
+		`not json`:                            0,
+	} {
+		if got := policyOutputCap(json.RawMessage(doc)); got != want {
+			t.Errorf("policyOutputCap(%s) = %d, want %d", doc, got, want)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -163,11 +164,11 @@ func TestOutputCapAndRawBytes(t *testing.T) {
 	if err != nil || res.Status != protocol.ScriptSucceeded {
 		t.Fatalf("got %+v, %v; want succeeded", res, err)
 	}
-	if want := (protocol.ScriptStream{Bytes: 1000, Truncated: true}); res.Stdout != want {
+	if want := (protocol.ScriptStream{Bytes: 1000, Truncated: true}); !reflect.DeepEqual(res.Stdout, want) {
 		t.Errorf("stdout got %+v, want %+v", res.Stdout, want)
 	}
 	wantErr := []byte("\xff\xfe\x00a\xc3")
-	if want := (protocol.ScriptStream{Bytes: int64(len(wantErr))}); res.Stderr != want {
+	if want := (protocol.ScriptStream{Bytes: int64(len(wantErr))}); !reflect.DeepEqual(res.Stderr, want) {
 		t.Errorf("stderr got %+v, want %+v", res.Stderr, want)
 	}
 	if got := rec.joined(t, protocol.StreamStdout); string(got) != strings.Repeat("x", 1000) {
