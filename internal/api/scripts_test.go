@@ -195,6 +195,13 @@ func TestJobs(t *testing.T) {
 			v := getJob(t, s, jobID)
 			return runOf(v, agents[0].ID).Status == jobs.RunSucceeded && runOf(v, a1.ID).Status == jobs.RunFailed
 		})
+		// The offline agent's run still waits: the job is not finished.
+		if err := s.RunJob(t.Context(), "job-finish"); err != nil {
+			t.Fatal(err)
+		}
+		if b := string(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=job.finished", "").Want(t, http.StatusOK).Body); strings.Contains(b, jobID) {
+			t.Fatalf("job.finished written while a run waits: %s", b)
+		}
 		if err := s.RunJob(t.Context(), "script-output"); err != nil {
 			t.Fatal(err)
 		}
@@ -259,6 +266,18 @@ func TestJobs(t *testing.T) {
 		json.Unmarshal(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=job.run", "").Want(t, http.StatusOK).Body, &audit)
 		if len(audit.Items) != 1 || audit.Items[0].Detail["sha256"] != protocol.ScriptSHA256(`echo "$@"`) || audit.Items[0].Detail["args"] != string(argv) {
 			t.Errorf("job audit %+v", audit.Items)
+		}
+		// The job's outcome goes to the audit log once, when its last run
+		// ended.
+		for range 2 {
+			if err := s.RunJob(t.Context(), "job-finish"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		json.Unmarshal(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=job.finished", "").Want(t, http.StatusOK).Body, &audit)
+		if len(audit.Items) != 1 || audit.Items[0].TargetID != jobID || audit.Items[0].Detail["succeeded"] != "2" ||
+			audit.Items[0].Detail["failed"] != "1" || audit.Items[0].Detail["agents"] != "3" || audit.Items[0].ActorType != "system" {
+			t.Errorf("job.finished audit %+v, want one entry with 2 succeeded and 1 failed", audit.Items)
 		}
 	})
 }

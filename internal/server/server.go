@@ -265,6 +265,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		{Name: "offline-alerts", Every: 30 * time.Second, Run: alerts.CheckOffline},
 		{Name: "update-rollout", Every: rolloutEvery, Run: upd.Rollout},
 		{Name: "script-output", Every: 5 * time.Second, Run: scripts.SweepOutput},
+		{Name: "job-finish", Every: 5 * time.Second, Run: scripts.FinishJobs},
 		{Name: "inventory-history", Every: time.Hour, Run: inventory.New(db, log).Prune},
 		{Name: "notifications", Every: time.Second, Run: notifier.Deliver},
 		{Name: "session-prune", Every: time.Hour, Run: func(ctx context.Context) error {
