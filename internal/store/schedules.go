@@ -49,7 +49,8 @@ func (t *Tx) ScheduleJob(ctx context.Context, k ScheduleKey, j Job) (job Job, cr
 
 // AddScheduleRun adds c, a command of the job's batch, as its agent's run
 // of job jobID, unless the agent has one already: then it returns that
-// run's command and added false.
+// run's command and added false. Agents in other time zones join an
+// occurrence's job hours apart, so a job recorded finished is reopened.
 func (t *Tx) AddScheduleRun(ctx context.Context, jobID string, c Command) (cmd Command, added bool, err error) {
 	res, err := t.q.ExecContext(ctx, `INSERT INTO schedule_runs (job_id, agent_id, command_id) VALUES ($1, $2, $3)
 		ON CONFLICT DO NOTHING`, jobID, c.AgentID, c.ID)
@@ -77,7 +78,9 @@ func (t *Tx) AddScheduleRun(ctx context.Context, jobID string, c Command) (cmd C
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			[]any{c.ID, jobID, c.AgentID, c.Name, string(c.Args), c.State, c.CreatedBy, ms(c.CreatedAt), ms(c.ExpiresAt)}},
 		{"run", `INSERT INTO job_runs (command_id, job_id, agent_id) VALUES ($1, $2, $3)`, []any{c.ID, jobID, c.AgentID}},
-		{"job", `UPDATE jobs SET agents = agents + 1 WHERE id = $1`, []any{jobID}},
+		// A job recorded finished (its runs so far ended) is open again:
+		// the finish sweep records it once more with this run counted.
+		{"job", `UPDATE jobs SET agents = agents + 1, finished_at = NULL WHERE id = $1`, []any{jobID}},
 		{"batch", `UPDATE command_batches SET agents = agents + 1 WHERE id = $1`, []any{jobID}},
 	} {
 		if _, err := t.q.ExecContext(ctx, st.q, st.args...); err != nil {

@@ -56,5 +56,33 @@ func TestScheduleJobRace(t *testing.T) {
 		if b := mustBatch(t, db, job.ID); b.Agents != n {
 			t.Errorf("batch counts %d agents, want %d", b.Agents, n)
 		}
+
+		// Recorded finished, then joined by an agent hours later: open
+		// again, to be recorded once more.
+		mark := func() bool {
+			var first bool
+			if err := db.WithTx(ctx, func(tx *store.Tx) (err error) {
+				first, err = tx.MarkJobFinished(ctx, job.ID, now)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return first
+		}
+		if !mark() || mark() {
+			t.Fatal("MarkJobFinished: want true once, then false")
+		}
+		late := mustEnroll(t, db, site.ID, protocol.Facts{Hostname: "late", OS: "linux"})
+		err = db.WithTx(ctx, func(tx *store.Tx) error {
+			_, _, err := tx.AddScheduleRun(ctx, job.ID, store.Command{ID: store.NewID(), AgentID: late.ID, Name: protocol.CommandScript,
+				Args: []byte(`{}`), State: store.CommandQueued, CreatedBy: "schedule nightly", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !mark() {
+			t.Error("a finished job joined by another agent is not open again")
+		}
 	})
 }
