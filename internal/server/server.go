@@ -169,6 +169,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	scripts := jobs.New(db, s.cmds, events, log)
 	scripts.SetConfirmAbove(cfg.ConfirmAbove)
 	s.hub.SetScriptHandler(scripts)
+	s.hub.SetScheduleHandler(jobs.NewSchedules(scripts, policies, log))
 	// Agents' answers pass through the jobs service, which stores the
 	// output a quick script run carries in its result.
 	s.hub.SetCommandHandler(scripts)

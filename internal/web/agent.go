@@ -261,6 +261,8 @@ func policyValue(path string, v any, channels map[string]string) string {
 			list = append(list, s.Name+" ("+strings.Join(what, ", ")+")")
 		}
 		return strings.Join(list, "; ")
+	case []policy.ScheduledScript:
+		return schedulesValue(x)
 	case []policy.Link:
 		if len(x) == 0 {
 			return "none"

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/steward-rmm/steward/internal/agent/footprint"
 	"github.com/steward-rmm/steward/internal/agent/inventory"
 	"github.com/steward-rmm/steward/internal/agent/metrics"
+	"github.com/steward-rmm/steward/internal/agent/schedule"
 	"github.com/steward-rmm/steward/internal/agent/script"
 	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/agent/update"
@@ -162,6 +164,10 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if buf != nil {
 		opts.Metrics = buf
 	}
+	// Scheduled scripts: the scheduler finds their dues in local time
+	// whether or not the server is reachable; the client sends them.
+	sched := schedule.New(schedule.Options{StateFile: filepath.Join(filepath.Dir(*path), "schedules.json"), Log: log})
+	opts.Schedules = sched
 	if runner, err := script.New(config.ScriptsDir(*path), log); err != nil {
 		log.Error("scripts are off", "err", err)
 	} else {
@@ -238,6 +244,14 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 			wg.Wait()
 		}()
 	}
+
+	schedCtx, stopSched := context.WithCancel(ctx)
+	var schedWG sync.WaitGroup
+	schedWG.Go(func() { sched.Run(schedCtx, policy) })
+	defer func() {
+		stopSched()
+		schedWG.Wait()
+	}()
 
 	stopKeeper := startWatchdogKeeper(ctx, *path, log, stderr)
 	defer stopKeeper()

@@ -117,6 +117,9 @@ type Options struct {
 	// Scripts, if set, runs scripts (a script.Runner); without it the
 	// agent answers script commands as unsupported.
 	Scripts Scripts
+	// Schedules, if set, holds the scheduled scripts' dues: they are sent
+	// while connected and the server's answers handed back.
+	Schedules Schedules
 	// Actions, if set, runs the quick actions (an actions.Runner);
 	// without it the agent answers them as unsupported.
 	Actions Actions
