@@ -9,7 +9,7 @@ import (
 
 // TestDependencies fails when the agent binary links a package it must not:
 // anything of the server (every module package other than the wire
-// protocol and the agent tree), database drivers, the browser test driver or
+// protocol, the schedule leaf and the agent tree), database drivers, the browser test driver or
 // the metrics server library. It checks each OS the agent ships for, since
 // per-OS files have their own imports.
 func TestDependencies(t *testing.T) {
@@ -21,8 +21,8 @@ func TestDependencies(t *testing.T) {
 		t.Run(goos, func(t *testing.T) {
 			for _, pkg := range deptest.Deps(t, ".", goos) {
 				if rel, ours := strings.CutPrefix(pkg, deptest.Module); ours && rel != "cmd/steward-agent" &&
-					!deptest.Within(rel, "internal/protocol", "internal/agent") {
-					t.Errorf("steward-agent links %s; it may only use internal/protocol and internal/agent/...", rel)
+					!deptest.Within(rel, "internal/protocol", "internal/schedule", "internal/agent") {
+					t.Errorf("steward-agent links %s; it may only use internal/protocol, internal/schedule and internal/agent/...", rel)
 				}
 				if deptest.Within(pkg, forbidden...) {
 					t.Errorf("steward-agent links %s", pkg)

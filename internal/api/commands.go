@@ -9,6 +9,7 @@ import (
 
 	"github.com/steward-rmm/steward/internal/access"
 	"github.com/steward-rmm/steward/internal/command"
+	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -138,6 +139,9 @@ func (a *API) listAgentCommands(w http.ResponseWriter, r *http.Request, _ access
 	if err != nil {
 		return err
 	}
+	for i := range items {
+		items[i] = hideSecrets(items[i])
+	}
 	writeJSON(w, http.StatusOK, list[store.Command]{Items: items, Total: total, Limit: pg.Limit, Offset: pg.Offset})
 	return nil
 }
@@ -147,8 +151,36 @@ func (a *API) getCommand(w http.ResponseWriter, r *http.Request, _ access.Princi
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, hideSecrets(c))
 	return nil
+}
+
+// hiddenValue replaces what the API does not show.
+const hiddenValue = "[hidden]"
+
+// hideSecrets blanks the values of a script run's environment variables:
+// they are the way to pass a script a secret, and the job records only
+// their names. Every reader of an agent's commands would see them
+// otherwise.
+func hideSecrets(c store.Command) store.Command {
+	if c.Name != protocol.CommandScript || len(c.Args) == 0 {
+		return c
+	}
+	var run map[string]json.RawMessage
+	if json.Unmarshal(c.Args, &run) != nil {
+		c.Args = nil // not a run this server wrote: show nothing rather than guess
+		return c
+	}
+	var env map[string]string
+	if json.Unmarshal(run["env"], &env) != nil || len(env) == 0 {
+		return c
+	}
+	for k := range env {
+		env[k] = hiddenValue
+	}
+	run["env"], _ = json.Marshal(env)
+	c.Args, _ = json.Marshal(run)
+	return c
 }
 
 func (a *API) getCommandBatch(w http.ResponseWriter, r *http.Request, _ access.Principal) error {

@@ -206,7 +206,7 @@ func testAgentCommand(t *testing.T, h *commandHarness) {
 		t.Fatalf("command.create audit entries for the batch = %d, want 1", audit.Total)
 	}
 	e := audit.Items[0]
-	wantDetail := map[string]string{"name": "ping", "agents": "1", "target": "agent " + id}
+	wantDetail := map[string]string{"name": "ping", "agents": "1", "target": "agent " + id, "summary": "ping"}
 	if e.ActorID != tech.ID || e.ActorType != "api_token" || e.TargetType != "command_batch" || fmt.Sprint(e.Detail) != fmt.Sprint(wantDetail) {
 		t.Errorf("audit entry = %+v, want by %s (api_token) on command_batch with detail %v", e, tech.ID, wantDetail)
 	}

@@ -7,8 +7,10 @@ import (
 	"strings"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/input"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/policy"
+	"github.com/steward-rmm/steward/internal/selection"
 	"github.com/steward-rmm/steward/internal/store"
 )
 
@@ -77,6 +79,49 @@ type assignmentBody struct {
 	Level    string `json:"level"`
 	TargetID string `json:"target_id"`
 	PolicyID string `json:"policy_id"`
+	// TargetIDs assigns the policy to many agents at once (level agent),
+	// instead of TargetID.
+	TargetIDs []string `json:"target_ids"`
+}
+
+// maxAssignAgents bounds one bulk assignment, as other bulk actions are.
+const maxAssignAgents = 10000
+
+// bulkAssignment is the answer of a bulk assignment.
+type bulkAssignment struct {
+	Level    string `json:"level"`
+	PolicyID string `json:"policy_id"`
+	// Assigned counts the agents that got the policy; Uninstalled those
+	// named but left out, being uninstalled.
+	Assigned    int `json:"assigned"`
+	Uninstalled int `json:"uninstalled"`
+}
+
+// assignAgents assigns a policy to every agent of body.TargetIDs in one
+// change (manage.AssignAgents).
+func (a *API) assignAgents(w http.ResponseWriter, r *http.Request, p access.Principal, body assignmentBody) error {
+	if body.Level != store.LevelAgent {
+		return input.Errorf("target_ids", "only at the agent level")
+	}
+	if body.TargetID != "" {
+		return input.Errorf("target_ids", "give target_id or target_ids, not both")
+	}
+	if len(body.TargetIDs) == 0 {
+		return input.Errorf("target_ids", "name at least one agent")
+	}
+	if err := access.Require(p, access.ManagePolicies); err != nil {
+		return err
+	}
+	resolved, err := selection.Resolve(r.Context(), a.cfg.DB, selection.Selection{AgentIDs: body.TargetIDs}, maxAssignAgents)
+	if err != nil {
+		return err
+	}
+	n, err := a.cfg.Manage.AssignAgents(r.Context(), p, body.PolicyID, resolved.Agents)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, bulkAssignment{Level: store.LevelAgent, PolicyID: body.PolicyID, Assigned: n, Uninstalled: resolved.Uninstalled})
+	return nil
 }
 
 func (a *API) listAssignments(w http.ResponseWriter, r *http.Request, _ access.Principal) error {
@@ -91,6 +136,9 @@ func (a *API) assignPolicy(w http.ResponseWriter, r *http.Request, p access.Prin
 	var body assignmentBody
 	if err := decode(w, r, &body); err != nil {
 		return err
+	}
+	if body.TargetIDs != nil {
+		return a.assignAgents(w, r, p, body)
 	}
 	if err := a.cfg.Manage.Assign(r.Context(), p, body.Level, body.TargetID, body.PolicyID); err != nil {
 		return err

@@ -195,6 +195,13 @@ func TestJobs(t *testing.T) {
 			v := getJob(t, s, jobID)
 			return runOf(v, agents[0].ID).Status == jobs.RunSucceeded && runOf(v, a1.ID).Status == jobs.RunFailed
 		})
+		// The offline agent's run still waits: the job is not finished.
+		if err := s.RunJob(t.Context(), "job-finish"); err != nil {
+			t.Fatal(err)
+		}
+		if b := string(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=job.finished", "").Want(t, http.StatusOK).Body); strings.Contains(b, jobID) {
+			t.Fatalf("job.finished written while a run waits: %s", b)
+		}
 		if err := s.RunJob(t.Context(), "script-output"); err != nil {
 			t.Fatal(err)
 		}
@@ -259,6 +266,18 @@ func TestJobs(t *testing.T) {
 		json.Unmarshal(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=job.run", "").Want(t, http.StatusOK).Body, &audit)
 		if len(audit.Items) != 1 || audit.Items[0].Detail["sha256"] != protocol.ScriptSHA256(`echo "$@"`) || audit.Items[0].Detail["args"] != string(argv) {
 			t.Errorf("job audit %+v", audit.Items)
+		}
+		// The job's outcome goes to the audit log once, when its last run
+		// ended.
+		for range 2 {
+			if err := s.RunJob(t.Context(), "job-finish"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		json.Unmarshal(s.As(t, store.RoleOwner, "GET", "/api/v1/audit?action=job.finished", "").Want(t, http.StatusOK).Body, &audit)
+		if len(audit.Items) != 1 || audit.Items[0].TargetID != jobID || audit.Items[0].Detail["succeeded"] != "2" ||
+			audit.Items[0].Detail["failed"] != "1" || audit.Items[0].Detail["agents"] != "3" || audit.Items[0].ActorType != "system" {
+			t.Errorf("job.finished audit %+v, want one entry with 2 succeeded and 1 failed", audit.Items)
 		}
 	})
 }
@@ -480,6 +499,27 @@ func TestJobConfirm(t *testing.T) {
 		created := servertest.Decode[map[string]any](t, s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs", body+`,"confirm":3}`).Want(t, http.StatusCreated))
 		if created["agents"].(float64) != 3 {
 			t.Errorf("confirmed job %v", created)
+		}
+	})
+}
+
+// TestCommandsHideScriptEnv: the commands API shows the names of a
+// script run's environment variables, never their values.
+func TestCommandsHideScriptEnv(t *testing.T) {
+	servertest.Each(t, harnessOptions, func(t *testing.T, s *servertest.Server) {
+		site := s.NewSite(t)
+		a := s.Agents(t, site.ID, "env", 1, servertest.AgentOptions{})[0]
+		s.As(t, store.RoleTechnician, "POST", "/api/v1/jobs",
+			`{"language":"sh","body":"echo $TOKEN","agent_ids":["`+a.ID+`"],"env":{"TOKEN":"s3cret-value"}}`).Want(t, http.StatusCreated)
+		cmd := a.Command(t)
+		if run, err := protocol.DecodeScriptRun(cmd.Args); err != nil || run.Env["TOKEN"] != "s3cret-value" {
+			t.Fatalf("the agent got %+v (%v), want the value", run.Env, err)
+		}
+		for _, path := range []string{"/api/v1/agents/" + a.ID + "/commands", "/api/v1/commands/" + cmd.CommandID} {
+			body := string(s.As(t, store.RoleReadonly, "GET", path, "").Want(t, http.StatusOK).Body)
+			if strings.Contains(body, "s3cret-value") || !strings.Contains(body, "TOKEN") || !strings.Contains(body, "[hidden]") {
+				t.Errorf("GET %s shows %s, want the name with its value hidden", path, body)
+			}
 		}
 	})
 }

@@ -229,7 +229,7 @@ func (s *Service) Create(ctx context.Context, p access.Principal, req Request) (
 			return err
 		}
 		return tx.AddAudit(ctx, p.Audit("command.create", "command_batch", batch.ID, map[string]string{
-			"name": req.Name, "agents": fmt.Sprint(len(targets)), "target": req.Target,
+			"name": req.Name, "agents": fmt.Sprint(len(targets)), "target": req.Target, "summary": Summary(req.Name, req.Args),
 		}))
 	})
 	if err != nil {

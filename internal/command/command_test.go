@@ -81,7 +81,7 @@ func TestPing(t *testing.T) {
 		}
 		wantEntry := store.AuditEntry{
 			ActorType: "user", ActorID: technician.User.ID, ActorName: technician.User.Email, Action: "command.create",
-			TargetType: "command_batch", TargetID: st.ID, Detail: map[string]string{"name": "ping", "agents": "1", "target": "test"},
+			TargetType: "command_batch", TargetID: st.ID, Detail: map[string]string{"name": "ping", "agents": "1", "target": "test", "summary": "ping"},
 			IP: technician.IP,
 		}
 		if diff := cmp.Diff(wantEntry, entries[1], cmpopts.IgnoreFields(store.AuditEntry{}, "ID", "At")); diff != "" {

@@ -318,12 +318,13 @@ func startAgent(t *testing.T, config string) *agentProc {
 }
 
 // startAgentBinary runs "binary run" for the agent of config: an agent
-// installed at a path of its own, as an update replaces it.
-func startAgentBinary(t *testing.T, binary, config string) *agentProc {
+// installed at a path of its own, as an update replaces it; env is added
+// to its environment.
+func startAgentBinary(t *testing.T, binary, config string, env ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{log: &logBuffer{}, waitErr: make(chan error, 1)}
 	a.cmd = exec.Command(binary, "run", "--config", config)
-	a.cmd.Env = agentEnv(t, config)
+	a.cmd.Env = append(agentEnv(t, config), env...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
 		t.Fatalf("start steward-agent run: %v", err)

@@ -72,8 +72,9 @@ type Hub struct {
 	// help records the help requests agents send.
 	help HelpHandler
 	// updates confirms agent updates and records their steps.
-	updates UpdateHandler
-	scripts ScriptHandler
+	updates   UpdateHandler
+	scripts   ScriptHandler
+	schedules ScheduleHandler
 	// helpLimit bounds each agent's help requests: a local user who gets
 	// past the agent's own limit (or a tampered agent) cannot flood the
 	// dashboard with tickets.

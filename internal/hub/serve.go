@@ -223,6 +223,8 @@ func (h *Hub) handle(ctx context.Context, c *Conn, data []byte) error {
 		return h.handleUpdateStatus(ctx, c, env)
 	case protocol.TypeScriptStarted, protocol.TypeScriptOutput:
 		return h.handleScript(ctx, c, env)
+	case protocol.TypeScheduleDue:
+		return h.handleScheduleDue(ctx, c, env)
 	case protocol.TypeError:
 		e, _ := protocol.DecodeError(env.Data)
 		h.log.Warn("agent reported an error", "agent_id", c.AgentID, "code", e.Code, "message", e.Message)

@@ -137,7 +137,8 @@ type Request struct {
 	Timeout   time.Duration     `json:"-"`
 	ExpiresIn time.Duration     `json:"-"`
 	RunAs     string            `json:"run_as"`
-	// MaxOutput caps each stream of each run (0: the default, 1 MiB).
+	// MaxOutput caps each stream of each run (0: each agent's policy,
+	// scripts.max_output, 1 MiB by default).
 	MaxOutput int64 `json:"max_output"`
 	// Confirm is the number of agents the caller confirmed the job runs
 	// on; a job for more than the service's confirmation threshold runs
@@ -249,7 +250,8 @@ func (s *Service) Run(ctx context.Context, p access.Principal, req Request) (Cre
 	}
 	slices.Sort(job.EnvNames)
 	job.Language, job.SHA256, job.Args, job.Timeout, job.RunAs = run.Language, run.SHA256, run.Args, time.Duration(run.Timeout), run.RunAs
-	job.MaxOutput, job.StartBy, job.Target, job.CreatedBy, job.CreatedAt = run.OutputCap(), run.StartBy, target, p.ActorName(), now
+	// 0: each agent caps by its policy's scripts.max_output.
+	job.MaxOutput, job.StartBy, job.Target, job.CreatedBy, job.CreatedAt = run.MaxOutput, run.StartBy, target, p.ActorName(), now
 	_, err = s.cmds.CreatePrepared(ctx, p, access.RunScripts, protocol.CommandScript, job.Name+" on "+target,
 		expires+time.Duration(run.Timeout)+resultGrace, prepared,
 		func(tx *store.Tx, b store.CommandBatch, cmds []store.Command) error {

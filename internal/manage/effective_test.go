@@ -10,11 +10,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/steward-rmm/steward/internal/access"
-	"github.com/steward-rmm/steward/internal/auth"
 	"github.com/steward-rmm/steward/internal/effective"
 	"github.com/steward-rmm/steward/internal/manage"
 	"github.com/steward-rmm/steward/internal/policy"
-	"github.com/steward-rmm/steward/internal/protocol"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/store/storetest"
 )
@@ -24,27 +22,8 @@ func TestEffectiveAtAndOutdated(t *testing.T) {
 		ctx := t.Context()
 		f := newFixture(t, db)
 		con := access.Console()
-		secret, _, err := f.svc.CreateEnrollmentToken(ctx, con, f.site.ID, 3600e9, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		enroll := func(host string) store.Agent {
-			t.Helper()
-			a, err := db.Enroll(ctx, auth.HashSecret(secret), store.NewAgent{SecretHash: auth.HashSecret(auth.NewSecret("")), Facts: protocol.Facts{Hostname: host}})
-			if err != nil {
-				t.Fatalf("enroll %s: %v", host, err)
-			}
-			return a
-		}
-		a1, a2 := enroll("host-a"), enroll("host-b")
-		mk := func(name, doc string) store.Policy {
-			t.Helper()
-			p, err := f.svc.CreatePolicy(ctx, con, manage.PolicyInput{Name: name, Document: json.RawMessage(doc)})
-			if err != nil {
-				t.Fatalf("create policy %s: %v", name, err)
-			}
-			return p
-		}
+		a1, a2 := f.enroll(t, f.site, "host-a"), f.enroll(t, f.site, "host-b")
+		mk := func(name, doc string) store.Policy { return f.policy(t, name, doc) }
 		clientPol := mk("Client pol", `{"metrics": {"interval": "30s"}, "thresholds": {"cpu": {"trigger": 95}}}`)
 		sitePol := mk("Site pol", `{"thresholds": {"cpu": {"trigger": 85}}}`)
 		agentPol := mk("Agent pol", `{"metrics": {"interval": "10s"}}`)

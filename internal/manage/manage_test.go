@@ -2,6 +2,7 @@ package manage_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -69,6 +70,32 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 		t.Fatalf("CreateSite: %v", err)
 	}
 	return f
+}
+
+// enroll adds an agent named host to site, as the enrollment endpoint
+// would.
+func (f *fixture) enroll(t *testing.T, site store.Site, host string) store.Agent {
+	t.Helper()
+	ctx := t.Context()
+	secret, _, err := f.svc.CreateEnrollmentToken(ctx, access.Console(), site.ID, time.Hour, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.db.Enroll(ctx, auth.HashSecret(secret), store.NewAgent{SecretHash: auth.HashSecret(auth.NewSecret("")), Facts: protocol.Facts{Hostname: host}})
+	if err != nil {
+		t.Fatalf("enroll %s: %v", host, err)
+	}
+	return a
+}
+
+// policy creates a policy with the document doc.
+func (f *fixture) policy(t *testing.T, name, doc string) store.Policy {
+	t.Helper()
+	p, err := f.svc.CreatePolicy(t.Context(), access.Console(), manage.PolicyInput{Name: name, Document: json.RawMessage(doc)})
+	if err != nil {
+		t.Fatalf("create policy %s: %v", name, err)
+	}
+	return p
 }
 
 // auditFor returns the audit entries about target, newest first.

@@ -237,6 +237,77 @@ func (s *Service) Assign(ctx context.Context, p access.Principal, level, targetI
 	return err
 }
 
+// maxNotifyScopes bounds the assignments one change announcement names,
+// so that a bulk assignment's announcement stays well under a bus
+// message's size limit.
+const maxNotifyScopes = 1000
+
+// AssignAgents places a policy on each of agents at the agent level, in
+// one transaction with one audit entry, and pushes the new effective
+// policy to those connected. Either all are assigned or none is: an
+// assignment that would make one agent's effective policy invalid refuses
+// the whole request. It returns how many agents it assigned.
+func (s *Service) AssignAgents(ctx context.Context, p access.Principal, policyID string, agents []store.Agent) (int, error) {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
+		return 0, err
+	}
+	if len(agents) == 0 {
+		return 0, input.Errorf("agent_ids", "name at least one agent")
+	}
+	agents = slices.CompactFunc(slices.SortedFunc(slices.Values(agents), func(a, b store.Agent) int { return strings.Compare(a.ID, b.ID) }),
+		func(a, b store.Agent) bool { return a.ID == b.ID })
+	pol, err := s.db.Policy(ctx, policyID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return 0, input.Errorf("policy_id", "no policy %s", policyID)
+		}
+		return 0, err
+	}
+	scopes := make([]store.PolicyScope, len(agents))
+	changed := make([]store.PolicyAssignment, len(agents))
+	for i, a := range agents {
+		scopes[i] = store.PolicyScope{Level: store.LevelAgent, TargetID: a.ID, ClientID: a.ClientID, SiteID: a.SiteID, AgentID: a.ID, Name: a.Hostname}
+		changed[i] = store.PolicyAssignment{Level: store.LevelAgent, TargetID: a.ID}
+	}
+	named := make(map[string]bool, len(agents))
+	for _, a := range agents {
+		named[a.ID] = true
+	}
+	err = s.checkEffective(ctx, func(snap *store.PolicySnapshot) {
+		snap.Assignments = slices.DeleteFunc(snap.Assignments, func(as store.PolicyAssignment) bool {
+			return as.Level == store.LevelAgent && named[as.TargetID]
+		})
+		for _, a := range agents {
+			snap.Assignments = append(snap.Assignments, store.PolicyAssignment{Level: store.LevelAgent, TargetID: a.ID, PolicyID: pol.ID, PolicyName: pol.Name})
+		}
+		snap.Policies[pol.ID] = pol
+	}, scopes...)
+	if err != nil {
+		return 0, err
+	}
+	err = s.db.WithTx(ctx, func(tx *store.Tx) error {
+		for _, a := range agents {
+			if err := tx.Assign(ctx, store.PolicyAssignment{Level: store.LevelAgent, TargetID: a.ID, PolicyID: pol.ID, AssignedBy: p.ActorName()}); err != nil {
+				return err
+			}
+		}
+		target := "agent " + agents[0].ID
+		if len(agents) > 1 {
+			target = fmt.Sprintf("%d agents", len(agents))
+		}
+		return tx.AddAudit(ctx, p.Audit("policy.assign", store.LevelAgent, target, map[string]string{
+			"policy_id": pol.ID, "policy": pol.Name, "agents": fmt.Sprint(len(agents)),
+		}))
+	})
+	if err != nil {
+		return 0, err
+	}
+	for chunk := range slices.Chunk(changed, maxNotifyScopes) {
+		s.policyChanged(ctx, chunk...)
+	}
+	return len(agents), nil
+}
+
 // Unassign removes the policy at a level and target; the fields it set
 // fall back to the levels above.
 func (s *Service) Unassign(ctx context.Context, p access.Principal, level, targetID string) error {

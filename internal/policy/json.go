@@ -213,6 +213,9 @@ func decodeValue(kind Kind, path string, raw json.RawMessage) (v any, msg string
 	case KindLinks:
 		v, msg := decodeList[Link](raw, `links such as {"title": "Portal", "url": "https://..."}`)
 		return v, msg, nil
+	case KindSchedules:
+		v, msg := decodeList[ScheduledScript](raw, `schedules such as {"name": "nightly", "script_id": "...", "when": "daily 02:30"}`)
+		return v, msg, nil
 	}
 	return nil, "", fmt.Errorf("field %s has unsupported kind %s", path, kind)
 }
@@ -277,6 +280,8 @@ func jsonValue(v any) any {
 		if x == nil {
 			return []Link{}
 		}
+	case []ScheduledScript:
+		return cloneValue(x)
 	}
 	return v
 }

@@ -139,6 +139,10 @@ func normalize(kind Kind, v any) (any, error) {
 		if l, ok := v.([]Link); ok {
 			return cloneValue(l), nil
 		}
+	case KindSchedules:
+		if l, ok := v.([]ScheduledScript); ok {
+			return cloneValue(l), nil
+		}
 	}
 	return nil, fmt.Errorf("value of type %T is not a %s", v, kind)
 }
@@ -158,6 +162,12 @@ func cloneValue(v any) any {
 		return append([]WatchedService{}, x...)
 	case []Link:
 		return append([]Link{}, x...)
+	case []ScheduledScript:
+		out := append([]ScheduledScript{}, x...)
+		for i := range out {
+			out[i].Args = append([]string{}, out[i].Args...)
+		}
+		return out
 	}
 	return v
 }

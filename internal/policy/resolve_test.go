@@ -213,6 +213,8 @@ func TestRevisionChangesWithAnyValue(t *testing.T) {
 			v = []WatchedService{{Name: "Spooler", Restart: true}}
 		case KindLinks:
 			v = []Link{{Title: "Portal", URL: "https://portal.example"}}
+		case KindSchedules:
+			v = []ScheduledScript{{Name: "nightly", ScriptID: "s1", When: "daily 02:30", Enabled: true}}
 		}
 		rev := Resolve(Assignment{Level: LevelAgent, Document: doc(t, sp.Path, v)}).Revision()
 		if sp.ServerOnly {

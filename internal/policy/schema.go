@@ -40,6 +40,9 @@ const (
 	// KindLinks is a []Link, written as a JSON array of objects and
 	// resolved as one value.
 	KindLinks
+	// KindSchedules is a []ScheduledScript, written as a JSON array of
+	// objects and resolved as one value.
+	KindSchedules
 )
 
 // String returns the name of the kind as shown to users.
@@ -65,6 +68,8 @@ func (k Kind) String() string {
 		return "services"
 	case KindLinks:
 		return "links"
+	case KindSchedules:
+		return "schedules"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -135,7 +140,7 @@ type Spec struct {
 }
 
 // Sections lists the top-level sections of a policy document. Those
-// without fields yet (remote_access, scripts) are
+// without fields yet (remote_access) are
 // placeholders that later work fills in: a document may only contain them
 // as empty objects.
 func Sections() []string {
@@ -261,7 +266,13 @@ func buildSchema() *schema {
 	add("inventory.interval", KindDuration, day,
 		"How often the agent reports hardware and software inventory.", durationRange(time.Hour, 30*day))
 
+	// The agent caps a run's streams by it unless the job sets its own.
+	add("scripts.max_output", KindInt, int64(mib),
+		"Bytes of each output stream (stdout, stderr) the agent keeps per script run, unless the job sets its own; the rest is dropped and the stream marked truncated.",
+		intRange(4*kib, 16*mib))
+
 	addMachineFields(add)
+	addScriptFields(add)
 	addUpdateFields(add, func() { specs[len(specs)-1].ServerOnly = true })
 
 	s := &schema{specs: specs, byPath: make(map[string]int, len(specs)), groups: make(map[string]bool)}

@@ -27,9 +27,19 @@ func TestLargestPolicyFitsTheWire(t *testing.T) {
 	for i := range 10 {
 		links = append(links, policy.Link{Title: fmt.Sprintf("%02d%s", i, strings.Repeat("t", 62)), URL: "https://" + strings.Repeat("u", 504)})
 	}
+	var schedules []policy.ScheduledScript
+	for i := range 10 {
+		args := make([]string, 16)
+		for j := range args {
+			args[j] = strings.Repeat("a", 11) // 16 × 13 + 17 = 225 bytes of JSON
+		}
+		args[0] += strings.Repeat("a", 31)
+		schedules = append(schedules, policy.ScheduledScript{Name: fmt.Sprintf("%02d%s", i, strings.Repeat("n", 62)),
+			ScriptID: strings.Repeat("i", 64), Args: args, When: "weekly mon,tue,wed,thu,fri,sat 02:30:00", Window: "167h59m59s", Enabled: true})
+	}
 	long := strings.Repeat("c", 200)
 	for path, v := range map[string]any{
-		"thresholds.disk_mounts": mounts, "watchdog.services": services, "tray.links": links,
+		"thresholds.disk_mounts": mounts, "watchdog.services": services, "tray.links": links, "scripts.schedules": schedules,
 		"tray.company": long, "tray.support": long,
 	} {
 		if err := d.Set(path, v); err != nil {

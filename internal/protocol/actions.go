@@ -299,6 +299,20 @@ func (p PowerRequest) Validate(now time.Time) error {
 	return checkActionText("by", p.By, maxServiceNameBytes)
 }
 
+// Validate checks a pending power action as an agent reports it.
+func (s PowerState) Validate() error {
+	if s.Action != PowerReboot && s.Action != PowerShutdown {
+		return fmt.Errorf("action must be %s or %s, got %q", PowerReboot, PowerShutdown, truncate(s.Action))
+	}
+	if s.At.IsZero() {
+		return errors.New("time is required")
+	}
+	if err := checkActionText("message", s.Message, MaxPowerMessage); err != nil {
+		return err
+	}
+	return checkActionText("by", s.By, maxServiceNameBytes)
+}
+
 // When is the time a request acts, given when it was received.
 func (p PowerRequest) When(received time.Time) time.Time {
 	if !p.At.IsZero() {

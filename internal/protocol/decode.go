@@ -152,6 +152,11 @@ func (f Facts) Validate() error {
 			return fmt.Errorf("facts: %w", err)
 		}
 	}
+	if f.PowerPending != nil {
+		if err := f.PowerPending.Validate(); err != nil {
+			return fmt.Errorf("facts: power_pending: %w", err)
+		}
+	}
 	if len(f.IPAddresses) > MaxIPs {
 		return fmt.Errorf("facts: %d ip_addresses, limit %d", len(f.IPAddresses), MaxIPs)
 	}

@@ -161,6 +161,16 @@ func TestValidateFacts(t *testing.T) {
 		{name: "tray without session", mutate: func(f *Facts) { f.Trays = []TrayInfo{{User: `CORP\bob`, Version: "1.1.0"}} }},
 		{name: "boot time slightly ahead (clock skew)", mutate: func(f *Facts) { f.BootTime = time.Now().Add(time.Hour) }},
 		{name: "ipv4-mapped ipv6", mutate: func(f *Facts) { f.IPAddresses = []string{"::ffff:10.0.0.1"} }},
+		{name: "power pending", mutate: func(f *Facts) {
+			f.PowerPending = &PowerState{Action: PowerReboot, At: time.Now(), Message: "patches\ntonight", By: "alice"}
+		}},
+		{name: "power pending without action", mutate: func(f *Facts) { f.PowerPending = &PowerState{At: time.Now()} },
+			wantErr: "power_pending: action must be"},
+		{name: "power pending without time", mutate: func(f *Facts) { f.PowerPending = &PowerState{Action: PowerShutdown} },
+			wantErr: "power_pending: time is required"},
+		{name: "power pending message too long", mutate: func(f *Facts) {
+			f.PowerPending = &PowerState{Action: PowerShutdown, At: time.Now(), Message: strings.Repeat("m", MaxPowerMessage+1)}
+		}, wantErr: "power_pending: message is"},
 
 		{name: "missing hostname", mutate: func(f *Facts) { f.Hostname = "" }, wantErr: "hostname is required"},
 		{name: "blank hostname", mutate: func(f *Facts) { f.Hostname = " \u00a0 " }, wantErr: "hostname is required"},

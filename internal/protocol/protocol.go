@@ -76,6 +76,9 @@ type Facts struct {
 	// Update is the update this agent swapped in and that the server has
 	// not confirmed yet; set in hello only.
 	Update *PendingUpdate `json:"update,omitempty"`
+	// PowerPending is the reboot or shutdown the agent will carry out (see
+	// CommandPower); absent when none is pending.
+	PowerPending *PowerState `json:"power_pending,omitempty"`
 }
 
 // TrayInfo is one tray (steward-agent tray) in a user's session.

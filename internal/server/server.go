@@ -178,6 +178,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	scripts := jobs.New(db, s.cmds, events, log)
 	scripts.SetConfirmAbove(cfg.ConfirmAbove)
 	s.hub.SetScriptHandler(scripts)
+	s.hub.SetScheduleHandler(jobs.NewSchedules(scripts, policies, log))
 	// Agents' answers pass through the jobs service, which stores the
 	// output a quick script run carries in its result.
 	s.relay = relay.New(db, relay.HubAgents{Hub: s.hub}, log, relay.Options{ReplicaID: s.replicaID})
@@ -275,6 +276,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		{Name: "offline-alerts", Every: 30 * time.Second, Run: alerts.CheckOffline},
 		{Name: "update-rollout", Every: rolloutEvery, Run: upd.Rollout},
 		{Name: "script-output", Every: 5 * time.Second, Run: scripts.SweepOutput},
+		{Name: "job-finish", Every: 5 * time.Second, Run: scripts.FinishJobs},
 		{Name: "inventory-history", Every: time.Hour, Run: inventory.New(db, log).Prune},
 		{Name: "notifications", Every: time.Second, Run: notifier.Deliver},
 		{Name: "session-prune", Every: time.Hour, Run: func(ctx context.Context) error {

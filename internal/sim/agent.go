@@ -33,8 +33,10 @@ type agent struct {
 	// restart is set by an update that swapped: the connection it closes
 	// ends in a reconnect at once, not a backoff.
 	restart atomic.Bool
-	mu      sync.Mutex // guards upd, shared with the agent's update goroutine
+	mu      sync.Mutex // guards upd, shared with the agent's update goroutine, and power
 	upd     agentUpdate
+	// power is the reboot or shutdown "pending" (never carried out).
+	power protocol.PowerState
 }
 
 // session is one established control connection. Its agent's goroutine
@@ -341,6 +343,9 @@ func (s *Sim) handle(ctx context.Context, client *http.Client, a *agent, sess *s
 				return nil
 			} else if cmd.Name == protocol.CommandUpdate {
 				res = s.takeOffer(ctx, s.downloads, a, cmd)
+				a.ledger.finish(res)
+			} else if r, ok := s.quickAction(a, cmd); ok {
+				res = r
 				a.ledger.finish(res)
 			} else if cmd.Name == protocol.CommandScript {
 				var err error

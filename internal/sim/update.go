@@ -178,6 +178,12 @@ func (s *Sim) runUpdate(ctx context.Context, client *http.Client, a *agent, offe
 				return
 			}
 			var gone *calledBack
+			// Free before the report: a cancelled offer is made again at
+			// the rollout's next run, which a busy agent would refuse
+			// for good.
+			a.mu.Lock()
+			a.upd.updating = false
+			a.mu.Unlock()
 			if errors.As(err, &gone) {
 				s.c.upd.cancelled.Add(1)
 				st.Step, st.Reason = protocol.UpdateCancelled, truncateReason(gone.reason)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/steward-rmm/steward/internal/protocol"
 )
 
 // CommandCancelled is the state of a command cancelled before it was
@@ -28,7 +30,7 @@ type Job struct {
 	EnvNames      []string      `json:"env_names"`
 	Timeout       time.Duration `json:"-"`
 	RunAs         string        `json:"run_as"`
-	MaxOutput     int64         `json:"max_output"`
+	MaxOutput     int64         `json:"max_output"` // 0: each agent's policy
 	StartBy       time.Time     `json:"start_by"`
 	Target        string        `json:"target"`
 	Agents        int           `json:"agents"`
@@ -406,7 +408,11 @@ func (db *DB) AddJobOutput(ctx context.Context, pieces []OutputPiece) (jobIDs []
 	jobs := map[string]bool{}
 	for _, p := range pieces {
 		o, ok := owners[p.CommandID]
-		if !ok || o.agent != p.AgentID || p.Pos < 0 || p.Pos+int64(len(p.Data)) > o.cap {
+		limit := o.cap
+		if limit == 0 {
+			limit = protocol.MaxScriptOutput // each agent caps by its policy
+		}
+		if !ok || o.agent != p.AgentID || p.Pos < 0 || p.Pos+int64(len(p.Data)) > limit {
 			refused++
 			continue
 		}

@@ -27,7 +27,7 @@ type agentTab struct {
 // agentTabs are the agent page's tabs, in order.
 var agentTabs = []agentTab{
 	{"", "Overview"}, {"metrics", "Metrics"}, {"inventory", "Inventory"}, {"software", "Software"},
-	{"policy", "Policy"}, {"alerts", "Alerts"}, {"history", "History"}, {"updates", "Updates"}, {"scripts", "Scripts"},
+	{"policy", "Policy"}, {"alerts", "Alerts"}, {"history", "History"}, {"updates", "Updates"}, {"scripts", "Scripts"}, {"actions", "Actions"},
 }
 
 // agentView is the data of every tab of the agent page. The agent's own
@@ -57,6 +57,11 @@ type agentView struct {
 	Updates *agentUpdatesView
 	// Runs is the scripts tab's data: the agent's runs.
 	Runs *agentRunsView
+	// Actions is the actions tab's data.
+	Actions *actionsView
+	// Power is the power action pending on the agent (every tab's
+	// heading); nil when none is.
+	Power *pendingPower
 }
 
 // tabLink is a tab as the tab bar draws it.
@@ -97,6 +102,12 @@ func (h *Handler) renderAgent(w http.ResponseWriter, r *http.Request, av agentVi
 	}
 	if isPartial(r) && r.URL.Query().Get("part") == "head" {
 		block = "agent-head"
+	}
+	if block == "" || block == "agent-head" {
+		var err error
+		if av.Power, err = h.agentPower(r.Context(), av.Agent); err != nil {
+			return err
+		}
 	}
 	return h.render(w, r, http.StatusOK, "agent", block, view{Title: title, Nav: "agents", Page: av})
 }
@@ -250,6 +261,8 @@ func policyValue(path string, v any, channels map[string]string) string {
 			list = append(list, s.Name+" ("+strings.Join(what, ", ")+")")
 		}
 		return strings.Join(list, "; ")
+	case []policy.ScheduledScript:
+		return schedulesValue(x)
 	case []policy.Link:
 		if len(x) == 0 {
 			return "none"

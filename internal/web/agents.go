@@ -272,6 +272,15 @@ type agentsView struct {
 	// Run holds the choices of the bar's "Run script…"; nil when the
 	// user cannot run scripts.
 	Run *runOptions
+	// Power holds the bar's "Reboot / shut down…" when the user may
+	// control power.
+	Power bool
+	// Policies are the choices of the bar's "Assign policy…"; nil when
+	// the user cannot manage policies.
+	Policies []store.Policy
+	// Pending holds the power action pending on each listed agent that
+	// has one.
+	Pending map[string]*pendingPower
 }
 
 // Filter is the list's filter as the bulk bar sends it for "all
@@ -350,7 +359,13 @@ func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, p access.Pr
 	if av.Vitals, err = h.cfg.DB.AgentVitals(ctx, agentIDs(agents), time.Now().Add(-vitalsSince)); err != nil {
 		return err
 	}
-	av.Bulk = (h.cfg.Updates != nil && access.Can(p, access.ManageUpdates)) || (h.cfg.Jobs != nil && access.Can(p, access.RunScripts))
+	if av.Pending, err = h.pendingPowers(ctx, agents); err != nil {
+		return err
+	}
+	av.Power = h.cfg.Commands != nil && access.Can(p, access.ControlPower)
+	canAssign := access.Can(p, access.ManagePolicies)
+	av.Bulk = (h.cfg.Updates != nil && access.Can(p, access.ManageUpdates)) || (h.cfg.Jobs != nil && access.Can(p, access.RunScripts)) ||
+		av.Power || canAssign
 	if !partial {
 		if av.Clients, _, err = h.cfg.DB.ListClients(ctx, store.Page{Limit: maxFilterChoices}); err != nil {
 			return err
@@ -360,6 +375,11 @@ func (h *Handler) agentsPage(w http.ResponseWriter, r *http.Request, p access.Pr
 		}
 		if av.Run, err = h.runOptions(ctx, p, "bulk-run"); err != nil {
 			return err
+		}
+		if canAssign {
+			if av.Policies, err = h.cfg.DB.ListPolicies(ctx); err != nil {
+				return err
+			}
 		}
 		if av.Update != nil {
 			// The release page links here to roll a choice of agents back.

@@ -173,7 +173,7 @@ func TestBrowser(t *testing.T) {
 	}
 	e.ingest(target.ID, samples...)
 	step("agent page", chromedp.Navigate(e.srv.URL+"/agents/"+target.ID), chromedp.WaitVisible(chromedp.ID("agent-live")))
-	if got := eval(`[...document.querySelectorAll(".agent-tabs a")].map(a => a.textContent).join(",")`); got != "Overview,Metrics,Inventory,Software,Policy,Alerts,History,Updates,Scripts" {
+	if got := eval(`[...document.querySelectorAll(".agent-tabs a")].map(a => a.textContent).join(",")`); got != "Overview,Metrics,Inventory,Software,Policy,Alerts,History,Updates,Scripts,Actions" {
 		t.Errorf("agent tabs %q", got)
 	}
 	if got := eval(`String(document.documentElement.scrollHeight <= 2000)`); got != "true" {

@@ -2,15 +2,21 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/access"
+	"github.com/steward-rmm/steward/internal/command"
 	"github.com/steward-rmm/steward/internal/input"
+	"github.com/steward-rmm/steward/internal/jobs"
+	"github.com/steward-rmm/steward/internal/protocol"
+	"github.com/steward-rmm/steward/internal/selection"
 	"github.com/steward-rmm/steward/internal/store"
 	"github.com/steward-rmm/steward/internal/updates"
 )
@@ -207,6 +213,16 @@ type bulkResult struct {
 	Error string
 	// Back is where the user came from.
 	Back string
+	// Done and None say what was done to the agents ("Sent to",
+	// "sent"); empty for an update ("Offered to", "offered"). Note says
+	// what happens next, when the update's words do not fit.
+	Done, None, Note string
+	// Confirm, when set, asks to confirm that many agents, more than
+	// ConfirmAbove, before anything is done: the form posts to FormAction
+	// again with Hidden, the fields as they came.
+	Confirm, ConfirmAbove int
+	FormAction            string
+	Hidden                []keyValue
 }
 
 // SkippedTotal counts the agents left out.
@@ -274,4 +290,126 @@ func (h *Handler) updateNow(w http.ResponseWriter, r *http.Request, p access.Pri
 	}
 	res.Offered, res.Skipped = sum.Offered, skipReasons(sum.Skipped)
 	return h.render(w, r, http.StatusOK, "bulk_result", "", view{Title: res.Action, Nav: "agents", Page: res})
+}
+
+// bulkPower serves POST /agents/power: the bulk bar's reboot or shutdown
+// (now, after a delay or at a time, with a message) for the agents the
+// form names, sent as one batch of power commands through the command
+// service, which checks the permission and audits it.
+func (h *Handler) bulkPower(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if h.cfg.Commands == nil {
+		return errNotFound
+	}
+	if err := access.Require(p, access.ControlPower); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	res := bulkResult{Action: "Reboot or shut down", Back: postedBack(r), Done: "Sent to", None: "sent",
+		Note: "Each agent tells its logged-in user (through the tray, where it runs) and acts at the time asked; the agents list marks it \"reboot pending\" or \"shutdown pending\" once it answered."}
+	resolved, err := h.postedBulk(ctx, r, &res)
+	var req protocol.PowerRequest
+	if err == nil {
+		req, err = postedPower(r.PostForm, time.Now())
+	}
+	if err == nil {
+		res.Action = powerLabels[req.Action]
+		if n := len(resolved.Agents); req.Action != protocol.PowerCancel && h.mustConfirm(r.PostForm, n) {
+			// Nothing is sent until the count is confirmed, as for a job.
+			res.Confirm, res.ConfirmAbove, res.FormAction = n, h.confirmAbove(), r.URL.Path
+			for k, vs := range r.PostForm {
+				if k == "confirm" || k == access.CSRFField {
+					continue
+				}
+				for _, v := range vs {
+					res.Hidden = append(res.Hidden, keyValue{k, v})
+				}
+			}
+			sort.Slice(res.Hidden, func(i, j int) bool { return res.Hidden[i].Key < res.Hidden[j].Key })
+			return h.render(w, r, http.StatusOK, "bulk_result", "", view{Title: res.Action, Nav: "agents", Page: res})
+		}
+		var args []byte
+		if args, err = json.Marshal(req); err != nil {
+			return fmt.Errorf("encode power request: %w", err)
+		}
+		_, _, err = h.cfg.Commands.Create(ctx, p, command.Request{
+			Name: protocol.CommandPower, Args: args, AgentIDs: agentIDs(resolved.Agents), Target: resolved.Target,
+		})
+	}
+	return h.renderBulk(w, r, res, resolved, err)
+}
+
+// powerLabels name the power actions as the result page's title.
+var powerLabels = map[string]string{
+	protocol.PowerReboot: "Reboot", protocol.PowerShutdown: "Shut down", protocol.PowerCancel: "Cancel reboot or shutdown",
+}
+
+// bulkAssignPolicy serves POST /agents/policy: the bulk bar's "Assign
+// policy", which places the chosen policy on each agent the form names
+// at the agent level, all in one change (manage.AssignAgents).
+func (h *Handler) bulkAssignPolicy(w http.ResponseWriter, r *http.Request, p access.Principal) error {
+	if err := access.Require(p, access.ManagePolicies); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	res := bulkResult{Action: "Assign policy", Back: postedBack(r), Done: "Assigned to", None: "assigned",
+		Note: "Each agent's policy now comes from this one for every field it sets; connected agents got their new policy at once."}
+	resolved, err := h.postedBulk(ctx, r, &res)
+	if err == nil {
+		if policyID := r.PostForm.Get("policy_id"); policyID == "" {
+			err = input.Errorf("policy_id", "is required: choose a policy")
+		} else {
+			_, err = h.cfg.Manage.AssignAgents(ctx, p, policyID, resolved.Agents)
+		}
+	}
+	return h.renderBulk(w, r, res, resolved, err)
+}
+
+// postedBulk lists the installed agents a bulk form names, for actions
+// that reach all of them or none, and names them in res.
+func (h *Handler) postedBulk(ctx context.Context, r *http.Request, res *bulkResult) (selection.Resolved, error) {
+	sel, err := h.postedAgents(ctx, r)
+	if err != nil {
+		return selection.Resolved{}, err
+	}
+	res.What = sel.What
+	resolved, err := selection.Resolve(ctx, h.cfg.DB, sel.Selection, updates.MaxAgents)
+	if err == nil && len(resolved.Agents) == 0 {
+		err = input.Errorf("selection", "has no installed agent")
+	}
+	return resolved, err
+}
+
+// renderBulk answers a bulk action that acts on every resolved agent or
+// on none: the refusal, or how many it reached and the uninstalled ones
+// it left out.
+func (h *Handler) renderBulk(w http.ResponseWriter, r *http.Request, res bulkResult, resolved selection.Resolved, err error) error {
+	if pr, ok := formProblem(err); ok {
+		res.Error = pr.Message
+		return h.render(w, r, pr.Status, "bulk_result", "", view{Title: res.Action, Nav: "agents", Page: res})
+	}
+	if err != nil {
+		return err
+	}
+	res.Offered = len(resolved.Agents)
+	if resolved.Uninstalled > 0 {
+		res.Skipped = []skipReason{{"uninstalled", resolved.Uninstalled}}
+	}
+	return h.render(w, r, http.StatusOK, "bulk_result", "", view{Title: res.Action, Nav: "agents", Page: res})
+}
+
+// confirmAbove is how many agents a bulk power action may reach before
+// its count must be confirmed: the jobs service's threshold for script
+// runs (--confirm-above), so one setting rules both.
+func (h *Handler) confirmAbove() int {
+	if h.cfg.Jobs != nil {
+		return h.cfg.Jobs.ConfirmAbove()
+	}
+	return jobs.DefaultConfirmAbove
+}
+
+// mustConfirm reports whether an action on n agents needs its count
+// confirmed and the form does not carry exactly that count.
+func (h *Handler) mustConfirm(form url.Values, n int) bool {
+	above := h.confirmAbove()
+	return above > 0 && n > above && form.Get("confirm") != strconv.Itoa(n)
 }

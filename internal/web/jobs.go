@@ -307,6 +307,10 @@ type jobRow struct {
 // Bar is the share of finished runs, in percent, for the progress bar.
 func (j jobRow) Bar() int { return progressBar(j.Progress) }
 
+// Schedule names the schedule that started the job, "" for a job a
+// person started.
+func (j jobRow) Schedule() string { return scheduleOfJob(j.Job) }
+
 func progressBar(p jobs.Progress) int {
 	if p.Total == 0 {
 		return 0

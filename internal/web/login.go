@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/auth"
@@ -128,6 +129,12 @@ func waitText(d time.Duration) string {
 func plural(n int, unit string) string {
 	if n == 1 {
 		return "1 " + unit
+	}
+	switch {
+	case strings.HasSuffix(unit, "s"), strings.HasSuffix(unit, "x"):
+		return num(n) + " " + unit + "es"
+	case strings.HasSuffix(unit, "y") && !strings.ContainsAny(unit[len(unit)-2:len(unit)-1], "aeiou"):
+		return num(n) + " " + unit[:len(unit)-1] + "ies"
 	}
 	return num(n) + " " + unit + "s"
 }

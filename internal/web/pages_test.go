@@ -35,7 +35,7 @@ func TestEveryPageForEveryRole(t *testing.T) {
 		"/agents/" + a.ID, "/clients", "/clients/" + f.client.ID, "/sites/" + f.site.ID, "/audit", "/audit?action=client.",
 		"/alerts", "/alerts?state=all&severity=critical&client=" + f.client.ID + "&page=3",
 		"/agents/" + a.ID + "/inventory", "/agents/" + a.ID + "/metrics", "/agents/" + a.ID + "/software",
-		"/agents/" + a.ID + "/policy", "/agents/" + a.ID + "/alerts", "/agents/" + a.ID + "/history", "/software", "/software?name=curl&version=8&client=" + f.client.ID, "/software?title=x",
+		"/agents/" + a.ID + "/policy", "/agents/" + a.ID + "/alerts", "/agents/" + a.ID + "/history", "/agents/" + a.ID + "/actions", "/software", "/software?name=curl&version=8&client=" + f.client.ID, "/software?title=x",
 	}
 	forms := map[store.Role]bool{store.RoleOwner: true, store.RoleAdmin: true}
 	tokenForms := map[store.Role]bool{store.RoleOwner: true, store.RoleAdmin: true, store.RoleTechnician: true}
@@ -71,6 +71,9 @@ func TestEveryPageForEveryRole(t *testing.T) {
 			"/sites/" + f.site.ID + "/tokens?bad": {"expires_in": {"forever"}, "max_uses": {"x"}},
 			"/tokens/" + tok.ID + "/revoke":       nil,
 			"/updates":                            {"id": {a.ID}},
+			"/agents/power":                       {"id": {a.ID}, "power": {"reboot"}},
+			"/agents/policy":                      {"id": {a.ID}, "policy_id": {"default"}},
+			"/agents/" + a.ID + "/actions":        {"action": {"processes"}},
 		} {
 			res := b.post(path, form)
 			wantStatus(t, "readonly POST "+path, res, http.StatusForbidden)

@@ -81,6 +81,9 @@ func (h *Handler) funcs() template.FuncMap {
 			}
 			return strconv.FormatInt(min(100, done*100/total), 10) + " %"
 		},
+		"int64":       func(n uint64) int64 { return int64(min(n, 1<<62)) },
+		"powerArgs":   func(prefix string, form postedForm) powerOptions { return powerOptions{Prefix: prefix, Form: form} },
+		"actionArgs":  func(v view, r *actionResult) actionArgs { return actionArgs{View: v, Result: r} },
 		"channelArgs": func(v view, f *releaseChannelForm) channelArgs { return channelArgs{View: v, Form: f} },
 		"updateArgs": func(o *updateOptions, prefix string, rollback bool) updateArgs {
 			return updateArgs{Opts: o, Prefix: prefix, Rollback: rollback}

@@ -286,6 +286,8 @@ type scriptEditor struct {
 	Viewing *store.ScriptVersion
 	// ImportError says why an uploaded file was refused.
 	ImportError string
+	// Schedules are the policies' schedules that run the script.
+	Schedules []scriptSchedule
 }
 
 // NextVersion is the version a changed save makes.
@@ -367,6 +369,9 @@ func (h *Handler) scriptPage(w http.ResponseWriter, r *http.Request, _ access.Pr
 			return err
 		}
 		ed.Viewing = &sv
+	}
+	if ed.Schedules, err = h.schedulesOf(ctx, sc.ID); err != nil {
+		return err
 	}
 	if v := q.Get("restore"); v != "" {
 		sv, err := h.scriptVersion(r, sc.ID, v)

@@ -241,6 +241,11 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /jobs/{id}/cancel", h.authed(h.cancelJob))
 	mux.Handle("GET /jobs/{id}/runs/{agent}", h.authed(h.runPage))
 	mux.Handle("GET /agents/{id}/scripts", h.authed(h.agentScripts))
+	mux.Handle("POST /agents/power", h.authed(h.bulkPower))
+	mux.Handle("POST /agents/policy", h.authed(h.bulkAssignPolicy))
+	mux.Handle("GET /agents/{id}/actions", h.authed(h.agentActions))
+	mux.Handle("POST /agents/{id}/actions", h.authed(h.postAction))
+	mux.Handle("GET /agents/{id}/actions/{command}", h.authed(h.agentAction))
 
 	// Anything else is a dashboard 404 rather than the mux's plain text.
 	mux.Handle("/", h.public(func(w http.ResponseWriter, r *http.Request) error {

@@ -107,6 +107,7 @@ type localAPI struct {
 	mu    sync.Mutex
 	state config.State
 	facts protocol.Facts
+	power protocol.PowerState // what is pending; Action "" when nothing
 }
 
 func newLocalAPI(agentID string, policy *settings.Store, log *slog.Logger) *localAPI {
@@ -119,6 +120,13 @@ func (a *localAPI) serverURL() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.state.ServerURL
+}
+
+// setPower records the pending power action, for the tray and the facts.
+func (a *localAPI) setPower(p protocol.PowerState) {
+	a.mu.Lock()
+	a.power = p
+	a.mu.Unlock()
 }
 
 func (a *localAPI) setState(s config.State) {
@@ -136,6 +144,10 @@ func (a *localAPI) collected(collect func(context.Context) (protocol.Facts, erro
 		if err == nil {
 			f.Trays = a.trays.list(a.now())
 			a.mu.Lock()
+			if a.power.Action != "" {
+				p := a.power
+				f.PowerPending = &p
+			}
 			a.facts = f
 			a.mu.Unlock()
 		}
@@ -231,7 +243,7 @@ func (a *localAPI) newIPCServer(endpoint string, client *control.Client) *ipc.Se
 
 func (a *localAPI) status() ipc.StatusReply {
 	a.mu.Lock()
-	st, f := a.state, a.facts
+	st, f, power := a.state, a.facts, a.power
 	a.mu.Unlock()
 	host := f.Hostname
 	if host == "" {
@@ -241,11 +253,15 @@ func (a *localAPI) status() ipc.StatusReply {
 	if ips == nil {
 		ips = []string{}
 	}
-	return ipc.StatusReply{
+	reply := ipc.StatusReply{
 		AgentID: a.agentID, Hostname: host, IPAddresses: ips, Version: agent.Version, PID: os.Getpid(),
 		Connected: st.Connected, Since: st.Since, ServerURL: st.ServerURL, LastError: st.LastError,
 		PolicyRevision: st.PolicyRevision, PolicyAppliedAt: st.PolicyAppliedAt,
 	}
+	if power.Action != "" {
+		reply.Power = &ipc.PowerNotice{Action: power.Action, At: power.At, Message: power.Message, By: power.By}
+	}
+	return reply
 }
 
 // tray is the "tray" section of the effective policy, {} without one.

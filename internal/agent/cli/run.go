@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/steward-rmm/steward/internal/agent"
+	"github.com/steward-rmm/steward/internal/agent/actions"
 	"github.com/steward-rmm/steward/internal/agent/config"
 	"github.com/steward-rmm/steward/internal/agent/control"
 	"github.com/steward-rmm/steward/internal/agent/facts"
@@ -19,6 +21,7 @@ import (
 	"github.com/steward-rmm/steward/internal/agent/inventory"
 	"github.com/steward-rmm/steward/internal/agent/metrics"
 	"github.com/steward-rmm/steward/internal/agent/remote"
+	"github.com/steward-rmm/steward/internal/agent/schedule"
 	"github.com/steward-rmm/steward/internal/agent/script"
 	"github.com/steward-rmm/steward/internal/agent/settings"
 	"github.com/steward-rmm/steward/internal/agent/update"
@@ -40,6 +43,12 @@ before it reaches the server.
 Metrics are collected at the interval the policy sets and kept beside the
 config (metrics-buffer/) until the server has stored them, within the
 policy's buffer bounds, so none are lost while the server is unreachable.
+
+Quick actions (processes, services, the system log, reboot and shutdown)
+run when the server asks; a pending reboot or shutdown is kept beside the
+config (power.json), so that an agent restart keeps it, and shown in the
+tray. STEWARD_AGENT_POWER_LOG=FILE (a test hook) makes the agent append the
+command it would run to FILE instead of rebooting or shutting down.
 
 The hardware, OS and software inventory is uploaded to the server after the
 first connection, every inventory interval of the policy, and when the
@@ -156,6 +165,10 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if buf != nil {
 		opts.Metrics = buf
 	}
+	// Scheduled scripts: the scheduler finds their dues in local time
+	// whether or not the server is reachable; the client sends them.
+	sched := schedule.New(schedule.Options{StateFile: filepath.Join(filepath.Dir(*path), "schedules.json"), Log: log})
+	opts.Schedules = sched
 	if runner, err := script.New(config.ScriptsDir(*path), log); err != nil {
 		log.Error("scripts are off", "err", err)
 	} else {
@@ -183,6 +196,17 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 			OnConfirmed: func() { restartWatchdogService(ctx, log) },
 		}
 	}
+	// Quick actions; a pending reboot or shutdown outlives the process, and
+	// the tray and the server are told of it.
+	power := actions.NewPower(ctx, actions.PowerOptions{
+		Path: config.PowerPath(*path), Exec: actions.NewExecutor(os.Getenv), Boot: facts.BootTime, Log: log,
+		OnChange: func(p protocol.PowerState) {
+			local.setPower(p)
+			client.CheckFacts()
+		},
+	})
+	local.setPower(power.Pending())
+	opts.Actions = actions.New(log, power)
 	client, err = control.New(opts)
 	if err != nil {
 		config.RemoveState(statePath)
@@ -203,6 +227,15 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 
 	defer serveIPC(ctx, *ipcPath, local, client)()
 
+	// Started once the client exists: OnChange tells it.
+	pctx, stopPower := context.WithCancel(ctx)
+	var powerWG sync.WaitGroup
+	powerWG.Go(func() { power.Run(pctx) })
+	defer func() {
+		stopPower()
+		powerWG.Wait()
+	}()
+
 	if buf != nil {
 		sampler := metrics.NewSampler(policy, metrics.NewCollector(log), buf, log)
 		sctx, stopSampler := context.WithCancel(ctx)
@@ -213,6 +246,14 @@ func run(ctx context.Context, args []string, _, stderr io.Writer) int {
 			wg.Wait()
 		}()
 	}
+
+	schedCtx, stopSched := context.WithCancel(ctx)
+	var schedWG sync.WaitGroup
+	schedWG.Go(func() { sched.Run(schedCtx, policy) })
+	defer func() {
+		stopSched()
+		schedWG.Wait()
+	}()
 
 	stopKeeper := startWatchdogKeeper(ctx, *path, log, stderr)
 	defer stopKeeper()

@@ -34,8 +34,12 @@ func (a ipcTrayAgent) Status(ctx context.Context) (tray.Status, error) {
 	if err := a.call(ctx, ipc.MethodStatus, nil, &st); err != nil {
 		return tray.Status{}, err
 	}
-	return tray.Status{Connected: st.Connected, AgentID: st.AgentID, Hostname: st.Hostname,
-		IPs: st.IPAddresses, Version: st.Version, AgentPID: st.PID}, nil
+	out := tray.Status{Connected: st.Connected, AgentID: st.AgentID, Hostname: st.Hostname,
+		IPs: st.IPAddresses, Version: st.Version, AgentPID: st.PID}
+	if p := st.Power; p != nil {
+		out.Power = tray.PowerNotice{Action: p.Action, At: p.At, Message: p.Message, By: p.By}
+	}
+	return out, nil
 }
 
 func (a ipcTrayAgent) TrayConfig(ctx context.Context) (json.RawMessage, error) {

@@ -150,3 +150,44 @@ func TestHelpRequestRateLimit(t *testing.T) {
 		t.Errorf("request after helpEvery got %v, want it recorded", err)
 	}
 }
+
+// TestPowerNoticeOverIPC: a pending power action reaches the tray through
+// the status over a real endpoint, and the facts the server gets; when it
+// is gone, neither has it.
+func TestPowerNoticeOverIPC(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	local := newLocalAPI("agent-7", settings.New(filepath.Join(t.TempDir(), config.PolicyFile)), log)
+	client := testControlClient(t, log, "")
+	endpoint := testIPCEndpoint(t)
+	stop := serveIPC(t.Context(), endpoint, local, client)
+	defer stop()
+	dialAgent(t, endpoint).Close() // listening
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	a := ipcTrayAgent{endpoint: endpoint}
+	collect := local.collected(func(context.Context) (protocol.Facts, error) { return protocol.Facts{Hostname: "web-01"}, nil })
+	at := time.Date(2026, 12, 4, 22, 30, 0, 0, time.UTC)
+	pending := protocol.PowerState{Action: protocol.PowerReboot, At: at, Message: "updates", By: "alice"}
+	for _, p := range []protocol.PowerState{pending, {}} {
+		local.setPower(p)
+		st, err := a.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tray.PowerNotice{}
+		if p.Action != "" {
+			want = tray.PowerNotice{Action: "reboot", At: at, Message: "updates", By: "alice"}
+		}
+		if !st.Power.At.Equal(want.At) || st.Power.Action != want.Action || st.Power.Message != want.Message || st.Power.By != want.By {
+			t.Errorf("tray sees %+v, want %+v", st.Power, want)
+		}
+		f, err := collect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.PowerPending; (got == nil) != (p.Action == "") || (got != nil && *got != p) {
+			t.Errorf("facts power_pending %+v, want %+v", got, p)
+		}
+	}
+}

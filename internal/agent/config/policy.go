@@ -82,6 +82,13 @@ func CommandsPath(configPath string) string {
 	return filepath.Join(filepath.Dir(configPath), "commands.json")
 }
 
+// PowerPath returns the file beside a config file that keeps the pending
+// reboot or shutdown across agent restarts: /etc/steward-agent/agent.json
+// → /etc/steward-agent/power.json.
+func PowerPath(configPath string) string {
+	return filepath.Join(filepath.Dir(configPath), "power.json")
+}
+
 // ScriptsDir returns the directory beside a config file where scripts run
 // and their output is kept: /etc/steward-agent/agent.json →
 // /etc/steward-agent/scripts.

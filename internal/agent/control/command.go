@@ -69,6 +69,12 @@ func (c *Client) command(ctx context.Context, data json.RawMessage, send func(ty
 			return protocol.Result{}, false
 		}
 	}
+	if c.actions != nil && c.actions.handles(cmd) {
+		if res, queued := c.actions.start(cmd); !queued {
+			c.finish(res)
+		}
+		return protocol.Result{}, false
+	}
 	c.finish(protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultUnsupported,
 		Error: "this agent version does not support the command " + cmd.Name})
 	return protocol.Result{}, false

@@ -120,6 +120,12 @@ type Options struct {
 	// Sessions, if set, serves remote sessions (a remote.Host); Run runs
 	// it. Without it the agent answers session_open as unsupported.
 	Sessions Sessions
+	// Schedules, if set, holds the scheduled scripts' dues: they are sent
+	// while connected and the server's answers handed back.
+	Schedules Schedules
+	// Actions, if set, runs the quick actions (an actions.Runner);
+	// without it the agent answers them as unsupported.
+	Actions Actions
 
 	BackoffBase      time.Duration // first reconnect delay ceiling
 	BackoffCap       time.Duration // largest reconnect delay
@@ -170,6 +176,9 @@ type Client struct {
 	// scripts runs scripts; nil without Options.Scripts. Its goroutine
 	// lives as long as Run.
 	scripts *scriptWorker
+	// actions runs quick actions; nil without Options.Actions. Its
+	// goroutine lives as long as Run.
+	actions *actionWorker
 	// live holds the scripts' live messages for the connection up.
 	live *liveOutbox
 	// alive is Alive in Unix nanoseconds.
@@ -240,6 +249,9 @@ func New(opts Options) (*Client, error) {
 	if opts.Scripts != nil {
 		c.scripts = newScriptWorker(c)
 	}
+	if opts.Actions != nil {
+		c.actions = newActionWorker(c)
+	}
 	return c, nil
 }
 
@@ -307,6 +319,9 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	if c.opts.Sessions != nil {
 		defer goUntilReturn(ctx, c.opts.Sessions.Run)()
+	}
+	if c.actions != nil {
+		defer goUntilReturn(ctx, c.actions.run)()
 	}
 	bo := backoff.Backoff{Base: c.opts.BackoffBase, Cap: c.opts.BackoffCap, Rand: c.opts.Rand}
 	// Base equal to Cap: every delay is drawn from [0, FailoverDelay).

@@ -50,6 +50,9 @@ type scriptWorker struct {
 	log     *slog.Logger
 	finish  func(protocol.Result)
 	live    *liveOutbox
+	// policy gives the output cap of runs whose job sets none; nil: the
+	// protocol's default.
+	policy PolicySource
 
 	mu      sync.Mutex
 	waiting []scriptJob
@@ -59,7 +62,7 @@ type scriptWorker struct {
 
 func newScriptWorker(c *Client) *scriptWorker {
 	return &scriptWorker{
-		scripts: c.opts.Scripts, log: c.opts.Log, finish: c.finish, live: c.live,
+		scripts: c.opts.Scripts, log: c.opts.Log, finish: c.finish, live: c.live, policy: c.opts.Policy,
 		running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1),
 	}
 }
@@ -157,6 +160,9 @@ func (w *scriptWorker) start(cmd protocol.Command) (protocol.Result, bool) {
 	if err != nil {
 		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError, Error: err.Error()}, false
 	}
+	if run.MaxOutput == 0 && w.policy != nil {
+		run.MaxOutput = policyOutputCap(w.policy.Current().Policy)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.waiting) >= maxScriptsWaiting {
@@ -211,6 +217,21 @@ func (w *scriptWorker) output(cmd protocol.Command, send func(typ string, payloa
 		return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultError, Error: err.Error()}
 	}
 	return protocol.Result{CommandID: cmd.CommandID, Status: protocol.ResultOK}
+}
+
+// policyOutputCap reads scripts.max_output from the effective policy: the
+// cap of each stream of a run whose job sets none; 0 (the protocol's
+// default) when the policy has none or a bad one.
+func policyOutputCap(doc json.RawMessage) int64 {
+	var p struct {
+		Scripts struct {
+			MaxOutput int64 `json:"max_output"`
+		} `json:"scripts"`
+	}
+	if json.Unmarshal(doc, &p) != nil || p.Scripts.MaxOutput <= 0 || p.Scripts.MaxOutput > protocol.MaxScriptOutput {
+		return 0
+	}
+	return p.Scripts.MaxOutput
 }
 
 // holdback keeps a run's live messages back for a moment, so that a run

@@ -329,3 +329,48 @@ func TestScriptKilledWhenAgentStops(t *testing.T) {
 		}
 	}
 }
+
+// A run whose job sets no output cap takes the policy's
+// scripts.max_output; one that sets its own keeps it.
+func TestScriptOutputCapFromPolicy(t *testing.T) {
+	runner, err := script.New(filepath.Join(t.TempDir(), "scripts"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := newFakeServer(t, nil)
+	a := startAgent(t, fs, func(o *Options) {
+		o.Scripts = runner
+		o.Policy = newFakePolicy(`{"scripts":{"max_output":4096}}`)
+	})
+	sc := fs.next(t)
+	sc.handshake(t, quiet)
+	a.waitStatus(t, "connected", connectedCount(1))
+	sendScript(t, sc, "policy-cap", `head -c 10000 /dev/zero | tr '\0' x`)
+	body := `head -c 10000 /dev/zero | tr '\0' x`
+	own := protocol.ScriptRun{Language: protocol.LangBash, Body: body, SHA256: protocol.ScriptSHA256(body),
+		Timeout: protocol.Duration(time.Minute), MaxOutput: 6000}
+	sendCommand(t, sc, "own-cap", protocol.CommandScript, own)
+	var seen scriptSeen
+	readScripts(t, sc, &seen, hasResults("policy-cap", "own-cap"))
+	if res := decodeScriptResult(t, seen.results["policy-cap"]); res.Stdout.Bytes != 4096 || !res.Stdout.Truncated {
+		t.Errorf("run without a cap kept %+v, want the policy's 4096 bytes, truncated", res.Stdout)
+	}
+	if res := decodeScriptResult(t, seen.results["own-cap"]); res.Stdout.Bytes != 6000 || !res.Stdout.Truncated {
+		t.Errorf("run with its own cap kept %+v, want 6000 bytes, truncated", res.Stdout)
+	}
+}
+
+func TestPolicyOutputCap(t *testing.T) {
+	for doc, want := range map[string]int64{
+		`{"scripts":{"max_output":65536}}`:    65536,
+		`{}`:                                  0,
+		`{"scripts":{"max_output":-1}}`:       0,
+		`{"scripts":{"max_output":99999999}}`: 0,
+		`{"scripts":{"max_output":"big"}}`:    0,
+		`not json`:                            0,
+	} {
+		if got := policyOutputCap(json.RawMessage(doc)); got != want {
+			t.Errorf("policyOutputCap(%s) = %d, want %d", doc, got, want)
+		}
+	}
+}

@@ -66,6 +66,10 @@ type session struct {
 	metricsReady, resultsReady, helpReady, updatesReady, liveReady <-chan struct{}
 	// helpSent holds the help requests sent on this connection.
 	helpSent map[string]bool
+	// duesReady is nil until welcome; duesSent holds the scheduled runs'
+	// dues sent on this connection.
+	duesReady <-chan struct{}
+	duesSent  map[string]bool
 }
 
 func (s *session) stop() {
@@ -146,6 +150,8 @@ func (s *session) run(ctx context.Context, msgs <-chan protocol.Envelope, readEr
 			err = s.c.updates.send(s.sendFunc(ctx))
 		case <-s.liveReady:
 			err = s.c.live.send(s.sendFunc(ctx))
+		case <-s.duesReady:
+			err = s.sendDues(ctx)
 		case <-ctx.Done():
 			if err := s.conn.Close(websocket.StatusNormalClosure, "agent shutting down"); err != nil {
 				s.c.opts.Log.DebugContext(ctx, "close control connection", "err", err)
@@ -203,6 +209,8 @@ func (s *session) onMessage(ctx context.Context, env protocol.Envelope) error {
 		return s.onCommand(ctx, env)
 	case protocol.TypeHelpRequestAck:
 		s.onHelpAck(ctx, env)
+	case protocol.TypeScheduleAck:
+		s.onScheduleAck(ctx, env)
 	default:
 		// Newer servers may send types this agent does not know yet.
 		s.c.opts.Log.DebugContext(ctx, "ignoring unknown message type", "type", env.Type)
@@ -267,6 +275,11 @@ func (s *session) onWelcome(ctx context.Context, env protocol.Envelope) error {
 	// Update steps reported while no connection could take them.
 	s.updatesReady = c.updates.ready
 	if err := c.updates.send(s.sendFunc(ctx)); err != nil {
+		return err
+	}
+	// Scheduled runs due while no connection could take them.
+	s.duesReady = c.schedulesReady()
+	if err := s.sendDues(ctx); err != nil {
 		return err
 	}
 	// Scripts' live output from now on.

@@ -94,7 +94,14 @@ func Equal(a, b protocol.Facts) bool {
 		a.OSVersion == b.OSVersion && a.Arch == b.Arch && a.Kernel == b.Kernel &&
 		a.AgentVersion == b.AgentVersion && a.BootTime.Equal(b.BootTime) &&
 		slices.Equal(a.IPAddresses, b.IPAddresses) && slices.Equal(a.Users, b.Users) &&
-		slices.Equal(a.Trays, b.Trays)
+		slices.Equal(a.Trays, b.Trays) && samePower(a.PowerPending, b.PowerPending)
+}
+
+func samePower(a, b *protocol.PowerState) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Action == b.Action && a.At.Equal(b.At) && a.Message == b.Message && a.By == b.By
 }
 
 // interfaceIPs lists the unicast addresses of the interfaces that are up.

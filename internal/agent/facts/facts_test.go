@@ -147,4 +147,22 @@ func TestEqual(t *testing.T) {
 	if Equal(base, changed) {
 		t.Errorf("Equal with a tray on another version got true, want false")
 	}
+	at := time.Unix(200, 0)
+	reboot := protocol.PowerState{Action: protocol.PowerReboot, At: at, By: "alice"}
+	for _, tc := range []struct {
+		name string
+		a, b *protocol.PowerState
+		want bool
+	}{
+		{"none", nil, nil, true},
+		{"one pending", nil, &reboot, false},
+		{"same pending", &reboot, &protocol.PowerState{Action: protocol.PowerReboot, At: at.UTC(), By: "alice"}, true},
+		{"another time", &reboot, &protocol.PowerState{Action: protocol.PowerReboot, At: at.Add(time.Minute), By: "alice"}, false},
+	} {
+		x, y := base, base
+		x.PowerPending, y.PowerPending = tc.a, tc.b
+		if got := Equal(x, y); got != tc.want {
+			t.Errorf("Equal with power %s got %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -113,6 +113,17 @@ type StatusReply struct {
 	// has one.
 	PolicyRevision  string    `json:"policy_revision,omitempty"`
 	PolicyAppliedAt time.Time `json:"policy_applied_at,omitzero"`
+	// Power is the reboot or shutdown the agent will carry out, for the
+	// tray to tell the user; absent when none is pending.
+	Power *PowerNotice `json:"power,omitempty"`
+}
+
+// PowerNotice is a pending reboot or shutdown as the user is told of it.
+type PowerNotice struct {
+	Action  string    `json:"action"` // "reboot" or "shutdown"
+	At      time.Time `json:"at"`
+	Message string    `json:"message,omitempty"`
+	By      string    `json:"by,omitempty"` // who asked
 }
 
 // TrayConfigReply carries the "tray" section of the agent's effective

@@ -102,6 +102,16 @@ func Build(st Status, statusErr error, cfg Config) Model {
 	m.Entries = append(m.Entries,
 		Entry{Kind: KindLabel, Title: m.Title, Disabled: true},
 		Entry{Kind: KindLabel, Title: line, Disabled: true})
+	if p := st.Power; statusErr == nil && p.Action != "" {
+		// The user must see it coming whatever else the icon says.
+		notice := powerLine(p)
+		m.State = StateAttention
+		m.Tooltip = clean(m.Title+": "+notice+messageSuffix(p.Message), maxStatusLen)
+		m.Entries = append(m.Entries, Entry{Kind: KindLabel, Title: clean(notice, maxStatusLen), Disabled: true})
+		if msg := clean(p.Message, maxStatusLen); msg != "" {
+			m.Entries = append(m.Entries, Entry{Kind: KindLabel, Title: msg, Disabled: true})
+		}
+	}
 	if s := clean(cfg.Support, maxTitleLen); s != "" {
 		m.Entries = append(m.Entries, Entry{Kind: KindLabel, Title: "Support: " + s, Disabled: true})
 	}
@@ -179,4 +189,25 @@ func clean(s string, limit int) string {
 		s = string(r[:limit-1]) + "…"
 	}
 	return s
+}
+
+// powerLine tells the user what will happen and when, in the tray's local
+// time: "Restart Fri 22:30 by alice".
+func powerLine(p PowerNotice) string {
+	what := "Shut down"
+	if p.Action == "reboot" {
+		what = "Restart"
+	}
+	line := what + " " + p.At.Local().Format("Mon 15:04")
+	if by := clean(p.By, maxTitleLen); by != "" {
+		line += " by " + by
+	}
+	return line
+}
+
+func messageSuffix(msg string) string {
+	if msg = strings.TrimSpace(msg); msg != "" {
+		return ": " + msg
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -86,6 +87,22 @@ func TestBuild(t *testing.T) {
 			want: Model{Visible: true, State: StateAttention, Title: "Steward",
 				Tooltip: "Steward: Needs attention: update failed",
 				Entries: []Entry{label("Steward"), label("Needs attention: update failed")}},
+		},
+		{
+			name: "reboot pending",
+			st: Status{Connected: true, Power: PowerNotice{Action: "reboot", At: time.Date(2026, 12, 4, 22, 30, 0, 0, time.Local),
+				Message: "Windows updates\nsave your work", By: "alice"}},
+			cfg: Config{Enabled: true},
+			want: Model{Visible: true, State: StateAttention, Title: "Steward",
+				Tooltip: "Steward: Restart Fri 22:30 by alice: Windows updates save your work",
+				Entries: []Entry{label("Steward"), label("Connected"), label("Restart Fri 22:30 by alice"), label("Windows updates save your work")}},
+		},
+		{
+			name: "shutdown pending while disconnected",
+			st:   Status{Power: PowerNotice{Action: "shutdown", At: time.Date(2026, 12, 7, 8, 0, 0, 0, time.Local)}},
+			cfg:  Config{Enabled: true},
+			want: Model{Visible: true, State: StateAttention, Title: "Steward", Tooltip: "Steward: Shut down Mon 08:00",
+				Entries: []Entry{label("Steward"), label("Not connected to the server"), label("Shut down Mon 08:00")}},
 		},
 		{
 			name: "disabled by policy",

@@ -14,6 +14,7 @@ package tray
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
 // Agent is what the tray needs from the agent service. The local IPC
@@ -49,4 +50,15 @@ type Status struct {
 	// attention, in words ("update failed", "disk almost full"); empty
 	// when nothing does.
 	Attention string
+	// Power is the reboot or shutdown the agent will carry out; Action is
+	// "" when none is pending.
+	Power PowerNotice
+}
+
+// PowerNotice is a pending reboot or shutdown, as the agent tells it.
+type PowerNotice struct {
+	Action  string // "reboot" or "shutdown"
+	At      time.Time
+	Message string
+	By      string
 }

@@ -3,7 +3,6 @@ package watchdog
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
 
+	"github.com/steward-rmm/steward/internal/agent/winetest"
 	"github.com/steward-rmm/steward/internal/protocol"
 )
 
@@ -19,31 +19,14 @@ import (
 const serviceArg = "watchdog-test-service"
 
 func serviceMain() (int, bool) {
-	i := slices.Index(os.Args, serviceArg)
-	if i < 0 || i+1 >= len(os.Args) {
+	ran, err := winetest.RunService(serviceArg)
+	switch {
+	case !ran:
 		return 0, false
-	}
-	if err := svc.Run(os.Args[i+1], testService{}); err != nil {
+	case err != nil:
 		return 1, true
 	}
 	return 0, true
-}
-
-type testService struct{}
-
-func (testService) Execute(_ []string, r <-chan svc.ChangeRequest, s chan<- svc.Status) (bool, uint32) {
-	s <- svc.Status{State: svc.StartPending}
-	s <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown}
-	for c := range r {
-		switch c.Cmd {
-		case svc.Interrogate:
-			s <- c.CurrentStatus
-		case svc.Stop, svc.Shutdown:
-			s <- svc.Status{State: svc.StopPending}
-			return false, 0
-		}
-	}
-	return false, 0
 }
 
 // installTestService registers the test binary as a manual service.
