@@ -211,7 +211,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.dash, err = web.New(web.Config{
 		DB: db, Manage: svc, Policies: policies, Auth: authn, Series: series, Notify: notifier, Alerts: alerts, Setup: s.setup, Bus: events, Log: log,
 		PublicURL: cfg.PublicURL, AgentDir: cfg.AgentDir, Version: cfg.Version, TrustProxy: cfg.TrustProxy,
-		Commands: s.cmds, Updates: upd, Jobs: scripts, ReleaseKeys: releaseKeys,
+		Commands: s.cmds, Updates: upd, Jobs: scripts, ReleaseKeys: releaseKeys, Relay: s.relay,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build dashboard: %w", err)

@@ -56,6 +56,8 @@ type Config struct {
 	// Jobs runs scripts and keeps the script library; nil hides the
 	// script pages and actions.
 	Jobs *jobs.Service
+	// Relay lists and ends live remote sessions; nil hides the page.
+	Relay SessionRelay
 	// ReleaseKeys are the release public keys an uploaded release must be
 	// signed with; none refuses every upload, as the API does.
 	ReleaseKeys []protocol.ReleaseKey
@@ -235,6 +237,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		h.registerScripts(mux)
 	}
 	mux.Handle("GET /jobs", h.authed(h.jobsPage))
+	mux.Handle("GET /sessions", h.authed(h.sessionsPage))
+	mux.Handle("POST /sessions/{id}/end", h.authed(h.endSession))
 	mux.Handle("GET /jobs/new", h.authed(h.newJobPage))
 	mux.Handle("POST /jobs", h.authedLarge(h.runJob, maxRunFormBytes))
 	mux.Handle("GET /jobs/{id}", h.authed(h.jobPage))
