@@ -13,6 +13,7 @@ import (
 type RemoteSession struct {
 	ID        string    `json:"id"`
 	AgentID   string    `json:"agent_id"`
+	Hostname  string    `json:"hostname"` // the agent's, when read
 	UserID    string    `json:"user_id"`
 	UserName  string    `json:"user_name"`
 	Kind      string    `json:"kind"`
@@ -69,15 +70,18 @@ func (db *DB) RemoteSession(ctx context.Context, id string) (RemoteSession, erro
 	return db.q().remoteSession(ctx, id)
 }
 
-const remoteSessionSelect = `SELECT id, agent_id, user_id, user_name, kind, replica_id, started_at, ended_at,
-	bytes_to_agent, bytes_to_browser, end_reason FROM remote_sessions`
+// remoteSessionSelect reads sessions with their agent's host name ("" once
+// the agent is deleted).
+const remoteSessionSelect = `SELECT rs.id, rs.agent_id, COALESCE(a.hostname, ''), rs.user_id, rs.user_name, rs.kind, rs.replica_id,
+	rs.started_at, rs.ended_at, rs.bytes_to_agent, rs.bytes_to_browser, rs.end_reason
+	FROM remote_sessions rs LEFT JOIN agents a ON a.id = rs.agent_id`
 
 func scanRemoteSession(r row) (RemoteSession, error) {
 	var (
 		s            RemoteSession
 		started, end int64
 	)
-	err := r.Scan(&s.ID, &s.AgentID, &s.UserID, &s.UserName, &s.Kind, &s.ReplicaID, &started, &end,
+	err := r.Scan(&s.ID, &s.AgentID, &s.Hostname, &s.UserID, &s.UserName, &s.Kind, &s.ReplicaID, &started, &end,
 		&s.BytesToAgent, &s.BytesToBrowser, &s.EndReason)
 	s.StartedAt = fromMS(started)
 	if end != 0 {
@@ -87,7 +91,7 @@ func scanRemoteSession(r row) (RemoteSession, error) {
 }
 
 func (t *Tx) remoteSession(ctx context.Context, id string) (RemoteSession, error) {
-	s, err := scanRemoteSession(t.q.QueryRowContext(ctx, remoteSessionSelect+` WHERE id = $1`, id))
+	s, err := scanRemoteSession(t.q.QueryRowContext(ctx, remoteSessionSelect+` WHERE rs.id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return RemoteSession{}, fmt.Errorf("remote session %s: %w", id, ErrNotFound)
 	}
@@ -102,8 +106,8 @@ func (t *Tx) remoteSession(ctx context.Context, id string) (RemoteSession, error
 func (db *DB) RemoteSessions(ctx context.Context, agentID string, p Page) ([]RemoteSession, error) {
 	if agentID == "" {
 		return queryAll(ctx, db.sql, "list live remote sessions", scanRemoteSession,
-			remoteSessionSelect+` WHERE ended_at = 0 ORDER BY started_at DESC, id LIMIT $1 OFFSET $2`, p.Limit, p.Offset)
+			remoteSessionSelect+` WHERE rs.ended_at = 0 ORDER BY rs.started_at DESC, rs.id LIMIT $1 OFFSET $2`, p.Limit, p.Offset)
 	}
 	return queryAll(ctx, db.sql, "list remote sessions of "+agentID, scanRemoteSession,
-		remoteSessionSelect+` WHERE agent_id = $1 ORDER BY started_at DESC, id LIMIT $2 OFFSET $3`, agentID, p.Limit, p.Offset)
+		remoteSessionSelect+` WHERE rs.agent_id = $1 ORDER BY rs.started_at DESC, rs.id LIMIT $2 OFFSET $3`, agentID, p.Limit, p.Offset)
 }

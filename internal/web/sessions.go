@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 
@@ -16,15 +15,9 @@ type SessionRelay interface {
 	End(ctx context.Context, p access.Principal, id string) error
 }
 
-// sessionRow is a live session with its agent's name.
-type sessionRow struct {
-	store.RemoteSession
-	Hostname string
-}
-
 // sessionsView is the live sessions page.
 type sessionsView struct {
-	Sessions []sessionRow
+	Sessions []store.RemoteSession
 	Ended    string // the session just ended, for the notice
 }
 
@@ -34,21 +27,11 @@ func (h *Handler) sessionsPage(w http.ResponseWriter, r *http.Request, p access.
 	if h.cfg.Relay == nil {
 		return errNotFound
 	}
-	ctx := r.Context()
-	live, err := h.cfg.Relay.List(ctx, p, store.Page{Limit: maxFilterChoices})
+	live, err := h.cfg.Relay.List(r.Context(), p, store.Page{Limit: maxFilterChoices})
 	if err != nil {
 		return err
 	}
-	v := sessionsView{Ended: r.URL.Query().Get("ended")}
-	for _, s := range live {
-		row := sessionRow{RemoteSession: s, Hostname: s.AgentID}
-		if a, err := h.cfg.DB.Agent(ctx, s.AgentID); err == nil {
-			row.Hostname = a.Hostname
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		v.Sessions = append(v.Sessions, row)
-	}
+	v := sessionsView{Sessions: live, Ended: r.URL.Query().Get("ended")}
 	return h.render(w, r, http.StatusOK, "sessions", "", view{Title: "Remote sessions", Nav: "sessions", Page: v})
 }
 
