@@ -18,15 +18,21 @@ func sentTypes(t *testing.T, o *liveOutbox) []string {
 	return types
 }
 
+// onlineHoldback is a hold-back whose grace never passes by itself, in
+// front of an outbox with a connection up.
+func onlineHoldback() (*liveOutbox, *holdback) {
+	live := newLiveOutbox()
+	live.setOnline(true)
+	return live, newHoldback(live, time.Hour)
+}
+
 func TestHoldback(t *testing.T) {
 	started := liveMessage{typ: protocol.TypeScriptStarted}
 	piece := func(n int) (liveMessage, []byte) {
 		return liveMessage{typ: protocol.TypeScriptOutput, size: n}, bytes.Repeat([]byte("x"), n)
 	}
 	t.Run("quick run goes inline", func(t *testing.T) {
-		live := newLiveOutbox()
-		live.setOnline(true)
-		h := newHoldback(live, time.Hour)
+		live, h := onlineHoldback()
 		h.push(started, "", nil)
 		m, data := piece(10)
 		h.push(m, protocol.StreamStdout, data)
@@ -40,9 +46,7 @@ func TestHoldback(t *testing.T) {
 		}
 	})
 	t.Run("more than fits inline streams", func(t *testing.T) {
-		live := newLiveOutbox()
-		live.setOnline(true)
-		h := newHoldback(live, time.Hour)
+		live, h := onlineHoldback()
 		h.push(started, "", nil)
 		m, data := piece(protocol.MaxInlineOutput + 1)
 		h.push(m, protocol.StreamStderr, data)
@@ -58,9 +62,7 @@ func TestHoldback(t *testing.T) {
 		}
 	})
 	t.Run("grace passed streams", func(t *testing.T) {
-		live := newLiveOutbox()
-		live.setOnline(true)
-		h := newHoldback(live, time.Hour)
+		live, h := onlineHoldback()
 		h.push(started, "", nil)
 		h.release() // what the timer does when the grace passes
 		m, data := piece(3)
@@ -75,9 +77,7 @@ func TestHoldback(t *testing.T) {
 		}
 	})
 	t.Run("output missing from the events is not inline", func(t *testing.T) {
-		live := newLiveOutbox()
-		live.setOnline(true)
-		h := newHoldback(live, time.Hour)
+		live, h := onlineHoldback()
 		h.push(started, "", nil)
 		res := protocol.ScriptResult{Stdout: protocol.ScriptStream{Bytes: 4}}
 		h.finish(&res)
